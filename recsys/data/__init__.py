@@ -1,0 +1,1 @@
+"""Data contracts: input schemas, row validation, readers (CSV, MARC21), the Dataset, splits."""

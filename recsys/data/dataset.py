@@ -1,0 +1,72 @@
+"""The Dataset every recommender fits on: interactions plus the catalog and holdings.
+
+Interactions hold loans, renewals, holds and (logged-in, consented) views of pseudonymous readers,
+with `timestamp` as timezone-aware UTC datetimes. Views are a weaker signal than loans; models
+weight events through `recsys.models.weighting`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from recsys.columns import Columns as C
+
+INTERACTION_COLUMNS = (C.READER_ID, C.BOOK_ID, C.EVENT, C.TIMESTAMP, C.LIBRARY_ID)
+CATALOG_COLUMNS = (
+    C.BOOK_ID, C.TITLE, C.AUTHOR, C.SUBJECTS, C.ISBN, C.LANGUAGE, C.AUDIENCE, C.YEAR, C.WORK_ID,
+    C.FORMAT,
+)
+HOLDINGS_COLUMNS = (C.BOOK_ID, C.LIBRARY_ID, C.COPIES, C.AVAILABLE)
+
+
+def empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=object) for name in columns})
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Interactions, catalog and holdings; ids are strings (reader ids are pseudonyms)."""
+
+    interactions: pd.DataFrame
+    catalog: pd.DataFrame = field(default_factory=lambda: empty_frame(CATALOG_COLUMNS))
+    holdings: pd.DataFrame = field(default_factory=lambda: empty_frame(HOLDINGS_COLUMNS))
+
+    def __post_init__(self) -> None:
+        missing = [c for c in (C.READER_ID, C.BOOK_ID) if c not in self.interactions.columns]
+        if missing:
+            raise ValueError(f"interactions lack required columns {missing}")
+
+    @classmethod
+    def from_interactions(
+        cls,
+        interactions: pd.DataFrame,
+        catalog: pd.DataFrame | None = None,
+        holdings: pd.DataFrame | None = None,
+    ) -> Dataset:
+        """Build a Dataset, filling optional interaction columns with defaults."""
+        frame = interactions.copy()
+        frame[C.READER_ID] = frame[C.READER_ID].astype(str)
+        frame[C.BOOK_ID] = frame[C.BOOK_ID].astype(str)
+        if C.EVENT not in frame:
+            frame[C.EVENT] = "loan"
+        if C.TIMESTAMP not in frame:
+            frame[C.TIMESTAMP] = pd.Timestamp("1970-01-01", tz="UTC")
+        if C.LIBRARY_ID not in frame:
+            frame[C.LIBRARY_ID] = None
+        return cls(
+            interactions=frame.reset_index(drop=True),
+            catalog=catalog if catalog is not None else empty_frame(CATALOG_COLUMNS),
+            holdings=holdings if holdings is not None else empty_frame(HOLDINGS_COLUMNS),
+        )
+
+    @property
+    def readers(self) -> pd.Index:
+        return pd.Index(self.interactions[C.READER_ID].unique())
+
+    @property
+    def books(self) -> pd.Index:
+        """Every known book: borrowed ones and catalog records nobody has borrowed yet."""
+        borrowed = pd.Index(self.interactions[C.BOOK_ID].unique())
+        return borrowed.union(pd.Index(self.catalog[C.BOOK_ID].astype(str)), sort=False)

@@ -1,0 +1,137 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations in `recsys/db/migrations` mirror these.
+
+Times are stored as Unix seconds (UTC, BIGINT): portable between SQLite and PostgreSQL and fast to
+bulk-load. `reader_id` columns only ever hold pseudonyms (see `recsys.privacy`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+ID = String(128)
+PSEUDONYM = String(64)
+
+ingested_files = Table(
+    "ingested_files",
+    metadata,
+    Column("file_id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("file_name", String(512), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("rows_read", BigInteger, nullable=False, default=0),
+    Column("rows_accepted", BigInteger, nullable=False, default=0),
+    Column("rows_quarantined", BigInteger, nullable=False, default=0),
+    Column("ingested_at", BigInteger, nullable=False),
+    UniqueConstraint("kind", "sha256", name="uq_ingested_files_kind_sha256"),
+)
+
+loans = Table(
+    "loans",
+    metadata,
+    Column("loan_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("reader_id", PSEUDONYM, nullable=False),
+    Column("book_id", ID, nullable=False),
+    Column("borrowed_at", BigInteger, nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("library_id", ID, nullable=True),
+    Column("copy_id", ID, nullable=True),
+    Column("file_id", Integer, ForeignKey("ingested_files.file_id"), nullable=True),
+    UniqueConstraint("reader_id", "book_id", "borrowed_at", "event", name="uq_loans_event"),
+    Index("ix_loans_borrowed_at", "borrowed_at"),
+    Index("ix_loans_book_id", "book_id"),
+)
+
+views = Table(
+    "views",
+    metadata,
+    Column("view_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("session_id", ID, nullable=False),
+    Column("book_id", ID, nullable=False),
+    Column("viewed_at", BigInteger, nullable=False),
+    Column("reader_id", PSEUDONYM, nullable=True),
+    Column("file_id", Integer, ForeignKey("ingested_files.file_id"), nullable=True),
+    UniqueConstraint("session_id", "book_id", "viewed_at", name="uq_views_event"),
+    Index("ix_views_viewed_at", "viewed_at"),
+    Index("ix_views_reader_id", "reader_id"),
+)
+
+catalog = Table(
+    "catalog",
+    metadata,
+    Column("book_id", ID, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("author", Text, nullable=True),
+    Column("subjects", Text, nullable=True),
+    Column("isbn", String(256), nullable=True),
+    Column("language", String(16), nullable=True),
+    Column("audience", String(16), nullable=True),
+    Column("year", Integer, nullable=True),
+    Column("work_id", ID, nullable=True),
+    Column("format", String(32), nullable=True),
+    Column("file_id", Integer, ForeignKey("ingested_files.file_id"), nullable=True),
+    Index("ix_catalog_work_id", "work_id"),
+)
+
+holdings = Table(
+    "holdings",
+    metadata,
+    Column("book_id", ID, primary_key=True),
+    Column("library_id", ID, primary_key=True),
+    Column("copies", Integer, nullable=False, default=1),
+    Column("available", Integer, nullable=False, default=1),
+    Column("file_id", Integer, ForeignKey("ingested_files.file_id"), nullable=True),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("quarantine_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("file_id", Integer, ForeignKey("ingested_files.file_id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("line_number", BigInteger, nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("detail", Text, nullable=True),
+    Index("ix_quarantine_file_id", "file_id"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("started_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("decision", String(32), nullable=True),
+    Column("summary", Text, nullable=True),
+)
+
+consent = Table(
+    "consent",
+    metadata,
+    Column("reader_id", PSEUDONYM, primary_key=True),
+    Column("consented", Boolean, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+privacy_events = Table(
+    "privacy_events",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("at", BigInteger, nullable=False),
+)
