@@ -1,0 +1,1 @@
+"""Recommenders behind one contract (`recsys.models.base.Recommender`)."""

@@ -1,0 +1,147 @@
+"""The model contract every recommender follows (scikit-learn style, batch-first, external ids).
+
+- ``__init__`` takes keyword-only hyper-parameters and stores them unchanged.
+- ``fit(dataset)`` returns ``self``; fitted attributes end in ``_``.
+- ``recommend`` answers ``[reader_id, book_id, score, rank]`` and ``similar_books`` answers
+  ``[book_id, similar_book_id, score, rank]``; both return exactly ``k`` rows per query whenever
+  ``k`` eligible books exist, whatever is filtered.
+- ``save(directory)`` writes arrays as ``.npz`` and parameters as JSON (never pickle) and
+  ``load(directory)`` reads them back; `recsys.artifacts` adds the manifest and checksums.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from recsys.columns import Columns as C
+from recsys.data.dataset import Dataset
+from recsys.exceptions import NotFittedError
+
+RECOMMEND_COLUMNS = [C.READER_ID, C.BOOK_ID, C.SCORE, C.RANK]
+SIMILAR_COLUMNS = [C.BOOK_ID, C.SIMILAR_BOOK_ID, C.SCORE, C.RANK]
+PARAMS_FILE = "params.json"
+
+
+class Recommender(ABC):
+    """Base class of every recommender; see the module docstring for the contract."""
+
+    #: Registry name written into the manifest, used by `recsys.models.registry` to load a bundle.
+    name: ClassVar[str]
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments, as stored (goes into the manifest)."""
+        signature = inspect.signature(type(self).__init__)
+        return {
+            p.name: getattr(self, p.name)
+            for p in signature.parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+
+    def set_params(self, **params: Any) -> Self:
+        valid = self.get_params()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"{type(self).__name__} has no parameter {key!r}")
+            setattr(self, key, value)
+        return self
+
+    @abstractmethod
+    def fit(self, dataset: Dataset) -> Self:
+        """Learn from `dataset`; returns self."""
+
+    @abstractmethod
+    def recommend(
+        self,
+        readers: Sequence[str],
+        *,
+        k: int = 10,
+        exclude_seen: bool = True,
+        candidates: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        history: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """Top-k books per reader.
+
+        Parameters
+        ----------
+        readers
+            Pseudonymous reader ids; readers unknown to the model get a non-personal fallback.
+        k
+            List length per reader.
+        exclude_seen
+            Drop books (and other editions of works) the reader already borrowed.
+        candidates
+            If given, only these book ids may be recommended.
+        exclude
+            Book ids that must not be recommended.
+        history
+            Interactions newer than the training data (``reader_id, book_id, event, timestamp``),
+            folded in without a retrain.
+        """
+
+    @abstractmethod
+    def similar_books(
+        self, books: Sequence[str], *, k: int = 10, candidates: Iterable[str] | None = None
+    ) -> pd.DataFrame:
+        """Top-k books similar to each of `books` (never the book itself)."""
+
+    def save(self, directory: Path) -> list[Path]:
+        """Write parameters (JSON) and fitted arrays (npz); returns the files written."""
+        self._check_fitted()
+        directory.mkdir(parents=True, exist_ok=True)
+        params_path = directory / PARAMS_FILE
+        params_path.write_text(json.dumps({"name": self.name, "params": self.get_params()},
+                                          indent=2, sort_keys=True, default=str))
+        arrays_path = directory / f"{self.name}.npz"
+        with arrays_path.open("wb") as handle:
+            np.savez(handle, **self._state_arrays())
+        return [params_path, arrays_path]
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        """Rebuild a fitted recommender from `save` output (no pickle involved)."""
+        spec = json.loads((directory / PARAMS_FILE).read_text())
+        model = cls(**spec["params"])
+        with np.load(directory / f"{cls.name}.npz", allow_pickle=False) as arrays:
+            model._restore_arrays({key: arrays[key] for key in arrays.files})
+        return model
+
+    @abstractmethod
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        """Fitted state as plain numpy arrays (strings as unicode arrays, no objects)."""
+
+    @abstractmethod
+    def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Inverse of `_state_arrays`."""
+
+    @abstractmethod
+    def _is_fitted(self) -> bool: ...
+
+    def _check_fitted(self) -> None:
+        if not self._is_fitted():
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(dataset) first")
+
+
+def check_k(k: int) -> int:
+    """Validate a list length, naming the parameter and the bad value."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"k must be a positive integer; got {k!r}")
+    return int(k)
+
+
+def empty_recommendations() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=float if c == C.SCORE else object)
+                         for c in RECOMMEND_COLUMNS})
+
+
+def empty_similar() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=float if c == C.SCORE else object)
+                         for c in SIMILAR_COLUMNS})
