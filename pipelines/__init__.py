@@ -1,0 +1,1 @@
+"""Batch jobs: thin wiring that parses arguments, calls `recsys`, writes outputs and logs counts."""
