@@ -45,7 +45,9 @@ class Settings(BaseSettings):
     api_keys: SecretStr | None = Field(
         default=None, description="comma-separated KEY:SCOPE pairs, scopes reader|admin"
     )
-    api_keys_file: Path | None = Field(default=None, description="same format, one pair a line")
+    api_keys_file: Path = Field(
+        default=Path("secrets/api_keys"), description="same format, one pair a line; read if present"
+    )
     public_book_routes: bool = Field(default=True, description="per-book/popular/session routes open")
     cors_origins: list[str] = Field(default_factory=list)
     model_poll_seconds: float = Field(default=5.0, gt=0)
@@ -109,7 +111,7 @@ class Settings(BaseSettings):
     def api_key_scopes(self) -> dict[str, set[str]]:
         """Map each configured API key to its scopes (`reader`, `admin`)."""
         text = self.api_keys.get_secret_value() if self.api_keys else ""
-        if self.api_keys_file is not None:
+        if self.api_keys_file.exists():
             text += "\n" + _read_secret_file(self.api_keys_file, "RECSYS_API_KEYS_FILE").decode()
         scopes: dict[str, set[str]] = {}
         for pair in text.replace("\n", ",").split(","):
@@ -129,8 +131,8 @@ def _read_secret_file(path: Path, variable: str) -> bytes:
     """Read a secret file, refusing one that other users can read."""
     if not path.exists():
         raise ConfigurationError(
-            f"no pseudonym key: set RECSYS_PSEUDONYM_KEY or create {path} "
-            f"(`recsys keygen`); {variable} names another file"
+            f"no secret at {path}: create it with `recsys keygen`, or set {variable} to another "
+            "file (the pseudonym key may also come from RECSYS_PSEUDONYM_KEY)"
         )
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & (stat.S_IRWXG | stat.S_IRWXO):

@@ -1,0 +1,1 @@
+"""`make bench`: figures for ingest speed, model quality, training scaling, service and nightly."""

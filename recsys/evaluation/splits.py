@@ -1,0 +1,277 @@
+"""Train/test splits for offline evaluation.
+
+Every split holds out *loan-type* events only (loans, renewals, holds; views are never targets) and
+returns a `Split`: the training `Dataset` (catalog and holdings kept whole: records a library has
+catalogued are known at training time) and the held-out `(reader_id, book_id)` pairs.
+
+Rules shared by all splits, so that numbers are comparable between models and runs:
+
+- a test reader must have training interactions; readers without any (cold start) are moved to
+  `Split.cold_start` and counted, not scored;
+- with ``only_new=True`` (the default) a held-out book the reader already borrowed in training, or
+  another edition of a work they borrowed, is not a target: recommenders filter such books out;
+- the held-out pairs are unique per reader and book (a re-loan within the test window counts once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsys.columns import Columns as C
+from recsys.columns import Events
+from recsys.data.dataset import Dataset
+
+TEST_COLUMNS = [C.READER_ID, C.BOOK_ID, C.TIMESTAMP]
+
+
+@dataclass(frozen=True)
+class Split:
+    """A training Dataset and the held-out loan events that a recommender should find.
+
+    Attributes
+    ----------
+    train
+        What models may fit on.
+    test
+        ``[reader_id, book_id, timestamp]``: one row per held-out (reader, book) pair, readers all
+        present in `train`.
+    cold_start
+        Held-out pairs of readers with no training interactions (not scored; reported).
+    kind
+        ``temporal``, ``leave-last``, ``random`` (prefixed ``validation-`` when carved from training).
+    params
+        The arguments that made the split, for reports.
+    dropped_seen
+        Held-out pairs dropped because the reader had already borrowed the book or work.
+    """
+
+    train: Dataset
+    test: pd.DataFrame
+    cold_start: pd.DataFrame
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+    dropped_seen: int = 0
+
+    @property
+    def test_readers(self) -> pd.Index:
+        return pd.Index(self.test[C.READER_ID].unique())
+
+    def describe(self) -> dict[str, Any]:
+        """Counts for reports (never reader ids)."""
+        times = self.train.interactions[C.TIMESTAMP]
+        return {
+            "kind": self.kind,
+            **self.params,
+            "train_interactions": len(self.train.interactions),
+            "train_readers": int(self.train.interactions[C.READER_ID].nunique()),
+            "test_pairs": len(self.test),
+            "test_readers": int(self.test[C.READER_ID].nunique()),
+            "cold_start_readers": int(self.cold_start[C.READER_ID].nunique()),
+            "cold_start_pairs": len(self.cold_start),
+            "dropped_already_borrowed": self.dropped_seen,
+            "train_end": _iso(times.max()) if len(times) else None,
+            "test_start": _iso(self.test[C.TIMESTAMP].min()) if len(self.test) else None,
+        }
+
+
+def temporal_split(dataset: Dataset, *, test_share: float = 0.1, only_new: bool = True) -> Split:
+    """Global temporal holdout: the last `test_share` of loan events by time.
+
+    The cut is a single moment: every training interaction (views included) is strictly earlier
+    than every test event, so no model sees the future. Events at the cut moment all go to the
+    test side, which can make the test share slightly larger than asked. Views after the cut are
+    dropped (they are neither training data nor targets).
+    """
+    _check_share("test_share", test_share)
+    frame = dataset.interactions
+    is_loan = _loan_mask(frame)
+    loan_times = np.sort(frame.loc[is_loan, C.TIMESTAMP].to_numpy())
+    if len(loan_times) < 2:
+        raise ValueError(f"temporal_split needs at least 2 loan events; got {len(loan_times)}")
+    position = min(len(loan_times) - 1, max(1, int(np.floor(len(loan_times) * (1 - test_share)))))
+    cut = loan_times[position]
+    before = (frame[C.TIMESTAMP] < cut).to_numpy()
+    if not before.any():
+        raise ValueError("temporal_split: all loan events share one timestamp; nothing to train on")
+    train = frame.loc[before]
+    test = frame.loc[~before & is_loan]
+    params = {"test_share": test_share, "only_new": only_new}
+    return _finish(dataset, train, test, kind="temporal", params=params, only_new=only_new)
+
+
+def leave_last_k_out(dataset: Dataset, *, k: int = 1, only_new: bool = True) -> Split:
+    """Per reader, hold out the last `k` loan events (readers with more than `k` loans only).
+
+    The reader's own interactions from the first held-out moment on (views included) are left out
+    of training, so their held-out loans are not visible through a same-day view.
+    """
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"k must be a positive integer; got {k!r}")
+    frame = dataset.interactions
+    loans = frame.loc[_loan_mask(frame)]
+    ordered = loans.sort_values([C.READER_ID, C.TIMESTAMP], kind="stable")
+    from_end = ordered.groupby(C.READER_ID, sort=False).cumcount(ascending=False)
+    per_reader = ordered.groupby(C.READER_ID, sort=False)[C.BOOK_ID].transform("size")
+    held = ordered.loc[(from_end < k) & (per_reader > k)]
+    return _hold_out_per_reader(
+        dataset, held, kind="leave-last", params={"k": int(k), "only_new": only_new},
+        only_new=only_new,
+    )
+
+
+def random_holdout(
+    dataset: Dataset, *, share: float = 0.2, seed: int = 42, only_new: bool = True
+) -> Split:
+    """Per reader, hold out a random `share` of loan events, for data without usable dates.
+
+    Readers with at least two loans give ``max(1, floor(share * n))`` events, never all of them.
+    Time plays no part (all interactions of other events stay in training).
+    """
+    _check_share("share", share)
+    frame = dataset.interactions
+    loans = frame.loc[_loan_mask(frame)]
+    rng = np.random.default_rng(seed)
+    shuffled = loans.iloc[rng.permutation(len(loans))]
+    position = shuffled.groupby(C.READER_ID, sort=False).cumcount()
+    size = shuffled.groupby(C.READER_ID, sort=False)[C.BOOK_ID].transform("size")
+    n_test = np.minimum(np.maximum(1, np.floor(size * share)), size - 1)
+    held = shuffled.loc[position.to_numpy() < n_test.to_numpy()]
+    train = frame.drop(index=held.index)
+    params = {"share": share, "seed": seed, "only_new": only_new}
+    return _finish(dataset, train, held, kind="random", params=params, only_new=only_new)
+
+
+def validation_split(
+    train_dataset: Dataset,
+    *,
+    method: str = "temporal",
+    test_share: float = 0.1,
+    k: int = 1,
+    seed: int = 42,
+    only_new: bool = True,
+) -> Split:
+    """A split carved from training data only, for hyper-parameter search.
+
+    Pass ``split.train`` (never the full data): the outer test set stays unseen while searching.
+    """
+    if method == "temporal":
+        inner = temporal_split(train_dataset, test_share=test_share, only_new=only_new)
+    elif method == "leave-last":
+        inner = leave_last_k_out(train_dataset, k=k, only_new=only_new)
+    elif method == "random":
+        inner = random_holdout(train_dataset, share=test_share, seed=seed, only_new=only_new)
+    else:
+        raise ValueError(
+            f"method must be one of 'temporal', 'leave-last', 'random'; got {method!r}"
+        )
+    return replace(inner, kind=f"validation-{inner.kind}")
+
+
+def make_split(
+    dataset: Dataset, kind: str, *, test_share: float = 0.1, k: int = 1, seed: int = 42
+) -> Split:
+    """Dispatch on the split name used by the CLI and reports."""
+    if kind == "temporal":
+        return temporal_split(dataset, test_share=test_share)
+    if kind == "leave-last":
+        return leave_last_k_out(dataset, k=k)
+    if kind == "random":
+        return random_holdout(dataset, share=test_share, seed=seed)
+    raise ValueError(f"split must be one of 'temporal', 'leave-last', 'random'; got {kind!r}")
+
+
+def _hold_out_per_reader(
+    dataset: Dataset, held: pd.DataFrame, *, kind: str, params: dict[str, Any], only_new: bool
+) -> Split:
+    frame = dataset.interactions
+    first_held = held.groupby(C.READER_ID)[C.TIMESTAMP].min()
+    reader_cut = frame[C.READER_ID].map(first_held)
+    keep = reader_cut.isna() | (frame[C.TIMESTAMP] < reader_cut)
+    train = frame.loc[keep.to_numpy()]
+    return _finish(dataset, train, held, kind=kind, params=params, only_new=only_new)
+
+
+def _finish(
+    dataset: Dataset,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    *,
+    kind: str,
+    params: dict[str, Any],
+    only_new: bool,
+) -> Split:
+    """Drop cold-start readers and (optionally) already-borrowed books; deduplicate pairs."""
+    test = (
+        test.sort_values(C.TIMESTAMP, kind="stable")
+        .drop_duplicates([C.READER_ID, C.BOOK_ID])
+        .loc[:, TEST_COLUMNS]
+        .reset_index(drop=True)
+    )
+    known = test[C.READER_ID].isin(pd.Index(train[C.READER_ID].unique()))
+    cold_start = test.loc[~known].reset_index(drop=True)
+    test = test.loc[known]
+    dropped = 0
+    if only_new:
+        seen = _seen_mask(test, train, dataset.catalog)
+        dropped = int(seen.sum())
+        test = test.loc[~seen]
+    train_dataset = Dataset(
+        interactions=train.reset_index(drop=True),
+        catalog=dataset.catalog,
+        holdings=dataset.holdings,
+    )
+    return Split(
+        train=train_dataset,
+        test=test.reset_index(drop=True),
+        cold_start=cold_start,
+        kind=kind,
+        params=params,
+        dropped_seen=dropped,
+    )
+
+
+def _seen_mask(test: pd.DataFrame, train: pd.DataFrame, catalog: pd.DataFrame) -> np.ndarray:
+    """True where the reader borrowed the same book, or another edition of its work, in training."""
+    work_of = _work_map(catalog)
+    loans = train.loc[_loan_mask(train)]
+    train_keys = _pair_keys(loans[C.READER_ID], _works(loans[C.BOOK_ID], work_of))
+    test_keys = _pair_keys(test[C.READER_ID], _works(test[C.BOOK_ID], work_of))
+    return test_keys.isin(train_keys).to_numpy()
+
+
+def _work_map(catalog: pd.DataFrame) -> pd.Series:
+    if C.WORK_ID not in catalog.columns or catalog.empty:
+        return pd.Series(dtype=object)
+    works = catalog.loc[catalog[C.WORK_ID].notna(), [C.BOOK_ID, C.WORK_ID]]
+    return pd.Series(
+        works[C.WORK_ID].astype(str).to_numpy(), index=works[C.BOOK_ID].astype(str).to_numpy()
+    )
+
+
+def _works(books: pd.Series, work_of: pd.Series) -> pd.Series:
+    """The work of each book, or the book itself when the catalog groups no editions."""
+    if work_of.empty:
+        return books.astype(str)
+    mapped = books.astype(str).map(work_of)
+    return mapped.fillna("book:" + books.astype(str))
+
+
+def _pair_keys(readers: pd.Series, works: pd.Series) -> pd.Index:
+    return pd.Index(readers.astype(str).to_numpy() + "\x1f" + works.astype(str).to_numpy())
+
+
+def _loan_mask(frame: pd.DataFrame) -> pd.Series:
+    return frame[C.EVENT].isin(Events.LOAN_EVENTS)
+
+
+def _check_share(name: str, value: float) -> None:
+    if not 0 < value < 1:
+        raise ValueError(f"{name} must be strictly between 0 and 1; got {value!r}")
+
+
+def _iso(value: Any) -> str:
+    return pd.Timestamp(value).isoformat()
