@@ -10,7 +10,7 @@ import sys
 import time
 import traceback
 
-BENCHMARKS = ("bench_ingest",)
+BENCHMARKS = ("bench_ingest", "bench_quality")
 
 
 def main(argv: list[str]) -> int:

@@ -18,6 +18,16 @@ from recsys.exceptions import RecsysError
 
 COMMAND_MODULES = (
     "pipelines.keygen",
+    "pipelines.db",
+    "pipelines.ingest",
+    "pipelines.nightly",
+    "pipelines.nightly_steps",
+    "pipelines.privacy",
+    "pipelines.sample",
+    "pipelines.evaluate",
+    "pipelines.serve",
+    "pipelines.batch",
+    "pipelines.publish",
 )
 
 EXIT_FAILED = 1

@@ -36,6 +36,9 @@ class Columns:
     COPIES: Final = "copies"
     AVAILABLE: Final = "available"
 
+    CONSENTED: Final = "consented"
+    UPDATED_AT: Final = "updated_at"
+
     SCORE: Final = "score"
     RANK: Final = "rank"
     REASON: Final = "reason"

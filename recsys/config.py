@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recsys.exceptions import ConfigurationError
+from recsys.privacy import split_key_chain
 
 MIN_KEY_BYTES = 32
 PLACEHOLDER_KEYS = frozenset({"change-me", "changeme", "secret", "placeholder", "xxx"})
@@ -65,6 +66,9 @@ class Settings(BaseSettings):
     search_enabled: bool = False
     search_budget_seconds: float = Field(default=300.0, gt=0)
     seed: int = 42
+    db_wait_seconds: float = Field(
+        default=120.0, ge=0, description="how long a nightly waits for a locked/unreachable DB"
+    )
 
     @field_validator("min_pair_support")
     @classmethod
@@ -91,7 +95,7 @@ class Settings(BaseSettings):
         return self.data_dir / "quarantine"
 
     def pseudonym_key_bytes(self) -> bytes:
-        """The pseudonymization key, refusing a missing, placeholder or short one."""
+        """The pseudonym key or key chain (one key a line); refuses missing, placeholder, short."""
         if self.pseudonym_key is not None:
             key = self.pseudonym_key.get_secret_value().encode("utf-8")
             source = "RECSYS_PSEUDONYM_KEY"
@@ -99,13 +103,18 @@ class Settings(BaseSettings):
             key = _read_secret_file(self.pseudonym_key_file, "RECSYS_PSEUDONYM_KEY_FILE")
             source = f"key file {self.pseudonym_key_file}"
         key = key.strip()
-        if key.decode("utf-8", "replace").lower() in PLACEHOLDER_KEYS:
-            raise ConfigurationError(f"the pseudonym key from {source} is a placeholder; set a real one")
-        if len(key) < MIN_KEY_BYTES:
-            raise ConfigurationError(
-                f"the pseudonym key from {source} is {len(key)} bytes; at least {MIN_KEY_BYTES} "
-                "are required (generate one with `recsys keygen`)"
-            )
+        chain = split_key_chain(key)
+        for number, link in enumerate(chain, start=1):
+            where = source if len(chain) == 1 else f"{source} (key {number} of the chain)"
+            if link.decode("utf-8", "replace").lower() in PLACEHOLDER_KEYS:
+                raise ConfigurationError(
+                    f"the pseudonym key from {where} is a placeholder; set a real one"
+                )
+            if len(link) < MIN_KEY_BYTES:
+                raise ConfigurationError(
+                    f"the pseudonym key from {where} is {len(link)} bytes; at least "
+                    f"{MIN_KEY_BYTES} are required (generate one with `recsys keygen`)"
+                )
         return key
 
     def api_key_scopes(self) -> dict[str, set[str]]:

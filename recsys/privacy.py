@@ -2,6 +2,9 @@
 
 Raw reader ids from the library system are replaced by `pseudonymize` at ingest and at the service
 boundary, with the same key, so the store, models and logs only ever see pseudonyms.
+
+A key of several lines is a key chain, oldest key first (see `recsys.key_rotation`): the pseudonym
+is HMAC(k_n, ... HMAC(k_1, raw)), so a key rotation re-pseudonymizes the store without raw ids.
 """
 
 from __future__ import annotations
@@ -19,18 +22,20 @@ PSEUDONYM_HEX_CHARS = 32
 class Pseudonymizer:
     """Turns raw reader ids into stable pseudonyms; the key never leaves this object."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_keys",)
 
     def __init__(self, key: bytes) -> None:
-        self._key = key
+        self._keys = split_key_chain(key)
 
     def __repr__(self) -> str:
         return "Pseudonymizer(key=***)"
 
     def pseudonymize(self, reader_id: str) -> str:
-        """The pseudonym of one raw reader id (first 128 bits of the HMAC, hex)."""
-        digest = hmac.new(self._key, str(reader_id).strip().encode("utf-8"), hashlib.sha256)
-        return digest.hexdigest()[:PSEUDONYM_HEX_CHARS]
+        """The pseudonym of one raw reader id (first 128 bits of the HMAC, hex; chained keys)."""
+        value = str(reader_id).strip()
+        for key in self._keys:
+            value = chain_pseudonym(key, value)
+        return value
 
     def pseudonymize_many(self, reader_ids: Iterable[str]) -> list[str]:
         return [self.pseudonymize(reader_id) for reader_id in reader_ids]
@@ -40,6 +45,18 @@ class Pseudonymizer:
         codes, uniques = pd.factorize(reader_ids.astype(str), sort=False)
         mapped = pd.Index(self.pseudonymize_many(uniques))
         return pd.Series(mapped.take(codes), index=reader_ids.index, dtype=object)
+
+
+def chain_pseudonym(key: bytes, value: str) -> str:
+    """One link of the chain: the HMAC of `value` (a raw id or an older pseudonym) under `key`."""
+    digest = hmac.new(key, value.encode("utf-8"), hashlib.sha256)
+    return digest.hexdigest()[:PSEUDONYM_HEX_CHARS]
+
+
+def split_key_chain(key: bytes) -> tuple[bytes, ...]:
+    """The keys of a key chain, one per non-empty line, oldest first (a one-line key is itself)."""
+    keys = tuple(line.strip() for line in key.splitlines() if line.strip())
+    return keys or (key,)
 
 
 def generate_key() -> bytes:

@@ -42,7 +42,8 @@ class Split:
     cold_start
         Held-out pairs of readers with no training interactions (not scored; reported).
     kind
-        ``temporal``, ``leave-last``, ``random`` (prefixed ``validation-`` when carved from training).
+        ``temporal``, ``leave-last``, ``random`` (prefixed ``validation-`` when carved from
+        training data).
     params
         The arguments that made the split, for reports.
     dropped_seen
@@ -87,13 +88,13 @@ def temporal_split(dataset: Dataset, *, test_share: float = 0.1, only_new: bool 
     dropped (they are neither training data nor targets).
     """
     _check_share("test_share", test_share)
-    frame = dataset.interactions
+    frame = dataset.interactions.reset_index(drop=True)
     is_loan = _loan_mask(frame)
-    loan_times = np.sort(frame.loc[is_loan, C.TIMESTAMP].to_numpy())
+    loan_times = frame.loc[is_loan, C.TIMESTAMP].sort_values(ignore_index=True)
     if len(loan_times) < 2:
         raise ValueError(f"temporal_split needs at least 2 loan events; got {len(loan_times)}")
     position = min(len(loan_times) - 1, max(1, int(np.floor(len(loan_times) * (1 - test_share)))))
-    cut = loan_times[position]
+    cut = loan_times.iloc[position]
     before = (frame[C.TIMESTAMP] < cut).to_numpy()
     if not before.any():
         raise ValueError("temporal_split: all loan events share one timestamp; nothing to train on")
@@ -111,14 +112,17 @@ def leave_last_k_out(dataset: Dataset, *, k: int = 1, only_new: bool = True) -> 
     """
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ValueError(f"k must be a positive integer; got {k!r}")
-    frame = dataset.interactions
+    frame = dataset.interactions.reset_index(drop=True)
     loans = frame.loc[_loan_mask(frame)]
     ordered = loans.sort_values([C.READER_ID, C.TIMESTAMP], kind="stable")
     from_end = ordered.groupby(C.READER_ID, sort=False).cumcount(ascending=False)
     per_reader = ordered.groupby(C.READER_ID, sort=False)[C.BOOK_ID].transform("size")
     held = ordered.loc[(from_end < k) & (per_reader > k)]
     return _hold_out_per_reader(
-        dataset, held, kind="leave-last", params={"k": int(k), "only_new": only_new},
+        dataset,
+        held,
+        kind="leave-last",
+        params={"k": int(k), "only_new": only_new},
         only_new=only_new,
     )
 
@@ -132,7 +136,7 @@ def random_holdout(
     Time plays no part (all interactions of other events stay in training).
     """
     _check_share("share", share)
-    frame = dataset.interactions
+    frame = dataset.interactions.reset_index(drop=True)
     loans = frame.loc[_loan_mask(frame)]
     rng = np.random.default_rng(seed)
     shuffled = loans.iloc[rng.permutation(len(loans))]
@@ -187,7 +191,7 @@ def make_split(
 def _hold_out_per_reader(
     dataset: Dataset, held: pd.DataFrame, *, kind: str, params: dict[str, Any], only_new: bool
 ) -> Split:
-    frame = dataset.interactions
+    frame = dataset.interactions.reset_index(drop=True)
     first_held = held.groupby(C.READER_ID)[C.TIMESTAMP].min()
     reader_cut = frame[C.READER_ID].map(first_held)
     keep = reader_cut.isna() | (frame[C.TIMESTAMP] < reader_cut)
@@ -240,7 +244,7 @@ def _seen_mask(test: pd.DataFrame, train: pd.DataFrame, catalog: pd.DataFrame) -
     loans = train.loc[_loan_mask(train)]
     train_keys = _pair_keys(loans[C.READER_ID], _works(loans[C.BOOK_ID], work_of))
     test_keys = _pair_keys(test[C.READER_ID], _works(test[C.BOOK_ID], work_of))
-    return test_keys.isin(train_keys).to_numpy()
+    return np.asarray(test_keys.isin(train_keys))
 
 
 def _work_map(catalog: pd.DataFrame) -> pd.Series:

@@ -1,0 +1,254 @@
+"""Service throughput and latency under wrk, on a generated library with 1 million loans.
+
+Trains the default model, publishes it, runs `recsys serve` (uvicorn, one worker) on loopback and
+loads it with wrk at 100 connections: per-reader lists, per-book lists and a trivial endpoint
+(`/health/live`). Then the per-reader load again while a new model is published 10 times.
+Targets: per-book >= 80% of trivial req/s, per-reader >= 50% and p99 < 20 ms, zero errors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from recsys import artifacts
+from recsys.config import Settings
+from recsys.db.engine import make_engine
+from recsys.db.queries import load_dataset
+from recsys.db.schema import upgrade
+from recsys.ingest import ingest_file
+from recsys.models.registry import default_model
+from recsys.sample import SampleConfig, generate_library, write_library
+
+N_LOANS = 1_000_000
+CONNECTIONS = 100
+DURATION_S = 15
+SWAPS = 10
+API_KEY = "bench-reader-key-0123456789"
+PSEUDONYM_KEY = "b" * 64
+PATHS_PER_SCRIPT = 2_000
+
+
+@dataclass
+class WrkResult:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+def ensure_wrk() -> str:
+    """The wrk binary, installed from Debian's packages if missing."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("installing wrk (apt-get install wrk) ...", flush=True)
+    subprocess.run(["apt-get", "install", "-y", "wrk"], check=False, capture_output=True)
+    if not shutil.which("wrk"):
+        subprocess.run(["apt-get", "update"], check=False, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, capture_output=True)
+    return shutil.which("wrk") or "wrk"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def build_library(root: Path, settings: Settings) -> tuple[list[str], list[str]]:
+    """Generate, ingest, train and publish; returns sample raw reader ids and book ids."""
+    started = time.perf_counter()
+    library = generate_library(SampleConfig(n_loans=N_LOANS))
+    paths = write_library(library, root / "exports")
+    engine = make_engine(settings)
+    upgrade(engine)
+    for kind in ("catalog", "holdings", "loans"):
+        for path in paths[kind]:
+            ingest_file(engine, settings, kind=kind, path=path)
+    print(f"generated and ingested {len(library.loans):,} loan events "
+          f"in {time.perf_counter() - started:.0f} s", flush=True)
+    started = time.perf_counter()
+    dataset = load_dataset(engine)
+    model = default_model(settings).fit(dataset)
+    run_id = artifacts.new_run_id()
+    artifacts.save_bundle(settings.models_dir, run_id, model, catalog=dataset.catalog,
+                          holdings=dataset.holdings, manifest_extra={})
+    artifacts.publish(settings.models_dir, run_id)
+    engine.dispose()
+    print(f"trained and published {model.name} on {len(dataset.interactions):,} interactions "
+          f"in {time.perf_counter() - started:.0f} s", flush=True)
+    rng = np.random.default_rng(0)
+    readers = library.loans["reader_id"].astype(str).unique()
+    books = library.catalog["book_id"].astype(str).to_numpy()
+    return (rng.choice(readers, PATHS_PER_SCRIPT).tolist(),
+            rng.choice(books, PATHS_PER_SCRIPT).tolist())
+
+
+def lua_script(path: Path, urls: list[str]) -> Path:
+    quoted = ",\n".join(f'"{u}"' for u in urls)
+    path.write_text(
+        f'wrk.headers["X-API-Key"] = "{API_KEY}"\n'
+        f"local paths = {{\n{quoted}\n}}\n"
+        "local i = 0\n"
+        "request = function()\n"
+        "  i = i + 1\n"
+        "  return wrk.format(nil, paths[(i % #paths) + 1])\n"
+        "end\n"
+    )
+    return path
+
+
+def run_wrk(wrk: str, base: str, script: Path, duration: int = DURATION_S) -> WrkResult:
+    output = subprocess.run(
+        [wrk, "-t", "2", "-c", str(CONNECTIONS), "-d", f"{duration}s", "--latency",
+         "-s", str(script), base],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return parse_wrk(output)
+
+
+def parse_wrk(output: str) -> WrkResult:
+    def latency(percent: str) -> float:
+        match = re.search(rf"^\s*{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+        if not match:
+            return float("nan")
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                        output)
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    if sockets:
+        errors += sum(int(g) for g in sockets.groups())
+    return WrkResult(float(rate.group(1)) if rate else 0.0, latency("50"), latency("99"),
+                     int(total.group(1)) if total else 0, errors)
+
+
+def wait_for(check: object, deadline: float, what: str) -> None:
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > end:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def republish(settings: Settings, base: str, count: int) -> list[float]:
+    """Publish the served model again under `count` new run ids; seconds until each is served."""
+    current = artifacts.load_current(settings.models_dir)
+    seconds = []
+    for _ in range(count):
+        run_id = artifacts.new_run_id()
+        artifacts.save_bundle(settings.models_dir, run_id, current.model,
+                              catalog=current.catalog, holdings=current.holdings,
+                              manifest_extra={"bench": "republished"})
+        started = time.perf_counter()
+        artifacts.publish(settings.models_dir, run_id)
+        wait_for(lambda r=run_id: httpx.get(f"{base}/version").json()["model_version"] == r,
+                 600, f"model {run_id}")
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def print_row(name: str, result: WrkResult, trivial: WrkResult | None = None) -> None:
+    share = f"{result.requests_per_s / trivial.requests_per_s:>7.0%}" if trivial else f"{'':>7}"
+    print(f"{name:<34}{result.requests_per_s:>10,.0f}{share}{result.p50_ms:>10.2f}"
+          f"{result.p99_ms:>10.2f}{result.requests:>10,}{result.errors:>8}", flush=True)
+
+
+def main() -> None:
+    wrk = ensure_wrk()
+    with tempfile.TemporaryDirectory(prefix="bench_service_") as tmp:
+        root = Path(tmp)
+        env = {
+            "RECSYS_DATA_DIR": str(root / "data"), "RECSYS_MODELS_DIR": str(root / "models"),
+            "RECSYS_DATABASE_URL": f"sqlite:///{root / 'bench.db'}",
+            "RECSYS_PSEUDONYM_KEY": PSEUDONYM_KEY, "RECSYS_API_KEYS": f"{API_KEY}:reader",
+            "RECSYS_API_KEYS_FILE": str(root / "no-api-keys"), "RECSYS_MODEL_POLL_SECONDS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+        }
+        settings = Settings(_env_file=None, data_dir=root / "data", models_dir=root / "models",
+                            database_url=env["RECSYS_DATABASE_URL"],
+                            pseudonym_key=PSEUDONYM_KEY, api_keys_file=root / "no-api-keys")
+        readers, books = build_library(root, settings)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.cli", "serve", "--port", str(port)],
+            env={**os.environ, **env}, cwd=root, stdout=subprocess.DEVNULL,
+            stderr=open(root / "serve.log", "w"),  # noqa: SIM115 - closed with the process
+        )
+        try:
+            started = time.perf_counter()
+            wait_for(lambda: httpx.get(f"{base}/health/ready").status_code == 200, 900,
+                     "the service to be ready")
+            print(f"service ready (model loaded, lists precomputed) in "
+                  f"{time.perf_counter() - started:.1f} s", flush=True)
+            scripts = {
+                "per-reader": lua_script(root / "readers.lua", [
+                    f"/readers/{r}/recommendations?k=10" for r in readers]),
+                "per-book": lua_script(root / "books.lua", [
+                    f"/books/{b}/similar?k=10" for b in books]),
+                "trivial (/health/live)": lua_script(root / "live.lua", ["/health/live"]),
+            }
+            for script in scripts.values():  # warm up caches and the connection pool
+                run_wrk(wrk, base, script, duration=3)
+            results = {name: run_wrk(wrk, base, script) for name, script in scripts.items()}
+            trivial = results["trivial (/health/live)"]
+            print(f"\nwrk, {CONNECTIONS} connections, {DURATION_S} s, one uvicorn worker")
+            print(f"{'endpoint':<34}{'req/s':>10}{'share':>7}{'p50 ms':>10}{'p99 ms':>10}"
+                  f"{'requests':>10}{'errors':>8}")
+            for name, result in results.items():
+                print_row(name, result, trivial)
+
+            print(f"\nper-reader load while a new model is published {SWAPS} times:", flush=True)
+            during = subprocess.Popen(
+                [wrk, "-t", "2", "-c", str(CONNECTIONS), "-d", "600s", "--latency",
+                 "-s", str(scripts["per-reader"]), base],
+                stdout=subprocess.PIPE, text=True,
+            )
+            swap_seconds = republish(settings, base, SWAPS)
+            during.send_signal(2)  # SIGINT: wrk prints its summary and exits
+            output, _ = during.communicate(timeout=60)
+            swapping = parse_wrk(output)
+            print_row("per-reader during 10 swaps", swapping, trivial)
+            print(f"seconds from publish to served: median {np.median(swap_seconds):.1f}, "
+                  f"max {max(swap_seconds):.1f}")
+            reader, book = results["per-reader"], results["per-book"]
+            checks = {
+                "per-book >= 80% of trivial": book.requests_per_s >= 0.8 * trivial.requests_per_s,
+                "per-reader >= 50% of trivial": (
+                    reader.requests_per_s >= 0.5 * trivial.requests_per_s),
+                "per-reader p99 < 20 ms": reader.p99_ms < 20,
+                "zero errors": all(r.errors == 0 for r in (*results.values(), swapping)),
+            }
+            print()
+            for name, ok in checks.items():
+                print(f"{name:<34}{'OK' if ok else 'MISSED'}")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""`recsys recommend` and `recsys similar`: CSV lists from the published model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from recsys import artifacts
+from recsys.batch import recommend_readers, similar_for_books
+from recsys.config import Settings
+from recsys.db.engine import make_engine
+from recsys.exceptions import InputFormatError
+from recsys.privacy import Pseudonymizer
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    recommend = subparsers.add_parser(
+        "recommend", help="reader_id,rank,book_id,score for each raw reader id in FILE")
+    recommend.add_argument("--readers", type=Path, required=True,
+                           help="one raw reader id per line, as in the loan exports")
+    _common(recommend)
+    recommend.set_defaults(handler=run_recommend)
+    similar = subparsers.add_parser(
+        "similar", help="book_id,rank,similar_book_id,score for each book id in FILE")
+    similar.add_argument("--books", type=Path, required=True, help="one book id per line")
+    _common(similar)
+    similar.set_defaults(handler=run_similar)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--k", type=_positive, default=10, help="list length (default: 10)")
+    parser.add_argument("--format", choices=["csv"], default="csv", help="output format")
+    parser.add_argument("--out", type=Path, help="output file (default: standard output)")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--k must be a positive integer; got {value}")
+    return value
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputFormatError(f"cannot read ids from {path}: {error}") from error
+
+
+def _write(frame: pd.DataFrame, out: Path | None) -> None:
+    frame.to_csv(out if out is not None else sys.stdout, index=False, float_format="%.6g")
+
+
+def run_recommend(args: argparse.Namespace, settings: Settings) -> int:
+    bundle = artifacts.load_current(Path(settings.models_dir))
+    engine = make_engine(settings)
+    try:
+        frame = recommend_readers(bundle, engine, Pseudonymizer(settings.pseudonym_key_bytes()),
+                                  _lines(args.readers), k=args.k)
+    finally:
+        engine.dispose()
+    _write(frame, args.out)
+    print(f"recommend: {frame['reader_id'].nunique()} readers, {len(frame)} rows "
+          f"(model {bundle.run_id})", file=sys.stderr)
+    return 0
+
+
+def run_similar(args: argparse.Namespace, settings: Settings) -> int:
+    bundle = artifacts.load_current(Path(settings.models_dir))
+    books = _lines(args.books)
+    frame = similar_for_books(bundle, books, k=args.k)
+    _write(frame, args.out)
+    print(f"similar: {frame['book_id'].nunique()} of {len(set(books))} books known, "
+          f"{len(frame)} rows (model {bundle.run_id})", file=sys.stderr)
+    return 0

@@ -1,0 +1,109 @@
+"""`recsys forget`, `recsys consent` and `recsys rotate-key`: the reader-privacy commands.
+
+Reader ids are given raw (as on the library card), pseudonymized here with the configured key and
+never printed: the commands print counts only. Pass ``-`` to read the id from standard input,
+which keeps card numbers out of shell history and process listings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from recsys.config import Settings
+from recsys.consent import set_consent
+from recsys.db.engine import make_engine
+from recsys.db.schema import upgrade
+from recsys.erasure import forget_reader
+from recsys.key_rotation import rotate_key_file
+from recsys.nightly.lock import LockHeldError, run_lock
+from recsys.privacy import Pseudonymizer
+
+EXIT_LOCKED = 4
+READER_ID_HELP = "raw reader id (card number), or - to read it from stdin"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    forget = subparsers.add_parser(
+        "forget",
+        help="erase a reader: delete their loans and views, stop personalizing them at once",
+    )
+    forget.add_argument("reader_id", help=READER_ID_HELP)
+    forget.set_defaults(handler=run_forget)
+
+    consent = subparsers.add_parser(
+        "consent", help="record a reader's consent to personal suggestions (yes) or objection (no)"
+    )
+    consent.add_argument("reader_id", help=READER_ID_HELP)
+    answer = consent.add_mutually_exclusive_group(required=True)
+    answer.add_argument("--yes", dest="consented", action="store_true", help="the reader agrees")
+    answer.add_argument("--no", dest="consented", action="store_false", help="the reader objects")
+    consent.set_defaults(handler=run_consent)
+
+    rotate = subparsers.add_parser(
+        "rotate-key",
+        help="re-pseudonymize the store with a new key (HMAC chain; see docs/privacy.md)",
+    )
+    rotate.add_argument(
+        "--new-key-file", type=Path, required=True, help="0600 file holding the new key (one line)"
+    )
+    rotate.set_defaults(handler=run_rotate_key)
+
+
+def run_forget(args: argparse.Namespace, settings: Settings) -> int:
+    pseudonym = _pseudonym(args.reader_id, settings)
+    engine = make_engine(settings)
+    upgrade(engine)
+    result = forget_reader(engine, pseudonym=pseudonym)
+    print(
+        f"reader erased: {result.loans_deleted} loan events and {result.views_deleted} views "
+        "deleted; personal suggestions are off for them from now on. The next published model "
+        "is trained without them"
+    )
+    return 0
+
+
+def run_consent(args: argparse.Namespace, settings: Settings) -> int:
+    pseudonym = _pseudonym(args.reader_id, settings)
+    engine = make_engine(settings)
+    upgrade(engine)
+    now = int(time.time())
+    changed = set_consent(engine, reader_id=pseudonym, consented=args.consented, at=now)
+    if not changed:
+        print("a newer consent answer is already recorded for this reader; left unchanged")
+    elif args.consented:
+        print(f"consent recorded (mode {settings.consent_mode}): personal suggestions allowed")
+    else:
+        print(
+            "objection recorded: non-personal suggestions from now on, and the reader's history "
+            "is left out of the next model"
+        )
+    return 0
+
+
+def run_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
+    engine = make_engine(settings)
+    upgrade(engine)
+    try:
+        with run_lock(Path(settings.models_dir), purpose="rotate-key"):
+            result = rotate_key_file(engine, settings, new_key_file=args.new_key_file)
+    except LockHeldError as error:
+        print(f"recsys rotate-key: {error}", file=sys.stderr)
+        return EXIT_LOCKED
+    print(
+        f"key rotated: {result.readers} readers ({result.rows} rows) re-pseudonymized; the key "
+        f"chain in {settings.pseudonym_key_file} now ends with the new key. Restart the service "
+        "and run `recsys nightly` so the published model uses the new pseudonyms; you may then "
+        f"delete {args.new_key_file}"
+    )
+    return 0
+
+
+def _pseudonym(raw: str, settings: Settings) -> str:
+    """The pseudonym of a raw id given on the command line or (for ``-``) on stdin."""
+    reader_id = sys.stdin.readline() if raw == "-" else raw
+    if not reader_id.strip():
+        raise SystemExit("recsys: error: reader_id must not be empty")
+    return Pseudonymizer(settings.pseudonym_key_bytes()).pseudonymize(reader_id)

@@ -1,0 +1,34 @@
+"""`recsys serve`: run the recommendation service under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from recsys.config import Settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("serve", help="run the recommendation service (uvicorn)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes, each with its own copy of the model (default: 1)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    # one BLAS thread per process, in the workers too (they inherit the environment)
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    settings.pseudonym_key_bytes()  # refuse to start without a usable key, with its message
+    settings.api_key_scopes()
+    # access logs would print request paths, and per-reader paths hold reader ids
+    uvicorn.run(
+        "recsys.service.app:create_app", factory=True, host=args.host, port=args.port,
+        workers=args.workers if args.workers > 1 else None, access_log=False,
+        log_level="info",
+    )
+    return 0

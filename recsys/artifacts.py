@@ -1,0 +1,330 @@
+"""Model bundles: save, verify, load, publish (atomic `CURRENT`), roll back and prune.
+
+Layout under the models directory::
+
+    runs/<run_id>/model/...            the recommender's own files (`Recommender.save`)
+    runs/<run_id>/catalog.csv.gz       catalog snapshot the model was trained with
+    runs/<run_id>/holdings.csv.gz      holdings snapshot (which branch holds what)
+    runs/<run_id>/manifest.json        written last: params, counts, versions, SHA-256 of each file
+    CURRENT, PREVIOUS                  one run id each; replaced atomically
+
+A run directory without a manifest is incomplete (a crashed or running job) and is never published
+or loaded. Nothing here unpickles: models save arrays as `.npz` and parameters as JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from recsys.columns import Columns as C
+from recsys.data.dataset import CATALOG_COLUMNS, HOLDINGS_COLUMNS
+from recsys.exceptions import BundleIntegrityError, ModelNotFoundError
+from recsys.models.base import Recommender
+
+MANIFEST = "manifest.json"
+MODEL_DIR = "model"
+CATALOG_FILE = "catalog.csv.gz"
+HOLDINGS_FILE = "holdings.csv.gz"
+RUNS_DIR = "runs"
+CURRENT = "CURRENT"
+PREVIOUS = "PREVIOUS"
+FORMAT_VERSION = 1
+RESERVED_KEYS = frozenset(
+    {"format_version", "run_id", "created_at", "model", "snapshot_rows", "versions", "files"}
+)
+VERSIONED_PACKAGES = ("recsys", "numpy", "scipy", "pandas", "scikit-learn", "implicit")
+RUN_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4,}$")
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified, loaded run: what the service serves and the batch commands use."""
+
+    run_id: str
+    path: Path
+    manifest: dict[str, Any]
+    model: Recommender
+    catalog: pd.DataFrame
+    holdings: pd.DataFrame
+
+
+def new_run_id() -> str:
+    """A sortable UTC run id such as ``20261121T234501Z-3f9a`` (random suffix avoids clashes)."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def run_path(models_dir: Path, run_id: str) -> Path:
+    """The directory of `run_id`, refusing ids that are not plain run ids (no path tricks)."""
+    if not RUN_ID_PATTERN.match(run_id):
+        raise ModelNotFoundError(
+            f"run_id must look like 20261121T234501Z-3f9a; got {run_id!r}"
+        )
+    return Path(models_dir) / RUNS_DIR / run_id
+
+
+def save_bundle(
+    models_dir: Path,
+    run_id: str,
+    model: Recommender,
+    *,
+    catalog: pd.DataFrame,
+    holdings: pd.DataFrame,
+    manifest_extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write a complete bundle for `run_id` and return its directory.
+
+    Files already in the run directory (a job's log, say) are kept and checksummed too. The
+    manifest is written last, atomically, so a crash leaves a bundle that verification refuses.
+    """
+    extra = dict(manifest_extra or {})
+    clash = sorted(RESERVED_KEYS.intersection(extra))
+    if clash:
+        raise ValueError(f"manifest_extra must not set reserved keys {clash}")
+    path = run_path(models_dir, run_id)
+    if (path / MANIFEST).exists():
+        raise FileExistsError(f"run {run_id} already has a manifest; bundles are immutable")
+    path.mkdir(parents=True, exist_ok=True)
+    model.save(path / MODEL_DIR)
+    catalog_rows = _write_snapshot(catalog, CATALOG_COLUMNS, path / CATALOG_FILE)
+    holdings_rows = _write_snapshot(holdings, HOLDINGS_COLUMNS, path / HOLDINGS_FILE)
+    files = {
+        rel: {"sha256": _sha256(path / rel), "bytes": (path / rel).stat().st_size}
+        for rel in _bundle_files(path)
+    }
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "run_id": run_id,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": {"name": model.name, "params": model.get_params()},
+        "snapshot_rows": {"catalog": catalog_rows, "holdings": holdings_rows},
+        "versions": _library_versions(),
+        "files": files,
+        **extra,
+    }
+    _atomic_write(path / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    return path
+
+
+def verify_bundle(path: Path) -> dict[str, Any]:
+    """Check a bundle against its manifest and return the manifest.
+
+    Raises `BundleIntegrityError` naming the file when the manifest is missing or unreadable, a
+    listed file is missing or differs from its checksum, or an unlisted file sits in the model
+    folder or in place of a snapshot (files that would be loaded must all be accounted for).
+    """
+    path = Path(path)
+    manifest_path = path / MANIFEST
+    if not path.is_dir():
+        raise BundleIntegrityError(f"bundle {path} does not exist")
+    if not manifest_path.is_file():
+        raise BundleIntegrityError(f"bundle {path} is incomplete: {MANIFEST} is missing")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        files = manifest["files"]
+        manifest["model"]["name"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise BundleIntegrityError(f"{manifest_path} is not a valid manifest: {error}") from error
+    if manifest.get("run_id") != path.name:
+        raise BundleIntegrityError(
+            f"{manifest_path} names run {manifest.get('run_id')!r}, not its folder {path.name!r}"
+        )
+    for rel in (CATALOG_FILE, HOLDINGS_FILE):
+        if rel not in files:
+            raise BundleIntegrityError(f"{manifest_path} does not list {rel}")
+    for rel, entry in files.items():
+        file_path = path / rel
+        if not file_path.is_file():
+            raise BundleIntegrityError(f"bundle file {file_path} is missing")
+        if _sha256(file_path) != entry["sha256"]:
+            raise BundleIntegrityError(f"bundle file {file_path} does not match its SHA-256")
+    critical = {rel for rel in _bundle_files(path) if rel.startswith(f"{MODEL_DIR}/")}
+    unlisted = sorted(critical - set(files))
+    if unlisted:
+        raise BundleIntegrityError(f"bundle file {path / unlisted[0]} is not in the manifest")
+    return manifest
+
+
+def load_bundle(path: Path) -> Bundle:
+    """Verify, then load the model and snapshots of the bundle at `path`."""
+    from recsys.models.registry import load_model
+
+    path = Path(path)
+    manifest = verify_bundle(path)
+    try:
+        model = load_model(path / MODEL_DIR)
+        catalog = _read_snapshot(path / CATALOG_FILE, CATALOG_COLUMNS)
+        holdings = _read_snapshot(path / HOLDINGS_FILE, HOLDINGS_COLUMNS)
+    except (OSError, ValueError, KeyError) as error:
+        raise BundleIntegrityError(f"bundle {path} could not be loaded: {error}") from error
+    return Bundle(path.name, path, manifest, model, catalog, holdings)
+
+
+def current_run_id(models_dir: Path) -> str | None:
+    """The published run id, or None when nothing has been published."""
+    return _read_pointer(Path(models_dir) / CURRENT)
+
+
+def previous_run_id(models_dir: Path) -> str | None:
+    """The run id that `rollback` would restore, or None."""
+    return _read_pointer(Path(models_dir) / PREVIOUS)
+
+
+def publish(models_dir: Path, run_id: str) -> None:
+    """Make `run_id` the served model; the old `CURRENT` becomes `PREVIOUS`.
+
+    Refuses a bundle that fails verification. Each pointer file is replaced atomically, so a
+    reader of `CURRENT` sees either the old or the new id, never a partial one.
+    """
+    models_dir = Path(models_dir)
+    path = run_path(models_dir, run_id)
+    if not path.is_dir():
+        raise ModelNotFoundError(f"run {run_id} does not exist in {models_dir / RUNS_DIR}")
+    verify_bundle(path)
+    current = current_run_id(models_dir)
+    if current == run_id:
+        return
+    if current is not None:
+        _atomic_write(models_dir / PREVIOUS, current + "\n")
+    _atomic_write(models_dir / CURRENT, run_id + "\n")
+
+
+def rollback(models_dir: Path) -> str:
+    """Serve `PREVIOUS` again (the rolled-back run becomes `PREVIOUS`); returns the restored id."""
+    models_dir = Path(models_dir)
+    previous = previous_run_id(models_dir)
+    if previous is None:
+        raise ModelNotFoundError(f"nothing to roll back to: {models_dir / PREVIOUS} does not exist")
+    publish(models_dir, previous)
+    return previous
+
+
+def prune_runs(models_dir: Path, *, keep: int) -> list[str]:
+    """Delete all but the newest `keep` runs, never `CURRENT` or `PREVIOUS`; returns removed ids.
+
+    Only runs older than the newest `keep` are touched, so a run still being written survives.
+    """
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise ValueError(f"keep must be a positive integer; got {keep!r}")
+    models_dir = Path(models_dir)
+    protected = {current_run_id(models_dir), previous_run_id(models_dir)}
+    runs = sorted(list_runs(models_dir), reverse=True)
+    removed = [run_id for run_id in runs[keep:] if run_id not in protected]
+    for run_id in removed:
+        shutil.rmtree(run_path(models_dir, run_id))
+    return removed
+
+
+def list_runs(models_dir: Path) -> list[str]:
+    """Run ids present under `runs/` (complete or not), oldest first."""
+    runs_dir = Path(models_dir) / RUNS_DIR
+    if not runs_dir.is_dir():
+        return []
+    return sorted(p.name for p in runs_dir.iterdir() if p.is_dir() and RUN_ID_PATTERN.match(p.name))
+
+
+def load_current(models_dir: Path) -> Bundle:
+    """Load the published bundle, or raise `ModelNotFoundError` saying how to publish one."""
+    models_dir = Path(models_dir)
+    run_id = current_run_id(models_dir)
+    if run_id is None:
+        raise ModelNotFoundError(
+            f"no published model in {models_dir}: run `recsys nightly` (or train, then "
+            "`recsys publish RUN_ID`) first"
+        )
+    return load_bundle(run_path(models_dir, run_id))
+
+
+def _bundle_files(path: Path) -> list[str]:
+    """Files the manifest covers, as POSIX paths: all but the manifest, temporaries and logs
+    (a job may keep appending to its log after the bundle is sealed)."""
+    return sorted(
+        p.relative_to(path).as_posix()
+        for p in path.rglob("*")
+        if p.is_file()
+        and p.name != MANIFEST
+        and not p.name.startswith(".tmp-")
+        and p.suffix != ".log"
+    )
+
+
+def _write_snapshot(frame: pd.DataFrame, columns: tuple[str, ...], target: Path) -> int:
+    """Write the contract columns (missing ones empty) as gzip CSV; returns the row count."""
+    snapshot = frame.reindex(columns=list(columns))
+    snapshot.to_csv(target, index=False, compression={"method": "gzip", "mtime": 0})
+    return len(snapshot)
+
+
+def _read_snapshot(source: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Read a snapshot back with string ids, nullable integers and None for missing text."""
+    frame = pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[""])
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"snapshot {source.name} lacks columns {missing}")
+    frame = frame.astype(object).where(frame.notna(), None)
+    for column in (C.YEAR, C.COPIES, C.AVAILABLE):
+        if column in frame.columns:
+            frame[column] = pd.to_numeric(frame[column]).astype("Int64")
+    return frame
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in VERSIONED_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def _read_pointer(path: Path) -> str | None:
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    return text or None
+
+
+def _atomic_write(target: Path, text: str) -> None:
+    """Write `text` to `target` via a synced temporary file and `os.replace`, then sync the dir."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".tmp-{target.name}-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(target.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,176 @@
+"""Consent rules: who may get personal suggestions and whose history may train personal models.
+
+The consent mode (`Settings.consent_mode`) decides what a missing answer means:
+
+- ``opt-in``: only readers recorded with ``consented = True`` are personalized and contribute;
+- ``opt-out``: everyone is, unless recorded with ``consented = False`` (objection or erasure).
+
+The same rule covers browse sessions: a view is joined to a reader only when the reader was logged
+in (the export names them) *and* may contribute; any other view stays anonymous. Consent answers
+arrive through the consent export (`recsys ingest consent`) and the admin API; the newest answer
+wins, so an old export never undoes a newer decision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Literal
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+
+from recsys.columns import Columns as C
+from recsys.config import Settings
+from recsys.data.dataset import Dataset
+from recsys.db.tables import consent, views
+
+ConsentMode = Literal["opt-in", "opt-out"]
+CONSENT_COLUMNS = (C.READER_ID, C.CONSENTED, C.UPDATED_AT)
+CONSENT_ANSWERS = {
+    **dict.fromkeys(("yes", "y", "true", "1"), True),
+    **dict.fromkeys(("no", "n", "false", "0"), False),
+}
+
+
+def parse_consent(value: object) -> bool:
+    """Read a consent answer (yes/no, true/false, 1/0, any case); raise ValueError otherwise."""
+    if isinstance(value, bool):
+        return value
+    answer = CONSENT_ANSWERS.get(str(value).strip().lower())
+    if answer is None:
+        raise ValueError(f"consented must be one of yes/no/true/false/1/0; got {value!r}")
+    return answer
+
+
+def allowed(consented: bool | None, mode: ConsentMode) -> bool:
+    """The rule itself: may a reader whose recorded answer is `consented` (None: none) be used?"""
+    if mode == "opt-in":
+        return consented is True
+    return consented is not False
+
+
+def may_personalize(engine: Engine, settings: Settings, *, reader_id: str) -> bool:
+    """Whether the reader (a pseudonym) may get personal suggestions right now."""
+    query = select(consent.c.consented).where(consent.c.reader_id == reader_id)
+    with engine.connect() as connection:
+        consented = connection.execute(query).scalar_one_or_none()
+    return allowed(None if consented is None else bool(consented), settings.consent_mode)
+
+
+def set_consent(engine: Engine, *, reader_id: str, consented: bool, at: int) -> bool:
+    """Record one reader's answer at Unix time `at`; returns False when a newer answer is kept.
+
+    Withdrawing consent also detaches the reader's browse sessions (their views become anonymous).
+    """
+    frame = pd.DataFrame({C.READER_ID: [reader_id], C.CONSENTED: [consented], C.UPDATED_AT: [at]})
+    with engine.begin() as connection:
+        return apply_consents(connection, frame) == 1
+
+
+def apply_consents(connection: Connection, frame: pd.DataFrame) -> int:
+    """Upsert answers `[reader_id, consented, updated_at]` (pseudonyms) inside the caller's
+    transaction; the newest answer per reader wins. Returns how many readers' answers changed.
+    """
+    if frame.empty:
+        return 0
+    latest = (
+        frame.loc[:, list(CONSENT_COLUMNS)]
+        .assign(**{C.UPDATED_AT: frame[C.UPDATED_AT].astype("int64")})
+        .sort_values(C.UPDATED_AT, kind="stable")
+        .drop_duplicates(C.READER_ID, keep="last")
+    )
+    rows = [
+        {"rid": str(r), "ok": bool(c), "ts": int(t)}
+        for r, c, t in latest.itertuples(index=False, name=None)
+    ]
+    stored = _stored_times(connection, [row["rid"] for row in rows])
+    new = [row for row in rows if row["rid"] not in stored]
+    newer = [row for row in rows if row["rid"] in stored and stored[row["rid"]] <= row["ts"]]
+    if new:
+        connection.execute(
+            insert(consent),
+            [{C.READER_ID: r["rid"], C.CONSENTED: r["ok"], C.UPDATED_AT: r["ts"]} for r in new],
+        )
+    if newer:
+        connection.execute(
+            update(consent)
+            .where(consent.c.reader_id == bindparam("rid"))
+            .values(consented=bindparam("ok"), updated_at=bindparam("ts")),
+            newer,
+        )
+    refused = [row["rid"] for row in new + newer if not row["ok"]]
+    detach_sessions(connection, refused)
+    return len(new) + len(newer)
+
+
+def detach_sessions(connection: Connection, reader_ids: Iterable[str]) -> int:
+    """Make the views of these readers anonymous (the session stays, the link to them goes)."""
+    params = [{"rid": reader_id} for reader_id in reader_ids]
+    if not params:
+        return 0
+    result = connection.execute(
+        update(views).where(views.c.reader_id == bindparam("rid")).values(reader_id=None), params
+    )
+    return int(result.rowcount or 0)
+
+
+def detach_unconsented_sessions(engine: Engine, settings: Settings) -> int:
+    """Detach every stored view whose reader may not be joined to sessions (nightly, after ingest).
+
+    In ``opt-in`` mode this is every view of a reader without a recorded ``yes``; in ``opt-out``
+    mode every view of a reader who said ``no``. Returns the number of views made anonymous.
+    """
+    linked = views.c.reader_id.is_not(None)
+    if settings.consent_mode == "opt-in":
+        agreed = select(consent.c.reader_id).where(consent.c.consented.is_(True))
+        condition = linked & views.c.reader_id.not_in(agreed)
+    else:
+        refused = select(consent.c.reader_id).where(consent.c.consented.is_(False))
+        condition = linked & views.c.reader_id.in_(refused)
+    with engine.begin() as connection:
+        result = connection.execute(update(views).where(condition).values(reader_id=None))
+    return int(result.rowcount or 0)
+
+
+def load_consent(engine: Engine) -> pd.DataFrame:
+    """All recorded answers as `[reader_id, consented, updated_at]` (pseudonyms)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(consent.c.reader_id, consent.c.consented, consent.c.updated_at)
+        ).all()
+    frame = pd.DataFrame(rows, columns=list(CONSENT_COLUMNS))
+    return frame.astype({C.READER_ID: object, C.CONSENTED: bool, C.UPDATED_AT: "int64"})
+
+
+def filter_training_data(
+    dataset: Dataset, consent_frame: pd.DataFrame, settings: Settings
+) -> Dataset:
+    """Keep only interactions of readers who may contribute; anonymous views are dropped too.
+
+    A view without a reader (an anonymous session) cannot train a per-reader model, and a view of
+    a reader who may not contribute would join their session to them: both go.
+    """
+    frame = dataset.interactions
+    readers = frame[C.READER_ID]
+    named = readers.notna() & ~readers.astype(str).isin(["", "None", "nan", "<NA>"])
+    answers = consent_frame.loc[:, [C.READER_ID, C.CONSENTED]]
+    if settings.consent_mode == "opt-in":
+        agreed = answers.loc[answers[C.CONSENTED].astype(bool), C.READER_ID]
+        keep = named & readers.isin(set(agreed))
+    else:
+        refused = answers.loc[~answers[C.CONSENTED].astype(bool), C.READER_ID]
+        keep = named & ~readers.isin(set(refused))
+    return dataclasses.replace(dataset, interactions=frame.loc[keep].reset_index(drop=True))
+
+
+def _stored_times(connection: Connection, reader_ids: list[str]) -> dict[str, int]:
+    """The `updated_at` of readers already recorded (queried in chunks of bound parameters)."""
+    stored: dict[str, int] = {}
+    for start in range(0, len(reader_ids), 500):
+        chunk = reader_ids[start : start + 500]
+        query = select(consent.c.reader_id, consent.c.updated_at).where(
+            consent.c.reader_id.in_(chunk)
+        )
+        stored.update({r: int(t) for r, t in connection.execute(query).all()})
+    return stored

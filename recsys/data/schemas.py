@@ -1,0 +1,83 @@
+"""The input contracts: for each kind of export, its required and optional canonical columns.
+
+These are what the README documents and what `recsys ingest KIND PATH` accepts; other exports'
+column names are mapped onto these with ``--columns book_id=i,reader_id=u``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from recsys.columns import Columns as C
+from recsys.exceptions import InputFormatError
+
+
+@dataclass(frozen=True)
+class InputSchema:
+    """One kind of input file and how its rows are keyed in the store."""
+
+    kind: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    #: Columns identifying a row: a repeated key is a duplicate (events) or an update (upserts).
+    key: tuple[str, ...]
+    #: Upserted kinds replace stored rows with the same key; event kinds never do.
+    upsert: bool
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.required + self.optional
+
+
+LOANS = InputSchema(
+    kind="loans",
+    required=(C.READER_ID, C.BOOK_ID, C.BORROWED_AT),
+    optional=(C.EVENT, C.LIBRARY_ID, C.COPY_ID),
+    key=(C.READER_ID, C.BOOK_ID, C.BORROWED_AT, C.EVENT),
+    upsert=False,
+)
+VIEWS = InputSchema(
+    kind="views",
+    required=(C.SESSION_ID, C.BOOK_ID, C.VIEWED_AT),
+    optional=(C.READER_ID,),
+    key=(C.SESSION_ID, C.BOOK_ID, C.VIEWED_AT),
+    upsert=False,
+)
+CATALOG = InputSchema(
+    kind="catalog",
+    required=(C.BOOK_ID, C.TITLE),
+    optional=(
+        C.AUTHOR, C.SUBJECTS, C.ISBN, C.LANGUAGE, C.AUDIENCE, C.YEAR, C.WORK_ID, C.FORMAT,
+    ),
+    key=(C.BOOK_ID,),
+    upsert=True,
+)
+HOLDINGS = InputSchema(
+    kind="holdings",
+    required=(C.BOOK_ID, C.LIBRARY_ID),
+    optional=(C.COPIES, C.AVAILABLE),
+    key=(C.BOOK_ID, C.LIBRARY_ID),
+    upsert=True,
+)
+
+#: Consent answers (yes/no, true/false, 1/0); without `updated_at` the ingest time is used.
+CONSENT = InputSchema(
+    kind="consent",
+    required=(C.READER_ID, C.CONSENTED),
+    optional=(C.UPDATED_AT,),
+    key=(C.READER_ID, C.UPDATED_AT),
+    upsert=True,
+)
+
+SCHEMAS: dict[str, InputSchema] = {
+    s.kind: s for s in (LOANS, VIEWS, CATALOG, HOLDINGS, CONSENT)
+}
+KINDS: tuple[str, ...] = tuple(SCHEMAS)
+
+
+def get_schema(kind: str) -> InputSchema:
+    """The schema of `kind`, refusing an unknown kind with the list of known ones."""
+    try:
+        return SCHEMAS[kind]
+    except KeyError:
+        raise InputFormatError(f"kind must be one of {list(KINDS)}; got {kind!r}") from None

@@ -1,0 +1,251 @@
+"""Score recommendation lists against a split, and compare recommenders trained on the same split.
+
+`compare_models` always includes the two baselines a library should beat before trusting a model:
+``popularity`` and ``als_default`` (implicit's ALS with implicit's own default parameters).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsys.columns import Columns as C
+from recsys.evaluation import metrics as M
+from recsys.evaluation.splits import Split
+from recsys.models import registry
+from recsys.models.base import Recommender, check_k, empty_recommendations
+
+RECOMMEND_BATCH = 5_000
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """Metrics of one model's lists on one split.
+
+    Attributes
+    ----------
+    k
+        List length scored.
+    summary
+        ``metric@k`` -> value (means over test readers; beyond-accuracy over all lists).
+    per_reader
+        One row per test reader (index ``reader_id``): ranking metrics, ``novelty``,
+        ``diversity`` and the segments ``activity, branch, audience`` with ``train_loans``.
+    recommendations
+        The scored top-k lists ``[reader_id, book_id, score, rank]`` of the test readers.
+    exposure
+        Per catalog book: in how many lists it appears (0 if never).
+    """
+
+    k: int
+    summary: dict[str, float]
+    per_reader: pd.DataFrame
+    recommendations: pd.DataFrame
+    exposure: pd.Series
+
+
+@dataclass(frozen=True)
+class ComparisonResult:
+    """Several models scored on one split; `table()` is the comparison printed by the CLI."""
+
+    k: int
+    split: dict[str, Any]
+    results: dict[str, EvaluationResult]
+    fit_seconds: dict[str, float] = field(default_factory=dict)
+    recommend_seconds: dict[str, float] = field(default_factory=dict)
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def table(self) -> pd.DataFrame:
+        """One row per model: every summary metric plus fit and recommend seconds."""
+        rows = {
+            name: {
+                **result.summary,
+                "fit_seconds": self.fit_seconds.get(name, np.nan),
+                "recommend_seconds": self.recommend_seconds.get(name, np.nan),
+            }
+            for name, result in self.results.items()
+        }
+        return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every model's evaluation on one split shares (computed once per comparison)."""
+
+    split: Split
+    catalog_books: pd.Index
+    popularity: pd.Series
+    n_readers: int
+    subjects: pd.Series | None
+    segments: pd.DataFrame
+
+    @classmethod
+    def build(cls, split: Split, catalog: pd.DataFrame | None) -> _Context:
+        catalog = split.train.catalog if catalog is None else catalog
+        books = split.train.books.union(pd.Index(catalog[C.BOOK_ID].astype(str)), sort=False)
+        popularity = M.book_popularity(split.train).reindex(books, fill_value=0)
+        subjects = None
+        if C.SUBJECTS in catalog.columns and catalog[C.SUBJECTS].notna().any():
+            subjects = pd.Series(
+                catalog[C.SUBJECTS].to_numpy(), index=catalog[C.BOOK_ID].astype(str).to_numpy()
+            )
+        segments = M.reader_segments(split.train)
+        return cls(
+            split=split,
+            catalog_books=books,
+            popularity=popularity,
+            n_readers=int(split.train.interactions[C.READER_ID].nunique()),
+            subjects=subjects,
+            segments=segments,
+        )
+
+
+def evaluate_recommendations(
+    recs: pd.DataFrame, split: Split, *, k: int, catalog: pd.DataFrame | None = None
+) -> EvaluationResult:
+    """Score lists ``[reader_id, book_id, rank]`` against `split.test` at cut-off `k`.
+
+    Parameters
+    ----------
+    recs
+        Recommendations; only the test readers' first `k` suggestions are scored.
+    split
+        The split the lists were made for (its training data defines popularity and segments).
+    k
+        Cut-off.
+    catalog
+        Catalog for coverage and subject diversity; defaults to ``split.train.catalog``.
+    """
+    return _evaluate(recs, _Context.build(split, catalog), k=check_k(k))
+
+
+def compare_models(
+    candidates: Mapping[str, Recommender],
+    split: Split,
+    *,
+    k: int = 10,
+    progress: Progress | None = None,
+    include_baselines: bool = True,
+    catalog: pd.DataFrame | None = None,
+    seed: int | None = 42,
+) -> ComparisonResult:
+    """Fit every candidate on ``split.train``, recommend for the test readers and score them.
+
+    The given instances are fitted in place (so a caller can keep the fitted models). Baselines
+    ``popularity`` and ``als_default`` are added unless present or `include_baselines` is False.
+    `progress` receives one line per step (for example ``print``); `seed` fixes the ALS
+    baseline's initialization.
+    """
+    k = check_k(k)
+    models = dict(candidates)
+    if include_baselines:
+        for name, model in baseline_models(seed=seed).items():
+            models.setdefault(name, model)
+    if not models:
+        raise ValueError("candidates is empty and include_baselines is False: nothing to compare")
+    context = _Context.build(split, catalog)
+    readers = list(split.test_readers)
+    results: dict[str, EvaluationResult] = {}
+    fit_seconds: dict[str, float] = {}
+    recommend_seconds: dict[str, float] = {}
+    for name, model in models.items():
+        _say(progress, f"{name}: fitting on {len(split.train.interactions):,} interactions")
+        started = time.perf_counter()
+        model.fit(split.train)
+        fit_seconds[name] = time.perf_counter() - started
+        started = time.perf_counter()
+        recs = recommend_in_batches(model, readers, k=k)
+        recommend_seconds[name] = time.perf_counter() - started
+        results[name] = _evaluate(recs, context, k=k)
+        ndcg = results[name].summary[f"ndcg@{k}"]
+        _say(
+            progress,
+            f"{name}: fit {fit_seconds[name]:.1f}s, recommend {recommend_seconds[name]:.1f}s, "
+            f"ndcg@{k} {ndcg:.4f}",
+        )
+    return ComparisonResult(
+        k=k,
+        split=split.describe(),
+        results=results,
+        fit_seconds=fit_seconds,
+        recommend_seconds=recommend_seconds,
+        params={name: _jsonable_params(model) for name, model in models.items()},
+    )
+
+
+def recommend_in_batches(
+    model: Recommender, readers: list[str], *, k: int, batch_size: int = RECOMMEND_BATCH
+) -> pd.DataFrame:
+    """`model.recommend` over readers in batches (bounded memory for dense scoring)."""
+    parts = [
+        model.recommend(readers[start : start + batch_size], k=k, exclude_seen=True)
+        for start in range(0, len(readers), batch_size)
+    ]
+    if not parts:
+        return empty_recommendations()
+    return pd.concat(parts, ignore_index=True)
+
+
+def baseline_models(*, seed: int | None = 42) -> dict[str, Recommender]:
+    """Fresh, unfitted baselines: popularity and implicit's ALS with implicit's defaults."""
+    return {
+        "popularity": registry.create("popularity"),
+        "als_default": registry.create("als_default", random_state=seed),
+    }
+
+
+def _evaluate(recs: pd.DataFrame, context: _Context, *, k: int) -> EvaluationResult:
+    split = context.split
+    test_readers = split.test_readers
+    recs = recs.loc[recs[C.READER_ID].astype(str).isin(test_readers)]
+    top = M.top_k(recs, k)
+    if C.RANK not in top.columns:
+        top[C.RANK] = top["position"]
+    top = top.drop(columns="position")
+    per_reader = M.ranking_metrics(top, split.test, k=k)
+    per_reader["novelty"] = M.novelty(top, context.popularity, n_readers=context.n_readers)
+    if context.subjects is not None:
+        per_reader["diversity"] = M.intra_list_diversity(top, context.subjects)
+    else:
+        per_reader["diversity"] = np.nan
+    per_reader = per_reader.join(context.segments)
+    exposure = M.exposure_counts(top, context.catalog_books)
+    summary = {
+        **M.summarize_ranking(per_reader, k=k),
+        f"coverage@{k}": M.catalog_coverage(top, context.catalog_books),
+        f"popular_share@{k}": M.popular_share(top, context.popularity),
+        f"gini@{k}": M.gini(exposure.to_numpy()),
+        f"novelty@{k}": float(per_reader["novelty"].mean()),
+        f"diversity@{k}": float(per_reader["diversity"].mean()),
+        "readers": float(len(per_reader)),
+        "readers_without_list": float((~per_reader.index.isin(top[C.READER_ID])).sum()),
+        "cold_start_readers": float(split.cold_start[C.READER_ID].nunique()),
+    }
+    return EvaluationResult(
+        k=k, summary=summary, per_reader=per_reader, recommendations=top, exposure=exposure
+    )
+
+
+def _jsonable_params(model: Recommender) -> dict[str, Any]:
+    """Parameters for metrics.json: JSON values as they are, anything else as its repr."""
+    params = {}
+    for key, value in model.get_params().items():
+        try:
+            json.dumps(value)
+        except TypeError:
+            value = repr(value)
+        params[key] = value
+    return params
+
+
+def _say(progress: Progress | None, message: str) -> None:
+    if progress is not None:
+        progress(message)

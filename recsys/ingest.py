@@ -1,0 +1,315 @@
+"""Ingest one export file into the store: read, validate, pseudonymize, write, all or nothing.
+
+A file's rows, its quarantined rows and its `ingested_files` record are written in one transaction,
+so a killed process leaves either the whole file or none of it. The same content (SHA-256) of the
+same kind is skipped; rows already stored (same unique key) are counted, not inserted again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, insert, select, update
+from tqdm import tqdm
+
+from recsys.columns import Columns as C
+from recsys.config import Settings
+from recsys.consent import apply_consents
+from recsys.data.readers import LINE_NUMBER, read_chunks
+from recsys.data.schemas import InputSchema, get_schema
+from recsys.data.validation import QUARANTINE_COLUMNS, DuplicateFilter, Reasons, validate
+from recsys.db import tables
+from recsys.exceptions import TooManyBadRowsError
+from recsys.privacy import Pseudonymizer
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+"""Called after each chunk with the number of rows read so far."""
+
+INSERT_BATCH_ROWS = 50_000
+_TABLES = {
+    "loans": tables.loans, "views": tables.views, "catalog": tables.catalog,
+    "holdings": tables.holdings,
+}
+
+
+@dataclass
+class IngestReport:
+    """What one `ingest_file` call did; `reasons` counts quarantined rows by reason."""
+
+    kind: str
+    file_name: str
+    sha256: str
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_quarantined: int = 0
+    rows_already_stored: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    skipped: bool = False
+    file_id: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def bad_share(self) -> float:
+        return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+    def summary_lines(self) -> list[str]:
+        """Human-readable summary: read / accepted / quarantined by reason."""
+        if self.skipped:
+            return [f"{self.kind} {self.file_name}: already ingested (same content), skipped"]
+        lines = [
+            f"{self.kind} {self.file_name}: read {self.rows_read}, accepted {self.rows_accepted}, "
+            f"quarantined {self.rows_quarantined} ({self.bad_share:.1%}) in {self.seconds:.1f} s"
+        ]
+        lines += [f"  {reason}: {count}" for reason, count in sorted(self.reasons.items())]
+        if self.rows_already_stored:
+            lines.append(f"  {Reasons.DUPLICATE} (already stored, not inserted again): "
+                         f"{self.rows_already_stored}")
+        return lines
+
+
+def ingest_file(
+    engine: Engine,
+    settings: Settings,
+    *,
+    kind: str,
+    path: Path | str,
+    column_map: dict[str, str] | None = None,
+    max_bad_share: float | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest `path` as `kind` (loans, views, catalog, holdings) in one transaction.
+
+    Raises
+    ------
+    InputFormatError
+        The file is missing, not CSV/MARC, or lacks a required column.
+    TooManyBadRowsError
+        More than `max_bad_share` (default `settings.max_bad_row_share`) of the rows are bad:
+        nothing is stored and a CSV of the bad rows is written under `settings.quarantine_dir`.
+    ConfigurationError
+        Reader ids must be pseudonymized but the key is missing or too short.
+    """
+    started = time.perf_counter()
+    schema = get_schema(kind)
+    path = Path(path)
+    limit = settings.max_bad_row_share if max_bad_share is None else max_bad_share
+    pseudonymizer = (
+        Pseudonymizer(settings.pseudonym_key_bytes()) if C.READER_ID in schema.columns else None
+    )
+    chunks = read_chunks(
+        path, kind, column_map=column_map, chunk_rows=settings.ingest_chunk_rows
+    )
+    report = IngestReport(kind=kind, file_name=path.name, sha256=file_sha256(path))
+    if _already_ingested(engine, kind, report.sha256):
+        report.skipped = True
+        logger.info("%s %s: same content already ingested, skipped", kind, path.name)
+        return report
+    bad_rows: list[pd.DataFrame] = []
+    reasons: Counter[str] = Counter()
+    with engine.connect() as connection, connection.begin():
+        _tune(connection)
+        report.file_id = _record_file(connection, report)
+        duplicates = DuplicateFilter()
+        with _progress_reporter(progress, path.name) as tick:
+            for chunk in chunks:
+                result = validate(chunk, schema, duplicates=duplicates)
+                accepted = result.accepted
+                if pseudonymizer is not None:
+                    accepted = _pseudonymize(accepted, pseudonymizer)
+                inserted = _write_rows(connection, schema, accepted, report.file_id)
+                _write_quarantine(connection, kind, result.quarantined, report.file_id)
+                report.rows_read += len(chunk)
+                report.rows_accepted += inserted
+                report.rows_already_stored += len(accepted) - inserted
+                report.rows_quarantined += len(result.quarantined)
+                reasons.update(result.quarantined["reason"].tolist())
+                if len(result.quarantined):
+                    bad_rows.append(result.quarantined)
+                tick(report.rows_read)
+        report.reasons = dict(reasons)
+        report.seconds = time.perf_counter() - started
+        if report.bad_share > limit:
+            report_path = _write_bad_rows(settings, report, bad_rows)
+            # Raising inside the transaction rolls back every row of this file.
+            raise TooManyBadRowsError(
+                f"{path.name}: {report.rows_quarantined} of {report.rows_read} rows are bad "
+                f"({report.bad_share:.1%} > max_bad_share {limit:.1%}); nothing was stored. "
+                f"By reason: {_format_reasons(reasons)}. Bad rows: {report_path}"
+            )
+        connection.execute(
+            update(tables.ingested_files)
+            .where(tables.ingested_files.c.file_id == report.file_id)
+            .values(
+                rows_read=report.rows_read,
+                rows_accepted=report.rows_accepted,
+                rows_quarantined=report.rows_quarantined,
+            )
+        )
+    if bad_rows:
+        _write_bad_rows(settings, report, bad_rows)
+    for line in report.summary_lines():
+        logger.info("%s", line)
+    return report
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _already_ingested(engine: Engine, kind: str, sha256: str) -> bool:
+    files = tables.ingested_files
+    query = select(files.c.file_id).where(files.c.kind == kind, files.c.sha256 == sha256)
+    with engine.connect() as connection:
+        return connection.execute(query).first() is not None
+
+
+def _record_file(connection: Connection, report: IngestReport) -> int:
+    result = connection.execute(
+        insert(tables.ingested_files).values(
+            kind=report.kind,
+            file_name=report.file_name[:512],
+            sha256=report.sha256,
+            rows_read=0,
+            rows_accepted=0,
+            rows_quarantined=0,
+            ingested_at=int(time.time()),
+        )
+    )
+    primary_key = result.inserted_primary_key
+    if primary_key is None:
+        raise RuntimeError("the database did not return the new ingested_files id")
+    return int(primary_key[0])
+
+
+def _tune(connection: Connection) -> None:
+    """A bigger SQLite page cache so index updates of bulk inserts stay in memory."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("PRAGMA cache_size=-131072")  # KiB: 128 MiB
+
+
+def _pseudonymize(frame: pd.DataFrame, pseudonymizer: Pseudonymizer) -> pd.DataFrame:
+    present = frame[C.READER_ID].notna()
+    if not present.any():
+        return frame
+    frame = frame.copy()
+    pseudonyms = pseudonymizer.pseudonymize_series(frame.loc[present, C.READER_ID])
+    frame[C.READER_ID] = frame[C.READER_ID].astype(object)
+    frame.loc[present, C.READER_ID] = pseudonyms
+    return frame
+
+
+def _write_rows(
+    connection: Connection, schema: InputSchema, frame: pd.DataFrame, file_id: int
+) -> int:
+    """Insert (or upsert) rows through the raw DBAPI cursor; returns rows inserted or updated."""
+    if frame.empty:
+        return 0
+    if schema.kind == "consent":  # newest answer wins, withdrawals detach sessions
+        return apply_consents(connection, frame)
+    columns = [*schema.columns, "file_id"]
+    values = [_python_values(frame[name]) for name in schema.columns]
+    values.append([file_id] * len(frame))
+    sql = _insert_sql(connection.dialect.name, schema, columns)
+    rows = list(zip(*values, strict=True))
+    return _executemany(connection, sql, rows)
+
+
+def _write_quarantine(
+    connection: Connection, kind: str, frame: pd.DataFrame, file_id: int
+) -> None:
+    if frame.empty:
+        return
+    table = tables.quarantine
+    sql = (
+        f"INSERT INTO {table.name} (file_id, kind, line_number, reason, detail) "
+        f"VALUES ({_placeholders(connection.dialect.name, 5)})"
+    )
+    rows = [
+        (file_id, kind, int(line), reason, detail)
+        for line, reason, detail in frame[list(QUARANTINE_COLUMNS)].itertuples(index=False)
+    ]
+    _executemany(connection, sql, rows)
+
+
+def _executemany(connection: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Run `sql` for all rows in big batches on the raw DBAPI cursor (inside the transaction)."""
+    cursor = connection.connection.cursor()
+    changed = 0
+    try:
+        for start in range(0, len(rows), INSERT_BATCH_ROWS):
+            cursor.executemany(sql, rows[start : start + INSERT_BATCH_ROWS])
+            changed += max(cursor.rowcount, 0)
+    finally:
+        cursor.close()
+    return changed
+
+
+def _insert_sql(dialect: str, schema: InputSchema, columns: list[str]) -> str:
+    table = _TABLES[schema.kind].name
+    head = (
+        f"INSERT INTO {table} ({', '.join(columns)}) "
+        f"VALUES ({_placeholders(dialect, len(columns))}) ON CONFLICT"
+    )
+    if not schema.upsert:
+        return f"{head} DO NOTHING"
+    updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name not in schema.key)
+    return f"{head} ({', '.join(schema.key)}) DO UPDATE SET {updates}"
+
+
+def _placeholders(dialect: str, count: int) -> str:
+    return ", ".join(["?" if dialect == "sqlite" else "%s"] * count)
+
+
+def _python_values(values: pd.Series) -> list[Any]:
+    """Column values as Python objects with None for NULL (what every DBAPI driver accepts)."""
+    if pd.api.types.is_integer_dtype(values.dtype) and not values.isna().any():
+        return values.astype("int64").tolist()
+    return values.astype(object).where(values.notna(), None).tolist()
+
+
+@contextmanager
+def _progress_reporter(progress: Progress | None, name: str) -> Iterator[Progress]:
+    """Report rows read: the caller's callback, else tqdm on a terminal, else log lines."""
+    if progress is not None:
+        yield progress
+        return
+    if not sys.stderr.isatty():
+        yield lambda rows_read: logger.info("%s: %d rows read", name, rows_read)
+        return
+    with tqdm(desc=name, unit=" rows", unit_scale=True, file=sys.stderr) as bar:
+
+        def advance(rows_read: int) -> None:
+            bar.update(rows_read - bar.n)
+
+        yield advance
+
+
+def _write_bad_rows(settings: Settings, report: IngestReport, bad: list[pd.DataFrame]) -> Path:
+    """CSV of bad rows (reason, line number, redacted detail) under the quarantine dir."""
+    settings.quarantine_dir.mkdir(parents=True, exist_ok=True)
+    name = f"{report.kind}-{report.sha256[:12]}-{report.file_name}.bad.csv"
+    target = settings.quarantine_dir / name
+    frame = pd.concat(bad, ignore_index=True) if bad else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    frame = frame[["reason", LINE_NUMBER, "detail"]]
+    frame.to_csv(target, index=False)
+    return target
+
+
+def _format_reasons(reasons: Counter[str]) -> str:
+    return ", ".join(f"{reason} {count}" for reason, count in reasons.most_common())

@@ -1,0 +1,456 @@
+"""The machinery every recommender shares: training matrix, filters, exact-k lists, fallbacks.
+
+Subclasses only score books (`_scores`, `_pair_scores`); this module turns scores into lists that
+keep the contract: exactly k rows whenever k eligible books exist (ties and short collaborative
+lists are filled by popularity), never two editions of one work, never a work the reader already
+has (in any edition) when `exclude_seen`, popularity for readers the model does not know, and
+`history` folded in without a retrain. For collaborative models, two borrowed books are linked in
+`similar_books` only when at least `min_pair_support` distinct readers borrowed both.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from recsys.columns import Columns as C
+from recsys.columns import Events
+from recsys.data.dataset import Dataset
+from recsys.models.base import (
+    RECOMMEND_COLUMNS,
+    SIMILAR_COLUMNS,
+    Recommender,
+    check_k,
+    empty_recommendations,
+    empty_similar,
+)
+from recsys.models.features import content_matrix
+from recsys.models.matrix import IdMap, build_matrix, csr_restore, csr_state
+from recsys.models.weighting import aggregate, event_weights, latest_time
+
+#: Popularity breaks ties with a weight far below any real score difference.
+TIE = 1e-9
+BATCH_READERS = 256
+
+
+def check_min_pair_support(value: int) -> int:
+    """Refuse a support threshold that would let a list reveal a single reader."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 2:
+        raise ValueError(
+            "min_pair_support must be an integer of at least 2, so that no similar-books list "
+            f"reveals what one reader borrowed; got {value!r}"
+        )
+    return int(value)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What `fit` hands to a model: the weighted matrix and its id maps."""
+
+    dataset: Dataset
+    matrix: sparse.csr_matrix
+    readers: IdMap
+    books: IdMap
+    reference_time: float | None
+
+
+class RankingRecommender(Recommender):
+    """Base of all recommenders here; see the module docstring for what it guarantees."""
+
+    #: Collaborative models link books through readers and obey `min_pair_support`.
+    collaborative: ClassVar[bool] = True
+    #: Damp repeat loans of one book (``log2(1 + weight)``); plain baselines use raw counts.
+    damp_repeats: ClassVar[bool] = True
+
+    event_weights: dict[str, float] | None
+    half_life_days: float | None
+    min_pair_support: int
+
+    # ----------------------------------------------------------------------------- fitting
+    def fit(self, dataset: Dataset) -> Self:
+        """Build the shared state (matrix, id maps, works, content, pair support), then fit."""
+        if self.collaborative:
+            check_min_pair_support(self.min_pair_support)
+        interactions = dataset.interactions
+        reference = latest_time(interactions)
+        weights = event_weights(
+            interactions, event_weights=self.event_weights, half_life_days=self.half_life_days,
+            reference_time=reference,
+        )
+        pairs = aggregate(interactions, weights, damp=self.damp_repeats)
+        readers = IdMap(pd.unique(pairs[C.READER_ID]))
+        books = IdMap(dataset.books.astype(str))
+        matrix = build_matrix(
+            readers.index(pairs[C.READER_ID]), books.index(pairs[C.BOOK_ID]),
+            pairs[C.WEIGHT].to_numpy(), (len(readers), len(books)),
+        )
+        self.readers_ = readers
+        self.books_ = books
+        self.matrix_ = matrix
+        self.reference_time_ = reference
+        self.works_ = _work_index(dataset.catalog, books)
+        self.popularity_ = np.asarray(matrix.sum(axis=0), dtype=np.float64).ravel()
+        self.content_ = content_matrix(dataset.catalog, books)
+        if self.collaborative:
+            self.links_ = pair_support(dataset.interactions, books, self.min_pair_support)
+        self._fit_model(TrainingData(dataset, matrix, readers, books, reference))
+        self._prepare()
+        return self
+
+    def _prepare(self) -> None:
+        """Derived lookups, rebuilt after fit and load."""
+        order = np.argsort(np.argsort(self.popularity_, kind="stable"), kind="stable")
+        self.fill_ = order / max(len(order), 1)
+        self.borrowed_ = np.diff(self.matrix_.tocsc().indptr) > 0
+
+    @abstractmethod
+    def _fit_model(self, data: TrainingData) -> None:
+        """Fit the model-specific part on the shared training data."""
+
+    # ---------------------------------------------------------------------------- scoring
+    @abstractmethod
+    def _scores(
+        self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
+    ) -> np.ndarray:
+        """Dense scores (readers x books) for readers with a history row.
+
+        `reader_index` is the training row (-1 for a reader known only from `history`);
+        `folded` marks rows that include interactions newer than the training data.
+        """
+
+    @abstractmethod
+    def _pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:
+        """Similarity of book index `book` to each of `others`."""
+
+    def _fallback_scores(self, reader_index: int) -> np.ndarray:
+        """Scores for a reader with no usable history: popularity."""
+        return self.popularity_
+
+    # ---------------------------------------------------------------------------- public
+    def recommend(
+        self,
+        readers: Sequence[str],
+        *,
+        k: int = 10,
+        exclude_seen: bool = True,
+        candidates: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        history: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        self._check_fitted()
+        k = check_k(k)
+        readers = [str(r) for r in readers]
+        if not readers:
+            return empty_recommendations()
+        allowed = self._allowed(candidates, exclude)
+        index, rows, folded = self.reader_rows(readers, history)
+        personal = np.diff(rows.indptr) > 0
+        out_readers: list[str] = []
+        out_books: list[np.ndarray] = []
+        out_scores: list[np.ndarray] = []
+        for start in range(0, len(readers), BATCH_READERS):
+            batch = np.arange(start, min(start + BATCH_READERS, len(readers)))
+            wanted = batch[personal[batch]]
+            scored = (
+                self._scores(rows[wanted], index[wanted], folded[wanted]) if len(wanted) else None
+            )
+            position = {int(r): j for j, r in enumerate(wanted)}
+            for r in batch:
+                j = position.get(int(r))
+                scores = scored[j] if scored is not None and j is not None else (
+                    self._fallback_scores(int(index[r]))
+                )
+                mask = allowed
+                if exclude_seen and personal[r]:
+                    mask = allowed & ~self._seen_works(rows.indices[rows.indptr[r]:rows.indptr[r + 1]])
+                chosen = self._pick(scores, mask, k)
+                out_readers.extend([readers[r]] * len(chosen))
+                out_books.append(chosen)
+                out_scores.append(np.asarray(scores, dtype=np.float64)[chosen])
+        return _frame(RECOMMEND_COLUMNS, out_readers, self.books_.ids, out_books, out_scores)
+
+    def similar_books(
+        self, books: Sequence[str], *, k: int = 10, candidates: Iterable[str] | None = None
+    ) -> pd.DataFrame:
+        """Top-k similar books; books unknown to the model and catalog get no rows.
+
+        Collaborative models link a borrowed book only to books that at least
+        `min_pair_support` distinct readers borrowed together with it; a book nobody borrowed
+        yet gets its catalog-metadata neighbours.
+        """
+        self._check_fitted()
+        k = check_k(k)
+        books = [str(b) for b in books]
+        if not books:
+            return empty_similar()
+        allowed = self._allowed(candidates, None)
+        out_queries: list[str] = []
+        out_books: list[np.ndarray] = []
+        out_scores: list[np.ndarray] = []
+        for book_id, book in zip(books, self.books_.index(books), strict=True):
+            if book < 0:
+                continue
+            others, scores, fill = self._neighbours(int(book))
+            full = np.zeros(len(self.books_))
+            full[others] = scores
+            mask = np.zeros(len(self.books_), dtype=bool)
+            mask[others] = True
+            mask &= allowed & (self.works_ != self.works_[book])
+            chosen = self._pick(full, mask, k, fill=fill)
+            out_queries.extend([book_id] * len(chosen))
+            out_books.append(chosen)
+            out_scores.append(full[chosen])
+        return _frame(SIMILAR_COLUMNS, out_queries, self.books_.ids, out_books, out_scores)
+
+    # ---------------------------------------------------------------------------- helpers
+    def reader_rows(
+        self, readers: Sequence[str], history: pd.DataFrame | None
+    ) -> tuple[np.ndarray, sparse.csr_matrix, np.ndarray]:
+        """Training index, weighted row (training + folded history) and folded flag per reader."""
+        index = self.readers_.index(readers)
+        known = index >= 0
+        select = sparse.csr_matrix(
+            (np.ones(known.sum(), dtype=np.float32), (np.flatnonzero(known), index[known])),
+            shape=(len(readers), len(self.readers_)),
+        )
+        rows = (select @ self.matrix_).tocsr()
+        folded = np.zeros(len(readers), dtype=bool)
+        if history is not None and not history.empty:
+            extra = self._history_matrix(readers, history)
+            folded = np.diff(extra.indptr) > 0
+            rows = (rows + extra).tocsr()
+        rows.sort_indices()
+        return index, rows.astype(np.float32), folded
+
+    def _history_matrix(self, readers: Sequence[str], history: pd.DataFrame) -> sparse.csr_matrix:
+        frame = history.copy()
+        for column, default in ((C.EVENT, Events.LOAN), (C.TIMESTAMP, pd.NaT)):
+            if column not in frame:
+                frame[column] = default
+        positions = pd.Index(readers)
+        frame = frame[frame[C.READER_ID].astype(str).isin(positions)]
+        frame = frame[self.books_.index(frame[C.BOOK_ID].astype(str)) >= 0]
+        shape = (len(readers), len(self.books_))
+        if frame.empty:
+            return sparse.csr_matrix(shape, dtype=np.float32)
+        weights = event_weights(
+            frame, event_weights=self.event_weights, half_life_days=self.half_life_days,
+            reference_time=self.reference_time_,
+        )
+        pairs = aggregate(frame, weights, damp=self.damp_repeats)
+        # a reader listed twice gets the history on every listing
+        where = pd.Series(np.arange(len(readers)), index=positions).groupby(level=0).indices
+        row_lists = [where[r] for r in pairs[C.READER_ID]]
+        counts = np.array([len(x) for x in row_lists])
+        return build_matrix(
+            np.concatenate(row_lists), np.repeat(self.books_.index(pairs[C.BOOK_ID]), counts),
+            np.repeat(pairs[C.WEIGHT].to_numpy(), counts), shape,
+        )
+
+    def _allowed(self, candidates: Iterable[str] | None, exclude: Iterable[str] | None) -> np.ndarray:
+        if candidates is None:
+            allowed = np.ones(len(self.books_), dtype=bool)
+        else:
+            allowed = np.zeros(len(self.books_), dtype=bool)
+            index = self.books_.index([str(b) for b in candidates])
+            allowed[index[index >= 0]] = True
+        if exclude is not None:
+            index = self.books_.index([str(b) for b in exclude])
+            allowed[index[index >= 0]] = False
+        return allowed
+
+    def _seen_works(self, books: np.ndarray) -> np.ndarray:
+        """Mask of every edition of every work among `books`."""
+        seen = np.zeros(int(self.works_.max()) + 1, dtype=bool)
+        seen[self.works_[books]] = True
+        return seen[self.works_]
+
+    def _pick(
+        self, scores: np.ndarray, mask: np.ndarray, k: int, fill: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Indices of the top-k allowed books, one edition per work, ties broken by `fill`."""
+        available = int(mask.sum())
+        if available == 0:
+            return np.empty(0, dtype=np.int64)
+        key = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0) + TIE * (
+            self.fill_ if fill is None else fill
+        )
+        key = np.where(mask, key, -np.inf)
+        size = min(available, 2 * k + 16)
+        while True:
+            top = np.argpartition(-key, size - 1)[:size]
+            top = top[np.argsort(-key[top], kind="stable")]
+            _, first = np.unique(self.works_[top], return_index=True)
+            chosen = top[np.sort(first)][:k]
+            if len(chosen) == k or size == available:
+                return chosen
+            size = min(available, size * 4)
+
+    def _neighbours(self, book: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Candidate similar books with scores and an optional tie-break (see similar_books)."""
+        if self.collaborative and self.borrowed_[book]:
+            row = self.links_
+            others = row.indices[row.indptr[book]:row.indptr[book + 1]]
+            support = np.zeros(len(self.books_))
+            support[others] = row.data[row.indptr[book]:row.indptr[book + 1]]
+            return others, self._pair_scores(book, others), support / max(support.max(), 1.0)
+        others = np.flatnonzero(np.arange(len(self.books_)) != book)
+        return others, self._content_pair_scores(book, others), None
+
+    def _content_pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:
+        if self.content_.shape[1] == 0:
+            return np.zeros(len(others))
+        similarity = np.asarray((self.content_[others] @ self.content_[book].T).todense()).ravel()
+        return similarity.astype(np.float64)
+
+    # ------------------------------------------------------------------------ persistence
+    def _is_fitted(self) -> bool:
+        return hasattr(self, "matrix_")
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {
+            "readers": self.readers_.ids,
+            "books": self.books_.ids,
+            "works": self.works_,
+            "popularity": self.popularity_,
+            "reference_time": np.asarray(
+                [np.nan if self.reference_time_ is None else self.reference_time_]
+            ),
+            **csr_state("matrix", self.matrix_),
+            **csr_state("content", self.content_),
+        }
+        if self.collaborative:
+            arrays.update(csr_state("links", self.links_))
+        arrays.update({f"model.{key}": value for key, value in self._model_state().items()})
+        return arrays
+
+    def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.readers_ = IdMap(arrays["readers"])
+        self.books_ = IdMap(arrays["books"])
+        self.works_ = arrays["works"]
+        self.popularity_ = arrays["popularity"]
+        reference = float(arrays["reference_time"][0])
+        self.reference_time_ = None if np.isnan(reference) else reference
+        self.matrix_ = csr_restore("matrix", arrays)
+        self.content_ = csr_restore("content", arrays)
+        if self.collaborative:
+            self.links_ = csr_restore("links", arrays)
+        self._restore_model(
+            {key.removeprefix("model."): v for key, v in arrays.items() if key.startswith("model.")}
+        )
+        self._prepare()
+
+    @abstractmethod
+    def _model_state(self) -> dict[str, np.ndarray]:
+        """Model-specific fitted arrays."""
+
+    @abstractmethod
+    def _restore_model(self, arrays: dict[str, Any]) -> None:
+        """Inverse of `_model_state`."""
+
+
+def _work_index(catalog: pd.DataFrame, books: IdMap) -> np.ndarray:
+    """A work number per book; a book without `work_id` is a work of its own."""
+    keys = np.char.add("book:", books.ids.astype(str)) if len(books) else books.ids
+    keys = keys.astype(object)
+    if not catalog.empty and C.WORK_ID in catalog:
+        rows = books.index(catalog[C.BOOK_ID].astype(str))
+        work = catalog[C.WORK_ID].to_numpy(dtype=object)
+        has = (rows >= 0) & pd.notna(work) & (pd.Series(work).astype(str).str.strip() != "").to_numpy()
+        keys[rows[has]] = np.array(["work:" + str(w) for w in work[has]], dtype=object)
+    codes, _ = pd.factorize(pd.Series(keys, dtype=object))
+    return codes.astype(np.int64)
+
+
+def pair_support(interactions: pd.DataFrame, books: IdMap, min_support: int) -> sparse.csr_matrix:
+    """Book x book counts of distinct readers who borrowed both, kept only where >= min_support.
+
+    Only loan events (loan, renewal, hold) count: a view is not a borrowing.
+    """
+    loans = interactions
+    if C.EVENT in loans:
+        loans = loans[loans[C.EVENT].fillna(Events.LOAN).isin(Events.LOAN_EVENTS)]
+    pairs = loans[[C.READER_ID, C.BOOK_ID]].astype(str).drop_duplicates()
+    n_books = len(books)
+    if pairs.empty:
+        return sparse.csr_matrix((n_books, n_books), dtype=np.int32)
+    reader_codes, _ = pd.factorize(pairs[C.READER_ID])
+    borrowed = sparse.csc_matrix(
+        (np.ones(len(pairs), dtype=np.int32), (reader_codes, books.index(pairs[C.BOOK_ID]))),
+        shape=(int(reader_codes.max()) + 1, n_books),
+    )
+    transposed = borrowed.T.tocsr()
+    chunks = []
+    step = 2048
+    for start in range(0, n_books, step):
+        block = (transposed[start:start + step] @ borrowed).tocoo()
+        keep = (block.data >= min_support) & (block.row + start != block.col)
+        chunks.append(
+            sparse.csr_matrix(
+                (block.data[keep], (block.row[keep], block.col[keep])),
+                shape=(min(step, n_books - start), n_books),
+            )
+        )
+    links = sparse.vstack(chunks).tocsr()
+    links.sort_indices()
+    return links.astype(np.int32)
+
+
+def _frame(
+    columns: list[str], queries: list[str], ids: np.ndarray, chosen: list[np.ndarray],
+    scores: list[np.ndarray],
+) -> pd.DataFrame:
+    if not queries:
+        return empty_recommendations() if columns == RECOMMEND_COLUMNS else empty_similar()
+    picked = np.concatenate(chosen)
+    ranks = np.concatenate([np.arange(1, len(c) + 1) for c in chosen])
+    return pd.DataFrame(
+        {
+            columns[0]: pd.Series(queries, dtype=object),
+            columns[1]: pd.Series(ids[picked].tolist(), dtype=object),
+            C.SCORE: np.concatenate(scores).astype(np.float64),
+            C.RANK: ranks.astype(np.int64),
+        }
+    )
+
+
+class ExplainableRecommender(RankingRecommender):
+    """A recommender that can name the reader's own books behind each suggestion."""
+
+    def explain(
+        self,
+        reader_id: str,
+        books: Sequence[str],
+        *,
+        history: pd.DataFrame | None = None,
+        n: int = 3,
+    ) -> dict[str, list[str]]:
+        """Up to `n` of the reader's own books that contributed most to each of `books`.
+
+        A reader the model does not know (and who brings no `history`) gets empty lists, as does
+        a book unknown to the model.
+        """
+        self._check_fitted()
+        n = check_k(n)
+        _, rows, _ = self.reader_rows([str(reader_id)], history)
+        own = rows.indices
+        result: dict[str, list[str]] = {}
+        for book_id, book in zip(books, self.books_.index([str(b) for b in books]), strict=True):
+            if book < 0 or len(own) == 0:
+                result[str(book_id)] = []
+                continue
+            contributions = self._contributions(rows, int(book))
+            order = np.argsort(-contributions, kind="stable")[:n]
+            order = order[contributions[order] > 0]
+            result[str(book_id)] = self.books_.ids[own[order]].tolist()
+        return result
+
+    @abstractmethod
+    def _contributions(self, row: sparse.csr_matrix, book: int) -> np.ndarray:
+        """Contribution of each book in the (1 x books) `row` to the score of `book`."""

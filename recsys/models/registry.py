@@ -1,0 +1,64 @@
+"""Every recommender by name: build one, load a saved one, get the library default."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from recsys.config import Settings
+from recsys.models.als import ALSRecommender, PlainALSRecommender
+from recsys.models.base import PARAMS_FILE, Recommender
+from recsys.models.bpr import BPRRecommender
+from recsys.models.content import ContentRecommender
+from recsys.models.hybrid import HybridRecommender
+from recsys.models.knn import ItemKNNRecommender
+from recsys.models.popularity import PopularityRecommender
+
+MODELS: dict[str, type[Recommender]] = {
+    model.name: model
+    for model in (
+        HybridRecommender,
+        ALSRecommender,
+        PlainALSRecommender,
+        BPRRecommender,
+        ItemKNNRecommender,
+        PopularityRecommender,
+        ContentRecommender,
+    )
+}
+DEFAULT_MODEL = HybridRecommender.name
+
+
+def model_class(name: str) -> type[Recommender]:
+    """The class registered under `name`."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model name {name!r}; choose from {sorted(MODELS)}") from None
+
+
+def build_model(name: str, **params: Any) -> Recommender:
+    """A new, unfitted model; `params` override the class defaults."""
+    return model_class(name)(**params)
+
+
+create = build_model
+
+
+def load_model(directory: Path) -> Recommender:
+    """Load a saved model, choosing the class from the name in its params.json."""
+    path = Path(directory) / PARAMS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no {PARAMS_FILE} in model directory {directory}")
+    name = json.loads(path.read_text())["name"]
+    return model_class(name).load(Path(directory))
+
+
+def default_model(settings: Settings) -> Recommender:
+    """The hybrid a library gets without tuning, with the privacy and recency settings applied."""
+    return HybridRecommender(
+        min_pair_support=settings.min_pair_support,
+        half_life_days=settings.half_life_days,
+        random_state=settings.seed,
+    )

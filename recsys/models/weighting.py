@@ -1,0 +1,99 @@
+"""How much each interaction says about a reader's taste.
+
+A loan is the strongest signal, renewals and holds follow, catalog views are the weakest. Older
+events fade with a configurable half-life measured from the newest event of the training data, and
+repeat loans of one book add up on a log scale: the third loan says "liked it", not "3x as much".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from recsys.columns import Columns as C
+from recsys.columns import Events
+
+DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
+    Events.LOAN: 1.0,
+    Events.RENEWAL: 0.5,
+    Events.HOLD: 0.5,
+    Events.VIEW: 0.1,
+}
+SECONDS_PER_DAY = 86_400.0
+
+
+def timestamps_seconds(values: pd.Series) -> np.ndarray:
+    """Unix seconds of a datetime (tz-aware or naive UTC) or numeric column; NaN where missing."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    stamps = pd.to_datetime(values, utc=True)
+    seconds = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    return seconds.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def check_event_weights(event_weights: Mapping[str, float] | None) -> dict[str, float]:
+    """Defaults completed with the overrides; refuses unknown events and negative weights."""
+    weights = dict(DEFAULT_EVENT_WEIGHTS)
+    for event, weight in (event_weights or {}).items():
+        if event not in DEFAULT_EVENT_WEIGHTS:
+            raise ValueError(
+                f"event_weights has unknown event {event!r}; known: {sorted(DEFAULT_EVENT_WEIGHTS)}"
+            )
+        if not weight >= 0:
+            raise ValueError(f"event_weights[{event!r}] must be >= 0; got {weight!r}")
+        weights[event] = float(weight)
+    return weights
+
+
+def check_half_life(half_life_days: float | None) -> float | None:
+    if half_life_days is not None and not half_life_days > 0:
+        raise ValueError(f"half_life_days must be positive or None; got {half_life_days!r}")
+    return half_life_days
+
+
+def event_weights(
+    interactions: pd.DataFrame,
+    *,
+    event_weights: Mapping[str, float] | None = None,
+    half_life_days: float | None = None,
+    reference_time: float | None = None,
+) -> np.ndarray:
+    """One weight per interaction row: event weight x recency decay.
+
+    `reference_time` (Unix seconds) is "now" for the decay; events after it do not grow.
+    """
+    weights = check_event_weights(event_weights)
+    events = interactions[C.EVENT].fillna(Events.LOAN).astype(str)
+    unknown = sorted(set(events.unique()) - set(weights))
+    if unknown:
+        raise ValueError(f"interactions have unknown event values {unknown}; known: {sorted(weights)}")
+    base = events.map(weights).to_numpy(dtype=np.float64)
+    if check_half_life(half_life_days) is None or reference_time is None:
+        return base
+    seconds = timestamps_seconds(interactions[C.TIMESTAMP])
+    age_days = np.clip((reference_time - seconds) / SECONDS_PER_DAY, 0.0, None)
+    decay = np.where(np.isnan(age_days), 1.0, np.power(0.5, age_days / half_life_days))
+    return base * decay
+
+
+def latest_time(interactions: pd.DataFrame) -> float | None:
+    """The newest timestamp (Unix seconds), the reference point of the decay."""
+    if C.TIMESTAMP not in interactions or interactions.empty:
+        return None
+    seconds = timestamps_seconds(interactions[C.TIMESTAMP])
+    return None if np.all(np.isnan(seconds)) else float(np.nanmax(seconds))
+
+
+def aggregate(interactions: pd.DataFrame, weights: np.ndarray, *, damp: bool = True) -> pd.DataFrame:
+    """Sum weights per (reader, book); `damp` applies ``log2(1 + sum)`` (one loan stays 1.0)."""
+    frame = pd.DataFrame(
+        {C.READER_ID: interactions[C.READER_ID].astype(str).to_numpy(),
+         C.BOOK_ID: interactions[C.BOOK_ID].astype(str).to_numpy(),
+         C.WEIGHT: weights}
+    )
+    summed = frame.groupby([C.READER_ID, C.BOOK_ID], sort=False, as_index=False)[C.WEIGHT].sum()
+    if damp:
+        summed[C.WEIGHT] = np.log2(1.0 + summed[C.WEIGHT].to_numpy())
+    return summed[summed[C.WEIGHT] > 0].reset_index(drop=True)

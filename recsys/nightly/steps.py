@@ -1,0 +1,304 @@
+"""The nightly steps, each a function of ``(settings, RunContext)`` returning what it found.
+
+Steps share a `RunContext` (engine, run id, progress, and data loaded by an earlier step), so the
+whole nightly loads the store once, while each step can also run alone from the CLI.
+
+Evaluation compares, on one temporal holdout of the stored data (the newest 10% of loans):
+
+- ``candidate``: tonight's model parameters, fitted on the training part;
+- ``published_refit``: the published model's parameters, fitted on the same training part. The
+  published model itself was trained on data that may include the test period, so scoring it as
+  served would flatter it; the refit makes the comparison fair and is what the gate uses;
+- ``published_as_served``: the published bundle scored as is, for information only;
+- ``als_default`` (plain implicit ALS) and ``popularity``: baselines a model should beat.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from recsys import artifacts
+from recsys.columns import Columns as C
+from recsys.config import Settings
+from recsys.consent import detach_unconsented_sessions, filter_training_data, load_consent
+from recsys.data.dataset import Dataset
+from recsys.db.tables import loans
+from recsys.exceptions import RecsysError
+from recsys.models.base import Recommender
+from recsys.nightly import gate as gate_module
+from recsys.nightly import inbox
+from recsys.nightly import validate as validate_module
+from recsys.nightly.progress import Progress
+from recsys.nightly.report import write_report
+
+K = 10
+TEST_SHARE = 0.1
+GATE_READERS = 20
+
+
+class IngestRejectedError(RecsysError):
+    """At least one export was rejected and set aside; the run stops before training."""
+
+
+@dataclass
+class RunContext:
+    """What the steps of one run share."""
+
+    run_id: str
+    engine: Engine
+    progress: Progress = field(default_factory=lambda: Progress("none"))
+    dataset: Dataset | None = None
+    model: Recommender | None = None
+    manifest_extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def line(self) -> Any:
+        return self.progress.line
+
+    def run_dir(self, settings: Settings) -> Path:
+        return artifacts.run_path(Path(settings.models_dir), self.run_id)
+
+
+def ingest(settings: Settings, ctx: RunContext) -> inbox.InboxReport:
+    """Ingest new inbox exports; raise `IngestRejectedError` after the rest if one was rejected."""
+    inbox.ensure_layout(settings)
+    report = inbox.ingest_inbox(ctx.engine, settings, progress=ctx.progress)
+    if not report.files:
+        ctx.line(f"ingest: no new exports in {settings.inbox_dir}/{{{','.join(inbox.KINDS)}}}")
+    if report.rejected:
+        names = "; ".join(f"{f.label} ({f.error}) moved to {f.moved_to}" for f in report.rejected)
+        raise IngestRejectedError(
+            f"{len(report.rejected)} export(s) rejected and set aside: {names}. The other files "
+            "were stored; nothing was trained or published. Fix the export and drop it into the "
+            "inbox again"
+        )
+    return report
+
+
+def validate(settings: Settings, ctx: RunContext) -> validate_module.ValidationReport:
+    """Apply retention and check the data window; raise when a check fails."""
+    report = validate_module.validate_store(ctx.engine, settings)
+    deleted = sum(report.deleted.values())
+    ctx.line(f"validate: retention applied ({deleted} events older than "
+             f"{settings.retention_days} days deleted)")
+    detached = detach_unconsented_sessions(ctx.engine, settings)
+    ctx.line(f"validate: {detached} views of readers without consent made anonymous")
+    ctx.line(f"validate: {report.loans} loan events stored; newest 24 h "
+             f"{report.newest_period_loans} (median before {report.reference_median})")
+    if not report.ok:
+        raise validate_module.DataValidationError(
+            "the stored data fail the nightly checks, so no model was trained: "
+            + "; ".join(report.problems)
+        )
+    return report
+
+
+def load_data(settings: Settings, ctx: RunContext) -> Dataset:
+    if ctx.dataset is None:
+        from recsys.db.queries import load_dataset
+
+        ctx.line("train: loading the stored data")
+        # Only readers who may contribute (consent mode) train personal models.
+        ctx.dataset = filter_training_data(
+            load_dataset(ctx.engine), load_consent(ctx.engine), settings
+        )
+        ctx.line(f"train: loaded {len(ctx.dataset.interactions)} interactions")
+    return ctx.dataset
+
+
+def train(settings: Settings, ctx: RunContext) -> dict[str, Any]:
+    """Fit the configured model (optionally after a time-budgeted search) on all stored data."""
+    from recsys.models import registry
+
+    dataset = load_data(settings, ctx)
+    model = registry.default_model(settings)
+    if settings.search_enabled:
+        model = _search(settings, ctx, dataset, model)
+    ctx.line(f"train: fitting {model.name} on {len(dataset.interactions)} interactions")
+    started = time.perf_counter()
+    model.fit(dataset)
+    ctx.line(f"train: fitted {model.name} in {time.perf_counter() - started:.1f}s")
+    ctx.model = model
+    times = dataset.interactions[C.TIMESTAMP]
+    counts = {
+        "model": model.name,
+        "params": _jsonable(model.get_params()),
+        "interactions": len(dataset.interactions),
+        "readers": int(dataset.interactions[C.READER_ID].nunique()),
+        "books": int(dataset.interactions[C.BOOK_ID].nunique()),
+        "first_event": _iso(times.min()) if len(times) else None,
+        "last_event": _iso(times.max()) if len(times) else None,
+    }
+    ctx.manifest_extra["data"] = {k: v for k, v in counts.items() if k not in ("model", "params")}
+    return counts
+
+
+def _search(settings: Settings, ctx: RunContext, dataset: Dataset, model: Recommender
+            ) -> Recommender:
+    from recsys.models import search
+
+    ctx.line(f"train: searching parameters for {settings.search_budget_seconds:g}s")
+    result = search.search(dataset, budget_seconds=settings.search_budget_seconds,
+                           seed=settings.seed, progress=ctx.line)
+    ctx.manifest_extra["search"] = _jsonable(getattr(result, "summary", lambda: {})())
+    return result.best_model
+
+
+def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
+    """Score candidate, published model and baselines on one temporal holdout; write the files."""
+    from recsys.evaluation.evaluate import (
+        compare_models,
+        evaluate_recommendations,
+        recommend_in_batches,
+    )
+    from recsys.evaluation.splits import temporal_split
+    from recsys.models import registry
+
+    if ctx.model is None:
+        raise RecsysError("evaluate needs a trained model: run the train step first")
+    dataset = load_data(settings, ctx)
+    split = temporal_split(dataset, test_share=TEST_SHARE)
+    described = split.describe()
+    ctx.line(f"evaluate: holdout of {described['test_pairs']} loans by "
+             f"{described['test_readers']} readers from {described['test_start']}")
+    candidate_params = ctx.model.get_params()
+    models: dict[str, Recommender] = {
+        "candidate": registry.build_model(ctx.model.name, **candidate_params)
+    }
+    notes = [
+        "All models are fitted on the same training part and scored on the same held-out "
+        f"newest {TEST_SHARE:.0%} of loans (readers' first loans of a book only).",
+    ]
+    published_id, published_spec, published = _published(settings, ctx)
+    same_params = False
+    if published_spec is not None:
+        name, params = published_spec
+        same_params = name == ctx.model.name and _jsonable(params) == _jsonable(candidate_params)
+        if same_params:
+            notes.append(f"The published model (run {published_id}) has the candidate's "
+                         "parameters, so its refit on the training part is the candidate's.")
+        else:
+            models["published_refit"] = registry.build_model(name, **params)
+        notes.append(
+            f"published_refit is the published model's parameters refitted on the training "
+            f"part: the published model (run {published_id}) was trained on data that may "
+            "include the test period, so published_as_served is shown for information only."
+        )
+    comparison = compare_models(models, split, k=K, progress=lambda m: ctx.line(f"evaluate: {m}"))
+    entries: dict[str, dict[str, Any]] = {
+        name: {
+            "metrics": result.summary,
+            "params": comparison.params.get(name, {}),
+            "fit_seconds": comparison.fit_seconds.get(name),
+        }
+        for name, result in comparison.results.items()
+    }
+    if same_params:
+        entries["published_refit"] = dict(entries["candidate"])
+    if published is not None:
+        readers = list(split.test_readers)
+        served = evaluate_recommendations(recommend_in_batches(published.model, readers, k=K),
+                                          split, k=K)
+        entries["published_as_served"] = {"metrics": served.summary, "run_id": published.run_id}
+        ctx.line(f"evaluate: published model as served: {settings.gate_metric} "
+                 f"{served.summary.get(settings.gate_metric, float('nan')):.4f}")
+    metrics = {
+        "run_id": ctx.run_id,
+        "metric": settings.gate_metric,
+        "k": K,
+        "split": described,
+        "published_run_id": published_id,
+        "models": _jsonable(entries),
+        "notes": notes,
+    }
+    run_dir = ctx.run_dir(settings)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / gate_module.METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    write_report(run_dir / "report.md", metrics)
+    ctx.line(f"evaluate: wrote {gate_module.METRICS_FILE} and report.md")
+    ctx.manifest_extra["evaluation"] = {"split": described, "metric": settings.gate_metric}
+    return metrics
+
+
+def _published(
+    settings: Settings, ctx: RunContext
+) -> tuple[str | None, tuple[str, dict[str, Any]] | None, artifacts.Bundle | None]:
+    """The published run id, its model name and parameters, and its loaded bundle.
+
+    A damaged published bundle is reported and left out of the as-served score; its parameters
+    are still read from the manifest when that is legible, so the refit comparison stands.
+    """
+    models_dir = Path(settings.models_dir)
+    current = artifacts.current_run_id(models_dir)
+    if current is None:
+        ctx.line("evaluate: no published model yet")
+        return None, None, None
+    path = artifacts.run_path(models_dir, current)
+    try:
+        bundle = artifacts.load_bundle(path)
+        model = bundle.manifest["model"]
+        return current, (model["name"], model["params"]), bundle
+    except RecsysError as error:
+        ctx.line(f"evaluate: the published model (run {current}) cannot be loaded: {error}")
+    try:
+        model = json.loads((path / artifacts.MANIFEST).read_text())["model"]
+        return current, (model["name"], model["params"]), None
+    except (OSError, ValueError, KeyError, TypeError):
+        return current, None, None
+
+
+def save(settings: Settings, ctx: RunContext) -> Path:
+    """Write the bundle (manifest last) into the run directory."""
+    if ctx.model is None:
+        raise RecsysError("save needs a trained model: run the train step first")
+    dataset = load_data(settings, ctx)
+    ctx.line(f"save: writing bundle {ctx.run_id}")
+    path = artifacts.save_bundle(
+        Path(settings.models_dir), ctx.run_id, ctx.model, catalog=dataset.catalog,
+        holdings=dataset.holdings, manifest_extra=ctx.manifest_extra,
+    )
+    ctx.line(f"save: bundle {ctx.run_id} written")
+    return path
+
+
+def gate(settings: Settings, ctx: RunContext) -> gate_module.GateDecision:
+    """Decide whether run ``ctx.run_id`` may replace the published model."""
+    ctx.line(f"gate: checking run {ctx.run_id}")
+    decision = gate_module.decide(settings, ctx.run_id, readers=recent_readers(ctx.engine))
+    ctx.line(f"gate: {'passed' if decision.passed else 'refused'} ({decision.reason})")
+    return decision
+
+
+def recent_readers(engine: Engine, *, n: int = GATE_READERS) -> list[str]:
+    """A few readers with the newest loans (uses the time index, not a scan)."""
+    query = select(loans.c.reader_id).order_by(loans.c.borrowed_at.desc()).limit(n * 25)
+    with engine.connect() as connection:
+        found = list(dict.fromkeys(connection.execute(query).scalars()))
+    return found[:n]
+
+
+def publish(settings: Settings, ctx: RunContext) -> dict[str, Any]:
+    """Point ``CURRENT`` at the run (old one kept as ``PREVIOUS``), then prune old runs."""
+    models_dir = Path(settings.models_dir)
+    ctx.line(f"publish: switching CURRENT to {ctx.run_id}")
+    artifacts.publish(models_dir, ctx.run_id)
+    ctx.line(f"publish: CURRENT is {ctx.run_id}")
+    removed = artifacts.prune_runs(models_dir, keep=settings.keep_runs)
+    ctx.line(f"publish: removed {len(removed)} old run(s), keeping {settings.keep_runs}")
+    return {"current": ctx.run_id, "previous": artifacts.previous_run_id(models_dir),
+            "pruned": removed}
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _iso(value: Any) -> str:
+    return pd.Timestamp(value).isoformat()

@@ -1,0 +1,126 @@
+"""`SampleConfig`: the size and shape of a generated library, derived from the number of loans."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from recsys.exceptions import ConfigurationError
+from recsys.sample.vocab import BRANCHES, SUBJECTS
+
+MIN_LOANS = 50
+MAX_BOOKS = 250_000
+MAX_READERS = 9_999_999  # reader ids are "P" + 7 digits
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """Parameters of a sample library; sizes left as None are derived from `n_loans`.
+
+    `n_loans` counts `loan` events; renewals and holds come on top (about +20% and +15%).
+    Derived sizes: readers ~ loans / 15, books (editions) ~ loans / 40 within [80, 250,000],
+    5-8 branches, view sessions ~ loans / 4, two years ending at `end` (inclusive).
+    """
+
+    n_loans: int
+    seed: int = 42
+    n_readers: int | None = None
+    n_books: int | None = None
+    n_branches: int | None = None
+    n_subjects: int | None = None
+    n_sessions: int | None = None
+    end: date = date(2026, 11, 20)
+    days: int = 730
+    logged_in_share: float = 0.3
+    renewal_share: float = 0.2
+    max_hold_share: float = 0.3
+    explore_share: float = 0.1
+    drift_share: float = 0.6
+    away_share: float = 0.15
+
+    def __post_init__(self) -> None:
+        if self.n_loans < MIN_LOANS:
+            raise ConfigurationError(f"n_loans must be at least {MIN_LOANS}; got {self.n_loans}")
+        if self.days < 30:
+            raise ConfigurationError(f"days must be at least 30; got {self.days}")
+        for name in (
+            "logged_in_share",
+            "renewal_share",
+            "max_hold_share",
+            "explore_share",
+            "drift_share",
+            "away_share",
+        ):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigurationError(f"{name} must be between 0 and 1; got {value}")
+        derived = {
+            "n_readers": min(MAX_READERS, max(20, round(self.n_loans / 15))),
+            "n_books": min(MAX_BOOKS, max(80, round(self.n_loans / 40))),
+            "n_branches": 5 if self.n_loans < 200_000 else 6 if self.n_loans < 2_000_000 else 8,
+            "n_sessions": max(10, self.n_loans // 4),
+        }
+        for name, value in derived.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if self.n_subjects is None:
+            object.__setattr__(self, "n_subjects", min(len(SUBJECTS), max(8, self.books // 50)))
+        self._check_ranges()
+
+    def _check_ranges(self) -> None:
+        limits = {
+            "n_readers": (2, MAX_READERS),
+            "n_books": (8, MAX_BOOKS),
+            "n_branches": (1, len(BRANCHES)),
+            "n_subjects": (8, len(SUBJECTS)),
+            "n_sessions": (0, 10**9),
+        }
+        for name, (low, high) in limits.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ConfigurationError(f"{name} must be in [{low}, {high}]; got {value}")
+
+    @property
+    def readers(self) -> int:
+        return int(self.n_readers)  # type: ignore[arg-type]
+
+    @property
+    def books(self) -> int:
+        return int(self.n_books)  # type: ignore[arg-type]
+
+    @property
+    def branches(self) -> int:
+        return int(self.n_branches)  # type: ignore[arg-type]
+
+    @property
+    def subjects(self) -> int:
+        return int(self.n_subjects)  # type: ignore[arg-type]
+
+    @property
+    def sessions(self) -> int:
+        return int(self.n_sessions)  # type: ignore[arg-type]
+
+    @property
+    def start(self) -> date:
+        """First day with events (the window is `days` days ending with `end`)."""
+        return self.end - timedelta(days=self.days - 1)
+
+
+def size_table(
+    loans: tuple[int, ...] = (400, 50_000, 1_000_000, 10_000_000),
+) -> list[dict[str, int]]:
+    """The derived sizes for a few loan counts (documentation and the CLI's help)."""
+    rows = []
+    for n in loans:
+        config = SampleConfig(n_loans=n)
+        rows.append(
+            {
+                "loans": n,
+                "readers": config.readers,
+                "books": config.books,
+                "branches": config.branches,
+                "subjects": config.subjects,
+                "sessions": config.sessions,
+            }
+        )
+    return rows

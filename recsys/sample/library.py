@@ -1,0 +1,108 @@
+"""`generate_library`: the whole sample library as DataFrames in the canonical input columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recsys.columns import Columns as C
+from recsys.columns import Events
+from recsys.sample import vocab
+from recsys.sample.catalog import build_catalog, catalog_block_sampler
+from recsys.sample.config import SampleConfig
+from recsys.sample.events import active_loans, generate_loans, generate_views
+from recsys.sample.readers import build_readers
+
+EVENT_NAMES = (Events.LOAN, Events.RENEWAL, Events.HOLD)
+# Independent streams, so that changing e.g. the number of sessions leaves the loans unchanged.
+STREAM_CATALOG, STREAM_READERS, STREAM_LOANS, STREAM_VIEWS = range(4)
+
+
+@dataclass(frozen=True)
+class SampleLibrary:
+    """A generated library in the canonical input columns.
+
+    Ids and categorical values are pandas categoricals (compact at 10 million rows); times are
+    `datetime64[s, UTC]` and become ISO 8601 strings in the CSV files. Loans and views are sorted
+    by time. An empty `copy_id` (holds, ebooks) or `reader_id` (anonymous views) is missing.
+    """
+
+    config: SampleConfig
+    loans: pd.DataFrame
+    views: pd.DataFrame
+    catalog: pd.DataFrame
+    holdings: pd.DataFrame
+
+
+def generate_library(config: SampleConfig) -> SampleLibrary:
+    """Generate catalog, holdings, loans (with renewals and holds) and views for `config`.
+
+    The same config always gives the same data (every random draw comes from `config.seed`).
+    """
+    catalog = build_catalog(config, _rng(config, STREAM_CATALOG))
+    readers = build_readers(config, catalog, _rng(config, STREAM_READERS))
+    sampler = catalog_block_sampler(catalog, config.branches, config.subjects)
+    loans = generate_loans(config, catalog, readers, sampler, _rng(config, STREAM_LOANS))
+    views = generate_views(config, catalog, readers, sampler, _rng(config, STREAM_VIEWS))
+
+    book_ids = pd.Index(catalog.frame[C.BOOK_ID].to_numpy(), dtype=object)
+    reader_ids = pd.Index(readers.ids, dtype=object)
+    libraries = pd.Index(vocab.BRANCHES[: config.branches], dtype=object)
+    used_copies, copy_codes = np.unique(loans.copy, return_inverse=True)
+    if len(used_copies) and used_copies[0] < 0:
+        used_copies, copy_codes = used_copies[1:], copy_codes - 1
+    loan_frame = pd.DataFrame(
+        {
+            C.READER_ID: pd.Categorical.from_codes(loans.reader, categories=reader_ids),
+            C.BOOK_ID: pd.Categorical.from_codes(loans.book, categories=book_ids),
+            C.BORROWED_AT: _utc(loans.time),
+            C.EVENT: pd.Categorical.from_codes(loans.event, categories=pd.Index(EVENT_NAMES)),
+            C.LIBRARY_ID: pd.Categorical.from_codes(loans.library, categories=libraries),
+            C.COPY_ID: pd.Categorical.from_codes(
+                copy_codes.astype(np.int64),
+                categories=pd.Index(_barcodes(used_copies), dtype=object),
+            ),
+        }
+    )
+    sessions, session_codes = np.unique(views.session, return_inverse=True)
+    view_frame = pd.DataFrame(
+        {
+            C.SESSION_ID: pd.Categorical.from_codes(
+                session_codes,
+                categories=pd.Index([f"{s:016x}" for s in sessions.tolist()], dtype=object),
+            ),
+            C.BOOK_ID: pd.Categorical.from_codes(views.book, categories=book_ids),
+            C.VIEWED_AT: _utc(views.time),
+            C.READER_ID: pd.Categorical.from_codes(views.reader, categories=reader_ids),
+        }
+    )
+    held_branch, held_book = np.nonzero(catalog.copies)
+    copies = catalog.copies[held_branch, held_book]
+    out = active_loans(config, catalog, loans)[held_branch, held_book]
+    order = np.lexsort((held_branch, held_book))
+    holdings = pd.DataFrame(
+        {
+            C.BOOK_ID: book_ids[held_book[order]],
+            C.LIBRARY_ID: libraries[held_branch[order]],
+            C.COPIES: copies[order].astype(np.int64),
+            C.AVAILABLE: np.maximum(copies - out, 0)[order].astype(np.int64),
+        }
+    )
+    return SampleLibrary(
+        config=config, loans=loan_frame, views=view_frame, catalog=catalog.frame, holdings=holdings
+    )
+
+
+def _rng(config: SampleConfig, stream: int) -> np.random.Generator:
+    return np.random.default_rng([config.seed, stream])
+
+
+def _utc(seconds: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(seconds.astype("datetime64[s]")).tz_localize("UTC")
+
+
+def _barcodes(serials: np.ndarray) -> list[str]:
+    """Copy barcodes: 14 digits starting with 3, as printed on library items."""
+    return [f"3{1_000_000 + s:013d}" for s in serials.tolist()]

@@ -1,0 +1,1 @@
+"""The recommendation service (FastAPI): `create_app` in `recsys.service.app`."""

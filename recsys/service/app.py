@@ -1,0 +1,119 @@
+"""`create_app`: the FastAPI application of the recommendation service.
+
+The model store is built in the lifespan: it loads the published model in the background (so
+`/health/live` answers at once and `/health/ready` says 503 until the model is in) and then polls
+`CURRENT` every `settings.model_poll_seconds`. BLAS is pinned to one thread (threadpoolctl here,
+OPENBLAS_NUM_THREADS=1 in `recsys serve`): scoring one reader is small work, and many BLAS threads
+per request fight over the cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib import metadata
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from threadpoolctl import threadpool_limits
+
+from recsys.config import Settings, get_settings
+from recsys.db.engine import make_engine
+from recsys.privacy import Pseudonymizer
+from recsys.service.auth import API_KEY_HEADER, ApiKeys
+from recsys.service.metrics import Metrics, MetricsMiddleware
+from recsys.service.model_store import ModelStore
+from recsys.service.routes import (
+    admin,
+    books,
+    health,
+    popular,
+    privacy,
+    readers,
+    sessions,
+)
+from recsys.service.routes import metrics as metrics_routes
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; refuses to start without a valid pseudonym key or with malformed API keys."""
+    settings = settings or get_settings()
+    threadpool_limits(limits=1, user_api="blas")
+    pseudonymizer = Pseudonymizer(settings.pseudonym_key_bytes())
+    api_keys = ApiKeys(settings.api_key_scopes())
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        store = ModelStore(settings.models_dir, engine, min_readers=settings.min_pair_support,
+                           on_swap=metrics.count_swap)
+        app.state.engine = engine
+        app.state.store = store
+        task = asyncio.create_task(_load_then_poll(store, settings.model_poll_seconds))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            engine.dispose()
+
+    app = FastAPI(
+        title="recsys",
+        summary="Reading recommendations for library catalogs.",
+        version=_version(),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.pseudonymizer = pseudonymizer
+    app.state.api_keys = api_keys
+    app.state.metrics = metrics
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+            allow_headers=[API_KEY_HEADER, "Content-Type", "If-None-Match"],
+            expose_headers=["ETag"],
+        )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for module in (readers, books, popular, sessions, health, metrics_routes, admin, privacy):
+        for route in module.router.routes:  # one-line docstrings become OpenAPI summaries
+            if isinstance(route, APIRoute) and route.summary is None and route.description:
+                route.summary = route.description.strip().splitlines()[0]
+        app.include_router(module.router)
+    return app
+
+
+async def _load_then_poll(store: ModelStore, interval: float) -> None:
+    """Load the published model now (in a thread), then keep polling for a newer one."""
+    try:
+        await asyncio.to_thread(store.refresh)
+    except Exception:  # the poll below retries; readiness reports the problem
+        logger.exception("initial model load failed")
+    await store.poll(interval)
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    """422 naming each bad parameter and rule, without echoing the input (a reader id in the
+    path must never come back in a body)."""
+    problems = [
+        {"loc": [str(part) if not isinstance(part, int) else part for part in e["loc"]],
+         "msg": e["msg"], "type": e["type"]}
+        for e in error.errors()
+    ]
+    return JSONResponse(status_code=422, content={"detail": problems})
+
+
+def _version() -> str:
+    try:
+        return metadata.version("recsys")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"

@@ -1,0 +1,179 @@
+"""Exact list filters: library, availability, audience, format, language, explicit exclusions.
+
+`CatalogIndex` is built once per served model from the bundle's catalog and holdings snapshots.
+It answers eligibility masks (cached per filter combination) and the editions of works, so a
+request only copies a boolean array and clears a few positions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recsys.columns import Columns as C
+
+MASK_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    """What a caller may restrict a list to; `None` means "any"."""
+
+    library: str | None = None
+    available_only: bool = False
+    audience: str | None = None
+    format: str | None = None
+    language: str | None = None
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def mask_key(self) -> tuple[str | bool | None, ...]:
+        """The part of the filters that depends only on the catalog (cacheable)."""
+        return (self.library, self.available_only, self.audience, _fold(self.format),
+                _fold(self.language))
+
+    @property
+    def restricts_catalog(self) -> bool:
+        return any(v not in (None, False) for v in self.mask_key)
+
+
+def _fold(value: str | None) -> str | None:
+    return None if value is None else value.strip().casefold()
+
+
+class CatalogIndex:
+    """Positions, attributes, editions and holdings of every book the service may list."""
+
+    def __init__(self, catalog: pd.DataFrame, holdings: pd.DataFrame) -> None:
+        catalog = catalog.drop_duplicates(C.BOOK_ID, keep="first").reset_index(drop=True)
+        self.book_ids: np.ndarray = catalog[C.BOOK_ID].astype(str).to_numpy(dtype=object)
+        self.position: dict[str, int] = {b: i for i, b in enumerate(self.book_ids)}
+        self.titles: list[str | None] = _texts(catalog, C.TITLE)
+        self.authors: list[str | None] = _texts(catalog, C.AUTHOR)
+        self.subjects: list[str | None] = _texts(catalog, C.SUBJECTS)
+        self._audience = _folded(catalog, C.AUDIENCE)
+        self._format = _folded(catalog, C.FORMAT)
+        self._language = _folded(catalog, C.LANGUAGE)
+        work = catalog[C.WORK_ID] if C.WORK_ID in catalog else pd.Series(None, index=catalog.index)
+        keys = [f"work:{w}" if _present(w) else f"book:{b}" for w, b in
+                zip(work.tolist(), self.book_ids, strict=True)]
+        self.works, _ = pd.factorize(pd.Series(keys, dtype=object))
+        order = np.argsort(self.works, kind="stable")
+        bounds = np.flatnonzero(np.diff(self.works[order])) + 1
+        self._editions = np.split(order, bounds) if len(order) else []
+        self._held, self._available, self._available_anywhere = _holdings(holdings, self.position,
+                                                                          len(self.book_ids))
+        self.libraries = frozenset(self._held)
+        self._masks: OrderedDict[tuple[str | bool | None, ...], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.book_ids)
+
+    def __contains__(self, book_id: object) -> bool:
+        return book_id in self.position
+
+    def positions(self, book_ids: Iterable[str]) -> np.ndarray:
+        """Positions of the known ids among `book_ids` (unknown ones are skipped)."""
+        found = [self.position[b] for b in book_ids if b in self.position]
+        return np.asarray(found, dtype=np.int64)
+
+    def editions(self, book_ids: Iterable[str]) -> np.ndarray:
+        """Positions of every edition of every work among `book_ids`."""
+        works = {int(self.works[p]) for p in self.positions(book_ids)}
+        if not works:
+            return np.empty(0, dtype=np.int64)
+        return np.concatenate([self._editions[w] for w in works])
+
+    def mask(self, filters: ListFilters) -> np.ndarray:
+        """Read-only eligibility mask of the catalog-dependent filters (cached)."""
+        key = filters.mask_key
+        with self._lock:
+            cached = self._masks.get(key)
+            if cached is not None:
+                self._masks.move_to_end(key)
+                return cached
+        mask = self._build_mask(filters)
+        mask.flags.writeable = False
+        with self._lock:
+            self._masks[key] = mask
+            if len(self._masks) > MASK_CACHE_SIZE:
+                self._masks.popitem(last=False)
+        return mask
+
+    def eligible(self, filters: ListFilters, blocked: Iterable[str] = ()) -> np.ndarray:
+        """A fresh mask: the filters, minus `exclude` and `blocked` books and all their editions."""
+        mask = self.mask(filters).copy()
+        mask[self.editions([*filters.exclude, *blocked])] = False
+        return mask
+
+    def _build_mask(self, filters: ListFilters) -> np.ndarray:
+        mask = np.ones(len(self.book_ids), dtype=bool)
+        library, available_only, audience, format_, language = filters.mask_key
+        if library is not None:
+            source = self._available if available_only else self._held
+            mask &= source.get(str(library), np.zeros(len(mask), dtype=bool))
+        elif available_only:
+            mask &= self._available_anywhere
+        for values, wanted in ((self._audience, audience), (self._format, format_),
+                               (self._language, language)):
+            if wanted is not None:
+                mask &= values == wanted
+        return mask
+
+
+def _present(value: object) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value)) and (
+        str(value).strip() != ""
+    )
+
+
+def _texts(catalog: pd.DataFrame, column: str) -> list[str | None]:
+    if column not in catalog:
+        return [None] * len(catalog)
+    return [str(v) if _present(v) else None for v in catalog[column].tolist()]
+
+
+def _folded(catalog: pd.DataFrame, column: str) -> np.ndarray:
+    return np.asarray([_fold(v) if v is not None else "" for v in _texts(catalog, column)],
+                      dtype=object)
+
+
+def _holdings(
+    holdings: pd.DataFrame, position: dict[str, int], n_books: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """Per library: books held (copies > 0 or unknown) and books with available > 0."""
+    held: dict[str, np.ndarray] = {}
+    available: dict[str, np.ndarray] = {}
+    anywhere = np.zeros(n_books, dtype=bool)
+    if holdings.empty:
+        return held, available, anywhere
+    holdings = holdings.reset_index(drop=True)
+    pos = holdings[C.BOOK_ID].astype(str).map(position)
+    keep = pos.notna().to_numpy()
+    libraries = holdings[C.LIBRARY_ID].astype(str).to_numpy(dtype=object)[keep]
+    books = pos[keep].to_numpy(dtype=np.int64)
+    copies = _counts(holdings, C.COPIES)[keep]
+    free = _counts(holdings, C.AVAILABLE)[keep]
+    for library in pd.unique(libraries):
+        rows = libraries == library
+        held_mask = np.zeros(n_books, dtype=bool)
+        held_mask[books[rows & (copies != 0)]] = True
+        free_mask = np.zeros(n_books, dtype=bool)
+        free_mask[books[rows & (free > 0)]] = True
+        held[str(library)] = held_mask
+        available[str(library)] = free_mask
+        anywhere |= free_mask
+    return held, available, anywhere
+
+
+def _counts(holdings: pd.DataFrame, column: str) -> np.ndarray:
+    """A count column with missing values as -1 ("unknown": held, but not known available)."""
+    if column not in holdings:
+        return np.full(len(holdings), -1, dtype=np.int64)
+    return pd.to_numeric(holdings[column], errors="coerce").fillna(-1).to_numpy(dtype=np.int64)

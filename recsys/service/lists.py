@@ -1,0 +1,285 @@
+"""The four kinds of list the service answers, built on a `ServedModel`.
+
+Every list obeys the filters exactly: it never holds a filtered-out book, never a book the reader
+already borrowed (in any edition), and it has k items whenever k eligible works exist (the
+model's list first, then popular books).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from recsys.columns import Columns as C
+from recsys.service.filters import ListFilters
+from recsys.service.popular import PERIODS
+from recsys.service.schemas import Item
+
+if TYPE_CHECKING:
+    from recsys.service.model_store import ServedModel
+
+PERSONALIZED = "personalized"
+FOLD_IN = "fold-in"
+FALLBACK_POPULAR = "fallback:popular"
+COLLABORATIVE = "collaborative"
+CONTENT = "content"
+SESSION = "session"
+POPULAR = "popular"
+#: How many more books than k to ask the model for before it is asked with explicit candidates.
+OVERFETCH = 2.0
+
+
+@dataclass(frozen=True)
+class ListResult:
+    items: list[Item]
+    strategy: str
+
+
+def reader_list(served: ServedModel, *, reader: str, history: pd.DataFrame,
+                filters: ListFilters, k: int) -> ListResult:
+    """Recommendations for one pseudonymous reader, folding in loans newer than the model."""
+    catalog = served.catalog
+    borrowed = history[C.BOOK_ID].astype(str).tolist() if not history.empty else []
+    eligible = catalog.eligible(filters, borrowed)
+    model = served.model
+    known = _knows_reader(model, reader)
+    newer = _newer_than_model(model, history) if known else history
+    if not known and newer.empty:
+        return _popular_fallback(served, eligible, filters, k)
+    strategy = FOLD_IN if not newer.empty else PERSONALIZED
+    fold = newer if not newer.empty else None
+    positions, scores = _model_reader_list(served, reader, fold, eligible, k)
+    reasons = _reader_reasons(served, reader, positions, fold)
+    positions, scores, reasons = _pad_popular(served, positions, scores, reasons, eligible,
+                                              filters.library, k)
+    return ListResult(_items(served, positions, scores, reasons), strategy)
+
+
+def non_personal_list(served: ServedModel, *, filters: ListFilters, k: int) -> ListResult:
+    """Popular books, for a reader who may not be personalized (no consent, or erased)."""
+    return _popular_fallback(served, served.catalog.eligible(filters), filters, k)
+
+
+def similar_list(served: ServedModel, *, book_id: str, filters: ListFilters,
+                 k: int) -> ListResult:
+    """Books similar to a catalog book (caller checks it is in the catalog)."""
+    catalog = served.catalog
+    position = catalog.position[book_id]
+    eligible = catalog.eligible(filters, [book_id])
+    row = served.similar_positions[position]
+    row = row[row >= 0]
+    row_scores = served.similar_scores[position][: len(row)].astype(np.float64)
+    ok = eligible[row]
+    positions, scores = row[ok][:k], row_scores[ok][:k]
+    if len(positions) < k and not served.similar_complete[position] and eligible.any():
+        frame = served.model.similar_books([book_id], k=k,
+                                           candidates=catalog.book_ids[eligible].tolist())
+        positions, scores = _frame_positions(served, frame, C.SIMILAR_BOOK_ID, eligible)
+    strategy = _similar_strategy(served, position, has_model_list=len(row) > 0)
+    title = catalog.titles[position] or book_id
+    reason = f"readers of {title} also borrowed this" if strategy == COLLABORATIVE else (
+        f"similar subjects to {title}")
+    reasons = [reason] * len(positions)
+    if len(positions) < k:
+        positions, scores, reasons = _pad_subject(served, position, positions, scores, reasons,
+                                                  eligible, k)
+    positions, scores, reasons = _pad_popular(served, positions, scores, reasons, eligible,
+                                              filters.library, k)
+    return ListResult(_items(served, positions, scores, reasons), strategy)
+
+
+def popular_list(served: ServedModel, *, filters: ListFilters, period: str, k: int) -> ListResult:
+    """The most borrowed eligible books in `period`, at `filters.library` if given."""
+    eligible = served.catalog.eligible(filters)
+    positions, scores = served.popular.pick(period, filters.library, eligible, k)
+    reason = _popular_reason(filters.library, period)
+    return ListResult(_items(served, positions, scores, [reason] * len(positions)), POPULAR)
+
+
+def session_list(served: ServedModel, *, viewed: Sequence[str], filters: ListFilters,
+                 k: int) -> ListResult:
+    """Suggestions from books viewed in an anonymous session: their neighbours, summed."""
+    catalog = served.catalog
+    known = [b for b in dict.fromkeys(viewed) if b in catalog]
+    eligible = catalog.eligible(filters, known)
+    totals = np.zeros(len(catalog), dtype=np.float64)
+    source = np.full(len(catalog), -1, dtype=np.int64)
+    best = np.zeros(len(catalog), dtype=np.float64)
+    for book_id in known:
+        position = catalog.position[book_id]
+        row = served.similar_positions[position]
+        valid = row >= 0
+        neighbours = row[valid]
+        row_scores = served.similar_scores[position][valid].astype(np.float64)
+        totals[neighbours] += row_scores
+        better = row_scores > best[neighbours]
+        best[neighbours[better]] = row_scores[better]
+        source[neighbours[better]] = position
+    candidates = np.flatnonzero((totals > 0) & eligible)
+    order = candidates[np.lexsort((-served.popular.fallback_scores[candidates],
+                                   -totals[candidates]))][:k]
+    if len(order) == 0:
+        return _popular_fallback(served, eligible, filters, k)
+    reasons = [f"similar to {catalog.titles[source[p]] or catalog.book_ids[source[p]]}, "
+               "viewed in this session" for p in order]
+    positions, scores, reasons = _pad_popular(served, order, totals[order], reasons, eligible,
+                                              filters.library, k)
+    return ListResult(_items(served, positions, scores, reasons), SESSION)
+
+
+# ------------------------------------------------------------------------------- helpers
+def _knows_reader(model: Any, reader: str) -> bool:
+    readers = getattr(model, "readers_", None)
+    return readers is not None and reader in readers
+
+
+def _newer_than_model(model: Any, history: pd.DataFrame) -> pd.DataFrame:
+    """History rows after the newest event the model was trained on."""
+    reference = getattr(model, "reference_time_", None)
+    if history.empty or reference is None:
+        return history.iloc[0:0]
+    stamps = pd.to_datetime(history[C.TIMESTAMP], utc=True)
+    return history[stamps > pd.Timestamp(reference, unit="s", tz="UTC")]
+
+
+def _model_reader_list(served: ServedModel, reader: str, history: pd.DataFrame | None,
+                       eligible: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The model's list limited to `eligible`: over-fetch first, explicit candidates if short."""
+    catalog = served.catalog
+    share = max(eligible.mean(), 1e-6) if len(eligible) else 1.0
+    fetch = min(len(catalog), math.ceil(k * OVERFETCH / share) + 10)
+    frame = served.model.recommend([reader], k=max(fetch, 1), history=history)
+    positions, scores = _frame_positions(served, frame, C.BOOK_ID, eligible)
+    if len(positions) >= k or len(frame) < fetch:  # enough, or the model has no more
+        return positions[:k], scores[:k]
+    frame = served.model.recommend([reader], k=k, history=history,
+                                   candidates=catalog.book_ids[eligible].tolist())
+    positions, scores = _frame_positions(served, frame, C.BOOK_ID, eligible)
+    return positions[:k], scores[:k]
+
+
+def _frame_positions(served: ServedModel, frame: pd.DataFrame, column: str,
+                     eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lookup = served.catalog.position
+    positions = np.asarray([lookup.get(b, -1) for b in frame[column].tolist()], dtype=np.int64)
+    scores = frame[C.SCORE].to_numpy(dtype=np.float64)
+    ok = positions >= 0
+    ok[ok] = eligible[positions[ok]]
+    return positions[ok], scores[ok]
+
+
+def _reader_reasons(served: ServedModel, reader: str, positions: np.ndarray,
+                    history: pd.DataFrame | None) -> list[str | None]:
+    explain = getattr(served.model, "explain", None)
+    if explain is None or len(positions) == 0:
+        return [None] * len(positions)
+    ids = served.catalog.book_ids[positions].tolist()
+    because = explain(reader, ids, history=history, n=1)
+    reasons: list[str | None] = []
+    for book_id in ids:
+        own = because.get(book_id) or []
+        reasons.append(f"because you borrowed {_title(served, own[0])}" if own else
+                       "suits what you borrowed")
+    return reasons
+
+
+def _similar_strategy(served: ServedModel, position: int, *, has_model_list: bool) -> str:
+    if not has_model_list:
+        return FALLBACK_POPULAR
+    model = served.model
+    borrowed = getattr(model, "borrowed_", None)
+    index = getattr(model, "books_", None)
+    if getattr(model, "collaborative", False) and borrowed is not None and index is not None:
+        book = index.index([served.catalog.book_ids[position]])[0]
+        if book >= 0 and borrowed[book]:
+            return COLLABORATIVE
+    return CONTENT
+
+
+def _pad_subject(served: ServedModel, position: int, positions: np.ndarray, scores: np.ndarray,
+                 reasons: list[str | None], eligible: np.ndarray,
+                 k: int) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """Fill with popular books that share a subject heading with the book."""
+    same = served.subject_positions(position)
+    if len(same) == 0:
+        return positions, scores, reasons
+    rest = eligible.copy()
+    rest[positions] = False
+    same = same[rest[same]]
+    same = same[np.argsort(-served.popular.fallback_scores[same], kind="stable")]
+    extra = _one_per_work(served, same, positions)[: k - len(positions)]
+    return (np.concatenate([positions, extra]), np.concatenate([scores, np.zeros(len(extra))]),
+            reasons + ["popular in the same subject"] * len(extra))
+
+
+def _pad_popular(served: ServedModel, positions: np.ndarray, scores: np.ndarray,
+                 reasons: list[str | None], eligible: np.ndarray, library: str | None,
+                 k: int) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """Fill with popular eligible books (one edition per work) up to k."""
+    if len(positions) >= k:
+        return positions[:k], scores[:k], reasons[:k]
+    rest = eligible.copy()
+    rest[positions] = False
+    rest[_works_of(served, positions)] = False
+    extra, _ = served.popular.pick(PERIODS[0], library, rest, 4 * (k - len(positions)) + 8)
+    extra = _one_per_work(served, extra, positions)
+    if len(extra) < k - len(positions):
+        more = served.popular.fallback_order[rest[served.popular.fallback_order]]
+        extra = _one_per_work(served, np.concatenate([extra, more]), positions)
+    extra = extra[: k - len(positions)]
+    reason = _popular_reason(library, PERIODS[0])
+    return (np.concatenate([positions, extra]).astype(np.int64),
+            np.concatenate([scores, np.zeros(len(extra))]), reasons + [reason] * len(extra))
+
+
+def _works_of(served: ServedModel, positions: np.ndarray) -> np.ndarray:
+    """Every edition of the works at `positions`."""
+    return served.catalog.editions(served.catalog.book_ids[positions].tolist())
+
+
+def _one_per_work(served: ServedModel, candidates: np.ndarray, taken: np.ndarray) -> np.ndarray:
+    works = served.catalog.works
+    seen = set(works[taken].tolist())
+    keep = []
+    for p in candidates.tolist():
+        w = int(works[p])
+        if w not in seen:
+            seen.add(w)
+            keep.append(p)
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _popular_fallback(served: ServedModel, eligible: np.ndarray, filters: ListFilters,
+                      k: int) -> ListResult:
+    empty = np.empty(0, dtype=np.int64)
+    positions, scores, reasons = _pad_popular(served, empty, np.empty(0), [], eligible,
+                                              filters.library, k)
+    return ListResult(_items(served, positions, scores, reasons), FALLBACK_POPULAR)
+
+
+def _popular_reason(library: str | None, period: str) -> str:
+    where = f" at {library}" if library else ""
+    when = "" if period == "all" else f" this {period}"
+    return f"popular{where}{when}"
+
+
+def _title(served: ServedModel, book_id: str) -> str:
+    position = served.catalog.position.get(book_id)
+    title = served.catalog.titles[position] if position is not None else None
+    return title or book_id
+
+
+def _items(served: ServedModel, positions: np.ndarray, scores: np.ndarray,
+           reasons: Sequence[str | None]) -> list[Item]:
+    catalog = served.catalog
+    return [
+        Item(book_id=str(catalog.book_ids[p]), title=catalog.titles[p], author=catalog.authors[p],
+             score=round(float(s), 6) if math.isfinite(s) else 0.0, rank=rank, reason=reason)
+        for rank, (p, s, reason) in enumerate(zip(positions.tolist(), scores.tolist(), reasons,
+                                                  strict=True), start=1)
+    ]

@@ -1,0 +1,141 @@
+"""Popular books per period and branch, counted in distinct readers from the stored loans.
+
+Computed once per served model (new loans arrive with the nightly run that also trains the
+model). A book enters a list only when at least `min_readers` distinct readers borrowed it in
+the period, so a list never points at one reader's loans. Lists are padded by the model's own
+popularity, so they have k items whenever k eligible books exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import Engine, distinct, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from recsys.artifacts import Bundle
+from recsys.columns import Events
+from recsys.db.tables import loans
+from recsys.service.filters import CatalogIndex
+
+logger = logging.getLogger(__name__)
+
+SECONDS_PER_DAY = 86_400
+#: Period name -> days back from the newest stored loan (None: everything). First is the default.
+PERIOD_DAYS: dict[str, int | None] = {"year": 365, "month": 30, "week": 7, "all": None}
+PERIODS = tuple(PERIOD_DAYS)
+OVERALL = ""
+
+
+@dataclass(frozen=True)
+class PopularLists:
+    """Ranked catalog positions per (period, library); `OVERALL` is every branch together."""
+
+    orders: dict[tuple[str, str], np.ndarray]
+    scores: dict[tuple[str, str], np.ndarray]
+    fallback_order: np.ndarray  # every catalog position, by the model's popularity
+    fallback_scores: np.ndarray  # per catalog position
+    source: str  # "loans" or "model"
+
+    def ranked(self, period: str, library: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """Positions and scores for `period` at `library` (overall for an unknown branch)."""
+        key = (period, library or OVERALL)
+        if key not in self.orders:
+            key = (period, OVERALL)
+        return self.orders.get(key, _EMPTY_I), self.scores.get(key, _EMPTY_F)
+
+    def pick(self, period: str, library: str | None, eligible: np.ndarray,
+             k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The top-k eligible positions: counted books first, then the model's popularity."""
+        order, scores = self.ranked(period, library)
+        ok = eligible[order]
+        chosen, chosen_scores = order[ok][:k], scores[ok][:k]
+        if len(chosen) < k:
+            rest = eligible.copy()
+            rest[chosen] = False
+            extra = self.fallback_order[rest[self.fallback_order]][: k - len(chosen)]
+            chosen = np.concatenate([chosen, extra])
+            chosen_scores = np.concatenate([chosen_scores, np.zeros(len(extra))])
+        return chosen, chosen_scores
+
+
+_EMPTY_I = np.empty(0, dtype=np.int64)
+_EMPTY_F = np.empty(0, dtype=np.float64)
+
+
+def model_popularity(bundle: Bundle, catalog: CatalogIndex) -> np.ndarray:
+    """The model's popularity per catalog position (0 where it has none)."""
+    model = bundle.model
+    values = getattr(model, "popularity_", None)
+    books = getattr(model, "books_", None)
+    out = np.zeros(len(catalog), dtype=np.float64)
+    if values is None or books is None:
+        return out
+    for book_id, value in zip(books.ids.tolist(), np.asarray(values).tolist(), strict=True):
+        position = catalog.position.get(book_id)
+        if position is not None:
+            out[position] = value
+    return out
+
+
+def load_popular_lists(engine: Engine | None, bundle: Bundle, catalog: CatalogIndex, *,
+                       min_readers: int) -> PopularLists:
+    """Count readers per book, period and branch; the model's popularity if the store fails."""
+    fallback_scores = model_popularity(bundle, catalog)
+    fallback_order = np.argsort(-fallback_scores, kind="stable")
+    orders: dict[tuple[str, str], np.ndarray] = {}
+    scores: dict[tuple[str, str], np.ndarray] = {}
+    source = "model"
+    if engine is not None:
+        try:
+            counts = _reader_counts(engine, catalog, min_readers=min_readers)
+            source = "loans"
+        except SQLAlchemyError as error:
+            logger.warning("popular lists use the model's popularity: the store failed (%s)",
+                           type(error).__name__)
+            counts = {}
+        for key, per_book in counts.items():
+            # ties broken by the model's popularity
+            order = np.lexsort((-fallback_scores, -per_book))
+            order = order[per_book[order] > 0]
+            orders[key] = order
+            scores[key] = per_book[order]
+    for period in PERIODS:
+        if (period, OVERALL) not in orders:
+            orders[(period, OVERALL)] = _EMPTY_I
+            scores[(period, OVERALL)] = _EMPTY_F
+    return PopularLists(orders, scores, fallback_order, fallback_scores, source)
+
+
+def _reader_counts(engine: Engine, catalog: CatalogIndex, *,
+                   min_readers: int) -> dict[tuple[str, str], np.ndarray]:
+    """Distinct readers per (period, library) and book, as dense arrays over the catalog."""
+    readers = func.count(distinct(loans.c.reader_id))
+    with engine.connect() as connection:
+        newest = connection.execute(select(func.max(loans.c.borrowed_at))).scalar()
+        if newest is None:
+            return {}
+        result: dict[tuple[str, str], np.ndarray] = {}
+        for period, days in PERIOD_DAYS.items():
+            query = (
+                select(loans.c.library_id, loans.c.book_id, readers)
+                .where(loans.c.event.in_(Events.LOAN_EVENTS))
+                .group_by(loans.c.library_id, loans.c.book_id)
+                .having(readers >= min_readers)
+            )
+            if days is not None:
+                query = query.where(loans.c.borrowed_at > int(newest) - days * SECONDS_PER_DAY)
+            overall = np.zeros(len(catalog), dtype=np.float64)
+            for library, book_id, count in connection.execute(query):
+                position = catalog.position.get(book_id)
+                if position is None:
+                    continue
+                key = (period, str(library) if library is not None else OVERALL)
+                if key not in result:
+                    result[key] = np.zeros(len(catalog), dtype=np.float64)
+                result[key][position] += count
+                overall[position] += count
+            result[(period, OVERALL)] = overall
+    return result

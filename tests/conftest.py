@@ -1,0 +1,77 @@
+"""Root fixtures: isolated settings and a migrated database (SQLite file, and PostgreSQL if set).
+
+PostgreSQL tests run when ``RECSYS_TEST_POSTGRES_URL`` names a server (CI sets it); each test
+gets its own freshly created schema, so concurrent test runs never see each other's tables.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from recsys.config import Settings
+from recsys.db.engine import make_engine
+from recsys.db.schema import upgrade
+
+POSTGRES_URL_VARIABLE = "RECSYS_TEST_POSTGRES_URL"
+TEST_KEY = "0123456789abcdef" * 4  # 64 characters
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with temporary data/models folders and a key passed directly (no env, no .env)."""
+    return Settings(
+        _env_file=None,
+        database_url=None,
+        data_dir=tmp_path / "data",
+        models_dir=tmp_path / "models",
+        pseudonym_key=TEST_KEY,
+        pseudonym_key_file=tmp_path / "secrets" / "absent.key",
+    )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Engine]:
+    """A migrated, empty database: a SQLite file under tmp, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        engine = make_engine(settings)
+        upgrade(engine)
+        yield engine
+        engine.dispose()
+        return
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not url:
+        pytest.skip(f"{POSTGRES_URL_VARIABLE} is not set, so no PostgreSQL server is configured")
+    yield from _postgres_engine(url)
+
+
+@pytest.fixture
+def db_settings(settings: Settings, engine: Engine) -> Settings:
+    """`settings` whose database URL points at the `engine` fixture's database (for the CLI)."""
+    url = engine.url.render_as_string(hide_password=False)
+    return settings.model_copy(update={"database_url": url})
+
+
+def _postgres_engine(url: str) -> Iterator[Engine]:
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+    engine = make_engine(
+        Settings(_env_file=None, database_url=scoped.render_as_string(hide_password=False))
+    )
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

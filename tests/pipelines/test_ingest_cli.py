@@ -1,0 +1,118 @@
+"""`recsys ingest` and `recsys db-upgrade`, in-process and once as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from pipelines.cli import main
+from recsys.config import Settings, get_settings
+from recsys.db import queries
+
+HEADER = "reader_id,book_id,borrowed_at\n"
+ROWS = "CARD-1001,B1,2024-01-05\nCARD-2002,B2,2024-01-06\nCARD-2002,B3,2024-01-07\n"
+BAD_ROWS = ",B1,2024-01-05\nCARD-3003,B2,someday\n"
+
+
+@pytest.fixture
+def cli_env(
+    db_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """Environment making the CLI use the test database, data folder and key."""
+    env = {
+        "RECSYS_DATABASE_URL": str(db_settings.database_url),
+        "RECSYS_DATA_DIR": str(db_settings.data_dir),
+        "RECSYS_MODELS_DIR": str(db_settings.models_dir),
+        "RECSYS_PSEUDONYM_KEY": db_settings.pseudonym_key.get_secret_value(),
+    }
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield env
+    get_settings.cache_clear()
+
+
+def _file(tmp_path: Path, text: str, name: str = "loans.csv") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_ingest_prints_the_summary(
+    cli_env: dict[str, str], engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _file(tmp_path, HEADER + ROWS + BAD_ROWS)
+    assert main(["ingest", "loans", path, "--max-bad-share", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "loans loans.csv: read 5, accepted 3, quarantined 2 (40.0%)" in out
+    assert "  bad_timestamp: 1" in out and "  missing_reader_id: 1" in out
+    assert queries.count_loans(engine) == 3
+    assert main(["ingest", "loans", path]) == 0
+    assert "already ingested (same content), skipped" in capsys.readouterr().out
+
+
+def test_too_many_bad_rows_exit_1_with_the_counts(
+    cli_env: dict[str, str], engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _file(tmp_path, HEADER + ROWS + BAD_ROWS)
+    assert main(["ingest", "loans", path]) == 1
+    err = capsys.readouterr().err
+    assert "recsys ingest: error: loans.csv: 2 of 5 rows are bad" in err
+    assert "(40.0% > max_bad_share 5.0%); nothing was stored" in err
+    assert queries.count_loans(engine) == 0
+
+
+def test_missing_column_and_column_mapping(
+    cli_env: dict[str, str], engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _file(tmp_path, "patron,item,date\nCARD-1,B1,2024-01-05\n", name="ils.csv")
+    assert main(["ingest", "loans", path]) == 1
+    assert "ils.csv: missing required column 'reader_id' for loans" in capsys.readouterr().err
+    mapping = "reader_id=patron,book_id=item,borrowed_at=date"
+    assert main(["ingest", "loans", path, "--columns", mapping]) == 0
+    assert queries.count_loans(engine) == 1
+
+
+def test_max_bad_share_must_be_a_share(
+    cli_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ingest", "loans", _file(tmp_path, HEADER), "--max-bad-share", "5"])
+    assert exit_info.value.code == 2
+    assert "must be between 0 and 1; got 5.0" in capsys.readouterr().err
+
+
+def test_db_upgrade(
+    cli_env: dict[str, str], engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["db-upgrade"]) == 0
+    assert "is at the newest revision" in capsys.readouterr().out
+    queries.ping(engine)
+
+
+@pytest.mark.slow
+def test_ingest_runs_as_a_real_process_and_logs_no_reader_id(
+    cli_env: dict[str, str], engine: Engine, tmp_path: Path
+) -> None:
+    path = _file(tmp_path, HEADER + ROWS)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "ingest", "loans", path],
+        env={**os.environ, **cli_env, "OPENBLAS_NUM_THREADS": "1"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "read 3, accepted 3, quarantined 0" in result.stdout
+    assert "loans.csv: 3 rows read" in result.stderr  # plain log lines: stderr is not a TTY
+    assert "CARD-" not in result.stdout + result.stderr
+    assert queries.count_loans(engine) == 3
