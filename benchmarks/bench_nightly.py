@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from recsys.config import Settings
 from recsys.db.engine import make_engine
 from recsys.nightly import steps
@@ -46,15 +48,16 @@ def main(argv: list[str] | None = None) -> None:
 
 def _run(work: Path, n_loans: int) -> None:
     settings = Settings(
-        data_dir=work / "data", models_dir=work / "models", pseudonym_key="b" * 48,
-        retention_days=36_500, _env_file=None,
+        data_dir=work / "data", models_dir=work / "models",
+        pseudonym_key=SecretStr("b" * 48), retention_days=36_500,
+        _env_file=None,  # type: ignore[call-arg]
     )
     started = time.perf_counter()
     exports = work / "exports"
     write_library(generate_library(SampleConfig(n_loans=n_loans, seed=42)), exports,
                   split_last_days=1)
     print(f"generated {n_loans:,} loans in {time.perf_counter() - started:.1f}s", flush=True)
-    new_day = _move_exports(exports, settings.inbox_dir, newest_day=False)
+    new_day = _copy_history(exports, settings.inbox_dir)
 
     engine = make_engine(settings)
     ctx = steps.RunContext("history", engine, Progress("none"))
@@ -71,19 +74,18 @@ def _run(work: Path, n_loans: int) -> None:
         shutil.copyfile(path, target)
     code, summary = run_nightly(settings, progress=Progress("none"))
     _print("nightly with one new day of exports", code, summary)
-    target = TARGETS.get(n_loans)
-    if target is not None:
+    limit = TARGETS.get(n_loans)
+    if limit is not None:
         total = summary.as_dict()["seconds"]
-        verdict = "within" if total <= target else "OVER"
-        print(f"total {total:.1f}s: {verdict} the {target:.0f}s target for {n_loans:,} loans")
+        verdict = "within" if total <= limit else "OVER"
+        print(f"total {total:.1f}s: {verdict} the {limit:.0f}s target for {n_loans:,} loans")
 
 
-def _move_exports(exports: Path, inbox: Path, *, newest_day: bool) -> list[Path]:
+def _copy_history(exports: Path, inbox: Path) -> list[Path]:
     """Copy the history into the inbox; return the newest day's files for later."""
     later = []
     for path in sorted(exports.rglob("*.csv.gz")):
-        is_day = "--" not in path.name and path.parent.name in ("loans", "views")
-        if is_day and not newest_day:
+        if "--" not in path.name and path.parent.name in ("loans", "views"):
             later.append(path)
             continue
         (inbox / path.parent.name).mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, Table, insert, literal, select, update
 from tqdm import tqdm
 
 from recsys.columns import Columns as C
@@ -29,7 +29,7 @@ from recsys.data.readers import LINE_NUMBER, read_chunks
 from recsys.data.schemas import InputSchema, get_schema
 from recsys.data.validation import QUARANTINE_COLUMNS, DuplicateFilter, Reasons, validate
 from recsys.db import tables
-from recsys.exceptions import TooManyBadRowsError
+from recsys.exceptions import InputFormatError, TooManyBadRowsError
 from recsys.privacy import Pseudonymizer
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ Progress = Callable[[int], None]
 INSERT_BATCH_ROWS = 50_000
 _TABLES = {
     "loans": tables.loans, "views": tables.views, "catalog": tables.catalog,
-    "holdings": tables.holdings,
+    "holdings": tables.holdings, "consent": tables.consent,
 }
 
 
@@ -108,21 +108,24 @@ def ingest_file(
     pseudonymizer = (
         Pseudonymizer(settings.pseudonym_key_bytes()) if C.READER_ID in schema.columns else None
     )
-    chunks = read_chunks(
-        path, kind, column_map=column_map, chunk_rows=settings.ingest_chunk_rows
-    )
+    if not path.is_file():
+        raise InputFormatError(f"{path}: no such file")
     report = IngestReport(kind=kind, file_name=path.name, sha256=file_sha256(path))
     if _already_ingested(engine, kind, report.sha256):
         report.skipped = True
         logger.info("%s %s: same content already ingested, skipped", kind, path.name)
         return report
+    chunks = read_chunks(path, kind, column_map=column_map, chunk_rows=settings.ingest_chunk_rows)
     bad_rows: list[pd.DataFrame] = []
     reasons: Counter[str] = Counter()
     with engine.connect() as connection, connection.begin():
         _tune(connection)
         report.file_id = _record_file(connection, report)
         duplicates = DuplicateFilter()
-        with _progress_reporter(progress, path.name) as tick:
+        with (
+            _deferred_indexes(connection, _TABLES[kind]),
+            _progress_reporter(progress, path.name) as tick,
+        ):
             for chunk in chunks:
                 result = validate(chunk, schema, duplicates=duplicates)
                 accepted = result.accepted
@@ -200,7 +203,22 @@ def _record_file(connection: Connection, report: IngestReport) -> int:
 def _tune(connection: Connection) -> None:
     """A bigger SQLite page cache so index updates of bulk inserts stay in memory."""
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("PRAGMA cache_size=-131072")  # KiB: 128 MiB
+        connection.exec_driver_sql("PRAGMA cache_size=-262144")  # KiB: 256 MiB, used as needed
+
+
+@contextmanager
+def _deferred_indexes(connection: Connection, table: Table) -> Iterator[None]:
+    """Into an empty table, build the secondary indexes once after the load, not row by row.
+
+    The DDL runs inside the file's transaction, so a failed load restores them with the rollback.
+    """
+    empty = connection.execute(select(literal(1)).select_from(table).limit(1)).first() is None
+    indexes = sorted(table.indexes, key=lambda index: str(index.name)) if empty else []
+    for index in indexes:
+        index.drop(connection)
+    yield
+    for index in indexes:
+        index.create(connection)
 
 
 def _pseudonymize(frame: pd.DataFrame, pseudonymizer: Pseudonymizer) -> pd.DataFrame:

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, func, select
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, func, inspect, select
 
 from recsys.config import Settings
 from recsys.db import queries
-from recsys.db.tables import catalog, ingested_files, loans, quarantine, views
+from recsys.db.tables import catalog, ingested_files, loans, metadata, quarantine, views
 from recsys.exceptions import ConfigurationError, InputFormatError, TooManyBadRowsError
 from recsys.ingest import ingest_file
 from recsys.privacy import Pseudonymizer
@@ -163,6 +165,23 @@ def test_a_file_failing_midway_leaves_nothing_behind(
     assert seen == [1_000]  # the first chunk was written inside the transaction...
     for table in (loans, quarantine, ingested_files):
         assert _count(engine, table) == 0  # ...and rolled back with the file
+    assert _schema_differences(engine) == []  # indexes deferred for the load are back
+
+
+def test_indexes_deferred_during_a_first_load_are_rebuilt(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    ingest_file(engine, settings, kind="loans", path=_write(tmp_path / "loans.csv", GOOD))
+    assert _schema_differences(engine) == []
+    assert {index["name"] for index in inspect(engine).get_indexes("loans")} >= {
+        "ix_loans_borrowed_at", "ix_loans_book_id",
+    }
+
+
+def _schema_differences(engine: Engine) -> list:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, metadata)
 
 
 def test_catalog_and_holdings_are_upserted(
@@ -237,3 +256,13 @@ def test_progress_callback_gets_running_totals(
                          progress=seen.append)
     assert seen == [1_000, 2_000, 2_500]
     assert report.rows_accepted == 2_500
+
+
+def test_missing_file_and_header_only_file(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    with pytest.raises(InputFormatError, match=r"nowhere\.csv: no such file"):
+        ingest_file(engine, settings, kind="loans", path=tmp_path / "nowhere.csv")
+    report = ingest_file(engine, settings, kind="loans", path=_write(tmp_path / "h.csv", []))
+    assert (report.rows_read, report.rows_accepted, report.skipped) == (0, 0, False)
+    assert _count(engine, ingested_files) == 1

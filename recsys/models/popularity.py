@@ -70,7 +70,8 @@ class PopularityRecommender(RankingRecommender):
         home = counts.sort_values(ascending=False, kind="stable").reset_index()
         home = home.drop_duplicates(C.READER_ID).set_index(C.READER_ID)[C.LIBRARY_ID]
         self.reader_library_ = np.full(len(data.readers), -1, dtype=np.int64)
-        self.reader_library_[data.readers.index(home.index)] = self.libraries_.index(home.to_numpy())
+        rows = data.readers.index(home.index)
+        self.reader_library_[rows[rows >= 0]] = self.libraries_.index(home.to_numpy()[rows >= 0])
         self.audiences_ = _audiences(data.dataset.catalog, data.books)
 
     def _scores(self, rows: sparse.csr_matrix, reader_index: np.ndarray,

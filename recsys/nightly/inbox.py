@@ -97,7 +97,7 @@ class InboxReport:
 
 def discover(inbox_dir: Path) -> list[InboxFile]:
     """New exports in ingest order (catalog, holdings, loans, views, consent); by name within."""
-    found = []
+    found: list[InboxFile] = []
     for kind in KINDS:
         folder = Path(inbox_dir) / kind
         if not folder.is_dir():

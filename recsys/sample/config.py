@@ -17,9 +17,15 @@ MAX_READERS = 9_999_999  # reader ids are "P" + 7 digits
 class SampleConfig:
     """Parameters of a sample library; sizes left as None are derived from `n_loans`.
 
-    `n_loans` counts `loan` events; renewals and holds come on top (about +20% and +15%).
-    Derived sizes: readers ~ loans / 15, books (editions) ~ loans / 40 within [80, 250,000],
-    5-8 branches, view sessions ~ loans / 4, two years ending at `end` (inclusive).
+    `n_loans` counts `loan` events; renewals and holds come on top (about +24% and +18% at
+    1M loans). Derived sizes: readers ~ loans / 15, books (editions) ~ loans / 40 within
+    [80, 250,000], subjects ~ books / 50 within [8, 40], 5-8 branches, view sessions ~ loans / 4
+    (~3.3 page views each), `days` days ending with `end` (inclusive).
+
+    The shares: `logged_in_share` of sessions carry a reader id; `renewal_share` of loans are
+    renewed; the most wanted books get a hold before up to `max_hold_share` of their loans;
+    `explore_share` of choices leave the reader's taste; `drift_share` of readers change taste
+    during the window; `away_share` of loans happen at another branch than the reader's own.
     """
 
     n_loans: int

@@ -84,7 +84,7 @@ def similar_list(served: ServedModel, *, book_id: str, filters: ListFilters,
     title = catalog.titles[position] or book_id
     reason = f"readers of {title} also borrowed this" if strategy == COLLABORATIVE else (
         f"similar subjects to {title}")
-    reasons = [reason] * len(positions)
+    reasons: list[str | None] = [reason] * len(positions)
     if len(positions) < k:
         positions, scores, reasons = _pad_subject(served, position, positions, scores, reasons,
                                                   eligible, k)
@@ -125,8 +125,9 @@ def session_list(served: ServedModel, *, viewed: Sequence[str], filters: ListFil
                                    -totals[candidates]))][:k]
     if len(order) == 0:
         return _popular_fallback(served, eligible, filters, k)
-    reasons = [f"similar to {catalog.titles[source[p]] or catalog.book_ids[source[p]]}, "
-               "viewed in this session" for p in order]
+    reasons: list[str | None] = [
+        f"similar to {catalog.titles[source[p]] or catalog.book_ids[source[p]]}, "
+        "viewed in this session" for p in order]
     positions, scores, reasons = _pad_popular(served, order, totals[order], reasons, eligible,
                                               filters.library, k)
     return ListResult(_items(served, positions, scores, reasons), SESSION)

@@ -12,7 +12,7 @@ import gzip
 import sqlite3
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from recsys import artifacts
 from recsys.db.engine import make_engine
@@ -33,7 +33,6 @@ SLOW_POINTS = [
     ("fresh", "ingest: reading catalog/"),
     ("fresh", "ingest: moved catalog/"),
     ("fresh", "ingest: stored holdings/"),
-    ("fresh", "ingest: reading loans/"),
     ("fresh", "ingest: stored loans/"),
     ("fresh", "ingest: moved loans/"),
     ("fresh", "ingest: reading views/"),
@@ -41,20 +40,12 @@ SLOW_POINTS = [
     ("fresh", "save: writing bundle"),
     ("fresh", "publish: switching CURRENT"),
     ("published", "ingest: moved catalog/"),
-    ("published", "ingest: reading loans/"),
-    ("published", "ingest: moved loans/"),
     ("published", "ingest: views/views-2026-11-20.csv.gz: "),
     ("published", "validate: retention applied"),
-    ("published", "train: loaded"),
     ("published", "train: fitted"),
-    ("published", "evaluate: holdout"),
     ("published", "evaluate: candidate: fit "),
-    ("published", "evaluate: als_default: fitting"),
-    ("published", "evaluate: published model as served"),
     ("published", "evaluate: wrote metrics.json"),
-    ("published", "save: writing bundle"),
     ("published", "save: bundle"),
-    ("published", "gate: checking"),
     ("published", "gate: passed"),
     ("published", "publish: CURRENT is"),
     ("published", "publish: removed"),
@@ -91,6 +82,9 @@ def assert_consistent(site) -> None:
         artifacts.verify_bundle(artifacts.run_path(site.models, current))
     engine = make_engine(site.settings)
     try:
+        if not inspect(engine).has_table(ingested_files.name):  # killed before the schema
+            assert not list((site.inbox / "processed").rglob("*.csv.gz"))
+            return
         with engine.connect() as connection:
             files = connection.execute(select(ingested_files)).mappings().all()
             for table in (loans, views):
@@ -159,7 +153,8 @@ def test_truncated_export_is_set_aside(published, exports) -> None:
     assert "Compressed file ended before the end-of-stream marker" in result.stderr
     quarantined = published.settings.quarantine_dir / "loans" / "loans-extra.csv.gz"
     assert quarantined.read_bytes() == history[: len(history) // 2]
-    assert "Compressed file ended" in quarantined.with_name("loans-extra.csv.gz.reason.txt").read_text()
+    reason = quarantined.with_name("loans-extra.csv.gz.reason.txt").read_text()
+    assert "Compressed file ended" in reason
     assert artifacts.current_run_id(published.models) == current
     assert_consistent(published)
     assert (published.inbox / "processed" / "loans" / "loans-2026-11-20.csv.gz").exists()

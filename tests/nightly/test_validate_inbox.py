@@ -1,0 +1,112 @@
+"""The data checks, the inbox order and file moves, and progress output, in-process."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, insert
+
+from recsys.config import Settings
+from recsys.db.engine import make_engine
+from recsys.db.schema import upgrade
+from recsys.db.tables import loans
+from recsys.nightly.inbox import discover, ingest_inbox
+from recsys.nightly.progress import Progress
+from recsys.nightly.validate import DAY, validate_store
+
+NOW = 1_790_000_000
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(_env_file=None, data_dir=tmp_path / "data", models_dir=tmp_path / "models",
+                    pseudonym_key="p" * 40, min_loans=10, max_volume_drop=0.5,
+                    retention_days=730)
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def add_daily_loans(engine: Engine, counts: list[int], *, end: int = NOW) -> None:
+    """counts[0] loans in the newest 24 hours before `end`, counts[1] the day before, ..."""
+    rows = [
+        {"reader_id": f"r{day}-{i}", "book_id": f"b{i % 9}", "borrowed_at": end - day * DAY - i,
+         "event": "loan"}
+        for day, count in enumerate(counts) for i in range(count)
+    ]
+    with engine.begin() as connection:
+        connection.execute(insert(loans), rows)
+
+
+def test_volume_collapse_is_reported(settings: Settings, engine: Engine) -> None:
+    add_daily_loans(engine, [5, 50, 48, 0, 52, 50, 49, 51])
+    report = validate_store(engine, settings, now=NOW)
+    assert report.newest_period_loans == 5
+    assert report.reference_median == 50
+    (problem,) = report.problems
+    assert "the newest 24 hours of data hold 5 loans, against a median of 50" in problem
+    assert "max_volume_drop=0.5 (RECSYS_MAX_VOLUME_DROP)" in problem
+
+
+def test_normal_volume_and_closed_days_pass(settings: Settings, engine: Engine) -> None:
+    add_daily_loans(engine, [30, 50, 0, 0, 52, 50, 49, 51])
+    report = validate_store(engine, settings, now=NOW)
+    assert report.ok, report.problems
+    assert report.reference_median == 50
+
+
+def test_retention_deletes_old_events_and_min_loans_counts_the_rest(
+    settings: Settings, engine: Engine
+) -> None:
+    add_daily_loans(engine, [5])
+    add_daily_loans(engine, [20], end=NOW - 800 * DAY)
+    report = validate_store(engine, settings, now=NOW)
+    assert report.deleted["loans"] == 20
+    assert report.loans == 5
+    assert report.problems == [
+        "only 5 loan events are stored; at least min_loans=10 (RECSYS_MIN_LOANS) are needed "
+        "to train"
+    ]
+
+
+def test_discover_orders_kinds_then_names_and_ignores_dot_files(tmp_path: Path) -> None:
+    for rel in ("views/v.csv", "loans/b.csv", "loans/a.csv", "loans/.a.csv.tmp", "catalog/c.mrc",
+                "holdings/h.csv", "processed/loans/old.csv"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    found = [item.label for item in discover(tmp_path)]
+    assert found == ["catalog/c.mrc", "holdings/h.csv", "loans/a.csv", "loans/b.csv",
+                     "views/v.csv"]
+
+
+def test_same_export_name_twice_keeps_both_files(settings: Settings, engine: Engine) -> None:
+    folder = settings.inbox_dir / "loans"
+    folder.mkdir(parents=True)
+    for day in ("2026-11-19", "2026-11-20"):
+        (folder / "loans.csv").write_text(f"reader_id,book_id,borrowed_at\nR1,B1,{day}\n")
+        report = ingest_inbox(engine, settings, progress=Progress("none"))
+        assert [f.status for f in report.files] == ["ingested"]
+    processed = sorted(p.name for p in (settings.inbox_dir / "processed" / "loans").iterdir())
+    assert processed == ["loans.1.csv", "loans.csv"]
+    assert not list(folder.iterdir())
+
+
+def test_progress_lines_and_bars() -> None:
+    lines = io.StringIO()
+    Progress("lines", stream=lines).rows("ingest: loans/a.csv")(1200)
+    assert lines.getvalue().endswith(" ingest: loans/a.csv: 1200 rows\n")
+    bars = io.StringIO()
+    tracker = Progress("bars", stream=bars).rows("ingest: loans/a.csv")
+    tracker(1200)
+    tracker.close()
+    assert "ingest: loans/a.csv" in bars.getvalue() and "rows" in bars.getvalue()
+    with pytest.raises(ValueError, match="progress mode must be auto, bars, lines or none"):
+        Progress("loud")  # type: ignore[arg-type]
