@@ -10,7 +10,7 @@ import sys
 import time
 import traceback
 
-BENCHMARKS = ("bench_ingest", "bench_quality")
+BENCHMARKS = ("bench_ingest", "bench_quality", "bench_service")
 
 
 def main(argv: list[str]) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import SecretStr
 
 from recsys.config import Settings
 from recsys.db.engine import make_engine
@@ -52,7 +53,7 @@ def main() -> None:
             data_dir=root / "data",
             models_dir=root / "models",
             database_url=f"sqlite:///{(root / 'bench.db').as_posix()}",
-            pseudonym_key="b" * 64,
+            pseudonym_key=SecretStr("b" * 64),
             max_bad_row_share=0.05,
         )
         engine = make_engine(settings)

@@ -35,9 +35,11 @@ N_LOANS = 1_000_000
 CONNECTIONS = 100
 DURATION_S = 15
 SWAPS = 10
+#: Long enough that a slow answer shows as latency, not as a dropped request.
+WRK_TIMEOUT = "30s"
 API_KEY = "bench-reader-key-0123456789"
 PSEUDONYM_KEY = "b" * 64
-PATHS_PER_SCRIPT = 2_000
+PATHS_PER_SCRIPT = 20_000
 
 
 @dataclass
@@ -78,23 +80,37 @@ def build_library(root: Path, settings: Settings) -> tuple[list[str], list[str]]
     for kind in ("catalog", "holdings", "loans"):
         for path in paths[kind]:
             ingest_file(engine, settings, kind=kind, path=path)
-    print(f"generated and ingested {len(library.loans):,} loan events "
-          f"in {time.perf_counter() - started:.0f} s", flush=True)
+    print(
+        f"generated and ingested {len(library.loans):,} loan events "
+        f"in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
     started = time.perf_counter()
     dataset = load_dataset(engine)
     model = default_model(settings).fit(dataset)
     run_id = artifacts.new_run_id()
-    artifacts.save_bundle(settings.models_dir, run_id, model, catalog=dataset.catalog,
-                          holdings=dataset.holdings, manifest_extra={})
+    artifacts.save_bundle(
+        settings.models_dir,
+        run_id,
+        model,
+        catalog=dataset.catalog,
+        holdings=dataset.holdings,
+        manifest_extra={},
+    )
     artifacts.publish(settings.models_dir, run_id)
     engine.dispose()
-    print(f"trained and published {model.name} on {len(dataset.interactions):,} interactions "
-          f"in {time.perf_counter() - started:.0f} s", flush=True)
+    print(
+        f"trained and published {model.name} on {len(dataset.interactions):,} interactions "
+        f"in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
     rng = np.random.default_rng(0)
     readers = library.loans["reader_id"].astype(str).unique()
     books = library.catalog["book_id"].astype(str).to_numpy()
-    return (rng.choice(readers, PATHS_PER_SCRIPT).tolist(),
-            rng.choice(books, PATHS_PER_SCRIPT).tolist())
+    return (
+        rng.choice(readers, PATHS_PER_SCRIPT).tolist(),
+        rng.choice(books, PATHS_PER_SCRIPT).tolist(),
+    )
 
 
 def lua_script(path: Path, urls: list[str]) -> Path:
@@ -113,9 +129,24 @@ def lua_script(path: Path, urls: list[str]) -> Path:
 
 def run_wrk(wrk: str, base: str, script: Path, duration: int = DURATION_S) -> WrkResult:
     output = subprocess.run(
-        [wrk, "-t", "2", "-c", str(CONNECTIONS), "-d", f"{duration}s", "--latency",
-         "-s", str(script), base],
-        check=True, capture_output=True, text=True,
+        [
+            wrk,
+            "-t",
+            "2",
+            "-c",
+            str(CONNECTIONS),
+            "-d",
+            f"{duration}s",
+            "--latency",
+            "--timeout",
+            WRK_TIMEOUT,
+            "-s",
+            str(script),
+            base,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return parse_wrk(output)
 
@@ -131,13 +162,19 @@ def parse_wrk(output: str) -> WrkResult:
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     total = re.search(r"(\d+) requests in", output)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                        output)
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
     errors = int(non_2xx.group(1)) if non_2xx else 0
     if sockets:
         errors += sum(int(g) for g in sockets.groups())
-    return WrkResult(float(rate.group(1)) if rate else 0.0, latency("50"), latency("99"),
-                     int(total.group(1)) if total else 0, errors)
+    return WrkResult(
+        float(rate.group(1)) if rate else 0.0,
+        latency("50"),
+        latency("99"),
+        int(total.group(1)) if total else 0,
+        errors,
+    )
 
 
 def wait_for(check: object, deadline: float, what: str) -> None:
@@ -159,21 +196,32 @@ def republish(settings: Settings, base: str, count: int) -> list[float]:
     seconds = []
     for _ in range(count):
         run_id = artifacts.new_run_id()
-        artifacts.save_bundle(settings.models_dir, run_id, current.model,
-                              catalog=current.catalog, holdings=current.holdings,
-                              manifest_extra={"bench": "republished"})
+        artifacts.save_bundle(
+            settings.models_dir,
+            run_id,
+            current.model,
+            catalog=current.catalog,
+            holdings=current.holdings,
+            manifest_extra={"bench": "republished"},
+        )
         started = time.perf_counter()
         artifacts.publish(settings.models_dir, run_id)
-        wait_for(lambda r=run_id: httpx.get(f"{base}/version").json()["model_version"] == r,
-                 600, f"model {run_id}")
+        wait_for(
+            lambda r=run_id: httpx.get(f"{base}/version").json()["model_version"] == r,
+            600,
+            f"model {run_id}",
+        )
         seconds.append(time.perf_counter() - started)
     return seconds
 
 
 def print_row(name: str, result: WrkResult, trivial: WrkResult | None = None) -> None:
     share = f"{result.requests_per_s / trivial.requests_per_s:>7.0%}" if trivial else f"{'':>7}"
-    print(f"{name:<34}{result.requests_per_s:>10,.0f}{share}{result.p50_ms:>10.2f}"
-          f"{result.p99_ms:>10.2f}{result.requests:>10,}{result.errors:>8}", flush=True)
+    print(
+        f"{name:<34}{result.requests_per_s:>10,.0f}{share}{result.p50_ms:>10.2f}"
+        f"{result.p99_ms:>10.2f}{result.requests:>10,}{result.errors:>8}",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -181,34 +229,52 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_service_") as tmp:
         root = Path(tmp)
         env = {
-            "RECSYS_DATA_DIR": str(root / "data"), "RECSYS_MODELS_DIR": str(root / "models"),
+            "RECSYS_DATA_DIR": str(root / "data"),
+            "RECSYS_MODELS_DIR": str(root / "models"),
             "RECSYS_DATABASE_URL": f"sqlite:///{root / 'bench.db'}",
-            "RECSYS_PSEUDONYM_KEY": PSEUDONYM_KEY, "RECSYS_API_KEYS": f"{API_KEY}:reader",
-            "RECSYS_API_KEYS_FILE": str(root / "no-api-keys"), "RECSYS_MODEL_POLL_SECONDS": "1",
+            "RECSYS_PSEUDONYM_KEY": PSEUDONYM_KEY,
+            "RECSYS_API_KEYS": f"{API_KEY}:reader",
+            "RECSYS_API_KEYS_FILE": str(root / "no-api-keys"),
+            "RECSYS_MODEL_POLL_SECONDS": "1",
             "OPENBLAS_NUM_THREADS": "1",
         }
-        settings = Settings(_env_file=None, data_dir=root / "data", models_dir=root / "models",
-                            database_url=env["RECSYS_DATABASE_URL"],
-                            pseudonym_key=PSEUDONYM_KEY, api_keys_file=root / "no-api-keys")
+        settings = Settings(
+            _env_file=None,
+            data_dir=root / "data",
+            models_dir=root / "models",
+            database_url=env["RECSYS_DATABASE_URL"],
+            pseudonym_key=PSEUDONYM_KEY,
+            api_keys_file=root / "no-api-keys",
+        )
         readers, books = build_library(root, settings)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
             [sys.executable, "-m", "pipelines.cli", "serve", "--port", str(port)],
-            env={**os.environ, **env}, cwd=root, stdout=subprocess.DEVNULL,
+            env={**os.environ, **env},
+            cwd=root,
+            stdout=subprocess.DEVNULL,
             stderr=open(root / "serve.log", "w"),  # noqa: SIM115 - closed with the process
         )
         try:
             started = time.perf_counter()
-            wait_for(lambda: httpx.get(f"{base}/health/ready").status_code == 200, 900,
-                     "the service to be ready")
-            print(f"service ready (model loaded, lists precomputed) in "
-                  f"{time.perf_counter() - started:.1f} s", flush=True)
+            wait_for(
+                lambda: httpx.get(f"{base}/health/ready").status_code == 200,
+                900,
+                "the service to be ready",
+            )
+            print(
+                f"service ready (model loaded, lists precomputed) in "
+                f"{time.perf_counter() - started:.1f} s",
+                flush=True,
+            )
             scripts = {
-                "per-reader": lua_script(root / "readers.lua", [
-                    f"/readers/{r}/recommendations?k=10" for r in readers]),
-                "per-book": lua_script(root / "books.lua", [
-                    f"/books/{b}/similar?k=10" for b in books]),
+                "per-reader": lua_script(
+                    root / "readers.lua", [f"/readers/{r}/recommendations?k=10" for r in readers]
+                ),
+                "per-book": lua_script(
+                    root / "books.lua", [f"/books/{b}/similar?k=10" for b in books]
+                ),
                 "trivial (/health/live)": lua_script(root / "live.lua", ["/health/live"]),
             }
             for script in scripts.values():  # warm up caches and the connection pool
@@ -216,29 +282,48 @@ def main() -> None:
             results = {name: run_wrk(wrk, base, script) for name, script in scripts.items()}
             trivial = results["trivial (/health/live)"]
             print(f"\nwrk, {CONNECTIONS} connections, {DURATION_S} s, one uvicorn worker")
-            print(f"{'endpoint':<34}{'req/s':>10}{'share':>7}{'p50 ms':>10}{'p99 ms':>10}"
-                  f"{'requests':>10}{'errors':>8}")
+            print(
+                f"{'endpoint':<34}{'req/s':>10}{'share':>7}{'p50 ms':>10}{'p99 ms':>10}"
+                f"{'requests':>10}{'errors':>8}"
+            )
             for name, result in results.items():
                 print_row(name, result, trivial)
 
             print(f"\nper-reader load while a new model is published {SWAPS} times:", flush=True)
             during = subprocess.Popen(
-                [wrk, "-t", "2", "-c", str(CONNECTIONS), "-d", "600s", "--latency",
-                 "-s", str(scripts["per-reader"]), base],
-                stdout=subprocess.PIPE, text=True,
+                [
+                    wrk,
+                    "-t",
+                    "2",
+                    "-c",
+                    str(CONNECTIONS),
+                    "-d",
+                    "900s",
+                    "--latency",
+                    "--timeout",
+                    WRK_TIMEOUT,
+                    "-s",
+                    str(scripts["per-reader"]),
+                    base,
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
             )
             swap_seconds = republish(settings, base, SWAPS)
             during.send_signal(2)  # SIGINT: wrk prints its summary and exits
             output, _ = during.communicate(timeout=60)
             swapping = parse_wrk(output)
             print_row("per-reader during 10 swaps", swapping, trivial)
-            print(f"seconds from publish to served: median {np.median(swap_seconds):.1f}, "
-                  f"max {max(swap_seconds):.1f}")
+            print(
+                f"seconds from publish to served: median {np.median(swap_seconds):.1f}, "
+                f"max {max(swap_seconds):.1f}"
+            )
             reader, book = results["per-reader"], results["per-book"]
             checks = {
                 "per-book >= 80% of trivial": book.requests_per_s >= 0.8 * trivial.requests_per_s,
                 "per-reader >= 50% of trivial": (
-                    reader.requests_per_s >= 0.5 * trivial.requests_per_s),
+                    reader.requests_per_s >= 0.5 * trivial.requests_per_s
+                ),
                 "per-reader p99 < 20 ms": reader.p99_ms < 20,
                 "zero errors": all(r.errors == 0 for r in (*results.values(), swapping)),
             }

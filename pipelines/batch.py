@@ -18,13 +18,19 @@ from recsys.privacy import Pseudonymizer
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     recommend = subparsers.add_parser(
-        "recommend", help="reader_id,rank,book_id,score for each raw reader id in FILE")
-    recommend.add_argument("--readers", type=Path, required=True,
-                           help="one raw reader id per line, as in the loan exports")
+        "recommend", help="reader_id,rank,book_id,score for each raw reader id in FILE"
+    )
+    recommend.add_argument(
+        "--readers",
+        type=Path,
+        required=True,
+        help="one raw reader id per line, as in the loan exports",
+    )
     _common(recommend)
     recommend.set_defaults(handler=run_recommend)
     similar = subparsers.add_parser(
-        "similar", help="book_id,rank,similar_book_id,score for each book id in FILE")
+        "similar", help="book_id,rank,similar_book_id,score for each book id in FILE"
+    )
     similar.add_argument("--books", type=Path, required=True, help="one book id per line")
     _common(similar)
     similar.set_defaults(handler=run_similar)
@@ -58,13 +64,21 @@ def run_recommend(args: argparse.Namespace, settings: Settings) -> int:
     bundle = artifacts.load_current(Path(settings.models_dir))
     engine = make_engine(settings)
     try:
-        frame = recommend_readers(bundle, engine, Pseudonymizer(settings.pseudonym_key_bytes()),
-                                  _lines(args.readers), k=args.k)
+        frame = recommend_readers(
+            bundle,
+            engine,
+            Pseudonymizer(settings.pseudonym_key_bytes()),
+            _lines(args.readers),
+            k=args.k,
+        )
     finally:
         engine.dispose()
     _write(frame, args.out)
-    print(f"recommend: {frame['reader_id'].nunique()} readers, {len(frame)} rows "
-          f"(model {bundle.run_id})", file=sys.stderr)
+    print(
+        f"recommend: {frame['reader_id'].nunique()} readers, {len(frame)} rows "
+        f"(model {bundle.run_id})",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -73,6 +87,9 @@ def run_similar(args: argparse.Namespace, settings: Settings) -> int:
     books = _lines(args.books)
     frame = similar_for_books(bundle, books, k=args.k)
     _write(frame, args.out)
-    print(f"similar: {frame['book_id'].nunique()} of {len(set(books))} books known, "
-          f"{len(frame)} rows (model {bundle.run_id})", file=sys.stderr)
+    print(
+        f"similar: {frame['book_id'].nunique()} of {len(set(books))} books known, "
+        f"{len(frame)} rows (model {bundle.run_id})",
+        file=sys.stderr,
+    )
     return 0

@@ -11,7 +11,8 @@ from recsys.config import Settings
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     publish = subparsers.add_parser(
-        "publish", help="serve a saved run (verifies its checksums first); CURRENT -> PREVIOUS")
+        "publish", help="serve a saved run (verifies its checksums first); CURRENT -> PREVIOUS"
+    )
     publish.add_argument("run_id", help="a run id under $RECSYS_MODELS_DIR/runs/")
     publish.set_defaults(handler=run_publish)
     rollback = subparsers.add_parser("rollback", help="serve PREVIOUS again")
@@ -22,8 +23,10 @@ def run_publish(args: argparse.Namespace, settings: Settings) -> int:
     models_dir = Path(settings.models_dir)
     before = artifacts.current_run_id(models_dir)
     artifacts.publish(models_dir, args.run_id)
-    print(f"published {args.run_id} (previous: {before or 'none'}); "
-          "running services pick it up at their next poll")
+    print(
+        f"published {args.run_id} (previous: {before or 'none'}); "
+        "running services pick it up at their next poll"
+    )
     return 0
 
 

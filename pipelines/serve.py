@@ -12,8 +12,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("serve", help="run the recommendation service (uvicorn)")
     parser.add_argument("--host", default="127.0.0.1", help="interface (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="worker processes, each with its own copy of the model (default: 1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes, each with its own copy of the model (default: 1)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -27,8 +31,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     settings.api_key_scopes()
     # access logs would print request paths, and per-reader paths hold reader ids
     uvicorn.run(
-        "recsys.service.app:create_app", factory=True, host=args.host, port=args.port,
-        workers=args.workers if args.workers > 1 else None, access_log=False,
+        "recsys.service.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers if args.workers > 1 else None,
+        access_log=False,
         log_level="info",
     )
     return 0

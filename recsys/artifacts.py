@@ -70,9 +70,7 @@ def new_run_id() -> str:
 def run_path(models_dir: Path, run_id: str) -> Path:
     """The directory of `run_id`, refusing ids that are not plain run ids (no path tricks)."""
     if not RUN_ID_PATTERN.match(run_id):
-        raise ModelNotFoundError(
-            f"run_id must look like 20261121T234501Z-3f9a; got {run_id!r}"
-        )
+        raise ModelNotFoundError(f"run_id must look like 20261121T234501Z-3f9a; got {run_id!r}")
     return Path(models_dir) / RUNS_DIR / run_id
 
 

@@ -21,8 +21,9 @@ from recsys.privacy import Pseudonymizer
 BATCH = 512
 
 
-def recommend_readers(bundle: Bundle, engine: Engine, pseudonymizer: Pseudonymizer,
-                      raw_ids: Sequence[str], *, k: int) -> pd.DataFrame:
+def recommend_readers(
+    bundle: Bundle, engine: Engine, pseudonymizer: Pseudonymizer, raw_ids: Sequence[str], *, k: int
+) -> pd.DataFrame:
     """``[reader_id, rank, book_id, score]`` with the raw ids given, k rows per reader."""
     raw_ids = list(dict.fromkeys(r.strip() for r in raw_ids if r.strip()))
     pseudonyms = pseudonymizer.pseudonymize_many(raw_ids)
@@ -30,11 +31,14 @@ def recommend_readers(bundle: Bundle, engine: Engine, pseudonymizer: Pseudonymiz
     reference = getattr(bundle.model, "reference_time_", None)
     frames = []
     for start in range(0, len(pseudonyms), BATCH):
-        chunk = pseudonyms[start:start + BATCH]
+        chunk = pseudonyms[start : start + BATCH]
         history = _newer_loans(engine, chunk, reference)
         frames.append(bundle.model.recommend(chunk, k=k, history=history))
-    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=[C.READER_ID, C.BOOK_ID, C.SCORE, C.RANK])
+    out = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=[C.READER_ID, C.BOOK_ID, C.SCORE, C.RANK])
+    )
     out[C.READER_ID] = out[C.READER_ID].map(back)
     return out[[C.READER_ID, C.RANK, C.BOOK_ID, C.SCORE]]
 
@@ -46,8 +50,9 @@ def similar_for_books(bundle: Bundle, book_ids: Sequence[str], *, k: int) -> pd.
     return frame[[C.BOOK_ID, C.RANK, C.SIMILAR_BOOK_ID, C.SCORE]]
 
 
-def _newer_loans(engine: Engine, pseudonyms: Sequence[str],
-                 reference: float | None) -> pd.DataFrame | None:
+def _newer_loans(
+    engine: Engine, pseudonyms: Sequence[str], reference: float | None
+) -> pd.DataFrame | None:
     """Loans after the model's training data, for fold-in (None when there are none)."""
     frames = []
     for pseudonym in pseudonyms:

@@ -80,27 +80,23 @@ def apply_consents(connection: Connection, frame: pd.DataFrame) -> int:
         .sort_values(C.UPDATED_AT, kind="stable")
         .drop_duplicates(C.READER_ID, keep="last")
     )
-    rows = [
-        {"rid": str(r), "ok": bool(c), "ts": int(t)}
-        for r, c, t in latest.itertuples(index=False, name=None)
-    ]
-    stored = _stored_times(connection, [row["rid"] for row in rows])
-    new = [row for row in rows if row["rid"] not in stored]
-    newer = [row for row in rows if row["rid"] in stored and stored[row["rid"]] <= row["ts"]]
+    answers = [(str(r), bool(c), int(t)) for r, c, t in latest.itertuples(index=False, name=None)]
+    stored = _stored_times(connection, [reader for reader, _, _ in answers])
+    new = [a for a in answers if a[0] not in stored]
+    newer = [a for a in answers if a[0] in stored and stored[a[0]] <= a[2]]
     if new:
         connection.execute(
             insert(consent),
-            [{C.READER_ID: r["rid"], C.CONSENTED: r["ok"], C.UPDATED_AT: r["ts"]} for r in new],
+            [{C.READER_ID: r, C.CONSENTED: ok, C.UPDATED_AT: t} for r, ok, t in new],
         )
     if newer:
         connection.execute(
             update(consent)
             .where(consent.c.reader_id == bindparam("rid"))
             .values(consented=bindparam("ok"), updated_at=bindparam("ts")),
-            newer,
+            [{"rid": r, "ok": ok, "ts": t} for r, ok, t in newer],
         )
-    refused = [row["rid"] for row in new + newer if not row["ok"]]
-    detach_sessions(connection, refused)
+    detach_sessions(connection, [r for r, ok, _ in new + newer if not ok])
     return len(new) + len(newer)
 
 

@@ -180,7 +180,7 @@ def _read_interactions(engine: Engine, query: Select[Any]) -> pd.DataFrame:
             columns = dict(zip(_QUERY_COLUMNS, zip(*rows, strict=True), strict=True))
             for name in _STRING_COLUMNS:
                 codes, uniques = pd.factorize(np.array(columns[name], dtype=object))
-                strings[name].append(pd.Categorical.from_codes(codes, uniques))
+                strings[name].append(pd.Categorical.from_codes(codes, pd.Index(uniques)))
             times.append(np.array(columns[C.TIMESTAMP], dtype=np.int64))
     frame = pd.DataFrame({name: _as_str(chunks) for name, chunks in strings.items()})
     frame[C.TIMESTAMP] = _utc(np.concatenate(times) if times else np.empty(0, dtype=np.int64))

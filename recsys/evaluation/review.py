@@ -32,7 +32,12 @@ from recsys.db.queries import load_dataset
 from recsys.db.runs import list_runs
 from recsys.evaluation import metrics as M
 from recsys.evaluation.evaluate import ComparisonResult, EvaluationResult, compare_models
-from recsys.evaluation.report import never_suggested, segment_comparison, segment_table
+from recsys.evaluation.report import (
+    exposure_curve,
+    never_suggested,
+    segment_comparison,
+    segment_table,
+)
 from recsys.evaluation.splits import Split, temporal_split
 from recsys.exceptions import RecsysError
 from recsys.models import registry
@@ -246,6 +251,33 @@ def quality_table(comparison: ComparisonResult) -> pd.DataFrame:
         for name, result in comparison.results.items()
     }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
+
+def coverage_overview(comparison: ComparisonResult) -> pd.DataFrame:
+    """Per model, how widely suggestions spread over the collection, in plain words."""
+    k = comparison.k
+    rows = {}
+    for name, result in comparison.results.items():
+        summary = result.summary
+        rows[name] = {
+            "books suggested to someone": int((result.exposure > 0).sum()),
+            "books in the catalog": len(result.exposure),
+            "collection suggested (%)": 100.0 * summary[f"coverage@{k}"],
+            "slots taken by the 1 % most borrowed books (%)": (
+                100.0 * summary[f"popular_share@{k}"]
+            ),
+            "inequality of exposure (Gini, 0 = equal)": summary[f"gini@{k}"],
+            "unusualness of suggestions (novelty, bits)": summary[f"novelty@{k}"],
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
+
+def exposure_curves(comparison: ComparisonResult) -> dict[str, pd.DataFrame]:
+    """Per model, the concentration curve of its suggestions over the whole catalog."""
+    return {
+        name: exposure_curve(result.recommendations, result.exposure.index)
+        for name, result in comparison.results.items()
+    }
 
 
 def run_history(engine: Engine) -> pd.DataFrame:

@@ -1,30 +1,46 @@
-"""The default recommender a library gets without tuning: collaborative, content and popularity.
+"""The default recommender a library gets without tuning anything by hand.
 
-Per reader, each part's scores are scaled to [0, 1] and blended:
+Five signals, each scaled per reader to [0, 1], are blended:
 
-- item-item neighbours on BM25-weighted loans (implicit): strongest on library data, where readers
-  borrow few books and neighbours of the latest ones predict the next;
-- ALS factors (implicit) for broader taste;
-- catalog content (TF-IDF over subjects, author, title), weighted up for light readers whose
-  collaborative signal is thin, and the only signal for books nobody borrowed yet;
-- recent popularity (short half-life), mostly as a prior for light readers.
+- ``als``: implicit's ALS factors (broad taste), trained on recency-decayed loans;
+- ``neighbours``: symmetric co-borrowing of the reader's books (item-item);
+- ``sequence``: what readers borrowed *after* the reader's books (courses, curricula, series);
+- ``content``: catalog similarity (subjects, author, title), the only signal for new books;
+- ``popularity``: recent popularity, a prior for light readers.
 
-The reader's own history is recency-weighted (`half_life_days`), so the latest loans steer.
+Libraries differ (a university's semester cohorts vs a public library's leisure reading), so
+with ``tune_weights`` the hybrid chooses the blend weights itself on a validation split carved
+from its own training data (the last `validation_share` of loans, only books new to the reader),
+then refits every part on all the data. Too little validation data keeps the default weights.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from implicit.cpu.als import AlternatingLeastSquares
 from scipy import sparse
 
+from recsys.columns import Columns as C
+from recsys.columns import Events
+from recsys.data.dataset import Dataset
 from recsys.models.features import content_scores
-from recsys.models.knn import item_similarity
-from recsys.models.matrix import csr_restore, csr_state
+from recsys.models.matrix import build_matrix, csr_restore, csr_state
 from recsys.models.ranking import ExplainableRecommender, TrainingData, check_min_pair_support
-from recsys.models.weighting import aggregate, event_weights
+from recsys.models.sequence import sequence_matrix
+from recsys.models.weighting import aggregate, event_weights, timestamps_seconds
+
+COMPONENTS = ("als", "neighbours", "sequence", "content", "popularity")
+DEFAULT_WEIGHTS = {"als": 1.0, "neighbours": 0.3, "sequence": 0.3, "content": 0.5,
+                   "popularity": 0.05}
+WEIGHT_STEPS = (0.0, 0.1, 0.3, 1.0, 3.0)
+MIN_VALIDATION_READERS = 50
+MAX_VALIDATION_READERS = 1500
+CANDIDATES_PER_PART = 50
+TUNE_K = 10
 
 
 def _scale_rows(scores: np.ndarray) -> np.ndarray:
@@ -35,44 +51,45 @@ def _scale_rows(scores: np.ndarray) -> np.ndarray:
 
 
 class HybridRecommender(ExplainableRecommender):
-    """Blend of BM25 item-KNN, ALS, content similarity and recent popularity."""
+    """Blend of ALS, co-borrowing, borrowing sequences, content and recent popularity."""
 
     name = "hybrid"
 
     def __init__(
         self,
         *,
-        knn_weight: float = 1.0,
-        als_weight: float = 0.3,
-        content_weight: float = 0.3,
-        popularity_weight: float = 0.05,
-        light_reader_books: float = 5.0,
-        neighbours: int = 200,
-        bm25_k1: float = 1.2,
-        bm25_b: float = 0.75,
+        weights: dict[str, float] | None = None,
+        tune_weights: bool = True,
+        validation_share: float = 0.1,
         factors: int = 64,
-        regularization: float = 0.05,
+        regularization: float = 0.1,
         alpha: float = 10.0,
         iterations: int = 15,
+        als_half_life_days: float | None = 180.0,
+        sequence_window: int | None = 50,
         popularity_half_life_days: float | None = 60.0,
         event_weights: dict[str, float] | None = None,
-        half_life_days: float | None = 180.0,
+        half_life_days: float | None = None,
         min_pair_support: int = 3,
         random_state: int | None = None,
     ) -> None:
         check_min_pair_support(min_pair_support)
-        self.knn_weight = knn_weight
-        self.als_weight = als_weight
-        self.content_weight = content_weight
-        self.popularity_weight = popularity_weight
-        self.light_reader_books = light_reader_books
-        self.neighbours = neighbours
-        self.bm25_k1 = bm25_k1
-        self.bm25_b = bm25_b
+        unknown = sorted(set(weights or {}) - set(COMPONENTS))
+        if unknown:
+            raise ValueError(f"weights has unknown parts {unknown}; known: {list(COMPONENTS)}")
+        if not 0 < validation_share < 1:
+            raise ValueError(
+                f"validation_share must be strictly between 0 and 1; got {validation_share!r}"
+            )
+        self.weights = weights
+        self.tune_weights = tune_weights
+        self.validation_share = validation_share
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
         self.iterations = iterations
+        self.als_half_life_days = als_half_life_days
+        self.sequence_window = sequence_window
         self.popularity_half_life_days = popularity_half_life_days
         self.event_weights = event_weights
         self.half_life_days = half_life_days
@@ -81,17 +98,17 @@ class HybridRecommender(ExplainableRecommender):
 
     # ---------------------------------------------------------------------------- fitting
     def _fit_model(self, data: TrainingData) -> None:
-        self.similarity_ = item_similarity(
-            data.matrix, similarity="bm25", neighbours=self.neighbours, bm25_k1=self.bm25_k1,
-            bm25_b=self.bm25_b,
-        )
+        start = {**DEFAULT_WEIGHTS, **(self.weights or {})}
+        tuned = self._tuned_weights(data.dataset, start) if self.tune_weights else None
+        self.weights_ = np.array([(tuned or start)[part] for part in COMPONENTS])
         self.als_ = self._new_als()
-        if self.als_weight > 0:
-            self.als_.fit(data.matrix, show_progress=False)
-        else:
-            self.als_.user_factors = np.zeros((len(data.readers), 0), dtype=np.float32)
-            self.als_.item_factors = np.zeros((len(data.books), 0), dtype=np.float32)
-        self.recent_popularity_ = self._recent_popularity(data)
+        self.als_.fit(self._decayed(data, self.als_half_life_days), show_progress=False)
+        self.sequence_ = sequence_matrix(
+            data.dataset.interactions, data.books, window=self.sequence_window
+        )
+        self.recent_popularity_ = np.asarray(
+            self._decayed(data, self.popularity_half_life_days).sum(axis=0), dtype=np.float64
+        ).ravel()
         self.popularity_ = self.recent_popularity_
 
     def _new_als(self) -> AlternatingLeastSquares:
@@ -100,34 +117,88 @@ class HybridRecommender(ExplainableRecommender):
             iterations=self.iterations, random_state=self.random_state,
         )
 
-    def _recent_popularity(self, data: TrainingData) -> np.ndarray:
+    def _decayed(self, data: TrainingData, half_life: float | None) -> sparse.csr_matrix:
+        """The training matrix re-weighted with another half-life."""
         interactions = data.dataset.interactions
         weights = event_weights(
-            interactions, event_weights=self.event_weights,
-            half_life_days=self.popularity_half_life_days, reference_time=data.reference_time,
+            interactions, event_weights=self.event_weights, half_life_days=half_life,
+            reference_time=data.reference_time,
         )
         pairs = aggregate(interactions, weights)
-        popularity = np.zeros(len(data.books))
-        np.add.at(popularity, data.books.index(pairs["book_id"]), pairs["weight"].to_numpy())
-        return popularity
+        return build_matrix(
+            data.readers.index(pairs[C.READER_ID]), data.books.index(pairs[C.BOOK_ID]),
+            pairs[C.WEIGHT].to_numpy(), data.matrix.shape,
+        )
+
+    def _tuned_weights(self, dataset: Dataset, start: dict[str, float]) -> dict[str, float] | None:
+        """Blend weights that maximise NDCG@10 on the last loans of the training data."""
+        split = _validation_split(dataset, self.validation_share)
+        if split is None:
+            return None
+        inner_train, held = split
+        inner = HybridRecommender(**{**self.get_params(), "tune_weights": False}).fit(inner_train)
+        readers = pd.unique(held[C.READER_ID])
+        if len(readers) > MAX_VALIDATION_READERS:
+            rng = np.random.default_rng(0 if self.random_state is None else self.random_state)
+            readers = np.sort(rng.choice(readers, MAX_VALIDATION_READERS, replace=False))
+        relevant = held.assign(row=pd.Index(readers).get_indexer(held[C.READER_ID]))
+        relevant = relevant.assign(book=inner.books_.index(relevant[C.BOOK_ID]))
+        relevant = relevant[(relevant["row"] >= 0) & (relevant["book"] >= 0)]
+        targets = sparse.csr_matrix(
+            (np.ones(len(relevant)), (relevant["row"], relevant["book"])),
+            shape=(len(readers), len(inner.books_)),
+        )
+        shortlists = [inner._shortlist(list(readers[s:s + 256]), targets[s:s + 256])
+                      for s in range(0, len(readers), 256)]
+        candidates = np.concatenate([c for c, _ in shortlists], axis=1)
+        hits = np.concatenate([h for _, h in shortlists], axis=0)
+        n_relevant = np.diff(targets.indptr)
+        return _coordinate_ascent(candidates, hits, n_relevant, start)
+
+    def _shortlist(
+        self, readers: list[str], targets: sparse.csr_matrix
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each part's scores on the union of the parts' top books per reader, and the hits.
+
+        Returns parts x readers x shortlist scores (-inf marks padding and repeats) and a
+        readers x shortlist boolean hit matrix.
+        """
+        index, rows, folded = self.reader_rows(readers, None)
+        seen = np.stack([self._seen_works(rows.indices[rows.indptr[r]:rows.indptr[r + 1]])
+                         for r in range(rows.shape[0])])
+        parts = [np.where(seen, -np.inf, part) for part in self._parts(rows, index, folded)]
+        top = np.concatenate(
+            [np.argpartition(-p, CANDIDATES_PER_PART, axis=1)[:, :CANDIDATES_PER_PART]
+             for p in parts], axis=1,
+        )
+        top.sort(axis=1)
+        repeated = np.zeros(top.shape, dtype=bool)
+        repeated[:, 1:] = top[:, 1:] == top[:, :-1]
+        reader = np.arange(len(readers))[:, None]
+        scores = np.stack([np.where(repeated, -np.inf, p[reader, top]) for p in parts])
+        hits = (np.asarray(targets[reader, top].todense()) > 0) & ~repeated
+        return scores, hits
 
     # ---------------------------------------------------------------------------- scoring
+    def _parts(
+        self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
+    ) -> Iterator[np.ndarray]:
+        """Per-part scores scaled to [0, 1] per reader, in `COMPONENTS` order."""
+        sequence = self.sequence_
+        yield _scale_rows(self._als_scores(rows, reader_index, folded))
+        yield _scale_rows(np.asarray((rows @ (sequence + sequence.T)).todense(), dtype=np.float64))
+        yield _scale_rows(np.asarray((rows @ sequence).todense(), dtype=np.float64))
+        yield _scale_rows(content_scores(self.content_, rows))
+        popularity = self.recent_popularity_ / max(self.recent_popularity_.max(), 1e-12)
+        yield np.broadcast_to(popularity, rows.shape)
+
     def _scores(self, rows: sparse.csr_matrix, reader_index: np.ndarray,
                 folded: np.ndarray) -> np.ndarray:
-        books_read = np.diff(rows.indptr).astype(np.float64)
-        light = self.light_reader_books / (self.light_reader_books + books_read)
-        total = self.knn_weight * _scale_rows(
-            np.asarray((rows @ self.similarity_).todense(), dtype=np.float64)
-        )
-        if self.als_weight > 0:
-            total += self.als_weight * _scale_rows(self._als_scores(rows, reader_index, folded))
-        if self.content_weight > 0:
-            total += (self.content_weight * (0.5 + light))[:, None] * _scale_rows(
-                content_scores(self.content_, rows)
-            )
-        if self.popularity_weight > 0:
-            top = max(self.recent_popularity_.max(), 1e-12)
-            total += (self.popularity_weight * light)[:, None] * (self.recent_popularity_ / top)
+        total = np.zeros(rows.shape)
+        for weight, part in zip(self.weights_, self._parts(rows, reader_index, folded),
+                                strict=True):
+            if weight:
+                total += weight * part
         return total
 
     def _als_scores(
@@ -142,33 +213,107 @@ class HybridRecommender(ExplainableRecommender):
             factors[fresh] = self.als_.recalculate_user(fresh, rows[fresh].astype(np.float32))
         return (factors @ items.T).astype(np.float64)
 
+    @property
+    def blend(self) -> dict[str, float]:
+        """The fitted blend weights by part (tuned or default)."""
+        self._check_fitted()
+        return dict(zip(COMPONENTS, self.weights_.tolist(), strict=True))
+
+    def _co_borrowing(self, book: int, others: np.ndarray) -> np.ndarray:
+        forward = np.asarray(self.sequence_[book, others].todense()).ravel()
+        backward = np.asarray(self.sequence_[others, book].todense()).ravel()
+        return (forward + backward).astype(np.float64)
+
     def _pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:
-        forward = np.asarray(self.similarity_[book, others].todense()).ravel()
-        backward = np.asarray(self.similarity_[others, book].todense()).ravel()
-        knn = np.maximum(forward, backward)
-        knn = knn / max(knn.max(initial=0.0), 1e-12)  # a book may have no supported pair
+        co = self._co_borrowing(book, others)
         content = self._content_pair_scores(book, others)
-        return self.knn_weight * knn + self.content_weight * content
+        return co / max(co.max(), 1e-12) + 0.5 * content
 
     def _contributions(self, row: sparse.csr_matrix, book: int) -> np.ndarray:
         weights = row.data.astype(np.float64)
-        knn = weights * np.asarray(self.similarity_[row.indices, book].todense()).ravel()
-        content = weights * self._content_pair_scores(book, row.indices)
-        return (self.knn_weight * knn / max(knn.max(), 1e-12)
-                + self.content_weight * content / max(content.max(), 1e-12))
+        blend = self.blend
+        backward = np.asarray(self.sequence_[book, row.indices].todense()).ravel()
+        forward = np.asarray(self.sequence_[row.indices, book].todense()).ravel()
+        content = self._content_pair_scores(book, row.indices)
+        parts = (
+            (blend["neighbours"] + blend["sequence"], forward),
+            (blend["neighbours"], backward),
+            (blend["content"], content),
+        )
+        return sum(w * weights * p / max(p.max(), 1e-12) for w, p in parts)
 
     # ------------------------------------------------------------------------ persistence
     def _model_state(self) -> dict[str, np.ndarray]:
         return {
-            **csr_state("similarity", self.similarity_),
+            **csr_state("sequence", self.sequence_),
             "user_factors": self.als_.user_factors,
             "item_factors": self.als_.item_factors,
             "recent_popularity": self.recent_popularity_,
+            "weights": self.weights_,
         }
 
     def _restore_model(self, arrays: dict[str, Any]) -> None:
-        self.similarity_ = csr_restore("similarity", arrays)
+        self.sequence_ = csr_restore("sequence", arrays)
         self.als_ = self._new_als()
         self.als_.user_factors = arrays["user_factors"]
         self.als_.item_factors = arrays["item_factors"]
         self.recent_popularity_ = arrays["recent_popularity"]
+        self.weights_ = arrays["weights"]
+
+
+def _validation_split(dataset: Dataset, share: float) -> tuple[Dataset, pd.DataFrame] | None:
+    """Training data before the last `share` of loans, and the later new (reader, book) pairs."""
+    frame = dataset.interactions
+    if C.TIMESTAMP not in frame or frame.empty:
+        return None
+    seconds = timestamps_seconds(frame[C.TIMESTAMP])
+    loans = frame[C.EVENT].fillna(Events.LOAN).isin(Events.LOAN_EVENTS).to_numpy()
+    loan_times = np.sort(seconds[loans & ~np.isnan(seconds)])
+    if len(loan_times) < 2:
+        return None
+    cut = loan_times[min(len(loan_times) - 1, int(len(loan_times) * (1 - share)))]
+    before = seconds < cut
+    train = frame.loc[before]
+    held = frame.loc[~before & loans, [C.READER_ID, C.BOOK_ID]].astype(str).drop_duplicates()
+    known = set(train[C.READER_ID].astype(str))
+    seen = pd.MultiIndex.from_frame(train[[C.READER_ID, C.BOOK_ID]].astype(str))
+    held = held[held[C.READER_ID].isin(known)]
+    held = held[~pd.MultiIndex.from_frame(held).isin(seen)]
+    if held[C.READER_ID].nunique() < MIN_VALIDATION_READERS:
+        return None
+    return Dataset(interactions=train, catalog=dataset.catalog, holdings=dataset.holdings), held
+
+
+def _coordinate_ascent(
+    candidates: np.ndarray, hits: np.ndarray, n_relevant: np.ndarray, start: dict[str, float]
+) -> dict[str, float]:
+    """Greedy per-part search over `WEIGHT_STEPS` maximising NDCG@10 on the shortlists."""
+    discount = 1.0 / np.log2(np.arange(2, TUNE_K + 2))
+    ideal = np.array([discount[:min(n, TUNE_K)].sum() for n in n_relevant])
+    scored = n_relevant > 0
+    finite = np.isfinite(candidates)
+    values = np.where(finite, candidates, 0.0)
+
+    def ndcg(weights: np.ndarray) -> float:
+        blended = np.where(finite[0], np.tensordot(weights, values, axes=1), -np.inf)
+        top = np.argpartition(-blended, TUNE_K, axis=1)[:, :TUNE_K]
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(blended, top, 1), 1), 1)
+        gains = (np.take_along_axis(hits, top, 1) * discount).sum(axis=1)
+        return float((gains[scored] / ideal[scored]).mean())
+
+    weights = np.array([start[part] for part in COMPONENTS], dtype=np.float64)
+    best = ndcg(weights)
+    for _ in range(2):
+        improved = False
+        for i in range(len(COMPONENTS)):
+            for step in WEIGHT_STEPS:
+                trial = weights.copy()
+                trial[i] = step
+                if not trial.any() or step == weights[i]:
+                    continue
+                score = ndcg(trial)
+                if score > best + 1e-9:
+                    best, weights, improved = score, trial, True
+        if not improved:
+            break
+    return dict(zip(COMPONENTS, weights.tolist(), strict=True))

@@ -53,8 +53,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings)
-        store = ModelStore(settings.models_dir, engine, min_readers=settings.min_pair_support,
-                           on_swap=metrics.count_swap)
+        store = ModelStore(
+            settings.models_dir,
+            engine,
+            min_readers=settings.min_pair_support,
+            on_swap=metrics.count_swap,
+        )
         app.state.engine = engine
         app.state.store = store
         task = asyncio.create_task(_load_then_poll(store, settings.model_poll_seconds))
@@ -79,7 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
             allow_headers=[API_KEY_HEADER, "Content-Type", "If-None-Match"],
             expose_headers=["ETag"],
         )
@@ -105,8 +111,11 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     """422 naming each bad parameter and rule, without echoing the input (a reader id in the
     path must never come back in a body)."""
     problems = [
-        {"loc": [str(part) if not isinstance(part, int) else part for part in e["loc"]],
-         "msg": e["msg"], "type": e["type"]}
+        {
+            "loc": [str(part) if not isinstance(part, int) else part for part in e["loc"]],
+            "msg": e["msg"],
+            "type": e["type"],
+        }
         for e in error.errors()
     ]
     return JSONResponse(status_code=422, content={"detail": problems})

@@ -64,9 +64,7 @@ class ApiKeys:
                 headers={"WWW-Authenticate": API_KEY_HEADER},
             )
         if scope not in scopes:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, f"this API key lacks scope {scope!r}"
-            )
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this API key lacks scope {scope!r}")
 
 
 def require_scope(scope: str, *, unless_public: bool = False) -> Callable[..., None]:

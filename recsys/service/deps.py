@@ -48,18 +48,35 @@ def get_metrics(request: Request) -> Metrics:
 
 
 def list_filters(
-    library: Annotated[str | None, Query(min_length=1, max_length=MAX_FILTER_LENGTH,
-                                         description="branch library id")] = None,
-    available_only: Annotated[bool, Query(
-        description="only books with a copy on the shelf (at `library` if given)")] = False,
-    audience: Annotated[Audience | None, Query(description="children, young_adult or adult")
-                        ] = None,
-    format: Annotated[str | None, Query(min_length=1, max_length=MAX_FILTER_LENGTH,
-                                        description="catalog format, e.g. book, ebook")] = None,
-    language: Annotated[str | None, Query(min_length=1, max_length=MAX_FILTER_LENGTH,
-                                          description="catalog language code, e.g. eng")] = None,
-    exclude: Annotated[list[str] | None, Query(
-        description="book ids never to list (repeatable)")] = None,
+    library: Annotated[
+        str | None,
+        Query(min_length=1, max_length=MAX_FILTER_LENGTH, description="branch library id"),
+    ] = None,
+    available_only: Annotated[
+        bool, Query(description="only books with a copy on the shelf (at `library` if given)")
+    ] = False,
+    audience: Annotated[
+        Audience | None, Query(description="children, young_adult or adult")
+    ] = None,
+    format: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=MAX_FILTER_LENGTH,
+            description="catalog format, e.g. book, ebook",
+        ),
+    ] = None,
+    language: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=MAX_FILTER_LENGTH,
+            description="catalog language code, e.g. eng",
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, Query(description="book ids never to list (repeatable)")
+    ] = None,
 ) -> ListFilters:
     """The list filters shared by every list route."""
     excluded = tuple(exclude or ())
@@ -70,8 +87,14 @@ def list_filters(
                 f"exclude holds a book id of {len(book_id)} characters; "
                 f"ids have 1 to {MAX_ID_LENGTH}",
             )
-    return ListFilters(library=library, available_only=available_only, audience=audience,
-                       format=format, language=language, exclude=excluded)
+    return ListFilters(
+        library=library,
+        available_only=available_only,
+        audience=audience,
+        format=format,
+        language=language,
+        exclude=excluded,
+    )
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -34,8 +34,13 @@ class ListFilters:
     @property
     def mask_key(self) -> tuple[str | bool | None, ...]:
         """The part of the filters that depends only on the catalog (cacheable)."""
-        return (self.library, self.available_only, self.audience, _fold(self.format),
-                _fold(self.language))
+        return (
+            self.library,
+            self.available_only,
+            self.audience,
+            _fold(self.format),
+            _fold(self.language),
+        )
 
     @property
     def restricts_catalog(self) -> bool:
@@ -60,14 +65,17 @@ class CatalogIndex:
         self._format = _folded(catalog, C.FORMAT)
         self._language = _folded(catalog, C.LANGUAGE)
         work = catalog[C.WORK_ID] if C.WORK_ID in catalog else pd.Series(None, index=catalog.index)
-        keys = [f"work:{w}" if _present(w) else f"book:{b}" for w, b in
-                zip(work.tolist(), self.book_ids, strict=True)]
+        keys = [
+            f"work:{w}" if _present(w) else f"book:{b}"
+            for w, b in zip(work.tolist(), self.book_ids, strict=True)
+        ]
         self.works, _ = pd.factorize(pd.Series(keys, dtype=object))
         order = np.argsort(self.works, kind="stable")
         bounds = np.flatnonzero(np.diff(self.works[order])) + 1
         self._editions = np.split(order, bounds) if len(order) else []
-        self._held, self._available, self._available_anywhere = _holdings(holdings, self.position,
-                                                                          len(self.book_ids))
+        self._held, self._available, self._available_anywhere = _holdings(
+            holdings, self.position, len(self.book_ids)
+        )
         self.libraries = frozenset(self._held)
         self._masks: OrderedDict[tuple[str | bool | None, ...], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
@@ -120,16 +128,21 @@ class CatalogIndex:
             mask &= source.get(str(library), np.zeros(len(mask), dtype=bool))
         elif available_only:
             mask &= self._available_anywhere
-        for values, wanted in ((self._audience, audience), (self._format, format_),
-                               (self._language, language)):
+        for values, wanted in (
+            (self._audience, audience),
+            (self._format, format_),
+            (self._language, language),
+        ):
             if wanted is not None:
                 mask &= values == wanted
         return mask
 
 
 def _present(value: object) -> bool:
-    return value is not None and not (isinstance(value, float) and np.isnan(value)) and (
-        str(value).strip() != ""
+    return (
+        value is not None
+        and not (isinstance(value, float) and np.isnan(value))
+        and (str(value).strip() != "")
     )
 
 
@@ -140,8 +153,9 @@ def _texts(catalog: pd.DataFrame, column: str) -> list[str | None]:
 
 
 def _folded(catalog: pd.DataFrame, column: str) -> np.ndarray:
-    return np.asarray([_fold(v) if v is not None else "" for v in _texts(catalog, column)],
-                      dtype=object)
+    return np.asarray(
+        [_fold(v) if v is not None else "" for v in _texts(catalog, column)], dtype=object
+    )
 
 
 def _holdings(

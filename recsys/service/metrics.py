@@ -61,8 +61,9 @@ class Metrics:
         with self._lock:
             return sum(n for (r, _, _), n in self._requests.items() if r == route)
 
-    def render(self, *, model_version: str | None, model_name: str | None,
-               loaded_at: float | None) -> str:
+    def render(
+        self, *, model_version: str | None, model_name: str | None, loaded_at: float | None
+    ) -> str:
         """The Prometheus text exposition of every metric."""
         with self._lock:
             requests = dict(self._requests)
@@ -86,10 +87,13 @@ class Metrics:
                 cumulative += count
                 labels = _labels(route=route, le=bound)
                 lines.append(f"recsys_http_request_duration_seconds_bucket{labels} {cumulative}")
-            lines.append(f"recsys_http_request_duration_seconds_sum{_labels(route=route)} "
-                         f"{total_seconds:.6f}")
-            lines.append(f"recsys_http_request_duration_seconds_count{_labels(route=route)} "
-                         f"{total}")
+            lines.append(
+                f"recsys_http_request_duration_seconds_sum{_labels(route=route)} "
+                f"{total_seconds:.6f}"
+            )
+            lines.append(
+                f"recsys_http_request_duration_seconds_count{_labels(route=route)} {total}"
+            )
         lines += [
             "# HELP recsys_recommendations_total Lists answered, by endpoint and strategy.",
             "# TYPE recsys_recommendations_total counter",
@@ -106,8 +110,9 @@ class Metrics:
             "# TYPE recsys_model_swaps_total counter",
         ]
         for outcome in ("swapped", "refused"):
-            lines.append(f"recsys_model_swaps_total{_labels(outcome=outcome)} "
-                         f"{swaps.get(outcome, 0)}")
+            lines.append(
+                f"recsys_model_swaps_total{_labels(outcome=outcome)} {swaps.get(outcome, 0)}"
+            )
         lines += [
             "# HELP recsys_model_info The model being served (value 1).",
             "# TYPE recsys_model_info gauge",

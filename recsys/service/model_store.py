@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 #: Depth of the precomputed per-book lists; deeper filtered requests ask the model.
 BOOK_LIST_DEPTH = 100
+#: Lists of this many most popular books are computed at load time, the others when first asked.
+PRECOMPUTE_BOOKS = 2_000
+PRECOMPUTE_BATCH = 256
 RESPONSE_CACHE_SIZE = 20_000
 SMOKE_READER = "smoke-test-reader"
 
@@ -61,15 +64,61 @@ class ResponseCache:
                 self._items.popitem(last=False)
 
 
+class SimilarLists:
+    """The model's top-`BOOK_LIST_DEPTH` similar books per catalog book, as catalog positions.
+
+    The most popular books' lists are computed at load time; any other book's list is computed
+    on its first request and kept (per-book lists are the same for everyone).
+    """
+
+    def __init__(self, model: Recommender, catalog: CatalogIndex) -> None:
+        n = len(catalog)
+        self._model = model
+        self._catalog = catalog
+        self.positions = np.full((n, BOOK_LIST_DEPTH), -1, dtype=np.int32)
+        self.scores = np.zeros((n, BOOK_LIST_DEPTH), dtype=np.float32)
+        self.complete = np.zeros(n, dtype=bool)  # the model had no more neighbours
+        self._ready = np.zeros(n, dtype=bool)
+        self._lock = threading.Lock()
+
+    def precompute(self, positions: np.ndarray) -> None:
+        for start in range(0, len(positions), PRECOMPUTE_BATCH):
+            self._compute(positions[start : start + PRECOMPUTE_BATCH])
+
+    def row(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """Neighbour positions and scores of the book at `position`, best first."""
+        if not self._ready[position]:
+            self._compute(np.asarray([position]))
+        row = self.positions[position]
+        row = row[row >= 0]
+        return row.astype(np.int64), self.scores[position][: len(row)].astype(np.float64)
+
+    def is_ready(self, position: int) -> bool:
+        return bool(self._ready[position])
+
+    def _compute(self, wanted: np.ndarray) -> None:
+        catalog = self._catalog
+        frame = self._model.similar_books(catalog.book_ids[wanted].tolist(), k=BOOK_LIST_DEPTH)
+        rows = frame[C.BOOK_ID].map(catalog.position)
+        cols = frame[C.SIMILAR_BOOK_ID].map(catalog.position)
+        keep = (rows.notna() & cols.notna()).to_numpy()
+        row = rows[keep].to_numpy(dtype=np.int64)
+        rank = _ranks_within(row)
+        counts = np.bincount(row, minlength=len(catalog))
+        with self._lock:
+            self.positions[row, rank] = cols[keep].to_numpy(dtype=np.int64)
+            self.scores[row, rank] = frame.loc[keep, C.SCORE].to_numpy(dtype=np.float32)
+            self.complete[wanted] = counts[wanted] < BOOK_LIST_DEPTH
+            self._ready[wanted] = True
+
+
 @dataclass
 class ServedModel:
     """One loaded bundle with its precomputed lists; read-only once built."""
 
     bundle: Bundle
     catalog: CatalogIndex
-    similar_positions: np.ndarray  # (books, depth) catalog positions, -1 = none
-    similar_scores: np.ndarray  # (books, depth)
-    similar_complete: np.ndarray  # bool per book: the model had no more neighbours
+    similar: SimilarLists
     popular: PopularLists
     loaded_at: float
     responses: ResponseCache = field(default_factory=ResponseCache)
@@ -88,46 +137,31 @@ class ServedModel:
         text = self.catalog.subjects[position]
         if not text:
             return np.empty(0, dtype=np.int64)
-        parts = [self._subjects.get(s.strip().casefold()) for s in
-                 text.split(SUBJECT_SEPARATOR.strip())]
+        parts = [
+            self._subjects.get(s.strip().casefold()) for s in text.split(SUBJECT_SEPARATOR.strip())
+        ]
         found = [p for p in parts if p is not None]
         return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
 
 
 def build_served(bundle: Bundle, engine: Engine | None, *, min_readers: int) -> ServedModel:
-    """Index the catalog, precompute per-book and popular lists, and run a smoke query."""
+    """Index the catalog, precompute popular and the head's per-book lists, run a smoke query."""
     started = time.perf_counter()
     catalog = CatalogIndex(bundle.catalog, bundle.holdings)
-    positions, scores, complete = _similar_lists(bundle, catalog)
     popular = load_popular_lists(engine, bundle, catalog, min_readers=min_readers)
-    served = ServedModel(bundle, catalog, positions, scores, complete, popular, time.time())
+    similar = SimilarLists(bundle.model, catalog)
+    similar.precompute(popular.fallback_order[:PRECOMPUTE_BOOKS])
+    served = ServedModel(bundle, catalog, similar, popular, time.time())
     served._subjects.update(_subject_index(catalog))
     _smoke(served)
-    logger.info("model %s ready in %.1fs (%d books)", bundle.run_id,
-                time.perf_counter() - started, len(catalog))
+    logger.info(
+        "model %s ready in %.1fs (%d books, %d lists precomputed)",
+        bundle.run_id,
+        time.perf_counter() - started,
+        len(catalog),
+        min(len(catalog), PRECOMPUTE_BOOKS),
+    )
     return served
-
-
-def _similar_lists(
-    bundle: Bundle, catalog: CatalogIndex
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The model's top-`BOOK_LIST_DEPTH` similar books of every catalog book, as positions."""
-    n = len(catalog)
-    positions = np.full((n, BOOK_LIST_DEPTH), -1, dtype=np.int32)
-    scores = np.zeros((n, BOOK_LIST_DEPTH), dtype=np.float32)
-    counts = np.zeros(n, dtype=np.int64)
-    if n:
-        frame = bundle.model.similar_books(list(catalog.book_ids), k=BOOK_LIST_DEPTH)
-        rows = frame[C.BOOK_ID].map(catalog.position)
-        cols = frame[C.SIMILAR_BOOK_ID].map(catalog.position)
-        keep = (rows.notna() & cols.notna()).to_numpy()
-        frame = frame.loc[keep]
-        row = rows[keep].to_numpy(dtype=np.int64)
-        rank = _ranks_within(row)
-        positions[row, rank] = cols[keep].to_numpy(dtype=np.int64)
-        scores[row, rank] = frame[C.SCORE].to_numpy(dtype=np.float32)
-        counts = np.bincount(row, minlength=n)
-    return positions, scores, counts < BOOK_LIST_DEPTH
 
 
 def _ranks_within(groups: np.ndarray) -> np.ndarray:
@@ -156,10 +190,12 @@ def _smoke(served: ServedModel) -> None:
     if len(served.catalog) == 0:
         raise RecsysError(f"bundle {served.version} has an empty catalog snapshot")
     unknown = pd.DataFrame(columns=[C.READER_ID, C.BOOK_ID, C.EVENT, C.TIMESTAMP])
-    reader = lists.reader_list(served, reader=SMOKE_READER, history=unknown,
-                               filters=ListFilters(), k=k)
-    book = lists.similar_list(served, book_id=str(served.catalog.book_ids[0]),
-                              filters=ListFilters(), k=k)
+    reader = lists.reader_list(
+        served, reader=SMOKE_READER, history=unknown, filters=ListFilters(), k=k
+    )
+    book = lists.similar_list(
+        served, book_id=str(served.catalog.book_ids[0]), filters=ListFilters(), k=k
+    )
     top = lists.popular_list(served, filters=ListFilters(), period=PERIODS[0], k=k)
     if not (reader.items and book.items and top.items):
         raise RecsysError(f"bundle {served.version} answered an empty smoke query")
@@ -175,8 +211,14 @@ class ReloadOutcome:
 class ModelStore:
     """Holds the served model and swaps in newly published ones."""
 
-    def __init__(self, models_dir: Path, engine: Engine | None, *, min_readers: int,
-                 on_swap: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        models_dir: Path,
+        engine: Engine | None,
+        *,
+        min_readers: int,
+        on_swap: Callable[[str], None] | None = None,
+    ) -> None:
         self.models_dir = Path(models_dir)
         self.engine = engine
         self.min_readers = min_readers
@@ -192,29 +234,32 @@ class ModelStore:
             run_id = artifacts.current_run_id(self.models_dir)
             served = self.served
             if run_id is None:
-                return ReloadOutcome("nothing published", served.version if served else None,
-                                     f"no CURRENT in {self.models_dir}")
+                return ReloadOutcome(
+                    "nothing published",
+                    served.version if served else None,
+                    f"no CURRENT in {self.models_dir}",
+                )
             if served is not None and served.version == run_id:
                 return ReloadOutcome("unchanged", run_id)
             if run_id == self._refused and not force:
-                return ReloadOutcome("refused", served.version if served else None,
-                                     self.last_error)
+                return ReloadOutcome("refused", served.version if served else None, self.last_error)
             try:
                 bundle = artifacts.load_bundle(artifacts.run_path(self.models_dir, run_id))
                 fresh = build_served(bundle, self.engine, min_readers=self.min_readers)
             except Exception as error:  # any failure must leave the old model serving
                 self._refused = run_id
                 self.last_error = f"run {run_id} refused: {type(error).__name__}: {error}"
-                logger.error("%s; still serving %s", self.last_error,
-                             served.version if served else "nothing")
+                logger.error(
+                    "%s; still serving %s", self.last_error, served.version if served else "nothing"
+                )
                 self._notify("refused")
-                return ReloadOutcome("refused", served.version if served else None,
-                                     self.last_error)
+                return ReloadOutcome("refused", served.version if served else None, self.last_error)
             self.served = fresh
             self._refused = None
             self.last_error = None
-            logger.info("now serving model %s (was %s)", run_id,
-                        served.version if served else "nothing")
+            logger.info(
+                "now serving model %s (was %s)", run_id, served.version if served else "nothing"
+            )
             self._notify("swapped")
             return ReloadOutcome("swapped", run_id)
 

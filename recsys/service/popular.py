@@ -46,8 +46,9 @@ class PopularLists:
             key = (period, OVERALL)
         return self.orders.get(key, _EMPTY_I), self.scores.get(key, _EMPTY_F)
 
-    def pick(self, period: str, library: str | None, eligible: np.ndarray,
-             k: int) -> tuple[np.ndarray, np.ndarray]:
+    def pick(
+        self, period: str, library: str | None, eligible: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The top-k eligible positions: counted books first, then the model's popularity."""
         order, scores = self.ranked(period, library)
         ok = eligible[order]
@@ -80,8 +81,9 @@ def model_popularity(bundle: Bundle, catalog: CatalogIndex) -> np.ndarray:
     return out
 
 
-def load_popular_lists(engine: Engine | None, bundle: Bundle, catalog: CatalogIndex, *,
-                       min_readers: int) -> PopularLists:
+def load_popular_lists(
+    engine: Engine | None, bundle: Bundle, catalog: CatalogIndex, *, min_readers: int
+) -> PopularLists:
     """Count readers per book, period and branch; the model's popularity if the store fails."""
     fallback_scores = model_popularity(bundle, catalog)
     fallback_order = np.argsort(-fallback_scores, kind="stable")
@@ -93,8 +95,10 @@ def load_popular_lists(engine: Engine | None, bundle: Bundle, catalog: CatalogIn
             counts = _reader_counts(engine, catalog, min_readers=min_readers)
             source = "loans"
         except SQLAlchemyError as error:
-            logger.warning("popular lists use the model's popularity: the store failed (%s)",
-                           type(error).__name__)
+            logger.warning(
+                "popular lists use the model's popularity: the store failed (%s)",
+                type(error).__name__,
+            )
             counts = {}
         for key, per_book in counts.items():
             # ties broken by the model's popularity
@@ -109,8 +113,9 @@ def load_popular_lists(engine: Engine | None, bundle: Bundle, catalog: CatalogIn
     return PopularLists(orders, scores, fallback_order, fallback_scores, source)
 
 
-def _reader_counts(engine: Engine, catalog: CatalogIndex, *,
-                   min_readers: int) -> dict[tuple[str, str], np.ndarray]:
+def _reader_counts(
+    engine: Engine, catalog: CatalogIndex, *, min_readers: int
+) -> dict[tuple[str, str], np.ndarray]:
     """Distinct readers per (period, library) and book, as dense arrays over the catalog."""
     readers = func.count(distinct(loans.c.reader_id))
     with engine.connect() as connection:

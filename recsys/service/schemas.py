@@ -14,6 +14,7 @@ MAX_FILTER_LENGTH = 64
 #: The values of `recsys.columns.Audiences.ALL` (a test keeps them in step).
 Audience = Literal["children", "young_adult", "adult"]
 
+
 class Item(BaseModel):
     """One recommended book."""
 

@@ -23,52 +23,85 @@ BOOKS = [f"b{i}" for i in range(8)]
 
 
 def raw_loans() -> pd.DataFrame:
-    rows = [(f"r{r}", BOOKS[(r + j) % 8], 1_700_000_000 + 3600 * (r * 3 + j))
-            for r in range(12) for j in range(3)]
+    rows = [
+        (f"r{r}", BOOKS[(r + j) % 8], 1_700_000_000 + 3600 * (r * 3 + j))
+        for r in range(12)
+        for j in range(3)
+    ]
     return pd.DataFrame(rows, columns=[C.READER_ID, C.BOOK_ID, C.TIMESTAMP])
 
 
 @pytest.fixture
-def published(db_settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch,
-              tmp_path: Path) -> Iterator[list[str]]:
+def published(
+    db_settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[list[str]]:
     """Two saved runs of a model of the loans in the database; the first one published."""
     loans = raw_loans()
     loans[C.READER_ID] = Pseudonymizer(KEY.encode()).pseudonymize_series(loans[C.READER_ID])
     with engine.begin() as connection:
-        connection.execute(insert(loans_table), [
-            {"reader_id": r, "book_id": b, "borrowed_at": int(t), "event": "loan"}
-            for r, b, t in loans.itertuples(index=False)])
+        connection.execute(
+            insert(loans_table),
+            [
+                {"reader_id": r, "book_id": b, "borrowed_at": int(t), "event": "loan"}
+                for r, b, t in loans.itertuples(index=False)
+            ],
+        )
     catalog = pd.DataFrame({C.BOOK_ID: BOOKS, C.TITLE: [f"T{b}" for b in BOOKS]})
     holdings = pd.DataFrame({C.BOOK_ID: BOOKS, C.LIBRARY_ID: "CEN"})
-    interactions = loans.assign(**{C.TIMESTAMP: pd.to_datetime(loans[C.TIMESTAMP], unit="s",
-                                                                utc=True)})
+    interactions = loans.assign(
+        **{C.TIMESTAMP: pd.to_datetime(loans[C.TIMESTAMP], unit="s", utc=True)}
+    )
     model = build_model("hybrid", factors=4, iterations=2, min_pair_support=2, random_state=3)
     model.fit(Dataset.from_interactions(interactions, catalog, holdings))
     runs = []
     for _ in range(2):
         run_id = artifacts.new_run_id()
-        artifacts.save_bundle(db_settings.models_dir, run_id, model, catalog=catalog,
-                              holdings=holdings, manifest_extra={})
+        artifacts.save_bundle(
+            db_settings.models_dir,
+            run_id,
+            model,
+            catalog=catalog,
+            holdings=holdings,
+            manifest_extra={},
+        )
         runs.append(run_id)
     runs.sort()
     artifacts.publish(db_settings.models_dir, runs[0])
-    for name, value in (("DATABASE_URL", db_settings.resolved_database_url),
-                        ("MODELS_DIR", str(db_settings.models_dir)),
-                        ("DATA_DIR", str(db_settings.data_dir)), ("PSEUDONYM_KEY", KEY),
-                        ("API_KEYS_FILE", str(tmp_path / "absent"))):
+    for name, value in (
+        ("DATABASE_URL", db_settings.resolved_database_url),
+        ("MODELS_DIR", str(db_settings.models_dir)),
+        ("DATA_DIR", str(db_settings.data_dir)),
+        ("PSEUDONYM_KEY", KEY),
+        ("API_KEYS_FILE", str(tmp_path / "absent")),
+    ):
         monkeypatch.setenv(f"RECSYS_{name}", value)
     get_settings.cache_clear()
     yield runs
     get_settings.cache_clear()
 
 
-def test_recommend_writes_raw_ids_back(published: list[str], tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_recommend_writes_raw_ids_back(
+    published: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     readers = tmp_path / "readers.txt"
     readers.write_text("r1\n\nr5\nnot-a-reader\nr1\n")
     out = tmp_path / "out.csv"
-    assert main(["recommend", "--readers", str(readers), "--k", "3", "--format", "csv",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "recommend",
+                "--readers",
+                str(readers),
+                "--k",
+                "3",
+                "--format",
+                "csv",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     frame = pd.read_csv(out, dtype={"reader_id": str, "book_id": str})
     assert list(frame.columns) == ["reader_id", "rank", "book_id", "score"]
     assert frame["reader_id"].drop_duplicates().tolist() == ["r1", "r5", "not-a-reader"]
@@ -79,8 +112,9 @@ def test_recommend_writes_raw_ids_back(published: list[str], tmp_path: Path,
     assert f"3 readers, 9 rows (model {published[0]})" in capsys.readouterr().err
 
 
-def test_similar_writes_neighbours_to_stdout(published: list[str], tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_similar_writes_neighbours_to_stdout(
+    published: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     books = tmp_path / "books.txt"
     books.write_text("b2\nnope\n")
     assert main(["similar", "--books", str(books), "--k", "2", "--format", "csv"]) == 0
@@ -97,8 +131,9 @@ def test_bad_k_is_a_usage_error(published: list[str], tmp_path: Path) -> None:
     assert exit_info.value.code == 2
 
 
-def test_publish_and_rollback(published: list[str], db_settings: Settings,
-                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_publish_and_rollback(
+    published: list[str], db_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
     first, second = published
     assert main(["publish", second]) == 0
     assert artifacts.current_run_id(db_settings.models_dir) == second

@@ -112,8 +112,13 @@ def _environ(root: Path) -> dict[str, str]:
 
 def _run(root: Path, *args: str) -> str:
     result = subprocess.run(
-        [*CLI, *args], env=_environ(root), cwd=root, text=True, capture_output=True,
-        timeout=300, check=False,
+        [*CLI, *args],
+        env=_environ(root),
+        cwd=root,
+        text=True,
+        capture_output=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout + result.stderr
@@ -132,28 +137,44 @@ def _load(base: str, readers: list[str]) -> list[httpx.Response]:
                 params["audience"] = "adult"
             if i % 4 == 0:
                 params.update(library="central", available_only="true")
-            responses.append(http.get(f"/readers/{raw}/recommendations", params=params,
-                                      headers=reader))
+            responses.append(
+                http.get(f"/readers/{raw}/recommendations", params=params, headers=reader)
+            )
         for i in range(60):
             raw = readers[i % len(readers)]
             bad: list[tuple[dict[str, str | int], dict[str, str]]] = [
-                ({"k": 0}, reader), ({"k": 1000}, reader), ({"k": "ten"}, reader),
-                ({"audience": "dragons"}, reader), ({}, {}), ({}, {"X-API-Key": "wrong"}),
-                ({"library": "x" * 500}, reader), ({"exclude": "y" * 500}, reader),
+                ({"k": 0}, reader),
+                ({"k": 1000}, reader),
+                ({"k": "ten"}, reader),
+                ({"audience": "dragons"}, reader),
+                ({}, {}),
+                ({}, {"X-API-Key": "wrong"}),
+                ({"library": "x" * 500}, reader),
+                ({"exclude": "y" * 500}, reader),
             ]
             params, headers = bad[i % len(bad)]
-            responses.append(http.get(f"/readers/{raw}/recommendations", params=params,
-                                      headers=headers))
+            responses.append(
+                http.get(f"/readers/{raw}/recommendations", params=params, headers=headers)
+            )
         for raw in (CANARY + "9" * 300, CANARY + "ü ß/..", CANARY + "%00", CANARY + "'; --"):
             responses.append(http.get(f"/readers/{raw}/recommendations", headers=reader))
         for i in range(30):
             raw = readers[-(i % len(readers)) - 1]
-            responses.append(http.put(f"/admin/readers/{raw}/consent",
-                                      json={"consented": i % 2 == 0}, headers=admin))
-            responses.append(http.put(f"/admin/readers/{raw}/consent",
-                                      json={"consented": "maybe", "note": raw}, headers=admin))
-            responses.append(http.put(f"/admin/readers/{raw}/consent",
-                                      json={"consented": False}, headers=reader))
+            responses.append(
+                http.put(
+                    f"/admin/readers/{raw}/consent", json={"consented": i % 2 == 0}, headers=admin
+                )
+            )
+            responses.append(
+                http.put(
+                    f"/admin/readers/{raw}/consent",
+                    json={"consented": "maybe", "note": raw},
+                    headers=admin,
+                )
+            )
+            responses.append(
+                http.put(f"/admin/readers/{raw}/consent", json={"consented": False}, headers=reader)
+            )
         for raw in readers[1:9]:
             responses.append(http.delete(f"/admin/readers/{raw}", headers=admin))
             responses.append(http.delete(f"/admin/readers/{raw}", headers=reader))
@@ -161,10 +182,14 @@ def _load(base: str, readers: list[str]) -> list[httpx.Response]:
         for book in books:
             responses.append(http.get(f"/books/{book}/similar", params={"k": 5}))
         responses.append(http.get("/books/NO-SUCH-BOOK/similar"))
-        responses.append(http.post("/sessions/recommendations",
-                                   json={"book_ids": books[:3], "k": 5}))
-        responses.append(http.post("/sessions/recommendations",
-                                   json={"book_ids": books[:3], "reader_id": readers[0]}))
+        responses.append(
+            http.post("/sessions/recommendations", json={"book_ids": books[:3], "k": 5})
+        )
+        responses.append(
+            http.post(
+                "/sessions/recommendations", json={"book_ids": books[:3], "reader_id": readers[0]}
+            )
+        )
         for path in ("/privacy", "/popular", "/version", "/health/ready", "/openapi.json"):
             responses.append(http.get(path))
     return responses
@@ -178,9 +203,13 @@ def _fuzz(base: str, readers: list[str]) -> list[str]:
         operation = result.ok()
 
         @given(case=operation.as_strategy())
-        @hypothesis_settings(max_examples=8, deadline=None, database=None,
-                             phases=[Phase.explicit, Phase.generate],
-                             suppress_health_check=list(HealthCheck))
+        @hypothesis_settings(
+            max_examples=8,
+            deadline=None,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         def fuzz(case: schemathesis.Case) -> None:
             if case.path_parameters and "reader_id" in case.path_parameters:
                 case.path_parameters["reader_id"] = readers[len(seen) % len(readers)]
@@ -215,8 +244,11 @@ def _files(root: Path, *, exports: bool) -> Iterator[tuple[str, bytes]]:
         relative = path.relative_to(root).parts
         if not exports and (
             relative[0] == "inbox"
-            or (relative[0] == "quarantine" and len(relative) == 3
-                and not path.name.endswith(".reason.txt"))
+            or (
+                relative[0] == "quarantine"
+                and len(relative) == 3
+                and not path.name.endswith(".reason.txt")
+            )
         ):
             continue
         data = path.read_bytes()
@@ -224,9 +256,10 @@ def _files(root: Path, *, exports: bool) -> Iterator[tuple[str, bytes]]:
         if path.suffix == ".gz":
             yield f"{path} (gunzip)", gzip.decompress(data)
         if path.suffix == ".npz":
-            with zipfile.ZipFile(io.BytesIO(data)) as archive, np.load(
-                io.BytesIO(data), allow_pickle=False
-            ) as arrays:
+            with (
+                zipfile.ZipFile(io.BytesIO(data)) as archive,
+                np.load(io.BytesIO(data), allow_pickle=False) as arrays,
+            ):
                 for name in archive.namelist():
                     yield f"{path}:{name}", archive.read(name)
                 for name in arrays.files:
@@ -290,7 +323,10 @@ def test_no_canary_reader_id_leaks_anywhere(
     log = (root / "serve.log").open("wb")
     server = subprocess.Popen(
         [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=_environ(root), cwd=root, stdout=log, stderr=subprocess.STDOUT,
+        env=_environ(root),
+        cwd=root,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         _wait_ready(base, server)
@@ -329,7 +365,8 @@ def test_no_canary_reader_id_leaks_anywhere(
     database = {name for name in files if Path(name.split(" ")[0]).name.startswith("recsys.db")}
     model_files = {name for name in files if "/model/" in name}
     misplaced = [
-        name for name, data in searched.items()
+        name
+        for name, data in searched.items()
         if name not in allowed | database | model_files and holds_pseudonym(data)
     ]
     assert misplaced == [], f"canary pseudonyms outside the store's reader tables: {misplaced}"

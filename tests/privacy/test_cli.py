@@ -17,9 +17,7 @@ from recsys.privacy import Pseudonymizer
 
 
 @pytest.fixture
-def cli_env(
-    settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
+def cli_env(settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Point the CLI's settings (read from the environment) at the test's store and key file."""
     monkeypatch.delenv("RECSYS_PSEUDONYM_KEY", raising=False)
     monkeypatch.setenv("RECSYS_DATABASE_URL", engine.url.render_as_string(hide_password=False))

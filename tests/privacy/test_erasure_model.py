@@ -73,8 +73,9 @@ def test_next_model_equals_one_trained_without_the_reader(site, tmp_path: Path) 
     assert after_arrays and after_arrays.keys() == reference_arrays.keys()
     for name, values in after_arrays.items():
         np.testing.assert_array_equal(values, reference_arrays[name], err_msg=name)
-    for got, expected in zip(_lists(after, others, books), _lists(reference, others, books),
-                             strict=True):
+    for got, expected in zip(
+        _lists(after, others, books), _lists(reference, others, books), strict=True
+    ):
         pd.testing.assert_frame_equal(got, expected)
     # ... and the comparison can tell: the model trained before the erasure differs.
     before_arrays = _arrays(before, tmp_path / "b")

@@ -141,10 +141,10 @@ def test_the_same_card_finds_the_same_history_after_rotation(
 ) -> None:
     old = _seed(engine, settings, add_loans, add_views)
     before = reader_history(engine, reader_id=old.pseudonymize("CARD-1"))
-    rotate_key_file_path = settings.pseudonym_key_file.parent / "new.key"
-    write_key_file(rotate_key_file_path, NEW_KEY)
+    new_key_file = settings.pseudonym_key_file.parent / "new.key"
+    write_key_file(new_key_file, NEW_KEY)
 
-    rotate_key_file(engine, settings, new_key_file=rotate_key_file_path)
+    rotate_key_file(engine, settings, new_key_file=new_key_file)
 
     chained = Pseudonymizer(settings.pseudonym_key_bytes())
     after = reader_history(engine, reader_id=chained.pseudonymize("CARD-1"))

@@ -38,7 +38,10 @@ def test_an_objection_makes_suggestions_non_personal_at_once_and_leaves_training
 
     assert response.status_code == 200, response.text
     assert response.json() == {
-        "consented": False, "recorded": True, "consent_mode": "opt-out", "personalized": False,
+        "consented": False,
+        "recorded": True,
+        "consent_mode": "opt-out",
+        "personalized": False,
     }
     assert raw not in response.text and site.pseudonym(raw) not in response.text
     after = _recommend(site, client, raw)
@@ -56,8 +59,9 @@ def test_opt_in_personalizes_only_after_consent(site) -> None:
     ctx = steps.RunContext(artifacts.new_run_id(), site.engine)
     assert steps.load_data(opt_in, ctx).interactions.empty
 
-    client.put(f"/admin/readers/{raw}/consent", json={"consented": True},
-               headers=site.admin_headers)
+    client.put(
+        f"/admin/readers/{raw}/consent", json={"consented": True}, headers=site.admin_headers
+    )
 
     assert _recommend(site, client, raw)["strategy"] != FALLBACK
     ctx = steps.RunContext(artifacts.new_run_id(), site.engine)
@@ -93,8 +97,9 @@ def test_admin_privacy_routes_need_the_admin_scope(site) -> None:
     raw = site.busiest_readers(1)[0]
     for headers in ({}, site.reader_headers):
         assert client.delete(f"/admin/readers/{raw}", headers=headers).status_code in (401, 403)
-        put = client.put(f"/admin/readers/{raw}/consent", json={"consented": False},
-                         headers=headers)
+        put = client.put(
+            f"/admin/readers/{raw}/consent", json={"consented": False}, headers=headers
+        )
         assert put.status_code in (401, 403)
     assert _recommend(site, client, raw)["strategy"] != FALLBACK
 
@@ -105,14 +110,18 @@ def test_privacy_statement_reflects_the_live_settings_and_model(site) -> None:
     run_id = artifacts.current_run_id(site.settings.models_dir)
     manifest = artifacts.verify_bundle(artifacts.run_path(site.settings.models_dir, run_id))
     assert (body["retention_days"], body["consent_mode"], body["min_pair_support"]) == (
-        123, "opt-in", 4,
+        123,
+        "opt-in",
+        4,
     )
     assert body["model"]["version"] == run_id
     assert body["model"]["trained_at"] == manifest["created_at"]
     assert body["kept_model_runs"] == site.settings.keep_runs
     other = site.client(retention_days=30, consent_mode="opt-out").get("/privacy").json()
     assert (other["retention_days"], other["consent_mode"], other["min_pair_support"]) == (
-        30, "opt-out", site.settings.min_pair_support,
+        30,
+        "opt-out",
+        site.settings.min_pair_support,
     )
 
 
@@ -125,10 +134,14 @@ def test_per_book_lists_do_not_move_with_new_loans_or_erasures(site) -> None:
 
     client.delete(f"/admin/readers/{raw}", headers=site.admin_headers)
     with site.engine.begin() as connection:
-        connection.execute(loans.insert().values(
-            reader_id=site.pseudonym("NEW-READER"), book_id=book, borrowed_at=1_790_000_000,
-            event="loan",
-        ))
+        connection.execute(
+            loans.insert().values(
+                reader_id=site.pseudonym("NEW-READER"),
+                book_id=book,
+                borrowed_at=1_790_000_000,
+                event="loan",
+            )
+        )
 
     after = client.get(f"/books/{book}/similar")
     assert after.content == before.content

@@ -55,8 +55,10 @@ def make_client(library: Engine) -> Iterator[Callable[..., TestClient]]:
         client.__enter__()
         clients.append(client)
         if ready:
-            wait_until(lambda: client.get("/health/ready").status_code == 200,
-                       what="the service to be ready")
+            wait_until(
+                lambda: client.get("/health/ready").status_code == 200,
+                what="the service to be ready",
+            )
         return client
 
     yield start
@@ -74,16 +76,21 @@ def fresh_client(make_client: Callable[..., TestClient], service_settings: Setti
 def client(tmp_path_factory: pytest.TempPathFactory, trained: Trained) -> Iterator[TestClient]:
     """One running app per module for the read-only tests."""
     root = tmp_path_factory.mktemp("service")
-    settings = service_settings_for(Settings(
-        _env_file=None, data_dir=root / "data", models_dir=root / "models",
-        pseudonym_key_file=root / "absent.key",
-    ))
+    settings = service_settings_for(
+        Settings(
+            _env_file=None,
+            data_dir=root / "data",
+            models_dir=root / "models",
+            pseudonym_key_file=root / "absent.key",
+        )
+    )
     engine = make_engine(settings)
     upgrade(engine)
     fill_database(engine, PSEUDONYM_KEY, trained)
     publish_model(settings.models_dir, trained)
     with TestClient(create_app(settings)) as client:
-        wait_until(lambda: client.get("/health/ready").status_code == 200,
-                   what="the service to be ready")
+        wait_until(
+            lambda: client.get("/health/ready").status_code == 200, what="the service to be ready"
+        )
         yield client
     engine.dispose()

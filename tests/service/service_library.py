@@ -48,25 +48,49 @@ def build_catalog() -> pd.DataFrame:
     rows = []
     for s, subject in enumerate(SUBJECTS):
         for n in range(6):
-            rows.append({
-                C.BOOK_ID: book_id(s, n), C.TITLE: f"{subject} tale {n}",
-                C.AUTHOR: f"Author {s}{n % 3}", C.SUBJECTS: f"{subject}; Fiction",
-                C.ISBN: None, C.LANGUAGE: "eng" if n % 4 else "fre",
-                C.AUDIENCE: AUDIENCES[n % 3], C.YEAR: 2000 + n, C.WORK_ID: f"W{s}{n:02d}",
-                C.FORMAT: "book",
-            })
+            rows.append(
+                {
+                    C.BOOK_ID: book_id(s, n),
+                    C.TITLE: f"{subject} tale {n}",
+                    C.AUTHOR: f"Author {s}{n % 3}",
+                    C.SUBJECTS: f"{subject}; Fiction",
+                    C.ISBN: None,
+                    C.LANGUAGE: "eng" if n % 4 else "fre",
+                    C.AUDIENCE: AUDIENCES[n % 3],
+                    C.YEAR: 2000 + n,
+                    C.WORK_ID: f"W{s}{n:02d}",
+                    C.FORMAT: "book",
+                }
+            )
     for s in (0, 1):  # ebook editions of the first work of two subjects
-        rows.append({
-            C.BOOK_ID: book_id(s, 0) + "E", C.TITLE: f"{SUBJECTS[s]} tale 0",
-            C.AUTHOR: f"Author {s}0",
-            C.SUBJECTS: f"{SUBJECTS[s]}; Fiction", C.ISBN: None, C.LANGUAGE: "eng",
-            C.AUDIENCE: AUDIENCES[0], C.YEAR: 2010, C.WORK_ID: f"W{s}00", C.FORMAT: "ebook",
-        })
-    rows.append({  # a new acquisition nobody borrowed, with no subject in common
-        C.BOOK_ID: "NEW1", C.TITLE: "Unrelated new book", C.AUTHOR: "Nobody", C.SUBJECTS: None,
-        C.ISBN: None, C.LANGUAGE: "eng", C.AUDIENCE: "adult", C.YEAR: 2024, C.WORK_ID: None,
-        C.FORMAT: "book",
-    })
+        rows.append(
+            {
+                C.BOOK_ID: book_id(s, 0) + "E",
+                C.TITLE: f"{SUBJECTS[s]} tale 0",
+                C.AUTHOR: f"Author {s}0",
+                C.SUBJECTS: f"{SUBJECTS[s]}; Fiction",
+                C.ISBN: None,
+                C.LANGUAGE: "eng",
+                C.AUDIENCE: AUDIENCES[0],
+                C.YEAR: 2010,
+                C.WORK_ID: f"W{s}00",
+                C.FORMAT: "ebook",
+            }
+        )
+    rows.append(
+        {  # a new acquisition nobody borrowed, with no subject in common
+            C.BOOK_ID: "NEW1",
+            C.TITLE: "Unrelated new book",
+            C.AUTHOR: "Nobody",
+            C.SUBJECTS: None,
+            C.ISBN: None,
+            C.LANGUAGE: "eng",
+            C.AUDIENCE: "adult",
+            C.YEAR: 2024,
+            C.WORK_ID: None,
+            C.FORMAT: "book",
+        }
+    )
     frame = pd.DataFrame(rows)
     frame[C.YEAR] = frame[C.YEAR].astype("Int64")
     return frame
@@ -76,8 +100,9 @@ def build_holdings(catalog: pd.DataFrame) -> pd.DataFrame:
     """CEN holds everything (every third book on loan); NOR holds even-numbered books only."""
     rows = []
     for i, book in enumerate(catalog[C.BOOK_ID]):
-        rows.append({C.BOOK_ID: book, C.LIBRARY_ID: "CEN", C.COPIES: 2,
-                     C.AVAILABLE: 0 if i % 3 == 0 else 1})
+        rows.append(
+            {C.BOOK_ID: book, C.LIBRARY_ID: "CEN", C.COPIES: 2, C.AVAILABLE: 0 if i % 3 == 0 else 1}
+        )
         if i % 2 == 0:
             rows.append({C.BOOK_ID: book, C.LIBRARY_ID: "NOR", C.COPIES: 1, C.AVAILABLE: 1})
     return pd.DataFrame(rows)
@@ -91,22 +116,41 @@ def build_loans() -> pd.DataFrame:
             reader = f"R{s}{r:02d}"
             for j in range(4):
                 n = (r + j) % 6
-                rows.append({C.READER_ID: reader, C.BOOK_ID: book_id(s, n),
-                             C.TIMESTAMP: START + (r * 4 + j) * DAY,
-                             C.LIBRARY_ID: "CEN" if r % 2 else "NOR"})
+                rows.append(
+                    {
+                        C.READER_ID: reader,
+                        C.BOOK_ID: book_id(s, n),
+                        C.TIMESTAMP: START + (r * 4 + j) * DAY,
+                        C.LIBRARY_ID: "CEN" if r % 2 else "NOR",
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def newer_loans() -> pd.DataFrame:
     """Loans after the training data: one for a known reader, two for a reader the model lacks."""
-    return pd.DataFrame([
-        {C.READER_ID: "R000", C.BOOK_ID: book_id(0, 5), C.TIMESTAMP: TRAIN_END + DAY,
-         C.LIBRARY_ID: "CEN"},
-        {C.READER_ID: "R-NEW", C.BOOK_ID: book_id(2, 0), C.TIMESTAMP: TRAIN_END + DAY,
-         C.LIBRARY_ID: "CEN"},
-        {C.READER_ID: "R-NEW", C.BOOK_ID: book_id(2, 1), C.TIMESTAMP: TRAIN_END + 2 * DAY,
-         C.LIBRARY_ID: "CEN"},
-    ])
+    return pd.DataFrame(
+        [
+            {
+                C.READER_ID: "R000",
+                C.BOOK_ID: book_id(0, 5),
+                C.TIMESTAMP: TRAIN_END + DAY,
+                C.LIBRARY_ID: "CEN",
+            },
+            {
+                C.READER_ID: "R-NEW",
+                C.BOOK_ID: book_id(2, 0),
+                C.TIMESTAMP: TRAIN_END + DAY,
+                C.LIBRARY_ID: "CEN",
+            },
+            {
+                C.READER_ID: "R-NEW",
+                C.BOOK_ID: book_id(2, 1),
+                C.TIMESTAMP: TRAIN_END + 2 * DAY,
+                C.LIBRARY_ID: "CEN",
+            },
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -126,47 +170,71 @@ def train_default(**params: object) -> Trained:
     """The tiny library's catalog, holdings and a model fitted on its loans."""
     catalog = build_catalog()
     holdings = build_holdings(catalog)
-    return Trained(fit_model(build_loans(), catalog, holdings, PSEUDONYM_KEY, **params),
-                   catalog, holdings)
+    return Trained(
+        fit_model(build_loans(), catalog, holdings, PSEUDONYM_KEY, **params), catalog, holdings
+    )
 
 
 def service_settings_for(settings: Settings) -> Settings:
     """`settings` with API keys, the tests' pseudonym key and a fast model poll."""
-    return settings.model_copy(update={
-        "api_keys": SecretStr(f"{READER_KEY}:reader,{ADMIN_KEY}:admin"),
-        "pseudonym_key": SecretStr(PSEUDONYM_KEY),
-        "api_keys_file": settings.data_dir / "no-api-keys-file",
-        "model_poll_seconds": 0.05,
-    })
+    return settings.model_copy(
+        update={
+            "api_keys": SecretStr(f"{READER_KEY}:reader,{ADMIN_KEY}:admin"),
+            "pseudonym_key": SecretStr(PSEUDONYM_KEY),
+            "api_keys_file": settings.data_dir / "no-api-keys-file",
+            "model_poll_seconds": 0.05,
+        }
+    )
 
 
-def fit_model(loans: pd.DataFrame, catalog: pd.DataFrame, holdings: pd.DataFrame,
-              key: str, **params: object) -> Recommender:
+def fit_model(
+    loans: pd.DataFrame, catalog: pd.DataFrame, holdings: pd.DataFrame, key: str, **params: object
+) -> Recommender:
     interactions = pseudonymized(loans, key)
     interactions[C.TIMESTAMP] = pd.to_datetime(interactions[C.TIMESTAMP], unit="s", utc=True)
     dataset = Dataset.from_interactions(interactions, catalog, holdings)
-    defaults: dict[str, object] = {"factors": 8, "iterations": 3, "min_pair_support": 2,
-                                   "random_state": 7}
+    defaults: dict[str, object] = {
+        "factors": 8,
+        "iterations": 3,
+        "min_pair_support": 2,
+        "random_state": 7,
+    }
     return build_model("hybrid", **{**defaults, **params}).fit(dataset)
 
 
 def fill_database(engine: Engine, key: str, trained: Trained) -> None:
     loans = pseudonymized(pd.concat([build_loans(), newer_loans()]), key)
     with engine.begin() as connection:
-        connection.execute(insert(catalog_table), trained.catalog.astype(object).where(
-            trained.catalog.notna(), None).to_dict("records"))
+        connection.execute(
+            insert(catalog_table),
+            trained.catalog.astype(object).where(trained.catalog.notna(), None).to_dict("records"),
+        )
         connection.execute(insert(holdings_table), trained.holdings.to_dict("records"))
-        connection.execute(insert(loans_table), [
-            {"reader_id": r[C.READER_ID], "book_id": r[C.BOOK_ID],
-             "borrowed_at": int(r[C.TIMESTAMP]), "event": "loan", "library_id": r[C.LIBRARY_ID]}
-            for r in loans.to_dict("records")
-        ])
+        connection.execute(
+            insert(loans_table),
+            [
+                {
+                    "reader_id": r[C.READER_ID],
+                    "book_id": r[C.BOOK_ID],
+                    "borrowed_at": int(r[C.TIMESTAMP]),
+                    "event": "loan",
+                    "library_id": r[C.LIBRARY_ID],
+                }
+                for r in loans.to_dict("records")
+            ],
+        )
 
 
 def publish_model(models_dir: Path, trained: Trained, model: Recommender | None = None) -> str:
     run_id = artifacts.new_run_id()
-    artifacts.save_bundle(models_dir, run_id, model or trained.model, catalog=trained.catalog,
-                          holdings=trained.holdings, manifest_extra={"note": "test"})
+    artifacts.save_bundle(
+        models_dir,
+        run_id,
+        model or trained.model,
+        catalog=trained.catalog,
+        holdings=trained.holdings,
+        manifest_extra={"note": "test"},
+    )
     artifacts.publish(models_dir, run_id)
     return run_id
 
@@ -181,5 +249,6 @@ def wait_until(check: Callable[[], bool], *, what: str, deadline: float = READY_
 
 
 def reader_get(client: TestClient, reader: str, **params: object) -> Response:
-    return client.get(f"/readers/{reader}/recommendations", params=params,
-                      headers={"X-API-Key": READER_KEY})
+    return client.get(
+        f"/readers/{reader}/recommendations", params=params, headers={"X-API-Key": READER_KEY}
+    )

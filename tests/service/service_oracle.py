@@ -8,12 +8,15 @@ from recsys.columns import Columns as C
 
 
 def work_of(catalog: pd.DataFrame) -> dict[str, str]:
-    return {b: (w if isinstance(w, str) else f"book:{b}")
-            for b, w in zip(catalog[C.BOOK_ID], catalog[C.WORK_ID], strict=True)}
+    return {
+        b: (w if isinstance(w, str) else f"book:{b}")
+        for b, w in zip(catalog[C.BOOK_ID], catalog[C.WORK_ID], strict=True)
+    }
 
 
-def eligible_books(catalog: pd.DataFrame, holdings: pd.DataFrame, params: dict[str, object],
-                   blocked: set[str]) -> set[str]:
+def eligible_books(
+    catalog: pd.DataFrame, holdings: pd.DataFrame, params: dict[str, object], blocked: set[str]
+) -> set[str]:
     """Books a list may hold: the filters, minus every edition of blocked or excluded books."""
     frame = catalog
     library = params.get("library")

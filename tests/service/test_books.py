@@ -61,14 +61,18 @@ def test_etag_and_cache_control_and_304(client: TestClient) -> None:
     assert first.headers["cache-control"] == "public, max-age=300"
     version = client.get("/version").json()["model_version"]
     assert etag.startswith(f'"{version}-')
-    again = client.get(f"/books/{book_id(1, 1)}/similar", params={"k": 4},
-                       headers={"If-None-Match": etag})
+    again = client.get(
+        f"/books/{book_id(1, 1)}/similar", params={"k": 4}, headers={"If-None-Match": etag}
+    )
     assert again.status_code == 304 and again.content == b""
     assert again.headers["etag"] == etag
     other = similar(client, book_id(1, 1), k=5)
     assert other.headers["etag"] != etag
-    stale = client.get(f"/books/{book_id(1, 1)}/similar", params={"k": 4},
-                       headers={"If-None-Match": '"old-version-0"'})
+    stale = client.get(
+        f"/books/{book_id(1, 1)}/similar",
+        params={"k": 4},
+        headers={"If-None-Match": '"old-version-0"'},
+    )
     assert stale.status_code == 200 and stale.json() == first.json()
 
 
@@ -77,4 +81,5 @@ def test_bad_k_and_overlong_exclude_are_422(client: TestClient) -> None:
     response = similar(client, book_id(0, 1), exclude="x" * 200)
     assert response.status_code == 422
     assert response.json()["detail"] == (
-        "exclude holds a book id of 200 characters; ids have 1 to 128")
+        "exclude holds a book id of 200 characters; ids have 1 to 128"
+    )

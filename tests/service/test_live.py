@@ -32,11 +32,17 @@ def free_port() -> int:
 @pytest.fixture
 def live_server(library: Engine, service_settings: Settings) -> Iterator[str]:
     """uvicorn serving the app on a free loopback port, in a thread; yields its base URL."""
-    settings = service_settings.model_copy(update={"api_keys": SecretStr(
-        f"{READER_KEY}:reader,{ADMIN_KEY}:admin,{FUZZ_KEY}:reader,{FUZZ_KEY}:admin")})
+    settings = service_settings.model_copy(
+        update={
+            "api_keys": SecretStr(
+                f"{READER_KEY}:reader,{ADMIN_KEY}:admin,{FUZZ_KEY}:reader,{FUZZ_KEY}:admin"
+            )
+        }
+    )
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                            access_log=False, log_level="warning")
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, access_log=False, log_level="warning"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -59,18 +65,24 @@ def live_server(library: Engine, service_settings: Settings) -> Iterator[str]:
 def test_real_http_on_loopback(live_server: str) -> None:
     with httpx.Client(base_url=live_server) as http:
         assert http.get("/health/live").json() == {"status": "ok"}
-        reader = http.get("/readers/R105/recommendations", params={"k": 3},
-                          headers={"X-API-Key": READER_KEY})
+        reader = http.get(
+            "/readers/R105/recommendations", params={"k": 3}, headers={"X-API-Key": READER_KEY}
+        )
         assert reader.status_code == 200 and len(reader.json()["items"]) == 3
         book = http.get("/books/B100/similar")
         assert book.status_code == 200
-        assert http.get("/books/B100/similar",
-                        headers={"If-None-Match": book.headers["etag"]}).status_code == 304
+        assert (
+            http.get(
+                "/books/B100/similar", headers={"If-None-Match": book.headers["etag"]}
+            ).status_code
+            == 304
+        )
         assert http.get("/docs").status_code == 200
         spec = http.get("/openapi.json").json()
         summaries = {op["summary"] for path in spec["paths"].values() for op in path.values()}
         assert "Books recommended for one reader; readers without loans get popular books." in (
-            summaries)
+            summaries
+        )
 
 
 @pytest.mark.slow
@@ -82,16 +94,22 @@ def test_openapi_fuzz_finds_no_server_error(live_server: str) -> None:
         operation = result.ok()
 
         @given(case=operation.as_strategy())
-        @hypothesis_settings(max_examples=25, deadline=None, database=None,
-                             phases=[Phase.explicit, Phase.generate],
-                             suppress_health_check=list(HealthCheck))
+        @hypothesis_settings(
+            max_examples=25,
+            deadline=None,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         def fuzz(case: schemathesis.Case) -> None:
             for headers in ({"X-API-Key": FUZZ_KEY}, {}):
                 response = case.call(base_url=live_server, headers=headers)
                 statuses.append(response.status_code)
                 if response.status_code >= 500:
-                    failures.append(f"{case.method} {case.formatted_path} -> "
-                                    f"{response.status_code}: {response.text[:200]}")
+                    failures.append(
+                        f"{case.method} {case.formatted_path} -> "
+                        f"{response.status_code}: {response.text[:200]}"
+                    )
 
         fuzz()
     assert failures == []

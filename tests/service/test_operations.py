@@ -55,18 +55,19 @@ def test_public_routes_are_open_by_default(client: TestClient) -> None:
     assert client.post("/sessions/recommendations", json={"book_ids": []}).status_code == 200
 
 
-def test_book_routes_can_require_a_key(make_client: Callable[..., TestClient],
-                                       service_settings: Settings) -> None:
+def test_book_routes_can_require_a_key(
+    make_client: Callable[..., TestClient], service_settings: Settings
+) -> None:
     client = make_client(service_settings.model_copy(update={"public_book_routes": False}))
     assert client.get("/books/B000/similar").status_code == 401
     assert client.get("/popular").status_code == 401
     assert client.post("/sessions/recommendations", json={"book_ids": []}).status_code == 401
-    assert client.get("/books/B000/similar",
-                      headers={"X-API-Key": READER_KEY}).status_code == 200
+    assert client.get("/books/B000/similar", headers={"X-API-Key": READER_KEY}).status_code == 200
 
 
 def test_without_configured_keys_reader_routes_stay_closed(
-        make_client: Callable[..., TestClient], service_settings: Settings) -> None:
+    make_client: Callable[..., TestClient], service_settings: Settings
+) -> None:
     client = make_client(service_settings.model_copy(update={"api_keys": None}))
     response = client.get(PATH, headers={"X-API-Key": READER_KEY})
     assert response.status_code == 401
@@ -74,19 +75,24 @@ def test_without_configured_keys_reader_routes_stay_closed(
     assert client.get("/books/B000/similar").status_code == 200
 
 
-def test_cors_allow_list(make_client: Callable[..., TestClient],
-                         service_settings: Settings) -> None:
-    client = make_client(service_settings.model_copy(
-        update={"cors_origins": ["https://opac.example.org"]}))
+def test_cors_allow_list(
+    make_client: Callable[..., TestClient], service_settings: Settings
+) -> None:
+    client = make_client(
+        service_settings.model_copy(update={"cors_origins": ["https://opac.example.org"]})
+    )
     allowed = client.get("/popular", headers={"Origin": "https://opac.example.org"})
     assert allowed.headers["access-control-allow-origin"] == "https://opac.example.org"
     other = client.get("/popular", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in other.headers
 
 
-def test_not_ready_until_a_model_is_published(make_client: Callable[..., TestClient],
-                                              service_settings: Settings,
-                                              trained: Trained, tmp_path: Path) -> None:
+def test_not_ready_until_a_model_is_published(
+    make_client: Callable[..., TestClient],
+    service_settings: Settings,
+    trained: Trained,
+    tmp_path: Path,
+) -> None:
     settings = service_settings.model_copy(update={"models_dir": tmp_path / "empty-models"})
     client = make_client(settings, ready=False)
     assert client.get("/health/live").json() == {"status": "ok"}
@@ -101,11 +107,12 @@ def test_not_ready_until_a_model_is_published(make_client: Callable[..., TestCli
 
 
 def test_not_ready_when_the_database_does_not_answer(
-        make_client: Callable[..., TestClient], service_settings: Settings,
-        tmp_path: Path) -> None:
+    make_client: Callable[..., TestClient], service_settings: Settings, tmp_path: Path
+) -> None:
     """A model is loaded (popular lists fall back to the model) but the store is unreachable."""
     settings = service_settings.model_copy(
-        update={"database_url": "postgresql+psycopg://nobody@127.0.0.1:9/none"})
+        update={"database_url": "postgresql+psycopg://nobody@127.0.0.1:9/none"}
+    )
     client = make_client(settings, ready=False)
     wait_until(lambda: client.get("/health/ready").json()["model_loaded"], what="the model")
     ready = client.get("/health/ready")
@@ -131,24 +138,26 @@ def test_metrics_count_routes_strategies_and_model(fresh_client: TestClient) -> 
     client.get("/books/B000/similar")
     text = client.get("/metrics").text
     version = client.get("/version").json()["model_version"]
-    assert ('recsys_http_requests_total{route="/readers/{reader_id}/recommendations",'
-            'method="GET",status="200"} 2') in text
+    assert (
+        'recsys_http_requests_total{route="/readers/{reader_id}/recommendations",'
+        'method="GET",status="200"} 2'
+    ) in text
     assert 'recsys_recommendations_total{endpoint="reader",strategy="personalized"} 1' in text
     assert "recsys_fallbacks_total 1" in text
     assert f'recsys_model_info{{version="{version}",model="hybrid"}} 1' in text
-    assert ('recsys_http_request_duration_seconds_count{route="/books/{book_id}/similar"} 1'
-            in text)
+    assert 'recsys_http_request_duration_seconds_count{route="/books/{book_id}/similar"} 1' in text
     assert "R105" not in text and "someone-new" not in text
 
 
 def other_model(trained: Trained) -> object:
-    return fit_model(build_loans(), trained.catalog, trained.holdings, PSEUDONYM_KEY,
-                     random_state=99)
+    return fit_model(
+        build_loans(), trained.catalog, trained.holdings, PSEUDONYM_KEY, random_state=99
+    )
 
 
-def test_hot_swap_serves_a_newly_published_model(fresh_client: TestClient,
-                                                 service_settings: Settings,
-                                                 trained: Trained) -> None:
+def test_hot_swap_serves_a_newly_published_model(
+    fresh_client: TestClient, service_settings: Settings, trained: Trained
+) -> None:
     client = fresh_client
     old = client.get("/version").json()["model_version"]
     failures: list[int] = []
@@ -167,8 +176,10 @@ def test_hot_swap_serves_a_newly_published_model(fresh_client: TestClient,
         for _ in range(3):
             run_id = publish_model(service_settings.models_dir, trained, other_model(trained))
             published.append(run_id)
-            wait_until(lambda r=run_id: client.get("/version").json()["model_version"] == r,
-                       what=f"the service to serve {run_id}")
+            wait_until(
+                lambda r=run_id: client.get("/version").json()["model_version"] == r,
+                what=f"the service to serve {run_id}",
+            )
     finally:
         stop.set()
         worker.join()
@@ -180,19 +191,30 @@ def test_hot_swap_serves_a_newly_published_model(fresh_client: TestClient,
 
 
 def test_a_corrupt_new_model_is_refused_and_the_old_keeps_serving(
-        fresh_client: TestClient, service_settings: Settings, trained: Trained,
-        caplog: pytest.LogCaptureFixture) -> None:
+    fresh_client: TestClient,
+    service_settings: Settings,
+    trained: Trained,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     client = fresh_client
     models_dir = service_settings.models_dir
     old = client.get("/version").json()["model_version"]
     bad = artifacts.new_run_id()
-    artifacts.save_bundle(models_dir, bad, trained.model, catalog=trained.catalog,
-                          holdings=trained.holdings, manifest_extra={})
+    artifacts.save_bundle(
+        models_dir,
+        bad,
+        trained.model,
+        catalog=trained.catalog,
+        holdings=trained.holdings,
+        manifest_extra={},
+    )
     target = next((artifacts.run_path(models_dir, bad) / "model").glob("*.npz"))
     target.write_bytes(b"corrupted after publishing")
     (models_dir / artifacts.CURRENT).write_text(bad + "\n")  # as a bad disk copy would leave it
-    wait_until(lambda: 'recsys_model_swaps_total{outcome="refused"} 1'
-               in client.get("/metrics").text, what="the refusal")
+    wait_until(
+        lambda: 'recsys_model_swaps_total{outcome="refused"} 1' in client.get("/metrics").text,
+        what="the refusal",
+    )
     assert client.get("/version").json()["model_version"] == old
     assert reader_get(client, "R105").status_code == 200
     reload = client.post("/admin/reload", headers={"X-API-Key": ADMIN_KEY}).json()
@@ -201,8 +223,7 @@ def test_a_corrupt_new_model_is_refused_and_the_old_keeps_serving(
     assert any(f"run {bad} refused" in r.getMessage() for r in caplog.records)
 
 
-def test_a_missing_new_run_is_refused(fresh_client: TestClient,
-                                      service_settings: Settings) -> None:
+def test_a_missing_new_run_is_refused(fresh_client: TestClient, service_settings: Settings) -> None:
     client = fresh_client
     old = client.get("/version").json()["model_version"]
     (service_settings.models_dir / artifacts.CURRENT).write_text("20300101T000000Z-dead\n")
@@ -211,8 +232,9 @@ def test_a_missing_new_run_is_refused(fresh_client: TestClient,
     assert client.get("/version").json()["model_version"] == old
 
 
-def test_settings_without_a_pseudonym_key_refuse_to_start(service_settings: Settings,
-                                                          tmp_path: Path) -> None:
+def test_settings_without_a_pseudonym_key_refuse_to_start(
+    service_settings: Settings, tmp_path: Path
+) -> None:
     from recsys.exceptions import ConfigurationError
     from recsys.service.app import create_app
 

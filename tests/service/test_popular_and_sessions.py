@@ -42,9 +42,9 @@ def test_popular_at_a_branch_in_a_period(client: TestClient) -> None:
 
 
 def test_popular_pads_with_the_models_popularity_and_respects_audience(
-        client: TestClient, trained: Trained) -> None:
-    body = client.get("/popular", params={"k": 8, "period": "week",
-                                          "audience": "children"}).json()
+    client: TestClient, trained: Trained
+) -> None:
+    body = client.get("/popular", params={"k": 8, "period": "week", "audience": "children"}).json()
     children = set(trained.catalog.loc[trained.catalog[C.AUDIENCE] == "children", C.BOOK_ID])
     assert len(body["items"]) == 8
     assert {item["book_id"] for item in body["items"]} <= children
@@ -53,15 +53,19 @@ def test_popular_pads_with_the_models_popularity_and_respects_audience(
 def test_popular_is_cacheable_and_validates_period(client: TestClient) -> None:
     response = client.get("/popular")
     assert response.headers["cache-control"].startswith("public")
-    assert client.get("/popular", headers={"If-None-Match": response.headers["etag"]}
-                      ).status_code == 304
+    assert (
+        client.get("/popular", headers={"If-None-Match": response.headers["etag"]}).status_code
+        == 304
+    )
     bad = client.get("/popular", params={"period": "decade"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "period"]
 
 
 def test_session_suggests_neighbours_of_viewed_books(client: TestClient) -> None:
-    response = client.post("/sessions/recommendations",
-                           json={"book_ids": [book_id(3, 0), book_id(3, 1), "UNKNOWN"], "k": 4})
+    response = client.post(
+        "/sessions/recommendations",
+        json={"book_ids": [book_id(3, 0), book_id(3, 1), "UNKNOWN"], "k": 4},
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["strategy"] == "session"
@@ -72,9 +76,12 @@ def test_session_suggests_neighbours_of_viewed_books(client: TestClient) -> None
 
 
 def test_session_never_lists_a_viewed_edition_and_filters_exactly(
-        client: TestClient, trained: Trained) -> None:
-    body = client.post("/sessions/recommendations", json={
-        "book_ids": ["B000"], "k": 30, "format": "book", "library": "NOR"}).json()
+    client: TestClient, trained: Trained
+) -> None:
+    body = client.post(
+        "/sessions/recommendations",
+        json={"book_ids": ["B000"], "k": 30, "format": "book", "library": "NOR"},
+    ).json()
     listed = {item["book_id"] for item in body["items"]}
     nor = set(trained.holdings.loc[trained.holdings[C.LIBRARY_ID] == "NOR", C.BOOK_ID])
     assert listed.isdisjoint({"B000", "B000E"}) and listed <= nor
@@ -92,5 +99,11 @@ def test_session_input_is_validated(client: TestClient) -> None:
     assert too_many.json()["detail"][0]["loc"] == ["body", "book_ids"]
     extra = client.post("/sessions/recommendations", json={"book_ids": [], "reader": "R1"})
     assert extra.status_code == 422 and "R1" not in extra.text
-    assert client.post("/sessions/recommendations", content=b"{oops",
-                       headers={"content-type": "application/json"}).status_code == 422
+    assert (
+        client.post(
+            "/sessions/recommendations",
+            content=b"{oops",
+            headers={"content-type": "application/json"},
+        ).status_code
+        == 422
+    )

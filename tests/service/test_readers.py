@@ -24,7 +24,8 @@ def borrowed_by(reader: str) -> set[str]:
     loans = build_loans()
     newer = newer_loans()
     return set(loans.loc[loans.reader_id == reader, "book_id"]) | set(
-        newer.loc[newer.reader_id == reader, "book_id"])
+        newer.loc[newer.reader_id == reader, "book_id"]
+    )
 
 
 def test_known_reader_gets_a_personal_list_of_their_subject(client: TestClient) -> None:
@@ -76,23 +77,28 @@ def test_filters_are_exact(client: TestClient, trained: Trained, reader: str) ->
             response = reader_get(client, reader, k=k, **params)
             assert response.status_code == 200, response.text
             listed = [item["book_id"] for item in response.json()["items"]]
-            eligible = eligible_books(trained.catalog, trained.holdings, params,
-                                      borrowed_by(reader))
+            eligible = eligible_books(
+                trained.catalog, trained.holdings, params, borrowed_by(reader)
+            )
             assert set(listed) <= eligible, (params, k)
             expected = expected_length(trained.catalog, eligible, k)
             assert len(listed) == len(set(listed)) == expected, (params, k)
 
 
-@pytest.mark.parametrize(("params", "loc", "message"), [
-    ({"k": 0}, ["query", "k"], "greater than or equal to 1"),
-    ({"k": 101}, ["query", "k"], "less than or equal to 100"),
-    ({"k": "ten"}, ["query", "k"], "valid integer"),
-    ({"audience": "elderly"}, ["query", "audience"], "'children', 'young_adult' or 'adult'"),
-    ({"library": ""}, ["query", "library"], "at least 1 character"),
-    ({"available_only": "perhaps"}, ["query", "available_only"], "valid boolean"),
-])
-def test_bad_parameters_get_422_naming_the_parameter(client: TestClient, params: dict[str, object],
-                                                     loc: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "loc", "message"),
+    [
+        ({"k": 0}, ["query", "k"], "greater than or equal to 1"),
+        ({"k": 101}, ["query", "k"], "less than or equal to 100"),
+        ({"k": "ten"}, ["query", "k"], "valid integer"),
+        ({"audience": "elderly"}, ["query", "audience"], "'children', 'young_adult' or 'adult'"),
+        ({"library": ""}, ["query", "library"], "at least 1 character"),
+        ({"available_only": "perhaps"}, ["query", "available_only"], "valid boolean"),
+    ],
+)
+def test_bad_parameters_get_422_naming_the_parameter(
+    client: TestClient, params: dict[str, object], loc: list[str], message: str
+) -> None:
     response = reader_get(client, "SECRET-READER-42", **params)
     assert response.status_code == 422
     problem = response.json()["detail"][0]
@@ -117,6 +123,10 @@ def test_no_reader_id_in_logs(client: TestClient, caplog: pytest.LogCaptureFixtu
         reader_get(client, "never-borrowed-7")
     # the test's own HTTP client logs its URLs; everything server-side must not
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name != "httpx")
-    for secret in (raw, pseudonym, "never-borrowed-7",
-                   Pseudonymizer(PSEUDONYM_KEY.encode()).pseudonymize("never-borrowed-7")):
+    for secret in (
+        raw,
+        pseudonym,
+        "never-borrowed-7",
+        Pseudonymizer(PSEUDONYM_KEY.encode()).pseudonymize("never-borrowed-7"),
+    ):
         assert secret not in logged

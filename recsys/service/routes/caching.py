@@ -34,7 +34,12 @@ def matches(request: Request, etag: str) -> bool:
 
 
 async def cached_list(
-    request: Request, served: ServedModel, metrics: Metrics, *, endpoint: str, key: str,
+    request: Request,
+    served: ServedModel,
+    metrics: Metrics,
+    *,
+    endpoint: str,
+    key: str,
     render: Callable[[], tuple[bytes, str]],
 ) -> Response:
     """Answer 304 on a matching ETag, else the cached body, else `render()` in the threadpool."""

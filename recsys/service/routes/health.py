@@ -21,8 +21,7 @@ async def live() -> Liveness:
     return Liveness()
 
 
-@router.get("/health/ready", response_model=Readiness,
-            responses={503: {"model": Readiness}})
+@router.get("/health/ready", response_model=Readiness, responses={503: {"model": Readiness}})
 def ready(response: Response, store: StoreDep, engine: EngineDep) -> Readiness:
     """Ready when a model is loaded and the database answers (503 otherwise)."""
     served = store.served
@@ -34,15 +33,25 @@ def ready(response: Response, store: StoreDep, engine: EngineDep) -> Readiness:
     is_ready = served is not None and database
     if not is_ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    detail = None if is_ready else "; ".join(
-        part for part in (
-            None if served is not None else (store.last_error or "no model loaded yet"),
-            None if database else "the database does not answer",
-        ) if part
+    detail = (
+        None
+        if is_ready
+        else "; ".join(
+            part
+            for part in (
+                None if served is not None else (store.last_error or "no model loaded yet"),
+                None if database else "the database does not answer",
+            )
+            if part
+        )
     )
-    return Readiness(status="ready" if is_ready else "not ready", model_loaded=served is not None,
-                     database=database, model_version=served.version if served else None,
-                     detail=detail)
+    return Readiness(
+        status="ready" if is_ready else "not ready",
+        model_loaded=served is not None,
+        database=database,
+        model_version=served.version if served else None,
+        detail=detail,
+    )
 
 
 @router.get("/version", response_model=Version, responses={503: {"model": ErrorDetail}})

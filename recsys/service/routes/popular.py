@@ -21,15 +21,19 @@ Period = Literal["year", "month", "week", "all"]
     "/popular",
     response_model=PopularBooks,
     dependencies=[PublicKey],
-    responses={304: {"description": "not modified (If-None-Match)"},
-               503: {"model": ErrorDetail}},
+    responses={304: {"description": "not modified (If-None-Match)"}, 503: {"model": ErrorDetail}},
 )
 async def popular(
-    request: Request, served: ServedDep, metrics: MetricsDep,
-    library: Annotated[str | None, Query(min_length=1, max_length=MAX_FILTER_LENGTH,
-                                         description="branch library id")] = None,
-    audience: Annotated[Audience | None, Query(description="children, young_adult or adult")
-                        ] = None,
+    request: Request,
+    served: ServedDep,
+    metrics: MetricsDep,
+    library: Annotated[
+        str | None,
+        Query(min_length=1, max_length=MAX_FILTER_LENGTH, description="branch library id"),
+    ] = None,
+    audience: Annotated[
+        Audience | None, Query(description="children, young_adult or adult")
+    ] = None,
     period: Annotated[Period, Query(description="counted back from the newest loan")] = "year",
     k: K = 10,
 ) -> Response:
@@ -39,10 +43,14 @@ async def popular(
 
     def render() -> tuple[bytes, str]:
         result = popular_list(served, filters=filters, period=period, k=k)
-        body = PopularBooks(items=result.items, model_version=served.version,
-                            strategy=result.strategy, library=library, audience=audience,
-                            period=period)
+        body = PopularBooks(
+            items=result.items,
+            model_version=served.version,
+            strategy=result.strategy,
+            library=library,
+            audience=audience,
+            period=period,
+        )
         return body.model_dump_json().encode(), result.strategy
 
-    return await cached_list(request, served, metrics, endpoint="popular", key=key,
-                             render=render)
+    return await cached_list(request, served, metrics, endpoint="popular", key=key, render=render)

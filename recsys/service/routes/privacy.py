@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,7 +29,7 @@ ReaderId = Annotated[
         min_length=1, max_length=MAX_ID_LENGTH, description="the reader's id in the library system"
     ),
 ]
-ADMIN_ERRORS = {
+ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorDetail},
     403: {"model": ErrorDetail},
     503: {"model": ErrorDetail},

@@ -28,21 +28,34 @@ from recsys.service.schemas import MAX_ID_LENGTH, ErrorDetail, ReaderRecommendat
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["readers"])
 
-ReaderId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH,
-                               description="the reader's id in the library system")]
+ReaderId = Annotated[
+    str,
+    Path(
+        min_length=1, max_length=MAX_ID_LENGTH, description="the reader's id in the library system"
+    ),
+]
 
 
 @router.get(
     "/readers/{reader_id}/recommendations",
     response_model=ReaderRecommendations,
     dependencies=[ReaderKey],
-    responses={401: {"model": ErrorDetail}, 403: {"model": ErrorDetail},
-               503: {"model": ErrorDetail}},
+    responses={
+        401: {"model": ErrorDetail},
+        403: {"model": ErrorDetail},
+        503: {"model": ErrorDetail},
+    },
 )
 def reader_recommendations(
-    reader_id: ReaderId, response: Response, served: ServedDep, engine: EngineDep,
-    pseudonymizer: PseudonymizerDep, filters: FiltersDep, metrics: MetricsDep,
-    settings: SettingsDep, k: K = 10,
+    reader_id: ReaderId,
+    response: Response,
+    served: ServedDep,
+    engine: EngineDep,
+    pseudonymizer: PseudonymizerDep,
+    filters: FiltersDep,
+    metrics: MetricsDep,
+    settings: SettingsDep,
+    k: K = 10,
 ) -> ReaderRecommendations:
     """Books recommended for one reader; readers without loans get popular books."""
     response.headers["Cache-Control"] = "private, no-store"
@@ -54,14 +67,17 @@ def reader_recommendations(
         history = reader_history(engine, reader_id=pseudonym) if allowed else None
     except SQLAlchemyError as error:
         logger.error("reader history unavailable: %s", type(error).__name__)
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "the database does not answer; try again shortly") from None
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "the database does not answer; try again shortly"
+        ) from None
     if history is None:
         result = non_personal_list(served, filters=filters, k=k)
     else:
         history = history[history[C.EVENT].isin(Events.LOAN_EVENTS)].assign(
-            **{C.READER_ID: pseudonym})
+            **{C.READER_ID: pseudonym}
+        )
         result = reader_list(served, reader=pseudonym, history=history, filters=filters, k=k)
     metrics.count_strategy("reader", result.strategy)
-    return ReaderRecommendations(items=result.items, model_version=served.version,
-                                 strategy=result.strategy)
+    return ReaderRecommendations(
+        items=result.items, model_version=served.version, strategy=result.strategy
+    )

@@ -24,7 +24,10 @@ router = APIRouter(tags=["sessions"])
     responses={503: {"model": ErrorDetail}},
 )
 def session_recommendations(
-    body: SessionRequest, response: Response, served: ServedDep, metrics: MetricsDep,
+    body: SessionRequest,
+    response: Response,
+    served: ServedDep,
+    metrics: MetricsDep,
 ) -> SessionRecommendations:
     """Suggestions from the books viewed in an anonymous session."""
     response.headers["Cache-Control"] = "private, no-store"
@@ -32,12 +35,17 @@ def session_recommendations(
         if not 1 <= len(book_id) <= MAX_ID_LENGTH:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"book_ids holds an id of {len(book_id)} characters; ids have 1 to "
-                f"{MAX_ID_LENGTH}",
+                f"book_ids holds an id of {len(book_id)} characters; ids have 1 to {MAX_ID_LENGTH}",
             )
-    filters = ListFilters(library=body.library, available_only=body.available_only,
-                          audience=body.audience, format=body.format, language=body.language)
+    filters = ListFilters(
+        library=body.library,
+        available_only=body.available_only,
+        audience=body.audience,
+        format=body.format,
+        language=body.language,
+    )
     result = session_list(served, viewed=body.book_ids, filters=filters, k=body.k)
     metrics.count_strategy("session", result.strategy)
-    return SessionRecommendations(items=result.items, model_version=served.version,
-                                  strategy=result.strategy)
+    return SessionRecommendations(
+        items=result.items, model_version=served.version, strategy=result.strategy
+    )
