@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "pipelines.serve",
     "pipelines.batch",
     "pipelines.publish",
+    "pipelines.notebooks",
 )
 
 EXIT_FAILED = 1

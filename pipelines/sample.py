@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from recsys.config import Settings
@@ -30,6 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="output folder (default: the inbox, $RECSYS_DATA_DIR/inbox)",
     )
     parser.add_argument(
+        "--end",
+        type=date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="last day of the sample (default: yesterday, UTC, so the retention window and "
+        "the nightly volume check see current data)",
+    )
+    parser.add_argument(
         "--split-last-days",
         type=int,
         default=0,
@@ -40,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    config = SampleConfig(n_loans=args.loans, seed=args.seed)
+    end = args.end or (datetime.now(UTC).date() - timedelta(days=1))
+    config = SampleConfig(n_loans=args.loans, seed=args.seed, end=end)
     library = generate_library(config)
     out_dir = args.out if args.out is not None else settings.inbox_dir
     written = write_library(library, out_dir, split_last_days=args.split_last_days)

@@ -227,7 +227,7 @@ class HybridRecommender(ExplainableRecommender):
     def _pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:
         co = self._co_borrowing(book, others)
         content = self._content_pair_scores(book, others)
-        return co / max(co.max(), 1e-12) + 0.5 * content
+        return co / max(co.max(initial=0.0), 1e-12) + 0.5 * content
 
     def _contributions(self, row: sparse.csr_matrix, book: int) -> np.ndarray:
         weights = row.data.astype(np.float64)

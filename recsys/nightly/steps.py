@@ -176,21 +176,8 @@ def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
         "All models are fitted on the same training part and scored on the same held-out "
         f"newest {TEST_SHARE:.0%} of loans (readers' first loans of a book only).",
     ]
-    published_id, published_spec, published = _published(settings, ctx)
-    same_params = False
-    if published_spec is not None:
-        name, params = published_spec
-        same_params = name == ctx.model.name and _jsonable(params) == _jsonable(candidate_params)
-        if same_params:
-            notes.append(f"The published model (run {published_id}) has the candidate's "
-                         "parameters, so its refit on the training part is the candidate's.")
-        else:
-            models["published_refit"] = registry.build_model(name, **params)
-        notes.append(
-            f"published_refit is the published model's parameters refitted on the training "
-            f"part: the published model (run {published_id}) was trained on data that may "
-            "include the test period, so published_as_served is shown for information only."
-        )
+    published_id, published, same_params = _add_published_refit(settings, ctx, models, notes,
+                                                                 candidate=ctx.model)
     comparison = compare_models(models, split, k=K, progress=lambda m: ctx.line(f"evaluate: {m}"))
     entries: dict[str, dict[str, Any]] = {
         name: {
@@ -227,31 +214,46 @@ def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     return metrics
 
 
-def _published(
-    settings: Settings, ctx: RunContext
-) -> tuple[str | None, tuple[str, dict[str, Any]] | None, artifacts.Bundle | None]:
-    """The published run id, its model name and parameters, and its loaded bundle.
+def _add_published_refit(
+    settings: Settings, ctx: RunContext, models: dict[str, Recommender], notes: list[str], *,
+    candidate: Recommender,
+) -> tuple[str | None, artifacts.Bundle | None, bool]:
+    """Add ``published_refit`` to `models` when it differs from the candidate.
 
-    A damaged published bundle is reported and left out of the as-served score; its parameters
-    are still read from the manifest when that is legible, so the refit comparison stands.
+    Returns the published run id, its loaded bundle (None when it cannot be loaded: reported,
+    and left out of the as-served score) and whether its parameters equal the candidate's.
     """
+    from recsys.models import registry
+
     models_dir = Path(settings.models_dir)
     current = artifacts.current_run_id(models_dir)
     if current is None:
         ctx.line("evaluate: no published model yet")
-        return None, None, None
+        return None, None, False
     path = artifacts.run_path(models_dir, current)
+    bundle = None
     try:
         bundle = artifacts.load_bundle(path)
-        model = bundle.manifest["model"]
-        return current, (model["name"], model["params"]), bundle
-    except RecsysError as error:
+    except Exception as error:  # a damaged bundle, or one this version cannot rebuild
         ctx.line(f"evaluate: the published model (run {current}) cannot be loaded: {error}")
     try:
-        model = json.loads((path / artifacts.MANIFEST).read_text())["model"]
-        return current, (model["name"], model["params"]), None
-    except (OSError, ValueError, KeyError, TypeError):
-        return current, None, None
+        spec = json.loads((path / artifacts.MANIFEST).read_text())["model"]
+        name, params = spec["name"], spec["params"]
+        if name == candidate.name and _jsonable(params) == _jsonable(candidate.get_params()):
+            notes.append(f"The published model (run {current}) has the candidate's parameters, "
+                         "so its refit on the training part is the candidate's.")
+            return current, bundle, True
+        models["published_refit"] = registry.build_model(name, **params)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        notes.append(f"The published model's parameters (run {current}) cannot be rebuilt by "
+                     f"this version ({type(error).__name__}), so there is no fair comparison.")
+        return current, bundle, False
+    notes.append(
+        f"published_refit is the published model's parameters refitted on the training part: "
+        f"the published model (run {current}) was trained on data that may include the test "
+        "period, so published_as_served is shown for information only."
+    )
+    return current, bundle, False
 
 
 def save(settings: Settings, ctx: RunContext) -> Path:
