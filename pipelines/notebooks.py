@@ -21,16 +21,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "notebooks", help="execute the librarians' notebooks into HTML reports (reports/NN-*.html)"
     )
-    parser.add_argument("--out", type=Path, default=Path("reports"),
-                        help="folder for the HTML reports; default reports/")
-    parser.add_argument("--run-id", default=None,
-                        help="run to review; default the published model")
-    parser.add_argument("--k", type=_positive_int, default=10,
-                        help="list length reviewed; default 10")
-    parser.add_argument("--notebooks", type=Path, default=Path("notebooks"),
-                        help="folder holding the NN-topic.ipynb notebooks; default notebooks/")
-    parser.add_argument("--show-code", action="store_true",
-                        help="keep the code cells in the HTML (hidden by default)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports"),
+        help="folder for the HTML reports; default reports/",
+    )
+    parser.add_argument("--run-id", default=None, help="run to review; default the published model")
+    parser.add_argument(
+        "--k", type=_positive_int, default=10, help="list length reviewed; default 10"
+    )
+    parser.add_argument(
+        "--notebooks",
+        type=Path,
+        default=Path("notebooks"),
+        help="folder holding the NN-topic.ipynb notebooks; default notebooks/",
+    )
+    parser.add_argument(
+        "--show-code",
+        action="store_true",
+        help="keep the code cells in the HTML (hidden by default)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -44,8 +55,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     artifacts.verify_bundle(artifacts.run_path(models_dir, run_id))
     written = run_notebooks(
-        args.notebooks, args.out, parameters={"run_id": run_id, "k": args.k},
-        show_code=args.show_code, progress=lambda line: print(line, file=sys.stderr, flush=True),
+        args.notebooks,
+        args.out,
+        parameters={"run_id": run_id, "k": args.k},
+        show_code=args.show_code,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     for path in written:
         print(path)

@@ -25,6 +25,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
 from nbformat import NotebookNode
+from traitlets import default
 
 from recsys.exceptions import RecsysError
 
@@ -77,13 +78,15 @@ def _is_literal(value: object) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
-def inject_parameters(notebook: NotebookNode, parameters: Mapping[str, ParameterValue]
-                      ) -> NotebookNode:
+def inject_parameters(
+    notebook: NotebookNode, parameters: Mapping[str, ParameterValue]
+) -> NotebookNode:
     """A copy of `notebook` with an injected-parameters cell after the ``parameters`` cell."""
     copy = nbformat.from_dict(notebook)
     cells = [c for c in copy.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
-    tagged = [i for i, c in enumerate(cells)
-              if PARAMETERS_TAG in c.get("metadata", {}).get("tags", [])]
+    tagged = [
+        i for i, c in enumerate(cells) if PARAMETERS_TAG in c.get("metadata", {}).get("tags", [])
+    ]
     if not tagged:
         raise NotebookError(f"the notebook has no cell tagged {PARAMETERS_TAG!r}")
     cell = nbformat.v4.new_code_cell(parameter_source(parameters))
@@ -93,10 +96,20 @@ def inject_parameters(notebook: NotebookNode, parameters: Mapping[str, Parameter
     return copy
 
 
-def kernel_manager() -> KernelManager:
-    """A manager for the running interpreter's ipykernel, ignoring installed kernelspecs."""
-    return KernelManager(kernel_name=NATIVE_KERNEL_NAME,
-                         kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))
+class ThisInterpreterKernelManager(KernelManager):
+    """Starts the running interpreter's ipykernel, ignoring the kernelspecs a machine has.
+
+    With no kernel directories, jupyter_client falls back to ipykernel's own spec, whose command
+    is ``sys.executable -m ipykernel_launcher``.
+    """
+
+    @default("kernel_spec_manager")
+    def _no_installed_kernelspecs(self) -> KernelSpecManager:
+        return KernelSpecManager(kernel_dirs=[], parent=self)
+
+    @default("log")
+    def _quiet_log(self) -> logging.Logger:
+        return JUPYTER_LOG
 
 
 def execute_notebook(
@@ -119,7 +132,8 @@ def execute_notebook(
     environment.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     client = NotebookClient(
         notebook,
-        km=kernel_manager(),
+        kernel_manager_class=ThisInterpreterKernelManager,
+        kernel_name=NATIVE_KERNEL_NAME,
         timeout=timeout,
         extra_arguments=KERNEL_ARGUMENTS,
         log=JUPYTER_LOG,
@@ -142,10 +156,26 @@ def _first_line(error: BaseException) -> str:
 
 
 def write_html(notebook: NotebookNode, target: Path, *, show_code: bool = False) -> Path:
-    """Write `notebook` as a self-contained HTML page (plots embedded); code hidden by default."""
-    exporter = HTMLExporter(exclude_input=not show_code, exclude_input_prompt=True,
-                            exclude_output_prompt=True, log=JUPYTER_LOG)
-    body, _ = exporter.from_notebook_node(notebook)
+    """Write `notebook` as a self-contained HTML page (plots embedded); code hidden by default.
+
+    Text that libraries print to stderr (import-time warnings, progress bars) is left out: it
+    is meant for engineers, and a failing cell raises before a report is written.
+    """
+    report = nbformat.from_dict(notebook)
+    for cell in report.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [
+                o
+                for o in cell.outputs
+                if not (o.output_type == "stream" and o.get("name") == "stderr")
+            ]
+    exporter = HTMLExporter(
+        exclude_input=not show_code,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        log=JUPYTER_LOG,
+    )
+    body, _ = exporter.from_notebook_node(report)
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(body, encoding="utf-8")
@@ -171,6 +201,7 @@ def run_notebooks(
         if progress is not None:
             progress(f"notebooks: running {path.name}")
         executed = execute_notebook(path, parameters=parameters, cwd=cwd, env=env)
-        written.append(write_html(executed, Path(out_dir) / f"{path.stem}.html",
-                                  show_code=show_code))
+        written.append(
+            write_html(executed, Path(out_dir) / f"{path.stem}.html", show_code=show_code)
+        )
     return written

@@ -126,7 +126,10 @@ class ReviewContext:
     def comparison(self) -> ComparisonResult:
         """The run's recipe refitted on the training part, beside the two baselines."""
         comparison = evaluate_recipe(
-            self.bundle.manifest, self.split, k=self.k, label=self.model_label,
+            self.bundle.manifest,
+            self.split,
+            k=self.k,
+            label=self.model_label,
             seed=self.settings.seed,
         )
         return add_subject_segment(comparison, self.split.train)
@@ -176,8 +179,9 @@ def load_review_context(
     dataset = load_training_data(engine, settings)
     if not dataset.interactions[C.EVENT].isin(Events.LOAN_EVENTS).any():
         raise RecsysError("the store holds no loans yet; run `recsys nightly` after an ingest")
-    return ReviewContext(settings=settings, engine=engine, bundle=bundle, dataset=dataset,
-                         k=check_k(k))
+    return ReviewContext(
+        settings=settings, engine=engine, bundle=bundle, dataset=dataset, k=check_k(k)
+    )
 
 
 def evaluate_recipe(
@@ -186,13 +190,13 @@ def evaluate_recipe(
     """Refit the manifest's model on ``split.train`` and score it with the two baselines."""
     spec = manifest["model"]
     recipe = registry.build_model(spec["name"], **spec.get("params", {}))
-    comparison = compare_models({label: recipe}, split, k=k, seed=seed,
-                                catalog=split.train.catalog)
+    comparison = compare_models({label: recipe}, split, k=k, seed=seed, catalog=split.train.catalog)
     return relabel(comparison, BASELINE_LABELS)
 
 
 def relabel(comparison: ComparisonResult, labels: dict[str, str]) -> ComparisonResult:
     """The same comparison with models renamed (names not in `labels` stay)."""
+
     def rename(mapping: dict[str, Any]) -> dict[str, Any]:
         return {labels.get(name, name): value for name, value in mapping.items()}
 
@@ -220,8 +224,9 @@ def reader_main_subject(train: Dataset) -> pd.Series:
     first = pd.Series(first.str.strip().to_numpy(), index=catalog[C.BOOK_ID].astype(str))
     first = first.loc[(first != "") & ~first.index.duplicated()]
     subject = loans[C.BOOK_ID].astype(str).map(first)
-    pairs = pd.DataFrame({"reader": loans[C.READER_ID].astype(str).to_numpy(),
-                          "subject": subject.to_numpy()}).dropna()
+    pairs = pd.DataFrame(
+        {"reader": loans[C.READER_ID].astype(str).to_numpy(), "subject": subject.to_numpy()}
+    ).dropna()
     counts = pairs.groupby(["reader", "subject"]).size().rename("n").reset_index()
     counts = counts.sort_values(["reader", "n", "subject"], ascending=[True, False, True])
     best = counts.drop_duplicates("reader").set_index("reader")["subject"]
@@ -233,9 +238,10 @@ def add_subject_segment(comparison: ComparisonResult, train: Dataset) -> Compari
     subject = reader_main_subject(train)
     results = {
         name: dataclasses.replace(
-            result, per_reader=result.per_reader.drop(columns="subject", errors="ignore").join(
+            result,
+            per_reader=result.per_reader.drop(columns="subject", errors="ignore").join(
                 subject.reindex(result.per_reader.index).fillna(M.UNKNOWN)
-            )
+            ),
         )
         for name, result in comparison.results.items()
     }
@@ -246,8 +252,10 @@ def quality_table(comparison: ComparisonResult) -> pd.DataFrame:
     """Per model, the main measures in plain words (percentages where they read naturally)."""
     k = comparison.k
     rows = {
-        name: {title: result.summary[f"{metric}@{k}"] * scale
-               for metric, title, scale in QUALITY_COLUMNS}
+        name: {
+            title: result.summary[f"{metric}@{k}"] * scale
+            for metric, title, scale in QUALITY_COLUMNS
+        }
         for name, result in comparison.results.items()
     }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
@@ -291,23 +299,35 @@ def run_history(engine: Engine) -> pd.DataFrame:
     keys = [c for c in runs.columns if c.startswith("metrics.") and c.count(".") >= 2]
     if runs.empty or not keys:
         return pd.DataFrame(columns=columns)
-    long = runs.melt(id_vars=["run_id", "started_at", "status", "decision"], value_vars=keys,
-                     var_name="key", value_name="value").dropna(subset=["value"])
+    long = runs.melt(
+        id_vars=["run_id", "started_at", "status", "decision"],
+        value_vars=keys,
+        var_name="key",
+        value_name="value",
+    ).dropna(subset=["value"])
     parts = long["key"].str.split(".", n=2, expand=True)
     long = long.assign(model=parts[1], metric=parts[2], value=long["value"].astype(float))
-    return long.sort_values(["started_at", "run_id"], kind="stable").loc[:, columns].reset_index(
-        drop=True
+    return (
+        long.sort_values(["started_at", "run_id"], kind="stable")
+        .loc[:, columns]
+        .reset_index(drop=True)
     )
 
 
-def history_table(history: pd.DataFrame, *, metric: str = "ndcg@10", last: int = 10
-                  ) -> pd.DataFrame:
+def history_table(
+    history: pd.DataFrame, *, metric: str = "ndcg@10", last: int = 10
+) -> pd.DataFrame:
     """The newest `last` runs: status, decision and `metric` per model (named as in plots)."""
     chosen = history.loc[history["metric"] == metric]
     if chosen.empty:
         return pd.DataFrame(columns=["started (UTC)", "status", "decision"])
-    table = chosen.pivot_table(index=["run_id", "started_at", "status", "decision"],
-                               columns="model", values="value", dropna=False, aggfunc="first")
+    table = chosen.pivot_table(
+        index=["run_id", "started_at", "status", "decision"],
+        columns="model",
+        values="value",
+        dropna=False,
+        aggfunc="first",
+    )
     table = table.reset_index().sort_values("started_at").tail(last)
     table["started_at"] = table["started_at"].dt.strftime("%Y-%m-%d %H:%M")
     known = [m for m in NIGHTLY_LABELS if m in table.columns]
@@ -421,8 +441,12 @@ def reason_counts(reasons: pd.DataFrame) -> pd.DataFrame:
 
 
 def segment_quality(
-    comparison: ComparisonResult, *, by: str = "activity", metric: str = "ndcg",
-    min_readers: int = 1, top: int | None = 12,
+    comparison: ComparisonResult,
+    *,
+    by: str = "activity",
+    metric: str = "ndcg",
+    min_readers: int = 1,
+    top: int | None = 12,
 ) -> pd.DataFrame:
     """Segment values x models for one metric, with the number of readers in each value.
 
@@ -442,22 +466,34 @@ def segment_quality(
 
 
 def weakest_segments(
-    comparison: ComparisonResult, *, model: str, metric: str = "ndcg",
-    segments: tuple[str, ...] = SEGMENTS, min_readers: int = 10, n: int = 10,
+    comparison: ComparisonResult,
+    *,
+    model: str,
+    metric: str = "ndcg",
+    segments: tuple[str, ...] = SEGMENTS,
+    min_readers: int = 10,
+    n: int = 10,
 ) -> pd.DataFrame:
     """The `n` groups of readers where `model` scores lowest, beside the best baseline there."""
     if model not in comparison.results:
         raise ValueError(f"model must be one of {sorted(comparison.results)}; got {model!r}")
     rows = []
     for by in segments:
-        table = segment_quality(comparison, by=by, metric=metric, min_readers=min_readers,
-                                top=None)
+        table = segment_quality(comparison, by=by, metric=metric, min_readers=min_readers, top=None)
         others = [c for c in table.columns if c not in ("readers", model)]
         for value, row in table.iterrows():
             best = float(row[others].max()) if others else np.nan
-            rows.append({"segment": by, "group": str(value), "readers": int(row["readers"]),
-                         model: float(row[model]), "best baseline": best,
-                         "difference": float(row[model]) - best})
-    frame = pd.DataFrame(rows, columns=["segment", "group", "readers", model, "best baseline",
-                                        "difference"])
+            rows.append(
+                {
+                    "segment": by,
+                    "group": str(value),
+                    "readers": int(row["readers"]),
+                    model: float(row[model]),
+                    "best baseline": best,
+                    "difference": float(row[model]) - best,
+                }
+            )
+    frame = pd.DataFrame(
+        rows, columns=["segment", "group", "readers", model, "best baseline", "difference"]
+    )
     return frame.sort_values(model, kind="stable").head(n).reset_index(drop=True)

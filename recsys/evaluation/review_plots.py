@@ -21,6 +21,11 @@ def _empty(axes: Axes, message: str) -> None:
     axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes, wrap=True)
 
 
+def _legend(axes: Axes, title: str | None = None) -> None:
+    """Legend beside the plot, so it never hides a bar or a point."""
+    axes.legend(title=title, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
 def _grouped_bars(axes: Axes, table: pd.DataFrame, *, horizontal: bool = False) -> None:
     """One group per row of `table`, one bar per column."""
     width = 0.8 / max(1, len(table.columns))
@@ -49,15 +54,19 @@ def quality_bars(table: pd.DataFrame, *, title: str) -> Figure:
     axes.set_xlabel("measure (on the newest loans, which no model saw)")
     axes.set_ylabel("% (higher is better)")
     axes.set_title(title)
-    axes.legend(title="model", fontsize="small")
+    _legend(axes, "model")
     return figure
 
 
 def run_bars(table: pd.DataFrame, *, k: int, title: str) -> Figure:
     """Runs A and B on today's holdout (`RunComparison.same_holdout`), in percent."""
     names = [f"{m}@{k}" for m in ("hit_rate", "precision", "recall", "coverage")]
-    labels = ["readers who borrowed\na suggested book", "suggestions that\nwere borrowed",
-              "borrowed books that\nhad been suggested", "collection\nsuggested"]
+    labels = [
+        "readers who borrowed\na suggested book",
+        "suggestions that\nwere borrowed",
+        "borrowed books that\nhad been suggested",
+        "collection\nsuggested",
+    ]
     shown = 100.0 * table.loc[[n for n in names if n in table.index], ["run A", "run B"]]
     figure = Figure(figsize=(9.0, 4.8), layout="constrained")
     axes = figure.subplots()
@@ -65,7 +74,7 @@ def run_bars(table: pd.DataFrame, *, k: int, title: str) -> Figure:
     axes.set_xlabel("measure (on the newest loans, which neither refitted model saw)")
     axes.set_ylabel("% (higher is better)")
     axes.set_title(title)
-    axes.legend(title="run", fontsize="small")
+    _legend(axes, "run")
     return figure
 
 
@@ -86,23 +95,35 @@ def history_lines(history: pd.DataFrame, *, metric: str = "ndcg@10", title: str)
     axes = figure.subplots()
     chosen = history.loc[history["metric"] == metric] if len(history) else history
     if chosen.empty:
-        _empty(axes, "No nightly run has been recorded yet: the trend appears after the first "
-               "`recsys nightly`.")
+        _empty(
+            axes,
+            "No nightly run has been recorded yet: the trend appears after the first "
+            "`recsys nightly`.",
+        )
     for model, label in NIGHTLY_LABELS.items():
         rows = chosen.loc[chosen["model"] == model].sort_values("started_at")
         if rows.empty:
             continue
-        line = axes.plot(rows["started_at"], rows["value"], marker="o", markerfacecolor="white",
-                         label=label)[0]
+        line = axes.plot(
+            rows["started_at"], rows["value"], marker="o", markerfacecolor="white", label=label
+        )[0]
         published = rows.loc[rows["status"] == "published"]
-        axes.plot(published["started_at"], published["value"], linestyle="none", marker="o",
-                  color=line.get_color())
+        axes.plot(
+            published["started_at"],
+            published["value"],
+            linestyle="none",
+            marker="o",
+            color=line.get_color(),
+        )
     axes.set_xlabel("date of the nightly run (UTC)")
     axes.set_ylabel(f"{metric} (higher is better)")
     axes.set_title(title)
     if not chosen.empty:
-        axes.legend(title="filled dot = published", fontsize="small")
+        _legend(axes, "filled dot = published")
         figure.autofmt_xdate()
+        first, last = chosen["started_at"].min(), chosen["started_at"].max()
+        if last - first < pd.Timedelta(days=2):  # one night: a readable week around it
+            axes.set_xlim(first - pd.Timedelta(days=3), last + pd.Timedelta(days=3))
     return figure
 
 
@@ -113,11 +134,13 @@ def long_tail_bars(table: pd.DataFrame, *, title: str) -> Figure:
     shown = shown.rename(columns={"loans (%)": "loans (what readers borrowed)"})
     figure = Figure(figsize=(9.0, 4.8), layout="constrained")
     axes = figure.subplots()
-    _grouped_bars(axes, shown.rename(index=lambda g: _wrap(f"{g} ({table.loc[g, 'books']:,} books)")))
+    _grouped_bars(
+        axes, shown.rename(index=lambda g: _wrap(f"{g} ({table.loc[g, 'books']:,} books)"))
+    )
     axes.set_xlabel("books, grouped by how often they were borrowed before the test period")
     axes.set_ylabel("% of loans or of suggestion slots")
     axes.set_title(title)
-    axes.legend(title="share of", fontsize="small")
+    _legend(axes, "share of")
     return figure
 
 
@@ -129,10 +152,11 @@ def branch_bars(table: pd.DataFrame, *, title: str) -> Figure:
     if table.empty:
         _empty(axes, "No branch information in the loans.")
     else:
-        labels = [f"{b} ({int(n):,} readers)" for b, n in zip(table.index, table["readers"],
-                                                              strict=True)]
+        labels = [
+            f"{b} ({int(n):,} readers)" for b, n in zip(table.index, table["readers"], strict=True)
+        ]
         _grouped_bars(axes, table.loc[:, columns].set_axis(labels), horizontal=True)
-        axes.legend(fontsize="small")
+        _legend(axes)
     axes.set_xlabel("%")
     axes.set_ylabel("branch where the readers borrow most")
     axes.set_xlim(0, 100)
@@ -144,31 +168,35 @@ def reason_bars(counts: pd.DataFrame, *, title: str) -> Figure:
     """Books never suggested, per reason (`review.reason_counts`)."""
     figure = Figure(figsize=(9.0, 3.8), layout="constrained")
     axes = figure.subplots()
-    labels = [_wrap(reason, 30) for reason in counts.index]
-    bars = axes.barh(labels, counts["books"].to_numpy(dtype=float), color="tab:orange")
-    axes.bar_label(bars, labels=[f"{n:,}" for n in counts["books"]], padding=3)
-    axes.invert_yaxis()
+    if counts["books"].sum() == 0:
+        _empty(axes, "Every book in the catalog was suggested at least once.")
+    else:
+        labels = [_wrap(reason, 30) for reason in counts.index]
+        bars = axes.barh(labels, counts["books"].to_numpy(dtype=float), color="tab:orange")
+        axes.bar_label(bars, labels=[f"{n:,}" for n in counts["books"]], padding=3)
+        axes.invert_yaxis()
     axes.set_xlabel("books never suggested (count)")
     axes.set_ylabel("likeliest reason")
     axes.set_title(title)
-    if counts["books"].sum() == 0:
-        _empty(axes, "Every book in the catalog was suggested at least once.")
     return figure
 
 
 def segment_lines(table: pd.DataFrame, *, metric: str, segment: str, title: str) -> Figure:
     """Horizontal bars of `metric` per segment value and model (`review.segment_quality`)."""
     models = [c for c in table.columns if c != "readers"]
-    labels = [f"{value} ({int(n):,} readers)" for value, n in zip(table.index, table["readers"],
-                                                                  strict=True)]
-    figure = Figure(figsize=(9.0, 0.55 * max(len(table), 3) * max(1, len(models)) / 2 + 2),
-                    layout="constrained")
+    labels = [
+        f"{value} ({int(n):,} readers)"
+        for value, n in zip(table.index, table["readers"], strict=True)
+    ]
+    figure = Figure(
+        figsize=(9.0, 0.55 * max(len(table), 3) * max(1, len(models)) / 2 + 2), layout="constrained"
+    )
     axes = figure.subplots()
     if table.empty:
         _empty(axes, f"No {segment} group has enough readers to be shown.")
     else:
         _grouped_bars(axes, table.loc[:, models].set_axis(labels), horizontal=True)
-        axes.legend(title="model", fontsize="small")
+        _legend(axes, "model")
     axes.set_xlabel(f"{metric} (higher is better)")
     axes.set_ylabel(segment)
     axes.set_title(title)
@@ -184,7 +212,7 @@ def reader_subjects(panels: Sequence[ReaderPanel], *, title: str) -> Figure:
             _empty(axes, "No subject headings in this reader's books.")
         else:
             _grouped_bars(axes, panel.subjects, horizontal=True)
-            axes.legend(fontsize="small")
+            _legend(axes)
         axes.set_title(panel.label, loc="left")
         axes.set_xlabel("% of the books (a book can have several subjects)")
         axes.set_ylabel("subject")
@@ -200,7 +228,7 @@ def overlap_histogram(overlap: pd.Series, *, k: int, title: str) -> Figure:
     if len(values) == 0:
         _empty(axes, "No reader got a list from both runs.")
     else:
-        axes.hist(values, bins=np.linspace(0, 100, 11), color="tab:blue", edgecolor="white")
+        axes.hist(values, bins=list(range(0, 101, 10)), color="tab:blue", edgecolor="white")
     axes.set_xlabel(f"share of the {k} suggestions that are the same in both runs (%)")
     axes.set_ylabel("readers")
     axes.set_xlim(0, 100)
@@ -218,8 +246,11 @@ def gained_lost_bars(table: pd.DataFrame, *, n: int = 10, title: str) -> Figure:
     if chosen.empty:
         _empty(axes, "No book gained or lost a list: both runs suggest the same books.")
     else:
-        names = chosen["title"] if "title" in chosen.columns else pd.Series(chosen.index,
-                                                                             index=chosen.index)
+        names = (
+            chosen["title"]
+            if "title" in chosen.columns
+            else pd.Series(chosen.index, index=chosen.index)
+        )
         labels = [_short(str(t)) for t in names.fillna("(no catalog record)")]
         colors = ["tab:green" if v > 0 else "tab:red" for v in chosen["change"]]
         axes.barh(np.arange(len(chosen)), chosen["change"].to_numpy(dtype=float), color=colors)

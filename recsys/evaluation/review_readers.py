@@ -125,10 +125,23 @@ def reader_panels(
     """
     dataset = context.dataset
     segments = reader_segments(dataset)
-    readers = choose_readers(segments, n=n, by=by, value=value, min_loans=min_loans,
-                             seed=context.settings.seed if seed is None else seed)
-    return build_panels(context.bundle.model, dataset, segments, readers, k=context.k,
-                        recent=recent, reasons=reasons)
+    readers = choose_readers(
+        segments,
+        n=n,
+        by=by,
+        value=value,
+        min_loans=min_loans,
+        seed=context.settings.seed if seed is None else seed,
+    )
+    return build_panels(
+        context.bundle.model,
+        dataset,
+        segments,
+        readers,
+        k=context.k,
+        recent=recent,
+        reasons=reasons,
+    )
 
 
 def build_panels(
@@ -158,21 +171,26 @@ def build_panels(
         books = recs.loc[recs[C.READER_ID].astype(str) == reader].sort_values(C.RANK)
         book_ids = books[C.BOOK_ID].astype(str).tolist()
         because = explain(reader, book_ids, n=reasons) if explain is not None else {}
-        panels.append(ReaderPanel(
-            label=f"Reader {letter}",
-            profile=_profile(segments.loc[reader]),
-            recent_loans=_recent(history, catalog, recent),
-            suggestions=_suggestions(book_ids, because, catalog, titles),
-            subjects=_subjects(history[C.BOOK_ID].astype(str).tolist(), book_ids, catalog),
-        ))
+        panels.append(
+            ReaderPanel(
+                label=f"Reader {letter}",
+                profile=_profile(segments, reader),
+                recent_loans=_recent(history, catalog, recent),
+                suggestions=_suggestions(book_ids, because, catalog, titles),
+                subjects=_subjects(history[C.BOOK_ID].astype(str).tolist(), book_ids, catalog),
+            )
+        )
     return panels
 
 
-def _profile(row: pd.Series) -> str:
+def _profile(segments: pd.DataFrame, reader: str) -> str:
+    def at(column: str) -> str:
+        return str(segments.at[reader, column])
+
     return (
-        f"{row['activity']} reader with {int(row['train_loans'])} loans, renewals and holds; "
-        f"borrows mostly at {row['branch']}, mostly {row['audience']} books; "
-        f"most borrowed subject: {row['subject']}"
+        f"{at('activity')} reader with {at('train_loans')} loans, renewals and holds; "
+        f"borrows mostly at {at('branch')}, mostly {at('audience')} books; "
+        f"most borrowed subject: {at('subject')}"
     )
 
 
@@ -187,37 +205,49 @@ def _recent(history: pd.DataFrame, catalog: pd.DataFrame, recent: int) -> pd.Dat
     newest = history.sort_values(C.TIMESTAMP, ascending=False, kind="stable")
     newest = newest.drop_duplicates(C.BOOK_ID).head(recent)
     book_ids = newest[C.BOOK_ID].astype(str).tolist()
-    return pd.DataFrame({
-        "month": newest[C.TIMESTAMP].dt.strftime("%Y-%m").tolist(),
-        "how": newest[C.EVENT].astype(str).tolist(),
-        "title": _field(catalog, book_ids, C.TITLE, NO_RECORD),
-        "author": _field(catalog, book_ids, C.AUTHOR, ""),
-    })
+    return pd.DataFrame(
+        {
+            "month": newest[C.TIMESTAMP].dt.strftime("%Y-%m").tolist(),
+            "how": newest[C.EVENT].astype(str).tolist(),
+            "title": _field(catalog, book_ids, C.TITLE, NO_RECORD),
+            "author": _field(catalog, book_ids, C.AUTHOR, ""),
+        }
+    )
 
 
-def _suggestions(book_ids: list[str], because: dict[str, list[str]], catalog: pd.DataFrame,
-                 titles: pd.Series) -> pd.DataFrame:
+def _suggestions(
+    book_ids: list[str], because: dict[str, list[str]], catalog: pd.DataFrame, titles: pd.Series
+) -> pd.DataFrame:
     reasons = []
     for book in book_ids:
         own = [str(titles.get(b, NO_RECORD)) for b in because.get(book, [])]
         reasons.append("; ".join(own) if own else NO_REASON)
-    return pd.DataFrame({
-        "rank": range(1, len(book_ids) + 1),
-        "title": _field(catalog, book_ids, C.TITLE, NO_RECORD),
-        "author": _field(catalog, book_ids, C.AUTHOR, ""),
-        "because you borrowed": reasons,
-    })
+    return pd.DataFrame(
+        {
+            "rank": range(1, len(book_ids) + 1),
+            "title": _field(catalog, book_ids, C.TITLE, NO_RECORD),
+            "author": _field(catalog, book_ids, C.AUTHOR, ""),
+            "because you borrowed": reasons,
+        }
+    )
 
 
-def _subjects(borrowed: list[str], suggested: list[str], catalog: pd.DataFrame,
-              top: int = 6) -> pd.DataFrame:
+def _subjects(
+    borrowed: list[str], suggested: list[str], catalog: pd.DataFrame, top: int = 6
+) -> pd.DataFrame:
     """Share (%) of the reader's borrowed books and of their suggestions under each subject."""
     columns = {"their loans (%)": borrowed, "their suggestions (%)": suggested}
     shares = {}
     for name, books in columns.items():
         subjects = _field(catalog, books, C.SUBJECTS, "")
-        headings = pd.Series([h.strip() for text in subjects
-                              for h in text.split(SUBJECT_SEPARATOR.strip()) if h.strip()])
+        headings = pd.Series(
+            [
+                h.strip()
+                for text in subjects
+                for h in text.split(SUBJECT_SEPARATOR.strip())
+                if h.strip()
+            ]
+        )
         shares[name] = 100.0 * headings.value_counts() / max(len(books), 1)
     table = pd.DataFrame(shares).fillna(0.0)
     order = table.sum(axis=1).sort_values(ascending=False, kind="stable").index[:top]

@@ -30,8 +30,17 @@ from recsys.models import registry
 from recsys.models.base import check_k
 
 NAMES = ("run A", "run B")
-SHOWN = ("hit_rate", "precision", "recall", "ndcg", "coverage", "popular_share", "gini", "novelty",
-         "diversity")
+SHOWN = (
+    "hit_rate",
+    "precision",
+    "recall",
+    "ndcg",
+    "coverage",
+    "popular_share",
+    "gini",
+    "novelty",
+    "diversity",
+)
 NIGHTLY_K = 10
 NIGHTLY_MODEL = "candidate"
 
@@ -67,14 +76,22 @@ class RunComparison:
     def overlap_summary(self) -> pd.Series:
         """Mean overlap and the shares of readers whose lists are identical or share nothing."""
         values = self.overlap.to_numpy(dtype=float)
-        return pd.Series({
-            "readers compared": len(values),
-            "average share of the list kept (%)": 100.0 * values.mean() if len(values) else np.nan,
-            "readers with the same list (%)": 100.0 * (values == 1).mean() if len(values) else np.nan,
-            "readers with no book in common (%)": (
-                100.0 * (values == 0).mean() if len(values) else np.nan
-            ),
-        }, name="value", dtype=float)
+        return pd.Series(
+            {
+                "readers compared": len(values),
+                "average share of the list kept (%)": 100.0 * values.mean()
+                if len(values)
+                else np.nan,
+                "readers with the same list (%)": 100.0 * (values == 1).mean()
+                if len(values)
+                else np.nan,
+                "readers with no book in common (%)": (
+                    100.0 * (values == 0).mean() if len(values) else np.nan
+                ),
+            },
+            name="value",
+            dtype=float,
+        )
 
 
 def resolve_runs(models_dir: Path, run_a: str | None, run_b: str | None) -> tuple[str, str, str]:
@@ -94,12 +111,23 @@ def resolve_runs(models_dir: Path, run_a: str | None, run_b: str | None) -> tupl
     previous = artifacts.previous_run_id(models_dir)
     if previous is not None and previous != b and _complete(models_dir, previous):
         return previous, b, "Run A is the model that was in service before run B."
-    others = [r for r in reversed(artifacts.list_runs(models_dir))
-              if r != b and _complete(models_dir, r)]
+    others = [
+        r for r in reversed(artifacts.list_runs(models_dir)) if r != b and _complete(models_dir, r)
+    ]
     if others:
-        return others[0], b, "Run A is the newest other complete run (none was in service before B)."
-    return b, b, ("Only one complete run exists, so runs A and B are the same model and every "
-                  "difference below is zero. Compare again after the next nightly run.")
+        return (
+            others[0],
+            b,
+            "Run A is the newest other complete run (none was in service before B).",
+        )
+    return (
+        b,
+        b,
+        (
+            "Only one complete run exists, so runs A and B are the same model and every "
+            "difference below is zero. Compare again after the next nightly run."
+        ),
+    )
 
 
 def _complete(models_dir: Path, run_id: str) -> bool:
@@ -139,8 +167,10 @@ def compare_two_runs(
     summaries = _refit_summaries(bundles, split, k=k, seed=seed)
     readers = sorted(map(str, split.test_readers))
     rng = np.random.default_rng(seed)
-    readers = [readers[i] for i in sorted(rng.choice(len(readers), min(n_readers, len(readers)),
-                                                     replace=False))]
+    readers = [
+        readers[i]
+        for i in sorted(rng.choice(len(readers), min(n_readers, len(readers)), replace=False))
+    ]
     lists = [recommend_in_batches(bundle.model, readers, k=k) for bundle in bundles]
     gained = books_gained_lost(lists[0], lists[1], catalog=dataset.catalog).rename(
         columns={"lists_a": "lists with run A", "lists_b": "lists with run B"}
@@ -150,8 +180,11 @@ def compare_two_runs(
         k=k,
         runs=_describe(models_dir, bundles),
         note=note,
-        recorded=(None if recorded[0] is None or recorded[1] is None
-                  else _shown(compare_runs(recorded[0], recorded[1], names=NAMES), NIGHTLY_K)),
+        recorded=(
+            None
+            if recorded[0] is None or recorded[1] is None
+            else _shown(compare_runs(recorded[0], recorded[1], names=NAMES), NIGHTLY_K)
+        ),
         same_holdout=_shown(compare_runs(summaries[0], summaries[1], names=NAMES), k),
         overlap=list_overlap(lists[0], lists[1]).reset_index(drop=True),
         gained_lost=gained,
@@ -169,8 +202,14 @@ def _refit_summaries(
             summaries.append(summaries[0])
             continue
         recipe = registry.build_model(spec["name"], **spec.get("params", {}))
-        comparison = compare_models({NAMES[index]: recipe}, split, k=k, seed=seed,
-                                    include_baselines=False, catalog=split.train.catalog)
+        comparison = compare_models(
+            {NAMES[index]: recipe},
+            split,
+            k=k,
+            seed=seed,
+            include_baselines=False,
+            catalog=split.train.catalog,
+        )
         summaries.append(comparison.results[NAMES[index]].summary)
     return summaries
 
@@ -189,16 +228,19 @@ def _shown(table: pd.DataFrame, k: int) -> pd.DataFrame:
     return table.loc[keys]
 
 
-def _describe(models_dir: Path, bundles: tuple[artifacts.Bundle, artifacts.Bundle]
-              ) -> pd.DataFrame:
+def _describe(models_dir: Path, bundles: tuple[artifacts.Bundle, artifacts.Bundle]) -> pd.DataFrame:
     current = artifacts.current_run_id(models_dir)
     previous = artifacts.previous_run_id(models_dir)
     rows = {}
     for name, bundle in zip(NAMES, bundles, strict=True):
         data = bundle.manifest.get("data", {})
-        state = ("in service" if bundle.run_id == current
-                 else "in service before (rollback target)" if bundle.run_id == previous
-                 else "not in service")
+        state = (
+            "in service"
+            if bundle.run_id == current
+            else "in service before (rollback target)"
+            if bundle.run_id == previous
+            else "not in service"
+        )
         rows[name] = {
             "run id": bundle.run_id,
             "model": bundle.manifest["model"]["name"],

@@ -83,7 +83,7 @@ class ALSRecommender(ExplainableRecommender):
         )
 
     def _confidence(self, rows: sparse.csr_matrix) -> sparse.csr_matrix:
-        """Training-time weighting of reader rows (BM25 if enabled); alpha is applied by implicit."""
+        """Training-time weighting of reader rows (BM25 if enabled); implicit applies alpha."""
         if self.bm25:
             return bm25_rows(rows, self.length_norm_, self.bm25_k1)
         return rows.tocsr().astype(np.float32)

@@ -3,6 +3,7 @@
 Five signals, each scaled per reader to [0, 1], are blended:
 
 - ``als``: implicit's ALS factors (broad taste), trained on recency-decayed loans;
+- ``readers``: what the most similar readers (cosine over loans) borrowed;
 - ``neighbours``: symmetric co-borrowing of the reader's books (item-item);
 - ``sequence``: what readers borrowed *after* the reader's books (courses, curricula, series);
 - ``content``: catalog similarity (subjects, author, title), the only signal for new books;
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 from implicit.cpu.als import AlternatingLeastSquares
 from scipy import sparse
+from sklearn.preprocessing import normalize
 
 from recsys.columns import Columns as C
 from recsys.columns import Events
@@ -33,12 +35,12 @@ from recsys.models.ranking import ExplainableRecommender, TrainingData, check_mi
 from recsys.models.sequence import sequence_matrix
 from recsys.models.weighting import aggregate, event_weights, timestamps_seconds
 
-COMPONENTS = ("als", "neighbours", "sequence", "content", "popularity")
-DEFAULT_WEIGHTS = {"als": 1.0, "neighbours": 0.3, "sequence": 0.3, "content": 0.5,
-                   "popularity": 0.05}
+COMPONENTS = ("als", "readers", "neighbours", "sequence", "content", "popularity")
+DEFAULT_WEIGHTS = {"als": 1.0, "readers": 1.0, "neighbours": 0.3, "sequence": 0.3,
+                   "content": 0.7, "popularity": 0.05}
 WEIGHT_STEPS = (0.0, 0.1, 0.3, 1.0, 3.0)
 MIN_VALIDATION_READERS = 50
-MAX_VALIDATION_READERS = 1500
+MAX_VALIDATION_READERS = 1000
 CANDIDATES_PER_PART = 50
 TUNE_K = 10
 
@@ -66,6 +68,7 @@ class HybridRecommender(ExplainableRecommender):
         alpha: float = 10.0,
         iterations: int = 15,
         als_half_life_days: float | None = 180.0,
+        reader_neighbours: int = 200,
         sequence_window: int | None = 50,
         popularity_half_life_days: float | None = 60.0,
         event_weights: dict[str, float] | None = None,
@@ -89,6 +92,7 @@ class HybridRecommender(ExplainableRecommender):
         self.alpha = alpha
         self.iterations = iterations
         self.als_half_life_days = als_half_life_days
+        self.reader_neighbours = reader_neighbours
         self.sequence_window = sequence_window
         self.popularity_half_life_days = popularity_half_life_days
         self.event_weights = event_weights
@@ -106,6 +110,7 @@ class HybridRecommender(ExplainableRecommender):
         self.sequence_ = sequence_matrix(
             data.dataset.interactions, data.books, window=self.sequence_window
         )
+        self.reader_vectors_ = normalize(data.matrix)
         self.recent_popularity_ = np.asarray(
             self._decayed(data, self.popularity_half_life_days).sum(axis=0), dtype=np.float64
         ).ravel()
@@ -137,11 +142,11 @@ class HybridRecommender(ExplainableRecommender):
             return None
         inner_train, held = split
         inner = HybridRecommender(**{**self.get_params(), "tune_weights": False}).fit(inner_train)
-        readers = pd.unique(held[C.READER_ID])
+        readers = np.asarray(pd.unique(held[C.READER_ID]), dtype=str)
         if len(readers) > MAX_VALIDATION_READERS:
             rng = np.random.default_rng(0 if self.random_state is None else self.random_state)
             readers = np.sort(rng.choice(readers, MAX_VALIDATION_READERS, replace=False))
-        relevant = held.assign(row=pd.Index(readers).get_indexer(held[C.READER_ID]))
+        relevant = held.assign(row=pd.Index(readers).get_indexer(pd.Index(held[C.READER_ID])))
         relevant = relevant.assign(book=inner.books_.index(relevant[C.BOOK_ID]))
         relevant = relevant[(relevant["row"] >= 0) & (relevant["book"] >= 0)]
         targets = sparse.csr_matrix(
@@ -186,6 +191,7 @@ class HybridRecommender(ExplainableRecommender):
         """Per-part scores scaled to [0, 1] per reader, in `COMPONENTS` order."""
         sequence = self.sequence_
         yield _scale_rows(self._als_scores(rows, reader_index, folded))
+        yield _scale_rows(self._reader_neighbour_scores(rows))
         yield _scale_rows(np.asarray((rows @ (sequence + sequence.T)).todense(), dtype=np.float64))
         yield _scale_rows(np.asarray((rows @ sequence).todense(), dtype=np.float64))
         yield _scale_rows(content_scores(self.content_, rows))
@@ -200,6 +206,15 @@ class HybridRecommender(ExplainableRecommender):
             if weight:
                 total += weight * part
         return total
+
+    def _reader_neighbour_scores(self, rows: sparse.csr_matrix) -> np.ndarray:
+        """Sum of the `reader_neighbours` most similar training readers' (normalised) rows."""
+        similarity = (normalize(rows) @ self.reader_vectors_.T).toarray()
+        neighbours = min(self.reader_neighbours, similarity.shape[1])
+        if neighbours < similarity.shape[1]:
+            cut = -np.partition(-similarity, neighbours - 1, axis=1)[:, neighbours - 1:neighbours]
+            similarity[similarity < cut] = 0.0
+        return (sparse.csr_matrix(similarity) @ self.matrix_).toarray().astype(np.float64)
 
     def _als_scores(
         self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
@@ -253,6 +268,7 @@ class HybridRecommender(ExplainableRecommender):
         }
 
     def _restore_model(self, arrays: dict[str, Any]) -> None:
+        self.reader_vectors_ = normalize(self.matrix_)
         self.sequence_ = csr_restore("sequence", arrays)
         self.als_ = self._new_als()
         self.als_.user_factors = arrays["user_factors"]

@@ -42,9 +42,7 @@ class PopularityRecommender(RankingRecommender):
 
     def _fit_model(self, data: TrainingData) -> None:
         interactions = data.dataset.interactions
-        libraries = interactions[C.LIBRARY_ID] if C.LIBRARY_ID in interactions else None
-        if libraries is None:
-            libraries = pd.Series(NO_LIBRARY, index=interactions.index)
+        libraries = interactions.get(C.LIBRARY_ID, pd.Series(NO_LIBRARY, index=interactions.index))
         library_ids = libraries.fillna(NO_LIBRARY).astype(str)
         weights = event_weights(
             interactions, event_weights=self.event_weights, half_life_days=self.half_life_days,
@@ -57,7 +55,8 @@ class PopularityRecommender(RankingRecommender):
             C.WEIGHT: weights,
         })
         # each branch counts its own readers, with repeat loans damped as in `aggregate`
-        per_reader = frame.groupby([C.LIBRARY_ID, C.READER_ID, C.BOOK_ID], sort=False)[C.WEIGHT].sum()
+        keys = [C.LIBRARY_ID, C.READER_ID, C.BOOK_ID]
+        per_reader = frame.groupby(keys, sort=False)[C.WEIGHT].sum()
         per_book = np.log2(1.0 + per_reader).groupby(level=[C.LIBRARY_ID, C.BOOK_ID]).sum()
         per_book = per_book[per_book > 0]
         self.libraries_ = IdMap(sorted(library_ids.unique()))
@@ -67,8 +66,8 @@ class PopularityRecommender(RankingRecommender):
             per_book.to_numpy(), (len(self.libraries_), len(data.books)),
         )
         counts = frame.groupby([C.READER_ID, C.LIBRARY_ID], sort=True).size()
-        home = counts.sort_values(ascending=False, kind="stable").reset_index()
-        home = home.drop_duplicates(C.READER_ID).set_index(C.READER_ID)[C.LIBRARY_ID]
+        ranked = counts.sort_values(ascending=False, kind="stable").reset_index()
+        home = ranked.drop_duplicates(C.READER_ID).set_index(C.READER_ID)[C.LIBRARY_ID]
         self.reader_library_ = np.full(len(data.readers), -1, dtype=np.int64)
         rows = data.readers.index(home.index)
         self.reader_library_[rows[rows >= 0]] = self.libraries_.index(home.to_numpy()[rows >= 0])

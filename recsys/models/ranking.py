@@ -168,7 +168,8 @@ class RankingRecommender(Recommender):
                 )
                 mask = allowed
                 if exclude_seen and personal[r]:
-                    mask = allowed & ~self._seen_works(rows.indices[rows.indptr[r]:rows.indptr[r + 1]])
+                    own = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]
+                    mask = allowed & ~self._seen_works(own)
                 chosen = self._pick(scores, mask, k)
                 out_readers.extend([readers[r]] * len(chosen))
                 out_books.append(chosen)
@@ -253,7 +254,9 @@ class RankingRecommender(Recommender):
             np.repeat(pairs[C.WEIGHT].to_numpy(), counts), shape,
         )
 
-    def _allowed(self, candidates: Iterable[str] | None, exclude: Iterable[str] | None) -> np.ndarray:
+    def _allowed(
+        self, candidates: Iterable[str] | None, exclude: Iterable[str] | None
+    ) -> np.ndarray:
         if candidates is None:
             allowed = np.ones(len(self.books_), dtype=bool)
         else:
@@ -362,7 +365,8 @@ def _work_index(catalog: pd.DataFrame, books: IdMap) -> np.ndarray:
     if not catalog.empty and C.WORK_ID in catalog:
         rows = books.index(catalog[C.BOOK_ID].astype(str))
         work = catalog[C.WORK_ID].to_numpy(dtype=object)
-        has = (rows >= 0) & pd.notna(work) & (pd.Series(work).astype(str).str.strip() != "").to_numpy()
+        filled = (pd.Series(work).astype(str).str.strip() != "").to_numpy()
+        has = (rows >= 0) & pd.notna(work) & filled
         keys[rows[has]] = np.array(["work:" + str(w) for w in work[has]], dtype=object)
     codes, _ = pd.factorize(pd.Series(keys, dtype=object))
     return codes.astype(np.int64)

@@ -68,13 +68,16 @@ def event_weights(
     events = interactions[C.EVENT].fillna(Events.LOAN).astype(str)
     unknown = sorted(set(events.unique()) - set(weights))
     if unknown:
-        raise ValueError(f"interactions have unknown event values {unknown}; known: {sorted(weights)}")
+        raise ValueError(
+            f"interactions have unknown event values {unknown}; known: {sorted(weights)}"
+        )
     base = events.map(weights).to_numpy(dtype=np.float64)
-    if check_half_life(half_life_days) is None or reference_time is None:
+    half_life = check_half_life(half_life_days)
+    if half_life is None or reference_time is None:
         return base
     seconds = timestamps_seconds(interactions[C.TIMESTAMP])
     age_days = np.clip((reference_time - seconds) / SECONDS_PER_DAY, 0.0, None)
-    decay = np.where(np.isnan(age_days), 1.0, np.power(0.5, age_days / half_life_days))
+    decay = np.where(np.isnan(age_days), 1.0, np.power(0.5, age_days / half_life))
     return base * decay
 
 
@@ -86,7 +89,9 @@ def latest_time(interactions: pd.DataFrame) -> float | None:
     return None if np.all(np.isnan(seconds)) else float(np.nanmax(seconds))
 
 
-def aggregate(interactions: pd.DataFrame, weights: np.ndarray, *, damp: bool = True) -> pd.DataFrame:
+def aggregate(
+    interactions: pd.DataFrame, weights: np.ndarray, *, damp: bool = True
+) -> pd.DataFrame:
     """Sum weights per (reader, book); `damp` applies ``log2(1 + sum)`` (one loan stays 1.0)."""
     frame = pd.DataFrame(
         {C.READER_ID: interactions[C.READER_ID].astype(str).to_numpy(),

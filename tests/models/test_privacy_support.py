@@ -1,4 +1,4 @@
-"""Property: a collaborative model never links two borrowed books that fewer than k readers share."""
+"""Property: a collaborative model never links two borrowed books fewer than k readers share."""
 
 from __future__ import annotations
 

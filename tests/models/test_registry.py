@@ -36,7 +36,7 @@ def test_load_model_picks_the_class_from_params_json(board: Dataset, tmp_path: P
 
 
 def test_load_model_without_params_file_says_which_directory(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no params.json in model directory"):
+    with pytest.raises(FileNotFoundError, match=r"no params\.json in model directory"):
         load_model(tmp_path)
 
 

@@ -55,7 +55,7 @@ READER_KEY = "canary-reader-key-0123456789"
 ADMIN_KEY = "canary-admin-key-0123456789"
 CLI = [sys.executable, "-m", "pipelines.cli"]
 PSEUDONYM_TABLES = {"loans", "views", "consent"}
-READY_DEADLINE = 60.0
+READY_DEADLINE = 120.0
 HEX32 = re.compile(rb"[0-9a-f]{32}")
 
 
@@ -221,17 +221,19 @@ def _fuzz(base: str, readers: list[str]) -> list[str]:
     return seen
 
 
-def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
+def _wait_ready(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + READY_DEADLINE
     while time.monotonic() < deadline:
-        assert server.poll() is None, "recsys serve exited early"
+        assert server.poll() is None, f"recsys serve exited: {log.read_text()[-3000:]}"
         try:
             if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.2)  # waiting for another process to load its model
-    raise AssertionError(f"recsys serve was not ready within {READY_DEADLINE} s")
+    raise AssertionError(
+        f"recsys serve was not ready within {READY_DEADLINE} s: {log.read_text()[-3000:]}"
+    )
 
 
 def _files(root: Path, *, exports: bool) -> Iterator[tuple[str, bytes]]:
@@ -329,7 +331,7 @@ def test_no_canary_reader_id_leaks_anywhere(
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_ready(base, server)
+        _wait_ready(base, server, root / "serve.log")
         responses = _load(base, readers)
         fuzzed = _fuzz(base, readers)
         metrics = httpx.get(f"{base}/metrics", timeout=10)
