@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from recsys.config import Settings
+from recsys.consent import load_training_dataset
 from recsys.db.engine import make_engine
-from recsys.db.queries import load_dataset
 from recsys.evaluation.evaluate import compare_models
 from recsys.evaluation.report import comparison_table, write_report
 from recsys.evaluation.splits import make_split
@@ -71,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     candidates = _candidates(args.models, settings)
-    dataset = load_dataset(make_engine(settings))
+    dataset = load_training_dataset(make_engine(settings), settings)
     if dataset.interactions.empty:
         raise RecsysError("the store holds no loans yet; ingest exports first (recsys ingest)")
     try:

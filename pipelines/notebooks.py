@@ -13,8 +13,7 @@ from pathlib import Path
 
 from recsys import artifacts
 from recsys.config import Settings
-from recsys.exceptions import ModelNotFoundError
-from recsys.notebooks import run_notebooks
+from recsys.exceptions import ModelNotFoundError, RecsysError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,6 +53,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             "or pass --run-id"
         )
     artifacts.verify_bundle(artifacts.run_path(models_dir, run_id))
+    try:  # Jupyter is only needed here: every other command works without it
+        from recsys.notebooks import run_notebooks
+    except ImportError as error:
+        raise RecsysError(
+            f"recsys notebooks needs nbclient, nbconvert and ipykernel ({error}); "
+            "install them with: pip install -e '.[test]'"
+        ) from None
     written = run_notebooks(
         args.notebooks,
         args.out,

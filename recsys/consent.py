@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from recsys.columns import Columns as C
 from recsys.config import Settings
 from recsys.data.dataset import Dataset
+from recsys.db.queries import load_dataset
 from recsys.db.tables import consent, views
 
 ConsentMode = Literal["opt-in", "opt-out"]
@@ -170,3 +171,8 @@ def _stored_times(connection: Connection, reader_ids: list[str]) -> dict[str, in
         )
         stored.update({r: int(t) for r, t in connection.execute(query).all()})
     return stored
+
+
+def load_training_dataset(engine: Engine, settings: Settings) -> Dataset:
+    """The stored data that may train models: every loader of training data goes through here."""
+    return filter_training_data(load_dataset(engine), load_consent(engine), settings)

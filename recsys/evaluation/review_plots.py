@@ -26,6 +26,19 @@ def _legend(axes: Axes, title: str | None = None) -> None:
     axes.legend(title=title, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
+def _legend_below(figure: Figure, axes: Axes, title: str | None = None) -> None:
+    """One legend under the plot, for horizontal bars whose long labels need the width."""
+    handles, labels = axes.get_legend_handles_labels()
+    figure.legend(
+        handles,
+        labels,
+        title=title,
+        fontsize="small",
+        loc="outside lower center",
+        ncols=min(len(labels), 3),
+    )
+
+
 def _grouped_bars(axes: Axes, table: pd.DataFrame, *, horizontal: bool = False) -> None:
     """One group per row of `table`, one bar per column."""
     width = 0.8 / max(1, len(table.columns))
@@ -156,7 +169,7 @@ def branch_bars(table: pd.DataFrame, *, title: str) -> Figure:
             f"{b} ({int(n):,} readers)" for b, n in zip(table.index, table["readers"], strict=True)
         ]
         _grouped_bars(axes, table.loc[:, columns].set_axis(labels), horizontal=True)
-        _legend(axes)
+        _legend_below(figure, axes)
     axes.set_xlabel("%")
     axes.set_ylabel("branch where the readers borrow most")
     axes.set_xlim(0, 100)
@@ -196,7 +209,7 @@ def segment_lines(table: pd.DataFrame, *, metric: str, segment: str, title: str)
         _empty(axes, f"No {segment} group has enough readers to be shown.")
     else:
         _grouped_bars(axes, table.loc[:, models].set_axis(labels), horizontal=True)
-        _legend(axes, "model")
+        _legend_below(figure, axes, "model")
     axes.set_xlabel(f"{metric} (higher is better)")
     axes.set_ylabel(segment)
     axes.set_title(title)
@@ -212,10 +225,12 @@ def reader_subjects(panels: Sequence[ReaderPanel], *, title: str) -> Figure:
             _empty(axes, "No subject headings in this reader's books.")
         else:
             _grouped_bars(axes, panel.subjects, horizontal=True)
-            _legend(axes)
         axes.set_title(panel.label, loc="left")
         axes.set_xlabel("% of the books (a book can have several subjects)")
         axes.set_ylabel("subject")
+    drawn = [axes for axes in axes_list if axes.get_legend_handles_labels()[0]]
+    if drawn:
+        _legend_below(figure, drawn[0])
     figure.suptitle(title)
     return figure
 

@@ -100,19 +100,12 @@ def search(
         recs = recommend_in_batches(model, readers, k=k)
         score = evaluate_recommendations(recs, split, k=k).summary[metric]
         rows.append({**params, metric: score, "fit_seconds": fit_seconds})
+    best = max(range(len(rows)), key=lambda i: (rows[i][metric], -i))
     table = pd.DataFrame(rows).sort_values(metric, ascending=False, kind="stable")
-    best = table.iloc[0]
-    best_params = {key: _plain(best[key]) for key in grid}
     return SearchResult(
-        best_params={**(base_params or {}), **best_params},
-        best_score=float(best[metric]),
+        best_params={**(base_params or {}), **points[best]},
+        best_score=float(rows[best][metric]),
         table=table.reset_index(drop=True),
         metric=metric,
     )
 
-
-def _plain(value: Any) -> Any:
-    """numpy scalars and NaN (a None grid value in a DataFrame) back to plain Python."""
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    return value.item() if isinstance(value, np.generic) else value

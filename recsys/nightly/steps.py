@@ -27,7 +27,7 @@ from sqlalchemy import Engine, select
 from recsys import artifacts
 from recsys.columns import Columns as C
 from recsys.config import Settings
-from recsys.consent import detach_unconsented_sessions, filter_training_data, load_consent
+from recsys.consent import detach_unconsented_sessions, load_training_dataset
 from recsys.data.dataset import Dataset
 from recsys.db.tables import loans
 from recsys.exceptions import RecsysError
@@ -102,13 +102,9 @@ def validate(settings: Settings, ctx: RunContext) -> validate_module.ValidationR
 
 def load_data(settings: Settings, ctx: RunContext) -> Dataset:
     if ctx.dataset is None:
-        from recsys.db.queries import load_dataset
-
         ctx.line("train: loading the stored data")
         # Only readers who may contribute (consent mode) train personal models.
-        ctx.dataset = filter_training_data(
-            load_dataset(ctx.engine), load_consent(ctx.engine), settings
-        )
+        ctx.dataset = load_training_dataset(ctx.engine, settings)
         ctx.line(f"train: loaded {len(ctx.dataset.interactions)} interactions")
     return ctx.dataset
 

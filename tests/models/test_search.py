@@ -39,3 +39,10 @@ def test_budget_stops_after_the_first_candidate(board: Dataset) -> None:
 def test_budget_must_be_positive(board: Dataset) -> None:
     with pytest.raises(ValueError, match="budget_seconds must be positive; got 0"):
         search("popularity", board, budget_seconds=0)
+
+
+def test_best_params_keep_their_python_types(board: Dataset) -> None:
+    result = search("knn", board, grid={"neighbours": [5, 50], "similarity": ["cosine"]},
+                    budget_seconds=60)
+    assert isinstance(result.best_params["neighbours"], int)
+    assert result.best_params["similarity"] == "cosine"

@@ -22,8 +22,9 @@ MIN_FIGURES = {"01": 2, "02": 4, "03": 5, "04": 1, "05": 3}
 
 
 @pytest.fixture(scope="session")
-def executed(site: Site, tmp_path_factory: pytest.TempPathFactory
-             ) -> dict[str, tuple[nbformat.NotebookNode, str]]:
+def executed(
+    site: Site, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[nbformat.NotebookNode, str]]:
     """Each notebook's executed form and HTML report (settings from the kernel's environment)."""
     out = tmp_path_factory.mktemp("reports")
     results = {}
@@ -48,15 +49,21 @@ def test_every_notebook_completes_and_draws_its_figures(
 ) -> None:
     assert sorted(executed) == sorted(MIN_FIGURES)
     for number, (notebook, html) in executed.items():
-        errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs
-                  if o.output_type == "error"]
+        errors = [
+            o
+            for c in notebook.cells
+            if c.cell_type == "code"
+            for o in c.outputs
+            if o.output_type == "error"
+        ]
         assert errors == [], number
         assert _figures(notebook) >= MIN_FIGURES[number], number
         assert html.count("data:image/png;base64,") >= MIN_FIGURES[number], number
 
 
 def test_no_report_holds_a_raw_reader_id_or_a_pseudonym(
-    site: Site, executed: dict[str, tuple[nbformat.NotebookNode, str]],
+    site: Site,
+    executed: dict[str, tuple[nbformat.NotebookNode, str]],
 ) -> None:
     assert site.raw_ids and site.pseudonyms
     for number, (notebook, html) in executed.items():
@@ -77,7 +84,8 @@ def test_readers_notebook_labels_readers_and_gives_reasons(
 
 
 def test_compare_notebook_compares_the_two_nightly_runs(
-    site: Site, executed: dict[str, tuple[nbformat.NotebookNode, str]],
+    site: Site,
+    executed: dict[str, tuple[nbformat.NotebookNode, str]],
 ) -> None:
     html = executed["05"][1]
     runs = artifacts.list_runs(site.settings.models_dir)
@@ -93,9 +101,23 @@ def test_cli_writes_one_html_report_per_notebook(site: Site, tmp_path: Path) -> 
         (NOTEBOOKS_DIR / "01-quality-overview.ipynb").read_bytes()
     )
     result = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "notebooks", "--notebooks", str(notebooks),
-         "--out", str(tmp_path / "reports"), "--k", "5"],
-        env=site.environ, cwd=site.root, text=True, capture_output=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "notebooks",
+            "--notebooks",
+            str(notebooks),
+            "--out",
+            str(tmp_path / "reports"),
+            "--k",
+            "5",
+        ],
+        env=site.environ,
+        cwd=site.root,
+        text=True,
+        capture_output=True,
+        timeout=600,
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -109,9 +131,21 @@ def test_cli_writes_one_html_report_per_notebook(site: Site, tmp_path: Path) -> 
 
 def test_cli_refuses_an_unknown_run(site: Site, tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "notebooks", "--run-id",
-         "20200101T000000Z-dead", "--out", str(tmp_path)],
-        env=site.environ, cwd=site.root, text=True, capture_output=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "notebooks",
+            "--run-id",
+            "20200101T000000Z-dead",
+            "--out",
+            str(tmp_path),
+        ],
+        env=site.environ,
+        cwd=site.root,
+        text=True,
+        capture_output=True,
+        timeout=120,
         check=False,
     )
     assert result.returncode == 1

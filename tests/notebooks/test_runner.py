@@ -57,8 +57,10 @@ def test_a_notebook_without_parameters_cell_is_refused() -> None:
     ("parameters", "message"),
     [
         ({"not a name": 1}, "parameter name must be a Python identifier; got 'not a name'"),
-        ({"k": object()}, "parameter k must be a str, number, bool, None or a list of them; "
-                          "got object"),
+        (
+            {"k": object()},
+            "parameter k must be a str, number, bool, None or a list of them; got object",
+        ),
         ({"k": [1, {2}]}, "parameter k must be"),
     ],
 )
@@ -76,7 +78,7 @@ def test_notebook_paths_are_numbered_notebooks_in_order(tmp_path: Path) -> None:
     with pytest.raises(NotebookError, match="does not exist"):
         notebook_paths(tmp_path / "absent")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(NotebookError, match="no notebooks named NN-topic.ipynb"):
+    with pytest.raises(NotebookError, match=r"no notebooks named NN-topic\.ipynb"):
         notebook_paths(tmp_path / "empty")
 
 
@@ -98,8 +100,9 @@ def test_html_hides_code_and_library_warnings_by_default(tmp_path: Path) -> None
 @pytest.mark.notebooks
 def test_execute_uses_this_interpreter_and_the_injected_values(tmp_path: Path) -> None:
     path = tmp_path / "01-probe.ipynb"
-    nbformat.write(_notebook("k = 10", "import sys, os\nprint(sys.executable, k, os.getcwd())"),
-                   path)
+    nbformat.write(
+        _notebook("k = 10", "import sys, os\nprint(sys.executable, k, os.getcwd())"), path
+    )
     executed = execute_notebook(path, parameters={"k": 3}, cwd=tmp_path)
     text = executed.cells[-1].outputs[0].text.split()
     assert text == [sys.executable, "3", str(tmp_path.resolve())]
@@ -109,5 +112,5 @@ def test_execute_uses_this_interpreter_and_the_injected_values(tmp_path: Path) -
 def test_a_failing_cell_names_the_notebook_and_the_error(tmp_path: Path) -> None:
     path = tmp_path / "01-broken.ipynb"
     nbformat.write(_notebook("k = 10", "k / 0"), path)
-    with pytest.raises(NotebookError, match="notebook 01-broken.ipynb failed: ZeroDivisionError"):
+    with pytest.raises(NotebookError, match=r"notebook 01-broken\.ipynb failed: ZeroDivisionError"):
         execute_notebook(path, parameters={"k": 3}, cwd=tmp_path)
