@@ -7,12 +7,15 @@ Five signals, each scaled per reader to [0, 1], are blended:
 - ``neighbours``: symmetric co-borrowing of the reader's books (item-item);
 - ``sequence``: what readers borrowed *after* the reader's books (courses, curricula, series);
 - ``content``: catalog similarity (subjects, author, title), the only signal for new books;
-- ``popularity``: recent popularity, a prior for light readers.
+- ``popularity``: recent popularity, a prior (off by default: it narrows catalog coverage;
+  popularity still orders ties and serves readers the model does not know).
 
-Libraries differ (a university's semester cohorts vs a public library's leisure reading), so
-with ``tune_weights`` the hybrid chooses the blend weights itself on a validation split carved
+Libraries differ (a university's semester cohorts vs a public library's leisure reading). With
+``tune_weights=True`` the hybrid chooses the blend weights itself on a validation split carved
 from its own training data (the last `validation_share` of loans, only books new to the reader),
-then refits every part on all the data. Too little validation data keeps the default weights.
+then refits every part on all the data; too little validation data keeps the given weights. It
+is off by default: on the Swiss loans the validation period misleads it (measured: NDCG@10 0.035
+tuned vs 0.038 default), while on Lib-SibGMU it more than doubles NDCG (0.22 vs 0.10).
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ from recsys.models.sequence import sequence_matrix
 from recsys.models.weighting import aggregate, event_weights, timestamps_seconds
 
 COMPONENTS = ("als", "readers", "neighbours", "sequence", "content", "popularity")
-DEFAULT_WEIGHTS = {"als": 1.0, "readers": 1.0, "neighbours": 0.3, "sequence": 0.3,
-                   "content": 0.7, "popularity": 0.05}
+#: Chosen on two real loan logs (Swiss university loans, Lib-SibGMU), the same for both.
+DEFAULT_WEIGHTS = {"als": 1.0, "readers": 0.5, "neighbours": 0.3, "sequence": 0.3,
+                   "content": 1.5, "popularity": 0.0}
 WEIGHT_STEPS = (0.0, 0.1, 0.3, 1.0, 3.0)
 MIN_VALIDATION_READERS = 50
 MAX_VALIDATION_READERS = 1000
@@ -61,7 +65,7 @@ class HybridRecommender(ExplainableRecommender):
         self,
         *,
         weights: dict[str, float] | None = None,
-        tune_weights: bool = True,
+        tune_weights: bool = False,
         validation_share: float = 0.1,
         factors: int = 64,
         regularization: float = 0.1,

@@ -99,14 +99,21 @@ class SimilarLists:
     def _compute(self, wanted: np.ndarray) -> None:
         catalog = self._catalog
         frame = self._model.similar_books(catalog.book_ids[wanted].tolist(), k=BOOK_LIST_DEPTH)
-        rows = frame[C.BOOK_ID].map(catalog.position)
-        cols = frame[C.SIMILAR_BOOK_ID].map(catalog.position)
-        keep = (rows.notna() & cols.notna()).to_numpy()
-        row = rows[keep].to_numpy(dtype=np.int64)
+        lookup = catalog.position  # a dict lookup per row: far cheaper than Series.map(dict)
+        rows = np.fromiter(
+            (lookup.get(b, -1) for b in frame[C.BOOK_ID].tolist()), np.int64, count=len(frame)
+        )
+        cols = np.fromiter(
+            (lookup.get(b, -1) for b in frame[C.SIMILAR_BOOK_ID].tolist()),
+            np.int64,
+            count=len(frame),
+        )
+        keep = (rows >= 0) & (cols >= 0)
+        row = rows[keep]
         rank = _ranks_within(row)
         counts = np.bincount(row, minlength=len(catalog))
         with self._lock:
-            self.positions[row, rank] = cols[keep].to_numpy(dtype=np.int64)
+            self.positions[row, rank] = cols[keep]
             self.scores[row, rank] = frame.loc[keep, C.SCORE].to_numpy(dtype=np.float32)
             self.complete[wanted] = counts[wanted] < BOOK_LIST_DEPTH
             self._ready[wanted] = True

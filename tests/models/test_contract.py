@@ -248,3 +248,13 @@ def test_bad_k_is_refused(name: str, board: Dataset, bad_k: object) -> None:
 
 def test_every_model_uses_the_shared_ranking() -> None:
     assert all(issubclass(model, RankingRecommender) for model in MODELS.values())
+
+
+def test_hybrid_tunes_its_blend_on_its_own_validation_split() -> None:
+    from tests.models.conftest import checkerboard
+
+    data = checkerboard()
+    model = build_model("hybrid", **{**FAST_PARAMS["hybrid"], "tune_weights": True})
+    model.fit(data)
+    # 40 readers: too few validation readers to tune, so the given weights stay
+    assert model.blend == build_model("hybrid", **FAST_PARAMS["hybrid"]).fit(data).blend
