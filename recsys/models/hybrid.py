@@ -176,9 +176,9 @@ class HybridRecommender(ExplainableRecommender):
         seen = np.stack([self._seen_works(rows.indices[rows.indptr[r]:rows.indptr[r + 1]])
                          for r in range(rows.shape[0])])
         parts = [np.where(seen, -np.inf, part) for part in self._parts(rows, index, folded)]
+        size = min(CANDIDATES_PER_PART, rows.shape[1])
         top = np.concatenate(
-            [np.argpartition(-p, CANDIDATES_PER_PART, axis=1)[:, :CANDIDATES_PER_PART]
-             for p in parts], axis=1,
+            [np.argpartition(-p, size - 1, axis=1)[:, :size] for p in parts], axis=1
         )
         top.sort(axis=1)
         repeated = np.zeros(top.shape, dtype=bool)
@@ -316,9 +316,10 @@ def _coordinate_ascent(
 
     def ndcg(weights: np.ndarray) -> float:
         blended = np.where(finite[0], np.tensordot(weights, values, axes=1), -np.inf)
-        top = np.argpartition(-blended, TUNE_K, axis=1)[:, :TUNE_K]
+        size = min(TUNE_K, blended.shape[1])
+        top = np.argpartition(-blended, size - 1, axis=1)[:, :size]
         top = np.take_along_axis(top, np.argsort(-np.take_along_axis(blended, top, 1), 1), 1)
-        gains = (np.take_along_axis(hits, top, 1) * discount).sum(axis=1)
+        gains = (np.take_along_axis(hits, top, 1) * discount[:size]).sum(axis=1)
         return float((gains[scored] / ideal[scored]).mean())
 
     weights = np.array([start[part] for part in COMPONENTS], dtype=np.float64)

@@ -130,7 +130,7 @@ def decide(settings: Settings, run_id: str, *, readers: Sequence[str]) -> GateDe
     floor = published * (1 - settings.gate_tolerance)
     change = (candidate - published) / published if published > 0 else 0.0
     how = ("retrained with its own parameters on the same data" if name == REFERENCE_ENTRY
-           else "as served (it may have seen part of the test period, which flatters it)")
+           else "as served, which is not a fair comparison: it has seen the test period")
     values = {"candidate": candidate, "published": published}
     if candidate < floor:
         return refuse(

@@ -11,7 +11,8 @@ DESCRIPTIONS = {
     "candidate": "tonight's model",
     "published_refit": "published model's settings, retrained on the same data (the gate's "
                        "reference)",
-    "published_as_served": "published model as it is served (may have seen the test period)",
+    "published_as_served": "published model as it is served (not comparable: it was trained on "
+                           "most of the test period and skips those loans as already borrowed)",
     "als_default": "plain implicit ALS with its default settings (baseline)",
     "popularity": "most borrowed books (baseline)",
 }

@@ -28,6 +28,7 @@ from recsys.privacy import Pseudonymizer
 from recsys.service.auth import API_KEY_HEADER, ApiKeys
 from recsys.service.metrics import Metrics, MetricsMiddleware
 from recsys.service.model_store import ModelStore
+from recsys.service.public_cache import PublicListCache
 from recsys.service.routes import (
     admin,
     books,
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api_keys = api_keys
     app.state.metrics = metrics
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    # innermost: a replayed list still passes CORS and is timed by the metrics middleware
+    app.add_middleware(PublicListCache, metrics=metrics, enabled=settings.public_book_routes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -17,7 +17,9 @@ import pandas as pd
 
 from recsys.columns import Columns as C
 from recsys.service.filters import ListFilters
+from recsys.service.history import LoanHistory
 from recsys.service.popular import PERIODS
+from recsys.service.reader_lists import READER_LIST_DEPTH
 from recsys.service.schemas import Item
 
 if TYPE_CHECKING:
@@ -43,20 +45,26 @@ class ListResult:
 
 
 def reader_list(
-    served: ServedModel, *, reader: str, history: pd.DataFrame, filters: ListFilters, k: int
+    served: ServedModel, *, reader: str, history: LoanHistory, filters: ListFilters, k: int
 ) -> ListResult:
     """Recommendations for one pseudonymous reader, folding in loans newer than the model."""
     catalog = served.catalog
-    borrowed = history[C.BOOK_ID].astype(str).tolist() if not history.empty else []
-    eligible = catalog.eligible(filters, borrowed)
+    eligible = catalog.eligible(filters, history.book_ids)
     model = served.model
-    known = _knows_reader(model, reader)
-    newer = _newer_than_model(model, history) if known else history
-    if not known and newer.empty:
+    listed = served.readers.index.get(reader)
+    known = listed is not None or _knows_reader(model, reader)
+    newer = history.newer_than(getattr(model, "reference_time_", None)) if known else history
+    if not known and not newer:
         return _popular_fallback(served, eligible, filters, k)
-    strategy = FOLD_IN if not newer.empty else PERSONALIZED
-    fold = newer if not newer.empty else None
-    positions, scores = _model_reader_list(served, reader, fold, eligible, k)
+    if newer:
+        strategy = FOLD_IN
+        positions, scores = _model_reader_list(served, reader, newer.frame(reader), eligible, k)
+    elif listed is not None:
+        strategy = PERSONALIZED
+        positions, scores = _listed_reader_list(served, reader, listed, eligible, k)
+    else:
+        strategy = PERSONALIZED
+        positions, scores = _model_reader_list(served, reader, None, eligible, k)
     reasons = _reader_reasons(served, positions, history)
     positions, scores, reasons = _pad_popular(
         served, positions, scores, reasons, eligible, filters.library, k
@@ -148,31 +156,51 @@ def _knows_reader(model: Any, reader: str) -> bool:
     return readers is not None and reader in readers
 
 
-def _newer_than_model(model: Any, history: pd.DataFrame) -> pd.DataFrame:
-    """History rows after the newest event the model was trained on."""
-    reference = getattr(model, "reference_time_", None)
-    if history.empty or reference is None:
-        return history.iloc[0:0]
-    stamps = pd.to_datetime(history[C.TIMESTAMP], utc=True)
-    return history[stamps > pd.Timestamp(reference, unit="s", tz="UTC")]
+def _fetch_size(served: ServedModel, eligible: np.ndarray, k: int) -> int:
+    """How deep a model list must be to hold k eligible books, unless filters are unlucky."""
+    share = max(eligible.mean(), 1e-6) if len(eligible) else 1.0
+    return max(min(len(served.catalog), math.ceil(k * OVERFETCH / share) + 10), 1)
 
 
 def _model_reader_list(
     served: ServedModel, reader: str, history: pd.DataFrame | None, eligible: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The model's list limited to `eligible`: over-fetch first, explicit candidates if short."""
-    catalog = served.catalog
-    share = max(eligible.mean(), 1e-6) if len(eligible) else 1.0
-    fetch = min(len(catalog), math.ceil(k * OVERFETCH / share) + 10)
-    frame = served.model.recommend([reader], k=max(fetch, 1), history=history)
+    fetch = _fetch_size(served, eligible, k)
+    frame = served.model.recommend([reader], k=fetch, history=history)
     positions, scores = _frame_positions(served, frame, C.BOOK_ID, eligible)
     if len(positions) >= k or len(frame) < fetch:  # enough, or the model has no more
         return positions[:k], scores[:k]
+    return _candidates_reader_list(served, reader, history, eligible, k)
+
+
+def _candidates_reader_list(
+    served: ServedModel, reader: str, history: pd.DataFrame | None, eligible: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     frame = served.model.recommend(
-        [reader], k=k, history=history, candidates=catalog.book_ids[eligible].tolist()
+        [reader], k=k, history=history, candidates=served.catalog.book_ids[eligible].tolist()
     )
     positions, scores = _frame_positions(served, frame, C.BOOK_ID, eligible)
     return positions[:k], scores[:k]
+
+
+def _listed_reader_list(
+    served: ServedModel, reader: str, listed: int, eligible: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_model_reader_list` answered from the precomputed list when it is deep enough: its
+    first `fetch` rows are what the model would answer for k=fetch."""
+    fetch = _fetch_size(served, eligible, k)
+    row, row_scores, count = served.readers.get(listed)
+    if fetch > count and count >= READER_LIST_DEPTH:  # deeper than precomputed
+        return _model_reader_list(served, reader, None, eligible, k)
+    rows = min(fetch, count)
+    positions, scores = row[:rows], row_scores[:rows]
+    ok = positions >= 0
+    ok[ok] = eligible[positions[ok]]
+    positions, scores = positions[ok], scores[ok]
+    if len(positions) >= k or rows < fetch:
+        return positions[:k], scores[:k]
+    return _candidates_reader_list(served, reader, None, eligible, k)
 
 
 def _frame_positions(
@@ -187,7 +215,7 @@ def _frame_positions(
 
 
 def _reader_reasons(
-    served: ServedModel, positions: np.ndarray, history: pd.DataFrame
+    served: ServedModel, positions: np.ndarray, history: LoanHistory
 ) -> list[str | None]:
     """ "Because you borrowed X": the latest own book whose neighbour list holds the suggestion.
 
@@ -195,7 +223,7 @@ def _reader_reasons(
     milliseconds per book.
     """
     catalog = served.catalog
-    latest = history.sort_values(C.TIMESTAMP, kind="stable")[C.BOOK_ID].tolist()[::-1]
+    latest = history.latest_first()
     own = [p for p in dict.fromkeys(catalog.position.get(b, -1) for b in latest) if p >= 0]
     because: dict[int, int] = {}
     for source in own[:REASON_SOURCES]:

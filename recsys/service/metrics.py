@@ -62,7 +62,12 @@ class Metrics:
             return sum(n for (r, _, _), n in self._requests.items() if r == route)
 
     def render(
-        self, *, model_version: str | None, model_name: str | None, loaded_at: float | None
+        self,
+        *,
+        model_version: str | None,
+        model_name: str | None,
+        loaded_at: float | None,
+        reader_lists: tuple[int, int] = (0, 0),
     ) -> str:
         """The Prometheus text exposition of every metric."""
         with self._lock:
@@ -124,6 +129,12 @@ class Metrics:
             "# HELP recsys_model_loaded_timestamp_seconds When the served model was loaded.",
             "# TYPE recsys_model_loaded_timestamp_seconds gauge",
             f"recsys_model_loaded_timestamp_seconds {loaded_at or 0:.3f}",
+            "# HELP recsys_reader_lists_ready Known readers whose list is precomputed.",
+            "# TYPE recsys_reader_lists_ready gauge",
+            f"recsys_reader_lists_ready {reader_lists[0]}",
+            "# HELP recsys_reader_lists_total Readers the served model knows.",
+            "# TYPE recsys_reader_lists_total gauge",
+            f"recsys_reader_lists_total {reader_lists[1]}",
         ]
         return "\n".join(lines) + "\n"
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import Engine
 
 from recsys import artifacts
@@ -29,7 +28,9 @@ from recsys.columns import Columns as C
 from recsys.exceptions import RecsysError
 from recsys.models.base import Recommender
 from recsys.service.filters import CatalogIndex, ListFilters
+from recsys.service.history import EMPTY_HISTORY
 from recsys.service.popular import PERIODS, PopularLists, load_popular_lists
+from recsys.service.reader_lists import ReaderLists
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class ServedModel:
     catalog: CatalogIndex
     similar: SimilarLists
     popular: PopularLists
+    readers: ReaderLists
     loaded_at: float
     responses: ResponseCache = field(default_factory=ResponseCache)
     _subjects: dict[str, np.ndarray] = field(default_factory=dict)
@@ -158,7 +160,8 @@ def build_served(bundle: Bundle, engine: Engine | None, *, min_readers: int) -> 
     popular = load_popular_lists(engine, bundle, catalog, min_readers=min_readers)
     similar = SimilarLists(bundle.model, catalog)
     similar.precompute(popular.fallback_order[:PRECOMPUTE_BOOKS])
-    served = ServedModel(bundle, catalog, similar, popular, time.time())
+    readers = ReaderLists(bundle.model, catalog)
+    served = ServedModel(bundle, catalog, similar, popular, readers, time.time())
     served._subjects.update(_subject_index(catalog))
     _smoke(served)
     logger.info(
@@ -196,9 +199,8 @@ def _smoke(served: ServedModel) -> None:
     k = min(5, max(len(served.catalog), 1))
     if len(served.catalog) == 0:
         raise RecsysError(f"bundle {served.version} has an empty catalog snapshot")
-    unknown = pd.DataFrame(columns=[C.READER_ID, C.BOOK_ID, C.EVENT, C.TIMESTAMP])
     reader = lists.reader_list(
-        served, reader=SMOKE_READER, history=unknown, filters=ListFilters(), k=k
+        served, reader=SMOKE_READER, history=EMPTY_HISTORY, filters=ListFilters(), k=k
     )
     book = lists.similar_list(
         served, book_id=str(served.catalog.book_ids[0]), filters=ListFilters(), k=k
@@ -262,6 +264,9 @@ class ModelStore:
                 self._notify("refused")
                 return ReloadOutcome("refused", served.version if served else None, self.last_error)
             self.served = fresh
+            fresh.readers.start_background()
+            if served is not None:
+                served.readers.retire()
             self._refused = None
             self.last_error = None
             logger.info(

@@ -250,7 +250,7 @@ def test_every_model_uses_the_shared_ranking() -> None:
     assert all(issubclass(model, RankingRecommender) for model in MODELS.values())
 
 
-def test_hybrid_tunes_its_blend_on_its_own_validation_split() -> None:
+def test_hybrid_keeps_its_weights_when_validation_is_too_small() -> None:
     from tests.models.conftest import checkerboard
 
     data = checkerboard()
@@ -258,3 +258,26 @@ def test_hybrid_tunes_its_blend_on_its_own_validation_split() -> None:
     model.fit(data)
     # 40 readers: too few validation readers to tune, so the given weights stay
     assert model.blend == build_model("hybrid", **FAST_PARAMS["hybrid"]).fit(data).blend
+
+
+def test_hybrid_tuning_turns_on_the_part_that_predicts_the_next_loan() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for reader in range(300):
+        start = pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(days=int(rng.integers(0, 60)))
+        first = int(rng.integers(0, 20))
+        for step in range(int(rng.integers(3, 12))):  # a series, in order, from any volume
+            book = f"vol{(first + step) % 20}"
+            rows.append((f"r{reader}", book, "loan", start + pd.Timedelta(days=7 * step), "main"))
+    data = Dataset.from_interactions(
+        pd.DataFrame(rows, columns=["reader_id", "book_id", "event", "timestamp", "library_id"])
+    )
+    only_popularity = {"als": 0.0, "readers": 0.0, "neighbours": 0.0, "sequence": 0.0,
+                       "content": 0.0, "popularity": 1.0}
+    params = {**FAST_PARAMS["hybrid"], "weights": only_popularity}
+    tuned = build_model("hybrid", **params, tune_weights=True).fit(data)
+    assert tuned.blend != only_popularity
+    assert tuned.blend["popularity"] < max(w for part, w in tuned.blend.items()
+                                           if part != "popularity")

@@ -64,10 +64,13 @@ def test_steps_run_one_by_one(env, drop_exports) -> None:
     validate = env.run("validate", "--progress", "none")
     assert validate.returncode == 0, validate.stderr
     assert "data ok" in validate.stdout
+    env.environ.update(RECSYS_SEARCH_ENABLED="true", RECSYS_SEARCH_BUDGET_SECONDS="0.1")
     train = env.run("train", "--progress", "none")
     assert train.returncode == 0, train.stderr
     (run_id,) = artifacts.list_runs(env.models)
     assert f"run {run_id} saved" in train.stdout
+    manifest = artifacts.verify_bundle(artifacts.run_path(env.models, run_id))
+    assert manifest["search"]["tried"] == 1
     gate = env.run("gate")
     assert gate.returncode == 0, gate.stdout + gate.stderr
     assert f"The new model (run {run_id}) passed" in gate.stdout

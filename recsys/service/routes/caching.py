@@ -24,13 +24,17 @@ def etag_for(served: ServedModel, key: str) -> str:
     return f'"{served.version}-{digest}"'
 
 
-def matches(request: Request, etag: str) -> bool:
-    """Whether the request's If-None-Match names `etag` (weak or strong) or is `*`."""
-    header = request.headers.get("if-none-match")
+def etag_matches(header: str | None, etag: str) -> bool:
+    """Whether an If-None-Match value names `etag` (weak or strong) or is `*`."""
     if not header:
         return False
     tags = {t.strip().removeprefix("W/") for t in header.split(",")}
     return "*" in tags or etag in tags
+
+
+def matches(request: Request, etag: str) -> bool:
+    """Whether the request's If-None-Match names `etag` (weak or strong) or is `*`."""
+    return etag_matches(request.headers.get("if-none-match"), etag)
 
 
 async def cached_list(

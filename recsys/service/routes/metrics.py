@@ -19,5 +19,6 @@ async def metrics(metrics: MetricsDep, store: StoreDep) -> PlainTextResponse:
         model_version=served.version if served else None,
         model_name=served.bundle.manifest["model"]["name"] if served else None,
         loaded_at=served.loaded_at if served else None,
+        reader_lists=(served.readers.done, len(served.readers)) if served else (0, 0),
     )
     return PlainTextResponse(text, media_type=PROMETHEUS_TEXT)

@@ -8,10 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Response, status
 from sqlalchemy.exc import SQLAlchemyError
 
-from recsys.columns import Columns as C
-from recsys.columns import Events
-from recsys.consent import may_personalize
-from recsys.db.queries import reader_history
 from recsys.service.deps import (
     EngineDep,
     FiltersDep,
@@ -22,6 +18,7 @@ from recsys.service.deps import (
     ServedDep,
     SettingsDep,
 )
+from recsys.service.history import consent_and_loans
 from recsys.service.lists import non_personal_list, reader_list
 from recsys.service.schemas import MAX_ID_LENGTH, ErrorDetail, ReaderRecommendations
 
@@ -63,8 +60,7 @@ def reader_recommendations(
     try:
         # Consent (recsys.consent) is checked on every request: an objection or erasure is
         # honoured from the next request on, without waiting for a new model.
-        allowed = may_personalize(engine, settings, reader_id=pseudonym)
-        history = reader_history(engine, reader_id=pseudonym) if allowed else None
+        history = consent_and_loans(engine, settings, reader_id=pseudonym)
     except SQLAlchemyError as error:
         logger.error("reader history unavailable: %s", type(error).__name__)
         raise HTTPException(
@@ -73,9 +69,6 @@ def reader_recommendations(
     if history is None:
         result = non_personal_list(served, filters=filters, k=k)
     else:
-        history = history[history[C.EVENT].isin(Events.LOAN_EVENTS)].assign(
-            **{C.READER_ID: pseudonym}
-        )
         result = reader_list(served, reader=pseudonym, history=history, filters=filters, k=k)
     metrics.count_strategy("reader", result.strategy)
     return ReaderRecommendations(
