@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     min_pair_support: int = Field(default=3, description="distinct readers linking two books")
     consent_mode: Literal["opt-in", "opt-out"] = "opt-out"
     retention_days: int = Field(default=730, ge=1)
+    raw_export_days: int = Field(
+        default=7, ge=0, description="days processed/rejected exports (raw card numbers) are kept"
+    )
     keep_runs: int = Field(default=10, ge=2)
 
     half_life_days: float = Field(default=365.0, gt=0)

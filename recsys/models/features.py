@@ -69,11 +69,20 @@ def _vectorizer(column: str) -> TfidfVectorizer:
     )
 
 
-def content_scores(content: sparse.csr_matrix, rows: sparse.csr_matrix) -> np.ndarray:
-    """Similarity of every book to each reader's (weighted) history profile."""
+def content_scores(
+    content: sparse.csr_matrix, rows: sparse.csr_matrix,
+    *, transposed: sparse.csr_matrix | None = None,
+) -> np.ndarray:
+    """Similarity of every book to each reader's (weighted) history profile.
+
+    `transposed` is ``content.T`` as CSR, built once by a caller that scores often: converting
+    the transpose on every call dominates the cost of scoring one reader.
+    """
     if content.shape[1] == 0:
         return np.zeros(rows.shape, dtype=np.float64)
     profiles = normalize(rows @ content)
-    return np.asarray((profiles @ content.T).todense(), dtype=np.float64)
+    if transposed is None:
+        transposed = content.T.tocsr()
+    return np.asarray((profiles @ transposed).todense(), dtype=np.float64)
 
 

@@ -114,7 +114,6 @@ class HybridRecommender(ExplainableRecommender):
         self.sequence_ = sequence_matrix(
             data.dataset.interactions, data.books, window=self.sequence_window
         )
-        self.reader_vectors_ = normalize(data.matrix)
         self.recent_popularity_ = np.asarray(
             self._decayed(data, self.popularity_half_life_days).sum(axis=0), dtype=np.float64
         ).ravel()
@@ -125,6 +124,20 @@ class HybridRecommender(ExplainableRecommender):
             factors=self.factors, regularization=self.regularization, alpha=self.alpha,
             iterations=self.iterations, random_state=self.random_state,
         )
+
+    def _prepare(self) -> None:
+        """Per-model matrices built once (after fit and load), so that scoring one reader only
+        touches their own few rows: sparse sums, transposes and normalisation of whole
+        matrices cost hundreds of milliseconds each at a million loans."""
+        super()._prepare()
+        # fold-in solves a 64 x 64 system per reader: OpenMP start-up would cost 300x that
+        self.als_.num_threads = 1
+        self.reader_vectors_ = normalize(self.matrix_)
+        self.reader_vectors_t_ = self.reader_vectors_.T.tocsr()
+        self.co_borrowing_ = (self.sequence_ + self.sequence_.T).tocsr()
+        self.content_t_ = self.content_.T.tocsr()
+        top = max(self.recent_popularity_.max(initial=0.0), 1e-12)
+        self.popularity_part_ = self.recent_popularity_ / top
 
     def _decayed(self, data: TrainingData, half_life: float | None) -> sparse.csr_matrix:
         """The training matrix re-weighted with another half-life."""
@@ -193,14 +206,12 @@ class HybridRecommender(ExplainableRecommender):
         self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
     ) -> Iterator[np.ndarray]:
         """Per-part scores scaled to [0, 1] per reader, in `COMPONENTS` order."""
-        sequence = self.sequence_
         yield _scale_rows(self._als_scores(rows, reader_index, folded))
         yield _scale_rows(self._reader_neighbour_scores(rows))
-        yield _scale_rows(np.asarray((rows @ (sequence + sequence.T)).todense(), dtype=np.float64))
-        yield _scale_rows(np.asarray((rows @ sequence).todense(), dtype=np.float64))
-        yield _scale_rows(content_scores(self.content_, rows))
-        popularity = self.recent_popularity_ / max(self.recent_popularity_.max(), 1e-12)
-        yield np.broadcast_to(popularity, rows.shape)
+        yield _scale_rows(np.asarray((rows @ self.co_borrowing_).todense(), dtype=np.float64))
+        yield _scale_rows(np.asarray((rows @ self.sequence_).todense(), dtype=np.float64))
+        yield _scale_rows(content_scores(self.content_, rows, transposed=self.content_t_))
+        yield np.broadcast_to(self.popularity_part_, rows.shape)
 
     def _scores(self, rows: sparse.csr_matrix, reader_index: np.ndarray,
                 folded: np.ndarray) -> np.ndarray:
@@ -213,7 +224,7 @@ class HybridRecommender(ExplainableRecommender):
 
     def _reader_neighbour_scores(self, rows: sparse.csr_matrix) -> np.ndarray:
         """Sum of the `reader_neighbours` most similar training readers' (normalised) rows."""
-        similarity = (normalize(rows) @ self.reader_vectors_.T).toarray()
+        similarity = (normalize(rows) @ self.reader_vectors_t_).toarray()
         neighbours = min(self.reader_neighbours, similarity.shape[1])
         if neighbours < similarity.shape[1]:
             cut = -np.partition(-similarity, neighbours - 1, axis=1)[:, neighbours - 1:neighbours]
@@ -239,9 +250,12 @@ class HybridRecommender(ExplainableRecommender):
         return dict(zip(COMPONENTS, self.weights_.tolist(), strict=True))
 
     def _co_borrowing(self, book: int, others: np.ndarray) -> np.ndarray:
-        forward = np.asarray(self.sequence_[book, others].todense()).ravel()
-        backward = np.asarray(self.sequence_[others, book].todense()).ravel()
-        return (forward + backward).astype(np.float64)
+        """Readers' co-borrowing of `book` and each of `others`, in either order."""
+        matrix = self.co_borrowing_
+        start, end = matrix.indptr[book], matrix.indptr[book + 1]
+        row = np.zeros(matrix.shape[1], dtype=matrix.dtype)
+        row[matrix.indices[start:end]] = matrix.data[start:end]
+        return row[others].astype(np.float64)
 
     def _pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:
         co = self._co_borrowing(book, others)
@@ -272,7 +286,6 @@ class HybridRecommender(ExplainableRecommender):
         }
 
     def _restore_model(self, arrays: dict[str, Any]) -> None:
-        self.reader_vectors_ = normalize(self.matrix_)
         self.sequence_ = csr_restore("sequence", arrays)
         self.als_ = self._new_als()
         self.als_.user_factors = arrays["user_factors"]

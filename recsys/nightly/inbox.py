@@ -1,11 +1,16 @@
-"""The inbox: exports dropped by the library system, ingested once each, never deleted.
+"""The inbox: exports dropped by the library system, ingested once each.
 
 Layout under ``data_dir``::
 
     inbox/{catalog,...,views,consent}/      new exports (names starting with "." are ignored, so
                                             an exporter can write ``.name.tmp`` and rename it)
-    inbox/processed/<kind>/                 ingested (or already-ingested) exports, kept
+    inbox/processed/<kind>/                 ingested (or already-ingested) exports
     quarantine/<kind>/                      rejected exports, each with ``<name>.reason.txt``
+
+Exports hold raw card numbers, which must not outlive ingest for long: processed and rejected
+exports are deleted `Settings.raw_export_days` after they were moved (`purge_raw_exports`, run by
+the nightly's validate step). The store keeps only pseudonyms and the file's SHA-256, so a
+re-dropped export is still recognised and skipped.
 
 Catalog and holdings go first so that loans of new books find their records; consent answers go
 last, so an objection in tonight's export also detaches tonight's views. Each file is
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,4 +185,21 @@ def _move_unique(source: Path, folder: Path) -> Path:
         target = folder / f"{base}.{counter}{dot}{extension}"
         counter += 1
     os.replace(source, target)
+    os.utime(target)  # the purge counts the days from the move, not from the export's mtime
     return target
+
+
+def purge_raw_exports(settings: Settings, *, now: float | None = None) -> int:
+    """Delete processed and rejected exports moved more than `raw_export_days` ago."""
+    cutoff = (time.time() if now is None else now) - settings.raw_export_days * 86_400
+    folders = [settings.inbox_dir / PROCESSED / kind for kind in KINDS]
+    folders += [settings.quarantine_dir / kind for kind in KINDS]
+    removed = 0
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed
