@@ -10,7 +10,7 @@ import sys
 import time
 import traceback
 
-BENCHMARKS = ("bench_ingest", "bench_quality", "bench_service")
+BENCHMARKS = ("bench_ingest", "bench_quality", "bench_training", "bench_service", "bench_nightly")
 
 
 def main(argv: list[str]) -> int:

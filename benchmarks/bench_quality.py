@@ -1,16 +1,21 @@
 """Quality target of issue 3 on real loan logs in ../shared/data (skipped, with a note, if absent).
 
 On the same temporal holdout (the last 10 % of loans by time) and in one run: the default hybrid,
-plain implicit ALS with its defaults, ALS grid-searched on a validation split carved from the
-training data, BM25 item-KNN and popularity. The target: hybrid NDCG@10 at least 1.25 x the best
-of the others, with catalog coverage no lower than tuned ALS. The same defaults on every dataset.
+plain implicit ALS with its defaults, ALS tuned by `recsys.models.search` on a validation split
+carved from the training data only, BM25 item-KNN and popularity. The target: hybrid NDCG@10 at
+least 1.25 x the best of the others, with catalog coverage no lower than tuned ALS. The same
+defaults on every dataset.
+
+The defaults were chosen while looking at the 10 % holdout, so the same comparison is repeated on
+other cuts (the last 20 %, each reader's last loan) and on a generated library, with the hybrid
+also run with ``tune_weights=True`` (blend chosen on validation data carved from training only):
+a target that holds on one cut only is not a property of the model.
 
 Run: ``OPENBLAS_NUM_THREADS=1 .venv/bin/python -m benchmarks bench_quality``.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from collections.abc import Callable
@@ -24,17 +29,27 @@ from recsys.columns import Events
 from recsys.config import Settings
 from recsys.data.dataset import Dataset
 from recsys.evaluation.evaluate import ComparisonResult, compare_models
-from recsys.evaluation.splits import Split, temporal_split, validation_split
+from recsys.evaluation.splits import Split, leave_last_k_out, temporal_split
 from recsys.models import registry
 from recsys.models.base import Recommender
+from recsys.models.search import search
+from recsys.sample import SampleConfig, generate_library
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 K = 10
 TEST_SHARE = 0.1
 TARGET_RATIO = 1.25
 HYBRID = "hybrid (default)"
+HYBRID_TUNED = "hybrid (tune_weights)"
 TUNED_ALS = "als_tuned"
 BASELINES = ("als_default", TUNED_ALS, "knn_bm25", "popularity")
+SAMPLE_LOANS = 200_000
+#: The target cut first; the others check that the defaults were not fitted to it.
+CUTS: dict[str, Callable[[Dataset], Split]] = {
+    "temporal 10%": lambda d: temporal_split(d, test_share=TEST_SHARE),
+    "temporal 20%": lambda d: temporal_split(d, test_share=0.2),
+    "leave-last-1": lambda d: leave_last_k_out(d, k=1),
+}
 ALS_GRID: dict[str, tuple[Any, ...]] = {
     "factors": (64, 128),
     "regularization": (0.01, 0.1),
@@ -100,85 +115,107 @@ def load_sibgmu(root: Path = DATA / "lib-sibgmu") -> Dataset | None:
 DATASETS: dict[str, Callable[[], Dataset | None]] = {
     "swiss-library-loans": load_swiss,
     "lib-sibgmu": load_sibgmu,
+    f"generated-{SAMPLE_LOANS // 1000}k": lambda: load_sample(SAMPLE_LOANS),
 }
 
 
-def tuned_als(split: Split, settings: Settings) -> tuple[Recommender, dict[str, Any], int]:
-    """ALS grid-searched on a validation split carved from the training data only.
-
-    Every grid point is fitted on the inner training part and scored by NDCG@10 on the inner
-    holdout; the search stops early when the configured search budget is spent.
-    """
-    inner = validation_split(split.train, test_share=TEST_SHARE)
-    started = time.perf_counter()
-    best_params: dict[str, Any] = {}
-    best_ndcg = -1.0
-    tried = 0
-    for values in itertools.product(*ALS_GRID.values()):
-        if time.perf_counter() - started > settings.search_budget_seconds:
-            break
-        tried += 1
-        params = dict(zip(ALS_GRID, values, strict=True))
-        model = registry.create("als", random_state=settings.seed, **params)
-        scored = compare_models({"als": model}, inner, k=K, include_baselines=False)
-        ndcg = scored.results["als"].summary[f"ndcg@{K}"]
-        if ndcg > best_ndcg:
-            best_params, best_ndcg = params, ndcg
-    return registry.create("als", random_state=settings.seed, **best_params), best_params, tried
-
-
-def run_dataset(name: str, dataset: Dataset, settings: Settings) -> ComparisonResult:
-    split = temporal_split(dataset, test_share=TEST_SHARE)
-    info = split.describe()
-    print(
-        f"{name}: {len(dataset.interactions):,} loans; test {info['test_pairs']:,} pairs of "
-        f"{info['test_readers']:,} readers ({info['cold_start_readers']:,} cold-start readers "
-        f"not scored, {info['dropped_already_borrowed']:,} re-loans not counted)",
-        flush=True,
+def load_sample(n_loans: int) -> Dataset:
+    """A generated library (`recsys.sample`): loans, renewals, holds and logged-in views."""
+    library = generate_library(SampleConfig(n_loans=n_loans))
+    loans = library.loans
+    views = library.views.dropna(subset=[C.READER_ID])
+    interactions = pd.concat(
+        [
+            pd.DataFrame({
+                C.READER_ID: loans[C.READER_ID].astype(str),
+                C.BOOK_ID: loans[C.BOOK_ID].astype(str),
+                C.EVENT: loans[C.EVENT].astype(str),
+                C.TIMESTAMP: loans[C.BORROWED_AT],
+                C.LIBRARY_ID: loans[C.LIBRARY_ID].astype(str),
+            }),
+            pd.DataFrame({
+                C.READER_ID: views[C.READER_ID].astype(str),
+                C.BOOK_ID: views[C.BOOK_ID].astype(str),
+                C.EVENT: Events.VIEW,
+                C.TIMESTAMP: views[C.VIEWED_AT],
+            }),
+        ],
+        ignore_index=True,
     )
-    started = time.perf_counter()
-    als, params, tried = tuned_als(split, settings)
-    print(
-        f"  ALS grid on the validation split: {tried} of {math.prod(map(len, ALS_GRID.values()))} "
-        f"points in {time.perf_counter() - started:.0f} s, best {params}",
-        flush=True,
+    return Dataset.from_interactions(
+        interactions, catalog=library.catalog, holdings=library.holdings
     )
+
+
+def tuned_als(split: Split, settings: Settings) -> tuple[Recommender, str]:
+    """ALS tuned by `recsys.models.search` on validation data carved from ``split.train`` only."""
+    started = time.perf_counter()
+    result = search(
+        "als", split.train, grid=ALS_GRID, base_params={"random_state": settings.seed},
+        budget_seconds=settings.search_budget_seconds, k=K, test_share=TEST_SHARE,
+        seed=settings.seed,
+    )
+    note = (
+        f"ALS search on the validation split: {len(result.table)} of "
+        f"{math.prod(map(len, ALS_GRID.values()))} points in "
+        f"{time.perf_counter() - started:.0f} s, best {result.best_params} "
+        f"(validation {result.metric} {result.best_score:.4f})"
+    )
+    return registry.create("als", **result.best_params), note
+
+
+def compare(split: Split, settings: Settings, *, progress: bool) -> ComparisonResult:
+    """Every model of the target on `split`, plus the hybrid that tunes its own blend."""
+    als, note = tuned_als(split, settings)
+    print("  " + note, flush=True)
     candidates = {
         HYBRID: registry.default_model(settings),
+        HYBRID_TUNED: registry.default_model(settings).set_params(tune_weights=True),
         TUNED_ALS: als,
         "knn_bm25": registry.create("knn", similarity="bm25"),
     }
     return compare_models(
-        candidates,
-        split,
-        k=K,
-        seed=settings.seed,
-        progress=lambda line: print("  " + line, flush=True),
+        candidates, split, k=K, seed=settings.seed,
+        progress=(lambda line: print("  " + line, flush=True)) if progress else None,
+    )
+
+
+def describe(name: str, dataset: Dataset, cut: str, split: Split) -> None:
+    info = split.describe()
+    print(
+        f"{name}, {cut}: {len(dataset.interactions):,} interactions; test {info['test_pairs']:,} "
+        f"pairs of {info['test_readers']:,} readers ({info['cold_start_readers']:,} cold-start "
+        f"readers not scored, {info['dropped_already_borrowed']:,} re-loans not counted)",
+        flush=True,
+    )
+
+
+def verdict(table: pd.DataFrame, hybrid: str) -> str:
+    """Ratio of `hybrid`'s NDCG@K to the best baseline, and coverage against tuned ALS."""
+    ndcg = table[f"ndcg@{K}"]
+    best = ndcg.loc[[m for m in BASELINES if m in ndcg.index]]
+    ratio = ndcg[hybrid] / best.max()
+    coverage = table.loc[hybrid, f"coverage@{K}"]
+    tuned_coverage = table.loc[TUNED_ALS, f"coverage@{K}"]
+    met = "met" if ratio >= TARGET_RATIO and coverage >= tuned_coverage else "NOT met"
+    return (
+        f"{hybrid} / best baseline ({best.idxmax()}) NDCG@{K}: {ratio:.2f} (target >= "
+        f"{TARGET_RATIO}); coverage {coverage:.4f} vs tuned ALS {tuned_coverage:.4f}: "
+        f"target {met}"
     )
 
 
 def print_table(comparison: ComparisonResult) -> None:
     table = comparison.table()
     columns = [f"ndcg@{K}", f"recall@{K}", f"precision@{K}", f"coverage@{K}", "fit_seconds"]
-    order = [HYBRID, *BASELINES]
+    order = [HYBRID, HYBRID_TUNED, *BASELINES]
     print(
         table.loc[[m for m in order if m in table.index], columns].to_string(
             float_format=lambda v: f"{v:.4f}"
         )
     )
-    ndcg = table[f"ndcg@{K}"]
-    best = ndcg.loc[[m for m in BASELINES if m in ndcg.index]]
-    ratio = ndcg[HYBRID] / best.max()
-    coverage, tuned_coverage = (
-        table.loc[HYBRID, f"coverage@{K}"],
-        table.loc[TUNED_ALS, f"coverage@{K}"],
-    )
-    verdict = "met" if ratio >= TARGET_RATIO and coverage >= tuned_coverage else "NOT met"
-    print(
-        f"hybrid / best baseline ({best.idxmax()}) NDCG@{K}: {ratio:.2f} (target >= "
-        f"{TARGET_RATIO}); coverage {coverage:.4f} vs tuned ALS {tuned_coverage:.4f}: "
-        f"target {verdict}"
-    )
+    for hybrid in (HYBRID, HYBRID_TUNED):
+        print(verdict(table, hybrid))
 
 
 def main() -> None:
@@ -188,8 +225,11 @@ def main() -> None:
         if dataset is None:
             print(f"{name}: skipped, not found under {DATA}")
             continue
-        print_table(run_dataset(name, dataset, settings))
-        print()
+        for cut, make_split in CUTS.items():
+            split = make_split(dataset)
+            describe(name, dataset, cut, split)
+            print_table(compare(split, settings, progress=cut == next(iter(CUTS))))
+            print(flush=True)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ N_LOANS = int(os.environ.get("RECSYS_BENCH_LOANS", "1000000"))
 WORKERS = 2
 CONNECTIONS = 100
 DURATION_S = 15
-SWAPS = 10
+SWAPS = int(os.environ.get("RECSYS_BENCH_SWAPS", "10"))
 #: Long enough that a slow answer shows as latency, not as a dropped request.
 WRK_TIMEOUT = "30s"
 API_KEY = "bench-reader-key-0123456789"
@@ -182,11 +182,12 @@ def all_agree(check: object) -> bool:
     return all(check() for _ in range(AGREEING_ANSWERS))  # type: ignore[operator]
 
 
-def reader_lists_ready(base: str) -> bool:
+def lists_precomputed(base: str) -> bool:
+    """Every per-reader and per-book list of the served model is computed (`/metrics`)."""
     text = httpx.get(f"{base}/metrics").text
-    ready = re.search(r"^recsys_reader_lists_ready (\d+)$", text, re.MULTILINE)
-    total = re.search(r"^recsys_reader_lists_total (\d+)$", text, re.MULTILINE)
-    return bool(ready and total and int(total.group(1)) > 0 and ready.group(1) == total.group(1))
+    ready = dict(re.findall(r'^recsys_lists_precomputed\{kind="(\w+)"\} (\d+)$', text, re.M))
+    total = dict(re.findall(r'^recsys_lists_total\{kind="(\w+)"\} (\d+)$', text, re.M))
+    return bool(total) and ready == total
 
 
 def parse_wrk(output: str) -> WrkResult:
@@ -320,12 +321,12 @@ def main() -> None:
                 flush=True,
             )
             wait_for(
-                lambda: all_agree(lambda: reader_lists_ready(base)),
+                lambda: all_agree(lambda: lists_precomputed(base)),
                 PRECOMPUTE_DEADLINE_S,
-                "every reader's list",
+                "every reader's and book's list",
             )
             print(
-                f"every known reader's list precomputed {time.perf_counter() - started:.1f} s "
+                f"every reader's and book's list precomputed {time.perf_counter() - started:.1f} s "
                 f"after start ({load_average()})",
                 flush=True,
             )
@@ -369,7 +370,7 @@ def main() -> None:
                 during.send_signal(2)  # SIGINT: wrk prints its summary and exits
                 output, _ = during.communicate(timeout=60)
             swapping = parse_wrk(output)
-            print_row("per-reader during 10 swaps", swapping, trivial, load_average())
+            print_row(f"per-reader during {SWAPS} swaps", swapping, trivial, load_average())
             print(
                 f"seconds from publish to served: median {np.median(swap_seconds):.1f}, "
                 f"max {max(swap_seconds):.1f}"

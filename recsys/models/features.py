@@ -15,7 +15,7 @@ from sklearn.preprocessing import normalize
 
 from recsys.columns import SUBJECT_SEPARATOR
 from recsys.columns import Columns as C
-from recsys.models.matrix import IdMap
+from recsys.models.matrix import IdMap, dense_product
 
 FIELD_WEIGHTS = {C.SUBJECTS: 1.0, C.AUTHOR: 0.6, C.TITLE: 0.5}
 
@@ -83,6 +83,6 @@ def content_scores(
     profiles = normalize(rows @ content)
     if transposed is None:
         transposed = content.T.tocsr()
-    return np.asarray((profiles @ transposed).todense(), dtype=np.float64)
+    return dense_product(profiles, transposed).astype(np.float64)
 
 

@@ -33,7 +33,7 @@ from recsys.columns import Columns as C
 from recsys.columns import Events
 from recsys.data.dataset import Dataset
 from recsys.models.features import content_scores
-from recsys.models.matrix import build_matrix, csr_restore, csr_state
+from recsys.models.matrix import add_rows, build_matrix, csr_restore, csr_state, dense_product
 from recsys.models.ranking import ExplainableRecommender, TrainingData, check_min_pair_support
 from recsys.models.sequence import sequence_matrix
 from recsys.models.weighting import aggregate, event_weights, timestamps_seconds
@@ -206,30 +206,52 @@ class HybridRecommender(ExplainableRecommender):
         self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
     ) -> Iterator[np.ndarray]:
         """Per-part scores scaled to [0, 1] per reader, in `COMPONENTS` order."""
-        yield _scale_rows(self._als_scores(rows, reader_index, folded))
-        yield _scale_rows(self._reader_neighbour_scores(rows))
-        yield _scale_rows(np.asarray((rows @ self.co_borrowing_).todense(), dtype=np.float64))
-        yield _scale_rows(np.asarray((rows @ self.sequence_).todense(), dtype=np.float64))
-        yield _scale_rows(content_scores(self.content_, rows, transposed=self.content_t_))
-        yield np.broadcast_to(self.popularity_part_, rows.shape)
+        for part in COMPONENTS:
+            yield self._part(part, rows, reader_index, folded)
+
+    def _part(
+        self, part: str, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
+    ) -> np.ndarray:
+        """One part's scores scaled to [0, 1] per reader."""
+        if part == "popularity":
+            return np.broadcast_to(self.popularity_part_, rows.shape)
+        if part == "als":
+            scores = self._als_scores(rows, reader_index, folded)
+        elif part == "readers":
+            scores = self._reader_neighbour_scores(rows)
+        elif part == "neighbours":
+            scores = dense_product(rows, self.co_borrowing_).astype(np.float64)
+        elif part == "sequence":
+            scores = dense_product(rows, self.sequence_).astype(np.float64)
+        else:
+            scores = content_scores(self.content_, rows, transposed=self.content_t_)
+        return _scale_rows(scores)
 
     def _scores(self, rows: sparse.csr_matrix, reader_index: np.ndarray,
                 folded: np.ndarray) -> np.ndarray:
         total = np.zeros(rows.shape)
-        for weight, part in zip(self.weights_, self._parts(rows, reader_index, folded),
-                                strict=True):
+        for weight, part in zip(self.weights_, COMPONENTS, strict=True):
             if weight:
-                total += weight * part
+                total += weight * self._part(part, rows, reader_index, folded)
         return total
 
     def _reader_neighbour_scores(self, rows: sparse.csr_matrix) -> np.ndarray:
-        """Sum of the `reader_neighbours` most similar training readers' (normalised) rows."""
-        similarity = (normalize(rows) @ self.reader_vectors_t_).toarray()
-        neighbours = min(self.reader_neighbours, similarity.shape[1])
-        if neighbours < similarity.shape[1]:
-            cut = -np.partition(-similarity, neighbours - 1, axis=1)[:, neighbours - 1:neighbours]
-            similarity[similarity < cut] = 0.0
-        return (sparse.csr_matrix(similarity) @ self.matrix_).toarray().astype(np.float64)
+        """Sum of the `reader_neighbours` most similar training readers' (normalised) rows.
+
+        Ties at the cut all count. Only the readers who share a book are looked at, never the
+        whole reader list.
+        """
+        similarity = dense_product(normalize(rows), self.reader_vectors_t_)
+        scores = np.zeros(rows.shape, dtype=self.matrix_.dtype)
+        for row, out in zip(similarity, scores, strict=True):
+            readers = np.flatnonzero(row)
+            weights = row[readers]
+            beyond = len(readers) - self.reader_neighbours
+            if beyond > 0:
+                keep = weights >= np.partition(weights, beyond)[beyond]
+                readers, weights = readers[keep], weights[keep]
+            add_rows(out, readers, weights, self.matrix_)
+        return scores.astype(np.float64)
 
     def _als_scores(
         self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray

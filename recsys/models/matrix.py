@@ -61,3 +61,36 @@ def build_matrix(
     matrix.sum_duplicates()
     matrix.sort_indices()
     return matrix
+
+
+#: Up to this many rows `dense_product` accumulates with numpy; for more, scipy's product is faster.
+SMALL_PRODUCT_ROWS = 8
+
+
+def dense_product(rows: sparse.csr_matrix, matrix: sparse.csr_matrix) -> np.ndarray:
+    """``(rows @ matrix).toarray()``, cheap when `rows` holds one or a few readers.
+
+    scipy's sparse product sizes, allocates and checks a sparse result on every call, which costs
+    more than the arithmetic for one reader's row. A few rows are accumulated straight into a
+    dense array instead, adding in scipy's order, so both ways give equal values bit for bit.
+    """
+    if rows.shape[0] > SMALL_PRODUCT_ROWS:
+        return (rows @ matrix).toarray()
+    out = np.zeros((rows.shape[0], matrix.shape[1]), dtype=np.result_type(rows.dtype, matrix.dtype))
+    for row in range(rows.shape[0]):
+        start, end = rows.indptr[row], rows.indptr[row + 1]
+        add_rows(out[row], rows.indices[start:end], rows.data[start:end], matrix)
+    return out
+
+
+def add_rows(
+    out: np.ndarray, indices: np.ndarray, weights: np.ndarray, matrix: sparse.csr_matrix
+) -> None:
+    """``out += weights @ matrix[indices]``, adding the rows in the order of `indices`."""
+    starts = matrix.indptr[indices]
+    lengths = matrix.indptr[np.asarray(indices) + 1] - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
+    np.add.at(out, matrix.indices[offsets], matrix.data[offsets] * np.repeat(weights, lengths))

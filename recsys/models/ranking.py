@@ -32,7 +32,7 @@ from recsys.models.base import (
 )
 from recsys.models.features import content_matrix
 from recsys.models.matrix import IdMap, build_matrix, csr_restore, csr_state
-from recsys.models.weighting import aggregate, event_weights, latest_time
+from recsys.models.weighting import aggregate, compensated_sums, event_weights, latest_time
 
 #: Popularity breaks ties with a weight far below any real score difference.
 TIE = 1e-9
@@ -230,28 +230,43 @@ class RankingRecommender(Recommender):
         return index, rows.astype(np.float32), folded
 
     def _history_matrix(self, readers: Sequence[str], history: pd.DataFrame) -> sparse.csr_matrix:
-        frame = history.copy()
+        """Weighted rows of `history` (same weighting as training), one per listed reader.
+
+        Grouping is done on integer codes with numpy: for the one reader of a service request,
+        pandas' grouping would cost more than scoring the whole catalog.
+        """
+        shape = (len(readers), len(self.books_))
+        listed = pd.Index(readers)
+        distinct = listed.unique()
+        reader = distinct.get_indexer(history[C.READER_ID].astype(str))
+        book = self.books_.index(history[C.BOOK_ID].astype(str))
+        keep = np.flatnonzero((reader >= 0) & (book >= 0))
+        if len(keep) == 0:
+            return sparse.csr_matrix(shape, dtype=np.float32)
+        frame = history.iloc[keep]
         for column, default in ((C.EVENT, Events.LOAN), (C.TIMESTAMP, pd.NaT)):
             if column not in frame:
-                frame[column] = default
-        positions = pd.Index(readers)
-        frame = frame[frame[C.READER_ID].astype(str).isin(positions)]
-        frame = frame[self.books_.index(frame[C.BOOK_ID].astype(str)) >= 0]
-        shape = (len(readers), len(self.books_))
-        if frame.empty:
-            return sparse.csr_matrix(shape, dtype=np.float32)
+                frame = frame.assign(**{column: default})
         weights = event_weights(
             frame, event_weights=self.event_weights, half_life_days=self.half_life_days,
             reference_time=self.reference_time_,
         )
-        pairs = aggregate(frame, weights, damp=self.damp_repeats)
+        pairs, group = np.unique(reader[keep] * len(self.books_) + book[keep], return_inverse=True)
+        summed = compensated_sums(group, weights, len(pairs))
+        if self.damp_repeats:
+            summed = np.log2(1.0 + summed)
+        positive = summed > 0
+        pairs, summed = pairs[positive], summed[positive]
+        pair_reader, pair_book = np.divmod(pairs, len(self.books_))
         # a reader listed twice gets the history on every listing
-        where = pd.Series(np.arange(len(readers)), index=positions).groupby(level=0).indices
-        row_lists = [where[r] for r in pairs[C.READER_ID]]
-        counts = np.array([len(x) for x in row_lists])
+        listing = distinct.get_indexer(listed)
+        order = np.argsort(listing, kind="stable")
+        counts = np.bincount(listing, minlength=len(distinct))
+        per_pair = counts[pair_reader]
+        first = np.repeat((np.cumsum(counts) - counts)[pair_reader], per_pair)
+        step = np.arange(per_pair.sum()) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
         return build_matrix(
-            np.concatenate(row_lists), np.repeat(self.books_.index(pairs[C.BOOK_ID]), counts),
-            np.repeat(pairs[C.WEIGHT].to_numpy(), counts), shape,
+            order[first + step], np.repeat(pair_book, per_pair), np.repeat(summed, per_pair), shape
         )
 
     def _allowed(

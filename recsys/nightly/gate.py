@@ -26,7 +26,6 @@ from recsys.exceptions import BundleIntegrityError
 
 METRICS_FILE = "metrics.json"
 REFERENCE_ENTRY = "published_refit"
-FALLBACK_REFERENCE = "published_as_served"
 
 
 @dataclass(frozen=True)
@@ -126,11 +125,10 @@ def decide(settings: Settings, run_id: str, *, readers: Sequence[str]) -> GateDe
                    if first else "There was no comparable score of the published model.")
             ),
         )
-    name, published = reference
+    published = reference
     floor = published * (1 - settings.gate_tolerance)
     change = (candidate - published) / published if published > 0 else 0.0
-    how = ("retrained with its own parameters on the same data" if name == REFERENCE_ENTRY
-           else "as served, which is not a fair comparison: it has seen the test period")
+    how = "retrained with its own parameters on the same data"
     values = {"candidate": candidate, "published": published}
     if candidate < floor:
         return refuse(
@@ -154,16 +152,13 @@ def decide(settings: Settings, run_id: str, *, readers: Sequence[str]) -> GateDe
     )
 
 
-def _reference(metrics: dict[str, Any], metric: str) -> tuple[str, float] | None:
-    """The published model's score: refit on the same split if available, else as served."""
-    for name in (REFERENCE_ENTRY, FALLBACK_REFERENCE):
-        try:
-            value = float(metrics["models"][name]["metrics"][metric])
-        except (KeyError, TypeError, ValueError):
-            continue
-        if math.isfinite(value):
-            return name, value
-    return None
+def _reference(metrics: dict[str, Any], metric: str) -> float | None:
+    """The published model's score, refitted on the candidate's split (None if unavailable)."""
+    try:
+        value = float(metrics["models"][REFERENCE_ENTRY]["metrics"][metric])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _float_arrays(model_dir: Path) -> dict[str, np.ndarray]:

@@ -9,7 +9,6 @@ Evaluation compares, on one temporal holdout of the stored data (the newest 10% 
 - ``published_refit``: the published model's parameters, fitted on the same training part. The
   published model itself was trained on data that include most of the test period (it treats
   those loans as already borrowed), so only the refit is a fair comparison; the gate uses it;
-- ``published_as_served``: the published bundle scored as is, for information only;
 - ``als_default`` (plain implicit ALS) and ``popularity``: baselines a model should beat.
 """
 
@@ -91,6 +90,9 @@ def validate(settings: Settings, ctx: RunContext) -> validate_module.ValidationR
     deleted = sum(report.deleted.values())
     ctx.line(f"validate: retention applied ({deleted} events older than "
              f"{settings.retention_days} days deleted)")
+    purged = inbox.purge_raw_exports(settings)
+    ctx.line(f"validate: {purged} export files older than {settings.raw_export_days} days "
+             "deleted (they hold raw card numbers)")
     detached = detach_unconsented_sessions(ctx.engine, settings)
     ctx.line(f"validate: {detached} views of readers without consent made anonymous")
     ctx.line(f"validate: {report.loans} loan events stored; newest 24 h "
@@ -157,11 +159,7 @@ def _search(settings: Settings, ctx: RunContext, dataset: Dataset, model: Recomm
 
 def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     """Score candidate, published model and baselines on one temporal holdout; write the files."""
-    from recsys.evaluation.evaluate import (
-        compare_models,
-        evaluate_recommendations,
-        recommend_in_batches,
-    )
+    from recsys.evaluation.evaluate import compare_models
     from recsys.models import registry
 
     if ctx.model is None:
@@ -181,8 +179,8 @@ def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
         f"newest {TEST_SHARE:.0%} of loans (readers' first loans of a book only; at most "
         f"{MAX_TEST_READERS} test readers, a seeded sample).",
     ]
-    published_id, published, same_params = _add_published_refit(settings, ctx, models, notes,
-                                                                 candidate=ctx.model)
+    published_id, same_params = _add_published_refit(settings, ctx, models, notes,
+                                                      candidate=ctx.model)
     comparison = compare_models(models, split, k=K, progress=lambda m: ctx.line(f"evaluate: {m}"))
     entries: dict[str, dict[str, Any]] = {
         name: {
@@ -194,13 +192,6 @@ def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     }
     if same_params:
         entries["published_refit"] = dict(entries["candidate"])
-    if published is not None:
-        readers = list(split.test_readers)
-        served = evaluate_recommendations(recommend_in_batches(published.model, readers, k=K),
-                                          split, k=K)
-        entries["published_as_served"] = {"metrics": served.summary, "run_id": published.run_id}
-        ctx.line(f"evaluate: published model as served: {settings.gate_metric} "
-                 f"{served.summary.get(settings.gate_metric, float('nan')):.4f}")
     metrics = {
         "run_id": ctx.run_id,
         "metric": settings.gate_metric,
@@ -234,11 +225,10 @@ def _sample_test_readers(split: Split, *, seed: int) -> Split:
 def _add_published_refit(
     settings: Settings, ctx: RunContext, models: dict[str, Recommender], notes: list[str], *,
     candidate: Recommender,
-) -> tuple[str | None, artifacts.Bundle | None, bool]:
+) -> tuple[str | None, bool]:
     """Add ``published_refit`` to `models` when it differs from the candidate.
 
-    Returns the published run id, its loaded bundle (None when it cannot be loaded: reported,
-    and left out of the as-served score) and whether its parameters equal the candidate's.
+    Returns the published run id and whether its parameters equal the candidate's.
     """
     from recsys.models import registry
 
@@ -246,32 +236,26 @@ def _add_published_refit(
     current = artifacts.current_run_id(models_dir)
     if current is None:
         ctx.line("evaluate: no published model yet")
-        return None, None, False
+        return None, False
     path = artifacts.run_path(models_dir, current)
-    bundle = None
-    try:
-        bundle = artifacts.load_bundle(path)
-    except Exception as error:  # a damaged bundle, or one this version cannot rebuild
-        ctx.line(f"evaluate: the published model (run {current}) cannot be loaded: {error}")
     try:
         spec = json.loads((path / artifacts.MANIFEST).read_text())["model"]
         name, params = spec["name"], spec["params"]
         if name == candidate.name and _jsonable(params) == _jsonable(candidate.get_params()):
             notes.append(f"The published model (run {current}) has the candidate's parameters, "
                          "so its refit on the training part is the candidate's.")
-            return current, bundle, True
+            return current, True
         models["published_refit"] = registry.build_model(name, **params)
     except (OSError, ValueError, KeyError, TypeError) as error:
         notes.append(f"The published model's parameters (run {current}) cannot be rebuilt by "
                      f"this version ({type(error).__name__}), so there is no fair comparison.")
-        return current, bundle, False
+        return current, False
     notes.append(
         f"published_refit is the published model's parameters refitted on the training part "
-        f"(the gate's reference). The published model itself (run {current}) was trained on "
-        "data that include most of the test period: as served it filters those loans out as "
-        "already borrowed, so published_as_served is not comparable and shown for information."
+        f"(the gate's reference): the published model itself (run {current}) was trained on "
+        "data that include most of the test period, so scoring it as served would not be fair."
     )
-    return current, bundle, False
+    return current, False
 
 
 def save(settings: Settings, ctx: RunContext) -> Path:

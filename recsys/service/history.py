@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
+    BindParameter,
     CompoundSelect,
     Engine,
     Integer,
     String,
+    bindparam,
     cast,
     literal,
     null,
@@ -71,8 +73,9 @@ class LoanHistory:
 EMPTY_HISTORY = LoanHistory([], [], np.empty(0, dtype=np.int64))
 
 
-def _statement(reader_id: str) -> CompoundSelect[Any]:
-    answer = select(consent.c.consented).where(consent.c.reader_id == reader_id)
+def _statement() -> CompoundSelect[Any]:
+    reader: BindParameter[str] = bindparam("reader", type_=String())
+    answer = select(consent.c.consented).where(consent.c.reader_id == reader)
     first = select(
         literal(0, Integer).label("kind"),
         cast(answer.scalar_subquery(), Integer).label("consented"),
@@ -86,14 +89,18 @@ def _statement(reader_id: str) -> CompoundSelect[Any]:
         loans.c.book_id,
         loans.c.event,
         loans.c.borrowed_at,
-    ).where(loans.c.reader_id == reader_id, loans.c.event.in_(Events.LOAN_EVENTS))
+    ).where(loans.c.reader_id == reader, loans.c.event.in_([literal(e, String) for e in Events.LOAN_EVENTS]))
     return union_all(first, rows)
+
+
+#: Built once: SQLAlchemy then reuses its compiled form on every request.
+CONSENT_AND_LOANS = _statement()
 
 
 def consent_and_loans(engine: Engine, settings: Settings, *, reader_id: str) -> LoanHistory | None:
     """The reader's (a pseudonym) loans, or None when they may not get personal suggestions."""
     with engine.connect() as connection:
-        rows = connection.execute(_statement(reader_id)).all()
+        rows = connection.execute(CONSENT_AND_LOANS, {"reader": reader_id}).all()
     head = next(r for r in rows if r[0] == 0)
     answer = None if head[1] is None else bool(head[1])
     if not allowed(answer, settings.consent_mode):

@@ -10,6 +10,7 @@ import bisect
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -67,7 +68,7 @@ class Metrics:
         model_version: str | None,
         model_name: str | None,
         loaded_at: float | None,
-        reader_lists: tuple[int, int] = (0, 0),
+        precomputed: Mapping[str, tuple[int, int]] | None = None,
     ) -> str:
         """The Prometheus text exposition of every metric."""
         with self._lock:
@@ -129,13 +130,17 @@ class Metrics:
             "# HELP recsys_model_loaded_timestamp_seconds When the served model was loaded.",
             "# TYPE recsys_model_loaded_timestamp_seconds gauge",
             f"recsys_model_loaded_timestamp_seconds {loaded_at or 0:.3f}",
-            "# HELP recsys_reader_lists_ready Known readers whose list is precomputed.",
-            "# TYPE recsys_reader_lists_ready gauge",
-            f"recsys_reader_lists_ready {reader_lists[0]}",
-            "# HELP recsys_reader_lists_total Readers the served model knows.",
-            "# TYPE recsys_reader_lists_total gauge",
-            f"recsys_reader_lists_total {reader_lists[1]}",
+            "# HELP recsys_lists_precomputed Per-reader and per-book lists computed so far.",
+            "# TYPE recsys_lists_precomputed gauge",
         ]
+        for kind, (ready, _) in sorted((precomputed or {}).items()):
+            lines.append(f"recsys_lists_precomputed{_labels(kind=kind)} {ready}")
+        lines += [
+            "# HELP recsys_lists_total Readers and books the served model has lists for.",
+            "# TYPE recsys_lists_total gauge",
+        ]
+        for kind, (_, total) in sorted((precomputed or {}).items()):
+            lines.append(f"recsys_lists_total{_labels(kind=kind)} {total}")
         return "\n".join(lines) + "\n"
 
 

@@ -72,8 +72,11 @@ class SimilarLists:
     on its first request and kept (per-book lists are the same for everyone).
     """
 
-    def __init__(self, model: Recommender, catalog: CatalogIndex) -> None:
+    def __init__(
+        self, model: Recommender, catalog: CatalogIndex, order: np.ndarray | None = None
+    ) -> None:
         n = len(catalog)
+        self._order = np.arange(n) if order is None else np.asarray(order, dtype=np.int64)
         self._model = model
         self._catalog = catalog
         self.positions = np.full((n, BOOK_LIST_DEPTH), -1, dtype=np.int32)
@@ -96,6 +99,23 @@ class SimilarLists:
 
     def is_ready(self, position: int) -> bool:
         return bool(self._ready[position])
+
+    @property
+    def done(self) -> int:
+        return int(self._ready.sum())
+
+    def __len__(self) -> int:
+        return len(self._ready)
+
+    def precompute_next(self) -> bool:
+        """Compute the next batch of missing lists, most popular books first; False when none
+        is missing (background work once every reader's list is in)."""
+        order = self._order
+        missing = order[~self._ready[order]][:PRECOMPUTE_BATCH]
+        if len(missing) == 0:
+            return False
+        self._compute(missing)
+        return True
 
     def _compute(self, wanted: np.ndarray) -> None:
         catalog = self._catalog
@@ -158,9 +178,9 @@ def build_served(bundle: Bundle, engine: Engine | None, *, min_readers: int) -> 
     started = time.perf_counter()
     catalog = CatalogIndex(bundle.catalog, bundle.holdings)
     popular = load_popular_lists(engine, bundle, catalog, min_readers=min_readers)
-    similar = SimilarLists(bundle.model, catalog)
+    similar = SimilarLists(bundle.model, catalog, order=popular.fallback_order)
     similar.precompute(popular.fallback_order[:PRECOMPUTE_BOOKS])
-    readers = ReaderLists(bundle.model, catalog)
+    readers = ReaderLists(bundle.model, catalog, idle_work=similar.precompute_next)
     served = ServedModel(bundle, catalog, similar, popular, readers, time.time())
     served._subjects.update(_subject_index(catalog))
     _smoke(served)

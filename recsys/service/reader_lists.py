@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -32,7 +33,9 @@ class ReaderLists:
     """Per known reader: up to `READER_LIST_DEPTH` catalog positions (-1: a book the catalog
     snapshot lacks) and scores, in the model's order, and how many rows the model answered."""
 
-    def __init__(self, model: Any, catalog: CatalogIndex) -> None:
+    def __init__(
+        self, model: Any, catalog: CatalogIndex, idle_work: Callable[[], bool] | None = None
+    ) -> None:
         readers = getattr(model, "readers_", None)
         ids = readers.ids if readers is not None else np.empty(0, dtype=str)
         self._model = model
@@ -49,6 +52,7 @@ class ReaderLists:
         self._background = False
         self._cursor = 0
         self._thread: threading.Thread | None = None
+        self._idle_work = idle_work
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -110,7 +114,8 @@ class ReaderLists:
 
     # ---------------------------------------------------------------------------- scoring
     def _next_batch(self) -> tuple[np.ndarray, list[Future[None]]] | None:
-        """Waiting readers first; otherwise the next background batch; None: nothing to do."""
+        """Waiting readers first; otherwise the next background batch (after every reader,
+        a round of `idle_work`); None: nothing to do."""
         with self._cond:
             if self._waiting:
                 wanted = list(self._waiting)[:READER_BATCH]
@@ -122,6 +127,8 @@ class ReaderLists:
             while self._cursor < len(ready) and ready[self._cursor]:
                 self._cursor += 1
             if self._cursor >= len(ready):
+                if self._idle_work is not None:
+                    return np.empty(0, dtype=np.int64), []
                 self._thread = None
                 return None
             stop = min(len(ready), self._cursor + READER_BATCH)
@@ -134,6 +141,8 @@ class ReaderLists:
         while (batch := self._next_batch()) is not None:
             readers, futures = batch
             try:
+                if len(readers) == 0 and self._idle_work is not None and not self._idle_work():
+                    self._idle_work = None  # done: the next round may end the thread
                 self._compute(readers)
             except Exception as error:  # the requests report it; the thread keeps going
                 logger.exception("scoring a batch of reader lists failed")

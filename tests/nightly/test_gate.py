@@ -14,17 +14,17 @@ from recsys.columns import Columns as C
 from recsys.data.dataset import Dataset
 from recsys.db.engine import make_engine
 from recsys.models.base import Recommender
+from recsys.models.registry import build_model
 from recsys.nightly.gate import GateDecision, decide
 from recsys.nightly.steps import recent_readers
 
 
-def candidate(site, *, tamper: Callable[[Recommender], None] | None = None,
+def candidate(site, *, tamper: Callable[[Recommender], Recommender] | None = None,
               ndcg: float | None = None, metrics: bool = True) -> str:
     """Save a copy of the published model as a new run, optionally tampered with."""
     current = artifacts.current_run_id(site.models)
     bundle = artifacts.load_bundle(artifacts.run_path(site.models, current))
-    if tamper is not None:
-        tamper(bundle.model)
+    model = bundle.model if tamper is None else tamper(bundle.model)
     run_id = artifacts.new_run_id()
     run_dir = artifacts.run_path(site.models, run_id)
     run_dir.mkdir(parents=True)
@@ -34,7 +34,7 @@ def candidate(site, *, tamper: Callable[[Recommender], None] | None = None,
         if ndcg is not None:
             values["models"]["candidate"] = {"metrics": {"ndcg@10": ndcg}}
         (run_dir / "metrics.json").write_text(json.dumps(values))
-    artifacts.save_bundle(site.models, run_id, bundle.model, catalog=bundle.catalog,
+    artifacts.save_bundle(site.models, run_id, model, catalog=bundle.catalog,
                           holdings=bundle.holdings)
     return run_id
 
@@ -58,19 +58,20 @@ def float_arrays(model: Recommender) -> dict[str, np.ndarray]:
             if np.issubdtype(v.dtype, np.floating) and v.size}
 
 
-def with_nan(model: Recommender) -> None:
+def with_nan(model: Recommender) -> Recommender:
     arrays = model._state_arrays()
     name = next(iter(float_arrays(model)))
     arrays[name] = arrays[name].copy()
     arrays[name].flat[0] = np.nan
     model._restore_arrays(arrays)
+    return model
 
 
-def emptied(model: Recommender) -> None:
-    """Refit on no interactions at all: what a training on an emptied store would produce."""
+def emptied(_published: Recommender) -> Recommender:
+    """An ALS fitted on no interactions at all: what training on an emptied store produces."""
     empty = pd.DataFrame({C.READER_ID: [], C.BOOK_ID: [], C.EVENT: [],
                           C.TIMESTAMP: pd.to_datetime([], utc=True)})
-    model.fit(Dataset.from_interactions(empty))
+    return build_model("als").fit(Dataset.from_interactions(empty))
 
 
 def test_same_model_passes_with_explanation(published) -> None:

@@ -19,6 +19,11 @@ async def metrics(metrics: MetricsDep, store: StoreDep) -> PlainTextResponse:
         model_version=served.version if served else None,
         model_name=served.bundle.manifest["model"]["name"] if served else None,
         loaded_at=served.loaded_at if served else None,
-        reader_lists=(served.readers.done, len(served.readers)) if served else (0, 0),
+        precomputed={
+            "reader": (served.readers.done, len(served.readers)),
+            "book": (served.similar.done, len(served.similar)),
+        }
+        if served
+        else None,
     )
     return PlainTextResponse(text, media_type=PROMETHEUS_TEXT)

@@ -24,6 +24,8 @@ from recsys.service.schemas import MAX_ID_LENGTH, ErrorDetail, ReaderRecommendat
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["readers"])
+PRIVATE = {"Cache-Control": "private, no-store"}
+JSON = "application/json"
 
 ReaderId = Annotated[
     str,
@@ -45,7 +47,6 @@ ReaderId = Annotated[
 )
 def reader_recommendations(
     reader_id: ReaderId,
-    response: Response,
     served: ServedDep,
     engine: EngineDep,
     pseudonymizer: PseudonymizerDep,
@@ -53,9 +54,8 @@ def reader_recommendations(
     metrics: MetricsDep,
     settings: SettingsDep,
     k: K = 10,
-) -> ReaderRecommendations:
+) -> Response:
     """Books recommended for one reader; readers without loans get popular books."""
-    response.headers["Cache-Control"] = "private, no-store"
     pseudonym = pseudonymizer.pseudonymize(reader_id)
     try:
         # Consent (recsys.consent) is checked on every request: an objection or erasure is
@@ -71,6 +71,8 @@ def reader_recommendations(
     else:
         result = reader_list(served, reader=pseudonym, history=history, filters=filters, k=k)
     metrics.count_strategy("reader", result.strategy)
-    return ReaderRecommendations(
+    body = ReaderRecommendations(
         items=result.items, model_version=served.version, strategy=result.strategy
     )
+    # serialized here: FastAPI would validate the returned model once more
+    return Response(body.model_dump_json(), media_type=JSON, headers=PRIVATE)
