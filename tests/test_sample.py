@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -344,7 +345,9 @@ def test_cli_writes_the_sample_into_the_inbox(
     assert "pipelines.sample" in COMMAND_MODULES
     parser = argparse.ArgumentParser(prog="recsys")
     pipelines.sample.register(parser.add_subparsers())
-    args = parser.parse_args(["sample", "--loans", "400", "--seed", "3", "--split-last-days", "1"])
+    args = parser.parse_args(
+        ["sample", "--loans", "400", "--seed", "3", "--split-last-days", "1", "--end", "2026-11-20"]
+    )
     assert args.handler(args, Settings(data_dir=tmp_path)) == 0
     inbox = tmp_path / "inbox"
     assert (inbox / "loans" / "loans-2026-11-20.csv.gz").exists()
@@ -353,3 +356,13 @@ def test_cli_writes_the_sample_into_the_inbox(
     assert "loans: " in output and "in 2 file(s)" in output and str(inbox) in output
     direct = write_library(generate_library(SampleConfig(n_loans=400, seed=3)), tmp_path / "d")
     assert direct["catalog"][0].read_bytes() == (inbox / "catalog" / "catalog.csv.gz").read_bytes()
+
+
+def test_cli_sample_ends_yesterday_by_default(tmp_path: Path) -> None:
+    """The demo's data must look current, or retention and the volume check would reject it."""
+    parser = argparse.ArgumentParser(prog="recsys")
+    pipelines.sample.register(parser.add_subparsers())
+    args = parser.parse_args(["sample", "--loans", "400", "--split-last-days", "1"])
+    assert args.handler(args, Settings(data_dir=tmp_path)) == 0
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    assert (tmp_path / "inbox" / "loans" / f"loans-{yesterday.isoformat()}.csv.gz").exists()

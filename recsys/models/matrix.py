@@ -87,10 +87,11 @@ def add_rows(
     out: np.ndarray, indices: np.ndarray, weights: np.ndarray, matrix: sparse.csr_matrix
 ) -> None:
     """``out += weights @ matrix[indices]``, adding the rows in the order of `indices`."""
-    starts = matrix.indptr[indices]
-    lengths = matrix.indptr[np.asarray(indices) + 1] - starts
-    total = int(lengths.sum())
-    if total == 0:
+    if len(indices) == 0:
         return
-    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
-    np.add.at(out, matrix.indices[offsets], matrix.data[offsets] * np.repeat(weights, lengths))
+    starts = matrix.indptr[indices].tolist()
+    ends = matrix.indptr[np.asarray(indices) + 1].tolist()
+    columns = np.concatenate([matrix.indices[s:e] for s, e in zip(starts, ends, strict=True)])
+    values = np.concatenate([matrix.data[s:e] for s, e in zip(starts, ends, strict=True)])
+    lengths = np.subtract(ends, starts)
+    np.add.at(out, columns, values * np.repeat(weights, lengths))
