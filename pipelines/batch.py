@@ -67,6 +67,7 @@ def run_recommend(args: argparse.Namespace, settings: Settings) -> int:
         frame = recommend_readers(
             bundle,
             engine,
+            settings,
             Pseudonymizer(settings.pseudonym_key_bytes()),
             _lines(args.readers),
             k=args.k,

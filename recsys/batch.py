@@ -2,7 +2,8 @@
 
 Reader ids come in raw (as in the loan exports) and go out raw: they are pseudonymized only to look
 the reader up, and the output stays with the library. Loans newer than the model are folded in so
-that nobody is offered a book they borrowed last week.
+that nobody is offered a book they borrowed last week. Readers who may not be personalized (consent
+mode, objection, erasure) get the model's non-personal list, exactly as in the service.
 """
 
 from __future__ import annotations
@@ -15,23 +16,35 @@ from sqlalchemy import Engine
 from recsys.artifacts import Bundle
 from recsys.columns import Columns as C
 from recsys.columns import Events
+from recsys.config import Settings
+from recsys.consent import personalizable
 from recsys.db.queries import reader_history
 from recsys.privacy import Pseudonymizer
 
 BATCH = 512
+# Never a pseudonym (those are hex), so the model answers it with its non-personal fallback.
+NON_PERSONAL_READER = "<non-personal>"
 
 
 def recommend_readers(
-    bundle: Bundle, engine: Engine, pseudonymizer: Pseudonymizer, raw_ids: Sequence[str], *, k: int
+    bundle: Bundle,
+    engine: Engine,
+    settings: Settings,
+    pseudonymizer: Pseudonymizer,
+    raw_ids: Sequence[str],
+    *,
+    k: int,
 ) -> pd.DataFrame:
     """``[reader_id, rank, book_id, score]`` with the raw ids given, k rows per reader."""
     raw_ids = list(dict.fromkeys(r.strip() for r in raw_ids if r.strip()))
     pseudonyms = pseudonymizer.pseudonymize_many(raw_ids)
     back = dict(zip(pseudonyms, raw_ids, strict=True))
+    allowed = personalizable(engine, settings, pseudonyms)
+    personal = [p for p in pseudonyms if p in allowed]
     reference = getattr(bundle.model, "reference_time_", None)
-    frames = []
-    for start in range(0, len(pseudonyms), BATCH):
-        chunk = pseudonyms[start : start + BATCH]
+    frames = [_non_personal(bundle, [p for p in pseudonyms if p not in allowed], k=k)]
+    for start in range(0, len(personal), BATCH):
+        chunk = personal[start : start + BATCH]
         history = _newer_loans(engine, chunk, reference)
         frames.append(bundle.model.recommend(chunk, k=k, history=history))
     out = (
@@ -39,8 +52,22 @@ def recommend_readers(
         if frames
         else pd.DataFrame(columns=[C.READER_ID, C.BOOK_ID, C.SCORE, C.RANK])
     )
+    order = {pseudonym: position for position, pseudonym in enumerate(pseudonyms)}
+    out = out.assign(_order=out[C.READER_ID].map(order)).sort_values(
+        ["_order", C.RANK], kind="stable"
+    )
     out[C.READER_ID] = out[C.READER_ID].map(back)
-    return out[[C.READER_ID, C.RANK, C.BOOK_ID, C.SCORE]]
+    return out[[C.READER_ID, C.RANK, C.BOOK_ID, C.SCORE]].reset_index(drop=True)
+
+
+def _non_personal(bundle: Bundle, pseudonyms: Sequence[str], *, k: int) -> pd.DataFrame:
+    """The same non-personal list for each of `pseudonyms` (readers who may not be profiled)."""
+    popular = bundle.model.recommend([NON_PERSONAL_READER], k=k)
+    if not pseudonyms:
+        return popular.iloc[0:0]
+    repeated = pd.concat([popular] * len(pseudonyms), ignore_index=True)
+    repeated[C.READER_ID] = [p for p in pseudonyms for _ in range(len(popular))]
+    return repeated
 
 
 def similar_for_books(bundle: Bundle, book_ids: Sequence[str], *, k: int) -> pd.DataFrame:

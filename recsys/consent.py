@@ -59,6 +59,20 @@ def may_personalize(engine: Engine, settings: Settings, *, reader_id: str) -> bo
     return allowed(None if consented is None else bool(consented), settings.consent_mode)
 
 
+def personalizable(engine: Engine, settings: Settings, reader_ids: Iterable[str]) -> set[str]:
+    """The subset of `reader_ids` (pseudonyms) that may get personal suggestions right now."""
+    wanted = list(dict.fromkeys(reader_ids))
+    answers: dict[str, bool] = {}
+    query = select(consent.c.reader_id, consent.c.consented).where(
+        consent.c.reader_id.in_(bindparam("ids", expanding=True))
+    )
+    with engine.connect() as connection:
+        for start in range(0, len(wanted), 1000):
+            rows = connection.execute(query, {"ids": wanted[start : start + 1000]})
+            answers.update((reader, bool(value)) for reader, value in rows)
+    return {r for r in wanted if allowed(answers.get(r), settings.consent_mode)}
+
+
 def set_consent(engine: Engine, *, reader_id: str, consented: bool, at: int) -> bool:
     """Record one reader's answer at Unix time `at`; returns False when a newer answer is kept.
 

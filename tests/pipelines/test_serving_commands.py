@@ -13,6 +13,7 @@ from pipelines.cli import main
 from recsys import artifacts
 from recsys.columns import Columns as C
 from recsys.config import Settings, get_settings
+from recsys.consent import set_consent
 from recsys.data.dataset import Dataset
 from recsys.db.tables import loans as loans_table
 from recsys.models.registry import build_model
@@ -110,6 +111,22 @@ def test_recommend_writes_raw_ids_back(
     for reader in ("r1", "r5"):
         assert set(frame.loc[frame.reader_id == reader, "book_id"]).isdisjoint(borrowed[reader])
     assert f"3 readers, 9 rows (model {published[0]})" in capsys.readouterr().err
+
+
+def test_recommend_gives_an_objecting_reader_the_non_personal_list(
+    published: list[str], engine: Engine, tmp_path: Path
+) -> None:
+    pseudonym = Pseudonymizer(KEY.encode()).pseudonymize("r1")
+    set_consent(engine, reader_id=pseudonym, consented=False, at=1_800_000_000)
+    readers = tmp_path / "readers.txt"
+    readers.write_text("r1\nr5\nnot-a-reader\n")
+    out = tmp_path / "out.csv"
+    assert main(["recommend", "--readers", str(readers), "--k", "3", "--out", str(out)]) == 0
+    frame = pd.read_csv(out, dtype={"reader_id": str, "book_id": str})
+    lists = frame.groupby("reader_id", sort=False)["book_id"].apply(list)
+    assert lists.index.tolist() == ["r1", "r5", "not-a-reader"]
+    assert lists["r1"] == lists["not-a-reader"], "an objection must stop personalization"
+    assert lists["r5"] != lists["not-a-reader"]
 
 
 def test_similar_writes_neighbours_to_stdout(
