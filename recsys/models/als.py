@@ -82,6 +82,11 @@ class ALSRecommender(ExplainableRecommender):
             iterations=self.iterations, random_state=self.random_state,
         )
 
+    def _prepare(self) -> None:
+        super()._prepare()
+        # fold-in solves a small system per reader: OpenMP start-up would cost 300x that
+        self.als_.num_threads = 1
+
     def _confidence(self, rows: sparse.csr_matrix) -> sparse.csr_matrix:
         """Training-time weighting of reader rows (BM25 if enabled); implicit applies alpha."""
         if self.bm25:

@@ -33,9 +33,13 @@ class ContentRecommender(RankingRecommender):
     def _fit_model(self, data: TrainingData) -> None:
         """Nothing beyond the shared content matrix."""
 
+    def _prepare(self) -> None:
+        super()._prepare()
+        self.content_t_ = self.content_.T.tocsr()  # built once, not per scored reader
+
     def _scores(self, rows: sparse.csr_matrix, reader_index: np.ndarray,
                 folded: np.ndarray) -> np.ndarray:
-        return content_scores(self.content_, rows)
+        return content_scores(self.content_, rows, transposed=self.content_t_)
 
     def _pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:
         return self._content_pair_scores(book, others)

@@ -12,7 +12,7 @@ import numpy as np
 from implicit.nearest_neighbours import ItemItemRecommender, bm25_weight, normalize
 from scipy import sparse
 
-from recsys.models.matrix import csr_restore, csr_state
+from recsys.models.matrix import csr_restore, csr_state, dense_product
 from recsys.models.ranking import ExplainableRecommender, TrainingData, check_min_pair_support
 
 SIMILARITIES = ("cosine", "bm25")
@@ -70,7 +70,7 @@ class ItemKNNRecommender(ExplainableRecommender):
 
     def _scores(self, rows: sparse.csr_matrix, reader_index: np.ndarray,
                 folded: np.ndarray) -> np.ndarray:
-        return np.asarray((rows @ self.similarity_).todense(), dtype=np.float64)
+        return dense_product(rows, self.similarity_).astype(np.float64)
 
     def _pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:
         forward = np.asarray(self.similarity_[book, others].todense()).ravel()

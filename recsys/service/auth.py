@@ -7,7 +7,7 @@ anyone who can reach the port. The demo configures a key and the README's curl l
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
@@ -67,13 +67,13 @@ class ApiKeys:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this API key lacks scope {scope!r}")
 
 
-def require_scope(scope: str, *, unless_public: bool = False) -> Callable[..., None]:
+def require_scope(scope: str, *, unless_public: bool = False) -> Callable[..., Awaitable[None]]:
     """A dependency checking the request's key for `scope`.
 
     With `unless_public`, the check is skipped while `settings.public_book_routes` is true.
     """
 
-    def dependency(request: Request, key: str | None = Security(api_key_header)) -> None:
+    async def dependency(request: Request, key: str | None = Security(api_key_header)) -> None:
         if unless_public and request.app.state.settings.public_book_routes:
             return
         request.app.state.api_keys.check(key, scope)

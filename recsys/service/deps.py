@@ -1,4 +1,8 @@
-"""Dependencies of the routes, as `Annotated` aliases (the FastAPI full-stack template's style)."""
+"""Dependencies of the routes, as `Annotated` aliases (the FastAPI full-stack template's style).
+
+They are `async` because they never block: FastAPI runs a plain `def` dependency in the
+threadpool, a thread hop per dependency and request.
+"""
 
 from __future__ import annotations
 
@@ -16,15 +20,15 @@ from recsys.service.model_store import ModelStore, ServedModel
 from recsys.service.schemas import MAX_FILTER_LENGTH, MAX_ID_LENGTH, MAX_K, Audience
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_store(request: Request) -> ModelStore:
+async def get_store(request: Request) -> ModelStore:
     return request.app.state.store
 
 
-def get_served(request: Request) -> ServedModel:
+async def get_served(request: Request) -> ServedModel:
     """The model being served; 503 while none is loaded."""
     served = request.app.state.store.served
     if served is None:
@@ -35,19 +39,19 @@ def get_served(request: Request) -> ServedModel:
     return served
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_pseudonymizer(request: Request) -> Pseudonymizer:
+async def get_pseudonymizer(request: Request) -> Pseudonymizer:
     return request.app.state.pseudonymizer
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def list_filters(
+async def list_filters(
     library: Annotated[
         str | None,
         Query(min_length=1, max_length=MAX_FILTER_LENGTH, description="branch library id"),

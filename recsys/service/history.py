@@ -89,7 +89,10 @@ def _statement() -> CompoundSelect[Any]:
         loans.c.book_id,
         loans.c.event,
         loans.c.borrowed_at,
-    ).where(loans.c.reader_id == reader, loans.c.event.in_([literal(e, String) for e in Events.LOAN_EVENTS]))
+    ).where(
+        loans.c.reader_id == reader,
+        loans.c.event.in_([literal(e, String) for e in Events.LOAN_EVENTS]),
+    )
     return union_all(first, rows)
 
 

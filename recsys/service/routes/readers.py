@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response, status
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 
 from recsys.service.deps import (
     EngineDep,
@@ -45,7 +46,7 @@ ReaderId = Annotated[
         503: {"model": ErrorDetail},
     },
 )
-def reader_recommendations(
+async def reader_recommendations(
     reader_id: ReaderId,
     served: ServedDep,
     engine: EngineDep,
@@ -57,22 +58,29 @@ def reader_recommendations(
 ) -> Response:
     """Books recommended for one reader; readers without loans get popular books."""
     pseudonym = pseudonymizer.pseudonymize(reader_id)
-    try:
-        # Consent (recsys.consent) is checked on every request: an objection or erasure is
-        # honoured from the next request on, without waiting for a new model.
-        history = consent_and_loans(engine, settings, reader_id=pseudonym)
-    except SQLAlchemyError as error:
-        logger.error("reader history unavailable: %s", type(error).__name__)
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "the database does not answer; try again shortly"
-        ) from None
-    if history is None:
-        result = non_personal_list(served, filters=filters, k=k)
-    else:
-        result = reader_list(served, reader=pseudonym, history=history, filters=filters, k=k)
-    metrics.count_strategy("reader", result.strategy)
-    body = ReaderRecommendations(
-        items=result.items, model_version=served.version, strategy=result.strategy
-    )
-    # serialized here: FastAPI would validate the returned model once more
-    return Response(body.model_dump_json(), media_type=JSON, headers=PRIVATE)
+
+    def answer() -> tuple[bytes, str]:
+        """The blocking part (database, scoring), in one trip to the threadpool."""
+        try:
+            # Consent (recsys.consent) is checked on every request: an objection or erasure
+            # is honoured from the next request on, without waiting for a new model.
+            history = consent_and_loans(engine, settings, reader_id=pseudonym)
+        except SQLAlchemyError as error:
+            logger.error("reader history unavailable: %s", type(error).__name__)
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                "the database does not answer; try again shortly",
+            ) from None
+        if history is None:
+            result = non_personal_list(served, filters=filters, k=k)
+        else:
+            result = reader_list(served, reader=pseudonym, history=history, filters=filters, k=k)
+        body = ReaderRecommendations(
+            items=result.items, model_version=served.version, strategy=result.strategy
+        )
+        # serialized here: FastAPI would validate the returned model once more
+        return body.model_dump_json().encode(), result.strategy
+
+    body, strategy = await run_in_threadpool(answer)
+    metrics.count_strategy("reader", strategy)
+    return Response(body, media_type=JSON, headers=PRIVATE)
