@@ -91,7 +91,7 @@ def run_bars(table: pd.DataFrame, *, k: int, title: str) -> Figure:
     return figure
 
 
-def _wrap(text: str, width: int = 22) -> str:
+def _wrap(text: str, width: int = 16) -> str:
     words, lines, line = str(text).split(), [], ""
     for word in words:
         if line and len(line) + len(word) + 1 > width:

@@ -225,15 +225,14 @@ def _reader_reasons(
     catalog = served.catalog
     latest = history.latest_first()
     own = [p for p in dict.fromkeys(catalog.position.get(b, -1) for b in latest) if p >= 0]
-    because: dict[int, int] = {}
-    for source in own[:REASON_SOURCES]:
-        for neighbour in served.similar.row(source)[0].tolist():
-            because.setdefault(neighbour, source)
+    source = np.full(len(positions), -1, dtype=np.int64)
+    for book in own[:REASON_SOURCES]:  # only the k suggestions are looked up, not every row
+        source[(source < 0) & np.isin(positions, served.similar.row(book)[0])] = book
     return [
-        f"because you borrowed {catalog.titles[because[p]] or catalog.book_ids[because[p]]}"
-        if p in because
+        f"because you borrowed {catalog.titles[s] or catalog.book_ids[s]}"
+        if s >= 0
         else "suits what you borrowed"
-        for p in positions.tolist()
+        for s in source.tolist()
     ]
 
 

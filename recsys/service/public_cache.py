@@ -85,6 +85,10 @@ class PublicListCache:
         self._entries: dict[tuple[str, bytes], _Entry] = {}
         self._routes = {t: _Template(t) for t in _ENDPOINTS}
 
+    def __len__(self) -> int:
+        """How many responses of the served model are stored."""
+        return len(self._entries)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.enabled or scope["type"] != "http" or scope["method"] != "GET":
             await self.app(scope, receive, send)

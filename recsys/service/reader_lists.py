@@ -145,7 +145,9 @@ class ReaderLists:
                     self._idle_work = None  # done: the next round may end the thread
                 self._compute(readers)
             except Exception as error:  # the requests report it; the thread keeps going
-                logger.exception("scoring a batch of reader lists failed")
+                logger.exception("precomputing lists failed")
+                if len(readers) == 0:
+                    self._idle_work = None  # do not retry the same failing work forever
                 for future in futures:
                     future.set_exception(error)
                 continue
