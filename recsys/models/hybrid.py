@@ -13,8 +13,9 @@ Five signals, each scaled per reader to [0, 1], are blended:
 Libraries differ (a university's semester cohorts vs a public library's leisure reading). With
 ``tune_weights=True`` the hybrid chooses the blend weights itself on a validation split carved
 from its own training data (the last `validation_share` of loans, only books new to the reader),
-then refits every part on all the data; too little validation data keeps the given weights. It
-is off by default. Measured by `benchmarks/bench_quality.py` (NDCG@10, default vs tuned): Swiss
+then refits every part on all the data; too little validation data keeps the given weights. The
+constructor leaves it off (so a fixed blend can be rebuilt exactly); `registry.default_model`, the
+model a library gets, turns it on. Measured by `benchmarks/bench_quality.py` (NDCG@10, default vs tuned): Swiss
 loans 0.0375 vs 0.0375 (last 10 %), 0.035 vs 0.036 (last 20 %), 0.065 vs 0.067 (last loan per
 reader); Lib-SibGMU 0.034 vs 0.19, 0.029 vs 0.16, 0.063 vs 0.20; generated library 0.139 vs 0.171.
 """

@@ -56,9 +56,15 @@ def load_model(directory: Path) -> Recommender:
 
 
 def default_model(settings: Settings) -> Recommender:
-    """The hybrid a library gets without tuning, with the privacy and recency settings applied."""
+    """The hybrid a library gets without tuning, with the privacy and recency settings applied.
+
+    The blend weights are chosen by the model itself on a validation split carved from its own
+    training data (``tune_weights``): fixed weights that suit one library's circulation do not
+    suit another's (see `recsys.models.hybrid` for the figures).
+    """
     return HybridRecommender(
         min_pair_support=settings.min_pair_support,
         half_life_days=settings.half_life_days,
         random_state=settings.seed,
+        tune_weights=True,
     )
