@@ -239,6 +239,10 @@ def _add_published_refit(
         return None, False
     path = artifacts.run_path(models_dir, current)
     try:
+        artifacts.verify_bundle(path)
+    except RecsysError as error:  # the service keeps its loaded copy; the operator must know
+        ctx.line(f"evaluate: the published model (run {current}) cannot be loaded: {error}")
+    try:
         spec = json.loads((path / artifacts.MANIFEST).read_text())["model"]
         name, params = spec["name"], spec["params"]
         if name == candidate.name and _jsonable(params) == _jsonable(candidate.get_params()):

@@ -225,14 +225,13 @@ def _reader_reasons(
     catalog = served.catalog
     latest = history.latest_first()
     own = [p for p in dict.fromkeys(catalog.position.get(b, -1) for b in latest) if p >= 0]
-    source = np.full(len(positions), -1, dtype=np.int64)
-    for book in own[:REASON_SOURCES]:  # only the k suggestions are looked up, not every row
-        source[(source < 0) & np.isin(positions, served.similar.row(book)[0])] = book
+    rows = [(book, set(served.similar.row(book)[0].tolist())) for book in own[:REASON_SOURCES]]
+    source = [next((book for book, row in rows if p in row), -1) for p in positions.tolist()]
     return [
         f"because you borrowed {catalog.titles[s] or catalog.book_ids[s]}"
         if s >= 0
         else "suits what you borrowed"
-        for s in source.tolist()
+        for s in source
     ]
 
 
