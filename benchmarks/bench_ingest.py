@@ -31,13 +31,15 @@ def write_loans_csv(path: Path, rows: int = ROWS, seed: int = 0) -> None:
     books = np.minimum(rng.zipf(1.2, rows), BOOKS) + rng.integers(0, BOOKS, rows) % 3001
     start = np.datetime64("2023-01-01T00:00:00", "s")
     seconds = rng.integers(0, 2 * 365 * 86_400, rows)
-    frame = pd.DataFrame({
-        "reader_id": np.char.add("P", readers.astype(str)),
-        "book_id": np.char.add("B", books.astype(str)),
-        "borrowed_at": (start + seconds).astype(str),
-        "event": rng.choice(["loan", "renewal", "hold"], rows, p=[0.85, 0.1, 0.05]),
-        "library_id": np.char.add("L", rng.integers(1, 9, rows).astype(str)),
-    })
+    frame = pd.DataFrame(
+        {
+            "reader_id": np.char.add("P", readers.astype(str)),
+            "book_id": np.char.add("B", books.astype(str)),
+            "borrowed_at": (start + seconds).astype(str),
+            "event": rng.choice(["loan", "renewal", "hold"], rows, p=[0.85, 0.1, 0.05]),
+            "library_id": np.char.add("L", rng.integers(1, 9, rows).astype(str)),
+        }
+    )
     frame.to_csv(path, index=False)
 
 
@@ -47,8 +49,10 @@ def main() -> None:
         csv_path = root / "loans.csv"
         started = time.perf_counter()
         write_loans_csv(csv_path)
-        print(f"generated {ROWS:,} rows ({csv_path.stat().st_size / 1e6:.0f} MB) "
-              f"in {time.perf_counter() - started:.1f} s")
+        print(
+            f"generated {ROWS:,} rows ({csv_path.stat().st_size / 1e6:.0f} MB) "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
         settings = Settings(
             data_dir=root / "data",
             models_dir=root / "models",

@@ -48,14 +48,17 @@ def main(argv: list[str] | None = None) -> None:
 
 def _run(work: Path, n_loans: int) -> None:
     settings = Settings(
-        data_dir=work / "data", models_dir=work / "models",
-        pseudonym_key=SecretStr("b" * 48), retention_days=36_500,
+        data_dir=work / "data",
+        models_dir=work / "models",
+        pseudonym_key=SecretStr("b" * 48),
+        retention_days=36_500,
         _env_file=None,  # type: ignore[call-arg]
     )
     started = time.perf_counter()
     exports = work / "exports"
-    write_library(generate_library(SampleConfig(n_loans=n_loans, seed=42)), exports,
-                  split_last_days=1)
+    write_library(
+        generate_library(SampleConfig(n_loans=n_loans, seed=42)), exports, split_last_days=1
+    )
     print(f"generated {n_loans:,} loans in {time.perf_counter() - started:.1f}s", flush=True)
     new_day = _copy_history(exports, settings.inbox_dir)
 
@@ -95,8 +98,7 @@ def _copy_history(exports: Path, inbox: Path) -> list[Path]:
 
 def _print(title: str, code: int, summary: RunSummary) -> None:
     data = summary.as_dict()
-    print(f"\n{title}: exit {code}, {summary.status} ({summary.decision}), "
-          f"{data['seconds']:.1f}s")
+    print(f"\n{title}: exit {code}, {summary.status} ({summary.decision}), {data['seconds']:.1f}s")
     if summary.error:
         print(f"  error: {summary.error}")
     print(f"  {'step':<10} {'seconds':>8}")

@@ -126,19 +126,23 @@ def load_sample(n_loans: int) -> Dataset:
     views = library.views.dropna(subset=[C.READER_ID])
     interactions = pd.concat(
         [
-            pd.DataFrame({
-                C.READER_ID: loans[C.READER_ID].astype(str),
-                C.BOOK_ID: loans[C.BOOK_ID].astype(str),
-                C.EVENT: loans[C.EVENT].astype(str),
-                C.TIMESTAMP: loans[C.BORROWED_AT],
-                C.LIBRARY_ID: loans[C.LIBRARY_ID].astype(str),
-            }),
-            pd.DataFrame({
-                C.READER_ID: views[C.READER_ID].astype(str),
-                C.BOOK_ID: views[C.BOOK_ID].astype(str),
-                C.EVENT: Events.VIEW,
-                C.TIMESTAMP: views[C.VIEWED_AT],
-            }),
+            pd.DataFrame(
+                {
+                    C.READER_ID: loans[C.READER_ID].astype(str),
+                    C.BOOK_ID: loans[C.BOOK_ID].astype(str),
+                    C.EVENT: loans[C.EVENT].astype(str),
+                    C.TIMESTAMP: loans[C.BORROWED_AT],
+                    C.LIBRARY_ID: loans[C.LIBRARY_ID].astype(str),
+                }
+            ),
+            pd.DataFrame(
+                {
+                    C.READER_ID: views[C.READER_ID].astype(str),
+                    C.BOOK_ID: views[C.BOOK_ID].astype(str),
+                    C.EVENT: Events.VIEW,
+                    C.TIMESTAMP: views[C.VIEWED_AT],
+                }
+            ),
         ],
         ignore_index=True,
     )
@@ -151,8 +155,13 @@ def tuned_als(split: Split, settings: Settings) -> tuple[Recommender, str]:
     """ALS tuned by `recsys.models.search` on validation data carved from ``split.train`` only."""
     started = time.perf_counter()
     result = search(
-        "als", split.train, grid=ALS_GRID, base_params={"random_state": settings.seed},
-        budget_seconds=settings.search_budget_seconds, k=K, test_share=TEST_SHARE,
+        "als",
+        split.train,
+        grid=ALS_GRID,
+        base_params={"random_state": settings.seed},
+        budget_seconds=settings.search_budget_seconds,
+        k=K,
+        test_share=TEST_SHARE,
         seed=settings.seed,
     )
     note = (
@@ -175,7 +184,10 @@ def compare(split: Split, settings: Settings, *, progress: bool) -> ComparisonRe
         "knn_bm25": registry.create("knn", similarity="bm25"),
     }
     return compare_models(
-        candidates, split, k=K, seed=settings.seed,
+        candidates,
+        split,
+        k=K,
+        seed=settings.seed,
         progress=(lambda line: print("  " + line, flush=True)) if progress else None,
     )
 

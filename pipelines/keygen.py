@@ -36,8 +36,10 @@ def _create_pseudonym_key(settings: Settings) -> None:
         print(f"pseudonym key file {path} already exists; left unchanged")
     else:
         write_key_file(path, generate_key())
-        print(f"created pseudonym key file {path} (mode 0600); back it up: losing it unlinks "
-              "readers from their history")
+        print(
+            f"created pseudonym key file {path} (mode 0600); back it up: losing it unlinks "
+            "readers from their history"
+        )
 
 
 def _create_api_keys(settings: Settings) -> None:

@@ -25,15 +25,19 @@ EXIT_CODES = """exit codes:
 
 def add_progress_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--progress", choices=("auto", "bars", "lines", "none"), default="auto",
+        "--progress",
+        choices=("auto", "bars", "lines", "none"),
+        default="auto",
         help="bars in a terminal, one line per event in logs (auto: bars when stderr is a TTY)",
     )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "nightly", help="run every nightly step: ingest, validate, train, evaluate, gate, publish",
-        description=__doc__, epilog=EXIT_CODES,
+        "nightly",
+        help="run every nightly step: ingest, validate, train, evaluate, gate, publish",
+        description=__doc__,
+        epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_progress_argument(parser)
@@ -48,6 +52,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_LOCKED
     print(format_summary(summary, metric=settings.gate_metric), flush=True)
     if code == EXIT_FAILED:
-        print(f"recsys nightly: failed in step {summary.failed_step}: {summary.error}",
-              file=sys.stderr)
+        print(
+            f"recsys nightly: failed in step {summary.failed_step}: {summary.error}",
+            file=sys.stderr,
+        )
     return code

@@ -50,13 +50,16 @@ def _locked(name: str, step: Step) -> Callable[[argparse.Namespace, Settings], i
         except LockHeldError as error:
             print(f"recsys {name}: {error}", file=sys.stderr)
             return EXIT_LOCKED
+
     return handler
 
 
 def _ingest(settings: Settings, ctx: steps.RunContext) -> int:
     report = steps.ingest(settings, ctx).as_dict()
-    print(f"ingested {report['files_ingested']} files, skipped {report['files_skipped']} known; "
-          f"rows stored: {report['rows_accepted']}")
+    print(
+        f"ingested {report['files_ingested']} files, skipped {report['files_skipped']} known; "
+        f"rows stored: {report['rows_accepted']}"
+    )
     return 0
 
 

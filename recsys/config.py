@@ -34,7 +34,9 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default: SQLite file <data_dir>/recsys.db"
     )
     data_dir: Path = Field(default=Path("data"), description="inbox/, quarantine/, SQLite file")
-    models_dir: Path = Field(default=Path("models"), description="runs/<run_id>/, CURRENT, PREVIOUS")
+    models_dir: Path = Field(
+        default=Path("models"), description="runs/<run_id>/, CURRENT, PREVIOUS"
+    )
     pseudonym_key: SecretStr | None = Field(default=None, description="HMAC key, >= 32 bytes")
     pseudonym_key_file: Path = Field(
         default=Path("secrets/pseudonym.key"), description="used when RECSYS_PSEUDONYM_KEY is unset"
@@ -47,9 +49,12 @@ class Settings(BaseSettings):
         default=None, description="comma-separated KEY:SCOPE pairs, scopes reader|admin"
     )
     api_keys_file: Path = Field(
-        default=Path("secrets/api_keys"), description="same format, one pair a line; read if present"
+        default=Path("secrets/api_keys"),
+        description="same format, one pair a line; read if present",
     )
-    public_book_routes: bool = Field(default=True, description="per-book/popular/session routes open")
+    public_book_routes: bool = Field(
+        default=True, description="per-book/popular/session routes open"
+    )
     cors_origins: list[str] = Field(default_factory=list)
     model_poll_seconds: float = Field(default=5.0, gt=0)
 
@@ -78,7 +83,8 @@ class Settings(BaseSettings):
     def _pair_support_at_least_two(cls, value: int) -> int:
         if value < 2:
             raise ValueError(
-                f"min_pair_support must be at least 2 so that no list reveals one reader; got {value}"
+                "min_pair_support must be at least 2 so that no list reveals one reader; "
+                f"got {value}"
             )
         return value
 

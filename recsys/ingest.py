@@ -39,8 +39,11 @@ Progress = Callable[[int], None]
 
 INSERT_BATCH_ROWS = 50_000
 _TABLES = {
-    "loans": tables.loans, "views": tables.views, "catalog": tables.catalog,
-    "holdings": tables.holdings, "consent": tables.consent,
+    "loans": tables.loans,
+    "views": tables.views,
+    "catalog": tables.catalog,
+    "holdings": tables.holdings,
+    "consent": tables.consent,
 }
 
 
@@ -74,8 +77,10 @@ class IngestReport:
         ]
         lines += [f"  {reason}: {count}" for reason, count in sorted(self.reasons.items())]
         if self.rows_already_stored:
-            lines.append(f"  {Reasons.DUPLICATE} (already stored, not inserted again): "
-                         f"{self.rows_already_stored}")
+            lines.append(
+                f"  {Reasons.DUPLICATE} (already stored, not inserted again): "
+                f"{self.rows_already_stored}"
+            )
         return lines
 
 
@@ -248,9 +253,7 @@ def _write_rows(
     return _executemany(connection, sql, rows)
 
 
-def _write_quarantine(
-    connection: Connection, kind: str, frame: pd.DataFrame, file_id: int
-) -> None:
+def _write_quarantine(connection: Connection, kind: str, frame: pd.DataFrame, file_id: int) -> None:
     if frame.empty:
         return
     table = tables.quarantine

@@ -54,7 +54,9 @@ def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
 def test_key_file_with_0600_is_used(tmp_path: Path) -> None:
     path = tmp_path / "pseudonym.key"
     write_key_file(path, GOOD_KEY.encode())
-    assert Settings(pseudonym_key_file=path, _env_file=None).pseudonym_key_bytes() == GOOD_KEY.encode()
+    assert (
+        Settings(pseudonym_key_file=path, _env_file=None).pseudonym_key_bytes() == GOOD_KEY.encode()
+    )
 
 
 def test_write_key_file_never_overwrites(tmp_path: Path) -> None:

@@ -52,7 +52,10 @@ def test_loans_are_stored_under_pseudonyms_and_bad_rows_quarantined(
     report = ingest_file(engine, settings, kind="loans", path=path, max_bad_share=0.6)
     assert (report.rows_read, report.rows_accepted, report.rows_quarantined) == (9, 4, 5)
     assert report.reasons == {
-        "missing_reader_id": 1, "missing_book_id": 1, "bad_timestamp": 1, "unknown_event": 1,
+        "missing_reader_id": 1,
+        "missing_book_id": 1,
+        "bad_timestamp": 1,
+        "unknown_event": 1,
         "duplicate": 1,
     }
     pseudonym = Pseudonymizer(settings.pseudonym_key_bytes()).pseudonymize
@@ -67,7 +70,9 @@ def test_loans_are_stored_under_pseudonyms_and_bad_rows_quarantined(
     assert stored == {pseudonym("CARD-1001"), pseudonym("CARD-2002"), pseudonym("CARD-3003")}
     assert [line for line, _ in lines] == [6, 7, 8, 9, 10]
     assert (recorded["rows_read"], recorded["rows_accepted"], recorded["rows_quarantined"]) == (
-        9, 4, 5,
+        9,
+        4,
+        5,
     )
 
 
@@ -110,9 +115,11 @@ def test_views_pseudonymize_the_optional_reader(
     report = ingest_file(engine, settings, kind="views", path=path)
     assert report.rows_accepted == 2
     with engine.connect() as connection:
-        readers = connection.execute(
-            select(views.c.reader_id).order_by(views.c.session_id)
-        ).scalars().all()
+        readers = (
+            connection.execute(select(views.c.reader_id).order_by(views.c.session_id))
+            .scalars()
+            .all()
+        )
     pseudonym = Pseudonymizer(settings.pseudonym_key_bytes()).pseudonymize
     assert readers == [pseudonym("CARD-2002"), None]
 
@@ -121,8 +128,11 @@ def test_too_many_bad_rows_reject_the_whole_file_and_write_a_report(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
     path = _write(tmp_path / "march.csv", GOOD + BAD)
-    with pytest.raises(TooManyBadRowsError, match=r"march\.csv: 5 of 9 rows are bad \(55\.6% > "
-                       r"max_bad_share 5\.0%\); nothing was stored\. By reason: .*bad_timestamp 1"):
+    with pytest.raises(
+        TooManyBadRowsError,
+        match=r"march\.csv: 5 of 9 rows are bad \(55\.6% > "
+        r"max_bad_share 5\.0%\); nothing was stored\. By reason: .*bad_timestamp 1",
+    ):
         ingest_file(engine, settings, kind="loans", path=path)
     for table in (loans, quarantine, ingested_files):
         assert _count(engine, table) == 0
@@ -147,8 +157,10 @@ def test_same_file_is_skipped_and_overlapping_rows_are_not_stored_twice(
     report = ingest_file(engine, settings, kind="loans", path=overlap)
     assert (report.rows_read, report.rows_accepted, report.rows_already_stored) == (3, 1, 2)
     assert report.rows_quarantined == 0
-    assert any("duplicate (already stored" in line and line.endswith(": 2")
-               for line in report.summary_lines())
+    assert any(
+        "duplicate (already stored" in line and line.endswith(": 2")
+        for line in report.summary_lines()
+    )
     assert queries.count_loans(engine) == 4
 
 
@@ -174,7 +186,8 @@ def test_indexes_deferred_during_a_first_load_are_rebuilt(
     ingest_file(engine, settings, kind="loans", path=_write(tmp_path / "loans.csv", GOOD))
     assert _schema_differences(engine) == []
     assert {index["name"] for index in inspect(engine).get_indexes("loans")} >= {
-        "ix_loans_borrowed_at", "ix_loans_book_id",
+        "ix_loans_borrowed_at",
+        "ix_loans_book_id",
     }
 
 
@@ -188,22 +201,34 @@ def test_catalog_and_holdings_are_upserted(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
     header = "book_id,title,author,audience,year\n"
-    old = _write(tmp_path / "cat1.csv", ["B1,Emma,Austen,adult,1815\n", "B2,Persuasion,,,\n"],
-                 header=header)
-    new = _write(tmp_path / "cat2.csv", ["B1,Emma (annotated),Jane Austen,adult,2003\n"],
-                 header=header)
+    old = _write(
+        tmp_path / "cat1.csv", ["B1,Emma,Austen,adult,1815\n", "B2,Persuasion,,,\n"], header=header
+    )
+    new = _write(
+        tmp_path / "cat2.csv", ["B1,Emma (annotated),Jane Austen,adult,2003\n"], header=header
+    )
     ingest_file(engine, settings, kind="catalog", path=old)
     assert ingest_file(engine, settings, kind="catalog", path=new).rows_accepted == 1
     frame = queries.load_catalog(engine).set_index("book_id")
     assert frame.loc["B1", ["title", "author", "year"]].tolist() == [
-        "Emma (annotated)", "Jane Austen", 2003,
+        "Emma (annotated)",
+        "Jane Austen",
+        2003,
     ]
     assert frame.loc["B2", "title"] == "Persuasion" and pd.isna(frame.loc["B2", "author"])
     header = "book_id,library_id,copies,available\n"
-    ingest_file(engine, settings, kind="holdings",
-                path=_write(tmp_path / "h1.csv", ["B1,L1,2,2\n", "B2,L1,1,0\n"], header=header))
-    ingest_file(engine, settings, kind="holdings",
-                path=_write(tmp_path / "h2.csv", ["B1,L1,3,1\n"], header=header))
+    ingest_file(
+        engine,
+        settings,
+        kind="holdings",
+        path=_write(tmp_path / "h1.csv", ["B1,L1,2,2\n", "B2,L1,1,0\n"], header=header),
+    )
+    ingest_file(
+        engine,
+        settings,
+        kind="holdings",
+        path=_write(tmp_path / "h2.csv", ["B1,L1,3,1\n"], header=header),
+    )
     assert queries.load_holdings(engine).values.tolist() == [["B1", "L1", 3, 1], ["B2", "L1", 1, 0]]
 
 
@@ -215,8 +240,11 @@ def test_marc_catalog_and_gzip_loans_with_column_map(
     record = pymarc.Record()
     record.add_field(
         pymarc.Field(tag="001", data="m1"),
-        pymarc.Field(tag="245", indicators=pymarc.Indicators("0", "0"),
-                     subfields=[pymarc.Subfield("a", "Dune /")]),
+        pymarc.Field(
+            tag="245",
+            indicators=pymarc.Indicators("0", "0"),
+            subfields=[pymarc.Subfield("a", "Dune /")],
+        ),
     )
     marc_path = tmp_path / "catalog.mrc"
     marc_path.write_bytes(record.as_marc())
@@ -225,8 +253,13 @@ def test_marc_catalog_and_gzip_loans_with_column_map(
         assert connection.execute(select(catalog.c.title)).scalar_one() == "Dune"
     packed = tmp_path / "export.csv.gz"
     packed.write_bytes(gzip.compress(b"u;i;when\nCARD-1001;m1;2024-03-01\n"))
-    report = ingest_file(engine, settings, kind="loans", path=packed,
-                         column_map={"reader_id": "u", "book_id": "i", "borrowed_at": "when"})
+    report = ingest_file(
+        engine,
+        settings,
+        kind="loans",
+        path=packed,
+        column_map={"reader_id": "u", "book_id": "i", "borrowed_at": "when"},
+    )
     assert report.rows_accepted == 1
     assert queries.load_dataset(engine).interactions["book_id"].tolist() == ["m1"]
 
@@ -252,8 +285,13 @@ def test_progress_callback_gets_running_totals(
     small_chunks = settings.model_copy(update={"ingest_chunk_rows": 1_000})
     lines = [f"CARD-{i},B{i % 7},{1_704_412_800 + i},loan,L1\n" for i in range(2_500)]
     seen: list[int] = []
-    report = ingest_file(engine, small_chunks, kind="loans", path=_write(tmp_path / "l.csv", lines),
-                         progress=seen.append)
+    report = ingest_file(
+        engine,
+        small_chunks,
+        kind="loans",
+        path=_write(tmp_path / "l.csv", lines),
+        progress=seen.append,
+    )
     assert seen == [1_000, 2_000, 2_500]
     assert report.rows_accepted == 2_500
 

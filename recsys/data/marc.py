@@ -35,9 +35,20 @@ AUDIENCE_CODES = {
 }
 # Leader/06 "type of record".
 FORMAT_CODES = {
-    "a": "book", "t": "book", "i": "audiobook", "j": "music", "g": "video",
-    "m": "electronic", "e": "map", "f": "map", "c": "score", "d": "score", "k": "image",
-    "r": "object", "o": "kit", "p": "mixed",
+    "a": "book",
+    "t": "book",
+    "i": "audiobook",
+    "j": "music",
+    "g": "video",
+    "m": "electronic",
+    "e": "map",
+    "f": "map",
+    "c": "score",
+    "d": "score",
+    "k": "image",
+    "r": "object",
+    "o": "kit",
+    "p": "mixed",
 }
 _TRAILING_PUNCTUATION = re.compile(r"[\s/:;,.=]+$")
 _INITIAL = re.compile(r"(^|[\s.])[A-Z]\.$")
@@ -88,7 +99,8 @@ def record_to_row(record: pymarc.Record) -> dict[str, str | None]:
             for field in record.get_fields("650")
             for subject in (_tidy(value) for value in field.get_subfields("a"))
             if subject
-        ) or None,
+        )
+        or None,
         C.ISBN: _isbn(record),
         C.LANGUAGE: language or None,
         C.AUDIENCE: AUDIENCE_CODES.get(fixed[22:23]) if len(fixed) > 22 else None,

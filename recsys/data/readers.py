@@ -209,4 +209,3 @@ def _resolve_columns(
         if position is not None:
             positions[canonical] = position
     return positions
-

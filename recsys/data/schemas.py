@@ -47,7 +47,14 @@ CATALOG = InputSchema(
     kind="catalog",
     required=(C.BOOK_ID, C.TITLE),
     optional=(
-        C.AUTHOR, C.SUBJECTS, C.ISBN, C.LANGUAGE, C.AUDIENCE, C.YEAR, C.WORK_ID, C.FORMAT,
+        C.AUTHOR,
+        C.SUBJECTS,
+        C.ISBN,
+        C.LANGUAGE,
+        C.AUDIENCE,
+        C.YEAR,
+        C.WORK_ID,
+        C.FORMAT,
     ),
     key=(C.BOOK_ID,),
     upsert=True,
@@ -69,9 +76,7 @@ CONSENT = InputSchema(
     upsert=True,
 )
 
-SCHEMAS: dict[str, InputSchema] = {
-    s.kind: s for s in (LOANS, VIEWS, CATALOG, HOLDINGS, CONSENT)
-}
+SCHEMAS: dict[str, InputSchema] = {s.kind: s for s in (LOANS, VIEWS, CATALOG, HOLDINGS, CONSENT)}
 KINDS: tuple[str, ...] = tuple(SCHEMAS)
 
 

@@ -34,15 +34,27 @@ _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 _COUNT = r"\d+(?:\.0*)?"  # spreadsheets write counts as "3.0"
 
 EVENT_ALIASES: Final = {
-    "loan": Events.LOAN, "checkout": Events.LOAN, "check-out": Events.LOAN, "issue": Events.LOAN,
-    "renewal": Events.RENEWAL, "renew": Events.RENEWAL,
-    "hold": Events.HOLD, "reserve": Events.HOLD, "reservation": Events.HOLD,
+    "loan": Events.LOAN,
+    "checkout": Events.LOAN,
+    "check-out": Events.LOAN,
+    "issue": Events.LOAN,
+    "renewal": Events.RENEWAL,
+    "renew": Events.RENEWAL,
+    "hold": Events.HOLD,
+    "reserve": Events.HOLD,
+    "reservation": Events.HOLD,
 }
 AUDIENCE_ALIASES: Final = {
-    "children": Audiences.CHILDREN, "child": Audiences.CHILDREN, "juvenile": Audiences.CHILDREN,
-    "kids": Audiences.CHILDREN, "young_adult": Audiences.YOUNG_ADULT,
-    "young adult": Audiences.YOUNG_ADULT, "young-adult": Audiences.YOUNG_ADULT,
-    "ya": Audiences.YOUNG_ADULT, "teen": Audiences.YOUNG_ADULT, "adult": Audiences.ADULT,
+    "children": Audiences.CHILDREN,
+    "child": Audiences.CHILDREN,
+    "juvenile": Audiences.CHILDREN,
+    "kids": Audiences.CHILDREN,
+    "young_adult": Audiences.YOUNG_ADULT,
+    "young adult": Audiences.YOUNG_ADULT,
+    "young-adult": Audiences.YOUNG_ADULT,
+    "ya": Audiences.YOUNG_ADULT,
+    "teen": Audiences.YOUNG_ADULT,
+    "adult": Audiences.ADULT,
     "general": Audiences.ADULT,
 }
 
@@ -168,14 +180,16 @@ def _loans(raw: pd.DataFrame) -> tuple[pd.DataFrame, Checks]:
     borrowed_at = parse_timestamps(raw[C.BORROWED_AT])
     event = raw[C.EVENT].str.lower().map(EVENT_ALIASES)
     event = event.where(raw[C.EVENT].notna(), Events.LOAN)
-    clean = pd.DataFrame({
-        C.READER_ID: raw[C.READER_ID],
-        C.BOOK_ID: raw[C.BOOK_ID],
-        C.BORROWED_AT: borrowed_at,
-        C.EVENT: event,
-        C.LIBRARY_ID: _none(raw[C.LIBRARY_ID]),
-        C.COPY_ID: _none(raw[C.COPY_ID]),
-    })
+    clean = pd.DataFrame(
+        {
+            C.READER_ID: raw[C.READER_ID],
+            C.BOOK_ID: raw[C.BOOK_ID],
+            C.BORROWED_AT: borrowed_at,
+            C.EVENT: event,
+            C.LIBRARY_ID: _none(raw[C.LIBRARY_ID]),
+            C.COPY_ID: _none(raw[C.COPY_ID]),
+        }
+    )
     return clean, [
         (raw[C.READER_ID].isna(), Reasons.MISSING_READER_ID),
         (raw[C.BOOK_ID].isna(), Reasons.MISSING_BOOK_ID),
@@ -186,12 +200,14 @@ def _loans(raw: pd.DataFrame) -> tuple[pd.DataFrame, Checks]:
 
 def _views(raw: pd.DataFrame) -> tuple[pd.DataFrame, Checks]:
     viewed_at = parse_timestamps(raw[C.VIEWED_AT])
-    clean = pd.DataFrame({
-        C.SESSION_ID: raw[C.SESSION_ID],
-        C.BOOK_ID: raw[C.BOOK_ID],
-        C.VIEWED_AT: viewed_at,
-        C.READER_ID: _none(raw[C.READER_ID]),
-    })
+    clean = pd.DataFrame(
+        {
+            C.SESSION_ID: raw[C.SESSION_ID],
+            C.BOOK_ID: raw[C.BOOK_ID],
+            C.VIEWED_AT: viewed_at,
+            C.READER_ID: _none(raw[C.READER_ID]),
+        }
+    )
     return clean, [
         (raw[C.SESSION_ID].isna(), Reasons.MISSING_SESSION_ID),
         (raw[C.BOOK_ID].isna(), Reasons.MISSING_BOOK_ID),
@@ -203,18 +219,20 @@ def _catalog(raw: pd.DataFrame) -> tuple[pd.DataFrame, Checks]:
     year = raw[C.YEAR]
     good_year = year.str.fullmatch(r"\d{1,4}", na=False)
     audience = raw[C.AUDIENCE].str.lower().map(AUDIENCE_ALIASES)
-    clean = pd.DataFrame({
-        C.BOOK_ID: raw[C.BOOK_ID],
-        C.TITLE: raw[C.TITLE],
-        C.AUTHOR: _none(raw[C.AUTHOR]),
-        C.SUBJECTS: _none(raw[C.SUBJECTS]),
-        C.ISBN: _none(raw[C.ISBN]),
-        C.LANGUAGE: _none(raw[C.LANGUAGE].str.lower()),
-        C.AUDIENCE: _none(audience),
-        C.YEAR: _none(year.where(good_year).astype(object).map(_int_or_none)),
-        C.WORK_ID: _none(raw[C.WORK_ID]),
-        C.FORMAT: _none(raw[C.FORMAT].str.lower()),
-    })
+    clean = pd.DataFrame(
+        {
+            C.BOOK_ID: raw[C.BOOK_ID],
+            C.TITLE: raw[C.TITLE],
+            C.AUTHOR: _none(raw[C.AUTHOR]),
+            C.SUBJECTS: _none(raw[C.SUBJECTS]),
+            C.ISBN: _none(raw[C.ISBN]),
+            C.LANGUAGE: _none(raw[C.LANGUAGE].str.lower()),
+            C.AUDIENCE: _none(audience),
+            C.YEAR: _none(year.where(good_year).astype(object).map(_int_or_none)),
+            C.WORK_ID: _none(raw[C.WORK_ID]),
+            C.FORMAT: _none(raw[C.FORMAT].str.lower()),
+        }
+    )
     return clean, [
         (raw[C.BOOK_ID].isna(), Reasons.MISSING_BOOK_ID),
         (raw[C.TITLE].isna(), Reasons.MISSING_TITLE),
@@ -226,12 +244,14 @@ def _catalog(raw: pd.DataFrame) -> tuple[pd.DataFrame, Checks]:
 def _holdings(raw: pd.DataFrame) -> tuple[pd.DataFrame, Checks]:
     copies = _counts(raw[C.COPIES])
     available = _counts(raw[C.AVAILABLE])
-    clean = pd.DataFrame({
-        C.BOOK_ID: raw[C.BOOK_ID],
-        C.LIBRARY_ID: raw[C.LIBRARY_ID],
-        C.COPIES: copies.fillna(1),
-        C.AVAILABLE: available.fillna(copies.fillna(1)),
-    })
+    clean = pd.DataFrame(
+        {
+            C.BOOK_ID: raw[C.BOOK_ID],
+            C.LIBRARY_ID: raw[C.LIBRARY_ID],
+            C.COPIES: copies.fillna(1),
+            C.AVAILABLE: available.fillna(copies.fillna(1)),
+        }
+    )
     return clean, [
         (raw[C.BOOK_ID].isna(), Reasons.MISSING_BOOK_ID),
         (raw[C.LIBRARY_ID].isna(), Reasons.MISSING_LIBRARY_ID),
@@ -244,11 +264,13 @@ def _consent(raw: pd.DataFrame) -> tuple[pd.DataFrame, Checks]:
     answer = raw[C.CONSENTED].str.lower().map(CONSENT_ANSWERS)
     stamped = parse_timestamps(raw[C.UPDATED_AT])
     updated_at = stamped.where(raw[C.UPDATED_AT].notna(), int(time.time()))
-    clean = pd.DataFrame({
-        C.READER_ID: raw[C.READER_ID],
-        C.CONSENTED: answer,
-        C.UPDATED_AT: updated_at,
-    })
+    clean = pd.DataFrame(
+        {
+            C.READER_ID: raw[C.READER_ID],
+            C.CONSENTED: answer,
+            C.UPDATED_AT: updated_at,
+        }
+    )
     return clean, [
         (raw[C.READER_ID].isna(), Reasons.MISSING_READER_ID),
         (answer.isna(), Reasons.UNKNOWN_CONSENT),
@@ -261,7 +283,10 @@ def _int_or_none(value: object) -> int | None:
 
 
 _RULES: dict[str, Rule] = {
-    "loans": _loans, "views": _views, "catalog": _catalog, "holdings": _holdings,
+    "loans": _loans,
+    "views": _views,
+    "catalog": _catalog,
+    "holdings": _holdings,
     "consent": _consent,
 }
 
@@ -275,8 +300,10 @@ def _quarantine(raw: pd.DataFrame, lines: pd.Series, reasons: pd.Series) -> pd.D
         json.dumps({k: v for k, v in row.items() if isinstance(v, str)}, ensure_ascii=False)
         for row in shown.to_dict("records")
     ]
-    return pd.DataFrame({
-        LINE_NUMBER: lines.to_numpy(dtype=np.int64),
-        REASON: reasons.to_numpy(dtype=object),
-        DETAIL: details,
-    })
+    return pd.DataFrame(
+        {
+            LINE_NUMBER: lines.to_numpy(dtype=np.int64),
+            REASON: reasons.to_numpy(dtype=object),
+            DETAIL: details,
+        }
+    )

@@ -1,1 +1,1 @@
-"""The store: SQLAlchemy 2 tables, engine and queries (SQLite by default, PostgreSQL in production)."""
+"""The store: SQLAlchemy 2 tables, engine and queries (SQLite by default, PostgreSQL too)."""

@@ -42,9 +42,7 @@ def load_dataset(
     if include_views:
         parts.append(_read_interactions(engine, _view_query(since, until)))
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    return Dataset(
-        interactions=frame, catalog=load_catalog(engine), holdings=load_holdings(engine)
-    )
+    return Dataset(interactions=frame, catalog=load_catalog(engine), holdings=load_holdings(engine))
 
 
 def reader_history(engine: Engine, *, reader_id: str) -> pd.DataFrame:

@@ -31,8 +31,9 @@ def bm25_rows(rows: sparse.csr_matrix, length_norm: np.ndarray, k1: float) -> sp
     data = rows.data.astype(np.float64)
     reader = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
     data = data * (k1 + 1.0) / (k1 * length_norm[rows.indices] + data) * idf[reader]
-    weighted = sparse.csr_matrix((data.astype(np.float32), rows.indices, rows.indptr),
-                                 shape=rows.shape)
+    weighted = sparse.csr_matrix(
+        (data.astype(np.float32), rows.indices, rows.indptr), shape=rows.shape
+    )
     weighted.data = np.clip(weighted.data, 0.0, None)
     weighted.eliminate_zeros()
     return weighted
@@ -78,8 +79,11 @@ class ALSRecommender(ExplainableRecommender):
 
     def _new_als(self) -> AlternatingLeastSquares:
         return AlternatingLeastSquares(
-            factors=self.factors, regularization=self.regularization, alpha=self.alpha,
-            iterations=self.iterations, random_state=self.random_state,
+            factors=self.factors,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            iterations=self.iterations,
+            random_state=self.random_state,
         )
 
     def _prepare(self) -> None:
@@ -104,8 +108,9 @@ class ALSRecommender(ExplainableRecommender):
             factors[fresh] = self.als_.recalculate_user(fresh, self._confidence(rows[fresh]))
         return factors
 
-    def _scores(self, rows: sparse.csr_matrix, reader_index: np.ndarray,
-                folded: np.ndarray) -> np.ndarray:
+    def _scores(
+        self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
+    ) -> np.ndarray:
         factors = self._reader_factors(rows, reader_index, folded)
         return (factors @ self.als_.item_factors.T).astype(np.float64)
 
@@ -162,8 +167,15 @@ class PlainALSRecommender(ALSRecommender):
         random_state: int | None = None,
     ) -> None:
         super().__init__(
-            factors=factors, regularization=regularization, alpha=alpha, iterations=iterations,
-            bm25=bm25, bm25_k1=bm25_k1, bm25_b=bm25_b, event_weights=event_weights,
-            half_life_days=half_life_days, min_pair_support=min_pair_support,
+            factors=factors,
+            regularization=regularization,
+            alpha=alpha,
+            iterations=iterations,
+            bm25=bm25,
+            bm25_k1=bm25_k1,
+            bm25_b=bm25_b,
+            event_weights=event_weights,
+            half_life_days=half_life_days,
+            min_pair_support=min_pair_support,
             random_state=random_state,
         )

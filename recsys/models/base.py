@@ -98,11 +98,17 @@ class Recommender(ABC):
         self._check_fitted()
         directory.mkdir(parents=True, exist_ok=True)
         params_path = directory / PARAMS_FILE
-        params_path.write_text(json.dumps({"name": self.name, "params": self.get_params()},
-                                          indent=2, sort_keys=True, default=str))
+        params_path.write_text(
+            json.dumps(
+                {"name": self.name, "params": self.get_params()},
+                indent=2,
+                sort_keys=True,
+                default=str,
+            )
+        )
         arrays_path = directory / f"{self.name}.npz"
         with arrays_path.open("wb") as handle:
-            np.savez(handle, **self._state_arrays())
+            np.savez(handle, allow_pickle=False, **self._state_arrays())
         return [params_path, arrays_path]
 
     @classmethod
@@ -138,10 +144,12 @@ def check_k(k: int) -> int:
 
 
 def empty_recommendations() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=float if c == C.SCORE else object)
-                         for c in RECOMMEND_COLUMNS})
+    return pd.DataFrame(
+        {c: pd.Series(dtype=float if c == C.SCORE else object) for c in RECOMMEND_COLUMNS}
+    )
 
 
 def empty_similar() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=float if c == C.SCORE else object)
-                         for c in SIMILAR_COLUMNS})
+    return pd.DataFrame(
+        {c: pd.Series(dtype=float if c == C.SCORE else object) for c in SIMILAR_COLUMNS}
+    )

@@ -45,16 +45,20 @@ class BPRRecommender(RankingRecommender):
 
     def _fit_model(self, data: TrainingData) -> None:
         model = BayesianPersonalizedRanking(
-            factors=self.factors, learning_rate=self.learning_rate,
-            regularization=self.regularization, iterations=self.iterations, num_threads=1,
+            factors=self.factors,
+            learning_rate=self.learning_rate,
+            regularization=self.regularization,
+            iterations=self.iterations,
+            num_threads=1,
             random_state=self.random_state,
         )
         model.fit(data.matrix, show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors)
         self.item_factors_ = np.asarray(model.item_factors)
 
-    def _scores(self, rows: sparse.csr_matrix, reader_index: np.ndarray,
-                folded: np.ndarray) -> np.ndarray:
+    def _scores(
+        self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
+    ) -> np.ndarray:
         factors = np.zeros((rows.shape[0], self.item_factors_.shape[1]), dtype=np.float32)
         stored = (reader_index >= 0) & ~folded
         factors[stored] = self.user_factors_[reader_index[stored]]

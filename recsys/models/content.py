@@ -37,8 +37,9 @@ class ContentRecommender(RankingRecommender):
         super()._prepare()
         self.content_t_ = self.content_.T.tocsr()  # built once, not per scored reader
 
-    def _scores(self, rows: sparse.csr_matrix, reader_index: np.ndarray,
-                folded: np.ndarray) -> np.ndarray:
+    def _scores(
+        self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
+    ) -> np.ndarray:
         return content_scores(self.content_, rows, transposed=self.content_t_)
 
     def _pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:
@@ -49,4 +50,3 @@ class ContentRecommender(RankingRecommender):
 
     def _restore_model(self, arrays: dict[str, Any]) -> None:
         """No model-specific state."""
-

@@ -52,9 +52,12 @@ def content_matrix(catalog: pd.DataFrame, books: IdMap) -> sparse.csr_matrix:
     if not blocks:
         return sparse.csr_matrix((len(books), 0), dtype=np.float32)
     stacked = sparse.hstack(blocks).tocsr()
-    full = sparse.csr_matrix(
-        (np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(len(books), len(rows))
-    ) @ stacked
+    full = (
+        sparse.csr_matrix(
+            (np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(len(books), len(rows))
+        )
+        @ stacked
+    )
     return normalize(full.tocsr()).astype(np.float32)
 
 
@@ -64,14 +67,21 @@ def _vectorizer(column: str) -> TfidfVectorizer:
     if column == C.AUTHOR:
         return TfidfVectorizer(analyzer=_author_tokens, sublinear_tf=True, min_df=2)
     return TfidfVectorizer(
-        analyzer="char_wb", ngram_range=(4, 4), sublinear_tf=True, min_df=2, max_df=0.05,
-        lowercase=True, dtype=np.float32,
+        analyzer="char_wb",
+        ngram_range=(4, 4),
+        sublinear_tf=True,
+        min_df=2,
+        max_df=0.05,
+        lowercase=True,
+        dtype=np.float32,
     )
 
 
 def content_scores(
-    content: sparse.csr_matrix, rows: sparse.csr_matrix,
-    *, transposed: sparse.csr_matrix | None = None,
+    content: sparse.csr_matrix,
+    rows: sparse.csr_matrix,
+    *,
+    transposed: sparse.csr_matrix | None = None,
 ) -> np.ndarray:
     """Similarity of every book to each reader's (weighted) history profile.
 
@@ -84,5 +94,3 @@ def content_scores(
     if transposed is None:
         transposed = content.T.tocsr()
     return dense_product(profiles, transposed).astype(np.float64)
-
-

@@ -15,9 +15,10 @@ Libraries differ (a university's semester cohorts vs a public library's leisure 
 from its own training data (the last `validation_share` of loans, only books new to the reader),
 then refits every part on all the data; too little validation data keeps the given weights. The
 constructor leaves it off (so a fixed blend can be rebuilt exactly); `registry.default_model`, the
-model a library gets, turns it on. Measured by `benchmarks/bench_quality.py` (NDCG@10, default vs tuned): Swiss
-loans 0.0375 vs 0.0375 (last 10 %), 0.035 vs 0.036 (last 20 %), 0.065 vs 0.067 (last loan per
-reader); Lib-SibGMU 0.034 vs 0.19, 0.029 vs 0.16, 0.063 vs 0.20; generated library 0.139 vs 0.171.
+model a library gets, turns it on. Measured by `benchmarks/bench_quality.py` (NDCG@10, fixed vs
+tuned blend): Swiss loans 0.0375 vs 0.0375 (last 10 %), 0.035 vs 0.036 (last 20 %), 0.065 vs
+0.067 (last loan per reader); Lib-SibGMU 0.034 vs 0.19, 0.029 vs 0.16, 0.063 vs 0.20; generated
+library 0.139 vs 0.171.
 """
 
 from __future__ import annotations
@@ -42,8 +43,14 @@ from recsys.models.weighting import aggregate, event_weights, timestamps_seconds
 
 COMPONENTS = ("als", "readers", "neighbours", "sequence", "content", "popularity")
 #: Chosen on two real loan logs (Swiss university loans, Lib-SibGMU), the same for both.
-DEFAULT_WEIGHTS = {"als": 1.0, "readers": 0.5, "neighbours": 0.3, "sequence": 0.3,
-                   "content": 1.5, "popularity": 0.0}
+DEFAULT_WEIGHTS = {
+    "als": 1.0,
+    "readers": 0.5,
+    "neighbours": 0.3,
+    "sequence": 0.3,
+    "content": 1.5,
+    "popularity": 0.0,
+}
 WEIGHT_STEPS = (0.0, 0.1, 0.3, 1.0, 3.0)
 MIN_VALIDATION_READERS = 50
 MAX_VALIDATION_READERS = 1000
@@ -123,8 +130,11 @@ class HybridRecommender(ExplainableRecommender):
 
     def _new_als(self) -> AlternatingLeastSquares:
         return AlternatingLeastSquares(
-            factors=self.factors, regularization=self.regularization, alpha=self.alpha,
-            iterations=self.iterations, random_state=self.random_state,
+            factors=self.factors,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            iterations=self.iterations,
+            random_state=self.random_state,
         )
 
     def _prepare(self) -> None:
@@ -145,13 +155,17 @@ class HybridRecommender(ExplainableRecommender):
         """The training matrix re-weighted with another half-life."""
         interactions = data.dataset.interactions
         weights = event_weights(
-            interactions, event_weights=self.event_weights, half_life_days=half_life,
+            interactions,
+            event_weights=self.event_weights,
+            half_life_days=half_life,
             reference_time=data.reference_time,
         )
         pairs = aggregate(interactions, weights)
         return build_matrix(
-            data.readers.index(pairs[C.READER_ID]), data.books.index(pairs[C.BOOK_ID]),
-            pairs[C.WEIGHT].to_numpy(), data.matrix.shape,
+            data.readers.index(pairs[C.READER_ID]),
+            data.books.index(pairs[C.BOOK_ID]),
+            pairs[C.WEIGHT].to_numpy(),
+            data.matrix.shape,
         )
 
     def _tuned_weights(self, dataset: Dataset, start: dict[str, float]) -> dict[str, float] | None:
@@ -172,8 +186,10 @@ class HybridRecommender(ExplainableRecommender):
             (np.ones(len(relevant)), (relevant["row"], relevant["book"])),
             shape=(len(readers), len(inner.books_)),
         )
-        shortlists = [inner._shortlist(list(readers[s:s + 256]), targets[s:s + 256])
-                      for s in range(0, len(readers), 256)]
+        shortlists = [
+            inner._shortlist(list(readers[s : s + 256]), targets[s : s + 256])
+            for s in range(0, len(readers), 256)
+        ]
         candidates = np.concatenate([c for c, _ in shortlists], axis=1)
         hits = np.concatenate([h for _, h in shortlists], axis=0)
         n_relevant = np.diff(targets.indptr)
@@ -188,8 +204,12 @@ class HybridRecommender(ExplainableRecommender):
         readers x shortlist boolean hit matrix.
         """
         index, rows, folded = self.reader_rows(readers, None)
-        seen = np.stack([self._seen_works(rows.indices[rows.indptr[r]:rows.indptr[r + 1]])
-                         for r in range(rows.shape[0])])
+        seen = np.stack(
+            [
+                self._seen_works(rows.indices[rows.indptr[r] : rows.indptr[r + 1]])
+                for r in range(rows.shape[0])
+            ]
+        )
         parts = [np.where(seen, -np.inf, part) for part in self._parts(rows, index, folded)]
         size = min(CANDIDATES_PER_PART, rows.shape[1])
         top = np.concatenate(
@@ -229,8 +249,9 @@ class HybridRecommender(ExplainableRecommender):
             scores = content_scores(self.content_, rows, transposed=self.content_t_)
         return _scale_rows(scores)
 
-    def _scores(self, rows: sparse.csr_matrix, reader_index: np.ndarray,
-                folded: np.ndarray) -> np.ndarray:
+    def _scores(
+        self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
+    ) -> np.ndarray:
         total = np.zeros(rows.shape)
         for weight, part in zip(self.weights_, COMPONENTS, strict=True):
             if weight:
@@ -346,7 +367,7 @@ def _coordinate_ascent(
 ) -> dict[str, float]:
     """Greedy per-part search over `WEIGHT_STEPS` maximising NDCG@10 on the shortlists."""
     discount = 1.0 / np.log2(np.arange(2, TUNE_K + 2))
-    ideal = np.array([discount[:min(n, TUNE_K)].sum() for n in n_relevant])
+    ideal = np.array([discount[: min(n, TUNE_K)].sum() for n in n_relevant])
     scored = n_relevant > 0
     finite = np.isfinite(candidates)
     values = np.where(finite, candidates, 0.0)

@@ -64,12 +64,16 @@ class ItemKNNRecommender(ExplainableRecommender):
 
     def _fit_model(self, data: TrainingData) -> None:
         self.similarity_ = item_similarity(
-            data.matrix, similarity=self.similarity, neighbours=self.neighbours,
-            bm25_k1=self.bm25_k1, bm25_b=self.bm25_b,
+            data.matrix,
+            similarity=self.similarity,
+            neighbours=self.neighbours,
+            bm25_k1=self.bm25_k1,
+            bm25_b=self.bm25_b,
         )
 
-    def _scores(self, rows: sparse.csr_matrix, reader_index: np.ndarray,
-                folded: np.ndarray) -> np.ndarray:
+    def _scores(
+        self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
+    ) -> np.ndarray:
         return dense_product(rows, self.similarity_).astype(np.float64)
 
     def _pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:

@@ -45,15 +45,19 @@ class PopularityRecommender(RankingRecommender):
         libraries = interactions.get(C.LIBRARY_ID, pd.Series(NO_LIBRARY, index=interactions.index))
         library_ids = libraries.fillna(NO_LIBRARY).astype(str)
         weights = event_weights(
-            interactions, event_weights=self.event_weights, half_life_days=self.half_life_days,
+            interactions,
+            event_weights=self.event_weights,
+            half_life_days=self.half_life_days,
             reference_time=data.reference_time,
         )
-        frame = pd.DataFrame({
-            C.LIBRARY_ID: library_ids.to_numpy(),
-            C.READER_ID: interactions[C.READER_ID].astype(str).to_numpy(),
-            C.BOOK_ID: interactions[C.BOOK_ID].astype(str).to_numpy(),
-            C.WEIGHT: weights,
-        })
+        frame = pd.DataFrame(
+            {
+                C.LIBRARY_ID: library_ids.to_numpy(),
+                C.READER_ID: interactions[C.READER_ID].astype(str).to_numpy(),
+                C.BOOK_ID: interactions[C.BOOK_ID].astype(str).to_numpy(),
+                C.WEIGHT: weights,
+            }
+        )
         # each branch counts its own readers, with repeat loans damped as in `aggregate`
         keys = [C.LIBRARY_ID, C.READER_ID, C.BOOK_ID]
         per_reader = frame.groupby(keys, sort=False)[C.WEIGHT].sum()
@@ -63,7 +67,8 @@ class PopularityRecommender(RankingRecommender):
         self.by_library_ = build_matrix(
             self.libraries_.index(per_book.index.get_level_values(C.LIBRARY_ID)),
             data.books.index(per_book.index.get_level_values(C.BOOK_ID)),
-            per_book.to_numpy(), (len(self.libraries_), len(data.books)),
+            per_book.to_numpy(),
+            (len(self.libraries_), len(data.books)),
         )
         counts = frame.groupby([C.READER_ID, C.LIBRARY_ID], sort=True).size()
         ranked = counts.sort_values(ascending=False, kind="stable").reset_index()
@@ -73,8 +78,9 @@ class PopularityRecommender(RankingRecommender):
         self.reader_library_[rows[rows >= 0]] = self.libraries_.index(home.to_numpy()[rows >= 0])
         self.audiences_ = _audiences(data.dataset.catalog, data.books)
 
-    def _scores(self, rows: sparse.csr_matrix, reader_index: np.ndarray,
-                folded: np.ndarray) -> np.ndarray:
+    def _scores(
+        self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
+    ) -> np.ndarray:
         return np.vstack([self._fallback_scores(int(r)) for r in reader_index])
 
     def _fallback_scores(self, reader_index: int) -> np.ndarray:

@@ -80,15 +80,19 @@ class RankingRecommender(Recommender):
         interactions = dataset.interactions
         reference = latest_time(interactions)
         weights = event_weights(
-            interactions, event_weights=self.event_weights, half_life_days=self.half_life_days,
+            interactions,
+            event_weights=self.event_weights,
+            half_life_days=self.half_life_days,
             reference_time=reference,
         )
         pairs = aggregate(interactions, weights, damp=self.damp_repeats)
         readers = IdMap(pd.unique(pairs[C.READER_ID]))
         books = IdMap(dataset.books.astype(str))
         matrix = build_matrix(
-            readers.index(pairs[C.READER_ID]), books.index(pairs[C.BOOK_ID]),
-            pairs[C.WEIGHT].to_numpy(), (len(readers), len(books)),
+            readers.index(pairs[C.READER_ID]),
+            books.index(pairs[C.BOOK_ID]),
+            pairs[C.WEIGHT].to_numpy(),
+            (len(readers), len(books)),
         )
         self.readers_ = readers
         self.books_ = books
@@ -163,12 +167,14 @@ class RankingRecommender(Recommender):
             position = {int(r): j for j, r in enumerate(wanted)}
             for r in batch:
                 j = position.get(int(r))
-                scores = scored[j] if scored is not None and j is not None else (
-                    self._fallback_scores(int(index[r]))
+                scores = (
+                    scored[j]
+                    if scored is not None and j is not None
+                    else (self._fallback_scores(int(index[r])))
                 )
                 mask = allowed
                 if exclude_seen and personal[r]:
-                    own = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]
+                    own = rows.indices[rows.indptr[r] : rows.indptr[r + 1]]
                     mask = allowed & ~self._seen_works(own)
                 chosen = self._pick(scores, mask, k)
                 out_readers.extend([readers[r]] * len(chosen))
@@ -238,17 +244,20 @@ class RankingRecommender(Recommender):
         shape = (len(readers), len(self.books_))
         listed = pd.Index(readers)
         distinct = listed.unique()
-        reader = distinct.get_indexer(history[C.READER_ID].astype(str))
+        reader = distinct.get_indexer(pd.Index(history[C.READER_ID].astype(str)))
         book = self.books_.index(history[C.BOOK_ID].astype(str))
         keep = np.flatnonzero((reader >= 0) & (book >= 0))
         if len(keep) == 0:
             return sparse.csr_matrix(shape, dtype=np.float32)
         frame = history.iloc[keep]
-        for column, default in ((C.EVENT, Events.LOAN), (C.TIMESTAMP, pd.NaT)):
-            if column not in frame:
-                frame = frame.assign(**{column: default})
+        if C.EVENT not in frame:
+            frame = frame.assign(**{C.EVENT: Events.LOAN})
+        if C.TIMESTAMP not in frame:
+            frame = frame.assign(**{C.TIMESTAMP: pd.Series(pd.NaT, index=frame.index)})
         weights = event_weights(
-            frame, event_weights=self.event_weights, half_life_days=self.half_life_days,
+            frame,
+            event_weights=self.event_weights,
+            half_life_days=self.half_life_days,
             reference_time=self.reference_time_,
         )
         pairs, group = np.unique(reader[keep] * len(self.books_) + book[keep], return_inverse=True)
@@ -314,9 +323,9 @@ class RankingRecommender(Recommender):
         """Candidate similar books with scores and an optional tie-break (see similar_books)."""
         if self.collaborative and self.borrowed_[book]:
             row = self.links_
-            others = row.indices[row.indptr[book]:row.indptr[book + 1]]
+            others = row.indices[row.indptr[book] : row.indptr[book + 1]]
             support = np.zeros(len(self.books_))
-            support[others] = row.data[row.indptr[book]:row.indptr[book + 1]]
+            support[others] = row.data[row.indptr[book] : row.indptr[book + 1]]
             return others, self._pair_scores(book, others), support / max(support.max(), 1.0)
         others = np.flatnonzero(np.arange(len(self.books_)) != book)
         return others, self._content_pair_scores(book, others), None
@@ -408,7 +417,7 @@ def pair_support(interactions: pd.DataFrame, books: IdMap, min_support: int) -> 
     chunks = []
     step = 2048
     for start in range(0, n_books, step):
-        block = (transposed[start:start + step] @ borrowed).tocoo()
+        block = (transposed[start : start + step] @ borrowed).tocoo()
         keep = (block.data >= min_support) & (block.row + start != block.col)
         chunks.append(
             sparse.csr_matrix(
@@ -422,7 +431,10 @@ def pair_support(interactions: pd.DataFrame, books: IdMap, min_support: int) -> 
 
 
 def _frame(
-    columns: list[str], queries: list[str], ids: np.ndarray, chosen: list[np.ndarray],
+    columns: list[str],
+    queries: list[str],
+    ids: np.ndarray,
+    chosen: list[np.ndarray],
     scores: list[np.ndarray],
 ) -> pd.DataFrame:
     if not queries:

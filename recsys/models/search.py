@@ -25,14 +25,23 @@ from recsys.models.registry import build_model
 
 #: What `search` explores when no grid is given.
 DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
-    "als": {"factors": [32, 64, 128], "regularization": [0.01, 0.1, 1.0],
-            "alpha": [1.0, 10.0, 40.0]},
-    "als_default": {"factors": [32, 64, 128], "regularization": [0.01, 0.1, 1.0],
-                    "alpha": [1.0, 10.0, 40.0]},
+    "als": {
+        "factors": [32, 64, 128],
+        "regularization": [0.01, 0.1, 1.0],
+        "alpha": [1.0, 10.0, 40.0],
+    },
+    "als_default": {
+        "factors": [32, 64, 128],
+        "regularization": [0.01, 0.1, 1.0],
+        "alpha": [1.0, 10.0, 40.0],
+    },
     "knn": {"neighbours": [50, 200, 1000], "bm25_k1": [0.5, 1.2, 3.0], "bm25_b": [0.5, 0.75, 1.0]},
     "bpr": {"factors": [32, 64], "learning_rate": [0.01, 0.05], "regularization": [0.001, 0.01]},
-    "hybrid": {"factors": [32, 64], "reader_neighbours": [50, 200],
-               "als_half_life_days": [90.0, 365.0, None]},
+    "hybrid": {
+        "factors": [32, 64],
+        "reader_neighbours": [50, 200],
+        "als_half_life_days": [90.0, 365.0, None],
+    },
     "popularity": {"half_life_days": [30.0, 90.0, 365.0, None]},
     "content": {"half_life_days": [30.0, 365.0, None]},
 }
@@ -108,4 +117,3 @@ def search(
         table=table.reset_index(drop=True),
         metric=metric,
     )
-

@@ -30,11 +30,13 @@ def sequence_matrix(
     if C.EVENT in frame:
         frame = frame[frame[C.EVENT].fillna(Events.LOAN).isin(Events.LOAN_EVENTS)]
     book = books.index(frame[C.BOOK_ID].astype(str))
-    ordered = pd.DataFrame({
-        "reader": pd.factorize(frame[C.READER_ID].astype(str))[0],
-        "book": book,
-        "time": timestamps_seconds(frame[C.TIMESTAMP]) if C.TIMESTAMP in frame else 0.0,
-    })
+    ordered = pd.DataFrame(
+        {
+            "reader": pd.factorize(frame[C.READER_ID].astype(str))[0],
+            "book": book,
+            "time": timestamps_seconds(frame[C.TIMESTAMP]) if C.TIMESTAMP in frame else 0.0,
+        }
+    )
     ordered = ordered[ordered["book"] >= 0].sort_values(["reader", "time", "book"], kind="stable")
     ordered = ordered.drop_duplicates(["reader", "book"])
     if ordered.empty:
@@ -43,8 +45,10 @@ def sequence_matrix(
     items = ordered["book"].to_numpy()
     position = np.arange(len(readers))
     boundaries = np.flatnonzero(np.diff(readers)) + 1
-    ends = np.repeat(np.append(boundaries, len(readers)), np.diff(np.concatenate(
-        ([0], boundaries, [len(readers)]))))
+    ends = np.repeat(
+        np.append(boundaries, len(readers)),
+        np.diff(np.concatenate(([0], boundaries, [len(readers)]))),
+    )
     later = ends - position - 1
     if window is not None:
         later = np.minimum(later, window)

@@ -94,9 +94,11 @@ def aggregate(
 ) -> pd.DataFrame:
     """Sum weights per (reader, book); `damp` applies ``log2(1 + sum)`` (one loan stays 1.0)."""
     frame = pd.DataFrame(
-        {C.READER_ID: interactions[C.READER_ID].astype(str).to_numpy(),
-         C.BOOK_ID: interactions[C.BOOK_ID].astype(str).to_numpy(),
-         C.WEIGHT: weights}
+        {
+            C.READER_ID: interactions[C.READER_ID].astype(str).to_numpy(),
+            C.BOOK_ID: interactions[C.BOOK_ID].astype(str).to_numpy(),
+            C.WEIGHT: weights,
+        }
     )
     summed = frame.groupby([C.READER_ID, C.BOOK_ID], sort=False, as_index=False)[C.WEIGHT].sum()
     if damp:

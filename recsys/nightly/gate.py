@@ -76,7 +76,10 @@ def decide(settings: Settings, run_id: str, *, readers: Sequence[str]) -> GateDe
             else "No model has been published yet, so the service has nothing new to serve."
         )
         return GateDecision(
-            run_id=run_id, passed=False, reason=reason, metric=metric,
+            run_id=run_id,
+            passed=False,
+            reason=reason,
+            metric=metric,
             published_run_id=published_id,
             explanation=f"The new model (run {run_id}) was not published: {what} {keep}",
             **values,
@@ -85,44 +88,67 @@ def decide(settings: Settings, run_id: str, *, readers: Sequence[str]) -> GateDe
     try:
         bundle = artifacts.load_bundle(path)  # verifies every checksum first
     except BundleIntegrityError as error:
-        return refuse("checksum", f"its files are damaged or incomplete ({error}). Nothing was "
-                      "changed; the next nightly run trains a fresh model, and if this repeats "
-                      "the disk holding the models directory should be checked.")
+        return refuse(
+            "checksum",
+            f"its files are damaged or incomplete ({error}). Nothing was "
+            "changed; the next nightly run trains a fresh model, and if this repeats "
+            "the disk holding the models directory should be checked.",
+        )
     if _is_empty(path / artifacts.MODEL_DIR):
-        return refuse("empty", "it learned nothing (its arrays are empty), which happens when "
-                      "training saw no usable loans.")
+        return refuse(
+            "empty",
+            "it learned nothing (its arrays are empty), which happens when "
+            "training saw no usable loans.",
+        )
     bad_arrays = _non_finite_arrays(path / artifacts.MODEL_DIR)
     if bad_arrays:
-        return refuse("non_finite", f"its learned numbers contain NaN or infinite values (in "
-                      f"{', '.join(bad_arrays)}), so it cannot rank books. This usually means "
-                      "training diverged; try fewer factors or more regularization.")
+        return refuse(
+            "non_finite",
+            f"its learned numbers contain NaN or infinite values (in "
+            f"{', '.join(bad_arrays)}), so it cannot rank books. This usually means "
+            "training diverged; try fewer factors or more regularization.",
+        )
     recs = bundle.model.recommend(list(readers), k=10, exclude_seen=True) if readers else None
     if recs is not None and recs.empty:
-        return refuse("empty", f"it gave no recommendations to any of {len(readers)} readers "
-                      "with loans.")
+        return refuse(
+            "empty", f"it gave no recommendations to any of {len(readers)} readers with loans."
+        )
     if recs is not None and not np.isfinite(recs[C.SCORE].to_numpy(dtype=float)).all():
-        return refuse("non_finite", "some of its recommendation scores are NaN or infinite, so "
-                      "its lists would be in arbitrary order.")
+        return refuse(
+            "non_finite",
+            "some of its recommendation scores are NaN or infinite, so "
+            "its lists would be in arbitrary order.",
+        )
     try:
         metrics = json.loads((path / METRICS_FILE).read_text())
         candidate = float(metrics["models"]["candidate"]["metrics"][metric])
     except (OSError, ValueError, KeyError, TypeError):
-        return refuse("no_metrics", f"its evaluation ({METRICS_FILE} with {metric} of the "
-                      "candidate) is missing or unreadable; run `recsys train` again.")
+        return refuse(
+            "no_metrics",
+            f"its evaluation ({METRICS_FILE} with {metric} of the "
+            "candidate) is missing or unreadable; run `recsys train` again.",
+        )
     if not math.isfinite(candidate):
         return refuse("non_finite", f"its {metric} on the holdout is {candidate}.")
     reference = _reference(metrics, metric)
     if published_id is None or published_id == run_id or reference is None:
         first = published_id is None
         return GateDecision(
-            run_id=run_id, passed=True, reason="first_model" if first else "passed",
-            metric=metric, candidate=candidate, published_run_id=published_id,
+            run_id=run_id,
+            passed=True,
+            reason="first_model" if first else "passed",
+            metric=metric,
+            candidate=candidate,
+            published_run_id=published_id,
             explanation=(
                 f"The new model (run {run_id}) passed its checks (files intact, finite scores, "
                 f"non-empty lists) and scores {metric} = {candidate:.4f} on the held-out newest "
                 "loans. "
-                + ("It is the first model, so there is nothing to compare it with."
-                   if first else "There was no comparable score of the published model.")
+                + (
+                    "It is the first model, so there is nothing to compare it with."
+                    if first
+                    else "There was no comparable score of the published model."
+                )
             ),
         )
     published = reference
@@ -141,8 +167,12 @@ def decide(settings: Settings, run_id: str, *, readers: Sequence[str]) -> GateDe
             **values,
         )
     return GateDecision(
-        run_id=run_id, passed=True, reason="passed", metric=metric,
-        published_run_id=published_id, **values,
+        run_id=run_id,
+        passed=True,
+        reason="passed",
+        metric=metric,
+        published_run_id=published_id,
+        **values,
         explanation=(
             f"The new model (run {run_id}) passed: its files are intact, its scores finite, and "
             f"on the held-out newest loans it scores {metric} = {candidate:.4f} against "
@@ -173,8 +203,9 @@ def _float_arrays(model_dir: Path) -> dict[str, np.ndarray]:
 
 
 def _non_finite_arrays(model_dir: Path) -> list[str]:
-    return [name for name, value in _float_arrays(model_dir).items()
-            if not np.isfinite(value).all()]
+    return [
+        name for name, value in _float_arrays(model_dir).items() if not np.isfinite(value).all()
+    ]
 
 
 def _is_empty(model_dir: Path) -> bool:

@@ -136,16 +136,16 @@ def ingest_inbox(
         line(f"ingest: reading {item.label}")
         tracker = progress.rows(f"ingest: {item.label}")
         try:
-            result = ingest_file(engine, settings, kind=item.kind, path=item.path,
-                                 progress=tracker)
+            result = ingest_file(engine, settings, kind=item.kind, path=item.path, progress=tracker)
         except FILE_ERRORS as error:
             message = _describe_error(error)
             target = _move_unique(item.path, settings.quarantine_dir / item.kind)
             reason = target.with_name(target.name + ".reason.txt")
             reason.write_text(f"{item.label} was rejected: {message}\n", encoding="utf-8")
             line(f"ingest: rejected {item.label}: {message}; moved to {target}")
-            report.files.append(FileOutcome(item.label, "rejected", moved_to=str(target),
-                                            error=message))
+            report.files.append(
+                FileOutcome(item.label, "rejected", moved_to=str(target), error=message)
+            )
             continue
         finally:
             tracker.close()

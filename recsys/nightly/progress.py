@@ -61,8 +61,13 @@ class RowsTracker:
     def __call__(self, done: int) -> None:
         if self._progress.mode == "bars":
             if self._bar is None:
-                self._bar = tqdm(desc=self._description, unit=" rows", unit_scale=True,
-                                 file=self._progress.stream or sys.stderr, leave=False)
+                self._bar = tqdm(
+                    desc=self._description,
+                    unit=" rows",
+                    unit_scale=True,
+                    file=self._progress.stream or sys.stderr,
+                    leave=False,
+                )
             self._bar.update(int(done) - self._bar.n)
         else:
             self._progress.line(f"{self._description}: {int(done)} rows")

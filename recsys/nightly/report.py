@@ -10,7 +10,7 @@ ORDER = ("candidate", "published_refit", "als_default", "popularity")
 DESCRIPTIONS = {
     "candidate": "tonight's model",
     "published_refit": "published model's settings, retrained on the same data (the gate's "
-                       "reference)",
+    "reference)",
     "als_default": "plain implicit ALS with its default settings (baseline)",
     "popularity": "most borrowed books (baseline)",
 }

@@ -65,8 +65,9 @@ def _run(settings: Settings, engine: Engine, progress: Progress) -> tuple[int, R
     try:
         _timed(summary, "database", lambda: prepare_database(settings, engine, ctx.line))
         runs_table.mark_interrupted(engine, finished_at=int(time.time()))
-        runs_table.record_run_start(engine, run_id=summary.run_id,
-                                    started_at=int(summary.started_at))
+        runs_table.record_run_start(
+            engine, run_id=summary.run_id, started_at=int(summary.started_at)
+        )
         recorded = True
         report = _timed(summary, "ingest", lambda: steps.ingest(settings, ctx))
         summary.counts["ingest"] = report.as_dict()
@@ -75,8 +76,11 @@ def _run(settings: Settings, engine: Engine, progress: Progress) -> tuple[int, R
         summary.counts["train"] = _timed(summary, "train", lambda: steps.train(settings, ctx))
         metrics = _timed(summary, "evaluate", lambda: steps.evaluate(settings, ctx))
         summary.metrics = {
-            name: {k: v for k, v in entry["metrics"].items()
-                   if k in (*SHOWN_METRICS, settings.gate_metric)}
+            name: {
+                k: v
+                for k, v in entry["metrics"].items()
+                if k in (*SHOWN_METRICS, settings.gate_metric)
+            }
             for name, entry in metrics["models"].items()
         }
         _timed(summary, "save", lambda: steps.save(settings, ctx))
@@ -92,8 +96,9 @@ def _run(settings: Settings, engine: Engine, progress: Progress) -> tuple[int, R
         summary.status = FAILED
         summary.error = describe_error(error)
         if not isinstance(error, RecsysError | SQLAlchemyError):
-            logger.exception("nightly run %s failed in step %s", summary.run_id,
-                             summary.failed_step)
+            logger.exception(
+                "nightly run %s failed in step %s", summary.run_id, summary.failed_step
+            )
     finally:
         summary.finished_at = time.time()
         summary.published_run_id = artifacts.current_run_id(models_dir)
@@ -116,16 +121,22 @@ def _finish(settings: Settings, engine: Engine, summary: RunSummary, *, recorded
     data = summary.as_dict()
     run_dir = artifacts.run_path(Path(settings.models_dir), summary.run_id)
     if run_dir.is_dir():
-        (run_dir / SUMMARY_FILE).write_text(json.dumps(data, indent=2, sort_keys=True,
-                                                       default=str))
+        (run_dir / SUMMARY_FILE).write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
     if not recorded:
         return
     try:
-        runs_table.record_run_end(engine, run_id=summary.run_id, finished_at=int(time.time()),
-                                  status=summary.status, decision=summary.decision, summary=data)
+        runs_table.record_run_end(
+            engine,
+            run_id=summary.run_id,
+            finished_at=int(time.time()),
+            status=summary.status,
+            decision=summary.decision,
+            summary=data,
+        )
     except SQLAlchemyError as error:
-        logger.error("could not store the summary of run %s: %s", summary.run_id,
-                     describe_error(error))
+        logger.error(
+            "could not store the summary of run %s: %s", summary.run_id, describe_error(error)
+        )
 
 
 def prepare_database(settings: Settings, engine: Engine, line: Callable[[str], None]) -> None:

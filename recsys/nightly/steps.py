@@ -88,15 +88,21 @@ def validate(settings: Settings, ctx: RunContext) -> validate_module.ValidationR
     """Apply retention and check the data window; raise when a check fails."""
     report = validate_module.validate_store(ctx.engine, settings)
     deleted = sum(report.deleted.values())
-    ctx.line(f"validate: retention applied ({deleted} events older than "
-             f"{settings.retention_days} days deleted)")
+    ctx.line(
+        f"validate: retention applied ({deleted} events older than "
+        f"{settings.retention_days} days deleted)"
+    )
     purged = inbox.purge_raw_exports(settings)
-    ctx.line(f"validate: {purged} export files older than {settings.raw_export_days} days "
-             "deleted (they hold raw card numbers)")
+    ctx.line(
+        f"validate: {purged} export files older than {settings.raw_export_days} days "
+        "deleted (they hold raw card numbers)"
+    )
     detached = detach_unconsented_sessions(ctx.engine, settings)
     ctx.line(f"validate: {detached} views of readers without consent made anonymous")
-    ctx.line(f"validate: {report.loans} loan events stored; newest 24 h "
-             f"{report.newest_period_loans} (median before {report.reference_median})")
+    ctx.line(
+        f"validate: {report.loans} loan events stored; newest 24 h "
+        f"{report.newest_period_loans} (median before {report.reference_median})"
+    )
     if not report.ok:
         raise validate_module.DataValidationError(
             "the stored data fail the nightly checks, so no model was trained: "
@@ -141,19 +147,30 @@ def train(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     return counts
 
 
-def _search(settings: Settings, ctx: RunContext, dataset: Dataset, model: Recommender
-            ) -> Recommender:
+def _search(
+    settings: Settings, ctx: RunContext, dataset: Dataset, model: Recommender
+) -> Recommender:
     """Search on the evaluation's training part only, so the holdout stays unseen."""
     from recsys.models import registry, search
 
     ctx.line(f"train: searching parameters for {settings.search_budget_seconds:g}s")
     outer = temporal_split(dataset, test_share=TEST_SHARE)
-    result = search.search(model.name, outer.train, base_params=model.get_params(),
-                           budget_seconds=settings.search_budget_seconds, seed=settings.seed)
-    ctx.line(f"train: search tried {len(result.table)} settings; best {result.metric} "
-             f"{result.best_score:.4f}")
-    ctx.manifest_extra["search"] = {"metric": result.metric, "best_score": result.best_score,
-                                    "tried": len(result.table)}
+    result = search.search(
+        model.name,
+        outer.train,
+        base_params=model.get_params(),
+        budget_seconds=settings.search_budget_seconds,
+        seed=settings.seed,
+    )
+    ctx.line(
+        f"train: search tried {len(result.table)} settings; best {result.metric} "
+        f"{result.best_score:.4f}"
+    )
+    ctx.manifest_extra["search"] = {
+        "metric": result.metric,
+        "best_score": result.best_score,
+        "tried": len(result.table),
+    }
     return registry.build_model(model.name, **result.best_params)
 
 
@@ -165,11 +182,12 @@ def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     if ctx.model is None:
         raise RecsysError("evaluate needs a trained model: run the train step first")
     dataset = load_data(settings, ctx)
-    split = _sample_test_readers(temporal_split(dataset, test_share=TEST_SHARE),
-                                 seed=settings.seed)
+    split = _sample_test_readers(temporal_split(dataset, test_share=TEST_SHARE), seed=settings.seed)
     described = split.describe()
-    ctx.line(f"evaluate: holdout of {described['test_pairs']} loans by "
-             f"{described['test_readers']} readers from {described['test_start']}")
+    ctx.line(
+        f"evaluate: holdout of {described['test_pairs']} loans by "
+        f"{described['test_readers']} readers from {described['test_start']}"
+    )
     candidate_params = ctx.model.get_params()
     models: dict[str, Recommender] = {
         "candidate": registry.build_model(ctx.model.name, **candidate_params)
@@ -179,8 +197,9 @@ def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
         f"newest {TEST_SHARE:.0%} of loans (readers' first loans of a book only; at most "
         f"{MAX_TEST_READERS} test readers, a seeded sample).",
     ]
-    published_id, same_params = _add_published_refit(settings, ctx, models, notes,
-                                                      candidate=ctx.model)
+    published_id, same_params = _add_published_refit(
+        settings, ctx, models, notes, candidate=ctx.model
+    )
     comparison = compare_models(models, split, k=K, progress=lambda m: ctx.line(f"evaluate: {m}"))
     entries: dict[str, dict[str, Any]] = {
         name: {
@@ -223,7 +242,11 @@ def _sample_test_readers(split: Split, *, seed: int) -> Split:
 
 
 def _add_published_refit(
-    settings: Settings, ctx: RunContext, models: dict[str, Recommender], notes: list[str], *,
+    settings: Settings,
+    ctx: RunContext,
+    models: dict[str, Recommender],
+    notes: list[str],
+    *,
     candidate: Recommender,
 ) -> tuple[str | None, bool]:
     """Add ``published_refit`` to `models` when it differs from the candidate.
@@ -246,13 +269,17 @@ def _add_published_refit(
         spec = json.loads((path / artifacts.MANIFEST).read_text())["model"]
         name, params = spec["name"], spec["params"]
         if name == candidate.name and _jsonable(params) == _jsonable(candidate.get_params()):
-            notes.append(f"The published model (run {current}) has the candidate's parameters, "
-                         "so its refit on the training part is the candidate's.")
+            notes.append(
+                f"The published model (run {current}) has the candidate's parameters, "
+                "so its refit on the training part is the candidate's."
+            )
             return current, True
         models["published_refit"] = registry.build_model(name, **params)
     except (OSError, ValueError, KeyError, TypeError) as error:
-        notes.append(f"The published model's parameters (run {current}) cannot be rebuilt by "
-                     f"this version ({type(error).__name__}), so there is no fair comparison.")
+        notes.append(
+            f"The published model's parameters (run {current}) cannot be rebuilt by "
+            f"this version ({type(error).__name__}), so there is no fair comparison."
+        )
         return current, False
     notes.append(
         f"published_refit is the published model's parameters refitted on the training part "
@@ -269,8 +296,12 @@ def save(settings: Settings, ctx: RunContext) -> Path:
     dataset = load_data(settings, ctx)
     ctx.line(f"save: writing bundle {ctx.run_id}")
     path = artifacts.save_bundle(
-        Path(settings.models_dir), ctx.run_id, ctx.model, catalog=dataset.catalog,
-        holdings=dataset.holdings, manifest_extra=ctx.manifest_extra,
+        Path(settings.models_dir),
+        ctx.run_id,
+        ctx.model,
+        catalog=dataset.catalog,
+        holdings=dataset.holdings,
+        manifest_extra=ctx.manifest_extra,
     )
     ctx.line(f"save: bundle {ctx.run_id} written")
     return path
@@ -300,8 +331,11 @@ def publish(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     ctx.line(f"publish: CURRENT is {ctx.run_id}")
     removed = artifacts.prune_runs(models_dir, keep=settings.keep_runs)
     ctx.line(f"publish: removed {len(removed)} old run(s), keeping {settings.keep_runs}")
-    return {"current": ctx.run_id, "previous": artifacts.previous_run_id(models_dir),
-            "pruned": removed}
+    return {
+        "current": ctx.run_id,
+        "previous": artifacts.previous_run_id(models_dir),
+        "pruned": removed,
+    }
 
 
 def _jsonable(value: Any) -> Any:

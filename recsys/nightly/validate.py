@@ -47,15 +47,17 @@ class ValidationReport:
         return dict(vars(self))
 
 
-def validate_store(engine: Engine, settings: Settings, *, now: float | None = None
-                   ) -> ValidationReport:
+def validate_store(
+    engine: Engine, settings: Settings, *, now: float | None = None
+) -> ValidationReport:
     """Apply retention, then check volume; the report lists every problem found."""
     from recsys.db.queries import count_loans, delete_events_before
 
     cutoff = int((time.time() if now is None else now) - settings.retention_days * DAY)
     deleted = delete_events_before(engine, cutoff=cutoff)
-    report = ValidationReport(deleted_before=cutoff, deleted=deleted,
-                              loans=int(count_loans(engine)))
+    report = ValidationReport(
+        deleted_before=cutoff, deleted=deleted, loans=int(count_loans(engine))
+    )
     if report.loans < settings.min_loans:
         report.problems.append(
             f"only {report.loans} loan events are stored; at least min_loans="
@@ -97,4 +99,3 @@ def loans_per_period(engine: Engine, *, periods: int) -> list[int]:
         if 0 <= int(index) < periods:
             counts[int(index)] += int(count)
     return counts
-

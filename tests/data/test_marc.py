@@ -27,26 +27,56 @@ def make_record(book_id: str, *, audience: str = "j", person: bool = True) -> py
     record.add_field(
         pymarc.Field(tag="001", data=book_id),
         pymarc.Field(tag="008", data=_fixed_field("1937", audience, "eng")),
-        pymarc.Field(tag="020", indicators=pymarc.Indicators(" ", " "),
-                     subfields=[pymarc.Subfield("a", "9780261102217 (pbk.)")]),
-        pymarc.Field(tag="245", indicators=pymarc.Indicators("1", "4"),
-                     subfields=[pymarc.Subfield("a", "The hobbit :"),
-                                pymarc.Subfield("b", "or, There and back again /"),
-                                pymarc.Subfield("c", "J.R.R. Tolkien.")]),
-        pymarc.Field(tag="650", indicators=pymarc.Indicators(" ", "0"),
-                     subfields=[pymarc.Subfield("a", "Fantasy fiction."),
-                                pymarc.Subfield("v", "Juvenile fiction.")]),
-        pymarc.Field(tag="650", indicators=pymarc.Indicators(" ", "0"),
-                     subfields=[pymarc.Subfield("a", "Dragons")]),
+        pymarc.Field(
+            tag="020",
+            indicators=pymarc.Indicators(" ", " "),
+            subfields=[pymarc.Subfield("a", "9780261102217 (pbk.)")],
+        ),
+        pymarc.Field(
+            tag="245",
+            indicators=pymarc.Indicators("1", "4"),
+            subfields=[
+                pymarc.Subfield("a", "The hobbit :"),
+                pymarc.Subfield("b", "or, There and back again /"),
+                pymarc.Subfield("c", "J.R.R. Tolkien."),
+            ],
+        ),
+        pymarc.Field(
+            tag="650",
+            indicators=pymarc.Indicators(" ", "0"),
+            subfields=[
+                pymarc.Subfield("a", "Fantasy fiction."),
+                pymarc.Subfield("v", "Juvenile fiction."),
+            ],
+        ),
+        pymarc.Field(
+            tag="650",
+            indicators=pymarc.Indicators(" ", "0"),
+            subfields=[pymarc.Subfield("a", "Dragons")],
+        ),
     )
     if person:
-        record.add_field(pymarc.Field(tag="100", indicators=pymarc.Indicators("1", " "),
-                                      subfields=[pymarc.Subfield("a", "Tolkien, J. R. R."),
-                                                 pymarc.Subfield("d", "1892-1973.")]))
+        record.add_field(
+            pymarc.Field(
+                tag="100",
+                indicators=pymarc.Indicators("1", " "),
+                subfields=[
+                    pymarc.Subfield("a", "Tolkien, J. R. R."),
+                    pymarc.Subfield("d", "1892-1973."),
+                ],
+            )
+        )
     else:
-        record.add_field(pymarc.Field(tag="110", indicators=pymarc.Indicators("2", " "),
-                                      subfields=[pymarc.Subfield("a", "Library of Congress."),
-                                                 pymarc.Subfield("b", "Map Division.")]))
+        record.add_field(
+            pymarc.Field(
+                tag="110",
+                indicators=pymarc.Indicators("2", " "),
+                subfields=[
+                    pymarc.Subfield("a", "Library of Congress."),
+                    pymarc.Subfield("b", "Map Division."),
+                ],
+            )
+        )
     return record
 
 
@@ -82,8 +112,17 @@ def test_marcxml_gives_the_same_rows(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("code", "audience"),
-    [("a", "children"), ("b", "children"), ("c", "children"), ("j", "children"),
-     ("d", "young_adult"), ("e", "adult"), ("g", "adult"), (" ", None), ("|", None)],
+    [
+        ("a", "children"),
+        ("b", "children"),
+        ("c", "children"),
+        ("j", "children"),
+        ("d", "young_adult"),
+        ("e", "adult"),
+        ("g", "adult"),
+        (" ", None),
+        ("|", None),
+    ],
 )
 def test_audience_code_008_22(code: str, audience: str | None) -> None:
     assert record_to_row(make_record("x", audience=code))["audience"] == audience

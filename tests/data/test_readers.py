@@ -46,8 +46,11 @@ def test_column_map_renames_export_columns_and_extra_columns_are_not_read(tmp_pa
 def test_missing_required_column_names_the_file_and_the_column(tmp_path: Path) -> None:
     path = tmp_path / "loans-march.csv"
     path.write_text("reader_id,book_id\nP1,B1\n")
-    with pytest.raises(InputFormatError, match=r"loans-march\.csv: missing required column "
-                       r"'borrowed_at' for loans"):
+    with pytest.raises(
+        InputFormatError,
+        match=r"loans-march\.csv: missing required column "
+        r"'borrowed_at' for loans",
+    ):
         read_chunks(path, "loans")
 
 
@@ -74,8 +77,11 @@ def test_empty_and_missing_files_are_refused(tmp_path: Path) -> None:
 def test_column_map_errors_name_the_problem(tmp_path: Path) -> None:
     path = tmp_path / "loans.csv"
     path.write_text(LOANS)
-    with pytest.raises(InputFormatError, match=r"has no column 'patron' \(named in --columns "
-                       r"reader_id=patron\)"):
+    with pytest.raises(
+        InputFormatError,
+        match=r"has no column 'patron' \(named in --columns "
+        r"reader_id=patron\)",
+    ):
         read_chunks(path, "loans", column_map={"reader_id": "patron"})
     with pytest.raises(InputFormatError, match=r"maps onto 'patron_name', which is not a loans"):
         read_chunks(path, "loans", column_map={"patron_name": "x"})

@@ -45,17 +45,28 @@ def test_timestamps_become_unix_seconds_utc(text: str, expected: int | None) -> 
 @pytest.mark.parametrize(
     ("kind", "row", "reason"),
     [
-        ("loans", {"reader_id": " ", "book_id": "B", "borrowed_at": "2024-01-05"},
-         "missing_reader_id"),
-        ("loans", {"reader_id": "P", "book_id": "", "borrowed_at": "2024-01-05"},
-         "missing_book_id"),
+        (
+            "loans",
+            {"reader_id": " ", "book_id": "B", "borrowed_at": "2024-01-05"},
+            "missing_reader_id",
+        ),
+        (
+            "loans",
+            {"reader_id": "P", "book_id": "", "borrowed_at": "2024-01-05"},
+            "missing_book_id",
+        ),
         ("loans", {"reader_id": "P", "book_id": "B", "borrowed_at": "soon"}, "bad_timestamp"),
-        ("loans", {"reader_id": "P", "book_id": "B", "borrowed_at": "2024-01-05",
-                   "event": "borrowed"}, "unknown_event"),
-        ("views", {"session_id": "", "book_id": "B", "viewed_at": "2024-01-05"},
-         "missing_session_id"),
-        ("views", {"session_id": "S", "book_id": "B", "viewed_at": "13/13/2024"},
-         "bad_timestamp"),
+        (
+            "loans",
+            {"reader_id": "P", "book_id": "B", "borrowed_at": "2024-01-05", "event": "borrowed"},
+            "unknown_event",
+        ),
+        (
+            "views",
+            {"session_id": "", "book_id": "B", "viewed_at": "2024-01-05"},
+            "missing_session_id",
+        ),
+        ("views", {"session_id": "S", "book_id": "B", "viewed_at": "13/13/2024"}, "bad_timestamp"),
         ("catalog", {"book_id": "B", "title": ""}, "missing_title"),
         ("catalog", {"book_id": "", "title": "T"}, "missing_book_id"),
         ("catalog", {"book_id": "B", "title": "T", "year": "c1999"}, "bad_number"),
@@ -72,11 +83,13 @@ def test_each_bad_row_gets_its_reason(kind: str, row: dict[str, str], reason: st
 
 
 def test_loans_are_typed_and_events_normalized() -> None:
-    frame = _frame([
-        {"reader_id": "P1", "book_id": "B1", "borrowed_at": "2024-01-05", "event": ""},
-        {"reader_id": "P1", "book_id": "B1", "borrowed_at": "2024-01-05", "event": "Renew"},
-        {"reader_id": "P2", "book_id": "B2", "borrowed_at": "1704412800", "event": "HOLD"},
-    ])
+    frame = _frame(
+        [
+            {"reader_id": "P1", "book_id": "B1", "borrowed_at": "2024-01-05", "event": ""},
+            {"reader_id": "P1", "book_id": "B1", "borrowed_at": "2024-01-05", "event": "Renew"},
+            {"reader_id": "P2", "book_id": "B2", "borrowed_at": "1704412800", "event": "HOLD"},
+        ]
+    )
     accepted = validate(frame, get_schema("loans")).accepted
     assert accepted["event"].tolist() == ["loan", "renewal", "hold"]
     assert accepted["borrowed_at"].tolist() == [1_704_412_800] * 3
@@ -85,16 +98,32 @@ def test_loans_are_typed_and_events_normalized() -> None:
 
 def test_catalog_and_holdings_values_are_normalized() -> None:
     catalog = validate(
-        _frame([{"book_id": "B1", "title": " Emma ", "audience": "Young Adult", "year": "1815",
-                 "language": "ENG"}]),
+        _frame(
+            [
+                {
+                    "book_id": "B1",
+                    "title": " Emma ",
+                    "audience": "Young Adult",
+                    "year": "1815",
+                    "language": "ENG",
+                }
+            ]
+        ),
         get_schema("catalog"),
     ).accepted
     assert catalog.loc[0, ["title", "audience", "year", "language"]].tolist() == [
-        "Emma", "young_adult", 1815, "eng",
+        "Emma",
+        "young_adult",
+        1815,
+        "eng",
     ]
     holdings = validate(
-        _frame([{"book_id": "B1", "library_id": "L1", "copies": "3.0"},
-                {"book_id": "B2", "library_id": "L1"}]),
+        _frame(
+            [
+                {"book_id": "B1", "library_id": "L1", "copies": "3.0"},
+                {"book_id": "B2", "library_id": "L1"},
+            ]
+        ),
         get_schema("holdings"),
     ).accepted
     assert holdings[["copies", "available"]].values.tolist() == [[3, 3], [1, 1]]
@@ -122,11 +151,16 @@ def test_duplicate_filter_keeps_its_memory_sorted() -> None:
 
 
 def test_quarantine_detail_redacts_the_reader_id() -> None:
-    frame = _frame([{"reader_id": "CARD-0042", "book_id": "B1", "borrowed_at": "never",
-                     "copy_id": "C9"}])
+    frame = _frame(
+        [{"reader_id": "CARD-0042", "book_id": "B1", "borrowed_at": "never", "copy_id": "C9"}]
+    )
     detail = json.loads(validate(frame, get_schema("loans")).quarantined.loc[0, "detail"])
-    assert detail == {"reader_id": REDACTED, "book_id": "B1", "borrowed_at": "never",
-                      "copy_id": "C9"}
+    assert detail == {
+        "reader_id": REDACTED,
+        "book_id": "B1",
+        "borrowed_at": "never",
+        "copy_id": "C9",
+    }
 
 
 def test_view_without_reader_is_accepted_as_anonymous() -> None:

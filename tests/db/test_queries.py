@@ -16,27 +16,59 @@ T0 = 1_704_067_200  # 2024-01-01 00:00:00 UTC
 @pytest.fixture
 def stored(engine: Engine) -> Engine:
     with engine.begin() as connection:
-        connection.execute(insert(loans), [
-            {"reader_id": "r1", "book_id": "b1", "borrowed_at": T0, "event": "loan",
-             "library_id": "L1"},
-            {"reader_id": "r1", "book_id": "b2", "borrowed_at": T0 + DAY + 5, "event": "renewal",
-             "library_id": None},
-            {"reader_id": "r2", "book_id": "b1", "borrowed_at": T0 + DAY + 9, "event": "hold",
-             "library_id": "L2"},
-            {"reader_id": "r2", "book_id": "b3", "borrowed_at": T0 + 3 * DAY, "event": "loan",
-             "library_id": "L2"},
-        ])
-        connection.execute(insert(views), [
-            {"session_id": "s1", "book_id": "b3", "viewed_at": T0 + 2 * DAY, "reader_id": "r1"},
-            {"session_id": "s2", "book_id": "b2", "viewed_at": T0 + 2 * DAY, "reader_id": None},
-        ])
-        connection.execute(insert(catalog), [
-            {"book_id": "b2", "title": "Two", "author": None, "audience": None, "year": 2001},
-            {"book_id": "b1", "title": "One", "author": "A", "audience": "adult", "year": None},
-        ])
-        connection.execute(insert(holdings), [
-            {"book_id": "b1", "library_id": "L1", "copies": 2, "available": 1},
-        ])
+        connection.execute(
+            insert(loans),
+            [
+                {
+                    "reader_id": "r1",
+                    "book_id": "b1",
+                    "borrowed_at": T0,
+                    "event": "loan",
+                    "library_id": "L1",
+                },
+                {
+                    "reader_id": "r1",
+                    "book_id": "b2",
+                    "borrowed_at": T0 + DAY + 5,
+                    "event": "renewal",
+                    "library_id": None,
+                },
+                {
+                    "reader_id": "r2",
+                    "book_id": "b1",
+                    "borrowed_at": T0 + DAY + 9,
+                    "event": "hold",
+                    "library_id": "L2",
+                },
+                {
+                    "reader_id": "r2",
+                    "book_id": "b3",
+                    "borrowed_at": T0 + 3 * DAY,
+                    "event": "loan",
+                    "library_id": "L2",
+                },
+            ],
+        )
+        connection.execute(
+            insert(views),
+            [
+                {"session_id": "s1", "book_id": "b3", "viewed_at": T0 + 2 * DAY, "reader_id": "r1"},
+                {"session_id": "s2", "book_id": "b2", "viewed_at": T0 + 2 * DAY, "reader_id": None},
+            ],
+        )
+        connection.execute(
+            insert(catalog),
+            [
+                {"book_id": "b2", "title": "Two", "author": None, "audience": None, "year": 2001},
+                {"book_id": "b1", "title": "One", "author": "A", "audience": "adult", "year": None},
+            ],
+        )
+        connection.execute(
+            insert(holdings),
+            [
+                {"book_id": "b1", "library_id": "L1", "copies": 2, "available": 1},
+            ],
+        )
     return engine
 
 
@@ -45,8 +77,11 @@ def test_load_dataset_has_loans_and_logged_in_views_with_utc_times(stored: Engin
     frame = dataset.interactions.sort_values(["timestamp", "book_id"]).reset_index(drop=True)
     assert list(frame.columns) == ["reader_id", "book_id", "event", "timestamp", "library_id"]
     assert frame[["reader_id", "book_id", "event"]].values.tolist() == [
-        ["r1", "b1", "loan"], ["r1", "b2", "renewal"], ["r2", "b1", "hold"],
-        ["r1", "b3", "view"], ["r2", "b3", "loan"],
+        ["r1", "b1", "loan"],
+        ["r1", "b2", "renewal"],
+        ["r2", "b1", "hold"],
+        ["r1", "b3", "view"],
+        ["r2", "b3", "loan"],
     ]
     assert frame["timestamp"].dt.tz is not None
     assert frame.loc[0, "timestamp"] == pd.Timestamp("2024-01-01", tz="UTC")
@@ -67,7 +102,11 @@ def test_load_dataset_of_an_empty_store(engine: Engine) -> None:
     dataset = queries.load_dataset(engine)
     assert dataset.interactions.empty
     assert list(dataset.interactions.columns) == [
-        "reader_id", "book_id", "event", "timestamp", "library_id",
+        "reader_id",
+        "book_id",
+        "event",
+        "timestamp",
+        "library_id",
     ]
     assert dataset.catalog.empty and dataset.holdings.empty
 
@@ -76,7 +115,9 @@ def test_reader_history_is_one_readers_events_oldest_first(stored: Engine) -> No
     history = queries.reader_history(stored, reader_id="r1")
     assert list(history.columns) == ["book_id", "event", "timestamp"]
     assert history[["book_id", "event"]].values.tolist() == [
-        ["b1", "loan"], ["b2", "renewal"], ["b3", "view"],
+        ["b1", "loan"],
+        ["b2", "renewal"],
+        ["b3", "view"],
     ]
     assert str(history["timestamp"].dt.tz) == "UTC"
     assert queries.reader_history(stored, reader_id="nobody").empty
@@ -88,7 +129,8 @@ def test_counts_and_loans_per_day(stored: Engine) -> None:
     per_day = queries.loans_per_day(stored)
     assert per_day["loans"].tolist() == [1, 2, 1]
     assert per_day["day"].tolist() == [
-        pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-01-02", tz="UTC"),
+        pd.Timestamp("2024-01-01", tz="UTC"),
+        pd.Timestamp("2024-01-02", tz="UTC"),
         pd.Timestamp("2024-01-04", tz="UTC"),
     ]
     assert queries.loans_per_day(stored, since=T0 + 2 * DAY)["loans"].tolist() == [1]
@@ -114,8 +156,11 @@ def test_reader_history_uses_an_index(stored: Engine) -> None:
     if stored.dialect.name != "sqlite":
         pytest.skip("the query plan check reads SQLite's EXPLAIN QUERY PLAN")
     with stored.connect() as connection:
-        for sql in ("SELECT book_id FROM loans WHERE reader_id = 'r1'",
-                    "SELECT book_id FROM views WHERE reader_id = 'r1'"):
-            plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(
-                f"EXPLAIN QUERY PLAN {sql}"))
+        for sql in (
+            "SELECT book_id FROM loans WHERE reader_id = 'r1'",
+            "SELECT book_id FROM views WHERE reader_id = 'r1'",
+        ):
+            plan = " ".join(
+                str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")
+            )
             assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, plan

@@ -56,17 +56,35 @@ def checkerboard() -> Dataset:
 
 
 def catalog() -> pd.DataFrame:
-    topics = {"a": ("Astronomy; Telescopes", "Sagan, Carl", "stars and galaxies"),
-              "b": ("Cooking; Baking", "Child, Julia", "bread and pastry")}
+    topics = {
+        "a": ("Astronomy; Telescopes", "Sagan, Carl", "stars and galaxies"),
+        "b": ("Cooking; Baking", "Child, Julia", "bread and pastry"),
+    }
     records = []
     for block, (subjects, author, title) in topics.items():
         for book in [*block_books(block), f"{block}-new"]:
-            records.append({"book_id": book, "title": f"{title} {book}", "author": author,
-                            "subjects": subjects, "isbn": None, "language": "en",
-                            "audience": "adult", "year": 2020, "work_id": f"work-{book}",
-                            "format": "book"})
-    records.append({**records[0], "book_id": "a0-second", "title": "stars and galaxies 2nd ed",
-                    "work_id": "work-a0"})
+            records.append(
+                {
+                    "book_id": book,
+                    "title": f"{title} {book}",
+                    "author": author,
+                    "subjects": subjects,
+                    "isbn": None,
+                    "language": "en",
+                    "audience": "adult",
+                    "year": 2020,
+                    "work_id": f"work-{book}",
+                    "format": "book",
+                }
+            )
+    records.append(
+        {
+            **records[0],
+            "book_id": "a0-second",
+            "title": "stars and galaxies 2nd ed",
+            "work_id": "work-a0",
+        }
+    )
     return pd.DataFrame(records)
 
 

@@ -128,9 +128,7 @@ def test_save_load_round_trip_gives_identical_answers(
     readers = [*block_readers("a")[:3], *block_readers("b")[:3], "nobody"]
     pd.testing.assert_frame_equal(loaded.recommend(readers, k=5), model.recommend(readers, k=5))
     books = ["a1", "b2", "a-new"]
-    pd.testing.assert_frame_equal(
-        loaded.similar_books(books, k=4), model.similar_books(books, k=4)
-    )
+    pd.testing.assert_frame_equal(loaded.similar_books(books, k=4), model.similar_books(books, k=4))
     assert not list(tmp_path.glob("*.pkl"))
 
 
@@ -150,9 +148,11 @@ def test_similar_books_never_returns_the_book_or_its_work(name: str, board: Data
     assert list(similar.columns) == SIMILAR_COLUMNS
     assert not (similar[C.BOOK_ID] == similar[C.SIMILAR_BOOK_ID]).any()
     for query in ("a0", "a0-second"):
-        assert not similar.loc[similar[C.BOOK_ID] == query, C.SIMILAR_BOOK_ID].isin(
-            ["a0", "a0-second"]
-        ).any()
+        assert (
+            not similar.loc[similar[C.BOOK_ID] == query, C.SIMILAR_BOOK_ID]
+            .isin(["a0", "a0-second"])
+            .any()
+        )
     assert model.similar_books(["no-such-book"], k=5).empty
 
 
@@ -176,8 +176,11 @@ def test_a_book_nobody_borrowed_gets_content_neighbours(name: str, board: Datase
 def _pair_fixture(board: Dataset, readers: int) -> Dataset:
     """`board` plus books x1, x2 that exactly `readers` readers borrowed together."""
     extra = pd.DataFrame(
-        [(f"reader-b{i}", book, "loan", pd.Timestamp("2024-03-05", tz="UTC"), "main")
-         for i in range(readers) for book in ("x1", "x2")],
+        [
+            (f"reader-b{i}", book, "loan", pd.Timestamp("2024-03-05", tz="UTC"), "main")
+            for i in range(readers)
+            for book in ("x1", "x2")
+        ],
         columns=list(board.interactions.columns),
     )
     return Dataset.from_interactions(
@@ -205,10 +208,14 @@ def test_min_pair_support_below_two_is_refused(name: str, bad: int) -> None:
 def test_fold_in_history_moves_a_new_reader_to_their_block(name: str, board: Dataset) -> None:
     model = fitted(name, board)
     before = model.recommend(["newcomer"], k=3)
-    history = pd.DataFrame({
-        C.READER_ID: "newcomer", C.BOOK_ID: ["b1", "b2", "b3", "b4"], C.EVENT: "loan",
-        C.TIMESTAMP: pd.Timestamp("2024-04-01", tz="UTC"),
-    })
+    history = pd.DataFrame(
+        {
+            C.READER_ID: "newcomer",
+            C.BOOK_ID: ["b1", "b2", "b3", "b4"],
+            C.EVENT: "loan",
+            C.TIMESTAMP: pd.Timestamp("2024-04-01", tz="UTC"),
+        }
+    )
     after = model.recommend(["newcomer"], k=3, history=history)
     assert before[C.BOOK_ID].tolist()[0] == "a0"  # popularity: no history yet
     assert after[C.BOOK_ID].str.startswith("b").all()
@@ -274,10 +281,17 @@ def test_hybrid_tuning_turns_on_the_part_that_predicts_the_next_loan() -> None:
     data = Dataset.from_interactions(
         pd.DataFrame(rows, columns=["reader_id", "book_id", "event", "timestamp", "library_id"])
     )
-    only_popularity = {"als": 0.0, "readers": 0.0, "neighbours": 0.0, "sequence": 0.0,
-                       "content": 0.0, "popularity": 1.0}
+    only_popularity = {
+        "als": 0.0,
+        "readers": 0.0,
+        "neighbours": 0.0,
+        "sequence": 0.0,
+        "content": 0.0,
+        "popularity": 1.0,
+    }
     params = {**FAST_PARAMS["hybrid"], "weights": only_popularity}
     tuned = build_model("hybrid", **params, tune_weights=True).fit(data)
     assert tuned.blend != only_popularity
-    assert tuned.blend["popularity"] < max(w for part, w in tuned.blend.items()
-                                           if part != "popularity")
+    assert tuned.blend["popularity"] < max(
+        w for part, w in tuned.blend.items() if part != "popularity"
+    )

@@ -18,8 +18,9 @@ WHEN = pd.Timestamp("2024-04-01", tz="UTC")
 
 
 def random_csr(rows: int, columns: int, density: float, seed: int) -> sparse.csr_matrix:
-    matrix = sparse.random(rows, columns, density=density, format="csr", dtype=np.float32,
-                           random_state=seed)
+    matrix = sparse.random(
+        rows, columns, density=density, format="csr", dtype=np.float32, random_state=seed
+    )
     matrix.data *= 1000.0  # values far from 1 make rounding differences visible
     return matrix
 
@@ -49,11 +50,14 @@ def test_one_reader_at_a_time_equals_the_batch(name: str, board: Dataset) -> Non
     model = build_model(name, **FAST_PARAMS[name]).fit(board)
     readers = [*block_readers("a"), *block_readers("b"), "newcomer"]
     assert len(readers) > SMALL_PRODUCT_ROWS  # the batch takes scipy's path
-    history = pd.DataFrame({
-        C.READER_ID: [readers[0], readers[0], readers[25], "newcomer", "newcomer"],
-        C.BOOK_ID: ["a3", "a5", "b7", "b1", "b2"],
-        C.EVENT: ["loan", "renewal", "loan", "loan", "hold"], C.TIMESTAMP: WHEN,
-    })
+    history = pd.DataFrame(
+        {
+            C.READER_ID: [readers[0], readers[0], readers[25], "newcomer", "newcomer"],
+            C.BOOK_ID: ["a3", "a5", "b7", "b1", "b2"],
+            C.EVENT: ["loan", "renewal", "loan", "loan", "hold"],
+            C.TIMESTAMP: WHEN,
+        }
+    )
     batch = model.recommend(readers, k=6, history=history)
     single = pd.concat(
         [model.recommend([r], k=6, history=history) for r in readers], ignore_index=True
@@ -66,19 +70,24 @@ def test_one_reader_at_a_time_equals_the_batch(name: str, board: Dataset) -> Non
 
 def test_folded_history_is_weighted_like_training(board: Dataset) -> None:
     model = build_model("hybrid", **FAST_PARAMS["hybrid"], half_life_days=30.0).fit(board)
-    history = pd.DataFrame({
-        C.READER_ID: "newcomer", C.BOOK_ID: ["b1", "b1", "b2", "b1", "unknown-book"],
-        C.EVENT: ["loan", "renewal", "view", "loan", "loan"],
-        C.TIMESTAMP: [WHEN, WHEN + pd.Timedelta(days=20), WHEN, WHEN, WHEN],
-    })
+    history = pd.DataFrame(
+        {
+            C.READER_ID: "newcomer",
+            C.BOOK_ID: ["b1", "b1", "b2", "b1", "unknown-book"],
+            C.EVENT: ["loan", "renewal", "view", "loan", "loan"],
+            C.TIMESTAMP: [WHEN, WHEN + pd.Timedelta(days=20), WHEN, WHEN, WHEN],
+        }
+    )
     _, rows, folded = model.reader_rows(["newcomer", "someone", "newcomer"], history)
     known = history.iloc[:4]
-    pairs = aggregate(known, event_weights(known, half_life_days=30.0,
-                                           reference_time=model.reference_time_))
+    pairs = aggregate(
+        known, event_weights(known, half_life_days=30.0, reference_time=model.reference_time_)
+    )
     expected = dict(zip(pairs[C.BOOK_ID], pairs[C.WEIGHT].astype(np.float32), strict=True))
     for row in (0, 2):  # a reader listed twice gets the history on both listings
         start, end = rows.indptr[row], rows.indptr[row + 1]
-        got = dict(zip(model.books_.ids[rows.indices[start:end]], rows.data[start:end],
-                       strict=True))
+        got = dict(
+            zip(model.books_.ids[rows.indices[start:end]], rows.data[start:end], strict=True)
+        )
         assert got == expected
     assert folded.tolist() == [True, False, True]

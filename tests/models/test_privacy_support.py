@@ -14,9 +14,7 @@ from recsys.data.dataset import Dataset
 from recsys.models.registry import build_model
 from tests.models.conftest import FAST_PARAMS
 
-histories = st.lists(
-    st.tuples(st.integers(0, 11), st.integers(0, 9)), min_size=4, max_size=80
-)
+histories = st.lists(st.tuples(st.integers(0, 11), st.integers(0, 9)), min_size=4, max_size=80)
 
 
 def support(pairs: list[tuple[int, int]]) -> dict[tuple[str, str], int]:
@@ -37,8 +35,12 @@ def test_no_similar_pair_has_fewer_than_k_readers(
     name: str, pairs: list[tuple[int, int]], k: int
 ) -> None:
     interactions = pd.DataFrame(
-        {C.READER_ID: [f"reader{r}" for r, _ in pairs], C.BOOK_ID: [f"book{b}" for _, b in pairs],
-         C.EVENT: "loan", C.TIMESTAMP: pd.Timestamp("2024-01-01", tz="UTC")}
+        {
+            C.READER_ID: [f"reader{r}" for r, _ in pairs],
+            C.BOOK_ID: [f"book{b}" for _, b in pairs],
+            C.EVENT: "loan",
+            C.TIMESTAMP: pd.Timestamp("2024-01-01", tz="UTC"),
+        }
     )
     model = build_model(name, **{**FAST_PARAMS[name], "min_pair_support": k}).fit(
         Dataset.from_interactions(interactions)

@@ -23,16 +23,16 @@ def test_unknown_method_is_refused() -> None:
 
 
 def test_search_returns_the_best_row_of_its_table(board: Dataset) -> None:
-    result = search("popularity", board, grid={"half_life_days": [7.0, None]},
-                    budget_seconds=60)
+    result = search("popularity", board, grid={"half_life_days": [7.0, None]}, budget_seconds=60)
     assert len(result.table) == 2
     assert result.best_score == result.table[result.metric].max()
     assert result.best_params["half_life_days"] in (7.0, None)
 
 
 def test_budget_stops_after_the_first_candidate(board: Dataset) -> None:
-    result = search("popularity", board, grid={"half_life_days": [7.0, 30.0, 90.0, None]},
-                    budget_seconds=1e-9)
+    result = search(
+        "popularity", board, grid={"half_life_days": [7.0, 30.0, 90.0, None]}, budget_seconds=1e-9
+    )
     assert len(result.table) == 1
 
 
@@ -42,7 +42,8 @@ def test_budget_must_be_positive(board: Dataset) -> None:
 
 
 def test_best_params_keep_their_python_types(board: Dataset) -> None:
-    result = search("knn", board, grid={"neighbours": [5, 50], "similarity": ["cosine"]},
-                    budget_seconds=60)
+    result = search(
+        "knn", board, grid={"neighbours": [5, 50], "similarity": ["cosine"]}, budget_seconds=60
+    )
     assert isinstance(result.best_params["neighbours"], int)
     assert result.best_params["similarity"] == "cosine"

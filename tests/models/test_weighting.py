@@ -15,12 +15,14 @@ NOW = pd.Timestamp("2024-06-01", tz="UTC")
 
 def frame(events: list[str], days_ago: list[float], books: list[str] | None = None) -> pd.DataFrame:
     n = len(events)
-    return pd.DataFrame({
-        C.READER_ID: ["r"] * n,
-        C.BOOK_ID: books or [f"b{i}" for i in range(n)],
-        C.EVENT: events,
-        C.TIMESTAMP: [NOW - pd.Timedelta(days=d) for d in days_ago],
-    })
+    return pd.DataFrame(
+        {
+            C.READER_ID: ["r"] * n,
+            C.BOOK_ID: books or [f"b{i}" for i in range(n)],
+            C.EVENT: events,
+            C.TIMESTAMP: [NOW - pd.Timedelta(days=d) for d in days_ago],
+        }
+    )
 
 
 def test_loans_outweigh_renewals_and_holds_which_outweigh_views() -> None:

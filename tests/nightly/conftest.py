@@ -41,12 +41,26 @@ class Env:
         return self.settings.models_dir
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args], env=self.environ, cwd=self.root, text=True,
-                              capture_output=True, timeout=timeout, check=False)
+        return subprocess.run(
+            [*CLI, *args],
+            env=self.environ,
+            cwd=self.root,
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([*CLI, *args], env=self.environ, cwd=self.root, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
+        return subprocess.Popen(
+            [*CLI, *args],
+            env=self.environ,
+            cwd=self.root,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            bufsize=1,
+        )
 
 
 def make_env(root: Path, **overrides: str) -> Env:
@@ -62,8 +76,9 @@ def make_env(root: Path, **overrides: str) -> Env:
     }
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RECSYS_")}
     environ.update(values, OPENBLAS_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    settings = Settings(**{k.removeprefix("RECSYS_").lower(): v for k, v in values.items()},
-                        _env_file=None)
+    settings = Settings(
+        **{k.removeprefix("RECSYS_").lower(): v for k, v in values.items()}, _env_file=None
+    )
     return Env(root=root, settings=settings, environ=environ)
 
 

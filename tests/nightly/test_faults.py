@@ -71,8 +71,7 @@ def kill_at(site, marker: str) -> list[str]:
 def export_contents(site) -> list[str]:
     """SHA-256 of every export under the inbox (new or processed) and the quarantine."""
     roots = [site.inbox, site.settings.quarantine_dir]
-    return sorted(file_sha256(p) for root in roots if root.exists()
-                  for p in root.rglob("*.csv.gz"))
+    return sorted(file_sha256(p) for root in roots if root.exists() for p in root.rglob("*.csv.gz"))
 
 
 def assert_consistent(site) -> None:
@@ -88,8 +87,11 @@ def assert_consistent(site) -> None:
         with engine.connect() as connection:
             files = connection.execute(select(ingested_files)).mappings().all()
             for table in (loans, views):
-                stored = dict(connection.execute(
-                    select(table.c.file_id, func.count()).group_by(table.c.file_id)).all())
+                stored = dict(
+                    connection.execute(
+                        select(table.c.file_id, func.count()).group_by(table.c.file_id)
+                    ).all()
+                )
                 for row in files:
                     if row["kind"] == table.name:
                         assert stored.get(row["file_id"], 0) == row["rows_accepted"], row
@@ -129,15 +131,17 @@ def check_kill(site, marker: str) -> None:
     assert "running" not in statuses
 
 
-@pytest.mark.parametrize(("site", "marker"), FAST_POINTS, indirect=["site"],
-                         ids=[f"{s}-{m}" for s, m in FAST_POINTS])
+@pytest.mark.parametrize(
+    ("site", "marker"), FAST_POINTS, indirect=["site"], ids=[f"{s}-{m}" for s, m in FAST_POINTS]
+)
 def test_sigkill_then_next_run_completes(site, marker: str) -> None:
     check_kill(site, marker)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("site", "marker"), SLOW_POINTS, indirect=["site"],
-                         ids=[f"{s}-{m}" for s, m in SLOW_POINTS])
+@pytest.mark.parametrize(
+    ("site", "marker"), SLOW_POINTS, indirect=["site"], ids=[f"{s}-{m}" for s, m in SLOW_POINTS]
+)
 def test_sigkill_at_more_points(site, marker: str) -> None:
     check_kill(site, marker)
 

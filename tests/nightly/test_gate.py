@@ -19,8 +19,13 @@ from recsys.nightly.gate import GateDecision, decide
 from recsys.nightly.steps import recent_readers
 
 
-def candidate(site, *, tamper: Callable[[Recommender], Recommender] | None = None,
-              ndcg: float | None = None, metrics: bool = True) -> str:
+def candidate(
+    site,
+    *,
+    tamper: Callable[[Recommender], Recommender] | None = None,
+    ndcg: float | None = None,
+    metrics: bool = True,
+) -> str:
     """Save a copy of the published model as a new run, optionally tampered with."""
     current = artifacts.current_run_id(site.models)
     bundle = artifacts.load_bundle(artifacts.run_path(site.models, current))
@@ -34,8 +39,9 @@ def candidate(site, *, tamper: Callable[[Recommender], Recommender] | None = Non
         if ndcg is not None:
             values["models"]["candidate"] = {"metrics": {"ndcg@10": ndcg}}
         (run_dir / "metrics.json").write_text(json.dumps(values))
-    artifacts.save_bundle(site.models, run_id, model, catalog=bundle.catalog,
-                          holdings=bundle.holdings)
+    artifacts.save_bundle(
+        site.models, run_id, model, catalog=bundle.catalog, holdings=bundle.holdings
+    )
     return run_id
 
 
@@ -54,8 +60,11 @@ def reference_ndcg(site) -> float:
 
 
 def float_arrays(model: Recommender) -> dict[str, np.ndarray]:
-    return {k: v for k, v in model._state_arrays().items()
-            if np.issubdtype(v.dtype, np.floating) and v.size}
+    return {
+        k: v
+        for k, v in model._state_arrays().items()
+        if np.issubdtype(v.dtype, np.floating) and v.size
+    }
 
 
 def with_nan(model: Recommender) -> Recommender:
@@ -69,8 +78,9 @@ def with_nan(model: Recommender) -> Recommender:
 
 def emptied(_published: Recommender) -> Recommender:
     """An ALS fitted on no interactions at all: what training on an emptied store produces."""
-    empty = pd.DataFrame({C.READER_ID: [], C.BOOK_ID: [], C.EVENT: [],
-                          C.TIMESTAMP: pd.to_datetime([], utc=True)})
+    empty = pd.DataFrame(
+        {C.READER_ID: [], C.BOOK_ID: [], C.EVENT: [], C.TIMESTAMP: pd.to_datetime([], utc=True)}
+    )
     return build_model("als").fit(Dataset.from_interactions(empty))
 
 

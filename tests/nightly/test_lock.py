@@ -43,8 +43,12 @@ def test_lock_is_refused_inside_one_process_too(tmp_path: Path) -> None:
 
 
 def test_lock_is_released_when_the_holder_is_sigkilled(tmp_path: Path) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"

@@ -22,9 +22,15 @@ NOW = 1_790_000_000
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(_env_file=None, data_dir=tmp_path / "data", models_dir=tmp_path / "models",
-                    pseudonym_key="p" * 40, min_loans=10, max_volume_drop=0.5,
-                    retention_days=730)
+    return Settings(
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        models_dir=tmp_path / "models",
+        pseudonym_key="p" * 40,
+        min_loans=10,
+        max_volume_drop=0.5,
+        retention_days=730,
+    )
 
 
 @pytest.fixture
@@ -38,9 +44,14 @@ def engine(settings: Settings) -> Iterator[Engine]:
 def add_daily_loans(engine: Engine, counts: list[int], *, end: int = NOW) -> None:
     """counts[0] loans in the newest 24 hours before `end`, counts[1] the day before, ..."""
     rows = [
-        {"reader_id": f"r{day}-{i}", "book_id": f"b{i % 9}", "borrowed_at": end - day * DAY - i,
-         "event": "loan"}
-        for day, count in enumerate(counts) for i in range(count)
+        {
+            "reader_id": f"r{day}-{i}",
+            "book_id": f"b{i % 9}",
+            "borrowed_at": end - day * DAY - i,
+            "event": "loan",
+        }
+        for day, count in enumerate(counts)
+        for i in range(count)
     ]
     with engine.begin() as connection:
         connection.execute(insert(loans), rows)
@@ -78,13 +89,19 @@ def test_retention_deletes_old_events_and_min_loans_counts_the_rest(
 
 
 def test_discover_orders_kinds_then_names_and_ignores_dot_files(tmp_path: Path) -> None:
-    for rel in ("views/v.csv", "loans/b.csv", "loans/a.csv", "loans/.a.csv.tmp", "catalog/c.mrc",
-                "holdings/h.csv", "processed/loans/old.csv"):
+    for rel in (
+        "views/v.csv",
+        "loans/b.csv",
+        "loans/a.csv",
+        "loans/.a.csv.tmp",
+        "catalog/c.mrc",
+        "holdings/h.csv",
+        "processed/loans/old.csv",
+    ):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("x")
     found = [item.label for item in discover(tmp_path)]
-    assert found == ["catalog/c.mrc", "holdings/h.csv", "loans/a.csv", "loans/b.csv",
-                     "views/v.csv"]
+    assert found == ["catalog/c.mrc", "holdings/h.csv", "loans/a.csv", "loans/b.csv", "views/v.csv"]
 
 
 def test_same_export_name_twice_keeps_both_files(settings: Settings, engine: Engine) -> None:

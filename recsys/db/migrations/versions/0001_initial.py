@@ -130,7 +130,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "privacy_events", "consent", "runs", "quarantine", "holdings", "catalog", "views", "loans",
+        "privacy_events",
+        "consent",
+        "runs",
+        "quarantine",
+        "holdings",
+        "catalog",
+        "views",
+        "loans",
         "ingested_files",
     ):
         op.drop_table(table)
