@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, delete, func, insert, select
 
-from recsys.db.tables import consent, loans, privacy_events, views
+from recsys.db.queries import delete_reader
+from recsys.db.tables import consent, privacy_events
 
 ERASURE_EVENT = "erasure"
 
@@ -36,15 +37,14 @@ def forget_reader(engine: Engine, *, pseudonym: str, at: int | None = None) -> E
     """
     now = int(time.time()) if at is None else int(at)
     with engine.begin() as connection:
-        loans_deleted = connection.execute(delete(loans).where(loans.c.reader_id == pseudonym))
-        views_deleted = connection.execute(delete(views).where(views.c.reader_id == pseudonym))
+        deleted = delete_reader(connection, reader_id=pseudonym)
         # An erasure overrides any stored answer, however recent its timestamp.
         connection.execute(delete(consent).where(consent.c.reader_id == pseudonym))
         connection.execute(
             insert(consent).values(reader_id=pseudonym, consented=False, updated_at=now)
         )
         connection.execute(insert(privacy_events).values(kind=ERASURE_EVENT, count=1, at=now))
-    return ErasureResult(int(loans_deleted.rowcount or 0), int(views_deleted.rowcount or 0))
+    return ErasureResult(deleted["loans"], deleted["views"])
 
 
 def erasure_count(engine: Engine) -> int:

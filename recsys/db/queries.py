@@ -114,13 +114,16 @@ def delete_events_before(engine: Engine, *, cutoff: int) -> dict[str, int]:
         }
 
 
-def delete_reader(engine: Engine, *, reader_id: str) -> dict[str, int]:
-    """Erasure: delete every loan and view of one pseudonymous reader; counts per table."""
-    with engine.begin() as connection:
-        return {
-            "loans": _delete(connection, delete(loans).where(loans.c.reader_id == reader_id)),
-            "views": _delete(connection, delete(views).where(views.c.reader_id == reader_id)),
-        }
+def delete_reader(connection: Connection, *, reader_id: str) -> dict[str, int]:
+    """Erasure: delete every loan and view of one pseudonymous reader; counts per table.
+
+    Takes a connection, not an engine, so that `recsys.erasure` records the refusal of consent
+    in the same transaction.
+    """
+    return {
+        "loans": _delete(connection, delete(loans).where(loans.c.reader_id == reader_id)),
+        "views": _delete(connection, delete(views).where(views.c.reader_id == reader_id)),
+    }
 
 
 def ping(engine: Engine) -> None:

@@ -39,6 +39,17 @@ def bm25_rows(rows: sparse.csr_matrix, length_norm: np.ndarray, k1: float) -> sp
     return weighted
 
 
+def implicit_als(owner: Any) -> AlternatingLeastSquares:
+    """implicit's ALS built from `owner`'s factors, regularization, alpha, iterations and seed."""
+    return AlternatingLeastSquares(
+        factors=owner.factors,
+        regularization=owner.regularization,
+        alpha=owner.alpha,
+        iterations=owner.iterations,
+        random_state=owner.random_state,
+    )
+
+
 class ALSRecommender(ExplainableRecommender):
     """Matrix factorisation of the weighted reader x book matrix (implicit, CPU)."""
 
@@ -78,13 +89,7 @@ class ALSRecommender(ExplainableRecommender):
         self.als_.fit(self._confidence(data.matrix), show_progress=False)
 
     def _new_als(self) -> AlternatingLeastSquares:
-        return AlternatingLeastSquares(
-            factors=self.factors,
-            regularization=self.regularization,
-            alpha=self.alpha,
-            iterations=self.iterations,
-            random_state=self.random_state,
-        )
+        return implicit_als(self)
 
     def _prepare(self) -> None:
         super()._prepare()

@@ -35,6 +35,7 @@ from sklearn.preprocessing import normalize
 from recsys.columns import Columns as C
 from recsys.columns import Events
 from recsys.data.dataset import Dataset
+from recsys.models.als import implicit_als
 from recsys.models.features import content_scores
 from recsys.models.matrix import add_rows, build_matrix, csr_restore, csr_state, dense_product
 from recsys.models.ranking import ExplainableRecommender, TrainingData, check_min_pair_support
@@ -129,13 +130,7 @@ class HybridRecommender(ExplainableRecommender):
         self.popularity_ = self.recent_popularity_
 
     def _new_als(self) -> AlternatingLeastSquares:
-        return AlternatingLeastSquares(
-            factors=self.factors,
-            regularization=self.regularization,
-            alpha=self.alpha,
-            iterations=self.iterations,
-            random_state=self.random_state,
-        )
+        return implicit_als(self)
 
     def _prepare(self) -> None:
         """Per-model matrices built once (after fit and load), so that scoring one reader only

@@ -143,7 +143,8 @@ def test_retention_deletes_old_loans_and_views(stored: Engine) -> None:
 
 
 def test_erasure_deletes_one_readers_loans_and_views(stored: Engine) -> None:
-    assert queries.delete_reader(stored, reader_id="r1") == {"loans": 2, "views": 1}
+    with stored.begin() as connection:
+        assert queries.delete_reader(connection, reader_id="r1") == {"loans": 2, "views": 1}
     assert queries.reader_history(stored, reader_id="r1").empty
     assert len(queries.reader_history(stored, reader_id="r2")) == 2
 
