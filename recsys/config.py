@@ -66,7 +66,9 @@ class Settings(BaseSettings):
     )
     keep_runs: int = Field(default=10, ge=2)
 
-    half_life_days: float = Field(default=365.0, gt=0)
+    half_life_days: float = Field(
+        default=180.0, gt=0, description="days until a loan counts half (about a semester)"
+    )
     gate_tolerance: float = Field(default=0.05, ge=0.0, le=1.0)
     gate_metric: str = "ndcg@10"
     min_loans: int = Field(default=100, ge=1)

@@ -175,6 +175,25 @@ def validation_split(
     return replace(inner, kind=f"validation-{inner.kind}")
 
 
+def sample_test_readers(split: Split, *, max_readers: int, seed: int = 42) -> Split:
+    """The split with at most `max_readers` of its test readers (a seeded sample), training kept.
+
+    Scoring every reader of a big library costs minutes per model; how far a sample's metrics
+    move from the full test set's is measured in `benchmarks/bench_training.py`.
+    """
+    if isinstance(max_readers, bool) or not isinstance(max_readers, int | np.integer):
+        raise ValueError(f"max_readers must be a positive integer; got {max_readers!r}")
+    if max_readers < 1:
+        raise ValueError(f"max_readers must be a positive integer; got {max_readers!r}")
+    readers = split.test_readers
+    if len(readers) <= max_readers:
+        return split
+    rng = np.random.default_rng(seed)
+    chosen = readers[rng.choice(len(readers), max_readers, replace=False)]
+    test = split.test.loc[split.test[C.READER_ID].isin(chosen)].reset_index(drop=True)
+    return replace(split, test=test, params={**split.params, "test_readers_sampled": True})
+
+
 def make_split(
     dataset: Dataset, kind: str, *, test_share: float = 0.1, k: int = 1, seed: int = 42
 ) -> Split:

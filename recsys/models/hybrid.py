@@ -1,6 +1,6 @@
 """The default recommender a library gets without tuning anything by hand.
 
-Five signals, each scaled per reader to [0, 1], are blended:
+Six signals, each scaled per reader to [0, 1], are blended:
 
 - ``als``: implicit's ALS factors (broad taste), trained on recency-decayed loans;
 - ``readers``: what the most similar readers (cosine over loans) borrowed;
@@ -10,15 +10,24 @@ Five signals, each scaled per reader to [0, 1], are blended:
 - ``popularity``: recent popularity, a prior (off by default: it narrows catalog coverage;
   popularity still orders ties and serves readers the model does not know).
 
+The blend is then multiplied by ``(1 + readers of the book) ** -popularity_penalty``: a small
+penalty lets a library whose readers move in cohorts (a university's semesters) show each reader
+more than the same few course books.
+
 Libraries differ (a university's semester cohorts vs a public library's leisure reading). With
-``tune_weights=True`` the hybrid chooses the blend weights itself on a validation split carved
-from its own training data (the last `validation_share` of loans, only books new to the reader),
-then refits every part on all the data; too little validation data keeps the given weights. The
-constructor leaves it off (so a fixed blend can be rebuilt exactly); `registry.default_model`, the
-model a library gets, turns it on. Measured by `benchmarks/bench_quality.py` (NDCG@10, fixed vs
-tuned blend): Swiss loans 0.0375 vs 0.0375 (last 10 %), 0.035 vs 0.036 (last 20 %), 0.065 vs
-0.067 (last loan per reader); Lib-SibGMU 0.034 vs 0.19, 0.029 vs 0.16, 0.063 vs 0.20; generated
-library 0.139 vs 0.171.
+``tune_weights=True`` the hybrid chooses the blend weights and the penalty itself on a validation
+split carved from its own training data (the last `validation_share` of loans, only books new to
+the reader), then refits every part on all the data; too little validation data keeps the given
+weights. It maximises NDCG@10 among blends whose lists cover at least as much of the catalog as
+the ALS part's alone, so that accuracy is never bought by showing everyone the same books. The
+constructor leaves tuning off (so a fixed blend can be rebuilt exactly); `registry.default_model`,
+the model a library gets, turns it on. Measured by `benchmarks/bench_quality.py` (NDCG@10 and
+coverage@10, fixed vs tuned blend; tuned ALS in brackets): Swiss loans last 10 % 0.0386 vs
+0.0357, coverage 0.38 vs 0.45 (0.0319, 0.37); last 20 % 0.036 vs 0.036; last loan per reader
+0.066 vs 0.060. Lib-SibGMU last 10 % 0.043 vs 0.112, coverage 0.27 vs 0.35 (0.025, 0.37); last
+20 % 0.031 vs 0.120; last loan 0.070 vs 0.133. Generated library (200k loans) last 10 % 0.139 vs
+0.170; last 20 % 0.161 vs 0.197; last loan 0.105 vs 0.129. On Swiss the tuned blend is no
+better than the fixed one, and neither reaches issue 3's 1.25 x tuned ALS there.
 """
 
 from __future__ import annotations
@@ -53,6 +62,10 @@ DEFAULT_WEIGHTS = {
     "popularity": 0.0,
 }
 WEIGHT_STEPS = (0.0, 0.1, 0.3, 1.0, 3.0)
+#: Tuned lists must cover at least this share of the books the ALS part alone covers.
+COVERAGE_FLOOR = 1.0
+#: Exponents of the popularity penalty the tuning may choose.
+PENALTY_STEPS = (0.0, 0.1, 0.25)
 MIN_VALIDATION_READERS = 50
 MAX_VALIDATION_READERS = 1000
 CANDIDATES_PER_PART = 50
@@ -67,7 +80,8 @@ def _scale_rows(scores: np.ndarray) -> np.ndarray:
 
 
 class HybridRecommender(ExplainableRecommender):
-    """Blend of ALS, co-borrowing, borrowing sequences, content and recent popularity."""
+    """Blend of ALS, reader and book neighbours, borrowing sequences, content and recent
+    popularity, with a popularity penalty; see the module docstring."""
 
     name = "hybrid"
 
@@ -85,6 +99,7 @@ class HybridRecommender(ExplainableRecommender):
         reader_neighbours: int = 200,
         sequence_window: int | None = 50,
         popularity_half_life_days: float | None = 60.0,
+        popularity_penalty: float = 0.0,
         event_weights: dict[str, float] | None = None,
         half_life_days: float | None = None,
         min_pair_support: int = 3,
@@ -94,6 +109,8 @@ class HybridRecommender(ExplainableRecommender):
         unknown = sorted(set(weights or {}) - set(COMPONENTS))
         if unknown:
             raise ValueError(f"weights has unknown parts {unknown}; known: {list(COMPONENTS)}")
+        if not popularity_penalty >= 0:
+            raise ValueError(f"popularity_penalty must be >= 0; got {popularity_penalty!r}")
         if not 0 < validation_share < 1:
             raise ValueError(
                 f"validation_share must be strictly between 0 and 1; got {validation_share!r}"
@@ -109,6 +126,7 @@ class HybridRecommender(ExplainableRecommender):
         self.reader_neighbours = reader_neighbours
         self.sequence_window = sequence_window
         self.popularity_half_life_days = popularity_half_life_days
+        self.popularity_penalty = popularity_penalty
         self.event_weights = event_weights
         self.half_life_days = half_life_days
         self.min_pair_support = min_pair_support
@@ -118,7 +136,9 @@ class HybridRecommender(ExplainableRecommender):
     def _fit_model(self, data: TrainingData) -> None:
         start = {**DEFAULT_WEIGHTS, **(self.weights or {})}
         tuned = self._tuned_weights(data.dataset, start) if self.tune_weights else None
-        self.weights_ = np.array([(tuned or start)[part] for part in COMPONENTS])
+        weights, penalty = tuned or (start, self.popularity_penalty)
+        self.weights_ = np.array([weights[part] for part in COMPONENTS])
+        self.penalty_ = np.asarray([penalty], dtype=np.float64)
         self.als_ = self._new_als()
         self.als_.fit(self._decayed(data, self.als_half_life_days), show_progress=False)
         self.sequence_ = sequence_matrix(
@@ -145,6 +165,7 @@ class HybridRecommender(ExplainableRecommender):
         self.content_t_ = self.content_.T.tocsr()
         top = max(self.recent_popularity_.max(initial=0.0), 1e-12)
         self.popularity_part_ = self.recent_popularity_ / top
+        self.penalty_factor_ = np.exp(-float(self.penalty_[0]) * _log_readers(self.matrix_))
 
     def _decayed(self, data: TrainingData, half_life: float | None) -> sparse.csr_matrix:
         """The training matrix re-weighted with another half-life."""
@@ -156,15 +177,28 @@ class HybridRecommender(ExplainableRecommender):
             reference_time=data.reference_time,
         )
         pairs = aggregate(interactions, weights)
+        readers = data.readers.index(pairs[C.READER_ID])
+        # a reader whose loans all faded to nothing under the training half-life has no row
+        known = readers >= 0
         return build_matrix(
-            data.readers.index(pairs[C.READER_ID]),
-            data.books.index(pairs[C.BOOK_ID]),
-            pairs[C.WEIGHT].to_numpy(),
+            readers[known],
+            data.books.index(pairs[C.BOOK_ID])[known],
+            pairs[C.WEIGHT].to_numpy()[known],
             data.matrix.shape,
         )
 
-    def _tuned_weights(self, dataset: Dataset, start: dict[str, float]) -> dict[str, float] | None:
-        """Blend weights that maximise NDCG@10 on the last loans of the training data."""
+    def _tuned_weights(
+        self, dataset: Dataset, start: dict[str, float]
+    ) -> tuple[dict[str, float], float] | None:
+        """Blend weights and popularity penalty that maximise NDCG@10 on the last loans of the
+        training data, keeping the lists at least as varied as the ALS part's alone."""
+        shortlists = self._validation_shortlists(dataset)
+        if shortlists is None:
+            return None
+        return _coordinate_ascent(shortlists, start, self.popularity_penalty)
+
+    def _validation_shortlists(self, dataset: Dataset) -> Shortlists | None:
+        """Parts' scores, books and hits on validation shortlists (see `_shortlist`)."""
         split = _validation_split(dataset, self.validation_share)
         if split is None:
             return None
@@ -185,18 +219,24 @@ class HybridRecommender(ExplainableRecommender):
             inner._shortlist(list(readers[s : s + 256]), targets[s : s + 256])
             for s in range(0, len(readers), 256)
         ]
-        candidates = np.concatenate([c for c, _ in shortlists], axis=1)
-        hits = np.concatenate([h for _, h in shortlists], axis=0)
-        n_relevant = np.diff(targets.indptr)
-        return _coordinate_ascent(candidates, hits, n_relevant, start)
+        candidates = np.concatenate([c for c, _, _ in shortlists], axis=1)
+        books = np.concatenate([b for _, b, _ in shortlists], axis=0)
+        hits = np.concatenate([h for _, _, h in shortlists], axis=0)
+        return Shortlists(
+            scores=candidates,
+            books=books,
+            hits=hits,
+            n_relevant=np.diff(targets.indptr),
+            log_readers=_log_readers(inner.matrix_),
+        )
 
     def _shortlist(
         self, readers: list[str], targets: sparse.csr_matrix
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each part's scores on the union of the parts' top books per reader, and the hits.
 
-        Returns parts x readers x shortlist scores (-inf marks padding and repeats) and a
-        readers x shortlist boolean hit matrix.
+        Returns parts x readers x shortlist scores (-inf marks padding and repeats), the
+        readers x shortlist book indices and a readers x shortlist boolean hit matrix.
         """
         index, rows, folded = self.reader_rows(readers, None)
         seen = np.stack(
@@ -216,7 +256,7 @@ class HybridRecommender(ExplainableRecommender):
         reader = np.arange(len(readers))[:, None]
         scores = np.stack([np.where(repeated, -np.inf, p[reader, top]) for p in parts])
         hits = (np.asarray(targets[reader, top].todense()) > 0) & ~repeated
-        return scores, hits
+        return scores, top, hits
 
     # ---------------------------------------------------------------------------- scoring
     def _parts(
@@ -251,7 +291,7 @@ class HybridRecommender(ExplainableRecommender):
         for weight, part in zip(self.weights_, COMPONENTS, strict=True):
             if weight:
                 total += weight * self._part(part, rows, reader_index, folded)
-        return total
+        return total * self.penalty_factor_
 
     def _reader_neighbour_scores(self, rows: sparse.csr_matrix) -> np.ndarray:
         """Sum of the `reader_neighbours` most similar training readers' (normalised) rows.
@@ -289,6 +329,12 @@ class HybridRecommender(ExplainableRecommender):
         self._check_fitted()
         return dict(zip(COMPONENTS, self.weights_.tolist(), strict=True))
 
+    @property
+    def penalty(self) -> float:
+        """The fitted popularity penalty exponent (tuned or `popularity_penalty`)."""
+        self._check_fitted()
+        return float(self.penalty_[0])
+
     def _co_borrowing(self, book: int, others: np.ndarray) -> np.ndarray:
         """Readers' co-borrowing of `book` and each of `others`, in either order."""
         matrix = self.co_borrowing_
@@ -323,6 +369,7 @@ class HybridRecommender(ExplainableRecommender):
             "item_factors": self.als_.item_factors,
             "recent_popularity": self.recent_popularity_,
             "weights": self.weights_,
+            "penalty": self.penalty_,
         }
 
     def _restore_model(self, arrays: dict[str, Any]) -> None:
@@ -332,6 +379,7 @@ class HybridRecommender(ExplainableRecommender):
         self.als_.item_factors = arrays["item_factors"]
         self.recent_popularity_ = arrays["recent_popularity"]
         self.weights_ = arrays["weights"]
+        self.penalty_ = arrays["penalty"]
 
 
 def _validation_split(dataset: Dataset, share: float) -> tuple[Dataset, pd.DataFrame] | None:
@@ -357,37 +405,98 @@ def _validation_split(dataset: Dataset, share: float) -> tuple[Dataset, pd.DataF
     return Dataset(interactions=train, catalog=dataset.catalog, holdings=dataset.holdings), held
 
 
-def _coordinate_ascent(
-    candidates: np.ndarray, hits: np.ndarray, n_relevant: np.ndarray, start: dict[str, float]
-) -> dict[str, float]:
-    """Greedy per-part search over `WEIGHT_STEPS` maximising NDCG@10 on the shortlists."""
-    discount = 1.0 / np.log2(np.arange(2, TUNE_K + 2))
-    ideal = np.array([discount[: min(n, TUNE_K)].sum() for n in n_relevant])
-    scored = n_relevant > 0
-    finite = np.isfinite(candidates)
-    values = np.where(finite, candidates, 0.0)
+def _log_readers(matrix: sparse.csr_matrix) -> np.ndarray:
+    """``log(1 + distinct readers)`` per book: the scale of the popularity penalty."""
+    return np.log1p(np.diff(matrix.tocsc().indptr).astype(np.float64))
 
-    def ndcg(weights: np.ndarray) -> float:
-        blended = np.where(finite[0], np.tensordot(weights, values, axes=1), -np.inf)
+
+class Shortlists:
+    """What blend tuning scores: each part's scores on the validation readers' shortlists.
+
+    ``scores`` is parts x readers x shortlist (-inf marks padding and repeats); ``books`` and
+    ``hits`` are readers x shortlist; ``log_readers`` is per book of the inner model.
+    """
+
+    def __init__(
+        self,
+        *,
+        scores: np.ndarray,
+        books: np.ndarray,
+        hits: np.ndarray,
+        n_relevant: np.ndarray,
+        log_readers: np.ndarray,
+    ) -> None:
+        self.books = books
+        self.hits = hits
+        self.n_relevant = n_relevant
+        self.log_readers = log_readers
+        # what every trial blend shares, computed once: tuning scores a few hundred blends
+        self.values = np.where(np.isfinite(scores), scores, 0.0).astype(np.float32)
+        self.padding = ~np.isfinite(scores[0])
+        self.book_log_readers = log_readers[books].astype(np.float32)
+        self.scored = n_relevant > 0
+        ideal = np.cumsum(1.0 / np.log2(np.arange(2, TUNE_K + 2)))
+        self.ideal = ideal[np.minimum(n_relevant[self.scored], TUNE_K) - 1]
+
+    def evaluate(self, weights: np.ndarray, penalty: float) -> tuple[float, float]:
+        """NDCG@10 and catalog coverage@10 of the blend on the shortlists."""
+        blended = np.tensordot(weights.astype(np.float32), self.values, axes=1)
+        if penalty:
+            blended *= np.exp(-np.float32(penalty) * self.book_log_readers)
+        blended[self.padding] = -np.inf
         size = min(TUNE_K, blended.shape[1])
         top = np.argpartition(-blended, size - 1, axis=1)[:, :size]
-        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(blended, top, 1), 1), 1)
-        gains = (np.take_along_axis(hits, top, 1) * discount[:size]).sum(axis=1)
-        return float((gains[scored] / ideal[scored]).mean())
+        top_scores = np.take_along_axis(blended, top, 1)
+        order = np.argsort(-top_scores, axis=1)
+        top = np.take_along_axis(top, order, 1)
+        top_scores = np.take_along_axis(top_scores, order, 1)
+        discount = 1.0 / np.log2(np.arange(2, size + 2))
+        gains = (np.take_along_axis(self.hits, top, 1) * discount).sum(axis=1)
+        ndcg = float((gains[self.scored] / self.ideal).mean()) if self.scored.any() else 0.0
+        shown = np.take_along_axis(self.books, top, 1)[np.isfinite(top_scores)]
+        return ndcg, len(np.unique(shown)) / len(self.log_readers)
 
-    weights = np.array([start[part] for part in COMPONENTS], dtype=np.float64)
-    best = ndcg(weights)
-    for _ in range(2):
-        improved = False
-        for i in range(len(COMPONENTS)):
-            for step in WEIGHT_STEPS:
-                trial = weights.copy()
-                trial[i] = step
-                if not trial.any() or step == weights[i]:
-                    continue
-                score = ndcg(trial)
-                if score > best + 1e-9:
-                    best, weights, improved = score, trial, True
-        if not improved:
-            break
-    return dict(zip(COMPONENTS, weights.tolist(), strict=True))
+
+def _coordinate_ascent(
+    shortlists: Shortlists, start: dict[str, float], start_penalty: float
+) -> tuple[dict[str, float], float]:
+    """Greedy search over `WEIGHT_STEPS` and `PENALTY_STEPS` for the best NDCG@10 whose catalog
+    coverage is at least that of the ALS part alone (collaborative filtering's own breadth).
+
+    A blend below that coverage floor only competes on coverage, so the search first widens the
+    lists, then improves accuracy. It climbs from the given blend both without and with the
+    strongest penalty: the two regions are far apart for greedy steps.
+    """
+    als_only = np.array([part == "als" for part in COMPONENTS], dtype=np.float64)
+    floor = COVERAGE_FLOOR * shortlists.evaluate(als_only, 0.0)[1]
+
+    def key(weights: np.ndarray, penalty: float) -> tuple[bool, float]:
+        ndcg, coverage = shortlists.evaluate(weights, penalty)
+        return (coverage >= floor, ndcg if coverage >= floor else coverage)
+
+    def climb(weights: np.ndarray, penalty: float) -> tuple[tuple[bool, float], np.ndarray, float]:
+        best = key(weights, penalty)
+        for _ in range(3):
+            improved = False
+            for i in range(len(COMPONENTS) + 1):
+                for step in WEIGHT_STEPS if i < len(COMPONENTS) else PENALTY_STEPS:
+                    trial, trial_penalty = weights.copy(), penalty
+                    if i < len(COMPONENTS):
+                        trial[i] = step
+                    else:
+                        trial_penalty = step
+                    unchanged = trial_penalty == penalty and (trial == weights).all()
+                    if unchanged or not trial.any():
+                        continue
+                    score = key(trial, trial_penalty)
+                    if score > best:
+                        best, weights, penalty, improved = score, trial, trial_penalty, True
+            if not improved:
+                break
+        return best, weights, penalty
+
+    initial = np.array([start[part] for part in COMPONENTS], dtype=np.float64)
+    starts = [(initial, p) for p in dict.fromkeys((start_penalty, PENALTY_STEPS[-1]))]
+    runs = [climb(weights, penalty) for weights, penalty in starts]
+    _, weights, penalty = max(runs, key=lambda run: run[0])
+    return dict(zip(COMPONENTS, weights.tolist(), strict=True)), penalty

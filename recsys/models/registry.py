@@ -58,9 +58,11 @@ def load_model(directory: Path) -> Recommender:
 def default_model(settings: Settings) -> Recommender:
     """The hybrid a library gets without tuning, with the privacy and recency settings applied.
 
-    The blend weights are chosen by the model itself on a validation split carved from its own
-    training data (``tune_weights``): fixed weights that suit one library's circulation do not
-    suit another's (see `recsys.models.hybrid` for the figures).
+    The blend weights and popularity penalty are chosen by the model itself on a validation split
+    carved from its own training data (``tune_weights``), never narrower than ALS alone: fixed
+    weights that suit one library's circulation do not suit another's (see
+    `recsys.models.hybrid` for the figures). `settings.half_life_days` (180 days by default,
+    about a semester) weights the readers' own recent loans above older ones.
     """
     return HybridRecommender(
         min_pair_support=settings.min_pair_support,

@@ -16,6 +16,9 @@ from recsys.columns import Events
 from recsys.models.matrix import IdMap
 from recsys.models.weighting import timestamps_seconds
 
+PAIRS_PER_CHUNK = 20_000_000
+SCALE_ROWS = 8192
+
 
 def sequence_matrix(
     interactions: pd.DataFrame, books: IdMap, *, window: int | None = 50, exponent: float = 0.5
@@ -42,7 +45,7 @@ def sequence_matrix(
     if ordered.empty:
         return sparse.csr_matrix((n_books, n_books), dtype=np.float32)
     readers = ordered["reader"].to_numpy()
-    items = ordered["book"].to_numpy()
+    items = ordered["book"].to_numpy().astype(np.int32)
     position = np.arange(len(readers))
     boundaries = np.flatnonzero(np.diff(readers)) + 1
     ends = np.repeat(
@@ -52,18 +55,63 @@ def sequence_matrix(
     later = ends - position - 1
     if window is not None:
         later = np.minimum(later, window)
-    source = np.repeat(position, later)
-    step = np.arange(len(source)) - np.repeat(np.cumsum(later) - later, later)
-    target = source + 1 + step
-    counts = sparse.csr_matrix(
-        (np.ones(len(source), dtype=np.float32), (items[source], items[target])),
-        shape=(n_books, n_books),
-    )
-    counts.sum_duplicates()
+    counts = _pair_counts(items, later, n_books)
     readers_per_book = np.bincount(items, minlength=n_books).astype(np.float64)
-    scale = sparse.diags(1.0 / np.power(np.maximum(readers_per_book, 1.0), exponent))
-    matrix = (scale @ counts @ scale).tocsr().astype(np.float32)
-    matrix.setdiag(0)
+    return _scaled(counts, 1.0 / np.power(np.maximum(readers_per_book, 1.0), exponent))
+
+
+def _pair_counts(items: np.ndarray, later: np.ndarray, n_books: int) -> sparse.csr_matrix:
+    """Book x book counts of ``(items[p], items[p + 1 + s])`` for ``s < later[p]``.
+
+    The pairs are made a block of source books at a time (at most about `PAIRS_PER_CHUNK` pairs):
+    at ten million loans there are hundreds of millions of them, too many to hold as coordinate
+    arrays at once. The blocks are row ranges of the result, so they are stacked, never summed.
+    """
+    order = np.argsort(items, kind="stable")
+    books_in_order = items[order]
+    pairs = np.cumsum(later[order])
+    # a block ends where the source book changes, so every row is built whole
+    changes = np.flatnonzero(np.diff(books_in_order)) + 1
+    wanted = np.searchsorted(pairs, np.arange(PAIRS_PER_CHUNK, pairs[-1], PAIRS_PER_CHUNK))
+    cuts = np.empty(0, dtype=np.int64)
+    if len(changes) and len(wanted):
+        cuts = np.unique(changes[np.minimum(np.searchsorted(changes, wanted), len(changes) - 1)])
+    bounds = np.r_[0, cuts, len(order)]
+    first_book = np.r_[0, books_in_order[cuts], n_books]
+    blocks = []
+    for start, stop, low, high in zip(
+        bounds[:-1], bounds[1:], first_book[:-1], first_book[1:], strict=True
+    ):
+        positions = order[start:stop]
+        span = later[positions]
+        source = np.repeat(positions, span)
+        step = np.arange(len(source)) - np.repeat(np.cumsum(span) - span, span)
+        block = sparse.csr_matrix(
+            (
+                np.ones(len(source), dtype=np.float32),
+                (items[source] - low, items[source + 1 + step]),
+            ),
+            shape=(high - low, n_books),
+        )
+        block.sum_duplicates()
+        blocks.append(block)
+    counts = sparse.vstack(blocks, format="csr")
+    counts.sort_indices()
+    return counts
+
+
+def _scaled(counts: sparse.csr_matrix, scale: np.ndarray) -> sparse.csr_matrix:
+    """``diag(scale) @ counts @ diag(scale)`` as float32, multiplying in that order, a block of
+    rows at a time (full-size float64 temporaries would dominate peak memory)."""
+    data = np.empty(counts.nnz, dtype=np.float32)
+    lengths = np.diff(counts.indptr)
+    for low in range(0, counts.shape[0], SCALE_ROWS):
+        high = min(low + SCALE_ROWS, counts.shape[0])
+        a, b = counts.indptr[low], counts.indptr[high]
+        values = np.repeat(scale[low:high], lengths[low:high]) * counts.data[a:b]
+        data[a:b] = values * scale[counts.indices[a:b]]
+    # a reader's books are distinct, so the diagonal is empty and every count is positive
+    matrix = sparse.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
     matrix.eliminate_zeros()
     matrix.sort_indices()
     return matrix

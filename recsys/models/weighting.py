@@ -65,13 +65,16 @@ def event_weights(
     `reference_time` (Unix seconds) is "now" for the decay; events after it do not grow.
     """
     weights = check_event_weights(event_weights)
-    events = interactions[C.EVENT].fillna(Events.LOAN).astype(str)
-    unknown = sorted(set(events.unique()) - set(weights))
+    # a handful of distinct events: look weights up per code, not per row (a missing event is
+    # a loan, code -1 picks the last entry)
+    codes, uniques = pd.factorize(interactions[C.EVENT])
+    events = [str(event) for event in uniques]
+    unknown = sorted(set(events) - set(weights))
     if unknown:
         raise ValueError(
             f"interactions have unknown event values {unknown}; known: {sorted(weights)}"
         )
-    base = events.map(weights).to_numpy(dtype=np.float64)
+    base = np.array([weights[event] for event in [*events, Events.LOAN]], dtype=np.float64)[codes]
     half_life = check_half_life(half_life_days)
     if half_life is None or reference_time is None:
         return base
@@ -93,14 +96,21 @@ def aggregate(
     interactions: pd.DataFrame, weights: np.ndarray, *, damp: bool = True
 ) -> pd.DataFrame:
     """Sum weights per (reader, book); `damp` applies ``log2(1 + sum)`` (one loan stays 1.0)."""
-    frame = pd.DataFrame(
+    # grouping one integer key is cheaper than grouping two string columns; the groups (in order
+    # of first appearance) and their sums are the same
+    readers, reader_ids = pd.factorize(interactions[C.READER_ID].astype(str))
+    books, book_ids = pd.factorize(interactions[C.BOOK_ID].astype(str))
+    known = (readers >= 0) & (books >= 0)  # a missing id is no group, as in pandas' groupby
+    key = readers[known].astype(np.int64) * len(book_ids) + books[known]
+    sums = pd.Series(np.asarray(weights)[known]).groupby(key, sort=False).sum()
+    pair = sums.index.to_numpy(dtype=np.int64)
+    summed = pd.DataFrame(
         {
-            C.READER_ID: interactions[C.READER_ID].astype(str).to_numpy(),
-            C.BOOK_ID: interactions[C.BOOK_ID].astype(str).to_numpy(),
-            C.WEIGHT: weights,
+            C.READER_ID: np.asarray(reader_ids, dtype=object)[pair // max(len(book_ids), 1)],
+            C.BOOK_ID: np.asarray(book_ids, dtype=object)[pair % max(len(book_ids), 1)],
+            C.WEIGHT: sums.to_numpy(),
         }
     )
-    summed = frame.groupby([C.READER_ID, C.BOOK_ID], sort=False, as_index=False)[C.WEIGHT].sum()
     if damp:
         summed[C.WEIGHT] = np.log2(1.0 + summed[C.WEIGHT].to_numpy())
     return summed[summed[C.WEIGHT] > 0].reset_index(drop=True)

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
@@ -30,7 +29,7 @@ from recsys.config import Settings
 from recsys.consent import detach_unconsented_sessions, load_training_dataset
 from recsys.data.dataset import Dataset
 from recsys.db.tables import loans
-from recsys.evaluation.splits import Split, temporal_split
+from recsys.evaluation.splits import sample_test_readers, temporal_split
 from recsys.exceptions import RecsysError
 from recsys.models.base import Recommender
 from recsys.nightly import gate as gate_module
@@ -182,7 +181,13 @@ def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     if ctx.model is None:
         raise RecsysError("evaluate needs a trained model: run the train step first")
     dataset = load_data(settings, ctx)
-    split = _sample_test_readers(temporal_split(dataset, test_share=TEST_SHARE), seed=settings.seed)
+    # scoring every reader of a big library costs minutes per model and moves the metrics by less
+    # than their noise (measured in benchmarks/bench_training.py)
+    split = sample_test_readers(
+        temporal_split(dataset, test_share=TEST_SHARE),
+        max_readers=MAX_TEST_READERS,
+        seed=settings.seed,
+    )
     described = split.describe()
     ctx.line(
         f"evaluate: holdout of {described['test_pairs']} loans by "
@@ -227,18 +232,6 @@ def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     ctx.line(f"evaluate: wrote {gate_module.METRICS_FILE} and report.md")
     ctx.manifest_extra["evaluation"] = {"split": described, "metric": settings.gate_metric}
     return metrics
-
-
-def _sample_test_readers(split: Split, *, seed: int) -> Split:
-    """At most `MAX_TEST_READERS` test readers (seeded): scoring every reader of a big library
-    four times costs minutes and moves the metrics by less than their noise."""
-    readers = split.test_readers
-    if len(readers) <= MAX_TEST_READERS:
-        return split
-    rng = np.random.default_rng(seed)
-    chosen = readers[rng.choice(len(readers), MAX_TEST_READERS, replace=False)]
-    test = split.test.loc[split.test[C.READER_ID].isin(chosen)].reset_index(drop=True)
-    return replace(split, test=test, params={**split.params, "test_readers_sampled": True})
 
 
 def _add_published_refit(

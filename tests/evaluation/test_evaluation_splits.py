@@ -12,6 +12,7 @@ from recsys.evaluation.splits import (
     leave_last_k_out,
     make_split,
     random_holdout,
+    sample_test_readers,
     temporal_split,
     validation_split,
 )
@@ -157,6 +158,10 @@ def test_describe_reports_counts_without_reader_ids(small_library: Dataset) -> N
         (lambda d: leave_last_k_out(d, k=0), "k must be a positive integer; got 0"),
         (lambda d: validation_split(d, method="kfold"), "method must be one of"),
         (lambda d: make_split(d, "weekly"), "split must be one of"),
+        (
+            lambda d: sample_test_readers(temporal_split(d), max_readers=0),
+            "max_readers must be a positive integer; got 0",
+        ),
     ],
 )
 def test_bad_split_parameters_are_named(small_library: Dataset, call, message: str) -> None:
@@ -168,3 +173,18 @@ def test_temporal_split_needs_dated_loans() -> None:
     frame = _frame([("r1", "b1", "loan", 0), ("r2", "b1", "loan", 0)])
     with pytest.raises(ValueError, match="share one timestamp"):
         temporal_split(Dataset.from_interactions(frame))
+
+
+def test_sample_test_readers_keeps_whole_readers_and_training(random_library: Dataset) -> None:
+    split = temporal_split(random_library, test_share=0.3)
+    n_readers = len(split.test_readers)
+    sampled = sample_test_readers(split, max_readers=10, seed=3)
+    assert len(sampled.test_readers) == 10 < n_readers
+    # every held-out pair of a chosen reader stays, nobody else's
+    chosen = split.test[split.test[C.READER_ID].isin(sampled.test_readers)]
+    assert len(sampled.test) == len(chosen)
+    assert sampled.train is split.train
+    assert sampled.params["test_readers_sampled"] is True
+    again = sample_test_readers(split, max_readers=10, seed=3)
+    assert again.test.equals(sampled.test)
+    assert sample_test_readers(split, max_readers=n_readers) is split

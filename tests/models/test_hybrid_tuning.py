@@ -1,0 +1,103 @@
+"""The hybrid's blend tuning keeps lists as varied as ALS's, and its popularity penalty."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys.data.dataset import Dataset
+from recsys.models.hybrid import COMPONENTS, DEFAULT_WEIGHTS, Shortlists, _coordinate_ascent
+from recsys.models.registry import build_model, load_model
+from tests.models.conftest import FAST_PARAMS, block_readers, checkerboard
+
+READERS = 30
+SHARED = 10
+N_BOOKS = 100
+
+
+def shortlists() -> Shortlists:
+    """Every reader's next loans are the 10 shared bestsellers, which popularity ranks first;
+    ALS ranks two books of the reader's own first (60 distinct books: wide coverage). The best
+    blend as wide as ALS puts 8 bestsellers first and the reader's own two last."""
+    width = SHARED + 2
+    scores = np.zeros((len(COMPONENTS), READERS, width))
+    als, popularity = COMPONENTS.index("als"), COMPONENTS.index("popularity")
+    scores[als, :, :SHARED] = 0.5 - 0.01 * np.arange(SHARED)
+    scores[als, :, SHARED:] = [1.0, 0.9]
+    scores[popularity, :, :SHARED] = np.where(
+        np.arange(SHARED) < 8, 1.0 - 0.05 * np.arange(SHARED), 0.1
+    )
+    own = SHARED + 2 * np.arange(READERS)[:, None] + np.arange(2)
+    books = np.hstack([np.tile(np.arange(SHARED), (READERS, 1)), own])
+    hits = np.zeros((READERS, width), dtype=bool)
+    hits[:, :SHARED] = True
+    return Shortlists(
+        scores=scores,
+        books=books,
+        hits=hits,
+        n_relevant=np.full(READERS, SHARED),
+        log_readers=np.zeros(N_BOOKS),
+    )
+
+
+def one_part(part: str) -> np.ndarray:
+    return np.array([float(p == part) for p in COMPONENTS])
+
+
+def test_tuning_keeps_at_least_the_als_parts_coverage() -> None:
+    lists = shortlists()
+    als_ndcg, als_coverage = lists.evaluate(one_part("als"), 0.0)
+    popular_ndcg, popular_coverage = lists.evaluate(one_part("popularity"), 0.0)
+    # the most accurate blend (popularity alone) is too narrow: the floor must bind
+    assert popular_ndcg == pytest.approx(1.0) and popular_coverage == pytest.approx(0.1)
+    assert als_coverage == pytest.approx((8 + 2 * READERS) / N_BOOKS)
+    weights, penalty = _coordinate_ascent(lists, DEFAULT_WEIGHTS, 0.0)
+    ndcg, coverage = lists.evaluate(np.array([weights[p] for p in COMPONENTS]), penalty)
+    assert coverage >= als_coverage
+    best_wide = (1 / np.log2(np.arange(2, 10))).sum() / (1 / np.log2(np.arange(2, 12))).sum()
+    assert als_ndcg < ndcg == pytest.approx(best_wide)
+
+
+def test_penalty_steers_lists_away_from_the_most_borrowed_books() -> None:
+    board = checkerboard()
+    readers = block_readers("a")
+    readers_per_book = board.interactions.groupby("book_id")["reader_id"].nunique()
+
+    def mean_readers(penalty: float) -> float:
+        params = {**FAST_PARAMS["hybrid"], "popularity_penalty": penalty}
+        recs = build_model("hybrid", **params).fit(board).recommend(readers, k=3)
+        return float(readers_per_book.reindex(recs["book_id"]).fillna(0).mean())
+
+    assert mean_readers(3.0) < mean_readers(0.0)
+
+
+def test_penalty_survives_save_and_load(tmp_path: Path) -> None:
+    model = build_model("hybrid", **FAST_PARAMS["hybrid"], popularity_penalty=0.5)
+    model.fit(checkerboard()).save(tmp_path)
+    loaded = load_model(tmp_path)
+    assert loaded.penalty == model.penalty == 0.5
+    readers = block_readers("b")[:5]
+    assert loaded.recommend(readers, k=4).equals(model.recommend(readers, k=4))
+
+
+def test_negative_penalty_is_refused() -> None:
+    with pytest.raises(ValueError, match="popularity_penalty must be >= 0; got -1"):
+        build_model("hybrid", popularity_penalty=-1)
+
+
+def test_a_reader_whose_loans_all_faded_does_not_break_the_fit() -> None:
+    board = checkerboard()
+    old = board.interactions.iloc[:3].assign(
+        reader_id="long-gone",
+        timestamp=board.interactions["timestamp"].min() - pd.Timedelta(days=36_500),
+    )
+    data = Dataset.from_interactions(
+        pd.concat([board.interactions, old], ignore_index=True), board.catalog
+    )
+    # one-day half-life for the profiles, none for the ALS part: its matrix has the old reader
+    params = {**FAST_PARAMS["hybrid"], "half_life_days": 1.0, "als_half_life_days": None}
+    model = build_model("hybrid", **params).fit(data)
+    assert len(model.recommend(["long-gone"], k=3)) == 3
