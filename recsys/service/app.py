@@ -29,6 +29,7 @@ from recsys.service.auth import API_KEY_HEADER, ApiKeys
 from recsys.service.metrics import Metrics, MetricsMiddleware
 from recsys.service.model_store import ModelStore
 from recsys.service.public_cache import PublicListCache
+from recsys.service.reader_fast import ReaderFastPath
 from recsys.service.routes import (
     admin,
     books,
@@ -82,8 +83,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api_keys = api_keys
     app.state.metrics = metrics
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    # innermost: a replayed list still passes CORS and is timed by the metrics middleware
+    # innermost: a replayed list or a fast per-reader answer still passes CORS and is timed
+    # by the metrics middleware
     app.add_middleware(PublicListCache, metrics=metrics, enabled=settings.public_book_routes)
+    app.add_middleware(ReaderFastPath)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

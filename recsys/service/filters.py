@@ -70,9 +70,10 @@ class CatalogIndex:
             for w, b in zip(work.tolist(), self.book_ids, strict=True)
         ]
         self.works, _ = pd.factorize(pd.Series(keys, dtype=object))
-        order = np.argsort(self.works, kind="stable")
-        bounds = np.flatnonzero(np.diff(self.works[order])) + 1
-        self._editions = np.split(order, bounds) if len(order) else []
+        # the editions of work w: _edition_order[_edition_start[w] : + _edition_count[w]]
+        self._edition_order = np.argsort(self.works, kind="stable")
+        self._edition_count = np.bincount(self.works)
+        self._edition_start = np.r_[0, np.cumsum(self._edition_count)[:-1]].astype(np.int64)
         self._held, self._available, self._available_anywhere = _holdings(
             holdings, self.position, len(self.book_ids)
         )
@@ -88,15 +89,22 @@ class CatalogIndex:
 
     def positions(self, book_ids: Iterable[str]) -> np.ndarray:
         """Positions of the known ids among `book_ids` (unknown ones are skipped)."""
-        found = [self.position[b] for b in book_ids if b in self.position]
+        lookup = self.position
+        found = [p for p in map(lookup.get, book_ids) if p is not None]
         return np.asarray(found, dtype=np.int64)
 
     def editions(self, book_ids: Iterable[str]) -> np.ndarray:
         """Positions of every edition of every work among `book_ids`."""
-        works = {int(self.works[p]) for p in self.positions(book_ids)}
-        if not works:
-            return np.empty(0, dtype=np.int64)
-        return np.concatenate([self._editions[w] for w in works])
+        positions = self.positions(book_ids)
+        if len(positions) == 0:
+            return positions
+        works = self.works[positions]
+        sizes = self._edition_count[works]
+        if (sizes == 1).all():  # the usual case: no other edition to add
+            return positions
+        # every position of each work's run in `_edition_order`, without a Python loop
+        starts = np.repeat(self._edition_start[works] - np.cumsum(sizes) + sizes, sizes)
+        return self._edition_order[starts + np.arange(int(sizes.sum()))]
 
     def mask(self, filters: ListFilters) -> np.ndarray:
         """Read-only eligibility mask of the catalog-dependent filters (cached)."""

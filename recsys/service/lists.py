@@ -2,7 +2,8 @@
 
 Every list obeys the filters exactly: it never holds a filtered-out book, never a book the reader
 already borrowed (in any edition), and it has k items whenever k eligible works exist (the
-model's list first, then popular books).
+model's list first, then popular books). `reader_ranking(..., cheap=True)` is the same list for
+the event loop: it raises `SlowPath` where it would ask the model or wait for a list.
 """
 
 from __future__ import annotations
@@ -44,10 +45,51 @@ class ListResult:
     strategy: str
 
 
+class SlowPath(Exception):
+    """Raised by a `cheap` call where the answer needs the model or a list not computed yet:
+    the caller answers in the threadpool instead of on the event loop."""
+
+
+class NotReady(SlowPath):
+    """The `SlowPath` of a list that a newly served model has not computed yet."""
+
+
+@dataclass(frozen=True)
+class RankedList:
+    """A list before it becomes response items: catalog positions, scores and reasons."""
+
+    positions: np.ndarray
+    scores: np.ndarray
+    reasons: list[str | None]
+    strategy: str
+
+    def result(self, served: ServedModel) -> ListResult:
+        return ListResult(
+            [Item(**item) for item in item_dicts(served, self)],
+            self.strategy,
+        )
+
+
 def reader_list(
     served: ServedModel, *, reader: str, history: LoanHistory, filters: ListFilters, k: int
 ) -> ListResult:
     """Recommendations for one pseudonymous reader, folding in loans newer than the model."""
+    return reader_ranking(served, reader=reader, history=history, filters=filters, k=k).result(
+        served
+    )
+
+
+def reader_ranking(
+    served: ServedModel,
+    *,
+    reader: str,
+    history: LoanHistory,
+    filters: ListFilters,
+    k: int,
+    cheap: bool = False,
+) -> RankedList:
+    """`reader_list` before rendering; `cheap` raises `SlowPath` instead of asking the model or
+    waiting for a list (fold-in, a list not ready yet, filters deeper than the list)."""
     catalog = served.catalog
     eligible = catalog.eligible(filters, history.book_ids)
     model = served.model
@@ -56,24 +98,33 @@ def reader_list(
     newer = history.newer_than(getattr(model, "reference_time_", None)) if known else history
     if not known and not newer:
         return _popular_fallback(served, eligible, filters, k)
+    if cheap and (newer or listed is None):
+        raise SlowPath("the model must answer")
+    if cheap and not served.readers.is_ready(listed):  # type: ignore[arg-type]
+        raise NotReady("the reader's list is not computed yet")
     if newer:
         strategy = FOLD_IN
         positions, scores = _model_reader_list(served, reader, newer.frame(reader), eligible, k)
     elif listed is not None:
         strategy = PERSONALIZED
-        positions, scores = _listed_reader_list(served, reader, listed, eligible, k)
+        positions, scores = _listed_reader_list(served, reader, listed, eligible, k, cheap=cheap)
     else:
         strategy = PERSONALIZED
         positions, scores = _model_reader_list(served, reader, None, eligible, k)
-    reasons = _reader_reasons(served, positions, history)
+    reasons = _reader_reasons(served, positions, history, cheap=cheap)
     positions, scores, reasons = _pad_popular(
         served, positions, scores, reasons, eligible, filters.library, k
     )
-    return ListResult(_items(served, positions, scores, reasons), strategy)
+    return RankedList(positions, scores, reasons, strategy)
 
 
 def non_personal_list(served: ServedModel, *, filters: ListFilters, k: int) -> ListResult:
     """Popular books, for a reader who may not be personalized (no consent, or erased)."""
+    return non_personal_ranking(served, filters=filters, k=k).result(served)
+
+
+def non_personal_ranking(served: ServedModel, *, filters: ListFilters, k: int) -> RankedList:
+    """`non_personal_list` before rendering."""
     return _popular_fallback(served, served.catalog.eligible(filters), filters, k)
 
 
@@ -138,7 +189,7 @@ def session_list(
         np.lexsort((-served.popular.fallback_scores[candidates], -totals[candidates]))
     ][:k]
     if len(order) == 0:
-        return _popular_fallback(served, eligible, filters, k)
+        return _popular_fallback(served, eligible, filters, k).result(served)
     reasons: list[str | None] = [
         f"similar to {catalog.titles[source[p]] or catalog.book_ids[source[p]]}, "
         "viewed in this session"
@@ -185,13 +236,21 @@ def _candidates_reader_list(
 
 
 def _listed_reader_list(
-    served: ServedModel, reader: str, listed: int, eligible: np.ndarray, k: int
+    served: ServedModel,
+    reader: str,
+    listed: int,
+    eligible: np.ndarray,
+    k: int,
+    *,
+    cheap: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`_model_reader_list` answered from the precomputed list when it is deep enough: its
     first `fetch` rows are what the model would answer for k=fetch."""
     fetch = _fetch_size(served, eligible, k)
     row, row_scores, count = served.readers.get(listed)
     if fetch > count and count >= READER_LIST_DEPTH:  # deeper than precomputed
+        if cheap:
+            raise SlowPath("the filters need a deeper list than the precomputed one")
         return _model_reader_list(served, reader, None, eligible, k)
     rows = min(fetch, count)
     positions, scores = row[:rows], row_scores[:rows]
@@ -200,6 +259,8 @@ def _listed_reader_list(
     positions, scores = positions[ok], scores[ok]
     if len(positions) >= k or rows < fetch:
         return positions[:k], scores[:k]
+    if cheap:
+        raise SlowPath("the filters need the model's candidates")
     return _candidates_reader_list(served, reader, None, eligible, k)
 
 
@@ -215,7 +276,7 @@ def _frame_positions(
 
 
 def _reader_reasons(
-    served: ServedModel, positions: np.ndarray, history: LoanHistory
+    served: ServedModel, positions: np.ndarray, history: LoanHistory, *, cheap: bool = False
 ) -> list[str | None]:
     """ "Because you borrowed X": the latest own book whose neighbour list holds the suggestion.
 
@@ -223,10 +284,27 @@ def _reader_reasons(
     milliseconds per book.
     """
     catalog = served.catalog
-    latest = history.latest_first()
-    own = [p for p in dict.fromkeys(catalog.position.get(b, -1) for b in latest) if p >= 0]
-    rows = [(book, set(served.similar.row(book)[0].tolist())) for book in own[:REASON_SOURCES]]
-    source = [next((book for book, row in rows if p in row), -1) for p in positions.tolist()]
+    lookup = catalog.position
+    sources: list[int] = []  # the latest distinct own books in the catalog
+    for book_id in history.latest_first():
+        p = lookup.get(book_id)
+        if p is not None and p not in sources:
+            sources.append(p)
+            if len(sources) == REASON_SOURCES:
+                break
+    similar = served.similar
+    for book in sources:
+        if not similar.is_ready(book):
+            if cheap:
+                raise NotReady("a per-book list is not computed yet")
+            similar.row(book)  # computes it
+    if sources and len(positions):
+        # which source rows hold each suggestion; the first (latest) one explains it
+        hits = (similar.positions[sources][:, :, None] == positions[None, None, :]).any(axis=1)
+        first = hits.argmax(axis=0)
+        source = np.where(hits.any(axis=0), np.asarray(sources)[first], -1).tolist()
+    else:
+        source = [-1] * len(positions)
     return [
         f"because you borrowed {catalog.titles[s] or catalog.book_ids[s]}"
         if s >= 0
@@ -321,12 +399,12 @@ def _one_per_work(served: ServedModel, candidates: np.ndarray, taken: np.ndarray
 
 def _popular_fallback(
     served: ServedModel, eligible: np.ndarray, filters: ListFilters, k: int
-) -> ListResult:
+) -> RankedList:
     empty = np.empty(0, dtype=np.int64)
     positions, scores, reasons = _pad_popular(
         served, empty, np.empty(0), [], eligible, filters.library, k
     )
-    return ListResult(_items(served, positions, scores, reasons), FALLBACK_POPULAR)
+    return RankedList(positions, scores, reasons, FALLBACK_POPULAR)
 
 
 def _popular_reason(library: str | None, period: str) -> str:
@@ -344,17 +422,24 @@ def _title(served: ServedModel, book_id: str) -> str:
 def _items(
     served: ServedModel, positions: np.ndarray, scores: np.ndarray, reasons: Sequence[str | None]
 ) -> list[Item]:
+    return RankedList(positions, scores, list(reasons), "").result(served).items
+
+
+def item_dicts(served: ServedModel, ranked: RankedList) -> list[dict[str, Any]]:
+    """The items as plain dicts, in `Item`'s field order (the fast path renders these)."""
     catalog = served.catalog
+    book_ids, titles, authors = catalog.book_ids, catalog.titles, catalog.authors
     return [
-        Item(
-            book_id=str(catalog.book_ids[p]),
-            title=catalog.titles[p],
-            author=catalog.authors[p],
-            score=round(float(s), 6) if math.isfinite(s) else 0.0,
-            rank=rank,
-            reason=reason,
-        )
+        {
+            "book_id": str(book_ids[p]),
+            "title": titles[p],
+            "author": authors[p],
+            "score": round(s, 6) if math.isfinite(s) else 0.0,
+            "rank": rank,
+            "reason": reason,
+        }
         for rank, (p, s, reason) in enumerate(
-            zip(positions.tolist(), scores.tolist(), reasons, strict=True), start=1
+            zip(ranked.positions.tolist(), ranked.scores.tolist(), ranked.reasons, strict=True),
+            start=1,
         )
     ]

@@ -3,7 +3,8 @@
 `ModelStore.served` is swapped as one reference, so a request that took the old `ServedModel`
 finishes on it while new requests get the new one: no request fails during a swap. A new bundle
 is served only after it loaded completely and answered a smoke query; otherwise the old one keeps
-serving and the log says why.
+serving and the log says why. Until the new model has computed every reader's list, the old one
+stands in for readers whose list is not ready (`ModelStore.stand_in`), so none waits.
 """
 
 from __future__ import annotations
@@ -230,6 +231,16 @@ def _smoke(served: ServedModel) -> None:
         raise RecsysError(f"bundle {served.version} answered an empty smoke query")
 
 
+def _more_complete(newer: ServedModel | None, older: ServedModel | None) -> ServedModel | None:
+    """The stand-in to keep after a swap: of the outgoing model and the one standing in for it,
+    the one with more reader lists computed (models published in quick succession may never
+    finish theirs), the newer one on a tie."""
+    if newer is None or older is None:
+        return newer or older
+    share = [m.readers.done / max(len(m.readers), 1) for m in (newer, older)]
+    return newer if share[0] >= share[1] else older
+
+
 @dataclass(frozen=True)
 class ReloadOutcome:
     outcome: Literal["swapped", "unchanged", "refused", "nothing published"]
@@ -252,6 +263,7 @@ class ModelStore:
         self.engine = engine
         self.min_readers = min_readers
         self.served: ServedModel | None = None
+        self._previous: ServedModel | None = None
         self.last_error: str | None = None
         self._refused: str | None = None
         self._lock = threading.Lock()
@@ -287,6 +299,7 @@ class ModelStore:
             fresh.readers.start_background()
             if served is not None:
                 served.readers.retire()
+            self._previous = _more_complete(served, self._previous)
             self._refused = None
             self.last_error = None
             logger.info(
@@ -294,6 +307,18 @@ class ModelStore:
             )
             self._notify("swapped")
             return ReloadOutcome("swapped", run_id)
+
+    def stand_in(self) -> ServedModel | None:
+        """The model served before, while the served one still computes its reader lists.
+
+        A reader whose list the new model has not computed yet can get the previous model's
+        list at once (labelled with its version) instead of waiting for a scoring batch. Once
+        every list is in, the previous model is let go.
+        """
+        previous, served = self._previous, self.served
+        if previous is not None and served is not None and served.readers.complete:
+            self._previous = previous = None
+        return previous
 
     def _notify(self, outcome: str) -> None:
         if self._on_swap is not None:

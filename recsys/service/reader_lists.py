@@ -47,6 +47,7 @@ class ReaderLists:
         self._scores = np.zeros((n, READER_LIST_DEPTH), dtype=np.float64)
         self._counts = np.zeros(n, dtype=np.int32)
         self._ready = np.zeros(n, dtype=bool)
+        self._done = 0  # kept with `_ready`: `complete` is asked on request paths
         self._cond = threading.Condition()
         self._waiting: dict[int, Future[None]] = {}
         self._background = False
@@ -71,10 +72,14 @@ class ReaderLists:
             count,
         )
 
+    def is_ready(self, reader: int) -> bool:
+        """Whether `get` answers without waiting."""
+        return bool(self._ready[reader])
+
     @property
     def done(self) -> int:
         """How many known readers' lists are ready."""
-        return int(self._ready.sum())
+        return self._done
 
     @property
     def complete(self) -> bool:
@@ -178,4 +183,5 @@ class ReaderLists:
             self._positions[rows, rank] = cols
             self._scores[rows, rank] = scores
             self._counts[readers] = counts
+            self._done += int((~self._ready[readers]).sum())
             self._ready[readers] = True

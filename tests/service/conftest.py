@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from recsys.config import Settings
@@ -14,7 +19,10 @@ from recsys.db.schema import upgrade
 from recsys.service.app import create_app
 
 from .service_library import (
+    ADMIN_KEY,
+    FUZZ_KEY,
     PSEUDONYM_KEY,
+    READER_KEY,
     Trained,
     fill_database,
     publish_model,
@@ -94,3 +102,42 @@ def client(tmp_path_factory: pytest.TempPathFactory, trained: Trained) -> Iterat
         )
         yield client
     engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(library: Engine, service_settings: Settings) -> Iterator[str]:
+    """uvicorn serving the app on a free loopback port, in a thread; yields its base URL."""
+    settings = service_settings.model_copy(
+        update={
+            "api_keys": SecretStr(
+                f"{READER_KEY}:reader,{ADMIN_KEY}:admin,{FUZZ_KEY}:reader,{FUZZ_KEY}:admin"
+            )
+        }
+    )
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, access_log=False, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{base}/health/ready", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(ready, what="uvicorn to serve a model")
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -34,6 +34,7 @@ AUDIENCES = ("adult", "children", "young_adult")
 PSEUDONYM_KEY = "service-tests-key-" + "9" * 32
 READER_KEY = "reader-key-0123456789"
 ADMIN_KEY = "admin-key-0123456789"
+FUZZ_KEY = "fuzz-key-0123456789"
 DAY = 86_400
 START = 1_700_000_000
 TRAIN_END = START + 200 * DAY

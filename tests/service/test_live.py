@@ -2,64 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Iterator
-
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
-from pydantic import SecretStr
-from sqlalchemy import Engine
 
-from recsys.config import Settings
-from recsys.service.app import create_app
-
-from .service_library import ADMIN_KEY, READER_KEY, wait_until
-
-FUZZ_KEY = "fuzz-key-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def live_server(library: Engine, service_settings: Settings) -> Iterator[str]:
-    """uvicorn serving the app on a free loopback port, in a thread; yields its base URL."""
-    settings = service_settings.model_copy(
-        update={
-            "api_keys": SecretStr(
-                f"{READER_KEY}:reader,{ADMIN_KEY}:admin,{FUZZ_KEY}:reader,{FUZZ_KEY}:admin"
-            )
-        }
-    )
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, access_log=False, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{base}/health/ready", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_until(ready, what="uvicorn to serve a model")
-        yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+from .service_library import FUZZ_KEY, READER_KEY
 
 
 def test_real_http_on_loopback(live_server: str) -> None:

@@ -1,4 +1,10 @@
-"""Per-reader recommendations (API key with scope `reader`)."""
+"""Per-reader recommendations (API key with scope `reader`).
+
+Requests with plain parameters and a reader key are answered before routing by
+`recsys.service.reader_fast` with the same list code and the same JSON; this route answers the
+rest (other parameters, missing or under-scoped keys, database errors) and serves as its oracle
+in the tests.
+"""
 
 from __future__ import annotations
 

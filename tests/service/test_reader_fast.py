@@ -1,0 +1,302 @@
+"""The per-reader fast path answers exactly what the FastAPI route answers, or lets it answer.
+
+A parameter the route ignores (`ROUTE`) makes the fast path step aside, so the same request can
+be asked of both; `ReaderFastPath.answered` shows which one answered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, insert
+
+from recsys.artifacts import Bundle
+from recsys.config import Settings
+from recsys.consent import set_consent
+from recsys.db.engine import make_engine
+from recsys.db.tables import loans
+from recsys.privacy import Pseudonymizer
+from recsys.service.app import create_app
+from recsys.service.filters import ListFilters
+from recsys.service.history import EMPTY_HISTORY
+from recsys.service.lists import NotReady, RankedList, reader_ranking
+from recsys.service.model_store import build_served
+from recsys.service.reader_fast import ReaderFastPath, parse_query, reader_in_path
+
+from .service_library import (
+    ADMIN_KEY,
+    PSEUDONYM_KEY,
+    READER_KEY,
+    START,
+    Trained,
+    fill_database,
+    publish_model,
+    reader_get,
+    service_settings_for,
+    wait_until,
+)
+from .service_oracle import FILTER_CASES
+
+ROUTE = {"route": "fastapi"}  # unknown to the route (ignored), so the fast path steps aside
+READERS = ["R000", "R105", "R211", "R307", "R-NEW", "never-borrowed"]
+
+
+def fast_path_of(client: TestClient) -> ReaderFastPath:
+    node = client.app.middleware_stack  # type: ignore[attr-defined]
+    while not isinstance(node, ReaderFastPath):
+        node = node.app
+    return node
+
+
+def all_lists_ready(client: TestClient) -> TestClient:
+    """`client` once every reader's list is precomputed (before that, the route answers)."""
+    wait_until(
+        lambda: client.app.state.store.served.readers.complete,  # type: ignore[attr-defined]
+        what="every reader's list",
+    )
+    return client
+
+
+def same_answer(client: TestClient, reader: str, **params: object) -> httpx.Response:
+    """Ask the fast path and the route; assert identical status, body and headers."""
+    fast = reader_get(client, reader, **params)
+    route = reader_get(client, reader, **params, **ROUTE)
+    assert (fast.status_code, fast.content) == (route.status_code, route.content), params
+    for header in ("cache-control", "content-type", "content-length", "www-authenticate"):
+        assert fast.headers.get(header) == route.headers.get(header), header
+    return fast
+
+
+def test_fast_answers_equal_the_routes_for_every_filter(client: TestClient) -> None:
+    path = fast_path_of(all_lists_ready(client))
+    before = path.answered
+    strategies = set()
+    for reader in READERS:
+        for params in FILTER_CASES:
+            for k in (1, 4, 12):
+                response = same_answer(client, reader, k=k, **params)
+                assert response.status_code == 200
+                strategies.add(response.json()["strategy"])
+    assert {"personalized", "fold-in", "fallback:popular"} <= strategies
+    assert path.answered - before > len(READERS) * len(FILTER_CASES)  # most were fast
+
+
+def test_the_fast_path_answers_plain_requests_and_folds_in(client: TestClient) -> None:
+    path = fast_path_of(all_lists_ready(client))
+    for reader in ("R105", "never-borrowed", "R000", "R-NEW"):  # R000, R-NEW: newer loans
+        before = path.answered
+        response = reader_get(client, reader, k=3)
+        assert response.status_code == 200
+        assert path.answered == before + 1, reader
+        assert reader_get(client, reader, k=3, **ROUTE).content == response.content
+        assert path.answered == before + 1
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"k": 0},
+        {"k": 101},
+        {"k": "ten"},
+        {"k": "010"},
+        {"audience": "elderly"},
+        {"library": ""},
+        {"available_only": "perhaps"},
+        {"available_only": "yes"},
+        {"exclude": ""},
+        {"exclude": "B" * 129},
+        {"language": "x" * 65},
+        {"library": "N O R"},
+    ],
+)
+def test_unusual_parameters_get_the_routes_answer(
+    client: TestClient, params: dict[str, object]
+) -> None:
+    path = fast_path_of(client)
+    before = path.answered
+    same_answer(client, "R105", **params)
+    assert path.answered == before
+
+
+def test_keys_are_checked_like_the_route_does(client: TestClient) -> None:
+    path = fast_path_of(client)
+    before = path.answered
+    for headers in ({}, {"X-API-Key": ""}, {"X-API-Key": "guess"}, {"X-API-Key": ADMIN_KEY}):
+        fast = client.get("/readers/R105/recommendations", headers=headers)
+        route = client.get("/readers/R105/recommendations", params=ROUTE, headers=headers)
+        assert fast.status_code in (401, 403)
+        assert (fast.status_code, fast.content) == (route.status_code, route.content)
+        assert fast.headers.get("www-authenticate") == route.headers.get("www-authenticate")
+    assert path.answered == before
+
+
+def test_unknown_and_overlong_reader_ids(client: TestClient) -> None:
+    assert same_answer(client, "someone-new", k=5).json()["strategy"] == "fallback:popular"
+    overlong = same_answer(client, "X" * 129)
+    assert overlong.status_code == 422 and "X" * 129 not in overlong.text
+
+
+def test_fast_answers_are_counted_in_metrics(fresh_client: TestClient) -> None:
+    client = all_lists_ready(fresh_client)
+    for _ in range(3):
+        assert reader_get(client, "R105", k=2).status_code == 200
+    assert fast_path_of(client).answered == 3
+    text = client.get("/metrics").text
+    assert (
+        'recsys_http_requests_total{route="/readers/{reader_id}/recommendations",'
+        'method="GET",status="200"} 3'
+    ) in text
+    assert 'recsys_recommendations_total{endpoint="reader",strategy="personalized"} 3' in text
+
+
+def test_consent_withdrawn_by_another_process_applies_to_the_next_request(
+    fresh_client: TestClient, library: Engine
+) -> None:
+    client = all_lists_ready(fresh_client)
+    pseudonym = Pseudonymizer(PSEUDONYM_KEY.encode()).pseudonymize("R105")
+    assert same_answer(client, "R105", k=4).json()["strategy"] == "personalized"
+    before = fast_path_of(client).answered
+    # another engine, as the CLI in another process would write it
+    set_consent(library, reader_id=pseudonym, consented=False, at=int(time.time()))
+    after = same_answer(client, "R105", k=4).json()
+    assert fast_path_of(client).answered == before + 1
+    popular = client.get("/popular", params={"k": 4}).json()
+    assert after["strategy"] == "fallback:popular"
+    assert [i["book_id"] for i in after["items"]] == [i["book_id"] for i in popular["items"]]
+    set_consent(library, reader_id=pseudonym, consented=True, at=int(time.time()) + 1)
+    assert same_answer(client, "R105", k=4).json()["strategy"] == "personalized"
+
+
+def test_query_parsing() -> None:
+    assert parse_query(b"") == (ListFilters(), 10)
+    assert parse_query(b"k=7&library=NOR&available_only=true&audience=adult&exclude=B1&exclude=B2")
+    filters, k = parse_query(b"k=7&exclude=B1&exclude=B2&format=ebook&language=fre")  # type: ignore[misc]
+    assert k == 7 and filters.exclude == ("B1", "B2")
+    assert (filters.format, filters.language) == ("ebook", "fre")
+    for query in (b"k=3&k=4", b"k", b"k=3&&x=1", b"library=a%20b", b"library=a+b", b"other=1"):
+        assert parse_query(query) is None, query
+    assert reader_in_path("/readers/R1/recommendations") == "R1"
+    for path in ("/readers//recommendations", "/readers/a/b/recommendations", "/readers/R1"):
+        assert reader_in_path(path) is None
+
+
+@pytest.fixture
+def db_client(
+    engine: Engine, db_settings: Settings, trained: Trained
+) -> Iterator[Callable[[], TestClient]]:
+    """The app on the `engine` fixture's database (SQLite file, or PostgreSQL when set)."""
+    settings = service_settings_for(db_settings)
+    fill_database(engine, PSEUDONYM_KEY, trained)
+    publish_model(settings.models_dir, trained)
+    with TestClient(create_app(settings)) as client:
+        wait_until(
+            lambda: client.get("/health/ready").status_code == 200,
+            what="the service to be ready",
+        )
+        yield lambda: client
+
+
+def test_fast_path_on_each_database(
+    db_client: Callable[[], TestClient], db_settings: Settings
+) -> None:
+    client = all_lists_ready(db_client())
+    for reader in READERS:
+        for params in FILTER_CASES[:4]:
+            same_answer(client, reader, k=5, **params)
+    assert fast_path_of(client).answered >= len(READERS)
+    pseudonym = Pseudonymizer(PSEUDONYM_KEY.encode()).pseudonymize("R211")
+    assert same_answer(client, "R211").json()["strategy"] == "personalized"
+    other = make_engine(db_settings)  # as the CLI would, in another process
+    try:
+        set_consent(other, reader_id=pseudonym, consented=False, at=int(time.time()))
+    finally:
+        other.dispose()
+    assert same_answer(client, "R211").json()["strategy"] == "fallback:popular"
+
+
+def test_fast_path_over_real_http(live_server: str) -> None:
+    headers = {"X-API-Key": READER_KEY}
+    with httpx.Client(base_url=live_server, headers=headers) as http:
+        for reader in READERS:
+            for params in (*FILTER_CASES, {"k": 0}, {"audience": "elderly"}):
+                url = f"/readers/{reader}/recommendations"
+                fast = http.get(url, params={"k": 6, **params})
+                route = http.get(url, params={"k": 6, **params, **ROUTE})
+                assert (fast.status_code, fast.content) == (route.status_code, route.content)
+                assert fast.headers.get("cache-control") == route.headers.get("cache-control")
+        metrics = http.get("/metrics").text
+    assert 'endpoint="reader",strategy="personalized"' in metrics
+    assert 'route="/readers/{reader_id}/recommendations"' in metrics
+
+
+def test_a_new_model_is_served_by_the_fast_path(
+    fresh_client: TestClient, service_settings: Settings, trained: Trained
+) -> None:
+    client = fresh_client
+    run_id = publish_model(service_settings.models_dir, trained)
+    wait_until(
+        lambda: reader_get(client, "R105").json()["model_version"] == run_id,
+        what=f"the fast path to answer with {run_id}",
+    )
+    before = fast_path_of(client).answered
+    same_answer(client, "R105")
+    assert fast_path_of(client).answered == before + 1
+
+
+def test_a_kept_list_is_replayed_only_for_the_same_loans(
+    fresh_client: TestClient, library: Engine
+) -> None:
+    client = all_lists_ready(fresh_client)
+    path = fast_path_of(client)
+    first = same_answer(client, "R105", k=3)
+    assert len(path) == 1 and reader_get(client, "R105", k=3).content == first.content
+    top = first.json()["items"][0]["book_id"]
+    pseudonym = Pseudonymizer(PSEUDONYM_KEY.encode()).pseudonymize("R105")
+    with library.begin() as connection:  # a loan the model knows nothing of, dated in its past
+        connection.execute(
+            insert(loans).values(reader_id=pseudonym, book_id=top, borrowed_at=START, event="loan")
+        )
+    before = path.answered
+    after = same_answer(client, "R105", k=3)
+    assert path.answered == before + 1
+    assert top not in {item["book_id"] for item in after.json()["items"]}
+
+
+def test_cheap_lists_step_aside_until_the_readers_list_is_computed(trained: Trained) -> None:
+    bundle = Bundle("test-run", Path("."), {}, trained.model, trained.catalog, trained.holdings)
+    served = build_served(bundle, None, min_readers=2)  # background precompute not started
+    reader = Pseudonymizer(PSEUDONYM_KEY.encode()).pseudonymize("R105")
+
+    def ranking(*, cheap: bool) -> RankedList:
+        return reader_ranking(
+            served, reader=reader, history=EMPTY_HISTORY, filters=ListFilters(), k=3, cheap=cheap
+        )
+
+    with pytest.raises(NotReady):
+        ranking(cheap=True)
+    full = ranking(cheap=False)  # waits for the batch that scores R105
+    cheap = ranking(cheap=True)
+    assert cheap.positions.tolist() == full.positions.tolist()
+    assert (cheap.reasons, cheap.strategy) == (full.reasons, "personalized")
+
+
+def test_the_previous_model_stands_in_only_while_lists_are_computed(
+    fresh_client: TestClient, service_settings: Settings, trained: Trained
+) -> None:
+    client = all_lists_ready(fresh_client)
+    store = client.app.state.store  # type: ignore[attr-defined]
+    old = store.served
+    assert store.stand_in() is None  # the first model has no predecessor
+    run_id = publish_model(service_settings.models_dir, trained)
+    wait_until(lambda: store.served.version == run_id, what=f"the service to serve {run_id}")
+    assert store.stand_in() in (old, None)  # None once the new lists are all in
+    versions = {reader_get(client, "R105").json()["model_version"] for _ in range(3)}
+    assert versions <= {old.version, run_id}
+    all_lists_ready(client)
+    assert store.stand_in() is None
+    assert reader_get(client, "R105").json()["model_version"] == run_id
