@@ -58,7 +58,7 @@ class PopularityRecommender(RankingRecommender):
                 C.WEIGHT: weights,
             }
         )
-        # each branch counts its own readers, with repeat loans damped as in `aggregate`
+        # each branch counts its own readers, with repeat loans damped as in `ranking.Pairs`
         keys = [C.LIBRARY_ID, C.READER_ID, C.BOOK_ID]
         per_reader = frame.groupby(keys, sort=False)[C.WEIGHT].sum()
         per_book = np.log2(1.0 + per_reader).groupby(level=[C.LIBRARY_ID, C.BOOK_ID]).sum()

@@ -92,35 +92,11 @@ def latest_time(interactions: pd.DataFrame) -> float | None:
     return None if np.all(np.isnan(seconds)) else float(np.nanmax(seconds))
 
 
-def aggregate(
-    interactions: pd.DataFrame, weights: np.ndarray, *, damp: bool = True
-) -> pd.DataFrame:
-    """Sum weights per (reader, book); `damp` applies ``log2(1 + sum)`` (one loan stays 1.0)."""
-    # grouping one integer key is cheaper than grouping two string columns; the groups (in order
-    # of first appearance) and their sums are the same
-    readers, reader_ids = pd.factorize(interactions[C.READER_ID].astype(str))
-    books, book_ids = pd.factorize(interactions[C.BOOK_ID].astype(str))
-    known = (readers >= 0) & (books >= 0)  # a missing id is no group, as in pandas' groupby
-    key = readers[known].astype(np.int64) * len(book_ids) + books[known]
-    sums = pd.Series(np.asarray(weights)[known]).groupby(key, sort=False).sum()
-    pair = sums.index.to_numpy(dtype=np.int64)
-    summed = pd.DataFrame(
-        {
-            C.READER_ID: np.asarray(reader_ids, dtype=object)[pair // max(len(book_ids), 1)],
-            C.BOOK_ID: np.asarray(book_ids, dtype=object)[pair % max(len(book_ids), 1)],
-            C.WEIGHT: sums.to_numpy(),
-        }
-    )
-    if damp:
-        summed[C.WEIGHT] = np.log2(1.0 + summed[C.WEIGHT].to_numpy())
-    return summed[summed[C.WEIGHT] > 0].reset_index(drop=True)
-
-
 def compensated_sums(groups: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
     """Per-group sums of `values` in row order, Kahan-compensated like pandas' groupby sum.
 
     Fold-in weighs a reader's few new events without pandas' per-call overhead; summing the way
-    `aggregate` does keeps those weights equal to the training weights bit for bit.
+    `ranking.Pairs` does keeps those weights equal to the training weights bit for bit.
     """
     order = np.argsort(groups, kind="stable")
     ordered, addends = groups[order], values[order]

@@ -11,8 +11,10 @@ from recsys.columns import Columns as C
 from recsys.data.dataset import Dataset
 from recsys.models.matrix import SMALL_PRODUCT_ROWS, dense_product
 from recsys.models.registry import build_model
-from recsys.models.weighting import aggregate, compensated_sums, event_weights
+from recsys.models.weighting import compensated_sums, event_weights
 from tests.models.conftest import FAST_PARAMS, block_readers
+
+from .pair_reference import aggregate
 
 WHEN = pd.Timestamp("2024-04-01", tz="UTC")
 

@@ -8,7 +8,9 @@ import pytest
 
 from recsys.columns import Columns as C
 from recsys.models.matrix import IdMap
-from recsys.models.weighting import aggregate, event_weights, latest_time
+from recsys.models.weighting import event_weights, latest_time
+
+from .pair_reference import aggregate
 
 NOW = pd.Timestamp("2024-06-01", tz="UTC")
 
