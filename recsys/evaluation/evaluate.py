@@ -77,6 +77,33 @@ class ComparisonResult:
 
 
 @dataclass(frozen=True)
+class ReaderLists:
+    """A model's lists for a split's test readers, made where the model was fitted (on
+    ``split.train``), so that the model itself need not stay in memory until the comparison."""
+
+    recommendations: pd.DataFrame
+    fit_seconds: float
+    recommend_seconds: float
+    params: dict[str, Any]
+
+
+def reader_lists(
+    model: Recommender, split: Split, *, k: int, progress: Progress | None = None, name: str = ""
+) -> ReaderLists:
+    """Fit `model` on ``split.train`` for readers' lists only and list the test readers."""
+    label = name or model.name
+    _say(progress, f"{label}: fitting on {len(split.train.interactions):,} interactions")
+    started = time.perf_counter()
+    model.fit_for_reader_lists(split.train)
+    fit_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    recs = recommend_in_batches(model, list(split.test_readers), k=check_k(k))
+    recommend_seconds = time.perf_counter() - started
+    _say(progress, f"{label}: fit {fit_seconds:.1f}s, recommend {recommend_seconds:.1f}s")
+    return ReaderLists(recs, fit_seconds, recommend_seconds, _jsonable_params(model))
+
+
+@dataclass(frozen=True)
 class _Context:
     """What every model's evaluation on one split shares (computed once per comparison)."""
 
@@ -136,30 +163,41 @@ def compare_models(
     include_baselines: bool = True,
     catalog: pd.DataFrame | None = None,
     seed: int | None = 42,
+    lists: Mapping[str, ReaderLists] | None = None,
 ) -> ComparisonResult:
     """Fit every candidate on ``split.train``, recommend for the test readers and score them.
 
-    The given instances are fitted in place (so a caller can keep the fitted models). Baselines
-    ``popularity`` and ``als_default`` are added unless present or `include_baselines` is False.
-    `progress` receives one line per step (for example ``print``); `seed` fixes the ALS
-    baseline's initialization.
+    The given instances are fitted in place for readers' lists (`fit_for_reader_lists`: a caller
+    can keep them to list more readers, not for similar books). `lists`
+    are models' lists already made by `reader_lists` on this split: they are scored first, as
+    they are. Baselines ``popularity`` and ``als_default`` are added unless present or
+    `include_baselines` is False. `progress` receives one line per step (for example
+    ``print``); `seed` fixes the ALS baseline's initialization.
     """
     k = check_k(k)
-    models = dict(candidates)
+    made = dict(lists or {})
+    models = {name: model for name, model in candidates.items() if name not in made}
     if include_baselines:
         for name, model in baseline_models(seed=seed).items():
-            models.setdefault(name, model)
-    if not models:
+            if name not in made:
+                models.setdefault(name, model)
+    if not models and not made:
         raise ValueError("candidates is empty and include_baselines is False: nothing to compare")
     context = _Context.build(split, catalog)
     readers = list(split.test_readers)
-    results: dict[str, EvaluationResult] = {}
-    fit_seconds: dict[str, float] = {}
-    recommend_seconds: dict[str, float] = {}
+    results = {name: _evaluate(entry.recommendations, context, k=k) for name, entry in made.items()}
+    for name, result in results.items():
+        _say(
+            progress,
+            f"{name}: lists made when it was fitted, ndcg@{k} {result.summary[f'ndcg@{k}']:.4f}",
+        )
+    fit_seconds = {name: entry.fit_seconds for name, entry in made.items()}
+    recommend_seconds = {name: entry.recommend_seconds for name, entry in made.items()}
+    params = {name: entry.params for name, entry in made.items()}
     for name, model in models.items():
         _say(progress, f"{name}: fitting on {len(split.train.interactions):,} interactions")
         started = time.perf_counter()
-        model.fit(split.train)
+        model.fit_for_reader_lists(split.train)
         fit_seconds[name] = time.perf_counter() - started
         started = time.perf_counter()
         recs = recommend_in_batches(model, readers, k=k)
@@ -177,7 +215,7 @@ def compare_models(
         results=results,
         fit_seconds=fit_seconds,
         recommend_seconds=recommend_seconds,
-        params={name: _jsonable_params(model) for name, model in models.items()},
+        params={**params, **{name: _jsonable_params(model) for name, model in models.items()}},
     )
 
 

@@ -57,6 +57,17 @@ class Recommender(ABC):
     def fit(self, dataset: Dataset) -> Self:
         """Learn from `dataset`; returns self."""
 
+    def fit_for_reader_lists(self, dataset: Dataset) -> Self:
+        """`fit` for a model that will only make readers' lists (an evaluation's candidate):
+        a model may skip what only `similar_books` and `save` need."""
+        return self.fit(dataset)
+
+    def fitted_params(self) -> dict[str, Any]:
+        """Parameters that refit this fitted model's own choices on other data without searching
+        for them again (a model that tunes itself records what it chose); `get_params` here."""
+        self._check_fitted()
+        return self.get_params()
+
     @abstractmethod
     def recommend(
         self,

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
+
+T = TypeVar("T")
+B = TypeVar("B")
+
+
+def map_blocks(function: Callable[[B], T], blocks: Sequence[B]) -> list[T]:
+    """`function` over `blocks` on every core, results in order.
+
+    For the block products of book x book matrices: scipy's sparse products and numpy's
+    sorting release the GIL, so threads share the work (twice as fast on two cores, measured)
+    without copying the big input matrices into other processes.
+    """
+    workers = min(len(blocks), os.cpu_count() or 1)
+    if workers <= 1:
+        return [function(block) for block in blocks]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(function, blocks))
 
 
 class IdMap:

@@ -17,7 +17,7 @@ from scipy import sparse
 from recsys.columns import Columns as C
 from recsys.models.base import check_k
 from recsys.models.matrix import IdMap, build_matrix, csr_restore, csr_state
-from recsys.models.ranking import RankingRecommender, TrainingData
+from recsys.models.ranking import Pairs, RankingRecommender, TrainingData
 from recsys.models.weighting import event_weights
 
 NO_LIBRARY = ""
@@ -43,50 +43,59 @@ class PopularityRecommender(RankingRecommender):
     def _fit_model(self, data: TrainingData) -> None:
         interactions = data.dataset.interactions
         libraries = interactions.get(C.LIBRARY_ID, pd.Series(NO_LIBRARY, index=interactions.index))
-        library_ids = libraries.fillna(NO_LIBRARY).astype(str)
+        library_codes, library_ids = pd.factorize(libraries.fillna(NO_LIBRARY).astype(str))
+        self.libraries_ = IdMap(sorted(library_ids))
+        n_libraries = len(self.libraries_)
+        pairs = data.pairs
+        # integer keys from the fit's grouped pairs: grouping string ids costs a minute at 10
+        # million loans. Per row of a known pair: its pair, its reader, its branch (sorted order).
+        library = self.libraries_.index(library_ids)[library_codes[pairs.known]]
         weights = event_weights(
             interactions,
             event_weights=self.event_weights,
             half_life_days=self.half_life_days,
             reference_time=data.reference_time,
-        )
-        frame = pd.DataFrame(
-            {
-                C.LIBRARY_ID: library_ids.to_numpy(),
-                C.READER_ID: interactions[C.READER_ID].astype(str).to_numpy(),
-                C.BOOK_ID: interactions[C.BOOK_ID].astype(str).to_numpy(),
-                C.WEIGHT: weights,
-            }
-        )
+        )[pairs.known]
         # each branch counts its own readers, with repeat loans damped as in `ranking.Pairs`
-        keys = [C.LIBRARY_ID, C.READER_ID, C.BOOK_ID]
-        per_reader = frame.groupby(keys, sort=False)[C.WEIGHT].sum()
-        per_book = np.log2(1.0 + per_reader).groupby(level=[C.LIBRARY_ID, C.BOOK_ID]).sum()
-        per_book = per_book[per_book > 0]
-        self.libraries_ = IdMap(sorted(library_ids.unique()))
-        self.by_library_ = build_matrix(
-            self.libraries_.index(per_book.index.get_level_values(C.LIBRARY_ID)),
-            data.books.index(per_book.index.get_level_values(C.BOOK_ID)),
-            per_book.to_numpy(),
-            (len(self.libraries_), len(data.books)),
+        per_reader = (
+            pd.Series(weights).groupby(pairs.group * n_libraries + library, sort=False).sum()
         )
-        counts = frame.groupby([C.READER_ID, C.LIBRARY_ID], sort=True).size()
-        ranked = counts.sort_values(ascending=False, kind="stable").reset_index()
-        home = ranked.drop_duplicates(C.READER_ID).set_index(C.READER_ID)[C.LIBRARY_ID]
-        self.reader_library_ = np.full(len(data.readers), -1, dtype=np.int64)
-        rows = data.readers.index(home.index)
-        self.reader_library_[rows[rows >= 0]] = self.libraries_.index(home.to_numpy()[rows >= 0])
+        pair, branch = np.divmod(per_reader.index.to_numpy(), n_libraries)
+        book = pairs.book_column[pairs.book_code[pair]]
+        per_book = (
+            pd.Series(np.log2(1.0 + per_reader.to_numpy()))
+            .groupby(branch * len(data.books) + book, sort=True)
+            .sum()
+        )
+        per_book = per_book[per_book > 0]
+        branch, book = np.divmod(per_book.index.to_numpy(), len(data.books))
+        self.by_library_ = build_matrix(
+            branch, book, per_book.to_numpy(), (n_libraries, len(data.books))
+        )
+        self.reader_library_ = _home_libraries(
+            pairs.reader_code[pairs.group], library, n_libraries, pairs, data.readers
+        )
         self.audiences_ = _audiences(data.dataset.catalog, data.books)
 
     def _scores(
         self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
     ) -> np.ndarray:
-        return np.vstack([self._fallback_scores(int(r)) for r in reader_index])
+        homes = [self._home(int(r)) for r in reader_index]
+        # a batch of readers shares a few branches: each branch's ranking is built once
+        rankings = {home: self._ranking(home) for home in set(homes)}
+        return np.vstack([rankings[home] for home in homes])
 
     def _fallback_scores(self, reader_index: int) -> np.ndarray:
-        if self.per_library and reader_index >= 0 and self.reader_library_[reader_index] >= 0:
-            return self._library_scores(int(self.reader_library_[reader_index]))
-        return self.popularity_
+        return self._ranking(self._home(reader_index))
+
+    def _home(self, reader_index: int) -> int:
+        """The reader's home branch when lists are per branch, else -1 (overall)."""
+        if self.per_library and reader_index >= 0:
+            return int(self.reader_library_[reader_index])
+        return -1
+
+    def _ranking(self, library: int) -> np.ndarray:
+        return self._library_scores(library) if library >= 0 else self.popularity_
 
     def _library_scores(self, library: int) -> np.ndarray:
         """Branch popularity first; the overall ranking orders what the branch never lent."""
@@ -145,6 +154,27 @@ class PopularityRecommender(RankingRecommender):
         self.reader_library_ = arrays["reader_library"]
         self.audiences_ = arrays["audiences"]
         self.by_library_ = csr_restore("by_library", arrays)
+
+
+def _home_libraries(
+    row_readers: np.ndarray,
+    row_libraries: np.ndarray,
+    n_libraries: int,
+    pairs: Pairs,
+    readers: IdMap,
+) -> np.ndarray:
+    """Per training reader, the branch of most of their interactions (ties: the branch first in
+    sorted order); -1 for none."""
+    keys, counts = np.unique(
+        row_readers.astype(np.int64) * n_libraries + row_libraries, return_counts=True
+    )
+    reader, library = np.divmod(keys, n_libraries)
+    order = np.lexsort((library, -counts, reader))
+    first = order[np.r_[True, reader[order][1:] != reader[order][:-1]]]
+    rows = readers.index(np.asarray(pairs.reader_ids, dtype=object))[reader[first]]
+    homes = np.full(len(readers), -1, dtype=np.int64)
+    homes[rows[rows >= 0]] = library[first][rows >= 0]
+    return homes
 
 
 def _audiences(catalog: pd.DataFrame, books: IdMap) -> np.ndarray:

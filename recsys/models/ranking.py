@@ -22,6 +22,7 @@ from scipy import sparse
 from recsys.columns import Columns as C
 from recsys.columns import Events
 from recsys.data.dataset import Dataset
+from recsys.exceptions import NotFittedError
 from recsys.models.base import (
     RECOMMEND_COLUMNS,
     SIMILAR_COLUMNS,
@@ -31,7 +32,7 @@ from recsys.models.base import (
     empty_similar,
 )
 from recsys.models.features import content_matrix
-from recsys.models.matrix import IdMap, build_matrix, csr_restore, csr_state
+from recsys.models.matrix import IdMap, build_matrix, csr_restore, csr_state, map_blocks
 from recsys.models.weighting import compensated_sums, event_weights, latest_time
 
 #: Popularity breaks ties with a weight far below any real score difference.
@@ -136,9 +137,13 @@ class RankingRecommender(Recommender):
         """Build the shared state (matrix, id maps, works, content, pair support), then fit."""
         return self._fit(dataset, similar_books=True)
 
+    def fit_for_reader_lists(self, dataset: Dataset) -> Self:
+        """`fit` without the pair support (a book x book product, minutes at 10 million loans):
+        the model scores readers but refuses `similar_books` and `save`."""
+        return self._fit(dataset, similar_books=False)
+
     def _fit(self, dataset: Dataset, *, similar_books: bool) -> Self:
-        """`fit`; without `similar_books` the pair support (a book x book product, the costliest
-        shared part) is skipped, for an inner model that only ever scores readers."""
+        """`fit`, or `fit_for_reader_lists` without `similar_books`."""
         if self.collaborative:
             check_min_pair_support(self.min_pair_support)
         interactions = dataset.interactions
@@ -161,8 +166,11 @@ class RankingRecommender(Recommender):
         self.works_ = _work_index(dataset.catalog, books)
         self.popularity_ = np.asarray(matrix.sum(axis=0), dtype=np.float64).ravel()
         self.content_ = content_matrix(dataset.catalog, books)
-        if self.collaborative and similar_books:
-            self.links_ = pair_support(interactions, pairs, self.min_pair_support)
+        self.links_ = (
+            pair_support(interactions, pairs, self.min_pair_support)
+            if self.collaborative and similar_books
+            else None
+        )
         self._fit_model(TrainingData(dataset, matrix, readers, books, reference, pairs))
         self._prepare()
         return self
@@ -253,6 +261,8 @@ class RankingRecommender(Recommender):
         yet gets its catalog-metadata neighbours.
         """
         self._check_fitted()
+        if self.collaborative:
+            self._check_links()
         k = check_k(k)
         books = [str(b) for b in books]
         if not books:
@@ -383,7 +393,7 @@ class RankingRecommender(Recommender):
     def _neighbours(self, book: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Candidate similar books with scores and an optional tie-break (see similar_books)."""
         if self.collaborative and self.borrowed_[book]:
-            row = self.links_
+            row = self._check_links()
             others = row.indices[row.indptr[book] : row.indptr[book + 1]]
             support = np.zeros(len(self.books_))
             support[others] = row.data[row.indptr[book] : row.indptr[book + 1]]
@@ -401,6 +411,18 @@ class RankingRecommender(Recommender):
     def _is_fitted(self) -> bool:
         return hasattr(self, "matrix_")
 
+    def _check_links(self) -> sparse.csr_matrix:
+        """A collaborative model's book-to-book links; refused on a model fitted for readers'
+        lists only."""
+        self._check_fitted()
+        if self.links_ is None:
+            raise NotFittedError(
+                f"{type(self).__name__} was fitted for readers' lists only "
+                "(fit_for_reader_lists), without the links that similar books and saving need; "
+                "call fit(dataset)"
+            )
+        return self.links_
+
     def _state_arrays(self) -> dict[str, np.ndarray]:
         arrays = {
             "readers": self.readers_.ids,
@@ -414,7 +436,7 @@ class RankingRecommender(Recommender):
             **csr_state("content", self.content_),
         }
         if self.collaborative:
-            arrays.update(csr_state("links", self.links_))
+            arrays.update(csr_state("links", self._check_links()))
         arrays.update({f"model.{key}": value for key, value in self._model_state().items()})
         return arrays
 
@@ -427,8 +449,7 @@ class RankingRecommender(Recommender):
         self.reference_time_ = None if np.isnan(reference) else reference
         self.matrix_ = csr_restore("matrix", arrays)
         self.content_ = csr_restore("content", arrays)
-        if self.collaborative:
-            self.links_ = csr_restore("links", arrays)
+        self.links_ = csr_restore("links", arrays) if self.collaborative else None
         self._restore_model(
             {key.removeprefix("model."): v for key, v in arrays.items() if key.startswith("model.")}
         )
@@ -481,18 +502,17 @@ def pair_support(interactions: pd.DataFrame, pairs: Pairs, min_support: int) -> 
         shape=(len(pairs.reader_ids), n_books),
     )
     transposed = borrowed.T.tocsr()
-    chunks = []
     step = 2048
-    for start in range(0, n_books, step):
+
+    def supported(start: int) -> sparse.csr_matrix:
         block = (transposed[start : start + step] @ borrowed).tocoo()
         keep = (block.data >= min_support) & (block.row + start != block.col)
-        chunks.append(
-            sparse.csr_matrix(
-                (block.data[keep], (block.row[keep], block.col[keep])),
-                shape=(min(step, n_books - start), n_books),
-            )
+        return sparse.csr_matrix(
+            (block.data[keep], (block.row[keep], block.col[keep])),
+            shape=(min(step, n_books - start), n_books),
         )
-    links = sparse.vstack(chunks).tocsr()
+
+    links = sparse.vstack(map_blocks(supported, range(0, n_books, step))).tocsr()
     links.sort_indices()
     return links.astype(np.int32)
 

@@ -13,7 +13,7 @@ from scipy import sparse
 
 from recsys.columns import Columns as C
 from recsys.columns import Events
-from recsys.models.matrix import IdMap
+from recsys.models.matrix import IdMap, map_blocks
 from recsys.models.weighting import timestamps_seconds
 
 PAIRS_PER_CHUNK = 20_000_000
@@ -78,24 +78,27 @@ def _pair_counts(items: np.ndarray, later: np.ndarray, n_books: int) -> sparse.c
         cuts = np.unique(changes[np.minimum(np.searchsorted(changes, wanted), len(changes) - 1)])
     bounds = np.r_[0, cuts, len(order)]
     first_book = np.r_[0, books_in_order[cuts], n_books]
-    blocks = []
-    for start, stop, low, high in zip(
-        bounds[:-1], bounds[1:], first_book[:-1], first_book[1:], strict=True
-    ):
+
+    def block(bound: tuple[int, int, int, int]) -> sparse.csr_matrix:
+        start, stop, low, high = bound
         positions = order[start:stop]
         span = later[positions]
         source = np.repeat(positions, span)
         step = np.arange(len(source)) - np.repeat(np.cumsum(span) - span, span)
-        block = sparse.csr_matrix(
+        counts = sparse.csr_matrix(
             (
                 np.ones(len(source), dtype=np.float32),
                 (items[source] - low, items[source + 1 + step]),
             ),
             shape=(high - low, n_books),
         )
-        block.sum_duplicates()
-        blocks.append(block)
-    counts = sparse.vstack(blocks, format="csr")
+        counts.sum_duplicates()
+        return counts
+
+    bounds_of_blocks = list(
+        zip(bounds[:-1], bounds[1:], first_book[:-1], first_book[1:], strict=True)
+    )
+    counts = sparse.vstack(map_blocks(block, bounds_of_blocks), format="csr")
     counts.sort_indices()
     return counts
 

@@ -18,7 +18,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import Engine, select
@@ -29,7 +29,7 @@ from recsys.config import Settings
 from recsys.consent import detach_unconsented_sessions, load_training_dataset
 from recsys.data.dataset import Dataset
 from recsys.db.tables import loans
-from recsys.evaluation.splits import sample_test_readers, temporal_split
+from recsys.evaluation.splits import Split, sample_test_readers, temporal_split
 from recsys.exceptions import RecsysError
 from recsys.models.base import Recommender
 from recsys.nightly import gate as gate_module
@@ -38,10 +38,15 @@ from recsys.nightly import validate as validate_module
 from recsys.nightly.progress import Progress
 from recsys.nightly.report import write_report
 
+if TYPE_CHECKING:  # the evaluation imports implicit: only the steps that train load it
+    from recsys.evaluation.evaluate import ReaderLists
+
 K = 10
 TEST_SHARE = 0.1
 GATE_READERS = 20
 MAX_TEST_READERS = 10_000
+#: Manifest key of the recipe a run started from (see `_published_recipe`).
+RECIPE = "recipe"
 
 
 class IngestRejectedError(RecsysError):
@@ -56,6 +61,10 @@ class RunContext:
     engine: Engine
     progress: Progress = field(default_factory=lambda: Progress("none"))
     dataset: Dataset | None = None
+    holdout: Split | None = None
+    #: tonight's recipe (the configured or searched model, unfitted) and its lists on the holdout
+    recipe: Recommender | None = None
+    candidate_lists: ReaderLists | None = None
     model: Recommender | None = None
     manifest_extra: dict[str, Any] = field(default_factory=dict)
 
@@ -119,14 +128,44 @@ def load_data(settings: Settings, ctx: RunContext) -> Dataset:
     return ctx.dataset
 
 
+def holdout(settings: Settings, ctx: RunContext) -> Split:
+    """The temporal holdout the run evaluates on (made once per run)."""
+    if ctx.holdout is None:
+        # scoring every reader of a big library costs minutes per model and moves the metrics by
+        # less than their noise (measured in benchmarks/bench_training.py)
+        ctx.holdout = sample_test_readers(
+            temporal_split(load_data(settings, ctx), test_share=TEST_SHARE),
+            max_readers=MAX_TEST_READERS,
+            seed=settings.seed,
+        )
+    return ctx.holdout
+
+
 def train(settings: Settings, ctx: RunContext) -> dict[str, Any]:
-    """Fit the configured model (optionally after a time-budgeted search) on all stored data."""
+    """Fit tonight's candidate on the holdout's training part, then refit it on all stored data.
+
+    The model's own choices (the optional search's parameters, the hybrid's blend) are made once,
+    on the holdout's training part (their validation is carved from it), and the candidate fitted
+    there lists the test readers for `evaluate` right away. The published model refits exactly
+    those choices on all the data: what the evaluation measured is what is published, nothing is
+    tuned twice, and only one big model is in memory at a time.
+    """
+    from recsys.evaluation.evaluate import reader_lists
     from recsys.models import registry
 
     dataset = load_data(settings, ctx)
-    model = registry.default_model(settings)
+    split = holdout(settings, ctx)
+    recipe = registry.default_model(settings)
     if settings.search_enabled:
-        model = _search(settings, ctx, dataset, model)
+        recipe = _search(settings, ctx, split.train, recipe)
+    ctx.recipe = recipe
+    candidate = registry.build_model(recipe.name, **recipe.get_params())
+    ctx.candidate_lists = reader_lists(
+        candidate, split, k=K, progress=lambda m: ctx.line(f"train: {m}"), name="candidate"
+    )
+    params = candidate.fitted_params()
+    del candidate
+    model = registry.build_model(recipe.name, **params)
     ctx.line(f"train: fitting {model.name} on {len(dataset.interactions)} interactions")
     started = time.perf_counter()
     model.fit(dataset)
@@ -143,20 +182,20 @@ def train(settings: Settings, ctx: RunContext) -> dict[str, Any]:
         "last_event": _iso(times.max()) if len(times) else None,
     }
     ctx.manifest_extra["data"] = {k: v for k, v in counts.items() if k not in ("model", "params")}
+    ctx.manifest_extra[RECIPE] = {"name": recipe.name, "params": _jsonable(recipe.get_params())}
     return counts
 
 
 def _search(
-    settings: Settings, ctx: RunContext, dataset: Dataset, model: Recommender
+    settings: Settings, ctx: RunContext, train_part: Dataset, model: Recommender
 ) -> Recommender:
     """Search on the evaluation's training part only, so the holdout stays unseen."""
     from recsys.models import registry, search
 
     ctx.line(f"train: searching parameters for {settings.search_budget_seconds:g}s")
-    outer = temporal_split(dataset, test_share=TEST_SHARE)
     result = search.search(
         model.name,
-        outer.train,
+        train_part,
         base_params=model.get_params(),
         budget_seconds=settings.search_budget_seconds,
         seed=settings.seed,
@@ -175,37 +214,31 @@ def _search(
 
 def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     """Score candidate, published model and baselines on one temporal holdout; write the files."""
-    from recsys.evaluation.evaluate import compare_models
-    from recsys.models import registry
+    from recsys.evaluation.evaluate import compare_models, reader_lists
 
-    if ctx.model is None:
+    if ctx.recipe is None or ctx.candidate_lists is None:
         raise RecsysError("evaluate needs a trained model: run the train step first")
-    dataset = load_data(settings, ctx)
-    # scoring every reader of a big library costs minutes per model and moves the metrics by less
-    # than their noise (measured in benchmarks/bench_training.py)
-    split = sample_test_readers(
-        temporal_split(dataset, test_share=TEST_SHARE),
-        max_readers=MAX_TEST_READERS,
-        seed=settings.seed,
-    )
+    split = holdout(settings, ctx)
     described = split.describe()
     ctx.line(
         f"evaluate: holdout of {described['test_pairs']} loans by "
         f"{described['test_readers']} readers from {described['test_start']}"
     )
-    candidate_params = ctx.model.get_params()
-    models: dict[str, Recommender] = {
-        "candidate": registry.build_model(ctx.model.name, **candidate_params)
-    }
     notes = [
         "All models are fitted on the same training part and scored on the same held-out "
         f"newest {TEST_SHARE:.0%} of loans (readers' first loans of a book only; at most "
         f"{MAX_TEST_READERS} test readers, a seeded sample).",
     ]
-    published_id, same_params = _add_published_refit(
-        settings, ctx, models, notes, candidate=ctx.model
+    progress = lambda m: ctx.line(f"evaluate: {m}")  # noqa: E731
+    published_id, same_params, published = _published_recipe(
+        settings, ctx, notes, recipe=ctx.recipe
     )
-    comparison = compare_models(models, split, k=K, progress=lambda m: ctx.line(f"evaluate: {m}"))
+    lists = {"candidate": ctx.candidate_lists}
+    if published is not None:
+        lists["published_refit"] = reader_lists(
+            published, split, k=K, progress=progress, name="published_refit"
+        )
+    comparison = compare_models({}, split, k=K, progress=progress, lists=lists)
     entries: dict[str, dict[str, Any]] = {
         name: {
             "metrics": result.summary,
@@ -234,17 +267,15 @@ def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     return metrics
 
 
-def _add_published_refit(
-    settings: Settings,
-    ctx: RunContext,
-    models: dict[str, Recommender],
-    notes: list[str],
-    *,
-    candidate: Recommender,
-) -> tuple[str | None, bool]:
-    """Add ``published_refit`` to `models` when it differs from the candidate.
+def _published_recipe(
+    settings: Settings, ctx: RunContext, notes: list[str], *, recipe: Recommender
+) -> tuple[str | None, bool, Recommender | None]:
+    """The published model's recipe, unfitted, when it differs from tonight's `recipe`.
 
-    Returns the published run id and whether its parameters equal the candidate's.
+    A recipe is what a run starts from (the configured or searched parameters, before the
+    model's own choices such as the hybrid's blend), so two nights with the same settings
+    have the same recipe. Returns the published run id, whether its recipe equals tonight's,
+    and the model to refit on the holdout (None when equal or not rebuildable).
     """
     from recsys.models import registry
 
@@ -252,34 +283,35 @@ def _add_published_refit(
     current = artifacts.current_run_id(models_dir)
     if current is None:
         ctx.line("evaluate: no published model yet")
-        return None, False
+        return None, False, None
     path = artifacts.run_path(models_dir, current)
     try:
         artifacts.verify_bundle(path)
     except RecsysError as error:  # the service keeps its loaded copy; the operator must know
         ctx.line(f"evaluate: the published model (run {current}) cannot be loaded: {error}")
     try:
-        spec = json.loads((path / artifacts.MANIFEST).read_text())["model"]
+        manifest = json.loads((path / artifacts.MANIFEST).read_text())
+        spec = manifest.get(RECIPE) or manifest["model"]
         name, params = spec["name"], spec["params"]
-        if name == candidate.name and _jsonable(params) == _jsonable(candidate.get_params()):
+        if name == recipe.name and _jsonable(params) == _jsonable(recipe.get_params()):
             notes.append(
-                f"The published model (run {current}) has the candidate's parameters, "
+                f"The published model (run {current}) has the candidate's recipe, "
                 "so its refit on the training part is the candidate's."
             )
-            return current, True
-        models["published_refit"] = registry.build_model(name, **params)
+            return current, True, None
+        published = registry.build_model(name, **params)
     except (OSError, ValueError, KeyError, TypeError) as error:
         notes.append(
             f"The published model's parameters (run {current}) cannot be rebuilt by "
             f"this version ({type(error).__name__}), so there is no fair comparison."
         )
-        return current, False
+        return current, False, None
     notes.append(
         f"published_refit is the published model's parameters refitted on the training part "
         f"(the gate's reference): the published model itself (run {current}) was trained on "
         "data that include most of the test period, so scoring it as served would not be fair."
     )
-    return current, False
+    return current, False, published
 
 
 def save(settings: Settings, ctx: RunContext) -> Path:

@@ -6,7 +6,7 @@ import pytest
 
 from recsys.columns import Columns as C
 from recsys.data.dataset import Dataset
-from recsys.evaluation.evaluate import compare_models
+from recsys.evaluation.evaluate import compare_models, reader_lists
 from recsys.evaluation.splits import temporal_split
 from recsys.models import registry
 
@@ -40,3 +40,16 @@ def test_nothing_to_compare_is_an_error(library: Dataset) -> None:
     split = temporal_split(library, test_share=0.2)
     with pytest.raises(ValueError, match="candidates is empty and include_baselines is False"):
         compare_models({}, split, include_baselines=False)
+
+
+def test_lists_made_where_the_model_was_fitted_score_as_a_fit_here(library: Dataset) -> None:
+    split = temporal_split(library, test_share=0.2)
+    here = compare_models({"knn": registry.create("knn", similarity="bm25")}, split, k=5)
+    made = reader_lists(registry.create("knn", similarity="bm25"), split, k=5, name="knn")
+    lines: list[str] = []
+    there = compare_models({}, split, k=5, lists={"knn": made}, progress=lines.append)
+    assert list(there.results) == ["knn", "popularity", "als_default"]
+    assert there.results["knn"].summary == here.results["knn"].summary
+    assert there.params["knn"] == here.params["knn"]
+    assert there.fit_seconds["knn"] == made.fit_seconds > 0
+    assert any(line.startswith("knn: lists made when it was fitted, ndcg@5") for line in lines)

@@ -60,14 +60,38 @@ def test_one_reader_at_a_time_equals_the_batch(name: str, board: Dataset) -> Non
             C.TIMESTAMP: WHEN,
         }
     )
-    batch = model.recommend(readers, k=6, history=history)
+    wide_batch = model.recommend(readers, k=K_WIDE, history=history)
+    batch = wide_batch.groupby(C.READER_ID, sort=False).head(K).reset_index(drop=True)
     single = pd.concat(
-        [model.recommend([r], k=6, history=history) for r in readers], ignore_index=True
+        [model.recommend([r], k=K, history=history) for r in readers], ignore_index=True
     )
-    pd.testing.assert_frame_equal(single.drop(columns=C.SCORE), batch.drop(columns=C.SCORE))
-    # BLAS rounds a matrix-matrix product (the batch's ALS factors) differently from a
-    # matrix-vector one in the last float32 bits; every sparse part is equal bit for bit
-    np.testing.assert_allclose(single[C.SCORE], batch[C.SCORE], rtol=1e-6, atol=1e-7)
+    assert_same_lists_up_to_near_ties(single, batch, wide_batch)
+
+
+K, K_WIDE = 6, 12
+SCORE_RTOL, SCORE_ATOL = 1e-6, 1e-7
+
+
+def assert_same_lists_up_to_near_ties(
+    single: pd.DataFrame, batch: pd.DataFrame, wide_batch: pd.DataFrame
+) -> None:
+    """Equal lists, except where two books' scores agree to float32 rounding.
+
+    BLAS rounds a matrix-matrix product (the batch's ALS factors) differently from a
+    matrix-vector one in the last float32 bits, which may swap two books whose scores tie
+    to that precision; every sparse part is equal bit for bit.
+    """
+    assert single[C.READER_ID].tolist() == batch[C.READER_ID].tolist()
+    np.testing.assert_allclose(single[C.SCORE], batch[C.SCORE], rtol=SCORE_RTOL, atol=SCORE_ATOL)
+    swapped = single[single[C.BOOK_ID].to_numpy() != batch[C.BOOK_ID].to_numpy()]
+    assert len(swapped) <= 0.02 * len(single), "more than a few near-tie swaps"
+    wide_scores = wide_batch.set_index([C.READER_ID, C.BOOK_ID])[C.SCORE]
+    for row in swapped.itertuples(index=False):
+        reader, book, score = getattr(row, C.READER_ID), getattr(row, C.BOOK_ID), row.score
+        assert (reader, book) in wide_scores.index, f"{book} is not in the batch list"
+        np.testing.assert_allclose(
+            wide_scores[(reader, book)], score, rtol=SCORE_RTOL, atol=SCORE_ATOL
+        )
 
 
 def test_folded_history_is_weighted_like_training(board: Dataset) -> None:

@@ -108,7 +108,8 @@ def string_validation_split(dataset: Dataset, share: float) -> pd.DataFrame:
 def test_validation_split_equals_the_string_pair_definition(share: float) -> None:
     frame = messy_interactions(seed=2, n=6000)
     dataset = Dataset.from_interactions(frame)
-    split = _validation_split(dataset, share)
+    books = IdMap(dataset.books.astype(str))
+    split = _validation_split(dataset, Pairs(dataset.interactions, books), share)
     assert split is not None
     train, held = split
     expected = string_validation_split(dataset, share)

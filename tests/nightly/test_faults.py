@@ -43,7 +43,7 @@ SLOW_POINTS = [
     ("published", "ingest: views/views-2026-11-20.csv.gz: "),
     ("published", "validate: retention applied"),
     ("published", "train: fitted"),
-    ("published", "evaluate: candidate: fit "),
+    ("published", "train: candidate: fit "),
     ("published", "evaluate: wrote metrics.json"),
     ("published", "save: bundle"),
     ("published", "gate: passed"),

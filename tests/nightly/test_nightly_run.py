@@ -29,6 +29,11 @@ def test_nightly_twice_second_run_ingests_nothing_new(env, drop_exports) -> None
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {"candidate", "als_default", "popularity"} <= set(metrics["models"])
     assert "| candidate |" in (run_dir / "report.md").read_text()
+    # the candidate scored is the recipe; the bundle refits the blend it chose, without tuning
+    manifest = json.loads((run_dir / artifacts.MANIFEST).read_text())
+    assert manifest["recipe"]["params"] == metrics["models"]["candidate"]["params"]
+    assert manifest["recipe"]["params"]["tune_weights"] is True
+    assert manifest["model"]["params"]["tune_weights"] is False
     assert not [p for p in env.inbox.glob("*/*") if p.parent.name != "processed"]
     assert len(list((env.inbox / "processed").rglob("*.csv.gz"))) == 6
 
