@@ -3,9 +3,9 @@
 Per size, in a fresh process (so that peak memory is that size's own): generation, then the
 nightly run's train and evaluate steps themselves (`recsys.nightly.steps`). ``train`` fits the
 default model on the holdout's training part (the newest 10% of loans held out; the hybrid tunes
-its blend on validation carved from that part), lists the sampled test readers with it, then
-refits the chosen blend on all the data; ``evaluate`` fits popularity and plain default ALS on
-the training part and scores all three on the same seeded sample of at most
+its blend on validation carved from that part) and lists the sampled test readers with it, does
+the same with popularity and plain default ALS, then refits the chosen blend on all the data;
+``evaluate`` scores the three lists on the same seeded sample of at most
 `steps.MAX_TEST_READERS` test readers. Targets at 10M loans: train + evaluate under 10 minutes,
 memory under 8 GiB. Peak memory is the process's peak RSS, generation included.
 
@@ -144,7 +144,7 @@ def main() -> None:
             f"  {figures['interactions']:,} interactions (with renewals, holds, views); "
             f"generated in {figures['generate_s']:.0f} s; load average up to "
             f"{figures['load']:.1f} on {os.cpu_count()} cores\n"
-            f"  train step (candidate on the training part, then all data): "
+            f"  train step (every model on the training part, then the candidate on all data): "
             f"{figures['train_s']:.1f} s; peak RSS {figures['peak_after_train_gib']:.2f} GiB "
             f"({figures['peak_after_generate_gib']:.2f} GiB after generation)\n"
             f"  evaluate step (temporal {TEST_SHARE:.0%}, {figures['test_readers']:,} of "
@@ -166,11 +166,15 @@ def main() -> None:
     if len(results) > 1:
         first, last = results[0], results[-1]
         scale = last["loans"] / first["loans"]
-        growth = last["train_s"] / first["train_s"]
-        print(
-            f"train step {first['loans']:,} -> {last['loans']:,} loans ({scale:.0f}x data): "
-            f"{first['train_s']:.1f} s -> {last['train_s']:.1f} s ({growth:.1f}x)"
-        )
+        print(f"{first['loans']:,} -> {last['loans']:,} loans ({scale:.0f}x data):")
+        for label, before, after in [
+            ("train step", first["train_s"], last["train_s"]),
+            *(
+                (f"{name} fit on the training part", first["fit_split_s"][name], seconds)
+                for name, seconds in last["fit_split_s"].items()
+            ),
+        ]:
+            print(f"  {label}: {before:.1f} s -> {after:.1f} s ({after / before:.1f}x)")
 
 
 if __name__ == "__main__":

@@ -261,9 +261,13 @@ def _seen_mask(test: pd.DataFrame, train: pd.DataFrame, catalog: pd.DataFrame) -
     """True where the reader borrowed the same book, or another edition of its work, in training."""
     work_of = _work_map(catalog)
     loans = train.loc[_loan_mask(train)]
-    train_keys = _pair_keys(loans[C.READER_ID], _works(loans[C.BOOK_ID], work_of))
-    test_keys = _pair_keys(test[C.READER_ID], _works(test[C.BOOK_ID], work_of))
-    return np.asarray(test_keys.isin(train_keys))
+    # integer (reader, work) keys: joined id strings cost 20 s at 10 million loans
+    readers, _ = pd.factorize(pd.concat([loans[C.READER_ID], test[C.READER_ID]]).astype(str))
+    works, work_ids = pd.factorize(
+        pd.concat([_works(loans[C.BOOK_ID], work_of), _works(test[C.BOOK_ID], work_of)])
+    )
+    keys = readers.astype(np.int64) * len(work_ids) + works
+    return np.isin(keys[len(loans) :], keys[: len(loans)])
 
 
 def _work_map(catalog: pd.DataFrame) -> pd.Series:
@@ -281,10 +285,6 @@ def _works(books: pd.Series, work_of: pd.Series) -> pd.Series:
         return books.astype(str)
     mapped = books.astype(str).map(work_of)
     return mapped.fillna("book:" + books.astype(str))
-
-
-def _pair_keys(readers: pd.Series, works: pd.Series) -> pd.Index:
-    return pd.Index(readers.astype(str).to_numpy() + "\x1f" + works.astype(str).to_numpy())
 
 
 def _loan_mask(frame: pd.DataFrame) -> pd.Series:

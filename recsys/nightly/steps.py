@@ -53,6 +53,18 @@ class IngestRejectedError(RecsysError):
     """At least one export was rejected and set aside; the run stops before training."""
 
 
+@dataclass(frozen=True)
+class HoldoutLists:
+    """Every compared model's lists for the holdout's test readers, made by `train`."""
+
+    lists: dict[str, ReaderLists]
+    #: the report's notes on how the models were fitted
+    notes: list[str]
+    published_run_id: str | None
+    #: the published model's recipe is tonight's, so its refit is the candidate's
+    same_recipe: bool
+
+
 @dataclass
 class RunContext:
     """What the steps of one run share."""
@@ -62,9 +74,7 @@ class RunContext:
     progress: Progress = field(default_factory=lambda: Progress("none"))
     dataset: Dataset | None = None
     holdout: Split | None = None
-    #: tonight's recipe (the configured or searched model, unfitted) and its lists on the holdout
-    recipe: Recommender | None = None
-    candidate_lists: ReaderLists | None = None
+    holdout_lists: HoldoutLists | None = None
     model: Recommender | None = None
     manifest_extra: dict[str, Any] = field(default_factory=dict)
 
@@ -142,15 +152,15 @@ def holdout(settings: Settings, ctx: RunContext) -> Split:
 
 
 def train(settings: Settings, ctx: RunContext) -> dict[str, Any]:
-    """Fit tonight's candidate on the holdout's training part, then refit it on all stored data.
+    """Fit tonight's candidate and the models it is compared with on the holdout's training
+    part, then refit the candidate on all stored data.
 
     The model's own choices (the optional search's parameters, the hybrid's blend) are made once,
-    on the holdout's training part (their validation is carved from it), and the candidate fitted
+    on the holdout's training part (their validation is carved from it), and every model fitted
     there lists the test readers for `evaluate` right away. The published model refits exactly
-    those choices on all the data: what the evaluation measured is what is published, nothing is
-    tuned twice, and only one big model is in memory at a time.
+    the candidate's choices on all the data: what the evaluation measured is what is published,
+    nothing is tuned twice, and only one big model is in memory at a time.
     """
-    from recsys.evaluation.evaluate import reader_lists
     from recsys.models import registry
 
     dataset = load_data(settings, ctx)
@@ -158,13 +168,7 @@ def train(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     recipe = registry.default_model(settings)
     if settings.search_enabled:
         recipe = _search(settings, ctx, split.train, recipe)
-    ctx.recipe = recipe
-    candidate = registry.build_model(recipe.name, **recipe.get_params())
-    ctx.candidate_lists = reader_lists(
-        candidate, split, k=K, progress=lambda m: ctx.line(f"train: {m}"), name="candidate"
-    )
-    params = candidate.fitted_params()
-    del candidate
+    ctx.holdout_lists, params = _holdout_lists(settings, ctx, split, recipe)
     model = registry.build_model(recipe.name, **params)
     ctx.line(f"train: fitting {model.name} on {len(dataset.interactions)} interactions")
     started = time.perf_counter()
@@ -184,6 +188,33 @@ def train(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     ctx.manifest_extra["data"] = {k: v for k, v in counts.items() if k not in ("model", "params")}
     ctx.manifest_extra[RECIPE] = {"name": recipe.name, "params": _jsonable(recipe.get_params())}
     return counts
+
+
+def _holdout_lists(
+    settings: Settings, ctx: RunContext, split: Split, recipe: Recommender
+) -> tuple[HoldoutLists, dict[str, Any]]:
+    """The lists of the candidate, the published model's refit and the baselines, each model
+    fitted on ``split.train`` and dropped before the next; and the candidate's fitted params."""
+    from recsys.evaluation.evaluate import baseline_models, reader_lists
+    from recsys.models import registry
+
+    progress = lambda m: ctx.line(f"train: {m}")  # noqa: E731
+    candidate = registry.build_model(recipe.name, **recipe.get_params())
+    lists = {"candidate": reader_lists(candidate, split, k=K, progress=progress, name="candidate")}
+    params = candidate.fitted_params()
+    del candidate
+    notes = [
+        "All models are fitted on the same training part and scored on the same held-out "
+        f"newest {TEST_SHARE:.0%} of loans (readers' first loans of a book only; at most "
+        f"{MAX_TEST_READERS} test readers, a seeded sample).",
+    ]
+    published_id, same_recipe, published = _published_recipe(settings, ctx, notes, recipe=recipe)
+    others = baseline_models(seed=settings.seed)
+    if published is not None:
+        others = {"published_refit": published, **others}
+    for name in list(others):
+        lists[name] = reader_lists(others.pop(name), split, k=K, progress=progress, name=name)
+    return HoldoutLists(lists, notes, published_id, same_recipe), params
 
 
 def _search(
@@ -213,10 +244,12 @@ def _search(
 
 
 def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
-    """Score candidate, published model and baselines on one temporal holdout; write the files."""
-    from recsys.evaluation.evaluate import compare_models, reader_lists
+    """Score the lists `train` made for the holdout (candidate, published model's refit,
+    baselines); write the files."""
+    from recsys.evaluation.evaluate import compare_models
 
-    if ctx.recipe is None or ctx.candidate_lists is None:
+    made = ctx.holdout_lists
+    if made is None:
         raise RecsysError("evaluate needs a trained model: run the train step first")
     split = holdout(settings, ctx)
     described = split.describe()
@@ -224,21 +257,9 @@ def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
         f"evaluate: holdout of {described['test_pairs']} loans by "
         f"{described['test_readers']} readers from {described['test_start']}"
     )
-    notes = [
-        "All models are fitted on the same training part and scored on the same held-out "
-        f"newest {TEST_SHARE:.0%} of loans (readers' first loans of a book only; at most "
-        f"{MAX_TEST_READERS} test readers, a seeded sample).",
-    ]
-    progress = lambda m: ctx.line(f"evaluate: {m}")  # noqa: E731
-    published_id, same_params, published = _published_recipe(
-        settings, ctx, notes, recipe=ctx.recipe
+    comparison = compare_models(
+        {}, split, k=K, progress=lambda m: ctx.line(f"evaluate: {m}"), lists=made.lists
     )
-    lists = {"candidate": ctx.candidate_lists}
-    if published is not None:
-        lists["published_refit"] = reader_lists(
-            published, split, k=K, progress=progress, name="published_refit"
-        )
-    comparison = compare_models({}, split, k=K, progress=progress, lists=lists)
     entries: dict[str, dict[str, Any]] = {
         name: {
             "metrics": result.summary,
@@ -247,16 +268,16 @@ def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
         }
         for name, result in comparison.results.items()
     }
-    if same_params:
+    if made.same_recipe:
         entries["published_refit"] = dict(entries["candidate"])
     metrics = {
         "run_id": ctx.run_id,
         "metric": settings.gate_metric,
         "k": K,
         "split": described,
-        "published_run_id": published_id,
+        "published_run_id": made.published_run_id,
         "models": _jsonable(entries),
-        "notes": notes,
+        "notes": made.notes,
     }
     run_dir = ctx.run_dir(settings)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -282,13 +303,13 @@ def _published_recipe(
     models_dir = Path(settings.models_dir)
     current = artifacts.current_run_id(models_dir)
     if current is None:
-        ctx.line("evaluate: no published model yet")
+        ctx.line("train: no published model yet")
         return None, False, None
     path = artifacts.run_path(models_dir, current)
     try:
         artifacts.verify_bundle(path)
     except RecsysError as error:  # the service keeps its loaded copy; the operator must know
-        ctx.line(f"evaluate: the published model (run {current}) cannot be loaded: {error}")
+        ctx.line(f"train: the published model (run {current}) cannot be loaded: {error}")
     try:
         manifest = json.loads((path / artifacts.MANIFEST).read_text())
         spec = manifest.get(RECIPE) or manifest["model"]

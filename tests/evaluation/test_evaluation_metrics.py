@@ -278,6 +278,11 @@ def test_reader_segments_by_hand() -> None:
     }
     assert segments.loc["heavy", "activity"] == "heavy"
     assert segments.loc["heavy", "branch"] == "unknown"
+    # restricted to some readers (the test readers), each keeps the segments of the whole data
+    some = M.reader_segments(
+        Dataset.from_interactions(frame, catalog=catalog), readers=["medium", "absent"]
+    )
+    pd.testing.assert_frame_equal(some, segments.loc[["medium"]])
 
 
 def test_reader_segments_rejects_bad_bounds() -> None:
