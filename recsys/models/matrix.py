@@ -18,9 +18,11 @@ B = TypeVar("B")
 def map_blocks(function: Callable[[B], T], blocks: Sequence[B]) -> list[T]:
     """`function` over `blocks` on every core, results in order.
 
-    For the block products of book x book matrices: scipy's sparse products and numpy's
-    sorting release the GIL, so threads share the work (twice as fast on two cores, measured)
-    without copying the big input matrices into other processes.
+    For work that is mostly scipy sparse products and numpy array passes (block products of
+    book x book matrices, batches of readers' lists): these release the GIL, so threads share
+    the work (about twice as fast on two cores, measured) without copying the big matrices into
+    other processes. Each running block holds its own temporaries, so peak memory grows with the
+    cores: keep blocks small.
     """
     workers = min(len(blocks), os.cpu_count() or 1)
     if workers <= 1:
