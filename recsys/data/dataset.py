@@ -8,7 +8,9 @@ weight events through `recsys.models.weighting`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
+import numpy as np
 import pandas as pd
 
 from recsys.columns import Columns as C
@@ -31,6 +33,22 @@ HOLDINGS_COLUMNS = (C.BOOK_ID, C.LIBRARY_ID, C.COPIES, C.AVAILABLE)
 
 def empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=object) for name in columns})
+
+
+@dataclass(frozen=True)
+class IdCodes:
+    """The interactions' reader and book ids as integer codes per row (-1 for a missing id),
+    with the distinct ids in order of first appearance."""
+
+    readers: np.ndarray
+    reader_ids: pd.Index
+    books: np.ndarray
+    book_ids: pd.Index
+
+
+def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    codes, uniques = pd.factorize(column.astype(str))
+    return codes.astype(np.int32), pd.Index(uniques)
 
 
 @dataclass(frozen=True)
@@ -69,12 +87,22 @@ class Dataset:
             holdings=holdings if holdings is not None else empty_frame(HOLDINGS_COLUMNS),
         )
 
+    @cached_property
+    def id_codes(self) -> IdCodes:
+        """Integer codes of the reader and book ids, made once per Dataset: hashing ten million
+        id strings takes seconds, and a nightly run fits and scores several models on one
+        Dataset. (The interactions of a Dataset are never changed in place.)"""
+        readers, reader_ids = _codes(self.interactions[C.READER_ID])
+        books, book_ids = _codes(self.interactions[C.BOOK_ID])
+        return IdCodes(readers, reader_ids, books, book_ids)
+
     @property
     def readers(self) -> pd.Index:
-        return pd.Index(self.interactions[C.READER_ID].unique())
+        """Every reader with an interaction, in order of first appearance."""
+        return self.id_codes.reader_ids
 
     @property
     def books(self) -> pd.Index:
         """Every known book: borrowed ones and catalog records nobody has borrowed yet."""
-        borrowed = pd.Index(self.interactions[C.BOOK_ID].unique())
+        borrowed = self.id_codes.book_ids
         return borrowed.union(pd.Index(self.catalog[C.BOOK_ID].astype(str)), sort=False)

@@ -132,7 +132,7 @@ class _Context:
             split=split,
             catalog_books=books,
             popularity=popularity,
-            n_readers=int(split.train.interactions[C.READER_ID].nunique()),
+            n_readers=len(split.train.id_codes.reader_ids),
             subjects=subjects,
             segments=segments,
         )

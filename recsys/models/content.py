@@ -19,6 +19,7 @@ class ContentRecommender(RankingRecommender):
     """Books whose subjects, author and title resemble the reader's history."""
 
     name = "content"
+    content_for_readers = True
     collaborative = False
 
     def __init__(
@@ -33,14 +34,10 @@ class ContentRecommender(RankingRecommender):
     def _fit_model(self, data: TrainingData) -> None:
         """Nothing beyond the shared content matrix."""
 
-    def _prepare(self) -> None:
-        super()._prepare()
-        self.content_t_ = self.content_.T.tocsr()  # built once, not per scored reader
-
     def _scores(
         self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
     ) -> np.ndarray:
-        return content_scores(self.content_, rows, transposed=self.content_t_)
+        return content_scores(self.content_, rows)
 
     def _pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:
         return self._content_pair_scores(book, others)

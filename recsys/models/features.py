@@ -15,7 +15,7 @@ from sklearn.preprocessing import normalize
 
 from recsys.columns import SUBJECT_SEPARATOR
 from recsys.columns import Columns as C
-from recsys.models.matrix import IdMap, dense_product
+from recsys.models.matrix import IdMap
 
 FIELD_WEIGHTS = {C.SUBJECTS: 1.0, C.AUTHOR: 0.6, C.TITLE: 0.5}
 
@@ -77,20 +77,13 @@ def _vectorizer(column: str) -> TfidfVectorizer:
     )
 
 
-def content_scores(
-    content: sparse.csr_matrix,
-    rows: sparse.csr_matrix,
-    *,
-    transposed: sparse.csr_matrix | None = None,
-) -> np.ndarray:
+def content_scores(content: sparse.csr_matrix, rows: sparse.csr_matrix) -> np.ndarray:
     """Similarity of every book to each reader's (weighted) history profile.
 
-    `transposed` is ``content.T`` as CSR, built once by a caller that scores often: converting
-    the transpose on every call dominates the cost of scoring one reader.
+    The profiles are made dense before the product: a sparse x sparse product builds a nearly
+    full sparse result first, ten times slower for a batch of readers at 250,000 books.
     """
     if content.shape[1] == 0:
         return np.zeros(rows.shape, dtype=np.float64)
-    profiles = normalize(rows @ content)
-    if transposed is None:
-        transposed = content.T.tocsr()
-    return dense_product(profiles, transposed).astype(np.float64)
+    profiles = normalize(rows @ content).toarray()
+    return np.ascontiguousarray((content @ profiles.T).T, dtype=np.float64)

@@ -55,6 +55,7 @@ from recsys.models.ranking import (
     check_min_pair_support,
 )
 from recsys.models.sequence import sequence_matrix
+from recsys.models.top import largest_per_row
 from recsys.models.weighting import event_weights, timestamps_seconds
 
 COMPONENTS = ("als", "readers", "neighbours", "sequence", "content", "popularity")
@@ -74,6 +75,10 @@ COVERAGE_FLOOR = 1.0
 PENALTY_STEPS = (0.0, 0.1, 0.25)
 MIN_VALIDATION_READERS = 50
 MAX_VALIDATION_READERS = 1000
+#: The tuning's inner fit sees at most about this many interactions (a seeded sample of whole
+#: readers beyond it): at 10 million loans the full inner fit cost two and a half minutes, and
+#: the blend it chooses depends on how the parts rank books, not on every reader being there.
+MAX_VALIDATION_INTERACTIONS = 4_000_000
 CANDIDATES_PER_PART = 50
 VALIDATION_BATCH = 32
 TUNE_K = 10
@@ -95,6 +100,7 @@ class HybridRecommender(ExplainableRecommender):
     popularity, with a popularity penalty; see the module docstring."""
 
     name = "hybrid"
+    content_for_readers = True
 
     def __init__(
         self,
@@ -153,7 +159,7 @@ class HybridRecommender(ExplainableRecommender):
         self.als_ = self._new_als()
         self.als_.fit(self._decayed(data, self.als_half_life_days), show_progress=False)
         self.sequence_ = sequence_matrix(
-            data.dataset.interactions, data.books, window=self.sequence_window
+            data.dataset.interactions, data.pairs, window=self.sequence_window
         )
         self.recent_popularity_ = np.asarray(
             self._decayed(data, self.popularity_half_life_days).sum(axis=0), dtype=np.float64
@@ -172,8 +178,9 @@ class HybridRecommender(ExplainableRecommender):
         self.als_.num_threads = 1
         self.reader_vectors_ = normalize(self.matrix_)
         self.reader_vectors_t_ = self.reader_vectors_.T.tocsr()
-        self.co_borrowing_ = (self.sequence_ + self.sequence_.T).tocsr()
-        self.content_t_ = self.content_.T.tocsr()
+        # co-borrowing is the sequence read both ways: with the transpose kept, the "after" scores
+        # serve both parts, and no summed book x book matrix (the fit's peak memory) is built
+        self.sequence_t_ = self.sequence_.T.tocsr()
         top = max(self.recent_popularity_.max(initial=0.0), 1e-12)
         self.popularity_part_ = self.recent_popularity_ / top
         self.penalty_factor_ = np.exp(-float(self.penalty_[0]) * _log_readers(self.matrix_))
@@ -202,7 +209,14 @@ class HybridRecommender(ExplainableRecommender):
 
     def _validation_shortlists(self, data: TrainingData) -> Shortlists | None:
         """Parts' scores, books and hits on validation shortlists (see `_shortlist`)."""
-        split = _validation_split(data.dataset, data.pairs, self.validation_share)
+        seed = 0 if self.random_state is None else self.random_state
+        split = _validation_split(
+            data.dataset,
+            data.pairs,
+            self.validation_share,
+            max_interactions=MAX_VALIDATION_INTERACTIONS,
+            seed=seed,
+        )
         if split is None:
             return None
         inner_train, held = split
@@ -210,7 +224,7 @@ class HybridRecommender(ExplainableRecommender):
         inner.fit_for_reader_lists(inner_train)
         readers = np.asarray(pd.unique(held[C.READER_ID]), dtype=str)
         if len(readers) > MAX_VALIDATION_READERS:
-            rng = np.random.default_rng(0 if self.random_state is None else self.random_state)
+            rng = np.random.default_rng(seed)
             readers = np.sort(rng.choice(readers, MAX_VALIDATION_READERS, replace=False))
         relevant = held.assign(row=pd.Index(readers).get_indexer(pd.Index(held[C.READER_ID])))
         relevant = relevant.assign(book=inner.books_.index(relevant[C.BOOK_ID]))
@@ -252,11 +266,9 @@ class HybridRecommender(ExplainableRecommender):
                 for r in range(rows.shape[0])
             ]
         )
-        parts = [np.where(seen, -np.inf, part) for part in self._parts(rows, index, folded)]
+        parts = [np.where(seen, -np.inf, part) for _, part in self._parts(rows, index, folded)]
         size = min(CANDIDATES_PER_PART, rows.shape[1])
-        top = np.concatenate(
-            [np.argpartition(-p, size - 1, axis=1)[:, :size] for p in parts], axis=1
-        )
+        top = np.concatenate([largest_per_row(p, size) for p in parts], axis=1)
         top.sort(axis=1)
         repeated = np.zeros(top.shape, dtype=bool)
         repeated[:, 1:] = top[:, 1:] == top[:, :-1]
@@ -267,42 +279,44 @@ class HybridRecommender(ExplainableRecommender):
 
     # ---------------------------------------------------------------------------- scoring
     def _parts(
-        self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
-    ) -> Iterator[np.ndarray]:
-        """Per-part scores scaled to [0, 1] per reader, in `COMPONENTS` order."""
-        for part in COMPONENTS:
-            yield self._part(part, rows, reader_index, folded)
-
-    def _part(
-        self, part: str, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
-    ) -> np.ndarray:
-        """One part's scores scaled to [0, 1] per reader."""
-        if part == "popularity":
-            return np.broadcast_to(self.popularity_part_, rows.shape)
-        if part == "als":
-            scores = self._als_scores(rows, reader_index, folded)
-        elif part == "readers":
-            scores = self._reader_neighbour_scores(rows)
-        elif part == "neighbours":
-            scores = dense_product(rows, self.co_borrowing_).astype(np.float64)
-        elif part == "sequence":
-            scores = dense_product(rows, self.sequence_).astype(np.float64)
-        else:
-            scores = content_scores(self.content_, rows, transposed=self.content_t_)
-        return _scale_rows(scores)
+        self,
+        rows: sparse.csr_matrix,
+        reader_index: np.ndarray,
+        folded: np.ndarray,
+        parts: tuple[str, ...] = COMPONENTS,
+    ) -> Iterator[tuple[str, np.ndarray]]:
+        """Each of `parts` (in `COMPONENTS` order) with its scores scaled to [0, 1] per reader."""
+        after = np.zeros(0)  # what readers borrowed after these readers' books: two parts' base
+        if "neighbours" in parts or "sequence" in parts:
+            after = dense_product(rows, self.sequence_).astype(np.float64)
+        for part in parts:
+            if part == "popularity":
+                yield part, np.broadcast_to(self.popularity_part_, rows.shape)
+                continue
+            if part == "als":
+                scores = self._als_scores(rows, reader_index, folded)
+            elif part == "readers":
+                scores = self._reader_neighbour_scores(rows)
+            elif part == "neighbours":  # borrowed after or before: symmetric co-borrowing
+                scores = after + dense_product(rows, self.sequence_t_)
+            elif part == "sequence":  # the last part to use `after`: scaled in place
+                scores = after
+            else:
+                scores = content_scores(self.content_, rows)
+            yield part, _scale_rows(scores)
 
     def _scores(
         self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
     ) -> np.ndarray:
+        weights = dict(zip(COMPONENTS, self.weights_, strict=True))
         total = np.zeros(rows.shape)
-        for weight, part in zip(self.weights_, COMPONENTS, strict=True):
-            if weight:
-                scores = self._part(part, rows, reader_index, folded)
-                if part == "popularity":  # one read-only row shared by every reader
-                    total += weight * scores
-                else:  # a fresh array: scaled in place (each pass is a batch-sized array)
-                    scores *= weight
-                    total += scores
+        used = tuple(part for part in COMPONENTS if weights[part])
+        for part, scores in self._parts(rows, reader_index, folded, used):
+            if part == "popularity":  # one read-only row shared by every reader
+                total += weights[part] * scores
+            else:  # a fresh array: scaled in place (each pass is a batch-sized array)
+                scores *= weights[part]
+                total += scores
         total *= self.penalty_factor_
         return total
 
@@ -365,10 +379,10 @@ class HybridRecommender(ExplainableRecommender):
 
     def _co_borrowing(self, book: int, others: np.ndarray) -> np.ndarray:
         """Readers' co-borrowing of `book` and each of `others`, in either order."""
-        matrix = self.co_borrowing_
-        start, end = matrix.indptr[book], matrix.indptr[book + 1]
-        row = np.zeros(matrix.shape[1], dtype=matrix.dtype)
-        row[matrix.indices[start:end]] = matrix.data[start:end]
+        row = np.zeros(self.sequence_.shape[1], dtype=self.sequence_.dtype)
+        for matrix in (self.sequence_, self.sequence_t_):
+            start, end = matrix.indptr[book], matrix.indptr[book + 1]
+            row[matrix.indices[start:end]] += matrix.data[start:end]
         return row[others].astype(np.float64)
 
     def _pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:
@@ -411,12 +425,18 @@ class HybridRecommender(ExplainableRecommender):
 
 
 def _validation_split(
-    dataset: Dataset, pairs: Pairs, share: float
+    dataset: Dataset,
+    pairs: Pairs,
+    share: float,
+    *,
+    max_interactions: int | None = None,
+    seed: int = 0,
 ) -> tuple[Dataset, pd.DataFrame] | None:
     """Training data before the last `share` of loans, and the later new (reader, book) pairs.
 
-    Pairs are told apart by `pairs`' integer groups: comparing string ids costs a minute at 10
-    million loans.
+    Beyond `max_interactions` training rows, both keep a seeded sample of whole readers (their
+    expected rows about `max_interactions`). Pairs are told apart by `pairs`' integer groups:
+    comparing string ids costs a minute at 10 million loans.
     """
     frame = dataset.interactions
     if C.TIMESTAMP not in frame or frame.empty:
@@ -428,7 +448,6 @@ def _validation_split(
         return None
     cut = loan_times[min(len(loan_times) - 1, int(len(loan_times) * (1 - share)))]
     before = seconds < cut
-    train = frame.loc[before]
     pair = np.full(len(frame), -1, dtype=np.int64)
     pair[pairs.known] = pairs.group
     reader = np.full(len(frame), -1, dtype=np.int64)
@@ -442,6 +461,14 @@ def _validation_split(
     known_pair = np.zeros(len(pairs.reader_code), dtype=bool)
     known_pair[pair[earlier]] = True
     later = later[known_reader[reader[later]] & ~known_pair[pair[later]]]
+    n_before = int(before.sum())
+    if max_interactions is not None and n_before > max_interactions:
+        sampled = np.random.default_rng(seed).random(len(pairs.reader_ids))
+        kept = np.zeros(len(frame), dtype=bool)  # rows without a reader go with the unsampled
+        kept[pairs.known] = sampled[reader[pairs.known]] < max_interactions / n_before
+        before &= kept
+        later = later[kept[later]]
+    train = frame.loc[before]
     held = frame.iloc[later][[C.READER_ID, C.BOOK_ID]].astype(str)
     if held[C.READER_ID].nunique() < MIN_VALIDATION_READERS:
         return None

@@ -33,6 +33,7 @@ from recsys.models.base import (
 )
 from recsys.models.features import content_matrix
 from recsys.models.matrix import IdMap, build_matrix, csr_restore, csr_state, map_blocks
+from recsys.models.top import largest
 from recsys.models.weighting import compensated_sums, event_weights, latest_time
 
 #: Popularity breaks ties with a weight far below any real score difference.
@@ -59,7 +60,8 @@ def check_min_pair_support(value: int) -> int:
 
 
 class Pairs:
-    """The (reader, book) pair of each interaction, grouped once per fit.
+    """The (reader, book) pair of each interaction, grouped once per fit from the Dataset's
+    integer id codes (`Dataset.id_codes`, shared by every fit on that Dataset).
 
     The training matrix, every re-weighting of it (other half-lives) and the pair support only
     re-sum per pair: grouping string ids costs far more than summing, at 10 million loans
@@ -67,9 +69,10 @@ class Pairs:
     for bit as the plain pandas grouping the tests keep as reference.
     """
 
-    def __init__(self, interactions: pd.DataFrame, books: IdMap) -> None:
-        reader_codes, reader_ids = pd.factorize(interactions[C.READER_ID].astype(str))
-        book_codes, book_ids = pd.factorize(interactions[C.BOOK_ID].astype(str))
+    def __init__(self, dataset: Dataset, books: IdMap) -> None:
+        codes = dataset.id_codes
+        reader_codes, reader_ids = codes.readers, codes.reader_ids
+        book_codes, book_ids = codes.books, codes.book_ids
         # a missing id is no pair, as in pandas' groupby
         self.known = (reader_codes >= 0) & (book_codes >= 0)
         key = reader_codes[self.known].astype(np.int64) * len(book_ids) + book_codes[self.known]
@@ -127,6 +130,8 @@ class RankingRecommender(Recommender):
     collaborative: ClassVar[bool] = True
     #: Damp repeat loans of one book (``log2(1 + weight)``); plain baselines use raw counts.
     damp_repeats: ClassVar[bool] = True
+    #: Readers' lists use the catalog-metadata vectors (else only similar books and saving do).
+    content_for_readers: ClassVar[bool] = False
 
     event_weights: dict[str, float] | None
     half_life_days: float | None
@@ -138,8 +143,9 @@ class RankingRecommender(Recommender):
         return self._fit(dataset, similar_books=True)
 
     def fit_for_reader_lists(self, dataset: Dataset) -> Self:
-        """`fit` without the pair support (a book x book product, minutes at 10 million loans):
-        the model scores readers but refuses `similar_books` and `save`."""
+        """`fit` without the pair support (a book x book product, minutes at 10 million loans)
+        and, unless readers' lists use it, the content matrix: the model scores readers but
+        refuses `similar_books` and `save`."""
         return self._fit(dataset, similar_books=False)
 
     def _fit(self, dataset: Dataset, *, similar_books: bool) -> Self:
@@ -155,7 +161,7 @@ class RankingRecommender(Recommender):
             reference_time=reference,
         )
         books = IdMap(dataset.books.astype(str))
-        pairs = Pairs(interactions, books)
+        pairs = Pairs(dataset, books)
         sums = pairs.sums(weights, damp=self.damp_repeats)
         readers = pairs.readers_of(sums)
         matrix = pairs.matrix(sums, readers)
@@ -165,7 +171,11 @@ class RankingRecommender(Recommender):
         self.reference_time_ = reference
         self.works_ = _work_index(dataset.catalog, books)
         self.popularity_ = np.asarray(matrix.sum(axis=0), dtype=np.float64).ravel()
-        self.content_ = content_matrix(dataset.catalog, books)
+        self.content_ = (
+            content_matrix(dataset.catalog, books)
+            if similar_books or self.content_for_readers
+            else sparse.csr_matrix((len(books), 0), dtype=np.float32)
+        )
         self.links_ = (
             pair_support(interactions, pairs, self.min_pair_support)
             if self.collaborative and similar_books
@@ -382,8 +392,7 @@ class RankingRecommender(Recommender):
         key = np.where(mask, key, -np.inf)
         size = min(available, 2 * k + 16)
         while True:
-            top = np.argpartition(-key, size - 1)[:size]
-            top = top[np.argsort(-key[top], kind="stable")]
+            top = largest(key, size)
             _, first = np.unique(self.works_[top], return_index=True)
             chosen = top[np.sort(first)][:k]
             if len(chosen) == k or size == available:

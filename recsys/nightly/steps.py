@@ -180,8 +180,8 @@ def train(settings: Settings, ctx: RunContext) -> dict[str, Any]:
         "model": model.name,
         "params": _jsonable(model.get_params()),
         "interactions": len(dataset.interactions),
-        "readers": int(dataset.interactions[C.READER_ID].nunique()),
-        "books": int(dataset.interactions[C.BOOK_ID].nunique()),
+        "readers": len(dataset.id_codes.reader_ids),
+        "books": len(dataset.id_codes.book_ids),
         "first_event": _iso(times.min()) if len(times) else None,
         "last_event": _iso(times.max()) if len(times) else None,
     }

@@ -188,3 +188,43 @@ def test_sample_test_readers_keeps_whole_readers_and_training(random_library: Da
     again = sample_test_readers(split, max_readers=10, seed=3)
     assert again.test.equals(sampled.test)
     assert sample_test_readers(split, max_readers=n_readers) is split
+
+
+def test_already_borrowed_filter_equals_the_string_definition() -> None:
+    """Integer keys give what joining reader and work id strings gives, editions included."""
+    rng = np.random.default_rng(8)
+    n = 4000
+    frame = pd.DataFrame(
+        {
+            C.READER_ID: [f"r{i}" for i in rng.integers(0, 80, n)],
+            C.BOOK_ID: [f"b{i}" for i in rng.integers(0, 200, n)],
+            C.EVENT: rng.choice(["loan", "renewal", "hold", "view"], n),
+            C.TIMESTAMP: START + pd.to_timedelta(rng.integers(0, 300, n), unit="D"),
+            C.LIBRARY_ID: "main",
+        }
+    )
+    # editions: books b0..b149 share works three by three, one without a work id; the rest are
+    # not catalogued
+    books = [f"b{i}" for i in range(150)]
+    works = [None if i == 4 else f"w{i // 3}" for i in range(150)]
+    catalog = pd.DataFrame({C.BOOK_ID: books, C.WORK_ID: works})
+    dataset = Dataset.from_interactions(frame, catalog=catalog)
+    kept = temporal_split(dataset, test_share=0.3)
+    everything = temporal_split(dataset, test_share=0.3, only_new=False)
+
+    work_of = dict(zip(books, works, strict=True))
+    train = everything.train.interactions
+    train_loans = train[train[C.EVENT] != "view"]
+    seen = {
+        (reader, work_of.get(book) or f"book:{book}")
+        for reader, book in zip(train_loans[C.READER_ID], train_loans[C.BOOK_ID], strict=True)
+    }
+    test = everything.test
+    is_seen = [
+        (reader, work_of.get(book) or f"book:{book}") in seen
+        for reader, book in zip(test[C.READER_ID], test[C.BOOK_ID], strict=True)
+    ]
+    expected = test.loc[~np.array(is_seen)].reset_index(drop=True)
+    assert 0 < kept.dropped_seen < len(test)
+    assert kept.dropped_seen == sum(is_seen)
+    pd.testing.assert_frame_equal(kept.test, expected)

@@ -13,6 +13,7 @@ from recsys.data.dataset import Dataset
 from recsys.models.hybrid import HybridRecommender, _validation_split
 from recsys.models.matrix import IdMap
 from recsys.models.ranking import Pairs, batch_readers, pair_support
+from recsys.models.sequence import sequence_matrix
 from recsys.models.weighting import event_weights, latest_time
 
 from .pair_reference import aggregate
@@ -45,7 +46,7 @@ def test_pair_sums_equal_aggregate(half_life: float | None, damp: bool) -> None:
     frame = messy_interactions()
     weights = event_weights(frame, half_life_days=half_life, reference_time=latest_time(frame))
     books = IdMap([*sorted(frame[C.BOOK_ID].unique()), "never-borrowed"])
-    pairs = Pairs(frame, books)
+    pairs = Pairs(Dataset(frame), books)
     sums = pairs.sums(weights, damp=damp)
     readers = pairs.readers_of(sums)
     expected = aggregate(frame, weights, damp=damp)
@@ -63,7 +64,7 @@ def test_pair_sums_equal_aggregate(half_life: float | None, damp: bool) -> None:
 def test_pair_matrix_drops_readers_the_id_map_does_not_know() -> None:
     frame = messy_interactions()
     books = IdMap(sorted(frame[C.BOOK_ID].unique()))
-    pairs = Pairs(frame, books)
+    pairs = Pairs(Dataset(frame), books)
     sums = pairs.sums(event_weights(frame), damp=True)
     some = IdMap(["r3", "r7"])
     matrix = pairs.matrix(sums, some)
@@ -75,7 +76,7 @@ def test_pair_matrix_drops_readers_the_id_map_does_not_know() -> None:
 def test_pair_support_counts_distinct_borrowers_of_both_books() -> None:
     frame = messy_interactions(seed=1)
     books = IdMap([*sorted(frame[C.BOOK_ID].unique()), "never-borrowed"])
-    links = pair_support(frame, Pairs(frame, books), 3)
+    links = pair_support(frame, Pairs(Dataset(frame), books), 3)
     loans = frame[frame[C.EVENT].isin(Events.LOAN_EVENTS)][[C.READER_ID, C.BOOK_ID]]
     loans = loans.drop_duplicates()
     readers = IdMap(pd.unique(loans[C.READER_ID]))
@@ -87,6 +88,33 @@ def test_pair_support_counts_distinct_borrowers_of_both_books() -> None:
     assert links.dtype == np.int32
     assert (both > 0).sum() > 0
     assert np.array_equal(links.toarray(), both)
+
+
+def string_sequence_counts(frame: pd.DataFrame, window: int) -> pd.Series:
+    """(book, later book) -> readers, from each reader's loans sorted by time on string ids."""
+    loans = frame[frame[C.EVENT].isin(Events.LOAN_EVENTS) & frame[C.READER_ID].notna()]
+    counts: dict[tuple[str, str], int] = {}
+    for _, history in loans.groupby(C.READER_ID):
+        ordered = history.sort_values([C.TIMESTAMP, C.BOOK_ID], kind="stable", na_position="last")
+        books = ordered[C.BOOK_ID].drop_duplicates().tolist()
+        for i, book in enumerate(books):
+            for later in books[i + 1 : i + 1 + window]:
+                counts[(book, later)] = counts.get((book, later), 0) + 1
+    return pd.Series(counts, dtype=np.float64)
+
+
+@pytest.mark.parametrize("window", [2, 50])
+def test_sequence_counts_equal_the_string_definition(window: int) -> None:
+    frame = messy_interactions(seed=6)
+    frame.loc[frame.sample(frac=0.02, random_state=1).index, C.READER_ID] = None
+    books = IdMap([*sorted(frame[C.BOOK_ID].unique()), "never-borrowed"])
+    matrix = sequence_matrix(frame, Pairs(Dataset(frame), books), window=window, exponent=0.0)
+    expected = string_sequence_counts(frame, window)
+    assert len(expected) > 500
+    assert matrix.nnz == len(expected)
+    rows = books.index([a for a, _ in expected.index])
+    cols = books.index([b for _, b in expected.index])
+    assert np.array_equal(np.asarray(matrix[rows, cols]).ravel(), expected.to_numpy(np.float32))
 
 
 def string_validation_split(dataset: Dataset, share: float) -> pd.DataFrame:
@@ -109,13 +137,34 @@ def test_validation_split_equals_the_string_pair_definition(share: float) -> Non
     frame = messy_interactions(seed=2, n=6000)
     dataset = Dataset.from_interactions(frame)
     books = IdMap(dataset.books.astype(str))
-    split = _validation_split(dataset, Pairs(dataset.interactions, books), share)
+    split = _validation_split(dataset, Pairs(dataset, books), share)
     assert split is not None
     train, held = split
     expected = string_validation_split(dataset, share)
     assert len(held) > 50
     pd.testing.assert_frame_equal(held, expected)
     assert len(train.interactions) < len(dataset.interactions)
+
+
+def test_a_capped_validation_split_keeps_whole_sampled_readers() -> None:
+    frame = messy_interactions(seed=2, n=6000)
+    dataset = Dataset.from_interactions(frame)
+    pairs = Pairs(dataset, IdMap(dataset.books.astype(str)))
+    full = _validation_split(dataset, pairs, 0.3)
+    capped = _validation_split(dataset, pairs, 0.3, max_interactions=2000, seed=5)
+    assert full is not None and capped is not None
+    (full_train, full_held), (train, held) = full, capped
+    assert 1000 < len(train.interactions) < 3000 < len(full_train.interactions)
+    readers = set(train.interactions[C.READER_ID].astype(str))
+    # every kept reader keeps all their training rows, and only they are held out
+    whole = full_train.interactions[full_train.interactions[C.READER_ID].astype(str).isin(readers)]
+    pd.testing.assert_frame_equal(train.interactions, whole)
+    assert set(held[C.READER_ID]) <= readers
+    expected = full_held[full_held[C.READER_ID].isin(readers)]
+    pd.testing.assert_frame_equal(held, expected)
+    again = _validation_split(dataset, pairs, 0.3, max_interactions=2000, seed=5)
+    assert again is not None
+    pd.testing.assert_frame_equal(again[1], held)
 
 
 def test_shortlists_do_not_depend_on_the_batch() -> None:
@@ -135,3 +184,21 @@ def test_batch_readers_bounds_the_dense_block() -> None:
     assert batch_readers(250_000) == 33
     assert batch_readers(250_000, 32) == 32
     assert batch_readers(50_000_000) == 1
+
+
+def test_co_borrowing_reads_the_sequence_both_ways() -> None:
+    """The neighbours part is the reader's rows times (sequence + its transpose), scaled."""
+    dataset = Dataset.from_interactions(messy_interactions(seed=7))
+    model = HybridRecommender(factors=4, iterations=5, random_state=0).fit(dataset)
+    index, rows, folded = model.reader_rows(list(model.readers_.ids[:30]), None)
+    parts = dict(model._parts(rows, index, folded, ("neighbours", "sequence")))
+    both = (rows @ (model.sequence_ + model.sequence_.T)).toarray().astype(np.float64)
+    after = (rows @ model.sequence_).toarray().astype(np.float64)
+    for part, raw in (("neighbours", both), ("sequence", after)):
+        expected = raw / np.maximum(raw.max(axis=1, keepdims=True), 1e-300)
+        assert (raw.max(axis=1) > 0).sum() > 20
+        np.testing.assert_allclose(parts[part], expected, rtol=1e-5, atol=1e-7)
+    book = int(np.flatnonzero(model.borrowed_)[0])
+    others = np.arange(len(model.books_))
+    dense = (model.sequence_ + model.sequence_.T).toarray()[book]
+    np.testing.assert_allclose(model._co_borrowing(book, others), dense, rtol=1e-6)

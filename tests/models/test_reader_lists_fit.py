@@ -26,6 +26,17 @@ def test_reader_lists_fit_lists_what_a_full_fit_lists(name: str) -> None:
     assert lean.recommend(readers, k=4).equals(full.recommend(readers, k=4))
 
 
+@pytest.mark.parametrize("name", sorted(FAST_PARAMS))
+def test_reader_lists_fit_builds_the_content_vectors_only_for_models_that_list_with_them(
+    name: str,
+) -> None:
+    lean = build_model(name, **FAST_PARAMS[name]).fit_for_reader_lists(checkerboard())
+    full = build_model(name, **FAST_PARAMS[name]).fit(checkerboard())
+    assert full.content_.shape[1] > 0
+    expected = full.content_.shape[1] if name in ("content", "hybrid") else 0
+    assert lean.content_.shape[1] == expected
+
+
 @pytest.mark.parametrize("name", COLLABORATIVE)
 def test_reader_lists_fit_refuses_similar_books_and_saving(name: str, tmp_path: Path) -> None:
     model = build_model(name, **FAST_PARAMS[name]).fit_for_reader_lists(checkerboard())
