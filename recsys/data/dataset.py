@@ -46,9 +46,30 @@ class IdCodes:
     book_ids: pd.Index
 
 
+@dataclass(frozen=True)
+class PairCodes:
+    """Each interaction's (reader, book) pair as an integer group, pairs in order of first
+    appearance; rows without a reader or book id have no pair."""
+
+    known: np.ndarray  # rows with both ids
+    group: np.ndarray  # the pair of each known row
+    readers: np.ndarray  # reader code of each pair
+    books: np.ndarray  # book code of each pair
+
+
 def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
     codes, uniques = pd.factorize(column.astype(str))
     return codes.astype(np.int32), pd.Index(uniques)
+
+
+def _renumbered(codes: np.ndarray, ids: pd.Index) -> tuple[np.ndarray, pd.Index]:
+    """Codes of a part of the rows, renumbered in order of first appearance in that part (what
+    factorizing the part's own strings gives), and the ids they now stand for."""
+    renumbered = np.full(len(codes), -1, dtype=np.int32)
+    present = codes >= 0
+    new, old = pd.factorize(codes[present])
+    renumbered[present] = new
+    return renumbered, ids[old]
 
 
 @dataclass(frozen=True)
@@ -95,6 +116,36 @@ class Dataset:
         readers, reader_ids = _codes(self.interactions[C.READER_ID])
         books, book_ids = _codes(self.interactions[C.BOOK_ID])
         return IdCodes(readers, reader_ids, books, book_ids)
+
+    @cached_property
+    def pair_codes(self) -> PairCodes:
+        """The (reader, book) pair groups, made once per Dataset: every model fitted on it groups
+        its rows by pair, and grouping 15 million rows costs seconds."""
+        codes = self.id_codes
+        known = (codes.readers >= 0) & (codes.books >= 0)
+        n_books = max(len(codes.book_ids), 1)
+        key = codes.readers[known].astype(np.int64) * n_books + codes.books[known]
+        group, keys = pd.factorize(key)
+        readers, books = np.divmod(keys, n_books)
+        # int32 halves what each cached Dataset holds (two are cached during a nightly fit)
+        return PairCodes(
+            known, group.astype(np.int32), readers.astype(np.int32), books.astype(np.int32)
+        )
+
+    def take(self, rows: np.ndarray) -> Dataset:
+        """The interactions at positions `rows` (a holdout's training part), with the same
+        catalog and holdings. Their id codes are this Dataset's, renumbered (made here if not
+        yet): factorizing the part's id strings again cost 10 s at 10 million loans."""
+        part = Dataset(
+            interactions=self.interactions.iloc[rows].reset_index(drop=True),
+            catalog=self.catalog,
+            holdings=self.holdings,
+        )
+        codes = self.id_codes
+        readers, reader_ids = _renumbered(codes.readers[rows], codes.reader_ids)
+        books, book_ids = _renumbered(codes.books[rows], codes.book_ids)
+        part.__dict__["id_codes"] = IdCodes(readers, reader_ids, books, book_ids)  # the cache
+        return part
 
     @property
     def readers(self) -> pd.Index:

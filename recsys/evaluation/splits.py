@@ -227,7 +227,12 @@ def _finish(
     params: dict[str, Any],
     only_new: bool,
 ) -> Split:
-    """Drop cold-start readers and (optionally) already-borrowed books; deduplicate pairs."""
+    """Drop cold-start readers and (optionally) already-borrowed books; deduplicate pairs.
+
+    `train` holds rows of ``dataset.interactions`` indexed by their positions there.
+    """
+    train_dataset = dataset.take(train.index.to_numpy())
+    train = train_dataset.interactions
     test = (
         test.sort_values(C.TIMESTAMP, kind="stable")
         .drop_duplicates([C.READER_ID, C.BOOK_ID])
@@ -242,11 +247,6 @@ def _finish(
         seen = _seen_mask(test, train, dataset.catalog)
         dropped = int(seen.sum())
         test = test.loc[~seen]
-    train_dataset = Dataset(
-        interactions=train.reset_index(drop=True),
-        catalog=dataset.catalog,
-        holdings=dataset.holdings,
-    )
     return Split(
         train=train_dataset,
         test=test.reset_index(drop=True),

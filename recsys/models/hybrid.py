@@ -21,13 +21,15 @@ the reader), then refits every part on all the data; too little validation data 
 weights. It maximises NDCG@10 among blends whose lists cover at least as much of the catalog as
 the ALS part's alone, so that accuracy is never bought by showing everyone the same books. The
 constructor leaves tuning off (so a fixed blend can be rebuilt exactly); `registry.default_model`,
-the model a library gets, turns it on. Measured by `benchmarks/bench_quality.py` (NDCG@10 and
-coverage@10, fixed vs tuned blend; tuned ALS in brackets): Swiss loans last 10 % 0.0386 vs
-0.0357, coverage 0.38 vs 0.45 (0.0319, 0.37); last 20 % 0.036 vs 0.036; last loan per reader
-0.066 vs 0.060. Lib-SibGMU last 10 % 0.043 vs 0.112, coverage 0.27 vs 0.35 (0.025, 0.37); last
-20 % 0.031 vs 0.120; last loan 0.070 vs 0.133. Generated library (200k loans) last 10 % 0.139 vs
-0.170; last 20 % 0.161 vs 0.197; last loan 0.105 vs 0.129. On Swiss the tuned blend is no
-better than the fixed one, and neither reaches issue 3's 1.25 x tuned ALS there.
+the model a library gets, turns it on; the full fit's ALS then goes on from the tuning fit's
+factors (`als.WARM_START_ITERATIONS`), which saves most of its cost. Measured by
+`benchmarks/bench_quality.py` (NDCG@10 and coverage@10, fixed vs tuned blend; tuned ALS in
+brackets): Swiss loans last 10 % 0.0386 vs 0.0360, coverage 0.38 vs 0.45 (0.0319, 0.37); last
+20 % 0.036 vs 0.036; last loan per reader 0.066 vs 0.061. Lib-SibGMU last 10 % 0.043 vs 0.113,
+coverage 0.27 vs 0.36 (0.024, 0.37); last 20 % 0.031 vs 0.115; last loan 0.070 vs 0.139.
+Generated library (200k loans) last 10 % 0.139 vs 0.170; last 20 % 0.161 vs 0.197; last loan
+0.105 vs 0.129. On Swiss the tuned blend is no better than the fixed one, and neither reaches
+issue 3's 1.25 x tuned ALS there.
 """
 
 from __future__ import annotations
@@ -37,18 +39,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from implicit.cpu.als import AlternatingLeastSquares
 from scipy import sparse
 from sklearn.preprocessing import normalize
 
 from recsys.columns import Columns as C
 from recsys.columns import Events
 from recsys.data.dataset import Dataset
-from recsys.models.als import implicit_als
+from recsys.models.als import WarmStartable
 from recsys.models.features import content_scores
 from recsys.models.matrix import add_rows, csr_restore, csr_state, dense_product
 from recsys.models.ranking import (
-    ExplainableRecommender,
     Pairs,
     TrainingData,
     batch_readers,
@@ -95,7 +95,7 @@ def _scale_rows(scores: np.ndarray) -> np.ndarray:
     return scores
 
 
-class HybridRecommender(ExplainableRecommender):
+class HybridRecommender(WarmStartable):
     """Blend of ALS, reader and book neighbours, borrowing sequences, content and recent
     popularity, with a popularity penalty; see the module docstring."""
 
@@ -156,8 +156,8 @@ class HybridRecommender(ExplainableRecommender):
         weights, penalty = tuned or (start, self.popularity_penalty)
         self.weights_ = np.array([weights[part] for part in COMPONENTS])
         self.penalty_ = np.asarray([penalty], dtype=np.float64)
-        self.als_ = self._new_als()
-        self.als_.fit(self._decayed(data, self.als_half_life_days), show_progress=False)
+        # from the tuning fit's factors if it tuned (see `_validation_shortlists`)
+        self._fit_als(self._decayed(data, self.als_half_life_days), data.readers, data.books)
         self.sequence_ = sequence_matrix(
             data.dataset.interactions, data.pairs, window=self.sequence_window
         )
@@ -165,9 +165,6 @@ class HybridRecommender(ExplainableRecommender):
             self._decayed(data, self.popularity_half_life_days).sum(axis=0), dtype=np.float64
         ).ravel()
         self.popularity_ = self.recent_popularity_
-
-    def _new_als(self) -> AlternatingLeastSquares:
-        return implicit_als(self)
 
     def _prepare(self) -> None:
         """Per-model matrices built once (after fit and load), so that scoring one reader only
@@ -182,8 +179,9 @@ class HybridRecommender(ExplainableRecommender):
         # serve both parts, and no summed book x book matrix (the fit's peak memory) is built
         self.sequence_t_ = self.sequence_.T.tocsr()
         top = max(self.recent_popularity_.max(initial=0.0), 1e-12)
-        self.popularity_part_ = self.recent_popularity_ / top
-        self.penalty_factor_ = np.exp(-float(self.penalty_[0]) * _log_readers(self.matrix_))
+        self.popularity_part_ = (self.recent_popularity_ / top).astype(np.float32)
+        penalty = np.exp(-float(self.penalty_[0]) * _log_readers(self.matrix_))
+        self.penalty_factor_ = penalty.astype(np.float32)
 
     def _decayed(self, data: TrainingData, half_life: float | None) -> sparse.csr_matrix:
         """The training matrix re-weighted with another half-life (the pairs are grouped once,
@@ -222,6 +220,8 @@ class HybridRecommender(ExplainableRecommender):
         inner_train, held = split
         inner = HybridRecommender(**{**self.get_params(), "tune_weights": False})
         inner.fit_for_reader_lists(inner_train)
+        if self._start is None:  # the full fit's ALS goes on from the inner fit's factors
+            self.start_next_fit_from(inner.starting_factors())
         readers = np.asarray(pd.unique(held[C.READER_ID]), dtype=str)
         if len(readers) > MAX_VALIDATION_READERS:
             rng = np.random.default_rng(seed)
@@ -288,7 +288,7 @@ class HybridRecommender(ExplainableRecommender):
         """Each of `parts` (in `COMPONENTS` order) with its scores scaled to [0, 1] per reader."""
         after = np.zeros(0)  # what readers borrowed after these readers' books: two parts' base
         if "neighbours" in parts or "sequence" in parts:
-            after = dense_product(rows, self.sequence_).astype(np.float64)
+            after = dense_product(rows, self.sequence_)
         for part in parts:
             if part == "popularity":
                 yield part, np.broadcast_to(self.popularity_part_, rows.shape)
@@ -309,7 +309,7 @@ class HybridRecommender(ExplainableRecommender):
         self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
     ) -> np.ndarray:
         weights = dict(zip(COMPONENTS, self.weights_, strict=True))
-        total = np.zeros(rows.shape)
+        total = np.zeros(rows.shape, dtype=np.float32)
         used = tuple(part for part in COMPONENTS if weights[part])
         for part, scores in self._parts(rows, reader_index, folded, used):
             if part == "popularity":  # one read-only row shared by every reader
@@ -317,7 +317,8 @@ class HybridRecommender(ExplainableRecommender):
             else:  # a fresh array: scaled in place (each pass is a batch-sized array)
                 scores *= weights[part]
                 total += scores
-        total *= self.penalty_factor_
+        if self.penalty_[0]:
+            total *= self.penalty_factor_
         return total
 
     def _reader_neighbour_scores(self, rows: sparse.csr_matrix) -> np.ndarray:
@@ -339,7 +340,7 @@ class HybridRecommender(ExplainableRecommender):
                 keep = weights >= np.partition(weights, beyond)[beyond]
                 readers, weights = readers[keep], weights[keep]
             add_rows(out, readers, weights, self.matrix_)
-        return scores.astype(np.float64)
+        return scores
 
     def _als_scores(
         self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
@@ -351,7 +352,7 @@ class HybridRecommender(ExplainableRecommender):
         fresh = np.flatnonzero(~stored)
         if len(fresh):
             factors[fresh] = self.als_.recalculate_user(fresh, rows[fresh].astype(np.float32))
-        return (factors @ items.T).astype(np.float64)
+        return factors @ items.T
 
     def fitted_params(self) -> dict[str, Any]:
         """With `tune_weights`, the blend and penalty it chose, fixed (tuning off)."""
@@ -468,11 +469,10 @@ def _validation_split(
         kept[pairs.known] = sampled[reader[pairs.known]] < max_interactions / n_before
         before &= kept
         later = later[kept[later]]
-    train = frame.loc[before]
     held = frame.iloc[later][[C.READER_ID, C.BOOK_ID]].astype(str)
     if held[C.READER_ID].nunique() < MIN_VALIDATION_READERS:
         return None
-    return Dataset(interactions=train, catalog=dataset.catalog, holdings=dataset.holdings), held
+    return dataset.take(np.flatnonzero(before)), held
 
 
 def _log_readers(matrix: sparse.csr_matrix) -> np.ndarray:

@@ -57,9 +57,8 @@ class PopularityRecommender(RankingRecommender):
             reference_time=data.reference_time,
         )[pairs.known]
         # each branch counts its own readers, with repeat loans damped as in `ranking.Pairs`
-        per_reader = (
-            pd.Series(weights).groupby(pairs.group * n_libraries + library, sort=False).sum()
-        )
+        reader_branch = pairs.group.astype(np.int64) * n_libraries + library
+        per_reader = pd.Series(weights).groupby(reader_branch, sort=False).sum()
         pair, branch = np.divmod(per_reader.index.to_numpy(), n_libraries)
         book = pairs.book_column[pairs.book_code[pair]]
         per_book = (

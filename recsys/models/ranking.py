@@ -60,8 +60,8 @@ def check_min_pair_support(value: int) -> int:
 
 
 class Pairs:
-    """The (reader, book) pair of each interaction, grouped once per fit from the Dataset's
-    integer id codes (`Dataset.id_codes`, shared by every fit on that Dataset).
+    """The (reader, book) pair of each interaction, grouped once per Dataset
+    (`Dataset.pair_codes`, shared by every fit on that Dataset), and the books' matrix columns.
 
     The training matrix, every re-weighting of it (other half-lives) and the pair support only
     re-sum per pair: grouping string ids costs far more than summing, at 10 million loans
@@ -70,16 +70,12 @@ class Pairs:
     """
 
     def __init__(self, dataset: Dataset, books: IdMap) -> None:
-        codes = dataset.id_codes
-        reader_codes, reader_ids = codes.readers, codes.reader_ids
-        book_codes, book_ids = codes.books, codes.book_ids
-        # a missing id is no pair, as in pandas' groupby
-        self.known = (reader_codes >= 0) & (book_codes >= 0)
-        key = reader_codes[self.known].astype(np.int64) * len(book_ids) + book_codes[self.known]
-        self.group, keys = pd.factorize(key)
-        self.reader_code, self.book_code = np.divmod(keys, max(len(book_ids), 1))
-        self.reader_ids = reader_ids
-        self.book_column = books.index(book_ids)
+        pairs = dataset.pair_codes  # a missing id is no pair, as in pandas' groupby
+        self.known = pairs.known
+        self.group = pairs.group
+        self.reader_code, self.book_code = pairs.readers, pairs.books
+        self.reader_ids = dataset.id_codes.reader_ids
+        self.book_column = books.index(dataset.id_codes.book_ids)
         self.n_books = len(books)
 
     def sums(self, weights: np.ndarray, *, damp: bool) -> np.ndarray:
@@ -487,10 +483,13 @@ def _work_index(catalog: pd.DataFrame, books: IdMap) -> np.ndarray:
     return codes.astype(np.int64)
 
 
-def pair_support(interactions: pd.DataFrame, pairs: Pairs, min_support: int) -> sparse.csr_matrix:
+def pair_support(
+    interactions: pd.DataFrame, pairs: Pairs, min_support: int, *, block: int = 2048
+) -> sparse.csr_matrix:
     """Book x book counts of distinct readers who borrowed both, kept only where >= min_support.
 
-    Only loan events (loan, renewal, hold) count: a view is not a borrowing.
+    Only loan events (loan, renewal, hold) count: a view is not a borrowing. The counts are made
+    `block` books at a time (on every core).
     """
     loans = pairs.known
     if C.EVENT in interactions:
@@ -511,19 +510,21 @@ def pair_support(interactions: pd.DataFrame, pairs: Pairs, min_support: int) -> 
         shape=(len(pairs.reader_ids), n_books),
     )
     transposed = borrowed.T.tocsr()
-    step = 2048
 
     def supported(start: int) -> sparse.csr_matrix:
-        block = (transposed[start : start + step] @ borrowed).tocoo()
-        keep = (block.data >= min_support) & (block.row + start != block.col)
+        """Rows ``start:start + block`` of the supported pairs right of the diagonal: the counts
+        are symmetric, so each block multiplies only by the books after its own."""
+        counts = (transposed[start : start + block] @ borrowed[:, start:]).tocoo()
+        keep = (counts.data >= min_support) & (counts.col > counts.row)
         return sparse.csr_matrix(
-            (block.data[keep], (block.row[keep], block.col[keep])),
-            shape=(min(step, n_books - start), n_books),
+            (counts.data[keep], (counts.row[keep], counts.col[keep] + start)),
+            shape=(min(block, n_books - start), n_books),
         )
 
-    links = sparse.vstack(map_blocks(supported, range(0, n_books, step))).tocsr()
+    upper = sparse.vstack(map_blocks(supported, range(0, n_books, block)), format="csr")
+    links = (upper + upper.T).tocsr()
     links.sort_indices()
-    return links.astype(np.int32)
+    return links.astype(np.int32, copy=False)
 
 
 def _frame(

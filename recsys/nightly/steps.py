@@ -40,6 +40,7 @@ from recsys.nightly.report import write_report
 
 if TYPE_CHECKING:  # the evaluation imports implicit: only the steps that train load it
     from recsys.evaluation.evaluate import ReaderLists
+    from recsys.models.als import StartingFactors
 
 K = 10
 TEST_SHARE = 0.1
@@ -159,18 +160,28 @@ def train(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     on the holdout's training part (their validation is carved from it), and every model fitted
     there lists the test readers for `evaluate` right away. The published model refits exactly
     the candidate's choices on all the data: what the evaluation measured is what is published,
-    nothing is tuned twice, and only one big model is in memory at a time.
+    nothing is tuned twice, and only one big model is in memory at a time. An ALS model's refit
+    goes on from the candidate's factors (fitted on all but the newest loans), with a third of
+    the iterations.
     """
     from recsys.models import registry
+    from recsys.models.als import WarmStartable
 
     dataset = load_data(settings, ctx)
     split = holdout(settings, ctx)
     recipe = registry.default_model(settings)
     if settings.search_enabled:
         recipe = _search(settings, ctx, split.train, recipe)
-    ctx.holdout_lists, params = _holdout_lists(settings, ctx, split, recipe)
+    ctx.holdout_lists, params, start = _holdout_lists(settings, ctx, split, recipe)
     model = registry.build_model(recipe.name, **params)
-    ctx.line(f"train: fitting {model.name} on {len(dataset.interactions)} interactions")
+    warm = False
+    if isinstance(model, WarmStartable) and start is not None:
+        model.start_next_fit_from(start)
+        warm = True
+    ctx.line(
+        f"train: fitting {model.name} on {len(dataset.interactions)} interactions"
+        + (" (its ALS goes on from the candidate's factors)" if warm else "")
+    )
     started = time.perf_counter()
     model.fit(dataset)
     ctx.line(f"train: fitted {model.name} in {time.perf_counter() - started:.1f}s")
@@ -186,22 +197,29 @@ def train(settings: Settings, ctx: RunContext) -> dict[str, Any]:
         "last_event": _iso(times.max()) if len(times) else None,
     }
     ctx.manifest_extra["data"] = {k: v for k, v in counts.items() if k not in ("model", "params")}
-    ctx.manifest_extra[RECIPE] = {"name": recipe.name, "params": _jsonable(recipe.get_params())}
+    ctx.manifest_extra[RECIPE] = {
+        "name": recipe.name,
+        "params": _jsonable(recipe.get_params()),
+        "refit_als_from_candidate": warm,
+    }
     return counts
 
 
 def _holdout_lists(
     settings: Settings, ctx: RunContext, split: Split, recipe: Recommender
-) -> tuple[HoldoutLists, dict[str, Any]]:
+) -> tuple[HoldoutLists, dict[str, Any], StartingFactors | None]:
     """The lists of the candidate, the published model's refit and the baselines, each model
-    fitted on ``split.train`` and dropped before the next; and the candidate's fitted params."""
+    fitted on ``split.train`` and dropped before the next; the candidate's fitted params, and
+    its ALS factors if it has any."""
     from recsys.evaluation.evaluate import baseline_models, reader_lists
     from recsys.models import registry
+    from recsys.models.als import WarmStartable
 
     progress = lambda m: ctx.line(f"train: {m}")  # noqa: E731
     candidate = registry.build_model(recipe.name, **recipe.get_params())
     lists = {"candidate": reader_lists(candidate, split, k=K, progress=progress, name="candidate")}
     params = candidate.fitted_params()
+    start = candidate.starting_factors() if isinstance(candidate, WarmStartable) else None
     del candidate
     notes = [
         "All models are fitted on the same training part and scored on the same held-out "
@@ -214,7 +232,7 @@ def _holdout_lists(
         others = {"published_refit": published, **others}
     for name in list(others):
         lists[name] = reader_lists(others.pop(name), split, k=K, progress=progress, name=name)
-    return HoldoutLists(lists, notes, published_id, same_recipe), params
+    return HoldoutLists(lists, notes, published_id, same_recipe), params, start
 
 
 def _search(

@@ -1,4 +1,4 @@
-"""A Dataset's integer id codes decode to its ids, once per Dataset."""
+"""A Dataset's integer id codes decode to its ids, made once per Dataset, carried to its parts."""
 
 from __future__ import annotations
 
@@ -35,3 +35,25 @@ def test_books_are_the_borrowed_then_the_catalogued_ones() -> None:
     dataset = Dataset(interactions=frame, catalog=catalog)
     assert dataset.books.tolist() == ["b2", "b1", "b3"]
     assert dataset.readers.tolist() == ["r1", "r2"]
+
+
+def test_a_part_keeps_the_codes_its_own_ids_would_get() -> None:
+    frame = pd.DataFrame(
+        {
+            C.READER_ID: ["r2", "r1", "r2", None, "r3", "r4", "r1"],
+            C.BOOK_ID: ["b9", "b9", "b1", "b1", None, "b7", "b8"],
+        },
+        index=[10, 11, 12, 13, 14, 15, 16],
+    )
+    dataset = Dataset(interactions=frame, catalog=pd.DataFrame({C.BOOK_ID: ["b1", "b5"]}))
+    rows = np.array([1, 3, 4, 6])
+    part = dataset.take(rows)
+    expected = Dataset(interactions=frame.iloc[rows].reset_index(drop=True))
+    assert part.interactions.equals(expected.interactions)
+    assert part.catalog is dataset.catalog
+    carried, own = part.id_codes, expected.id_codes
+    assert carried.reader_ids.tolist() == own.reader_ids.tolist() == ["r1", "r3"]
+    assert carried.book_ids.tolist() == own.book_ids.tolist() == ["b9", "b1", "b8"]
+    assert carried.readers.tolist() == own.readers.tolist()
+    assert carried.books.tolist() == own.books.tolist()
+    assert part.books.tolist() == ["b9", "b1", "b8", "b5"]

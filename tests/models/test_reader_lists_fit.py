@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from recsys.data.dataset import Dataset
 from recsys.exceptions import NotFittedError
-from recsys.models.hybrid import DEFAULT_WEIGHTS
+from recsys.models.hybrid import (
+    DEFAULT_WEIGHTS,
+    MAX_VALIDATION_INTERACTIONS,
+    HybridRecommender,
+    _validation_split,
+)
+from recsys.models.matrix import IdMap
+from recsys.models.ranking import Pairs
 from recsys.models.registry import build_model
 from tests.models.conftest import FAST_PARAMS, block_books, block_readers, checkerboard
 from tests.models.test_fit_equivalence import messy_interactions
@@ -57,10 +65,26 @@ def test_a_tuned_hybrid_refits_its_chosen_blend_without_tuning() -> None:
     assert fixed["tune_weights"] is False
     assert fixed["weights"] == tuned.blend and fixed["popularity_penalty"] == tuned.penalty
     assert (tuned.blend, tuned.penalty) != (DEFAULT_WEIGHTS, 0.0)  # it did tune something
-    refit = build_model("hybrid", **fixed).fit(dataset)
+    # the tuned fit's ALS went on from its tuning fit's factors: so does the refit, to be exact
+    refit = build_model("hybrid", **fixed)
+    refit.start_next_fit_from(tuning_fit(params, dataset).starting_factors()).fit(dataset)
     readers = list(tuned.readers_.ids[:30])
     assert refit.blend == tuned.blend
+    assert np.array_equal(refit.als_.item_factors, tuned.als_.item_factors)
     assert refit.recommend(readers, k=5).equals(tuned.recommend(readers, k=5))
+
+
+def tuning_fit(params: dict[str, object], dataset: Dataset) -> HybridRecommender:
+    """The fit a tuning hybrid chooses its blend with, rebuilt: the same parameters without
+    tuning, on the training part of its validation split."""
+    pairs = Pairs(dataset, IdMap(dataset.books.astype(str)))
+    seed = int(params.get("random_state") or 0)  # type: ignore[call-overload]
+    split = _validation_split(
+        dataset, pairs, 0.1, max_interactions=MAX_VALIDATION_INTERACTIONS, seed=seed
+    )
+    assert split is not None
+    model = HybridRecommender(**{**params, "tune_weights": False})  # type: ignore[arg-type]
+    return model.fit_for_reader_lists(split[0])
 
 
 def test_a_model_that_tunes_nothing_refits_with_its_own_parameters() -> None:

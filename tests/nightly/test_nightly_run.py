@@ -34,6 +34,9 @@ def test_nightly_twice_second_run_ingests_nothing_new(env, drop_exports) -> None
     assert manifest["recipe"]["params"] == metrics["models"]["candidate"]["params"]
     assert manifest["recipe"]["params"]["tune_weights"] is True
     assert manifest["model"]["params"]["tune_weights"] is False
+    # the refit's ALS went on from the candidate's factors, and the run says so
+    assert manifest["recipe"]["refit_als_from_candidate"] is True
+    assert "its ALS goes on from the candidate's factors" in first.stdout
     assert not [p for p in env.inbox.glob("*/*") if p.parent.name != "processed"]
     assert len(list((env.inbox / "processed").rglob("*.csv.gz"))) == 6
 
