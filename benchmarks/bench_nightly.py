@@ -11,7 +11,6 @@ evaluates, gates and publishes. ``--loans 10000000`` runs the 10M variant (targe
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from pipelines.cli import limit_blas_threads
 from recsys.config import Settings
 from recsys.db.engine import make_engine
 from recsys.nightly import steps
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loans", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
     args = parser.parse_args(argv or [])
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    limit_blas_threads()  # as `recsys` does
     work = Path(tempfile.mkdtemp(prefix="bench-nightly-"))
     try:
         _run(work, args.loans)

@@ -13,6 +13,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from threadpoolctl import threadpool_limits
+
 from recsys.config import get_settings
 from recsys.exceptions import RecsysError
 
@@ -46,9 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def limit_blas_threads() -> None:
+    """One BLAS thread unless `OPENBLAS_NUM_THREADS` says otherwise: implicit's ALS and the
+    scoring batches run their own threads, and a BLAS pool under each of them oversubscribes the
+    cores (implicit warns about it). The variable serves the BLAS libraries loaded later (scipy's);
+    numpy's is loaded already, so it is limited directly."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    threadpool_limits(int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code (RecsysError -> 1 with its message)."""
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    limit_blas_threads()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
