@@ -1,4 +1,5 @@
-"""The hybrid's blend tuning keeps lists as varied as ALS's, and its popularity penalty."""
+"""The hybrid's blend tuning keeps lists as varied as ALS's, ignores gains within the noise of its
+validation readers, and its popularity penalty."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import pandas as pd
 import pytest
 
 from recsys.data.dataset import Dataset
-from recsys.models.hybrid import COMPONENTS, DEFAULT_WEIGHTS, Shortlists, _coordinate_ascent
+from recsys.models.hybrid import (
+    COMPONENTS,
+    DEFAULT_WEIGHTS,
+    MIN_GAIN_STANDARD_ERRORS,
+    Shortlists,
+    _coordinate_ascent,
+)
 from recsys.models.registry import build_model, load_model
 from tests.models.conftest import FAST_PARAMS, block_readers, checkerboard
 
@@ -49,16 +56,57 @@ def one_part(part: str) -> np.ndarray:
 
 def test_tuning_keeps_at_least_the_als_parts_coverage() -> None:
     lists = shortlists()
-    als_ndcg, als_coverage = lists.evaluate(one_part("als"), 0.0)
-    popular_ndcg, popular_coverage = lists.evaluate(one_part("popularity"), 0.0)
+    als, popular = lists.score(one_part("als"), 0.0), lists.score(one_part("popularity"), 0.0)
+    als_ndcg, als_coverage = als.ndcg.mean(), als.coverage
+    popular_ndcg, popular_coverage = popular.ndcg.mean(), popular.coverage
     # the most accurate blend (popularity alone) is too narrow: the floor must bind
     assert popular_ndcg == pytest.approx(1.0) and popular_coverage == pytest.approx(0.1)
     assert als_coverage == pytest.approx((8 + 2 * READERS) / N_BOOKS)
     weights, penalty = _coordinate_ascent(lists, DEFAULT_WEIGHTS, 0.0)
-    ndcg, coverage = lists.evaluate(np.array([weights[p] for p in COMPONENTS]), penalty)
+    chosen = lists.score(np.array([weights[p] for p in COMPONENTS]), penalty)
+    ndcg, coverage = chosen.ndcg.mean(), chosen.coverage
     assert coverage >= als_coverage
     best_wide = (1 / np.log2(np.arange(2, 10))).sum() / (1 / np.log2(np.arange(2, 12))).sum()
     assert als_ndcg < ndcg == pytest.approx(best_wide)
+
+
+def two_book_shortlists(als_right: int, readers: int = 40) -> Shortlists:
+    """Each reader's shortlist is two books of their own, one of them their next loan. ALS ranks
+    the first book first, content the second; the default blend follows content. ALS is right
+    for `als_right` readers, content for the others."""
+    scores = np.zeros((len(COMPONENTS), readers, 2))
+    scores[COMPONENTS.index("als"), :, 0] = 1.0
+    scores[COMPONENTS.index("content"), :, 1] = 1.0
+    hits = np.zeros((readers, 2), dtype=bool)
+    hits[:als_right, 0] = True
+    hits[als_right:, 1] = True
+    return Shortlists(
+        scores=scores,
+        books=np.arange(2 * readers).reshape(readers, 2),
+        hits=hits,
+        n_relevant=np.ones(readers, dtype=int),
+        log_readers=np.zeros(2 * readers),
+    )
+
+
+def follows_als(lists: Shortlists) -> bool:
+    weights, penalty = _coordinate_ascent(lists, DEFAULT_WEIGHTS, 0.0)
+    order = lists.score(np.array([weights[p] for p in COMPONENTS]), penalty)
+    return bool(order.ndcg[0] == 1.0)  # reader 0's next loan is the book ALS ranks first
+
+
+@pytest.mark.parametrize(("als_right", "expected"), [(21, False), (34, True)])
+def test_tuning_moves_only_on_gains_beyond_the_validation_noise(
+    als_right: int, expected: bool
+) -> None:
+    lists = two_book_shortlists(als_right)
+    default = np.array([DEFAULT_WEIGHTS[p] for p in COMPONENTS])
+    als_first = lists.score(one_part("als"), 0.0).ndcg - lists.score(default, 0.0).ndcg
+    noise = als_first.std(ddof=1) / np.sqrt(als_first.size)
+    # 21 of 40: ALS is better on average, but by less than the noise; 34 of 40: clearly better
+    assert als_first.mean() > 0
+    assert bool(als_first.mean() > MIN_GAIN_STANDARD_ERRORS * noise) is expected
+    assert follows_als(lists) is expected
 
 
 def test_penalty_steers_lists_away_from_the_most_borrowed_books() -> None:
