@@ -91,8 +91,8 @@ def two_book_shortlists(als_right: int, readers: int = 40) -> Shortlists:
 
 def follows_als(lists: Shortlists) -> bool:
     weights, penalty = _coordinate_ascent(lists, DEFAULT_WEIGHTS, 0.0)
-    order = lists.score(np.array([weights[p] for p in COMPONENTS]), penalty)
-    return bool(order.ndcg[0] == 1.0)  # reader 0's next loan is the book ALS ranks first
+    chosen = lists.score(np.array([weights[p] for p in COMPONENTS]), penalty)
+    return bool(chosen.ndcg[0] == 1.0)  # reader 0's next loan is the book ALS ranks first
 
 
 @pytest.mark.parametrize(("als_right", "expected"), [(21, False), (34, True)])
