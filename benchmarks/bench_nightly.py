@@ -18,7 +18,6 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from pipelines.cli import limit_blas_threads
 from recsys.config import Settings
 from recsys.db.engine import make_engine
 from recsys.nightly import steps
@@ -26,6 +25,7 @@ from recsys.nightly.progress import Progress
 from recsys.nightly.runner import prepare_database, run_nightly
 from recsys.nightly.summary import RunSummary
 from recsys.sample import SampleConfig, generate_library, write_library
+from recsys.threads import limit_blas_threads
 
 TARGETS = {1_000_000: 180.0, 10_000_000: 900.0}
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loans", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
     args = parser.parse_args(argv or [])
-    limit_blas_threads()  # as `recsys` does
+    limit_blas_threads()  # as the `recsys` CLI does
     work = Path(tempfile.mkdtemp(prefix="bench-nightly-"))
     try:
         _run(work, args.loans)

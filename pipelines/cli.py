@@ -9,14 +9,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
-from threadpoolctl import threadpool_limits
-
 from recsys.config import get_settings
 from recsys.exceptions import RecsysError
+from recsys.threads import limit_blas_threads
 
 COMMAND_MODULES = (
     "pipelines.keygen",
@@ -46,15 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
     return parser
-
-
-def limit_blas_threads() -> None:
-    """One BLAS thread unless `OPENBLAS_NUM_THREADS` says otherwise: implicit's ALS and the
-    scoring batches run their own threads, and a BLAS pool under each of them oversubscribes the
-    cores (implicit warns about it). The variable serves the BLAS libraries loaded later (scipy's);
-    numpy's is loaded already, so it is limited directly."""
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    threadpool_limits(int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
