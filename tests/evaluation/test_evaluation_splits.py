@@ -228,3 +228,33 @@ def test_already_borrowed_filter_equals_the_string_definition() -> None:
     assert 0 < kept.dropped_seen < len(test)
     assert kept.dropped_seen == sum(is_seen)
     pd.testing.assert_frame_equal(kept.test, expected)
+
+
+def test_held_out_pairs_and_cold_start_equal_the_string_definition() -> None:
+    """Id codes give what comparing id strings gives: each pair once, at its first loan, and
+    readers without training interactions set apart."""
+    rng = np.random.default_rng(9)
+    n = 3000
+    readers = rng.integers(0, 60, n)
+    frame = pd.DataFrame(
+        {
+            C.READER_ID: [f"r{i}" for i in readers],
+            C.BOOK_ID: [f"b{i}" for i in rng.integers(0, 40, n)],  # many re-loans
+            C.EVENT: rng.choice(["loan", "renewal", "view"], n),
+            # readers r50..r59 only arrive in the last weeks: cold start
+            C.TIMESTAMP: START
+            + pd.to_timedelta(rng.integers(0, 200, n) + np.where(readers >= 50, 200, 0), unit="D"),
+        }
+    )
+    split = temporal_split(Dataset.from_interactions(frame), test_share=0.3, only_new=False)
+
+    train_readers = set(split.train.interactions[C.READER_ID])
+    held = frame[(frame[C.TIMESTAMP] >= split.test[C.TIMESTAMP].min()) & (frame[C.EVENT] != "view")]
+    held = held.sort_values(C.TIMESTAMP, kind="stable").drop_duplicates([C.READER_ID, C.BOOK_ID])
+    known = held[C.READER_ID].isin(train_readers)
+    columns = [C.READER_ID, C.BOOK_ID, C.TIMESTAMP]
+    assert 0 < (~known).sum() < known.sum()
+    pd.testing.assert_frame_equal(split.test, held.loc[known, columns].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        split.cold_start, held.loc[~known, columns].reset_index(drop=True)
+    )
