@@ -279,7 +279,7 @@ def _seen_mask(dataset: Dataset, test_rows: np.ndarray, loan_rows: np.ndarray) -
         return pd.Series(np.where(books >= 0, keys, -1))
 
     test_keys = reader_work(test_rows)
-    # pandas' hash table: numpy's isin took 15 times longer on ten million training keys
+    # pandas' hash table: numpy's isin took 6.7 s instead of 0.4 s on nine million training keys
     return (test_keys.isin(reader_work(loan_rows)) & (test_keys >= 0)).to_numpy()
 
 
