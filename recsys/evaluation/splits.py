@@ -233,14 +233,15 @@ def _finish(
     readers and books are compared by the Dataset's integer id codes, since hashing the id
     strings again cost 10 s at 10 million loans.
     """
-    train_dataset = dataset.take(train.index.to_numpy())
+    train_rows = train.index.to_numpy()
+    train_dataset = dataset.take(train_rows)
     codes = dataset.id_codes
     test = test.sort_values(C.TIMESTAMP, kind="stable")
     test_rows = test.index.to_numpy()
     pairs = pd.DataFrame({"reader": codes.readers[test_rows], "book": codes.books[test_rows]})
     first = ~pairs.duplicated().to_numpy()
     test, test_rows = test.loc[first, TEST_COLUMNS], test_rows[first]
-    training_readers = codes.readers[train.index.to_numpy()]
+    training_readers = codes.readers[train_rows]
     is_training_reader = np.zeros(len(codes.reader_ids), dtype=bool)
     is_training_reader[training_readers[training_readers >= 0]] = True
     test_readers = codes.readers[test_rows]
@@ -249,7 +250,7 @@ def _finish(
     test, test_rows = test.loc[known], test_rows[known]
     dropped = 0
     if only_new:
-        loans = train.index.to_numpy()[_loan_mask(train).to_numpy()]
+        loans = train_rows[_loan_mask(train).to_numpy()]
         seen = _seen_mask(dataset, test_rows, loans)
         dropped = int(seen.sum())
         test = test.loc[~seen]
