@@ -1,6 +1,7 @@
 """The default recommender a library gets without tuning anything by hand.
 
-Six signals, each scaled per reader to [0, 1], are blended:
+Six signals, each put on one scale per reader (`PART_SCALES`: by its best score, or by the mean of
+its ten best scores among books new to the reader), are blended:
 
 - ``als``: implicit's ALS factors (broad taste), trained on recency-decayed loans;
 - ``readers``: what the most similar readers (cosine over loans) borrowed;
@@ -15,30 +16,30 @@ penalty lets a library whose readers move in cohorts (a university's semesters) 
 more than the same few course books.
 
 Libraries differ (a university's semester cohorts vs a public library's leisure reading). With
-``tune_weights=True`` the hybrid chooses the blend weights and the penalty itself on a validation
-split carved from its own training data (the last `validation_share` of loans, only books new to
-the reader), then refits every part on all the data; too little validation data keeps the given
-weights. It maximises NDCG@10 among blends whose lists cover at least as much of the catalog as
-the ALS part's alone, so that accuracy is never bought by showing everyone the same books, and it
-leaves the given blend only for gains beyond the noise of its validation readers
-(`MIN_GAIN_STANDARD_ERRORS`). The constructor leaves tuning off (so a fixed blend can be rebuilt
-exactly); `registry.default_model`, the model a library gets, turns it on; the full fit's ALS then
-goes on from the tuning fit's factors (`als.WARM_START_ITERATIONS`), which saves most of its cost.
-Measured by `benchmarks/bench_quality.py` (NDCG@10 and coverage@10, fixed vs tuned blend; tuned
-ALS in brackets): Swiss loans last 10 % 0.0386 vs 0.0396, coverage 0.38 vs 0.46 (0.0319, 0.37);
-last 20 % 0.036 vs 0.036; last loan per reader 0.066 vs 0.068, coverage 0.59 vs 0.61 (0.053,
-0.51). Lib-SibGMU last 10 % 0.043 vs 0.105, coverage 0.27 vs 0.35 (0.024, 0.37); last 20 % 0.031
-vs 0.115; last loan 0.070 vs 0.131. Generated library (200k loans) last 10 % 0.139 vs 0.173; last
-20 % 0.161 vs 0.200; last loan 0.105 vs 0.129. With every step taken on 1,000 validation readers,
-the tuned blend was worse than the fixed one on Swiss (0.036 on the last 10 %, 0.061 on the last
-loan).
+``tune_weights=True`` the hybrid chooses the blend weights, the penalty and the part scale itself
+on a validation split carved from its own training data (the last `validation_share` of loans,
+only books new to the reader), then refits every part on all the data; too little validation
+data keeps the given weights. It maximises NDCG@10 among blends whose lists cover at least as
+much of the catalog as the ALS part's alone, so that accuracy is never bought by showing everyone
+the same books, and it leaves the given blend only for gains beyond the noise of its validation
+readers (`MIN_GAIN_STANDARD_ERRORS`). The constructor leaves tuning off (so a fixed blend can be
+rebuilt exactly); `registry.default_model`, the model a library gets, turns it on; the full fit's
+ALS then goes on from the tuning fit's factors (`als.WARM_START_ITERATIONS`), which saves most of
+its cost. Measured by `benchmarks/bench_quality.py` (NDCG@10 and coverage@10, fixed vs tuned
+blend; tuned ALS in brackets): Swiss loans last 10 % 0.0386 vs 0.0396, coverage 0.38 vs 0.46
+(0.0319, 0.37); last 20 % 0.036 vs 0.037 (on the best books' mean scale); last loan per reader
+0.066 vs 0.068, coverage 0.59 vs 0.61 (0.053, 0.51). Lib-SibGMU last 10 % 0.043 vs 0.105,
+coverage 0.27 vs 0.35 (0.024, 0.37); last 20 % 0.031 vs 0.115; last loan 0.070 vs 0.131.
+Generated library (200k loans) last 10 % 0.139 vs 0.173; last 20 % 0.161 vs 0.200; last loan
+0.105 vs 0.129. With every step taken on 1,000 validation readers, the tuned blend was worse than
+the fixed one on Swiss (0.036 on the last 10 %, 0.061 on the last loan).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -58,7 +59,7 @@ from recsys.models.ranking import (
     check_min_pair_support,
 )
 from recsys.models.sequence import sequence_matrix
-from recsys.models.top import largest_per_row
+from recsys.models.top import largest, largest_per_row
 from recsys.models.weighting import event_weights, timestamps_seconds
 
 COMPONENTS = ("als", "readers", "neighbours", "sequence", "content", "popularity")
@@ -91,17 +92,50 @@ MAX_VALIDATION_INTERACTIONS = 4_000_000
 CANDIDATES_PER_PART = 50
 VALIDATION_BATCH = 32
 TUNE_K = 10
+#: How each part's scores are put on one scale per reader before they are blended: by the part's
+#: best score ("maximum"), or by the mean of its `SCALE_BOOKS` best scores among books new to the
+#: reader ("best_mean"). With the maximum one outstanding book sets a part's scale and shrinks the
+#: rest of its list against the other parts. Which suits a library depends on its circulation, so
+#: the tuning chooses (the first is the default). Tuned on each scale alone (mean test NDCG@10 over
+#: seeds): Swiss last 10 % 0.0370 vs 0.0401, last 20 % 0.0356 vs 0.0377 (4 seeds), but
+#: Lib-SibGMU last 10 % 0.104 vs 0.057, last 20 % 0.115 vs 0.090 (6 seeds).
+PART_SCALES = ("maximum", "best_mean")
+SCALE_BOOKS = 10
 
 
-def _scale_rows(scores: np.ndarray) -> np.ndarray:
-    """Scale each row to [0, 1] by its maximum (negative scores count as no evidence), in place:
-    at 250,000 books every pass over a batch's scores costs tens of milliseconds."""
+def _scale_rows(scores: np.ndarray, own: list[np.ndarray], part_scale: str) -> np.ndarray:
+    """Put each row on `part_scale` (see `PART_SCALES`; `own[r]` holds reader r's own books), in
+    place; negative scores count as no evidence. At 250,000 books every pass over a batch's
+    scores costs milliseconds."""
     np.clip(scores, 0.0, None, out=scores)
     top = scores.max(axis=1, keepdims=True)
     evidence = top > 0
     scores /= np.where(evidence, top, 1.0)
     scores[~evidence[:, 0]] = 0.0  # no evidence (or NaN) is 0 for every book
+    if part_scale == "best_mean":
+        scores *= _best_mean_factors(scores, own)[:, None]
     return scores
+
+
+def _best_mean_factors(scaled: np.ndarray, own: list[np.ndarray]) -> np.ndarray:
+    """Per row of scores scaled by their maximum, the factor that scales it by the mean of its
+    `SCALE_BOOKS` best scores among books new to the reader instead (1 without such evidence).
+    The best scores are found by block maxima (`recsys.models.top`)."""
+    factors = np.ones(len(scaled), dtype=np.float32)
+    for r, (row, books) in enumerate(zip(scaled, own, strict=True)):
+        kept = row[books].copy()
+        row[books] = 0.0
+        best_mean = row[largest(row, SCALE_BOOKS)].mean()
+        row[books] = kept
+        if best_mean > 0:
+            factors[r] = 1.0 / best_mean
+    return factors
+
+
+def _popularity_divisor(popularity: np.ndarray, part_scale: str) -> float:
+    """The popularity part (one row for every reader) on `part_scale`, over the whole catalog."""
+    best = popularity[largest(popularity, SCALE_BOOKS if part_scale == "best_mean" else 1)]
+    return max(float(best.mean()) if len(best) else 0.0, 1e-12)
 
 
 class HybridRecommender(WarmStartable):
@@ -126,6 +160,7 @@ class HybridRecommender(WarmStartable):
         sequence_window: int | None = 50,
         popularity_half_life_days: float | None = 60.0,
         popularity_penalty: float = 0.0,
+        part_scale: str = "maximum",
         event_weights: dict[str, float] | None = None,
         half_life_days: float | None = None,
         min_pair_support: int = 3,
@@ -137,6 +172,8 @@ class HybridRecommender(WarmStartable):
             raise ValueError(f"weights has unknown parts {unknown}; known: {list(COMPONENTS)}")
         if not popularity_penalty >= 0:
             raise ValueError(f"popularity_penalty must be >= 0; got {popularity_penalty!r}")
+        if part_scale not in PART_SCALES:
+            raise ValueError(f"part_scale must be one of {list(PART_SCALES)}; got {part_scale!r}")
         if not 0 < validation_share < 1:
             raise ValueError(
                 f"validation_share must be strictly between 0 and 1; got {validation_share!r}"
@@ -153,6 +190,7 @@ class HybridRecommender(WarmStartable):
         self.sequence_window = sequence_window
         self.popularity_half_life_days = popularity_half_life_days
         self.popularity_penalty = popularity_penalty
+        self.part_scale = part_scale
         self.event_weights = event_weights
         self.half_life_days = half_life_days
         self.min_pair_support = min_pair_support
@@ -162,9 +200,10 @@ class HybridRecommender(WarmStartable):
     def _fit_model(self, data: TrainingData) -> None:
         start = {**DEFAULT_WEIGHTS, **(self.weights or {})}
         tuned = self._tuned_weights(data, start) if self.tune_weights else None
-        weights, penalty = tuned or (start, self.popularity_penalty)
+        weights, penalty, part_scale = tuned or (start, self.popularity_penalty, self.part_scale)
         self.weights_ = np.array([weights[part] for part in COMPONENTS])
         self.penalty_ = np.asarray([penalty], dtype=np.float64)
+        self.part_scale_ = part_scale
         # from the tuning fit's factors if it tuned (see `_validation_shortlists`)
         self._fit_als(self._decayed(data, self.als_half_life_days), data.readers, data.books)
         self.sequence_ = sequence_matrix(
@@ -187,8 +226,12 @@ class HybridRecommender(WarmStartable):
         # co-borrowing is the sequence read both ways: with the transpose kept, the "after" scores
         # serve both parts, and no summed book x book matrix (the fit's peak memory) is built
         self.sequence_t_ = self.sequence_.T.tocsr()
-        top = max(self.recent_popularity_.max(initial=0.0), 1e-12)
-        self.popularity_part_ = (self.recent_popularity_ / top).astype(np.float32)
+        self.popularity_parts_ = {
+            scale: (
+                self.recent_popularity_ / _popularity_divisor(self.recent_popularity_, scale)
+            ).astype(np.float32)
+            for scale in PART_SCALES
+        }
         penalty = np.exp(-float(self.penalty_[0]) * _log_readers(self.matrix_))
         self.penalty_factor_ = penalty.astype(np.float32)
 
@@ -206,13 +249,13 @@ class HybridRecommender(WarmStartable):
 
     def _tuned_weights(
         self, data: TrainingData, start: dict[str, float]
-    ) -> tuple[dict[str, float], float] | None:
-        """Blend weights and popularity penalty that maximise NDCG@10 on the last loans of the
-        training data, keeping the lists at least as varied as the ALS part's alone."""
+    ) -> tuple[dict[str, float], float, str] | None:
+        """Blend weights, popularity penalty and part scale that maximise NDCG@10 on the last
+        loans of the training data, keeping the lists at least as varied as the ALS part's."""
         shortlists = self._validation_shortlists(data)
         if shortlists is None:
             return None
-        return _coordinate_ascent(shortlists, start, self.popularity_penalty)
+        return _coordinate_ascent(shortlists, start, self.popularity_penalty, self.part_scale)
 
     def _validation_shortlists(self, data: TrainingData) -> Shortlists | None:
         """Parts' scores, books and hits on validation shortlists (see `_shortlist`)."""
@@ -249,33 +292,33 @@ class HybridRecommender(WarmStartable):
             inner._shortlist(list(readers[s : s + step]), targets[s : s + step])
             for s in range(0, len(readers), step)
         ]
-        candidates = np.concatenate([c for c, _, _ in shortlists], axis=1)
-        books = np.concatenate([b for _, b, _ in shortlists], axis=0)
-        hits = np.concatenate([h for _, _, h in shortlists], axis=0)
         return Shortlists(
-            scores=candidates,
-            books=books,
-            hits=hits,
+            scores=np.concatenate([s.scores for s in shortlists], axis=1),
+            best_mean_factors=np.concatenate([s.best_mean_factors for s in shortlists], axis=1),
+            books=np.concatenate([s.books for s in shortlists], axis=0),
+            hits=np.concatenate([s.hits for s in shortlists], axis=0),
             n_relevant=np.diff(targets.indptr),
             log_readers=_log_readers(inner.matrix_),
         )
 
-    def _shortlist(
-        self, readers: list[str], targets: sparse.csr_matrix
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Each part's scores on the union of the parts' top books per reader, and the hits.
-
-        Returns parts x readers x shortlist scores (-inf marks padding and repeats), the
-        readers x shortlist book indices and a readers x shortlist boolean hit matrix.
-        """
+    def _shortlist(self, readers: list[str], targets: sparse.csr_matrix) -> ShortlistBatch:
+        """Each part's scores (by their maximum) on the union of the parts' top books per
+        reader, the factors to their best books' mean, and the hits."""
         index, rows, folded = self.reader_rows(readers, None)
-        seen = np.stack(
-            [
-                self._seen_works(rows.indices[rows.indptr[r] : rows.indptr[r + 1]])
-                for r in range(rows.shape[0])
-            ]
-        )
-        parts = [np.where(seen, -np.inf, part) for _, part in self._parts(rows, index, folded)]
+        own = self._own_books(rows)
+        popularity_factor = _popularity_divisor(
+            self.recent_popularity_, "maximum"
+        ) / _popularity_divisor(self.recent_popularity_, "best_mean")
+        parts, factors = [], []
+        for name, part in self._parts(rows, index, folded, own, part_scale="maximum"):
+            if name == "popularity":  # one read-only row shared by every reader
+                parts.append(np.array(part))
+                factors.append(np.full(len(readers), popularity_factor, dtype=np.float32))
+            else:
+                parts.append(part)
+                factors.append(_best_mean_factors(part, own))
+            for row, books in zip(parts[-1], own, strict=True):
+                row[books] = -np.inf
         size = min(CANDIDATES_PER_PART, rows.shape[1])
         top = np.concatenate([largest_per_row(p, size) for p in parts], axis=1)
         top.sort(axis=1)
@@ -284,7 +327,7 @@ class HybridRecommender(WarmStartable):
         reader = np.arange(len(readers))[:, None]
         scores = np.stack([np.where(repeated, -np.inf, p[reader, top]) for p in parts])
         hits = (np.asarray(targets[reader, top].todense()) > 0) & ~repeated
-        return scores, top, hits
+        return ShortlistBatch(scores, np.stack(factors), top, hits)
 
     # ---------------------------------------------------------------------------- scoring
     def _parts(
@@ -292,15 +335,20 @@ class HybridRecommender(WarmStartable):
         rows: sparse.csr_matrix,
         reader_index: np.ndarray,
         folded: np.ndarray,
+        own: list[np.ndarray],
         parts: tuple[str, ...] = COMPONENTS,
+        part_scale: str | None = None,
     ) -> Iterator[tuple[str, np.ndarray]]:
-        """Each of `parts` (in `COMPONENTS` order) with its scores scaled to [0, 1] per reader."""
+        """Each of `parts` (in `COMPONENTS` order) on `part_scale` per reader (the fitted one by
+        default; `own` from `_own_books`). The popularity part, one row shared by every reader,
+        is scaled once, over the whole catalog."""
+        part_scale = part_scale or self.part_scale_
         after = np.zeros(0)  # what readers borrowed after these readers' books: two parts' base
         if "neighbours" in parts or "sequence" in parts:
             after = dense_product(rows, self.sequence_)
         for part in parts:
             if part == "popularity":
-                yield part, np.broadcast_to(self.popularity_part_, rows.shape)
+                yield part, np.broadcast_to(self.popularity_parts_[part_scale], rows.shape)
                 continue
             if part == "als":
                 scores = self._als_scores(rows, reader_index, folded)
@@ -312,7 +360,7 @@ class HybridRecommender(WarmStartable):
                 scores = after
             else:
                 scores = content_scores(self.content_, rows)
-            yield part, _scale_rows(scores)
+            yield part, _scale_rows(scores, own, part_scale)
 
     def _scores(
         self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
@@ -320,7 +368,8 @@ class HybridRecommender(WarmStartable):
         weights = dict(zip(COMPONENTS, self.weights_, strict=True))
         total = np.zeros(rows.shape, dtype=np.float32)
         used = tuple(part for part in COMPONENTS if weights[part])
-        for part, scores in self._parts(rows, reader_index, folded, used):
+        own = self._own_books(rows)
+        for part, scores in self._parts(rows, reader_index, folded, own, used):
             if part == "popularity":  # one read-only row shared by every reader
                 total += weights[part] * scores
             else:  # a fresh array: scaled in place (each pass is a batch-sized array)
@@ -329,6 +378,14 @@ class HybridRecommender(WarmStartable):
         if self.penalty_[0]:
             total *= self.penalty_factor_
         return total
+
+    def _own_books(self, rows: sparse.csr_matrix) -> list[np.ndarray]:
+        """Each reader's books, every edition of their works included: the books a list leaves
+        out, so they do not set the parts' scales either."""
+        return [
+            np.flatnonzero(self._seen_works(rows.indices[rows.indptr[r] : rows.indptr[r + 1]]))
+            for r in range(rows.shape[0])
+        ]
 
     def _reader_neighbour_scores(self, rows: sparse.csr_matrix) -> np.ndarray:
         """Sum of the `reader_neighbours` most similar training readers' (normalised) rows.
@@ -364,7 +421,7 @@ class HybridRecommender(WarmStartable):
         return factors @ items.T
 
     def fitted_params(self) -> dict[str, Any]:
-        """With `tune_weights`, the blend and penalty it chose, fixed (tuning off)."""
+        """With `tune_weights`, the blend, penalty and part scale it chose, fixed (tuning off)."""
         self._check_fitted()
         if not self.tune_weights:
             return self.get_params()
@@ -372,6 +429,7 @@ class HybridRecommender(WarmStartable):
             **self.get_params(),
             "weights": self.blend,
             "popularity_penalty": self.penalty,
+            "part_scale": self.part_scale_,
             "tune_weights": False,
         }
 
@@ -422,6 +480,7 @@ class HybridRecommender(WarmStartable):
             "recent_popularity": self.recent_popularity_,
             "weights": self.weights_,
             "penalty": self.penalty_,
+            "part_scale": np.asarray([PART_SCALES.index(self.part_scale_)]),
         }
 
     def _restore_model(self, arrays: dict[str, Any]) -> None:
@@ -432,6 +491,9 @@ class HybridRecommender(WarmStartable):
         self.recent_popularity_ = arrays["recent_popularity"]
         self.weights_ = arrays["weights"]
         self.penalty_ = arrays["penalty"]
+        # models saved before the part scale was chosen scaled by the maximum
+        scale = arrays["part_scale"][0] if "part_scale" in arrays else 0
+        self.part_scale_ = PART_SCALES[int(scale)]
 
 
 def _validation_split(
@@ -489,17 +551,29 @@ def _log_readers(matrix: sparse.csr_matrix) -> np.ndarray:
     return np.log1p(np.diff(matrix.tocsc().indptr).astype(np.float64))
 
 
+class ShortlistBatch(NamedTuple):
+    """`Shortlists`' arrays for one batch of validation readers."""
+
+    scores: np.ndarray
+    best_mean_factors: np.ndarray
+    books: np.ndarray
+    hits: np.ndarray
+
+
 class Shortlists:
     """What blend tuning scores: each part's scores on the validation readers' shortlists.
 
-    ``scores`` is parts x readers x shortlist (-inf marks padding and repeats); ``books`` and
-    ``hits`` are readers x shortlist; ``log_readers`` is per book of the inner model.
+    ``scores`` is parts x readers x shortlist, each part scaled by its maximum per reader (-inf
+    marks padding and repeats); ``best_mean_factors`` (parts x readers) rescales them to the
+    part's best books' mean (see `PART_SCALES`); ``books`` and ``hits`` are readers x shortlist;
+    ``log_readers`` is per book of the inner model.
     """
 
     def __init__(
         self,
         *,
         scores: np.ndarray,
+        best_mean_factors: np.ndarray,
         books: np.ndarray,
         hits: np.ndarray,
         n_relevant: np.ndarray,
@@ -510,16 +584,20 @@ class Shortlists:
         self.n_relevant = n_relevant
         self.log_readers = log_readers
         # what every trial blend shares, computed once: tuning scores a few hundred blends
-        self.values = np.where(np.isfinite(scores), scores, 0.0).astype(np.float32)
+        by_maximum = np.where(np.isfinite(scores), scores, 0.0).astype(np.float32)
+        self.values = {
+            "maximum": by_maximum,
+            "best_mean": by_maximum * best_mean_factors[:, :, None].astype(np.float32),
+        }
         self.padding = ~np.isfinite(scores[0])
         self.book_log_readers = log_readers[books].astype(np.float32)
         self.scored = n_relevant > 0
         ideal = np.cumsum(1.0 / np.log2(np.arange(2, TUNE_K + 2)))
         self.ideal = ideal[np.minimum(n_relevant[self.scored], TUNE_K) - 1]
 
-    def score(self, weights: np.ndarray, penalty: float) -> BlendScore:
+    def score(self, weights: np.ndarray, penalty: float, part_scale: str) -> BlendScore:
         """NDCG@10 per scored reader and catalog coverage@10 of the blend on the shortlists."""
-        blended = np.tensordot(weights.astype(np.float32), self.values, axes=1)
+        blended = np.tensordot(weights.astype(np.float32), self.values[part_scale], axes=1)
         if penalty:
             blended *= np.exp(-np.float32(penalty) * self.book_log_readers)
         blended[self.padding] = -np.inf
@@ -556,19 +634,22 @@ class BlendScore:
 
 
 def _coordinate_ascent(
-    shortlists: Shortlists, start: dict[str, float], start_penalty: float
-) -> tuple[dict[str, float], float]:
-    """Greedy search over `WEIGHT_STEPS` and `PENALTY_STEPS` for the best NDCG@10 whose catalog
-    coverage is at least that of the ALS part alone (collaborative filtering's own breadth).
+    shortlists: Shortlists, start: dict[str, float], start_penalty: float, start_scale: str
+) -> tuple[dict[str, float], float, str]:
+    """Greedy search over `WEIGHT_STEPS` and `PENALTY_STEPS`, on each of `PART_SCALES`, for the
+    best NDCG@10 whose catalog coverage is at least that of the ALS part alone (collaborative
+    filtering's own breadth).
 
     A blend below that coverage floor only competes on coverage, so the search first widens the
     lists, then improves accuracy; among wide enough blends a step is taken only if it is clearly
     more accurate (`BlendScore.clearly_beats`), so the given blend stays unless the validation
     readers say otherwise. It climbs from the given blend both without and with the strongest
-    penalty: the two regions are far apart for greedy steps.
+    penalty (the two regions are far apart for greedy steps), first on the given part scale; a
+    climb on another scale replaces it only if it is clearly better, by the same rule.
     """
     als_only = np.array([part == "als" for part in COMPONENTS], dtype=np.float64)
-    floor = COVERAGE_FLOOR * shortlists.score(als_only, 0.0).coverage
+    # one part alone ranks books alike on every scale
+    floor = COVERAGE_FLOOR * shortlists.score(als_only, 0.0, start_scale).coverage
 
     def better(trial: BlendScore, current: BlendScore) -> bool:
         trial_wide, current_wide = trial.coverage >= floor, current.coverage >= floor
@@ -578,8 +659,10 @@ def _coordinate_ascent(
             return trial.coverage > current.coverage
         return trial.clearly_beats(current)
 
-    def climb(weights: np.ndarray, penalty: float) -> tuple[BlendScore, np.ndarray, float]:
-        best = shortlists.score(weights, penalty)
+    def climb(
+        weights: np.ndarray, penalty: float, scale: str
+    ) -> tuple[BlendScore, np.ndarray, float, str]:
+        best = shortlists.score(weights, penalty, scale)
         for _ in range(3):
             improved = False
             for i in range(len(COMPONENTS) + 1):
@@ -592,19 +675,22 @@ def _coordinate_ascent(
                     unchanged = trial_penalty == penalty and (trial == weights).all()
                     if unchanged or not trial.any():
                         continue
-                    score = shortlists.score(trial, trial_penalty)
+                    score = shortlists.score(trial, trial_penalty, scale)
                     if better(score, best):
                         best, weights, penalty, improved = score, trial, trial_penalty, True
             if not improved:
                 break
-        return best, weights, penalty
+        return best, weights, penalty, scale
 
     initial = np.array([start[part] for part in COMPONENTS], dtype=np.float64)
-    starts = [(initial, p) for p in dict.fromkeys((start_penalty, PENALTY_STEPS[-1]))]
-    runs = [climb(weights, penalty) for weights, penalty in starts]
+    runs = [
+        climb(initial, penalty, scale)
+        for scale in dict.fromkeys((start_scale, *PART_SCALES))
+        for penalty in dict.fromkeys((start_penalty, PENALTY_STEPS[-1]))
+    ]
     chosen = runs[0]
     for run in runs[1:]:
         if better(run[0], chosen[0]):
             chosen = run
-    _, weights, penalty = chosen
-    return dict(zip(COMPONENTS, weights.tolist(), strict=True)), penalty
+    _, weights, penalty, scale = chosen
+    return dict(zip(COMPONENTS, weights.tolist(), strict=True)), penalty, scale

@@ -10,7 +10,12 @@ from scipy import sparse
 from recsys.columns import Columns as C
 from recsys.columns import Events
 from recsys.data.dataset import Dataset
-from recsys.models.hybrid import HybridRecommender, _validation_split
+from recsys.models.hybrid import (
+    PART_SCALES,
+    SCALE_BOOKS,
+    HybridRecommender,
+    _validation_split,
+)
 from recsys.models.matrix import IdMap
 from recsys.models.ranking import Pairs, batch_readers, pair_support
 from recsys.models.sequence import sequence_matrix
@@ -175,9 +180,11 @@ def test_shortlists_do_not_depend_on_the_batch() -> None:
     targets = sparse.random(40, len(model.books_), density=0.05, format="csr", random_state=0)
     whole = model._shortlist(readers, targets)
     parts = [model._shortlist(readers[s : s + 7], targets[s : s + 7]) for s in range(0, 40, 7)]
-    assert np.array_equal(whole[0], np.concatenate([p[0] for p in parts], axis=1))
-    assert np.array_equal(whole[1], np.concatenate([p[1] for p in parts]))
-    assert np.array_equal(whole[2], np.concatenate([p[2] for p in parts]))
+    assert np.array_equal(whole.scores, np.concatenate([p.scores for p in parts], axis=1))
+    factors = np.concatenate([p.best_mean_factors for p in parts], axis=1)
+    assert np.array_equal(whole.best_mean_factors, factors)
+    assert np.array_equal(whole.books, np.concatenate([p.books for p in parts]))
+    assert np.array_equal(whole.hits, np.concatenate([p.hits for p in parts]))
 
 
 def test_batch_readers_bounds_the_dense_block() -> None:
@@ -187,17 +194,27 @@ def test_batch_readers_bounds_the_dense_block() -> None:
     assert batch_readers(50_000_000) == 1
 
 
-def test_co_borrowing_reads_the_sequence_both_ways() -> None:
+@pytest.mark.parametrize("part_scale", PART_SCALES)
+def test_co_borrowing_reads_the_sequence_both_ways(part_scale: str) -> None:
     """The neighbours part is the reader's rows times (sequence + its transpose), scaled."""
     dataset = Dataset.from_interactions(messy_interactions(seed=7))
     model = HybridRecommender(factors=4, iterations=5, random_state=0).fit(dataset)
     index, rows, folded = model.reader_rows(list(model.readers_.ids[:30]), None)
-    parts = dict(model._parts(rows, index, folded, ("neighbours", "sequence")))
+    own = model._own_books(rows)
+    names = ("neighbours", "sequence")
+    parts = dict(model._parts(rows, index, folded, own, names, part_scale=part_scale))
     both = (rows @ (model.sequence_ + model.sequence_.T)).toarray().astype(np.float64)
     after = (rows @ model.sequence_).toarray().astype(np.float64)
     for part, raw in (("neighbours", both), ("sequence", after)):
-        expected = raw / np.maximum(raw.max(axis=1, keepdims=True), 1e-300)
-        assert (raw.max(axis=1) > 0).sum() > 20
+        new_books = raw.copy()
+        for row, books in zip(new_books, own, strict=True):
+            row[books] = 0.0
+        scale = -np.sort(-new_books, axis=1)[:, :SCALE_BOOKS].mean(axis=1, keepdims=True)
+        assert (scale > 0).sum() > 20
+        maximum = np.maximum(raw.max(axis=1, keepdims=True), 1e-300)
+        # evidence only on the reader's own books: scaled by its maximum (never shown anyway)
+        divisor = np.where(scale > 0, scale, maximum) if part_scale == "best_mean" else maximum
+        expected = raw / divisor
         np.testing.assert_allclose(parts[part], expected, rtol=1e-5, atol=1e-7)
     book = int(np.flatnonzero(model.borrowed_)[0])
     others = np.arange(len(model.books_))

@@ -1,5 +1,6 @@
-"""The hybrid's blend tuning keeps lists as varied as ALS's, ignores gains within the noise of its
-validation readers, and its popularity penalty."""
+"""The hybrid's per-reader scaling of its parts, its blend tuning (which keeps lists as varied as
+ALS's and ignores gains within the noise of its validation readers), and its popularity
+penalty."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from recsys.models.hybrid import (
     COMPONENTS,
     DEFAULT_WEIGHTS,
     MIN_GAIN_STANDARD_ERRORS,
+    SCALE_BOOKS,
     Shortlists,
     _coordinate_ascent,
+    _scale_rows,
 )
 from recsys.models.registry import build_model, load_model
 from tests.models.conftest import FAST_PARAMS, block_readers, checkerboard
@@ -43,11 +46,31 @@ def shortlists() -> Shortlists:
     hits[:, :SHARED] = True
     return Shortlists(
         scores=scores,
+        best_mean_factors=np.ones(scores.shape[:2]),
         books=books,
         hits=hits,
         n_relevant=np.full(READERS, SHARED),
         log_readers=np.zeros(N_BOOKS),
     )
+
+
+def test_parts_are_scaled_by_their_best_books_new_to_the_reader() -> None:
+    """Hand-computed: the reader's own book (20) and negative scores do not set the scale; the
+    ten best other books (10, 9, ..., 1) have mean 5.5."""
+    assert SCALE_BOOKS == 10
+    evidence = [-1.0, 20.0, *range(10, 0, -1), 0.5]
+    scores = np.array(
+        [evidence, [0.0] * 13, [np.nan] + [1.0] * 12, [0.0, 4.0] + [0.0] * 11], dtype=np.float32
+    )
+    own = [np.array([1]), np.array([], dtype=int), np.array([], dtype=int), np.array([1])]
+    by_maximum = _scale_rows(scores.copy(), own, "maximum")
+    np.testing.assert_allclose(by_maximum[0], np.clip(evidence, 0, None) / 20.0, rtol=1e-6)
+    scaled = _scale_rows(scores, own, "best_mean")
+    expected = np.array([0.0, 20.0, *range(10, 0, -1), 0.5]) / 5.5
+    np.testing.assert_allclose(scaled[0], expected, rtol=1e-6)
+    for rows in (by_maximum, scaled):
+        assert not rows[1].any() and not rows[2].any()  # no evidence, NaN: nothing
+        np.testing.assert_allclose(rows[3], [0.0, 1.0] + [0.0] * 11)  # only the reader's own
 
 
 def one_part(part: str) -> np.ndarray:
@@ -56,14 +79,17 @@ def one_part(part: str) -> np.ndarray:
 
 def test_tuning_keeps_at_least_the_als_parts_coverage() -> None:
     lists = shortlists()
-    als, popular = lists.score(one_part("als"), 0.0), lists.score(one_part("popularity"), 0.0)
+    als, popular = (
+        lists.score(one_part("als"), 0.0, "maximum"),
+        lists.score(one_part("popularity"), 0.0, "maximum"),
+    )
     als_ndcg, als_coverage = als.ndcg.mean(), als.coverage
     popular_ndcg, popular_coverage = popular.ndcg.mean(), popular.coverage
     # the most accurate blend (popularity alone) is too narrow: the floor must bind
     assert popular_ndcg == pytest.approx(1.0) and popular_coverage == pytest.approx(0.1)
     assert als_coverage == pytest.approx((8 + 2 * READERS) / N_BOOKS)
-    weights, penalty = _coordinate_ascent(lists, DEFAULT_WEIGHTS, 0.0)
-    chosen = lists.score(np.array([weights[p] for p in COMPONENTS]), penalty)
+    weights, penalty, scale = _coordinate_ascent(lists, DEFAULT_WEIGHTS, 0.0, "maximum")
+    chosen = lists.score(np.array([weights[p] for p in COMPONENTS]), penalty, scale)
     ndcg, coverage = chosen.ndcg.mean(), chosen.coverage
     assert coverage >= als_coverage
     best_wide = (1 / np.log2(np.arange(2, 10))).sum() / (1 / np.log2(np.arange(2, 12))).sum()
@@ -82,6 +108,7 @@ def two_book_shortlists(als_right: int, readers: int = 40) -> Shortlists:
     hits[als_right:, 1] = True
     return Shortlists(
         scores=scores,
+        best_mean_factors=np.ones(scores.shape[:2]),
         books=np.arange(2 * readers).reshape(readers, 2),
         hits=hits,
         n_relevant=np.ones(readers, dtype=int),
@@ -90,8 +117,8 @@ def two_book_shortlists(als_right: int, readers: int = 40) -> Shortlists:
 
 
 def follows_als(lists: Shortlists) -> bool:
-    weights, penalty = _coordinate_ascent(lists, DEFAULT_WEIGHTS, 0.0)
-    chosen = lists.score(np.array([weights[p] for p in COMPONENTS]), penalty)
+    weights, penalty, scale = _coordinate_ascent(lists, DEFAULT_WEIGHTS, 0.0, "maximum")
+    chosen = lists.score(np.array([weights[p] for p in COMPONENTS]), penalty, scale)
     return bool(chosen.ndcg[0] == 1.0)  # reader 0's next loan is the book ALS ranks first
 
 
@@ -101,12 +128,44 @@ def test_tuning_moves_only_on_gains_beyond_the_validation_noise(
 ) -> None:
     lists = two_book_shortlists(als_right)
     default = np.array([DEFAULT_WEIGHTS[p] for p in COMPONENTS])
-    als_first = lists.score(one_part("als"), 0.0).ndcg - lists.score(default, 0.0).ndcg
+    als_first = (
+        lists.score(one_part("als"), 0.0, "maximum").ndcg
+        - lists.score(default, 0.0, "maximum").ndcg
+    )
     noise = als_first.std(ddof=1) / np.sqrt(als_first.size)
     # 21 of 40: ALS is better on average, but by less than the noise; 34 of 40: clearly better
     assert als_first.mean() > 0
     assert bool(als_first.mean() > MIN_GAIN_STANDARD_ERRORS * noise) is expected
     assert follows_als(lists) is expected
+
+
+@pytest.mark.parametrize(
+    ("als_factor_when_right", "expected"), [(1.0, "maximum"), (2.0, "best_mean")]
+)
+def test_tuning_scales_parts_by_their_best_books_only_if_clearly_better(
+    als_factor_when_right: float, expected: str
+) -> None:
+    """ALS is right for half the readers, content for the others; by their maxima no blend tells
+    them apart. If ALS's best books' mean scale doubles its scores for the readers it is right
+    for (and halves them for the others), the default blend is right for every reader."""
+    lists = two_book_shortlists(als_right=20)
+    readers = lists.hits.shape[0]
+    factors = np.ones((len(COMPONENTS), readers))
+    factors[COMPONENTS.index("als"), :20] = als_factor_when_right
+    factors[COMPONENTS.index("als"), 20:] = 1 / als_factor_when_right
+    lists = Shortlists(
+        scores=np.where(lists.padding, -np.inf, lists.values["maximum"]),
+        best_mean_factors=factors,
+        books=lists.books,
+        hits=lists.hits,
+        n_relevant=lists.n_relevant,
+        log_readers=lists.log_readers,
+    )
+    weights, penalty, scale = _coordinate_ascent(lists, DEFAULT_WEIGHTS, 0.0, "maximum")
+    assert scale == expected
+    chosen = lists.score(np.array([weights[p] for p in COMPONENTS]), penalty, scale)
+    right_first = int((chosen.ndcg == 1.0).sum())  # the next loan first, not second
+    assert right_first == (readers if expected == "best_mean" else readers // 2)
 
 
 def test_penalty_steers_lists_away_from_the_most_borrowed_books() -> None:
@@ -122,11 +181,13 @@ def test_penalty_steers_lists_away_from_the_most_borrowed_books() -> None:
     assert mean_readers(3.0) < mean_readers(0.0)
 
 
-def test_penalty_survives_save_and_load(tmp_path: Path) -> None:
-    model = build_model("hybrid", **FAST_PARAMS["hybrid"], popularity_penalty=0.5)
+def test_penalty_and_part_scale_survive_save_and_load(tmp_path: Path) -> None:
+    params = {**FAST_PARAMS["hybrid"], "popularity_penalty": 0.5, "part_scale": "best_mean"}
+    model = build_model("hybrid", **params)
     model.fit(checkerboard()).save(tmp_path)
     loaded = load_model(tmp_path)
     assert loaded.penalty == model.penalty == 0.5
+    assert loaded.fitted_params()["part_scale"] == "best_mean"
     readers = block_readers("b")[:5]
     assert loaded.recommend(readers, k=4).equals(model.recommend(readers, k=4))
 

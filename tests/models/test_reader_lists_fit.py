@@ -69,7 +69,7 @@ def test_a_tuned_hybrid_refits_its_chosen_blend_without_tuning() -> None:
     refit = build_model("hybrid", **fixed)
     refit.start_next_fit_from(tuning_fit(params, dataset).starting_factors()).fit(dataset)
     readers = list(tuned.readers_.ids[:30])
-    assert refit.blend == tuned.blend
+    assert refit.blend == tuned.blend and refit.part_scale_ == tuned.part_scale_
     assert np.array_equal(refit.als_.item_factors, tuned.als_.item_factors)
     assert refit.recommend(readers, k=5).equals(tuned.recommend(readers, k=5))
 
