@@ -103,17 +103,14 @@ PART_SCALES = ("maximum", "best_mean")
 SCALE_BOOKS = 10
 
 
-def _scale_rows(scores: np.ndarray, own: list[np.ndarray], part_scale: str) -> np.ndarray:
-    """Put each row on `part_scale` (see `PART_SCALES`; `own[r]` holds reader r's own books), in
-    place; negative scores count as no evidence. At 250,000 books every pass over a batch's
-    scores costs milliseconds."""
+def _scale_rows(scores: np.ndarray) -> np.ndarray:
+    """Scale each row to [0, 1] by its maximum (negative scores count as no evidence), in place:
+    at 250,000 books every pass over a batch's scores costs tens of milliseconds."""
     np.clip(scores, 0.0, None, out=scores)
     top = scores.max(axis=1, keepdims=True)
     evidence = top > 0
     scores /= np.where(evidence, top, 1.0)
     scores[~evidence[:, 0]] = 0.0  # no evidence (or NaN) is 0 for every book
-    if part_scale == "best_mean":
-        scores *= _best_mean_factors(scores, own)[:, None]
     return scores
 
 
@@ -305,12 +302,12 @@ class HybridRecommender(WarmStartable):
         """Each part's scores (by their maximum) on the union of the parts' top books per
         reader, the factors to their best books' mean, and the hits."""
         index, rows, folded = self.reader_rows(readers, None)
-        own = self._own_books(rows)
+        own = self._own_books(rows)  # what the shortlists leave out
         popularity_factor = _popularity_divisor(
             self.recent_popularity_, "maximum"
         ) / _popularity_divisor(self.recent_popularity_, "best_mean")
         parts, factors = [], []
-        for name, part in self._parts(rows, index, folded, own, part_scale="maximum"):
+        for name, part in self._parts(rows, index, folded, part_scale="maximum"):
             if name == "popularity":  # one read-only row shared by every reader
                 parts.append(np.array(part))
                 factors.append(np.full(len(readers), popularity_factor, dtype=np.float32))
@@ -335,14 +332,15 @@ class HybridRecommender(WarmStartable):
         rows: sparse.csr_matrix,
         reader_index: np.ndarray,
         folded: np.ndarray,
-        own: list[np.ndarray],
         parts: tuple[str, ...] = COMPONENTS,
         part_scale: str | None = None,
     ) -> Iterator[tuple[str, np.ndarray]]:
         """Each of `parts` (in `COMPONENTS` order) on `part_scale` per reader (the fitted one by
-        default; `own` from `_own_books`). The popularity part, one row shared by every reader,
-        is scaled once, over the whole catalog."""
+        default). The popularity part, one row shared by every reader, is scaled once, over the
+        whole catalog."""
         part_scale = part_scale or self.part_scale_
+        # only the best books' mean needs the readers' own books (they do not set the scale)
+        own = self._own_books(rows) if part_scale == "best_mean" else None
         after = np.zeros(0)  # what readers borrowed after these readers' books: two parts' base
         if "neighbours" in parts or "sequence" in parts:
             after = dense_product(rows, self.sequence_)
@@ -360,7 +358,10 @@ class HybridRecommender(WarmStartable):
                 scores = after
             else:
                 scores = content_scores(self.content_, rows)
-            yield part, _scale_rows(scores, own, part_scale)
+            scores = _scale_rows(scores)
+            if own is not None:
+                scores *= _best_mean_factors(scores, own)[:, None]
+            yield part, scores
 
     def _scores(
         self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
@@ -368,8 +369,7 @@ class HybridRecommender(WarmStartable):
         weights = dict(zip(COMPONENTS, self.weights_, strict=True))
         total = np.zeros(rows.shape, dtype=np.float32)
         used = tuple(part for part in COMPONENTS if weights[part])
-        own = self._own_books(rows)
-        for part, scores in self._parts(rows, reader_index, folded, own, used):
+        for part, scores in self._parts(rows, reader_index, folded, used):
             if part == "popularity":  # one read-only row shared by every reader
                 total += weights[part] * scores
             else:  # a fresh array: scaled in place (each pass is a batch-sized array)

@@ -202,7 +202,7 @@ def test_co_borrowing_reads_the_sequence_both_ways(part_scale: str) -> None:
     index, rows, folded = model.reader_rows(list(model.readers_.ids[:30]), None)
     own = model._own_books(rows)
     names = ("neighbours", "sequence")
-    parts = dict(model._parts(rows, index, folded, own, names, part_scale=part_scale))
+    parts = dict(model._parts(rows, index, folded, names, part_scale=part_scale))
     both = (rows @ (model.sequence_ + model.sequence_.T)).toarray().astype(np.float64)
     after = (rows @ model.sequence_).toarray().astype(np.float64)
     for part, raw in (("neighbours", both), ("sequence", after)):

@@ -17,6 +17,7 @@ from recsys.models.hybrid import (
     MIN_GAIN_STANDARD_ERRORS,
     SCALE_BOOKS,
     Shortlists,
+    _best_mean_factors,
     _coordinate_ascent,
     _scale_rows,
 )
@@ -63,9 +64,10 @@ def test_parts_are_scaled_by_their_best_books_new_to_the_reader() -> None:
         [evidence, [0.0] * 13, [np.nan] + [1.0] * 12, [0.0, 4.0] + [0.0] * 11], dtype=np.float32
     )
     own = [np.array([1]), np.array([], dtype=int), np.array([], dtype=int), np.array([1])]
-    by_maximum = _scale_rows(scores.copy(), own, "maximum")
+    by_maximum = _scale_rows(scores.copy())
     np.testing.assert_allclose(by_maximum[0], np.clip(evidence, 0, None) / 20.0, rtol=1e-6)
-    scaled = _scale_rows(scores, own, "best_mean")
+    scaled = _scale_rows(scores)
+    scaled *= _best_mean_factors(scaled, own)[:, None]
     expected = np.array([0.0, 20.0, *range(10, 0, -1), 0.5]) / 5.5
     np.testing.assert_allclose(scaled[0], expected, rtol=1e-6)
     for rows in (by_maximum, scaled):
