@@ -17,8 +17,10 @@ from recsys.models.hybrid import (
     MIN_GAIN_STANDARD_ERRORS,
     SCALE_BOOKS,
     Shortlists,
+    _bagged_tuning,
     _best_mean_factors,
     _coordinate_ascent,
+    _mean_choice,
     _scale_rows,
 )
 from recsys.models.registry import build_model, load_model
@@ -168,6 +170,76 @@ def test_tuning_scales_parts_by_their_best_books_only_if_clearly_better(
     chosen = lists.score(np.array([weights[p] for p in COMPONENTS]), penalty, scale)
     right_first = int((chosen.ndcg == 1.0).sum())  # the next loan first, not second
     assert right_first == (readers if expected == "best_mean" else readers // 2)
+
+
+def test_bagged_tuning_is_the_one_climbs_choice_when_every_resample_agrees() -> None:
+    """Every reader of `shortlists` is alike, so every bootstrap resample of them chooses what
+    the climb on all readers chooses (the best blend as wide as ALS), and so does their mean."""
+    lists = shortlists()
+    full_weights, full_penalty, full_scale = _coordinate_ascent(
+        lists, DEFAULT_WEIGHTS, 0.0, "maximum"
+    )
+    assert full_weights != DEFAULT_WEIGHTS  # the coverage floor made it move
+    weights, penalty, scale = _bagged_tuning(lists, DEFAULT_WEIGHTS, 0.0, "maximum", seed=3)
+    assert (scale, penalty) == (full_scale, full_penalty)
+    assert weights == pytest.approx(full_weights)
+
+
+def test_bagged_tuning_averages_resamples_that_disagree() -> None:
+    """ALS is right for 25 of 40 readers: clearly better on all of them (the climb moves ALS to
+    the top step), but not on every resample. The mean puts ALS between the default blend and
+    that step, and the same seed gives the same mean."""
+    lists = two_book_shortlists(als_right=25)
+    full_weights, _, _ = _coordinate_ascent(lists, DEFAULT_WEIGHTS, 0.0, "maximum")
+    assert full_weights == {**DEFAULT_WEIGHTS, "als": 3.0}
+    weights, _, scale = _bagged_tuning(lists, DEFAULT_WEIGHTS, 0.0, "maximum", seed=0)
+    assert scale == "maximum"
+
+    def als_to_content(blend: dict[str, float]) -> float:
+        return blend["als"] / blend["content"]
+
+    assert als_to_content(DEFAULT_WEIGHTS) < als_to_content(weights) < als_to_content(full_weights)
+    assert sum(weights.values()) == pytest.approx(sum(full_weights.values()))
+    again, _, _ = _bagged_tuning(two_book_shortlists(25), DEFAULT_WEIGHTS, 0.0, "maximum", seed=0)
+    assert again == weights
+
+
+def split_taste_shortlists(readers: int = 20) -> Shortlists:
+    """Ten shared books score 0.6 in both ALS and content; each reader's own ALS book and own
+    content book score 1.0 in one part. Either part alone shows every reader their own book (wide
+    lists); an even mix puts the ten shared books first (narrow)."""
+    width = SHARED + 2
+    scores = np.zeros((len(COMPONENTS), readers, width))
+    als, content = COMPONENTS.index("als"), COMPONENTS.index("content")
+    scores[[als, content], :, :SHARED] = 0.6
+    scores[als, :, SHARED] = 1.0
+    scores[content, :, SHARED + 1] = 1.0
+    own = SHARED + 2 * np.arange(readers)[:, None] + np.arange(2)
+    hits = np.zeros((readers, width), dtype=bool)
+    hits[:, SHARED] = True
+    return Shortlists(
+        scores=scores,
+        best_mean_factors=np.ones(scores.shape[:2]),
+        books=np.hstack([np.tile(np.arange(SHARED), (readers, 1)), own]),
+        hits=hits,
+        n_relevant=np.ones(readers, dtype=int),
+        log_readers=np.zeros(SHARED + 2 * readers),
+    )
+
+
+def test_a_mean_blend_narrower_than_als_gives_way_to_the_full_climbs_choice() -> None:
+    lists = split_taste_shortlists()
+    only = {part: {p: float(p == part) for p in COMPONENTS} for part in ("als", "content")}
+    fallback = (DEFAULT_WEIGHTS, 0.0, "maximum")
+    disagreeing = [(only["als"], 0.0, "maximum"), (only["content"], 0.0, "maximum")]
+    mixed = lists.score(one_part("als") + one_part("content"), 0.0, "maximum")
+    assert mixed.coverage < lists.score(one_part("als"), 0.0, "maximum").coverage
+    assert _mean_choice(lists, disagreeing, fallback=fallback) == fallback
+    agreeing = [(only["content"], 0.1, "maximum"), (only["content"], 0.0, "maximum")]
+    weights, penalty, scale = _mean_choice(lists, agreeing, fallback=fallback)
+    total = sum(DEFAULT_WEIGHTS.values())
+    assert weights == pytest.approx({p: total * only["content"][p] for p in COMPONENTS})
+    assert (penalty, scale) == (pytest.approx(0.05), "maximum")
 
 
 def test_penalty_steers_lists_away_from_the_most_borrowed_books() -> None:
