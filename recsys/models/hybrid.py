@@ -11,9 +11,10 @@ its ten best scores among books new to the reader), are blended:
 - ``popularity``: recent popularity, a prior (off by default: it narrows catalog coverage;
   popularity still orders ties and serves readers the model does not know).
 
-The blend is then multiplied by ``(1 + readers of the book) ** -popularity_penalty``: a small
-penalty lets a library whose readers move in cohorts (a university's semesters) show each reader
-more than the same few course books.
+After each list's first `PENALTY_FREE_BOOKS` books, the blend is multiplied by ``(1 + readers of
+the book) ** -popularity_penalty``: the penalty lets a library whose readers move in cohorts (a
+university's semesters) show each reader more than the same few course books, while the reader's
+strongest matches still lead the list.
 
 Libraries differ (a university's semester cohorts vs a public library's leisure reading). With
 ``tune_weights=True`` the hybrid chooses the blend weights, the penalty and the part scale itself
@@ -27,11 +28,11 @@ on bootstrap resamples of those readers (`TUNING_RESAMPLES`). The constructor le
 a fixed blend can be rebuilt exactly); `registry.default_model`, the model a library gets, turns it
 on; the full fit's ALS then goes on from the tuning fit's factors (`als.WARM_START_ITERATIONS`),
 which saves most of its cost. Measured by `benchmarks/bench_quality.py` (NDCG@10 and coverage@10,
-fixed vs tuned blend; tuned ALS in brackets): Swiss loans last 10 % 0.0386 vs 0.0406, coverage 0.38
-vs 0.43 (0.0319, 0.37); last 20 % 0.036 vs 0.038; last loan per reader 0.066 vs 0.068, coverage
-0.59 vs 0.60 (0.053, 0.51). Lib-SibGMU last 10 % 0.043 vs 0.113, coverage 0.27 vs 0.36 (0.024,
-0.37); last 20 % 0.031 vs 0.113; last loan 0.070 vs 0.154. Generated library (200k loans) last 10 %
-0.139 vs 0.173; last 20 % 0.161 vs 0.200; last loan 0.105 vs 0.128. With every step taken on 1,000
+fixed vs tuned blend; tuned ALS in brackets): Swiss loans last 10 % 0.0386 vs 0.0402, coverage 0.38
+vs 0.45 (0.0319, 0.37); last 20 % 0.036 vs 0.038; last loan per reader 0.066 vs 0.068, coverage
+0.59 vs 0.60 (0.053, 0.51). Lib-SibGMU last 10 % 0.043 vs 0.111, coverage 0.27 vs 0.40 (0.024,
+0.37); last 20 % 0.031 vs 0.121; last loan 0.070 vs 0.168. Generated library (200k loans) last 10 %
+0.139 vs 0.173; last 20 % 0.161 vs 0.200; last loan 0.105 vs 0.129. With every step taken on 1,000
 validation readers, the tuned blend was worse than the fixed one on Swiss (0.036 on the last 10 %,
 0.061 on the last loan).
 """
@@ -87,11 +88,23 @@ MIN_GAIN_STANDARD_ERRORS = 1.0
 #: Lib-SibGMU last 10 % 0.105 vs 0.113, last loan 0.131 vs 0.154; the other cuts and the generated
 #: library within 1.5 %. Over model seeds 0-3 too: Swiss last 10 % 0.0392 vs 0.0398 (ranges
 #: 0.0370-0.0405 vs 0.0391-0.0404). Each resample's climb costs about 0.3 s on 3,000 validation
-#: readers (the Swiss fit took 8.6 s, now 15.6 s); fewer resamples vary more (Swiss last 10 % over
-#: resample seeds: 0.0389-0.0415 with 12, 0.0388-0.0408 with 24, 0.0404-0.0414 with 40).
+#: readers (bagging took the Swiss fit from 8.6 s to 15.6 s); fewer resamples vary more (Swiss
+#: last 10 % over resample seeds: 0.0389-0.0415 with 12, 0.0388-0.0408 with 24, 0.0404-0.0414
+#: with 40).
 TUNING_RESAMPLES = 24
-#: Exponents of the popularity penalty the tuning may choose.
-PENALTY_STEPS = (0.0, 0.1, 0.25)
+#: Exponents of the popularity penalty the tuning may choose (see `PENALTY_FREE_BOOKS`). 0.5 took
+#: the place of 0.1, which keeps the tuning's number of trials: with all four steps the Swiss fit
+#: took 20 s (last 10 %: NDCG@10 0.0397).
+PENALTY_STEPS = (0.0, 0.25, 0.5)
+#: Each list's first books are the blend's best before the popularity penalty, which reorders
+#: only the rest: a reader's strongest matches (often the course books all their cohort borrows)
+#: stay first, and the penalty widens the tail. Measured by `benchmarks/bench_quality.py`
+#: (NDCG@10, coverage@10; whole lists penalised with steps 0, 0.1, 0.25 vs this): Lib-SibGMU
+#: last 10 % 0.113, 0.358 vs 0.111, 0.396 (tuned ALS covers 0.373); last 20 % 0.113 vs 0.121;
+#: last loan 0.154 vs 0.168; Swiss last 10 % 0.0406 vs 0.0402, last 20 % 0.0376 vs 0.0375, last
+#: loan 0.0678 vs 0.0680. Whole lists penalised with the 0.5 step moved Lib-SibGMU's tuning to the
+#: best-mean scale (last 10 %: 0.061, coverage 0.32).
+PENALTY_FREE_BOOKS = 3
 MIN_VALIDATION_READERS = 50
 #: More validation readers make smaller real gains visible above the noise; each costs a scoring
 #: pass over the catalog (about 15 s a thousand at 10 million loans and 250,000 books).
@@ -394,7 +407,7 @@ class HybridRecommender(WarmStartable):
                 scores *= weights[part]
                 total += scores
         if self.penalty_[0]:
-            total *= self.penalty_factor_
+            _penalize_after_head(total, self.penalty_factor_, self._own_books(rows))
         return total
 
     def _own_books(self, rows: sparse.csr_matrix) -> list[np.ndarray]:
@@ -564,6 +577,22 @@ def _validation_split(
     return dataset.take(np.flatnonzero(before)), held
 
 
+def _penalize_after_head(scores: np.ndarray, factor: np.ndarray, own: list[np.ndarray]) -> None:
+    """Multiply `scores` (readers x books) by the popularity penalty `factor` in place, except
+    each reader's `PENALTY_FREE_BOOKS` best books among those new to them (not in `own`): they
+    keep their score, which is above every penalised one, and so lead the list."""
+    hidden = [scores[reader, books] for reader, books in enumerate(own)]
+    for reader, books in enumerate(own):
+        scores[reader, books] = -np.inf
+    head = largest_per_row(scores, PENALTY_FREE_BOOKS)
+    rows = np.arange(len(scores))[:, None]
+    best = scores[rows, head]
+    for reader, books in enumerate(own):
+        scores[reader, books] = hidden[reader]
+    scores *= factor
+    scores[rows, head] = np.maximum(best, scores[rows, head])
+
+
 def _log_readers(matrix: sparse.csr_matrix) -> np.ndarray:
     """``log(1 + distinct readers)`` per book: the scale of the popularity penalty."""
     return np.log1p(np.diff(matrix.tocsc().indptr).astype(np.float64))
@@ -626,9 +655,14 @@ class Shortlists:
     def _score(self, weights: np.ndarray, penalty: float, part_scale: str) -> BlendScore:
         # negated in place, padding last: every copy of readers x shortlist costs milliseconds
         cost = np.tensordot(-weights.astype(np.float32), self.values[part_scale], axes=1)
-        if penalty:
-            cost *= self._penalty_factor(penalty)
         np.copyto(cost, np.float32(np.inf), where=self.padding)
+        if penalty:  # as `_penalize_after_head`: the head keeps its unpenalised cost
+            rows = np.arange(len(cost))[:, None]
+            head = np.argpartition(cost, min(PENALTY_FREE_BOOKS, cost.shape[1]) - 1, axis=1)
+            head = head[:, :PENALTY_FREE_BOOKS]
+            best = cost[rows, head]
+            cost *= self._penalty_factor(penalty)
+            cost[rows, head] = best
         size = min(TUNE_K, cost.shape[1])
         top = np.argpartition(cost, size - 1, axis=1)[:, :size]
         top_costs = np.take_along_axis(cost, top, 1)

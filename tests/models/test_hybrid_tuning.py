@@ -15,6 +15,7 @@ from recsys.models.hybrid import (
     COMPONENTS,
     DEFAULT_WEIGHTS,
     MIN_GAIN_STANDARD_ERRORS,
+    PENALTY_FREE_BOOKS,
     SCALE_BOOKS,
     Shortlists,
     _bagged_tuning,
@@ -242,17 +243,47 @@ def test_a_mean_blend_narrower_than_als_gives_way_to_the_full_climbs_choice() ->
     assert (penalty, scale) == (pytest.approx(0.05), "maximum")
 
 
-def test_penalty_steers_lists_away_from_the_most_borrowed_books() -> None:
+def test_penalty_steers_lists_after_their_head_away_from_the_most_borrowed_books() -> None:
     board = checkerboard()
     readers = block_readers("a")
     readers_per_book = board.interactions.groupby("book_id")["reader_id"].nunique()
+    k = PENALTY_FREE_BOOKS + 3
 
-    def mean_readers(penalty: float) -> float:
+    def lists(penalty: float) -> pd.DataFrame:
         params = {**FAST_PARAMS["hybrid"], "popularity_penalty": penalty}
-        recs = build_model("hybrid", **params).fit(board).recommend(readers, k=3)
+        return build_model("hybrid", **params).fit(board).recommend(readers, k=k)
+
+    def mean_readers(recs: pd.DataFrame) -> float:
         return float(readers_per_book.reindex(recs["book_id"]).fillna(0).mean())
 
-    assert mean_readers(3.0) < mean_readers(0.0)
+    plain, penalised = lists(0.0), lists(3.0)
+    head, tail = penalised["rank"] <= PENALTY_FREE_BOOKS, penalised["rank"] > PENALTY_FREE_BOOKS
+    assert penalised[head][["reader_id", "book_id", "rank"]].equals(
+        plain[plain["rank"] <= PENALTY_FREE_BOOKS][["reader_id", "book_id", "rank"]]
+    )
+    assert mean_readers(penalised[tail]) < mean_readers(plain[plain["rank"] > PENALTY_FREE_BOOKS])
+
+
+def test_tuning_scores_lists_whose_head_the_penalty_leaves_alone() -> None:
+    """One reader, ALS only: the penalty would sink the reader's best book, the only hit."""
+    width = PENALTY_FREE_BOOKS + 12
+    scores = np.zeros((len(COMPONENTS), 1, width))
+    scores[COMPONENTS.index("als"), 0] = np.linspace(1.0, 0.5, width)
+    hits = np.zeros((1, width), dtype=bool)
+    hits[0, 0] = True
+    log_readers = np.zeros(N_BOOKS)
+    log_readers[0] = 10.0  # book 0, the best and the hit, is by far the most borrowed
+    lists = Shortlists(
+        scores=scores,
+        best_mean_factors=np.ones(scores.shape[:2]),
+        books=np.arange(width)[None, :],
+        hits=hits,
+        n_relevant=np.ones(1, dtype=int),
+        log_readers=log_readers,
+    )
+    als_only = np.array([part == "als" for part in COMPONENTS], dtype=np.float64)
+    assert lists.score(als_only, 0.0, "maximum").ndcg == pytest.approx([1.0])
+    assert lists.score(als_only, 5.0, "maximum").ndcg == pytest.approx([1.0])
 
 
 def test_penalty_and_part_scale_survive_save_and_load(tmp_path: Path) -> None:
