@@ -365,13 +365,16 @@ class HybridRecommender(WarmStartable):
         folded: np.ndarray,
         parts: tuple[str, ...] = COMPONENTS,
         part_scale: str | None = None,
+        own: list[np.ndarray] | None = None,
     ) -> Iterator[tuple[str, np.ndarray]]:
         """Each of `parts` (in `COMPONENTS` order) on `part_scale` per reader (the fitted one by
         default). The popularity part, one row shared by every reader, is scaled once, over the
-        whole catalog."""
+        whole catalog. `own` is `_own_books(rows)` if the caller already has it."""
         part_scale = part_scale or self.part_scale_
         # only the best books' mean needs the readers' own books (they do not set the scale)
-        own = self._own_books(rows) if part_scale == "best_mean" else None
+        best_mean = part_scale == "best_mean"
+        if best_mean and own is None:
+            own = self._own_books(rows)
         after = np.zeros(0)  # what readers borrowed after these readers' books: two parts' base
         if "neighbours" in parts or "sequence" in parts:
             after = dense_product(rows, self.sequence_)
@@ -390,7 +393,7 @@ class HybridRecommender(WarmStartable):
             else:
                 scores = content_scores(self.content_, rows)
             scores = _scale_rows(scores)
-            if own is not None:
+            if best_mean and own is not None:
                 scores *= _best_mean_factors(scores, own)[:, None]
             yield part, scores
 
@@ -400,14 +403,16 @@ class HybridRecommender(WarmStartable):
         weights = dict(zip(COMPONENTS, self.weights_, strict=True))
         total = np.zeros(rows.shape, dtype=np.float32)
         used = tuple(part for part in COMPONENTS if weights[part])
-        for part, scores in self._parts(rows, reader_index, folded, used):
+        # the penalty's head leaves the readers' own books out; the best books' mean reuses them
+        own = self._own_books(rows) if self.penalty_[0] else None
+        for part, scores in self._parts(rows, reader_index, folded, used, own=own):
             if part == "popularity":  # one read-only row shared by every reader
                 total += weights[part] * scores
             else:  # a fresh array: scaled in place (each pass is a batch-sized array)
                 scores *= weights[part]
                 total += scores
-        if self.penalty_[0]:
-            _penalize_after_head(total, self.penalty_factor_, self._own_books(rows))
+        if own is not None:
+            _penalize_after_head(total, self.penalty_factor_, own)
         return total
 
     def _own_books(self, rows: sparse.csr_matrix) -> list[np.ndarray]:
