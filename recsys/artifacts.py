@@ -184,14 +184,17 @@ def previous_run_id(models_dir: Path) -> str | None:
 def publish(models_dir: Path, run_id: str) -> None:
     """Make `run_id` the served model; the old `CURRENT` becomes `PREVIOUS`.
 
-    Refuses a bundle that fails verification. Each pointer file is replaced atomically, so a
+    Refuses a bundle that fails verification or whose model's lists are not k-anonymous. Each
+    pointer file is replaced atomically, so a
     reader of `CURRENT` sees either the old or the new id, never a partial one.
     """
     models_dir = Path(models_dir)
     path = run_path(models_dir, run_id)
     if not path.is_dir():
         raise ModelNotFoundError(f"run {run_id} does not exist in {models_dir / RUNS_DIR}")
-    verify_bundle(path)
+    from recsys.models.registry import check_private
+
+    check_private(verify_bundle(path)["model"]["name"])
     current = current_run_id(models_dir)
     if current == run_id:
         return

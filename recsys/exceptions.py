@@ -33,3 +33,7 @@ class NotFittedError(RecsysError):
 
 class UnknownBookError(RecsysError):
     """A book id is unknown to the model and the catalog."""
+
+
+class NotPrivateError(RecsysError):
+    """A model whose lists could reveal a reader's loans was asked to be published or served."""

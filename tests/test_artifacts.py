@@ -14,7 +14,7 @@ import pytest
 from recsys import artifacts
 from recsys.columns import Columns as C
 from recsys.data.dataset import Dataset
-from recsys.exceptions import BundleIntegrityError, ModelNotFoundError
+from recsys.exceptions import BundleIntegrityError, ModelNotFoundError, NotPrivateError
 from recsys.models.base import Recommender
 from recsys.models.registry import build_model
 
@@ -250,3 +250,17 @@ def test_prune_keeps_newest_current_and_previous(models_dir: Path, trained: Trai
     assert artifacts.list_runs(models_dir) == sorted([runs[0], runs[1], runs[3], runs[4]])
     with pytest.raises(ValueError, match="keep must be a positive integer; got 0"):
         artifacts.prune_runs(models_dir, keep=0)
+
+
+def test_publish_refuses_a_model_whose_lists_are_not_k_anonymous(
+    models_dir: Path, trained: Trained
+) -> None:
+    dataset = Dataset.from_interactions(
+        pd.DataFrame({C.READER_ID: ["r0", "r1", "r1"], C.BOOK_ID: ["b0", "b0", "b1"]}),
+        trained.catalog,
+    )
+    baseline = build_model("als", factors=2, iterations=1).fit(dataset)
+    run_id = save(models_dir, Trained(baseline, trained.catalog, trained.holdings))
+    with pytest.raises(NotPrivateError, match="model 'als' is an evaluation baseline"):
+        artifacts.publish(models_dir, run_id)
+    assert artifacts.current_run_id(models_dir) is None

@@ -35,6 +35,10 @@ class Recommender(ABC):
 
     #: Registry name written into the manifest, used by `recsys.models.registry` to load a bundle.
     name: ClassVar[str]
+    #: Whether every list the model makes is k-anonymous: no book reaches a list through fewer
+    #: than `min_pair_support` other readers (content and popularity reveal no one). Only such
+    #: models are published and served; the others are baselines for evaluation.
+    private_lists: ClassVar[bool] = False
 
     def get_params(self) -> dict[str, Any]:
         """The constructor arguments, as stored (goes into the manifest)."""

@@ -19,6 +19,7 @@ class ContentRecommender(RankingRecommender):
     """Books whose subjects, author and title resemble the reader's history."""
 
     name = "content"
+    private_lists = True  # no list links the reader's history through other readers
     content_for_readers = True
     collaborative = False
 

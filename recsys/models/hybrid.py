@@ -11,6 +11,12 @@ its ten best scores among books new to the reader), are blended:
 - ``popularity``: recent popularity, a prior (off by default: it narrows catalog coverage;
   popularity still orders ties and serves readers the model does not know).
 
+Every list is k-anonymous (`min_pair_support`, k): the four collaborative parts start only from
+the reader's books that at least k readers borrowed and reach only such books, and each link
+they use rests on at least k distinct readers (borrowing in order, reader neighbours who borrowed
+the book; a rarely borrowed book has no ALS factors). A book fewer than k readers borrowed is
+reached through content and popularity only, so no list reveals what a few readers borrowed.
+
 After each list's first `PENALTY_FREE_BOOKS` books, the blend is multiplied by ``(1 + readers of
 the book) ** -popularity_penalty``: the penalty lets a library whose readers move in cohorts (a
 university's semesters) show each reader more than the same few course books, while the reader's
@@ -53,7 +59,14 @@ from recsys.columns import Events
 from recsys.data.dataset import Dataset
 from recsys.models.als import WarmStartable
 from recsys.models.features import content_scores
-from recsys.models.matrix import add_rows, csr_restore, csr_state, dense_product
+from recsys.models.matrix import (
+    add_rows,
+    csr_restore,
+    csr_state,
+    dense_product,
+    keep_columns,
+    supported_books,
+)
 from recsys.models.ranking import (
     Pairs,
     TrainingData,
@@ -165,6 +178,7 @@ class HybridRecommender(WarmStartable):
 
     name = "hybrid"
     content_for_readers = True
+    private_lists = True
 
     def __init__(
         self,
@@ -225,10 +239,17 @@ class HybridRecommender(WarmStartable):
         self.weights_ = np.array([weights[part] for part in COMPONENTS])
         self.penalty_ = np.asarray([penalty], dtype=np.float64)
         self.part_scale_ = part_scale
+        supported = supported_books(data.matrix, self.min_pair_support)
         # from the tuning fit's factors if it tuned (see `_validation_shortlists`)
-        self._fit_als(self._decayed(data, self.als_half_life_days), data.readers, data.books)
+        decayed = self._decayed(data, self.als_half_life_days)
+        self._fit_als(keep_columns(decayed, supported), data.readers, data.books)
+        # a book fewer than k readers borrowed has no factors: ALS never scores it
+        self.als_.item_factors[~supported] = 0.0
         self.sequence_ = sequence_matrix(
-            data.dataset.interactions, data.pairs, window=self.sequence_window
+            data.dataset.interactions,
+            data.pairs,
+            window=self.sequence_window,
+            min_readers=self.min_pair_support,
         )
         self.recent_popularity_ = np.asarray(
             self._decayed(data, self.popularity_half_life_days).sum(axis=0), dtype=np.float64
@@ -242,7 +263,9 @@ class HybridRecommender(WarmStartable):
         super()._prepare()
         # fold-in solves a 64 x 64 system per reader: OpenMP start-up would cost 300x that
         self.als_.num_threads = 1
-        self.reader_vectors_ = normalize(self.matrix_)
+        self.supported_ = supported_books(self.matrix_, self.min_pair_support)
+        self.collaborative_matrix_ = keep_columns(self.matrix_, self.supported_)
+        self.reader_vectors_ = normalize(self.collaborative_matrix_)
         self.reader_vectors_t_ = self.reader_vectors_.T.tocsr()
         # co-borrowing is the sequence read both ways: with the transpose kept, the "after" scores
         # serve both parts, and no summed book x book matrix (the fit's peak memory) is built
@@ -375,19 +398,21 @@ class HybridRecommender(WarmStartable):
         best_mean = part_scale == "best_mean"
         if best_mean and own is None:
             own = self._own_books(rows)
+        # collaborative parts start only from books at least k readers borrowed (k-anonymity)
+        collaborative = keep_columns(rows, self.supported_)
         after = np.zeros(0)  # what readers borrowed after these readers' books: two parts' base
         if "neighbours" in parts or "sequence" in parts:
-            after = dense_product(rows, self.sequence_)
+            after = dense_product(collaborative, self.sequence_)
         for part in parts:
             if part == "popularity":
                 yield part, np.broadcast_to(self.popularity_parts_[part_scale], rows.shape)
                 continue
             if part == "als":
-                scores = self._als_scores(rows, reader_index, folded)
+                scores = self._als_scores(collaborative, reader_index, folded)
             elif part == "readers":
-                scores = self._reader_neighbour_scores(rows)
+                scores = self._reader_neighbour_scores(collaborative)
             elif part == "neighbours":  # borrowed after or before: symmetric co-borrowing
-                scores = after + dense_product(rows, self.sequence_t_)
+                scores = after + dense_product(collaborative, self.sequence_t_)
             elif part == "sequence":  # the last part to use `after`: scaled in place
                 scores = after
             else:
@@ -424,7 +449,8 @@ class HybridRecommender(WarmStartable):
         ]
 
     def _reader_neighbour_scores(self, rows: sparse.csr_matrix) -> np.ndarray:
-        """Sum of the `reader_neighbours` most similar training readers' (normalised) rows.
+        """Sum of the `reader_neighbours` most similar training readers' rows, for the books
+        that at least `min_pair_support` of those readers borrowed (fewer would reveal them).
 
         Ties at the cut all count. Only the readers who share a book are looked at, never the
         whole reader list.
@@ -433,7 +459,8 @@ class HybridRecommender(WarmStartable):
         # million loans) and scanning it cost more than the neighbours themselves
         similarity = (normalize(rows) @ self.reader_vectors_t_).tocsr()
         similarity.sort_indices()
-        scores = np.zeros(rows.shape, dtype=self.matrix_.dtype)
+        matrix = self.collaborative_matrix_
+        scores = np.zeros(rows.shape, dtype=matrix.dtype)
         for r, out in enumerate(scores):
             start, end = similarity.indptr[r], similarity.indptr[r + 1]
             readers, weights = similarity.indices[start:end], similarity.data[start:end]
@@ -441,7 +468,9 @@ class HybridRecommender(WarmStartable):
             if beyond > 0:
                 keep = weights >= np.partition(weights, beyond)[beyond]
                 readers, weights = readers[keep], weights[keep]
-            add_rows(out, readers, weights, self.matrix_)
+            neighbours = np.zeros(len(out), dtype=np.int32)
+            add_rows(out, readers, weights, matrix, counts=neighbours)
+            out[neighbours < self.min_pair_support] = 0.0
         return scores
 
     def _als_scores(

@@ -121,9 +121,15 @@ def dense_product(rows: sparse.csr_matrix, matrix: sparse.csr_matrix) -> np.ndar
 
 
 def add_rows(
-    out: np.ndarray, indices: np.ndarray, weights: np.ndarray, matrix: sparse.csr_matrix
+    out: np.ndarray,
+    indices: np.ndarray,
+    weights: np.ndarray,
+    matrix: sparse.csr_matrix,
+    *,
+    counts: np.ndarray | None = None,
 ) -> None:
-    """``out += weights @ matrix[indices]``, adding the rows in the order of `indices`."""
+    """``out += weights @ matrix[indices]``, adding the rows in the order of `indices`; `counts`,
+    if given, gets one more for each of those rows with an entry in the column."""
     if len(indices) == 0:
         return
     starts = matrix.indptr[indices].tolist()
@@ -132,3 +138,18 @@ def add_rows(
     values = np.concatenate([matrix.data[s:e] for s, e in zip(starts, ends, strict=True)])
     lengths = np.subtract(ends, starts)
     np.add.at(out, columns, values * np.repeat(weights, lengths))
+    if counts is not None:
+        counts += np.bincount(columns, minlength=len(counts))[: len(counts)]
+
+
+def supported_books(matrix: sparse.spmatrix, min_readers: int) -> np.ndarray:
+    """Mask of the books (columns) with entries from at least `min_readers` readers (rows)."""
+    return np.diff(sparse.csc_matrix(matrix).indptr) >= min_readers
+
+
+def keep_columns(matrix: sparse.csr_matrix, columns: np.ndarray) -> sparse.csr_matrix:
+    """`matrix` with every entry outside the `columns` mask removed (same shape, a copy)."""
+    kept = matrix.tocsr(copy=True)
+    kept.data[~columns[kept.indices]] = 0
+    kept.eliminate_zeros()
+    return kept

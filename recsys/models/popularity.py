@@ -28,6 +28,7 @@ class PopularityRecommender(RankingRecommender):
 
     name = "popularity"
     collaborative = False
+    private_lists = True  # no list links the reader's history through other readers
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys.config import Settings
+from recsys.exceptions import NotPrivateError
 from recsys.models.als import ALSRecommender, PlainALSRecommender
 from recsys.models.base import PARAMS_FILE, Recommender
 from recsys.models.bpr import BPRRecommender
@@ -36,6 +37,17 @@ def model_class(name: str) -> type[Recommender]:
         return MODELS[name]
     except KeyError:
         raise ValueError(f"unknown model name {name!r}; choose from {sorted(MODELS)}") from None
+
+
+def check_private(name: str) -> None:
+    """Refuse a model whose lists are not k-anonymous (`Recommender.private_lists`): only such
+    models may be published or served; the others are baselines for evaluation."""
+    if not model_class(name).private_lists:
+        servable = sorted(n for n, model in MODELS.items() if model.private_lists)
+        raise NotPrivateError(
+            f"model {name!r} is an evaluation baseline: its lists could link a reader to books "
+            f"fewer than RECSYS_MIN_PAIR_SUPPORT readers borrowed; publish one of {servable}"
+        )
 
 
 def build_model(name: str, **params: Any) -> Recommender:

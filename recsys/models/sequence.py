@@ -3,6 +3,8 @@
 Library reading follows courses, curricula and series, so what a reader borrows *after* a book
 predicts the next loans better than symmetric co-occurrence alone. Counts are normalised by the
 square root of each book's readers (cosine-like), so popular books do not dominate every row.
+A pair that fewer than `min_readers` readers borrowed in that order is left out, so that a list
+built on it never reveals what a few readers borrowed.
 """
 
 from __future__ import annotations
@@ -22,12 +24,20 @@ SCALE_ROWS = 8192
 
 
 def sequence_matrix(
-    interactions: pd.DataFrame, pairs: Pairs, *, window: int | None = 50, exponent: float = 0.5
+    interactions: pd.DataFrame,
+    pairs: Pairs,
+    *,
+    window: int | None = 50,
+    exponent: float = 0.5,
+    min_readers: int = 1,
 ) -> sparse.csr_matrix:
-    """Book x book: how many readers borrowed the column book after the row book.
+    """Book x book: how many readers borrowed the column book after the row book, where at least
+    `min_readers` did.
 
-    Each reader's first loan of each book counts once; `window` caps how many later loans of a
-    reader pair with each loan, which bounds the cost on heavy readers. Readers and books come
+    Each reader's first loan of each book counts once, so a count is of distinct readers; `window`
+    caps how many later loans of a reader pair with each loan, which bounds the cost on heavy
+    readers (a pair beyond it goes uncounted, so the threshold only ever errs towards leaving
+    a pair out). Readers and books come
     from the fit's grouped `pairs` (looking string ids up again cost 10 s a fit at 10 million
     loans); an interaction without a reader or book id pairs with nothing.
     """
@@ -62,6 +72,9 @@ def sequence_matrix(
     if window is not None:
         later = np.minimum(later, window)
     counts = _pair_counts(items, later, n_books)
+    if min_readers > 1:
+        counts.data[counts.data < min_readers] = 0
+        counts.eliminate_zeros()
     readers_per_book = np.bincount(items, minlength=n_books).astype(np.float64)
     return _scaled(counts, 1.0 / np.power(np.maximum(readers_per_book, 1.0), exponent))
 

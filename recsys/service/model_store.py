@@ -28,6 +28,7 @@ from recsys.columns import SUBJECT_SEPARATOR
 from recsys.columns import Columns as C
 from recsys.exceptions import RecsysError
 from recsys.models.base import Recommender
+from recsys.models.registry import check_private
 from recsys.service.filters import CatalogIndex, ListFilters
 from recsys.service.history import EMPTY_HISTORY
 from recsys.service.popular import PERIODS, PopularLists, load_popular_lists
@@ -177,6 +178,7 @@ class ServedModel:
 def build_served(bundle: Bundle, engine: Engine | None, *, min_readers: int) -> ServedModel:
     """Index the catalog, precompute popular and the head's per-book lists, run a smoke query."""
     started = time.perf_counter()
+    check_private(bundle.model.name)
     catalog = CatalogIndex(bundle.catalog, bundle.holdings)
     popular = load_popular_lists(engine, bundle, catalog, min_readers=min_readers)
     similar = SimilarLists(bundle.model, catalog, order=popular.fallback_order)
