@@ -12,6 +12,10 @@ from recsys.columns import Columns as C
 from recsys.exceptions import InputFormatError
 
 
+#: The longest id (reader, book, library, ...) ingest stores and the API accepts.
+MAX_ID_LENGTH = 128
+
+
 @dataclass(frozen=True)
 class InputSchema:
     """One kind of input file and how its rows are keyed in the store."""

@@ -14,9 +14,10 @@ from sqlalchemy import Engine
 from recsys.config import Settings
 from recsys.privacy import Pseudonymizer
 from recsys.service.auth import ADMIN_SCOPE, READER_SCOPE, require_scope
-from recsys.service.filters import ListFilters
+from recsys.lists.catalog import ListFilters
 from recsys.service.metrics import Metrics
-from recsys.service.model_store import ModelStore, ServedModel
+from recsys.lists.served import ServedModel
+from recsys.service.model_store import ModelStore
 from recsys.service.schemas import MAX_FILTER_LENGTH, MAX_ID_LENGTH, MAX_K, Audience
 
 

@@ -20,7 +20,7 @@ from recsys.service.metrics import Metrics
 from recsys.service.routes.caching import etag_matches
 
 if TYPE_CHECKING:
-    from recsys.service.model_store import ServedModel
+    from recsys.lists.served import ServedModel
 
 #: Rendered responses kept per model (first in, first out: no bookkeeping on a hit).
 PUBLIC_CACHE_SIZE = 20_000

@@ -4,7 +4,7 @@ FastAPI's routing, dependency injection, validation and the threadpool hop cost 
 the work of a precomputed list, so a request with a known key of scope `reader` and plain query
 parameters is answered here. The answer is the route's, byte for byte: the same consent and
 loans query on every request (inline on SQLite, where it takes tens of microseconds; in the
-threadpool elsewhere), the same list code (`recsys.service.lists.reader_ranking`) and the same
+threadpool elsewhere), the same list code (`recsys.lists.pipeline.reader_ranking`) and the same
 JSON. A list that needs the model (fold-in of loans newer than it, filters deeper than the
 precomputed list) or a wait for a scoring batch is made in the threadpool, as the route does.
 
@@ -38,14 +38,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from recsys.columns import Audiences
 from recsys.service.auth import READER_SCOPE
-from recsys.service.filters import ListFilters
-from recsys.service.history import (
+from recsys.lists.catalog import ListFilters
+from recsys.lists.history import (
     LoanHistory,
     SqliteHistory,
     consent_and_loans,
     history_from_rows,
 )
-from recsys.service.lists import (
+from recsys.lists.pipeline import (
     NotReady,
     RankedList,
     SlowPath,
@@ -56,7 +56,8 @@ from recsys.service.lists import (
 from recsys.service.schemas import MAX_FILTER_LENGTH, MAX_ID_LENGTH, MAX_K
 
 if TYPE_CHECKING:
-    from recsys.service.model_store import ModelStore, ServedModel
+    from recsys.lists.served import ServedModel
+    from recsys.service.model_store import ModelStore
 
 logger = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from recsys.columns import Columns as C
 from recsys.data.dataset import Dataset
 from recsys.models.hybrid import HybridRecommender
 from recsys.service import lists
-from recsys.service.filters import ListFilters
-from recsys.service.history import LoanHistory
-from recsys.service.model_store import ServedModel, build_served
+from recsys.lists.catalog import ListFilters
+from recsys.lists.history import LoanHistory
+from recsys.lists.served import ServedModel, build_served
 
 DAY = 86_400
 START = 1_700_000_000

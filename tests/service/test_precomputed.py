@@ -16,10 +16,10 @@ from recsys.db.queries import reader_history
 from recsys.db.tables import views
 from recsys.privacy import Pseudonymizer
 from recsys.service import lists
-from recsys.service.filters import CatalogIndex, ListFilters
-from recsys.service.history import consent_and_loans
-from recsys.service.model_store import ServedModel, build_served
-from recsys.service.reader_lists import READER_LIST_DEPTH, ReaderLists
+from recsys.lists.catalog import CatalogIndex, ListFilters
+from recsys.lists.history import consent_and_loans
+from recsys.lists.served import ServedModel, build_served
+from recsys.lists.readers import READER_LIST_DEPTH, ReaderLists
 
 from .service_library import PSEUDONYM_KEY, Trained
 from .service_oracle import FILTER_CASES

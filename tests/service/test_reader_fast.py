@@ -22,10 +22,10 @@ from recsys.db.engine import make_engine
 from recsys.db.tables import loans
 from recsys.privacy import Pseudonymizer
 from recsys.service.app import create_app
-from recsys.service.filters import ListFilters
-from recsys.service.history import EMPTY_HISTORY
-from recsys.service.lists import NotReady, RankedList, reader_ranking
-from recsys.service.model_store import build_served
+from recsys.lists.catalog import ListFilters
+from recsys.lists.history import EMPTY_HISTORY
+from recsys.lists.pipeline import NotReady, RankedList, reader_ranking
+from recsys.lists.served import build_served
 from recsys.service.reader_fast import ReaderFastPath, parse_query, reader_in_path
 
 from .service_library import (

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 
 from recsys.service.deps import FiltersDep, K, MetricsDep, PublicKey, ServedDep
-from recsys.service.lists import similar_list
+from recsys.lists.pipeline import similar_list
 from recsys.service.routes.caching import cached_list
 from recsys.service.schemas import MAX_ID_LENGTH, ErrorDetail, SimilarBooks
 

@@ -13,7 +13,7 @@ from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from recsys.service.metrics import Metrics
-from recsys.service.model_store import ServedModel
+from recsys.lists.served import ServedModel
 
 MAX_AGE = 300
 JSON = "application/json"

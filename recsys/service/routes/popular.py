@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from recsys.service.deps import K, MetricsDep, PublicKey, ServedDep
-from recsys.service.filters import ListFilters
-from recsys.service.lists import popular_list
+from recsys.lists.catalog import ListFilters
+from recsys.lists.pipeline import popular_list
 from recsys.service.routes.caching import cached_list
 from recsys.service.schemas import MAX_FILTER_LENGTH, Audience, ErrorDetail, PopularBooks
 

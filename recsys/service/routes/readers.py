@@ -16,8 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from recsys.service.deps import FiltersDep, K, ReaderKey, ServedDep
-from recsys.service.history import consent_and_loans
-from recsys.service.lists import non_personal_list, reader_list
+from recsys.lists.history import consent_and_loans
+from recsys.lists.pipeline import non_personal_list, reader_list
 from recsys.service.schemas import MAX_ID_LENGTH, ErrorDetail, ReaderRecommendations
 
 logger = logging.getLogger(__name__)

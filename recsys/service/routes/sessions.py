@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response, status
 
 from recsys.service.deps import MetricsDep, PublicKey, ServedDep
-from recsys.service.filters import ListFilters
-from recsys.service.lists import session_list
+from recsys.lists.catalog import ListFilters
+from recsys.lists.pipeline import session_list
 from recsys.service.schemas import (
     MAX_ID_LENGTH,
     ErrorDetail,

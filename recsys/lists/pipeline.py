@@ -17,14 +17,14 @@ import numpy as np
 import pandas as pd
 
 from recsys.columns import Columns as C
-from recsys.service.filters import ListFilters
-from recsys.service.history import LoanHistory
-from recsys.service.popular import PERIODS
-from recsys.service.reader_lists import READER_LIST_DEPTH
+from recsys.lists.catalog import ListFilters
+from recsys.lists.history import LoanHistory
+from recsys.lists.popular import PERIODS
+from recsys.lists.readers import READER_LIST_DEPTH
 from recsys.service.schemas import Item
 
 if TYPE_CHECKING:
-    from recsys.service.model_store import ServedModel
+    from recsys.lists.served import ServedModel
 
 PERSONALIZED = "personalized"
 FOLD_IN = "fold-in"

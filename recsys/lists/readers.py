@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from recsys.columns import Columns as C
-from recsys.service.filters import CatalogIndex
+from recsys.lists.catalog import CatalogIndex
 
 logger = logging.getLogger(__name__)
 

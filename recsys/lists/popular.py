@@ -18,14 +18,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from recsys.artifacts import Bundle
 from recsys.columns import Events
 from recsys.db.tables import loans
-from recsys.service.filters import CatalogIndex
+from recsys.lists.catalog import CatalogIndex
+from recsys.lists.query import PERIOD_DAYS, PERIODS
 
 logger = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86_400
-#: Period name -> days back from the newest stored loan (None: everything). First is the default.
-PERIOD_DAYS: dict[str, int | None] = {"year": 365, "month": 30, "week": 7, "all": None}
-PERIODS = tuple(PERIOD_DAYS)
 OVERALL = ""
 
 
