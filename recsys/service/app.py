@@ -63,13 +63,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.engine = engine
         app.state.store = store
-        task = asyncio.create_task(_load_then_poll(store, settings.model_poll_seconds))
+        tasks = [
+            asyncio.create_task(_load_then_poll(store, settings.model_poll_seconds)),
+            asyncio.create_task(_observe(metrics, store, settings.model_poll_seconds)),
+        ]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             engine.dispose()
 
     app = FastAPI(
@@ -96,7 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag"],
         )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for module in (readers, books, popular, sessions, health, metrics_routes, admin, privacy):
+    routers = (readers, books, popular, sessions, health, metrics_routes, admin, privacy)
+    for module in routers:
         for route in module.router.routes:  # one-line docstrings become OpenAPI summaries
             if isinstance(route, APIRoute) and route.summary is None and route.description:
                 route.summary = route.description.strip().splitlines()[0]
@@ -111,6 +116,13 @@ async def _load_then_poll(store: ModelStore, interval: float) -> None:
     except Exception:  # the poll below retries; readiness reports the problem
         logger.exception("initial model load failed")
     await store.poll(interval)
+
+
+async def _observe(metrics: Metrics, store: ModelStore, interval: float) -> None:
+    """Keep this worker's gauges current, whichever worker a scrape reaches."""
+    while True:
+        metrics.observe_store(store)
+        await asyncio.sleep(interval)
 
 
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
