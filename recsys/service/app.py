@@ -26,6 +26,7 @@ from recsys.config import Settings, get_settings
 from recsys.db.engine import make_engine
 from recsys.privacy import Pseudonymizer
 from recsys.service.auth import API_KEY_HEADER, ApiKeys
+from recsys.service.head import HeadAsGet
 from recsys.service.metrics import Metrics, MetricsMiddleware
 from recsys.service.model_store import ModelStore
 from recsys.service.public_cache import PublicListCache
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=[API_KEY_HEADER, "Content-Type", "If-None-Match"],
             expose_headers=["ETag"],
         )
+    app.add_middleware(HeadAsGet)  # a HEAD goes through everything inside as a GET
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     routers = (readers, books, popular, sessions, health, metrics_routes, admin, privacy)
     for module in routers:
