@@ -26,6 +26,7 @@ from recsys.config import Settings, get_settings
 from recsys.db.engine import make_engine
 from recsys.privacy import Pseudonymizer
 from recsys.service.auth import API_KEY_HEADER, ApiKeys
+from recsys.service.body_limit import BodyLimit
 from recsys.service.head import HeadAsGet
 from recsys.service.metrics import Metrics, MetricsMiddleware
 from recsys.service.model_store import ModelStore
@@ -89,9 +90,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     # innermost: a replayed list or a fast per-reader answer still passes CORS and is timed
-    # by the metrics middleware
+    # by the metrics middleware; an over-long body is refused before any of them runs
     app.add_middleware(PublicListCache, metrics=metrics, enabled=settings.public_book_routes)
     app.add_middleware(ReaderFastPath)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
