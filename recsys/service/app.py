@@ -35,6 +35,7 @@ from recsys.service.reader_fast import ReaderFastPath
 from recsys.service.routes import (
     admin,
     books,
+    docs,
     health,
     popular,
     privacy,
@@ -83,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Reading recommendations for library catalogs.",
         version=_version(),
         lifespan=lifespan,
+        docs_url=None,  # served by routes/docs.py with local assets
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.pseudonymizer = pseudonymizer
@@ -104,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(HeadAsGet)  # a HEAD goes through everything inside as a GET
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    routers = (readers, books, popular, sessions, health, metrics_routes, admin, privacy)
+    routers = (readers, books, popular, sessions, health, metrics_routes, admin, privacy, docs)
     for module in routers:
         for route in module.router.routes:  # one-line docstrings become OpenAPI summaries
             if isinstance(route, APIRoute) and route.summary is None and route.description:
