@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -250,3 +251,19 @@ def test_prune_keeps_newest_current_and_previous(models_dir: Path, trained: Trai
     assert artifacts.list_runs(models_dir) == sorted([runs[0], runs[1], runs[3], runs[4]])
     with pytest.raises(ValueError, match="keep must be a positive integer; got 0"):
         artifacts.prune_runs(models_dir, keep=0)
+
+
+def test_fallbacks_are_previous_then_runs_published_before_most_recent_first(
+    models_dir: Path, trained: Trained
+) -> None:
+    a, b, c, never = (save(models_dir, trained) for _ in range(4))
+    for run_id in (a, b, c):
+        artifacts.publish(models_dir, run_id)
+    assert artifacts.fallback_run_ids(models_dir) == [b, a]  # `never` was never published
+    assert artifacts.rollback(models_dir) == b  # CURRENT b, PREVIOUS c
+    assert artifacts.fallback_run_ids(models_dir) == [c, a]
+    artifacts.publish(models_dir, a)  # CURRENT a, PREVIOUS b
+    assert artifacts.fallback_run_ids(models_dir) == [b, c]
+    shutil.rmtree(artifacts.run_path(models_dir, c))  # as `prune_runs` removes old runs
+    assert artifacts.fallback_run_ids(models_dir) == [b]
+    assert never in artifacts.list_runs(models_dir)

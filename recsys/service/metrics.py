@@ -37,7 +37,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 UNMATCHED_ROUTE = "unmatched"
 #: Methods counted under their own name; any other is counted as "other" (bounded labels).
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-SWAP_OUTCOMES = ("swapped", "refused")
+SWAP_OUTCOMES = ("swapped", "refused", "fallback")
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 
@@ -76,7 +76,8 @@ class Metrics:
         )
         self._swaps = Counter(
             "recsys_model_swaps",
-            "Attempts to serve a newly published model.",
+            "Attempts to serve a published model: swapped, refused, or fallback (an older "
+            "valid run served because the published one was refused).",
             ("outcome",),
             registry=registry,
         )
@@ -106,6 +107,13 @@ class Metrics:
             "recsys_lists_total",
             "Readers and books the served model has lists for.",
             ("kind",),
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self._published_refused = Gauge(
+            "recsys_model_published_refused",
+            "1 while the published run (CURRENT) cannot be served: corrupt, missing or failing "
+            "its smoke query; /health/ready says which run is served instead.",
             multiprocess_mode="livemax",
             registry=registry,
         )
@@ -150,6 +158,7 @@ class Metrics:
                 self._model.labels(*shown).set(1)
             self._shown = shown
         self._loaded.set(served.loaded_at if served else 0)
+        self._published_refused.set(1 if store.published_refused else 0)
         if served is not None:
             for kind, lists in (("reader", served.readers), ("book", served.similar)):
                 self._precomputed.labels(kind).set(lists.done)

@@ -167,6 +167,7 @@ def test_metrics_count_routes_strategies_and_model(fresh_client: TestClient) -> 
         )
         == 1
     )
+    assert metric_value(text, "recsys_model_published_refused") == 0
     assert "R105" not in text and "someone-new" not in text
 
 
@@ -246,8 +247,14 @@ def test_a_corrupt_new_model_is_refused_and_the_old_keeps_serving(
     assert reader_get(client, "R105").status_code == 200
     reload = client.post("/admin/reload", headers={"X-API-Key": ADMIN_KEY}).json()
     assert reload["outcome"] == "refused" and reload["model_version"] == old
-    assert f"{target.name} does not match its SHA-256" in reload["detail"]
-    assert any(f"run {bad} refused" in r.getMessage() for r in caplog.records)
+    assert reload["detail"] == (
+        f"published run {bad} refused: its files are missing or do not match the checksums in "
+        f"its manifest; serving run {old}"
+    )
+    assert any(
+        f"run {bad} refused" in r.getMessage() and f"{target.name} does not match" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_a_missing_new_run_is_refused(fresh_client: TestClient, service_settings: Settings) -> None:
