@@ -1,10 +1,10 @@
 """HEAD on every GET route (RFC 9110 9.3.2: the GET's status and headers, no body).
 
 Load balancers and CDNs probe with HEAD, but FastAPI's routes answer only the methods they
-declare. This middleware, in front of everything, runs a HEAD as a GET (routing, the fast paths,
-caching and ETags included, so the headers are exactly the GET's) and drops the body. The app
-gets a copy of the scope, so the server still sees the request's own method; the matched route
-is copied back for the metrics middleware outside, which counts the request as a HEAD.
+declare. This middleware, in front of everything but the metrics, runs a HEAD as a GET (routing,
+the fast paths, caching and ETags included, so the headers are exactly the GET's) and drops the
+body. The app gets a copy of the scope, so the server still sees the request's own method; the
+matched route is copied back for the metrics middleware outside, which counts it as a HEAD.
 """
 
 from __future__ import annotations

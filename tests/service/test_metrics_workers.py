@@ -30,6 +30,11 @@ BATCH = 50
 MAX_REQUESTS = 5_000
 
 
+def worker_pids(directory: Path) -> list[int]:
+    """The process ids of the workers that wrote counts, from their files' names."""
+    return sorted(int(path.stem.rsplit("_", 1)[1]) for path in directory.glob("counter_*.db"))
+
+
 def live_counts_per_worker(directory: Path) -> list[float]:
     """The `/health/live` requests each worker process counted, from its own file."""
     counts = []
@@ -108,4 +113,35 @@ def test_a_scrape_counts_the_requests_of_every_worker(
         for _ in range(READY_IN_A_ROW):  # whichever worker answers the scrape
             scrape = httpx.get(f"{base}/metrics").text
             assert metric_value(scrape, "recsys_http_requests_total", **LIVE) == sent
+
+        dead = worker_pids(directory)[0]  # a worker dies; uvicorn starts another
+        os.kill(dead, signal.SIGKILL)
+        wait_until(lambda: len(worker_pids(directory)) > WORKERS, what="the worker's restart")
+
+        def gauges_dropped() -> bool:
+            scrape = httpx.get(f"{base}/metrics", timeout=5).text
+            return not any(directory.glob(f"gauge_live*_{dead}.db")) and (
+                metric_value(scrape, "recsys_http_requests_total", **LIVE) == sent
+            )
+
+        wait_until(gauges_dropped, what="the dead worker's gauges to go, its counts staying")
     assert not directory.exists()  # each start gets a fresh one, removed when serving stops
+
+
+def test_a_multiprocess_directory_set_too_late_is_refused(tmp_path: Path) -> None:
+    """prometheus-client picks its mode on import: a directory set later would go unread."""
+    script = (
+        "import os, prometheus_client\n"
+        f"os.environ[{ENVIRONMENT_VARIABLE!r}] = {str(tmp_path)!r}\n"
+        "from recsys.service.metrics import Metrics\n"
+        "Metrics()\n"
+    )
+    environ = {k: v for k, v in os.environ.items() if k != ENVIRONMENT_VARIABLE}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=environ, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert (
+        "ConfigurationError: PROMETHEUS_MULTIPROC_DIR was set after prometheus_client was "
+        "imported, so each worker would count alone" in result.stderr
+    )
