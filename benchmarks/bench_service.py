@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 
 from recsys import artifacts
 from recsys.config import Settings
@@ -184,10 +185,18 @@ def all_agree(check: object) -> bool:
 
 def lists_precomputed(base: str) -> bool:
     """Every per-reader and per-book list of the served model is computed (`/metrics`)."""
-    text = httpx.get(f"{base}/metrics").text
-    ready = dict(re.findall(r'^recsys_lists_precomputed\{kind="(\w+)"\} (\d+)$', text, re.M))
-    total = dict(re.findall(r'^recsys_lists_total\{kind="(\w+)"\} (\d+)$', text, re.M))
-    return bool(total) and ready == total
+    families = text_string_to_metric_families(httpx.get(f"{base}/metrics").text)
+    values = {
+        (sample.name, sample.labels["kind"]): sample.value
+        for family in families
+        for sample in family.samples
+        if sample.name in ("recsys_lists_precomputed", "recsys_lists_total")
+    }
+    kinds = {kind for _, kind in values}
+    return bool(kinds) and all(
+        values.get(("recsys_lists_precomputed", kind)) == values.get(("recsys_lists_total", kind))
+        for kind in kinds
+    )
 
 
 def parse_wrk(output: str) -> WrkResult:

@@ -6,6 +6,7 @@ import argparse
 import os
 
 from recsys.config import Settings
+from recsys.service.metrics_files import fresh_directory
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--workers",
         type=int,
         default=1,
-        help="worker processes, each with its own copy of the model (default: 1)",
+        help="worker processes, each with its own copy of the model; /metrics adds all of "
+        "them up (default: 1)",
     )
     parser.set_defaults(handler=run)
 
@@ -29,14 +31,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     settings.pseudonym_key_bytes()  # refuse to start without a usable key, with its message
     settings.api_key_scopes()
-    # access logs would print request paths, and per-reader paths hold reader ids
-    uvicorn.run(
-        "recsys.service.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers if args.workers > 1 else None,
-        access_log=False,
-        log_level="info",
-    )
+    # the workers add their metrics up in files of a fresh directory, removed when serving stops
+    with fresh_directory():
+        # access logs would print request paths, and per-reader paths hold reader ids
+        uvicorn.run(
+            "recsys.service.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers if args.workers > 1 else None,
+            access_log=False,
+            log_level="info",
+        )
     return 0

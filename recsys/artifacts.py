@@ -7,6 +7,7 @@ Layout under the models directory::
     runs/<run_id>/holdings.csv.gz      holdings snapshot (which branch holds what)
     runs/<run_id>/manifest.json        written last: params, counts, versions, SHA-256 of each file
     CURRENT, PREVIOUS                  one run id each; replaced atomically
+    PUBLISHED                          the runs published before, most recent last (fallbacks)
 
 A run directory without a manifest is incomplete (a crashed or running job) and is never published
 or loaded. Nothing here unpickles: models save arrays as `.npz` and parameters as JSON.
@@ -41,6 +42,7 @@ HOLDINGS_FILE = "holdings.csv.gz"
 RUNS_DIR = "runs"
 CURRENT = "CURRENT"
 PREVIOUS = "PREVIOUS"
+PUBLISHED = "PUBLISHED"
 FORMAT_VERSION = 1
 RESERVED_KEYS = frozenset(
     {"format_version", "run_id", "created_at", "model", "snapshot_rows", "versions", "files"}
@@ -201,6 +203,23 @@ def publish(models_dir: Path, run_id: str) -> None:
     if current is not None:
         _atomic_write(models_dir / PREVIOUS, current + "\n")
     _atomic_write(models_dir / CURRENT, run_id + "\n")
+    _record_published(models_dir, run_id)
+
+
+def fallback_run_ids(models_dir: Path) -> list[str]:
+    """The runs to serve, in this order, when `CURRENT` cannot be: `PREVIOUS`, then the other
+    runs published before that are still retained, most recently published first.
+
+    Runs never published (refused by the gate, still being written) are never fallbacks.
+    """
+    models_dir = Path(models_dir)
+    current = current_run_id(models_dir)
+    order = [previous_run_id(models_dir), *reversed(_published_run_ids(models_dir))]
+    return [
+        run_id
+        for run_id in dict.fromkeys(order)
+        if run_id is not None and run_id != current and _run_exists(models_dir, run_id)
+    ]
 
 
 def rollback(models_dir: Path) -> str:
@@ -247,6 +266,25 @@ def load_current(models_dir: Path) -> Bundle:
             "`recsys publish RUN_ID`) first"
         )
     return load_bundle(run_path(models_dir, run_id))
+
+
+def _published_run_ids(models_dir: Path) -> list[str]:
+    """Run ids in `PUBLISHED`, least recently published first."""
+    try:
+        text = (models_dir / PUBLISHED).read_text()
+    except FileNotFoundError:
+        return []
+    return [line.strip() for line in text.splitlines() if RUN_ID_PATTERN.match(line.strip())]
+
+
+def _record_published(models_dir: Path, run_id: str) -> None:
+    """Move `run_id` to the end of `PUBLISHED`, dropping runs that were pruned since."""
+    kept = [r for r in _published_run_ids(models_dir) if r != run_id and _run_exists(models_dir, r)]
+    _atomic_write(models_dir / PUBLISHED, "".join(f"{r}\n" for r in [*kept, run_id]))
+
+
+def _run_exists(models_dir: Path, run_id: str) -> bool:
+    return RUN_ID_PATTERN.match(run_id) is not None and run_path(models_dir, run_id).is_dir()
 
 
 def _bundle_files(path: Path) -> list[str]:

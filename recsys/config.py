@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     )
     cors_origins: list[str] = Field(default_factory=list)
     model_poll_seconds: float = Field(default=5.0, gt=0)
+    max_body_bytes: int = Field(
+        default=262_144, ge=1_024, description="larger request bodies are refused (413) unread"
+    )
 
     min_pair_support: int = Field(default=3, description="distinct readers linking two books")
     consent_mode: Literal["opt-in", "opt-out"] = "opt-out"

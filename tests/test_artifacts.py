@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -264,3 +265,19 @@ def test_publish_refuses_a_model_whose_lists_are_not_k_anonymous(
     with pytest.raises(NotPrivateError, match="model 'als' is an evaluation baseline"):
         artifacts.publish(models_dir, run_id)
     assert artifacts.current_run_id(models_dir) is None
+
+
+def test_fallbacks_are_previous_then_runs_published_before_most_recent_first(
+    models_dir: Path, trained: Trained
+) -> None:
+    a, b, c, never = (save(models_dir, trained) for _ in range(4))
+    for run_id in (a, b, c):
+        artifacts.publish(models_dir, run_id)
+    assert artifacts.fallback_run_ids(models_dir) == [b, a]  # `never` was never published
+    assert artifacts.rollback(models_dir) == b  # CURRENT b, PREVIOUS c
+    assert artifacts.fallback_run_ids(models_dir) == [c, a]
+    artifacts.publish(models_dir, a)  # CURRENT a, PREVIOUS b
+    assert artifacts.fallback_run_ids(models_dir) == [b, c]
+    shutil.rmtree(artifacts.run_path(models_dir, c))  # as `prune_runs` removes old runs
+    assert artifacts.fallback_run_ids(models_dir) == [b]
+    assert never in artifacts.list_runs(models_dir)

@@ -26,6 +26,8 @@ from recsys.config import Settings, get_settings
 from recsys.db.engine import make_engine
 from recsys.privacy import Pseudonymizer
 from recsys.service.auth import API_KEY_HEADER, ApiKeys
+from recsys.service.body_limit import BodyLimit
+from recsys.service.head import HeadAsGet
 from recsys.service.metrics import Metrics, MetricsMiddleware
 from recsys.service.model_store import ModelStore
 from recsys.service.public_cache import PublicListCache
@@ -33,6 +35,7 @@ from recsys.service.reader_fast import ReaderFastPath
 from recsys.service.routes import (
     admin,
     books,
+    docs,
     health,
     popular,
     privacy,
@@ -63,13 +66,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.engine = engine
         app.state.store = store
-        task = asyncio.create_task(_load_then_poll(store, settings.model_poll_seconds))
+        tasks = [
+            asyncio.create_task(_load_then_poll(store, settings.model_poll_seconds)),
+            asyncio.create_task(_observe(metrics, store, settings.model_poll_seconds)),
+        ]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             engine.dispose()
 
     app = FastAPI(
@@ -77,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Reading recommendations for library catalogs.",
         version=_version(),
         lifespan=lifespan,
+        docs_url=None,  # served by routes/docs.py with local assets
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.pseudonymizer = pseudonymizer
@@ -84,9 +93,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     # innermost: a replayed list or a fast per-reader answer still passes CORS and is timed
-    # by the metrics middleware
+    # by the metrics middleware; an over-long body is refused before any of them runs
     app.add_middleware(PublicListCache, metrics=metrics, enabled=settings.public_book_routes)
     app.add_middleware(ReaderFastPath)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -95,8 +105,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=[API_KEY_HEADER, "Content-Type", "If-None-Match"],
             expose_headers=["ETag"],
         )
+    app.add_middleware(HeadAsGet)  # a HEAD goes through everything inside as a GET
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for module in (readers, books, popular, sessions, health, metrics_routes, admin, privacy):
+    routers = (readers, books, popular, sessions, health, metrics_routes, admin, privacy, docs)
+    for module in routers:
         for route in module.router.routes:  # one-line docstrings become OpenAPI summaries
             if isinstance(route, APIRoute) and route.summary is None and route.description:
                 route.summary = route.description.strip().splitlines()[0]
@@ -111,6 +123,13 @@ async def _load_then_poll(store: ModelStore, interval: float) -> None:
     except Exception:  # the poll below retries; readiness reports the problem
         logger.exception("initial model load failed")
     await store.poll(interval)
+
+
+async def _observe(metrics: Metrics, store: ModelStore, interval: float) -> None:
+    """Keep this worker's gauges current, whichever worker a scrape reaches."""
+    while True:
+        metrics.observe_store(store)
+        await asyncio.sleep(interval)
 
 
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:

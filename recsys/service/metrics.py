@@ -1,155 +1,197 @@
-"""Prometheus metrics in the text exposition format, kept by hand (no extra dependency).
+"""Prometheus metrics (prometheus-client), right with one worker process or several.
 
 Requests are labelled by route template (``/readers/{reader_id}/recommendations``), never by the
-raw path, so no reader id reaches the metrics or their cardinality.
+raw path, so no reader id reaches the metrics or their cardinality. Under `recsys serve` every
+worker writes its metrics to files in one directory (`recsys.service.metrics_files`) and a
+scrape adds up all workers: counters and histograms are summed; of the gauges, the served
+model's are the live workers' maximum and the lists computed so far their minimum (the slowest
+worker). Without that directory (tests, an app built in-process) metrics stay in memory.
 """
 
 from __future__ import annotations
 
-import bisect
-import threading
+import os
 import time
-from collections import defaultdict
-from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    values,
+)
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from recsys.exceptions import ConfigurationError
+from recsys.service.metrics_files import ENVIRONMENT_VARIABLE, configured_directory
+
+if TYPE_CHECKING:
+    from recsys.service.model_store import ModelStore
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 UNMATCHED_ROUTE = "unmatched"
-
-
-class _Histogram:
-    __slots__ = ("counts", "sum", "total")
-
-    def __init__(self) -> None:
-        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)
-        self.sum = 0.0
-        self.total = 0
-
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self.sum += seconds
-        self.total += 1
+#: Methods counted under their own name; any other is counted as "other" (bounded labels).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+SWAP_OUTCOMES = ("swapped", "refused", "fallback")
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 
 class Metrics:
-    """Counters and latency histograms of one app instance (thread-safe)."""
+    """The service's counters, histograms and gauges, in one registry per app."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._requests: dict[tuple[str, str, int], int] = defaultdict(int)
-        self._latency: dict[str, _Histogram] = defaultdict(_Histogram)
-        self._strategies: dict[tuple[str, str], int] = defaultdict(int)
-        self._swaps: dict[str, int] = defaultdict(int)
+        self.directory = configured_directory()
+        if self.directory is not None and values.ValueClass is values.MutexValue:
+            raise ConfigurationError(
+                f"{ENVIRONMENT_VARIABLE} was set after prometheus_client was imported, so "
+                "each worker would count alone; set it before Python starts (`recsys serve` does)"
+            )
+        registry = self._registry = CollectorRegistry()
+        self._requests = Counter(
+            "recsys_http_requests",
+            "HTTP requests by route template, method, status.",
+            ("route", "method", "status"),
+            registry=registry,
+        )
+        self._latency = Histogram(
+            "recsys_http_request_duration_seconds",
+            "Request latency by route template.",
+            ("route",),
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self._strategies = Counter(
+            "recsys_recommendations",
+            "Lists answered, by endpoint and strategy.",
+            ("endpoint", "strategy"),
+            registry=registry,
+        )
+        self._fallbacks = Counter(
+            "recsys_fallbacks", "Lists answered by a fallback strategy.", registry=registry
+        )
+        self._swaps = Counter(
+            "recsys_model_swaps",
+            "Attempts to serve a published model: swapped, refused, or fallback (an older "
+            "valid run served because the published one was refused).",
+            ("outcome",),
+            registry=registry,
+        )
+        for outcome in SWAP_OUTCOMES:
+            self._swaps.labels(outcome)
+        self._model = Gauge(
+            "recsys_model_info",
+            "The model being served (1; 0 for models served before).",
+            ("version", "model"),
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self._loaded = Gauge(
+            "recsys_model_loaded_timestamp_seconds",
+            "When the served model was loaded.",
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self._precomputed = Gauge(
+            "recsys_lists_precomputed",
+            "Per-reader and per-book lists computed so far (the slowest worker's count).",
+            ("kind",),
+            multiprocess_mode="livemin",
+            registry=registry,
+        )
+        self._lists = Gauge(
+            "recsys_lists_total",
+            "Readers and books the served model has lists for.",
+            ("kind",),
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self._published_refused = Gauge(
+            "recsys_model_published_refused",
+            "1 while the published run (CURRENT) cannot be served: corrupt, missing or failing "
+            "its smoke query; /health/ready says which run is served instead.",
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self._shown: tuple[str, str] | None = None
+        # labelled series by their labels: `labels()` costs more than the count itself
+        self._by_request: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._by_strategy: dict[tuple[str, str], Any] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        with self._lock:
-            self._requests[(route, method, status)] += 1
-            self._latency[route].observe(seconds)
+        key = (route, method if method in METHODS else "other", status)
+        series = self._by_request.get(key)
+        if series is None:
+            series = self._by_request[key] = (
+                self._requests.labels(route, key[1], str(status)),
+                self._latency.labels(route),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     def count_strategy(self, endpoint: str, strategy: str) -> None:
         """Count which strategy answered (``fallback:*`` values are the fallbacks)."""
-        with self._lock:
-            self._strategies[(endpoint, strategy)] += 1
+        key = (endpoint, strategy)
+        series = self._by_strategy.get(key)
+        if series is None:
+            series = self._by_strategy[key] = self._strategies.labels(endpoint, strategy)
+        series.inc()
+        if strategy.startswith("fallback:"):
+            self._fallbacks.inc()
 
     def count_swap(self, outcome: str) -> None:
-        """Count a model swap attempt by outcome (``swapped`` or ``refused``)."""
-        with self._lock:
-            self._swaps[outcome] += 1
+        """Count an attempt to serve a published model by outcome (`SWAP_OUTCOMES`)."""
+        self._swaps.labels(outcome).inc()
 
-    def request_count(self, route: str) -> int:
-        with self._lock:
-            return sum(n for (r, _, _), n in self._requests.items() if r == route)
+    def observe_store(self, store: ModelStore) -> None:
+        """Set the gauges from the served model (each worker, every poll and scrape)."""
+        served = store.served
+        shown = (served.version, served.bundle.manifest["model"]["name"]) if served else None
+        if shown != self._shown:
+            if self._shown is not None:
+                self._model.labels(*self._shown).set(0)
+            if shown is not None:
+                self._model.labels(*shown).set(1)
+            self._shown = shown
+        self._loaded.set(served.loaded_at if served else 0)
+        self._published_refused.set(1 if store.published_refused else 0)
+        if served is not None:
+            for kind, lists in (("reader", served.readers), ("book", served.similar)):
+                self._precomputed.labels(kind).set(lists.done)
+                self._lists.labels(kind).set(len(lists))
 
-    def render(
-        self,
-        *,
-        model_version: str | None,
-        model_name: str | None,
-        loaded_at: float | None,
-        precomputed: Mapping[str, tuple[int, int]] | None = None,
-    ) -> str:
-        """The Prometheus text exposition of every metric."""
-        with self._lock:
-            requests = dict(self._requests)
-            latency = {r: (list(h.counts), h.sum, h.total) for r, h in self._latency.items()}
-            strategies = dict(self._strategies)
-            swaps = dict(self._swaps)
-        lines = [
-            "# HELP recsys_http_requests_total HTTP requests by route template, method, status.",
-            "# TYPE recsys_http_requests_total counter",
-        ]
-        for (route, method, status), n in sorted(requests.items()):
-            labels = _labels(route=route, method=method, status=status)
-            lines.append(f"recsys_http_requests_total{labels} {n}")
-        lines += [
-            "# HELP recsys_http_request_duration_seconds Request latency by route template.",
-            "# TYPE recsys_http_request_duration_seconds histogram",
-        ]
-        for route, (counts, total_seconds, total) in sorted(latency.items()):
-            cumulative = 0
-            for bound, count in zip((*LATENCY_BUCKETS, "+Inf"), counts, strict=True):
-                cumulative += count
-                labels = _labels(route=route, le=bound)
-                lines.append(f"recsys_http_request_duration_seconds_bucket{labels} {cumulative}")
-            lines.append(
-                f"recsys_http_request_duration_seconds_sum{_labels(route=route)} "
-                f"{total_seconds:.6f}"
-            )
-            lines.append(
-                f"recsys_http_request_duration_seconds_count{_labels(route=route)} {total}"
-            )
-        lines += [
-            "# HELP recsys_recommendations_total Lists answered, by endpoint and strategy.",
-            "# TYPE recsys_recommendations_total counter",
-        ]
-        for (endpoint, strategy), n in sorted(strategies.items()):
-            labels = _labels(endpoint=endpoint, strategy=strategy)
-            lines.append(f"recsys_recommendations_total{labels} {n}")
-        fallbacks = sum(n for (_, s), n in strategies.items() if s.startswith("fallback:"))
-        lines += [
-            "# HELP recsys_fallbacks_total Lists answered by a fallback strategy.",
-            "# TYPE recsys_fallbacks_total counter",
-            f"recsys_fallbacks_total {fallbacks}",
-            "# HELP recsys_model_swaps_total Attempts to serve a newly published model.",
-            "# TYPE recsys_model_swaps_total counter",
-        ]
-        for outcome in ("swapped", "refused"):
-            lines.append(
-                f"recsys_model_swaps_total{_labels(outcome=outcome)} {swaps.get(outcome, 0)}"
-            )
-        lines += [
-            "# HELP recsys_model_info The model being served (value 1).",
-            "# TYPE recsys_model_info gauge",
-        ]
-        if model_version is not None:
-            labels = _labels(version=model_version, model=model_name or "")
-            lines.append(f"recsys_model_info{labels} 1")
-        lines += [
-            "# HELP recsys_model_loaded_timestamp_seconds When the served model was loaded.",
-            "# TYPE recsys_model_loaded_timestamp_seconds gauge",
-            f"recsys_model_loaded_timestamp_seconds {loaded_at or 0:.3f}",
-            "# HELP recsys_lists_precomputed Per-reader and per-book lists computed so far.",
-            "# TYPE recsys_lists_precomputed gauge",
-        ]
-        for kind, (ready, _) in sorted((precomputed or {}).items()):
-            lines.append(f"recsys_lists_precomputed{_labels(kind=kind)} {ready}")
-        lines += [
-            "# HELP recsys_lists_total Readers and books the served model has lists for.",
-            "# TYPE recsys_lists_total gauge",
-        ]
-        for kind, (_, total) in sorted((precomputed or {}).items()):
-            lines.append(f"recsys_lists_total{_labels(kind=kind)} {total}")
-        return "\n".join(lines) + "\n"
+    def render(self) -> bytes:
+        """The Prometheus text exposition of the whole service (every worker)."""
+        if self.directory is None:
+            return generate_latest(self._registry)
+        _forget_dead_workers(self.directory)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self.directory))
+        return generate_latest(registry)
 
 
-def _labels(**values: Any) -> str:
-    parts = []
-    for key, value in values.items():
-        text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        parts.append(f'{key}="{text}"')
-    return "{" + ",".join(parts) + "}"
+def _forget_dead_workers(directory: Path) -> None:
+    """Drop the gauges of workers that died (uvicorn restarts them under a new process id);
+    their counts stay in the totals."""
+    for path in os.scandir(directory):
+        if path.name.startswith("gauge_live") and path.name.endswith(".db"):
+            pid = int(path.name.rsplit("_", 1)[1].removesuffix(".db"))
+            if not _alive(pid):
+                mark_process_dead(pid, str(directory))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class MetricsMiddleware:

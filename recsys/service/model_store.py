@@ -1,7 +1,7 @@
 """The service's model store: loads the published bundle and swaps in newer ones.
 
-`ModelStore.served` (a `recsys.lists.served.ServedModel`) is swapped as one reference, so a request that took the old `ServedModel`
-finishes on it while new requests get the new one: no request fails during a swap. A new bundle
+`ModelStore.served` (a `recsys.lists.served.ServedModel`) is swapped as one reference, so a
+request that took the old one finishes on it while new requests get the new one: no request fails during a swap. A new bundle
 is served only after it loaded completely and answered a smoke query; otherwise the old one keeps
 serving and the log says why. Until the new model has computed every reader's list, the old one
 stands in for readers whose list is not ready (`ModelStore.stand_in`), so none waits.
@@ -20,9 +20,11 @@ from typing import Literal
 from sqlalchemy import Engine
 
 from recsys import artifacts
+from recsys.exceptions import BundleIntegrityError, ModelNotFoundError
 from recsys.lists.served import ServedModel, build_served
 
 logger = logging.getLogger(__name__)
+
 
 def _more_complete(newer: ServedModel | None, older: ServedModel | None) -> ServedModel | None:
     """The stand-in to keep after a swap: of the outgoing model and the one standing in for it,
@@ -41,8 +43,20 @@ class ReloadOutcome:
     detail: str | None = None
 
 
+#: Sizes and modification times of a run's manifest and files: a cheap look for a change.
+Stamps = tuple[tuple[int, int] | None, ...]
+
+
 class ModelStore:
-    """Holds the served model and swaps in newly published ones."""
+    """Holds the served model and swaps in newly published ones.
+
+    What it serves is verified: a run is loaded only after its checksums match, and the served
+    run's files are looked at on every poll (sizes and times; the checksums again when they
+    changed, and on every admin reload). When the published run cannot be served (corrupt,
+    missing, failing its smoke query) the run already serving stays, or else the newest valid
+    fallback (`artifacts.fallback_run_ids`) is served, with one log line; `last_error` says so
+    in words fit for public answers (no path).
+    """
 
     def __init__(
         self,
@@ -58,12 +72,20 @@ class ModelStore:
         self.served: ServedModel | None = None
         self._previous: ServedModel | None = None
         self.last_error: str | None = None
-        self._refused: str | None = None
+        self._refused: tuple[str, Stamps] | None = None
+        self._stamps: Stamps = ()
         self._lock = threading.Lock()
         self._on_swap = on_swap
 
+    @property
+    def published_refused(self) -> bool:
+        """Whether the published run cannot be served (an older run or nothing is served)."""
+        return self._refused is not None
+
     def refresh(self, *, force: bool = False) -> ReloadOutcome:
-        """Serve the published run if it is new; `force` retries a run refused before."""
+        """Serve the published run if it is new; `force` verifies the served run's checksums
+        and retries a run refused before (a refused run is also retried once its manifest
+        changes)."""
         with self._lock:
             run_id = artifacts.current_run_id(self.models_dir)
             served = self.served
@@ -71,35 +93,113 @@ class ModelStore:
                 return ReloadOutcome(
                     "nothing published",
                     served.version if served else None,
-                    f"no CURRENT in {self.models_dir}",
+                    "nothing is published yet: run `recsys nightly` or `recsys publish RUN_ID`",
                 )
+            if self._refused == self._refusal_key(run_id) and not force:
+                return ReloadOutcome("refused", served.version if served else None, self.last_error)
             if served is not None and served.version == run_id:
+                try:
+                    self._check_intact(served, full=force)
+                except Exception as error:  # its files changed on disk and no longer verify
+                    return self._refuse(run_id, error, force=force)
+                self._refused = self.last_error = None
                 return ReloadOutcome("unchanged", run_id)
-            if run_id == self._refused and not force:
-                return ReloadOutcome("refused", served.version if served else None, self.last_error)
             try:
-                bundle = artifacts.load_bundle(artifacts.run_path(self.models_dir, run_id))
-                fresh = build_served(bundle, self.engine, min_readers=self.min_readers)
-            except Exception as error:  # any failure must leave the old model serving
-                self._refused = run_id
-                self.last_error = f"run {run_id} refused: {type(error).__name__}: {error}"
-                logger.error(
-                    "%s; still serving %s", self.last_error, served.version if served else "nothing"
-                )
-                self._notify("refused")
-                return ReloadOutcome("refused", served.version if served else None, self.last_error)
-            self.served = fresh
-            fresh.readers.start_background()
-            if served is not None:
-                served.readers.retire()
-            self._previous = _more_complete(served, self._previous)
-            self._refused = None
-            self.last_error = None
+                fresh, stamps = self._load(run_id)
+            except Exception as error:  # any failure must leave a verified model serving
+                return self._refuse(run_id, error, force=force)
+            self._swap(fresh, stamps, keep_stand_in=True)
+            self._refused = self.last_error = None
             logger.info(
                 "now serving model %s (was %s)", run_id, served.version if served else "nothing"
             )
             self._notify("swapped")
             return ReloadOutcome("swapped", run_id)
+
+    def _refuse(self, run_id: str, error: Exception, *, force: bool) -> ReloadOutcome:
+        """Record that the published `run_id` cannot be served and serve the best valid run:
+        the one serving now if its files are intact, else the newest valid fallback, else
+        (nothing else valid) what is loaded, as it was verified when loaded."""
+        self._refused = self._refusal_key(run_id)
+        self._notify("refused")
+        refused = f"published run {run_id} refused: {_public_reason(error)}"
+        served = self.served
+        if served is not None and served.version != run_id and self._intact(served, full=force):
+            self.last_error = f"{refused}; serving run {served.version}"
+            logger.error("%s (%s); still serving run %s", refused, _describe(error), served.version)
+            return ReloadOutcome("refused", served.version, self.last_error)
+        skipped: list[str] = []
+        for candidate in artifacts.fallback_run_ids(self.models_dir):
+            try:
+                fresh, stamps = self._load(candidate)
+            except Exception as failure:  # try the next older one
+                skipped.append(f"run {candidate} ({_describe(failure)})")
+                continue
+            self._swap(fresh, stamps, keep_stand_in=False)
+            self.last_error = f"{refused}; serving run {candidate}, the newest valid run"
+            logger.error(
+                "%s (%s); serving run %s instead, the newest valid run%s",
+                refused,
+                _describe(error),
+                candidate,
+                f" (refused too: {', '.join(skipped)})" if skipped else "",
+            )
+            self._notify("fallback")
+            return ReloadOutcome("refused", candidate, self.last_error)
+        still = (
+            f"run {served.version} stays served as it was loaded" if served else "nothing is served"
+        )
+        self.last_error = f"{refused}; no other run is valid, {still}"
+        logger.error(
+            "%s (%s); no valid run to fall back to%s, %s",
+            refused,
+            _describe(error),
+            f" (refused: {', '.join(skipped)})" if skipped else "",
+            still,
+        )
+        return ReloadOutcome("refused", served.version if served else None, self.last_error)
+
+    def _load(self, run_id: str) -> tuple[ServedModel, Stamps]:
+        """Verify, load and smoke-test run `run_id`; its stamps are taken once it verified."""
+        path = artifacts.run_path(self.models_dir, run_id)
+        if not path.is_dir():
+            raise ModelNotFoundError(f"run {run_id} does not exist in {path.parent}")
+        bundle = artifacts.load_bundle(path)
+        stamps = _stamps(path, bundle.manifest)
+        return build_served(bundle, self.engine, min_readers=self.min_readers), stamps
+
+    def _swap(self, fresh: ServedModel, stamps: Stamps, *, keep_stand_in: bool) -> None:
+        """Serve `fresh`; the outgoing model may stand in while `fresh` computes its lists
+        (not a model whose run was just refused)."""
+        served = self.served
+        self.served, self._stamps = fresh, stamps
+        fresh.readers.start_background()
+        if served is not None:
+            served.readers.retire()
+        self._previous = _more_complete(served, self._previous) if keep_stand_in else None
+
+    def _check_intact(self, served: ServedModel, *, full: bool) -> None:
+        """Raise `BundleIntegrityError` when the served run's files no longer verify: checked
+        against their checksums when `full` or when their sizes or times changed."""
+        stamps = _stamps(served.bundle.path, served.bundle.manifest)
+        if full or stamps != self._stamps:
+            artifacts.verify_bundle(served.bundle.path)
+            self._stamps = stamps
+
+    def _intact(self, served: ServedModel, *, full: bool) -> bool:
+        try:
+            self._check_intact(served, full=full)
+        except Exception:
+            return False
+        return True
+
+    def _refusal_key(self, run_id: str) -> tuple[str, Stamps]:
+        """The refused run and its manifest's stamp: a rewritten manifest is worth a retry."""
+        try:
+            manifest = artifacts.run_path(self.models_dir, run_id) / artifacts.MANIFEST
+        except ModelNotFoundError:
+            return run_id, ()
+        return run_id, (_stamp(manifest),)
 
     def stand_in(self) -> ServedModel | None:
         """The model served before, while the served one still computes its reader lists.
@@ -125,3 +225,31 @@ class ModelStore:
                 await asyncio.to_thread(self.refresh)
             except Exception:  # keep polling whatever happened in one round
                 logger.exception("model poll failed; will retry")
+
+
+def _stamps(path: Path, manifest: dict[str, object]) -> Stamps:
+    files = manifest.get("files")
+    names = sorted(files) if isinstance(files, dict) else []
+    return tuple(_stamp(path / name) for name in (artifacts.MANIFEST, *names))
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_size, status.st_mtime_ns
+
+
+def _public_reason(error: Exception) -> str:
+    """Why a run cannot be served, in words fit for public answers: no path, no file name."""
+    if isinstance(error, ModelNotFoundError):
+        return "it does not exist"
+    if isinstance(error, BundleIntegrityError):
+        return "its files are missing or do not match the checksums in its manifest"
+    return f"it failed to load or to answer a smoke query ({type(error).__name__})"
+
+
+def _describe(error: Exception) -> str:
+    """The full error, paths included, for the log only."""
+    return f"{type(error).__name__}: {error}"

@@ -80,7 +80,11 @@ class Readiness(BaseModel):
     model_loaded: bool
     database: bool
     model_version: str | None = None
-    detail: str | None = None
+    detail: str | None = Field(
+        default=None,
+        description="what keeps the service from being ready, or which run is served while the "
+        "published one is refused",
+    )
 
 
 class Version(BaseModel):
@@ -95,7 +99,7 @@ class Version(BaseModel):
 class ReloadResult(BaseModel):
     outcome: Literal["swapped", "unchanged", "refused", "nothing published"]
     model_version: str | None = Field(description="run id served after the reload")
-    detail: str | None = None
+    detail: str | None = Field(default=None, description="why a run was refused (no paths)")
 
 
 class ErrorDetail(BaseModel):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 from fastapi.testclient import TestClient
 from httpx import Response
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy import Engine, insert
 
@@ -253,3 +254,12 @@ def reader_get(client: TestClient, reader: str, **params: object) -> Response:
     return client.get(
         f"/readers/{reader}/recommendations", params=params, headers={"X-API-Key": READER_KEY}
     )
+
+
+def metric_value(text: str, sample: str, **labels: str) -> float | None:
+    """The value of one sample (name and exact labels) in a Prometheus exposition, or None."""
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == sample and found.labels == labels:
+                return float(found.value)
+    return None

@@ -20,6 +20,7 @@ from .service_library import (
     Trained,
     build_loans,
     fit_model,
+    metric_value,
     publish_model,
     reader_get,
     wait_until,
@@ -136,16 +137,37 @@ def test_metrics_count_routes_strategies_and_model(fresh_client: TestClient) -> 
     reader_get(client, "R105")
     reader_get(client, "someone-new")
     client.get("/books/B000/similar")
+    assert client.request("PROPFIND", "/popular").status_code == 405
     text = client.get("/metrics").text
     version = client.get("/version").json()["model_version"]
+    assert (  # a method of the client's choosing never becomes a new series
+        metric_value(
+            text, "recsys_http_requests_total", route="/popular", method="other", status="405"
+        )
+        == 1
+    )
+    reader_route = "/readers/{reader_id}/recommendations"
     assert (
-        'recsys_http_requests_total{route="/readers/{reader_id}/recommendations",'
-        'method="GET",status="200"} 2'
-    ) in text
-    assert 'recsys_recommendations_total{endpoint="reader",strategy="personalized"} 1' in text
-    assert "recsys_fallbacks_total 1" in text
-    assert f'recsys_model_info{{version="{version}",model="hybrid"}} 1' in text
-    assert 'recsys_http_request_duration_seconds_count{route="/books/{book_id}/similar"} 1' in text
+        metric_value(
+            text, "recsys_http_requests_total", route=reader_route, method="GET", status="200"
+        )
+        == 2
+    )
+    assert (
+        metric_value(
+            text, "recsys_recommendations_total", endpoint="reader", strategy="personalized"
+        )
+        == 1
+    )
+    assert metric_value(text, "recsys_fallbacks_total") == 1
+    assert metric_value(text, "recsys_model_info", version=version, model="hybrid") == 1
+    assert (
+        metric_value(
+            text, "recsys_http_request_duration_seconds_count", route="/books/{book_id}/similar"
+        )
+        == 1
+    )
+    assert metric_value(text, "recsys_model_published_refused") == 0
     assert "R105" not in text and "someone-new" not in text
 
 
@@ -187,7 +209,10 @@ def test_hot_swap_serves_a_newly_published_model(
     assert old not in published
     etag = client.get("/books/B100/similar").headers["etag"]
     assert etag.startswith(f'"{published[-1]}-')
-    assert 'recsys_model_swaps_total{outcome="swapped"} 4' in client.get("/metrics").text
+    assert (
+        metric_value(client.get("/metrics").text, "recsys_model_swaps_total", outcome="swapped")
+        == 4
+    )
 
 
 def test_a_corrupt_new_model_is_refused_and_the_old_keeps_serving(
@@ -212,15 +237,24 @@ def test_a_corrupt_new_model_is_refused_and_the_old_keeps_serving(
     target.write_bytes(b"corrupted after publishing")
     (models_dir / artifacts.CURRENT).write_text(bad + "\n")  # as a bad disk copy would leave it
     wait_until(
-        lambda: 'recsys_model_swaps_total{outcome="refused"} 1' in client.get("/metrics").text,
+        lambda: (
+            metric_value(client.get("/metrics").text, "recsys_model_swaps_total", outcome="refused")
+            == 1
+        ),
         what="the refusal",
     )
     assert client.get("/version").json()["model_version"] == old
     assert reader_get(client, "R105").status_code == 200
     reload = client.post("/admin/reload", headers={"X-API-Key": ADMIN_KEY}).json()
     assert reload["outcome"] == "refused" and reload["model_version"] == old
-    assert f"{target.name} does not match its SHA-256" in reload["detail"]
-    assert any(f"run {bad} refused" in r.getMessage() for r in caplog.records)
+    assert reload["detail"] == (
+        f"published run {bad} refused: its files are missing or do not match the checksums in "
+        f"its manifest; serving run {old}"
+    )
+    assert any(
+        f"run {bad} refused" in r.getMessage() and f"{target.name} does not match" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_a_missing_new_run_is_refused(fresh_client: TestClient, service_settings: Settings) -> None:

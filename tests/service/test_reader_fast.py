@@ -35,6 +35,7 @@ from .service_library import (
     START,
     Trained,
     fill_database,
+    metric_value,
     publish_model,
     reader_get,
     service_settings_for,
@@ -147,11 +148,10 @@ def test_fast_answers_are_counted_in_metrics(fresh_client: TestClient) -> None:
         assert reader_get(client, "R105", k=2).status_code == 200
     assert fast_path_of(client).answered == 3
     text = client.get("/metrics").text
-    assert (
-        'recsys_http_requests_total{route="/readers/{reader_id}/recommendations",'
-        'method="GET",status="200"} 3'
-    ) in text
-    assert 'recsys_recommendations_total{endpoint="reader",strategy="personalized"} 3' in text
+    route = {"route": "/readers/{reader_id}/recommendations", "method": "GET", "status": "200"}
+    assert metric_value(text, "recsys_http_requests_total", **route) == 3
+    strategy = {"endpoint": "reader", "strategy": "personalized"}
+    assert metric_value(text, "recsys_recommendations_total", **strategy) == 3
 
 
 def test_consent_withdrawn_by_another_process_applies_to_the_next_request(

@@ -23,7 +23,10 @@ async def live() -> Liveness:
 
 @router.get("/health/ready", response_model=Readiness, responses={503: {"model": Readiness}})
 def ready(response: Response, store: StoreDep, engine: EngineDep) -> Readiness:
-    """Ready when a model is loaded and the database answers (503 otherwise)."""
+    """Ready when a model is loaded and the database answers (503 otherwise).
+
+    `detail` also says when the published model cannot be served and which run is served.
+    """
     served = store.served
     try:
         ping(engine)
@@ -33,24 +36,16 @@ def ready(response: Response, store: StoreDep, engine: EngineDep) -> Readiness:
     is_ready = served is not None and database
     if not is_ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    detail = (
-        None
-        if is_ready
-        else "; ".join(
-            part
-            for part in (
-                None if served is not None else (store.last_error or "no model loaded yet"),
-                None if database else "the database does not answer",
-            )
-            if part
-        )
+    problems = (
+        store.last_error or (None if served is not None else "no model loaded yet"),
+        None if database else "the database does not answer",
     )
     return Readiness(
         status="ready" if is_ready else "not ready",
         model_loaded=served is not None,
         database=database,
         model_version=served.version if served else None,
-        detail=detail,
+        detail="; ".join(p for p in problems if p) or None,
     )
 
 
