@@ -13,6 +13,7 @@ import hashlib
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -59,6 +60,24 @@ class Rule:
 
     def active_at(self, now: float) -> bool:
         return self.starts_at <= now and (self.expires_at is None or now < self.expires_at)
+
+    def summary(self) -> str:
+        """One line saying what the rule does, for people (the CLI, the notebook)."""
+        parts = [self.kind, self.book_id]
+        if self.anchor_id:
+            where = "with" if self.kind == NEVER_PAIR else "in the list of"
+            parts.append(f"{where} {self.anchor_id}")
+        if self.position:
+            parts.append(f"at {self.position}")
+        if self.factor:
+            parts.append(f"x{self.factor:g}")
+        if self.label:
+            parts.append(f"labelled {self.label!r}")
+        scope = ", ".join(x for x in (self.library_id, self.audience) if x)
+        parts.append(f"for {scope}" if scope else "everywhere")
+        if self.expires_at:
+            parts.append(f"until {datetime.fromtimestamp(self.expires_at, UTC):%Y-%m-%d %H:%M} UTC")
+        return " ".join(parts)
 
     def applies_to(self, scope: Scope) -> bool:
         """Whether the rule holds for a list shown in `scope` (an unscoped rule holds always)."""

@@ -23,7 +23,7 @@ from recsys.lists.catalog import ListFilters
 MAX_K = 100
 MAX_FILTER_LENGTH = 64
 DEFAULT_K = 10
-#: Period name -> days back from the newest stored loan (None: everything); the first is the default.
+#: Period -> days back from the newest stored loan (None: everything); the first is the default.
 PERIOD_DAYS: dict[str, int | None] = {"year": 365, "month": 30, "week": 7, "all": None}
 PERIODS = tuple(PERIOD_DAYS)
 #: What pydantic reads as a boolean (the route's answers stay what they were).
@@ -99,11 +99,13 @@ def _boolean(value: str) -> bool:
     raise _Invalid("Input should be a valid boolean", "bool_parsing")
 
 
-def _choice(name: str, choices: tuple[str, ...]) -> Callable[[str], str]:
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    quoted = [repr(c) for c in choices]
+    listed = f"{', '.join(quoted[:-1])} or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
+
     def read(value: str) -> str:
         if value not in choices:
-            listed = ", ".join(repr(c) for c in choices)
-            raise _Invalid(f"Input should be one of {listed} ({name})", "enum")
+            raise _Invalid(f"Input should be {listed}", "enum")
         return value
 
     return read
@@ -135,7 +137,7 @@ PARAMETERS: dict[str, Parameter] = {
             "audience",
             {"type": "string", "enum": list(Audiences.ALL)},
             "children, young_adult or adult",
-            _choice("audience", Audiences.ALL),
+            _choice(Audiences.ALL),
         ),
         Parameter(
             "format",
@@ -160,7 +162,7 @@ PARAMETERS: dict[str, Parameter] = {
             "period",
             {"type": "string", "enum": list(PERIODS), "default": PERIODS[0]},
             "counted back from the newest loan",
-            _choice("period", PERIODS),
+            _choice(PERIODS),
         ),
     )
 }

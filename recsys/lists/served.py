@@ -20,11 +20,12 @@ from sqlalchemy import Engine
 from recsys.artifacts import Bundle
 from recsys.columns import SUBJECT_SEPARATOR
 from recsys.columns import Columns as C
+from recsys.curation.rules import no_rules
 from recsys.exceptions import RecsysError
-from recsys.lists.catalog import CatalogIndex, ListFilters
+from recsys.lists.catalog import CatalogIndex
 from recsys.lists.history import EMPTY_HISTORY
 from recsys.lists.popular import PopularLists, load_popular_lists
-from recsys.lists.query import PERIODS
+from recsys.lists.query import ListQuery
 from recsys.lists.readers import ReaderLists
 from recsys.models.base import Recommender
 from recsys.models.registry import check_private
@@ -188,17 +189,17 @@ def _subject_index(catalog: CatalogIndex) -> dict[str, np.ndarray]:
 
 def _smoke(served: ServedModel) -> None:
     """Answer one list of each kind; any failure refuses the bundle."""
-    from recsys.lists import pipeline as lists
+    from recsys.lists import pipeline
 
-    k = min(5, max(len(served.catalog), 1))
     if len(served.catalog) == 0:
         raise RecsysError(f"bundle {served.version} has an empty catalog snapshot")
-    reader = lists.reader_list(
-        served, reader=SMOKE_READER, history=EMPTY_HISTORY, filters=ListFilters(), k=k
+    query = ListQuery(k=min(5, len(served.catalog)))
+    rules = no_rules(len(served.catalog))
+    reader = pipeline.reader_list(
+        served, rules, reader=SMOKE_READER, history=EMPTY_HISTORY, query=query
     )
-    book = lists.similar_list(
-        served, book_id=str(served.catalog.book_ids[0]), filters=ListFilters(), k=k
-    )
-    top = lists.popular_list(served, filters=ListFilters(), period=PERIODS[0], k=k)
-    if not (reader.items and book.items and top.items):
+    book_id = str(served.catalog.book_ids[0])
+    book = pipeline.book_list(served, rules, book_id=book_id, query=query)
+    top = pipeline.popular_list(served, rules, query=query)
+    if not (len(reader.positions) and len(book.positions) and len(top.positions)):
         raise RecsysError(f"bundle {served.version} answered an empty smoke query")

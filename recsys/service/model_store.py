@@ -1,11 +1,11 @@
 """The service's model store: loads the published bundle and swaps in newer ones.
 
 `ModelStore.served` (a `recsys.lists.served.ServedModel`) is swapped as one reference, so a
-request that took the old one finishes on it while new requests get the new one: no request fails during a swap. A new bundle
-is served only after it loaded completely and answered a smoke query; otherwise the old one keeps
-serving and the log says why. Until the new model has computed every reader's list, the old one
-stands in for readers whose list is not ready (`ModelStore.stand_in`), so none waits.
-"""
+request that took the old one finishes on it while new requests get the new one: no request
+fails during a swap. A new bundle is served only after it loaded completely and answered a smoke
+query; otherwise the old one keeps serving and the log says why. Until the new model has
+computed every reader's list, the old one stands in for readers whose list is not ready
+(`ModelStore.stand_in`), so none waits."""
 
 from __future__ import annotations
 
