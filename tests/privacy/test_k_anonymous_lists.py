@@ -22,13 +22,13 @@ from hypothesis import strategies as st
 
 from recsys.artifacts import Bundle
 from recsys.columns import Columns as C
-from recsys.data.dataset import Dataset
-from recsys.models.hybrid import HybridRecommender
 from recsys.curation.rules import no_rules
+from recsys.data.dataset import Dataset
 from recsys.lists import pipeline
 from recsys.lists.history import LoanHistory
 from recsys.lists.query import ListQuery
 from recsys.lists.served import ServedModel, build_served
+from recsys.models.hybrid import HybridRecommender
 
 DAY = 86_400
 START = 1_700_000_000

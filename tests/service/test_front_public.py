@@ -1,4 +1,4 @@
-"""Public lists at the front door and their cache: the routes' answers, 304s, metrics, invalidation."""
+"""Public lists at the front door and their cache: the routes' answers, 304s, metrics, expiry."""
 
 from __future__ import annotations
 

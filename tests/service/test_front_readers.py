@@ -18,15 +18,15 @@ from sqlalchemy import Engine, insert
 from recsys.artifacts import Bundle
 from recsys.config import Settings
 from recsys.consent import set_consent
+from recsys.curation.rules import no_rules
 from recsys.db.engine import make_engine
 from recsys.db.tables import loans
-from recsys.privacy import Pseudonymizer
-from recsys.service.app import create_app
-from recsys.curation.rules import no_rules
 from recsys.lists.history import EMPTY_HISTORY
 from recsys.lists.pipeline import NotReady, RankedList, reader_list
 from recsys.lists.query import ListQuery
 from recsys.lists.served import build_served
+from recsys.privacy import Pseudonymizer
+from recsys.service.app import create_app
 from recsys.service.front import FrontDoor
 
 from .service_library import (

@@ -13,13 +13,13 @@ from recsys.columns import Columns as C
 from recsys.config import Settings
 from recsys.consent import set_consent
 from recsys.db.queries import reader_history
-from recsys.db.tables import views
-from recsys.privacy import Pseudonymizer
 from recsys.db.reader_state import consent_and_loans
+from recsys.db.tables import views
 from recsys.lists import pipeline
 from recsys.lists.catalog import CatalogIndex, ListFilters
 from recsys.lists.readers import READER_LIST_DEPTH, ReaderLists
 from recsys.lists.served import ServedModel, build_served
+from recsys.privacy import Pseudonymizer
 
 from .service_library import PSEUDONYM_KEY, Trained
 from .service_oracle import FILTER_CASES
