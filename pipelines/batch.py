@@ -9,16 +9,22 @@ from pathlib import Path
 import pandas as pd
 
 from recsys import artifacts
-from recsys.batch import recommend_readers, similar_for_books
 from recsys.config import Settings
 from recsys.db.engine import make_engine
 from recsys.exceptions import InputFormatError
+from recsys.lists.batch import (
+    recommend_group,
+    recommend_readers,
+    serve_for_batch,
+    similar_for_books,
+)
 from recsys.privacy import Pseudonymizer
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     recommend = subparsers.add_parser(
-        "recommend", help="reader_id,rank,book_id,score for each raw reader id in FILE"
+        "recommend",
+        help="reader_id,rank,book_id,score,title,author,reason for each raw reader id in FILE",
     )
     recommend.add_argument(
         "--readers",
@@ -29,11 +35,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(recommend)
     recommend.set_defaults(handler=run_recommend)
     similar = subparsers.add_parser(
-        "similar", help="book_id,rank,similar_book_id,score for each book id in FILE"
+        "similar",
+        help="book_id,rank,similar_book_id,score,title,author,reason for each book id in FILE",
     )
     similar.add_argument("--books", type=Path, required=True, help="one book id per line")
     _common(similar)
     similar.set_defaults(handler=run_similar)
+
+    group = subparsers.add_parser(
+        "recommend-group",
+        help="rank,book_id,score,title,author,reason for a book club (none of it read them)",
+    )
+    group.add_argument("--readers", type=Path, help="the members' raw reader ids, one a line")
+    group.add_argument("--past-reads", type=Path, help="book ids the group read, one a line")
+    group.add_argument(
+        "--min-copies", type=_positive, default=1, help="copies a branch must hold (default 1)"
+    )
+    group.add_argument("--library", help="the branch that lends the copies (default: any)")
+    _common(group)
+    group.set_defaults(handler=run_group)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +77,7 @@ def _lines(path: Path) -> list[str]:
 
 
 def _write(frame: pd.DataFrame, out: Path | None) -> None:
-    frame.to_csv(out if out is not None else sys.stdout, index=False, float_format="%.6g")
+    frame.to_csv(out if out is not None else sys.stdout, index=False)
 
 
 def run_recommend(args: argparse.Namespace, settings: Settings) -> int:
@@ -65,7 +85,7 @@ def run_recommend(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings)
     try:
         frame = recommend_readers(
-            bundle,
+            serve_for_batch(bundle, engine, settings),
             engine,
             settings,
             Pseudonymizer(settings.pseudonym_key_bytes()),
@@ -86,11 +106,47 @@ def run_recommend(args: argparse.Namespace, settings: Settings) -> int:
 def run_similar(args: argparse.Namespace, settings: Settings) -> int:
     bundle = artifacts.load_current(Path(settings.models_dir))
     books = _lines(args.books)
-    frame = similar_for_books(bundle, books, k=args.k)
+    engine = make_engine(settings)
+    try:
+        frame = similar_for_books(
+            serve_for_batch(bundle, engine, settings), engine, books, k=args.k
+        )
+    finally:
+        engine.dispose()
     _write(frame, args.out)
     print(
         f"similar: {frame['book_id'].nunique()} of {len(set(books))} books known, "
         f"{len(frame)} rows (model {bundle.run_id})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def run_group(args: argparse.Namespace, settings: Settings) -> int:
+    if args.readers is None and args.past_reads is None:
+        raise InputFormatError("give --readers (the members) or --past-reads, or both")
+    members = _lines(args.readers) if args.readers is not None else []
+    past = _lines(args.past_reads) if args.past_reads is not None else []
+    bundle = artifacts.load_current(Path(settings.models_dir))
+    engine = make_engine(settings)
+    try:
+        frame, used = recommend_group(
+            serve_for_batch(bundle, engine, settings),
+            engine,
+            settings,
+            Pseudonymizer(settings.pseudonym_key_bytes()),
+            members,
+            past,
+            k=args.k,
+            min_copies=args.min_copies,
+            library=args.library,
+        )
+    finally:
+        engine.dispose()
+    _write(frame, args.out)
+    print(
+        f"recommend-group: {len(frame)} books for {used} members' histories and "
+        f"{len(set(past))} past reads (model {bundle.run_id})",
         file=sys.stderr,
     )
     return 0

@@ -7,7 +7,9 @@ the database or the models directory.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import stat
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +22,8 @@ from recsys.exceptions import ConfigurationError
 from recsys.privacy import split_key_chain
 
 MIN_KEY_BYTES = 32
+API_KEY_SCOPES = ("reader", "admin")
+API_KEY_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 PLACEHOLDER_KEYS = frozenset({"change-me", "changeme", "secret", "placeholder", "xxx"})
 
 
@@ -57,6 +61,9 @@ class Settings(BaseSettings):
     )
     cors_origins: list[str] = Field(default_factory=list)
     model_poll_seconds: float = Field(default=5.0, gt=0)
+    curation_poll_seconds: float = Field(
+        default=1.0, gt=0, description="how often the service looks for changed curation rules"
+    )
     max_body_bytes: int = Field(
         default=262_144, ge=1_024, description="larger request bodies are refused (413) unread"
     )
@@ -133,21 +140,47 @@ class Settings(BaseSettings):
 
     def api_key_scopes(self) -> dict[str, set[str]]:
         """Map each configured API key to its scopes (`reader`, `admin`)."""
+        scopes: dict[str, set[str]] = {}
+        for key, scope, _ in self._api_key_entries():
+            scopes.setdefault(key, set()).add(scope)
+        return scopes
+
+    def api_key_names(self) -> dict[str, str]:
+        """Map each configured API key to its name: the one given (``KEY:admin:NAME``), else
+        ``key-`` and the start of a digest of the key (never the key). Audit trails record it."""
+        names: dict[str, str] = {}
+        for key, _, name in self._api_key_entries():
+            digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
+            names[key] = name or names.get(key) or f"key-{digest}"
+        return names
+
+    def _api_key_entries(self) -> list[tuple[str, str, str | None]]:
+        """(key, scope, name or None) of each ``KEY:SCOPE`` or ``KEY:SCOPE:NAME`` entry."""
         text = self.api_keys.get_secret_value() if self.api_keys else ""
         if self.api_keys_file.exists():
             text += "\n" + _read_secret_file(self.api_keys_file, "RECSYS_API_KEYS_FILE").decode()
-        scopes: dict[str, set[str]] = {}
+        entries = []
         for pair in text.replace("\n", ",").split(","):
-            pair = pair.strip()
-            if not pair:
+            parts = pair.strip().split(":")
+            if parts == [""]:
                 continue
-            key, _, scope = pair.rpartition(":")
-            if not key or scope not in ("reader", "admin"):
+            name = None
+            if len(parts) >= 3 and parts[-2] in API_KEY_SCOPES:
+                name = parts.pop()
+                if not API_KEY_NAME.match(name):
+                    raise ConfigurationError(
+                        "an API key's name (KEY:SCOPE:NAME) must be 1 to 64 letters, digits, "
+                        "dots, hyphens or underscores"
+                    )
+            scope = parts.pop()
+            key = ":".join(parts)
+            if not key or scope not in API_KEY_SCOPES:
                 raise ConfigurationError(
-                    "RECSYS_API_KEYS entries must look like KEY:reader or KEY:admin"
+                    "RECSYS_API_KEYS entries must look like KEY:reader or KEY:admin "
+                    "(optionally KEY:admin:NAME)"
                 )
-            scopes.setdefault(key, set()).add(scope)
-        return scopes
+            entries.append((key, scope, name))
+        return entries
 
 
 def _read_secret_file(path: Path, variable: str) -> bytes:

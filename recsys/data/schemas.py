@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from recsys.columns import Columns as C
 from recsys.exceptions import InputFormatError
 
+#: The longest id (reader, book, library, ...) ingest stores and the API accepts.
+MAX_ID_LENGTH = 128
+
 
 @dataclass(frozen=True)
 class InputSchema:

@@ -105,6 +105,27 @@ def loans_per_day(engine: Engine, *, since: int | None = None) -> pd.DataFrame:
     return pd.DataFrame({DAY: _utc(days), LOANS: counts})
 
 
+def readers_per_book(
+    engine: Engine, *, days: int | None, min_readers: int
+) -> list[tuple[str | None, str, int]]:
+    """(library, book, distinct readers) of the loan events in the last `days` before the newest
+    loan (all of them for None), for the books at least `min_readers` readers borrowed there."""
+    readers = func.count(func.distinct(loans.c.reader_id))
+    query = (
+        select(loans.c.library_id, loans.c.book_id, readers)
+        .where(loans.c.event.in_(Events.LOAN_EVENTS))
+        .group_by(loans.c.library_id, loans.c.book_id)
+        .having(readers >= min_readers)
+    )
+    with engine.connect() as connection:
+        newest = connection.execute(select(func.max(loans.c.borrowed_at))).scalar()
+        if newest is None:
+            return []
+        if days is not None:
+            query = query.where(loans.c.borrowed_at > int(newest) - days * SECONDS_PER_DAY)
+        return [(library, book, int(count)) for library, book, count in connection.execute(query)]
+
+
 def delete_events_before(engine: Engine, *, cutoff: int) -> dict[str, int]:
     """Retention: delete loans and views older than `cutoff` (Unix seconds); counts per table."""
     with engine.begin() as connection:

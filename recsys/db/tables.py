@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -134,4 +135,58 @@ privacy_events = Table(
     Column("kind", String(32), nullable=False),
     Column("count", Integer, nullable=False),
     Column("at", BigInteger, nullable=False),
+)
+
+# Librarians' curation: rules and reading lists are never deleted, only marked removed, so the
+# tables are their audit trail; every change bumps `curation_state.version` in its transaction.
+curation_rules = Table(
+    "curation_rules",
+    metadata,
+    Column("rule_id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("book_id", ID, nullable=False),
+    Column("anchor_id", ID, nullable=True),
+    Column("position", Integer, nullable=True),
+    Column("factor", Float, nullable=True),
+    Column("label", String(200), nullable=True),
+    Column("library_id", ID, nullable=True),
+    Column("audience", String(16), nullable=True),
+    Column("starts_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("removed_at", BigInteger, nullable=True),
+    Column("removed_by", String(64), nullable=True),
+    Column("removal_reason", Text, nullable=True),
+)
+
+reading_lists = Table(
+    "reading_lists",
+    metadata,
+    Column("list_id", String(64), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("audience", String(16), nullable=True),
+    Column("library_id", ID, nullable=True),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("removed_at", BigInteger, nullable=True),
+)
+
+reading_list_books = Table(
+    "reading_list_books",
+    metadata,
+    Column("list_id", String(64), ForeignKey("reading_lists.list_id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("book_id", ID, nullable=False),
+    Column("note", Text, nullable=True),
+)
+
+curation_state = Table(
+    "curation_state",
+    metadata,
+    Column("state_id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
 )

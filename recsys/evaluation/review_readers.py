@@ -164,13 +164,12 @@ def build_panels(
     recs = model.recommend(readers, k=k, exclude_seen=True)
     interactions = dataset.interactions
     loans = interactions.loc[interactions[C.EVENT].isin(Events.LOAN_EVENTS)]
-    explain = getattr(model, "explain", None)
     panels = []
     for letter, reader in zip(string.ascii_uppercase, readers, strict=False):
         history = loans.loc[loans[C.READER_ID].astype(str) == reader]
         books = recs.loc[recs[C.READER_ID].astype(str) == reader].sort_values(C.RANK)
         book_ids = books[C.BOOK_ID].astype(str).tolist()
-        because = explain(reader, book_ids, n=reasons) if explain is not None else {}
+        because = model.explain(reader, book_ids, n=reasons)
         panels.append(
             ReaderPanel(
                 label=f"Reader {letter}",

@@ -108,6 +108,45 @@ class Recommender(ABC):
     ) -> pd.DataFrame:
         """Top-k books similar to each of `books` (never the book itself)."""
 
+    def explain(
+        self,
+        reader_id: str,
+        books: Sequence[str],
+        *,
+        history: pd.DataFrame | None = None,
+        n: int = 3,
+    ) -> dict[str, list[str]]:
+        """Up to `n` of the reader's own books behind each of `books` (empty lists from a model
+        that cannot name them)."""
+        self._check_fitted()
+        return {str(book): [] for book in books}
+
+    # What serving asks of a fitted model besides lists (`recsys.lists`).
+    @property
+    @abstractmethod
+    def trained_until(self) -> float | None:
+        """Unix time of the newest interaction the model learnt from (None: undated); a reader's
+        loans after it are folded in when their list is made."""
+
+    @abstractmethod
+    def known_readers(self) -> np.ndarray:
+        """Pseudonyms of the readers the model has a training row for (their lists are the
+        same until the next model, so they are precomputed)."""
+
+    @abstractmethod
+    def knows_reader(self, reader: str) -> bool:
+        """Whether `reader` has a training row."""
+
+    @abstractmethod
+    def book_popularity(self, books: Sequence[str]) -> np.ndarray:
+        """The model's popularity of each of `books` (0 for a book it does not know): the order
+        of popular padding and ties."""
+
+    @abstractmethod
+    def linked_by_readers(self, book: str) -> bool:
+        """Whether `similar_books` of `book` comes from what readers borrowed together (else
+        from catalog content alone)."""
+
     def save(self, directory: Path) -> list[Path]:
         """Write parameters (JSON) and fitted arrays (npz); returns the files written."""
         self._check_fitted()

@@ -292,6 +292,30 @@ class RankingRecommender(Recommender):
             out_scores.append(full[chosen])
         return _frame(SIMILAR_COLUMNS, out_queries, self.books_.ids, out_books, out_scores)
 
+    # ------------------------------------------------------------------- serving lookups
+    @property
+    def trained_until(self) -> float | None:
+        self._check_fitted()
+        return self.reference_time_
+
+    def known_readers(self) -> np.ndarray:
+        self._check_fitted()
+        return self.readers_.ids
+
+    def knows_reader(self, reader: str) -> bool:
+        self._check_fitted()
+        return reader in self.readers_
+
+    def book_popularity(self, books: Sequence[str]) -> np.ndarray:
+        self._check_fitted()
+        index = self.books_.index([str(b) for b in books])
+        return np.where(index >= 0, self.popularity_[np.maximum(index, 0)], 0.0)
+
+    def linked_by_readers(self, book: str) -> bool:
+        self._check_fitted()
+        index = self.books_.index([str(book)])[0]
+        return bool(self.collaborative and index >= 0 and self.borrowed_[index])
+
     # ---------------------------------------------------------------------------- helpers
     def reader_rows(
         self, readers: Sequence[str], history: pd.DataFrame | None

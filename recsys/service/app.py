@@ -23,23 +23,27 @@ from fastapi.routing import APIRoute
 from threadpoolctl import threadpool_limits
 
 from recsys.config import Settings, get_settings
+from recsys.curation.source import CurationSource
 from recsys.db.engine import make_engine
+from recsys.lists.cache import ListCaches
 from recsys.privacy import Pseudonymizer
 from recsys.service.auth import API_KEY_HEADER, ApiKeys
 from recsys.service.body_limit import BodyLimit
+from recsys.service.front import FrontDoor
 from recsys.service.head import HeadAsGet
 from recsys.service.metrics import Metrics, MetricsMiddleware
 from recsys.service.model_store import ModelStore
-from recsys.service.public_cache import PublicListCache
-from recsys.service.reader_fast import ReaderFastPath
 from recsys.service.routes import (
     admin,
     books,
+    curation,
     docs,
+    groups,
     health,
     popular,
     privacy,
     readers,
+    reading_lists,
     sessions,
 )
 from recsys.service.routes import metrics as metrics_routes
@@ -52,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     threadpool_limits(limits=1, user_api="blas")
     pseudonymizer = Pseudonymizer(settings.pseudonym_key_bytes())
-    api_keys = ApiKeys(settings.api_key_scopes())
+    api_keys = ApiKeys(settings.api_key_scopes(), settings.api_key_names())
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
@@ -64,11 +68,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             min_readers=settings.min_pair_support,
             on_swap=metrics.count_swap,
         )
+        curation = CurationSource(engine)
         app.state.engine = engine
         app.state.store = store
+        app.state.curation = curation
+        app.state.caches = ListCaches()
         tasks = [
             asyncio.create_task(_load_then_poll(store, settings.model_poll_seconds)),
             asyncio.create_task(_observe(metrics, store, settings.model_poll_seconds)),
+            asyncio.create_task(_follow_curation(curation, settings.curation_poll_seconds)),
         ]
         try:
             yield
@@ -92,10 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api_keys = api_keys
     app.state.metrics = metrics
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    # innermost: a replayed list or a fast per-reader answer still passes CORS and is timed
-    # by the metrics middleware; an over-long body is refused before any of them runs
-    app.add_middleware(PublicListCache, metrics=metrics, enabled=settings.public_book_routes)
-    app.add_middleware(ReaderFastPath)
+    # innermost: a list answered at the front door still passes CORS and is timed by the
+    # metrics middleware; an over-long body is refused before any of them runs
+    app.add_middleware(FrontDoor)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -107,7 +114,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(HeadAsGet)  # a HEAD goes through everything inside as a GET
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    routers = (readers, books, popular, sessions, health, metrics_routes, admin, privacy, docs)
+    routers = (
+        readers,
+        books,
+        popular,
+        sessions,
+        reading_lists,
+        groups,
+        health,
+        metrics_routes,
+        admin,
+        curation,
+        privacy,
+        docs,
+    )
     for module in routers:
         for route in module.router.routes:  # one-line docstrings become OpenAPI summaries
             if isinstance(route, APIRoute) and route.summary is None and route.description:
@@ -123,6 +143,13 @@ async def _load_then_poll(store: ModelStore, interval: float) -> None:
     except Exception:  # the poll below retries; readiness reports the problem
         logger.exception("initial model load failed")
     await store.poll(interval)
+
+
+async def _follow_curation(curation: CurationSource, interval: float) -> None:
+    """Read the librarians' rules now, then whenever the store's curation version moves."""
+    while True:
+        await asyncio.to_thread(curation.refresh)
+        await asyncio.sleep(interval)
 
 
 async def _observe(metrics: Metrics, store: ModelStore, interval: float) -> None:

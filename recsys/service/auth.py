@@ -26,8 +26,11 @@ api_key_header = APIKeyHeader(
 class ApiKeys:
     """The configured keys and their scopes; compares keys in constant time."""
 
-    def __init__(self, scopes: Mapping[str, set[str]]) -> None:
+    def __init__(
+        self, scopes: Mapping[str, set[str]], names: Mapping[str, str] | None = None
+    ) -> None:
         self._scopes = {key.encode("utf-8"): frozenset(s) for key, s in scopes.items()}
+        self._names = {key.encode("utf-8"): name for key, name in (names or {}).items()}
 
     def __bool__(self) -> bool:
         return bool(self._scopes)
@@ -39,6 +42,15 @@ class ApiKeys:
         for known, scopes in self._scopes.items():
             if hmac.compare_digest(known, given):
                 found = scopes
+        return found
+
+    def name_of(self, key: str) -> str:
+        """The name of a known key, for audit trails ("key" when none was configured)."""
+        given = key.encode("utf-8")
+        found = "key"
+        for known, name in self._names.items():
+            if hmac.compare_digest(known, given):
+                found = name
         return found
 
     def check(self, key: str | None, scope: str) -> None:

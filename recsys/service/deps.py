@@ -6,18 +6,20 @@ threadpool, a thread hop per dependency and request.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine
 
 from recsys.config import Settings
+from recsys.lists.query import FILTERED, POPULAR, ListQuery, QueryError, parse_query
+from recsys.lists.served import ServedModel
 from recsys.privacy import Pseudonymizer
 from recsys.service.auth import ADMIN_SCOPE, READER_SCOPE, require_scope
-from recsys.service.filters import ListFilters
 from recsys.service.metrics import Metrics
-from recsys.service.model_store import ModelStore, ServedModel
-from recsys.service.schemas import MAX_FILTER_LENGTH, MAX_ID_LENGTH, MAX_K, Audience
+from recsys.service.model_store import ModelStore
 
 
 async def get_settings(request: Request) -> Settings:
@@ -51,54 +53,17 @@ async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-async def list_filters(
-    library: Annotated[
-        str | None,
-        Query(min_length=1, max_length=MAX_FILTER_LENGTH, description="branch library id"),
-    ] = None,
-    available_only: Annotated[
-        bool, Query(description="only books with a copy on the shelf (at `library` if given)")
-    ] = False,
-    audience: Annotated[
-        Audience | None, Query(description="children, young_adult or adult")
-    ] = None,
-    format: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=MAX_FILTER_LENGTH,
-            description="catalog format, e.g. book, ebook",
-        ),
-    ] = None,
-    language: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=MAX_FILTER_LENGTH,
-            description="catalog language code, e.g. eng",
-        ),
-    ] = None,
-    exclude: Annotated[
-        list[str] | None, Query(description="book ids never to list (repeatable)")
-    ] = None,
-) -> ListFilters:
-    """The list filters shared by every list route."""
-    excluded = tuple(exclude or ())
-    for book_id in excluded:
-        if not 1 <= len(book_id) <= MAX_ID_LENGTH:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"exclude holds a book id of {len(book_id)} characters; "
-                f"ids have 1 to {MAX_ID_LENGTH}",
-            )
-    return ListFilters(
-        library=library,
-        available_only=available_only,
-        audience=audience,
-        format=format,
-        language=language,
-        exclude=excluded,
-    )
+def _query_of(accepted: tuple[str, ...]) -> Callable[[Request], Awaitable[ListQuery]]:
+    """A dependency reading the route's list parameters with the one parser
+    (`recsys.lists.query`); a bad one is a 422 naming it."""
+
+    async def dependency(request: Request) -> ListQuery:
+        try:
+            return parse_query(request.scope.get("query_string", b""), accepted)
+        except QueryError as error:
+            raise RequestValidationError(error.problems) from None
+
+    return dependency
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -107,8 +72,8 @@ ServedDep = Annotated[ServedModel, Depends(get_served)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 PseudonymizerDep = Annotated[Pseudonymizer, Depends(get_pseudonymizer)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-FiltersDep = Annotated[ListFilters, Depends(list_filters)]
-K = Annotated[int, Query(ge=1, le=MAX_K, description="list length")]
+FilteredQuery = Annotated[ListQuery, Depends(_query_of(FILTERED))]
+PopularQuery = Annotated[ListQuery, Depends(_query_of(POPULAR))]
 
 ReaderKey = Depends(require_scope(READER_SCOPE))
 AdminKey = Depends(require_scope(ADMIN_SCOPE))

@@ -1,236 +1,29 @@
-"""The served model: a verified bundle plus everything precomputed for fast, exact lists.
+"""The service's model store: loads the published bundle and swaps in newer ones.
 
-`ModelStore.served` is swapped as one reference, so a request that took the old `ServedModel`
-finishes on it while new requests get the new one: no request fails during a swap. A new bundle
-is served only after it loaded completely and answered a smoke query; otherwise the old one keeps
-serving and the log says why. Until the new model has computed every reader's list, the old one
-stands in for readers whose list is not ready (`ModelStore.stand_in`), so none waits.
-"""
+`ModelStore.served` (a `recsys.lists.served.ServedModel`) is swapped as one reference, so a
+request that took the old one finishes on it while new requests get the new one: no request
+fails during a swap. A new bundle is served only after it loaded completely and answered a smoke
+query; otherwise the old one keeps serving and the log says why. Until the new model has
+computed every reader's list, the old one stands in for readers whose list is not ready
+(`ModelStore.stand_in`), so none waits."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 from sqlalchemy import Engine
 
 from recsys import artifacts
-from recsys.artifacts import Bundle
-from recsys.columns import SUBJECT_SEPARATOR
-from recsys.columns import Columns as C
-from recsys.exceptions import BundleIntegrityError, ModelNotFoundError, RecsysError
-from recsys.models.base import Recommender
-from recsys.models.registry import check_private
-from recsys.service.filters import CatalogIndex, ListFilters
-from recsys.service.history import EMPTY_HISTORY
-from recsys.service.popular import PERIODS, PopularLists, load_popular_lists
-from recsys.service.reader_lists import ReaderLists
+from recsys.exceptions import BundleIntegrityError, ModelNotFoundError
+from recsys.lists.served import ServedModel, build_served
 
 logger = logging.getLogger(__name__)
-
-#: Depth of the precomputed per-book lists; deeper filtered requests ask the model.
-BOOK_LIST_DEPTH = 100
-#: Lists of this many most popular books are computed at load time, the others when first asked.
-PRECOMPUTE_BOOKS = 2_000
-PRECOMPUTE_BATCH = 256
-RESPONSE_CACHE_SIZE = 20_000
-SMOKE_READER = "smoke-test-reader"
-
-
-class ResponseCache:
-    """An LRU of rendered public lists (body, strategy): the same for everyone, per model."""
-
-    def __init__(self, size: int = RESPONSE_CACHE_SIZE) -> None:
-        self._items: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> tuple[bytes, str] | None:
-        with self._lock:
-            body = self._items.get(key)
-            if body is not None:
-                self._items.move_to_end(key)
-            return body
-
-    def put(self, key: str, entry: tuple[bytes, str]) -> None:
-        with self._lock:
-            self._items[key] = entry
-            if len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
-class SimilarLists:
-    """The model's top-`BOOK_LIST_DEPTH` similar books per catalog book, as catalog positions.
-
-    The most popular books' lists are computed at load time; any other book's list is computed
-    on its first request and kept (per-book lists are the same for everyone).
-    """
-
-    def __init__(
-        self, model: Recommender, catalog: CatalogIndex, order: np.ndarray | None = None
-    ) -> None:
-        n = len(catalog)
-        self._order = np.arange(n) if order is None else np.asarray(order, dtype=np.int64)
-        self._model = model
-        self._catalog = catalog
-        self.positions = np.full((n, BOOK_LIST_DEPTH), -1, dtype=np.int32)
-        self.scores = np.zeros((n, BOOK_LIST_DEPTH), dtype=np.float32)
-        self.complete = np.zeros(n, dtype=bool)  # the model had no more neighbours
-        self._ready = np.zeros(n, dtype=bool)
-        self._lock = threading.Lock()
-
-    def precompute(self, positions: np.ndarray) -> None:
-        for start in range(0, len(positions), PRECOMPUTE_BATCH):
-            self._compute(positions[start : start + PRECOMPUTE_BATCH])
-
-    def row(self, position: int) -> tuple[np.ndarray, np.ndarray]:
-        """Neighbour positions and scores of the book at `position`, best first."""
-        if not self._ready[position]:
-            self._compute(np.asarray([position]))
-        row = self.positions[position]
-        row = row[row >= 0]
-        return row.astype(np.int64), self.scores[position][: len(row)].astype(np.float64)
-
-    def is_ready(self, position: int) -> bool:
-        return bool(self._ready[position])
-
-    @property
-    def done(self) -> int:
-        return int(self._ready.sum())
-
-    def __len__(self) -> int:
-        return len(self._ready)
-
-    def precompute_next(self) -> bool:
-        """Compute the next batch of missing lists, most popular books first; False when none
-        is missing (background work once every reader's list is in)."""
-        order = self._order
-        missing = order[~self._ready[order]][:PRECOMPUTE_BATCH]
-        if len(missing) == 0:
-            return False
-        self._compute(missing)
-        return True
-
-    def _compute(self, wanted: np.ndarray) -> None:
-        catalog = self._catalog
-        frame = self._model.similar_books(catalog.book_ids[wanted].tolist(), k=BOOK_LIST_DEPTH)
-        lookup = catalog.position  # a dict lookup per row: far cheaper than Series.map(dict)
-        rows = np.fromiter(
-            (lookup.get(b, -1) for b in frame[C.BOOK_ID].tolist()), np.int64, count=len(frame)
-        )
-        cols = np.fromiter(
-            (lookup.get(b, -1) for b in frame[C.SIMILAR_BOOK_ID].tolist()),
-            np.int64,
-            count=len(frame),
-        )
-        keep = (rows >= 0) & (cols >= 0)
-        row = rows[keep]
-        rank = _ranks_within(row)
-        counts = np.bincount(row, minlength=len(catalog))
-        with self._lock:
-            self.positions[row, rank] = cols[keep]
-            self.scores[row, rank] = frame.loc[keep, C.SCORE].to_numpy(dtype=np.float32)
-            self.complete[wanted] = counts[wanted] < BOOK_LIST_DEPTH
-            self._ready[wanted] = True
-
-
-@dataclass
-class ServedModel:
-    """One loaded bundle with its precomputed lists; read-only once built."""
-
-    bundle: Bundle
-    catalog: CatalogIndex
-    similar: SimilarLists
-    popular: PopularLists
-    readers: ReaderLists
-    loaded_at: float
-    responses: ResponseCache = field(default_factory=ResponseCache)
-    _subjects: dict[str, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def version(self) -> str:
-        return self.bundle.run_id
-
-    @property
-    def model(self) -> Recommender:
-        return self.bundle.model
-
-    def subject_positions(self, position: int) -> np.ndarray:
-        """Positions of books sharing at least one subject heading with the book at `position`."""
-        text = self.catalog.subjects[position]
-        if not text:
-            return np.empty(0, dtype=np.int64)
-        parts = [
-            self._subjects.get(s.strip().casefold()) for s in text.split(SUBJECT_SEPARATOR.strip())
-        ]
-        found = [p for p in parts if p is not None]
-        return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
-
-
-def build_served(bundle: Bundle, engine: Engine | None, *, min_readers: int) -> ServedModel:
-    """Index the catalog, precompute popular and the head's per-book lists, run a smoke query."""
-    started = time.perf_counter()
-    check_private(bundle.model.name)
-    catalog = CatalogIndex(bundle.catalog, bundle.holdings)
-    popular = load_popular_lists(engine, bundle, catalog, min_readers=min_readers)
-    similar = SimilarLists(bundle.model, catalog, order=popular.fallback_order)
-    similar.precompute(popular.fallback_order[:PRECOMPUTE_BOOKS])
-    readers = ReaderLists(bundle.model, catalog, idle_work=similar.precompute_next)
-    served = ServedModel(bundle, catalog, similar, popular, readers, time.time())
-    served._subjects.update(_subject_index(catalog))
-    _smoke(served)
-    logger.info(
-        "model %s ready in %.1fs (%d books, %d lists precomputed)",
-        bundle.run_id,
-        time.perf_counter() - started,
-        len(catalog),
-        min(len(catalog), PRECOMPUTE_BOOKS),
-    )
-    return served
-
-
-def _ranks_within(groups: np.ndarray) -> np.ndarray:
-    """0-based order of each element within its run of equal (contiguous) group values."""
-    if len(groups) == 0:
-        return groups
-    starts = np.r_[0, np.flatnonzero(np.diff(groups)) + 1]
-    run_start = np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
-    return np.arange(len(groups)) - run_start
-
-
-def _subject_index(catalog: CatalogIndex) -> dict[str, np.ndarray]:
-    index: dict[str, list[int]] = {}
-    for position, text in enumerate(catalog.subjects):
-        for subject in (text or "").split(SUBJECT_SEPARATOR.strip()):
-            if subject.strip():
-                index.setdefault(subject.strip().casefold(), []).append(position)
-    return {s: np.asarray(p, dtype=np.int64) for s, p in index.items()}
-
-
-def _smoke(served: ServedModel) -> None:
-    """Answer one list of each kind; any failure refuses the bundle."""
-    from recsys.service import lists
-
-    k = min(5, max(len(served.catalog), 1))
-    if len(served.catalog) == 0:
-        raise RecsysError(f"bundle {served.version} has an empty catalog snapshot")
-    reader = lists.reader_list(
-        served, reader=SMOKE_READER, history=EMPTY_HISTORY, filters=ListFilters(), k=k
-    )
-    book = lists.similar_list(
-        served, book_id=str(served.catalog.book_ids[0]), filters=ListFilters(), k=k
-    )
-    top = lists.popular_list(served, filters=ListFilters(), period=PERIODS[0], k=k)
-    if not (reader.items and book.items and top.items):
-        raise RecsysError(f"bundle {served.version} answered an empty smoke query")
 
 
 def _more_complete(newer: ServedModel | None, older: ServedModel | None) -> ServedModel | None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_K = 100
+from recsys.data.schemas import MAX_ID_LENGTH
+from recsys.lists.query import MAX_FILTER_LENGTH, MAX_K
+
 MAX_SESSION_BOOKS = 200
-MAX_ID_LENGTH = 128
-MAX_FILTER_LENGTH = 64
 
 #: The values of `recsys.columns.Audiences.ALL` (a test keeps them in step).
 Audience = Literal["children", "young_adult", "adult"]
@@ -114,3 +115,117 @@ class ValidationProblem(BaseModel):
 
 class ValidationErrorBody(BaseModel):
     detail: list[ValidationProblem]
+
+
+RuleKind = Literal["pin", "boost", "bury", "suppress", "never_pair", "staff_pick"]
+
+
+class RuleIn(BaseModel):
+    """A librarian's rule (see the README's "Curation" section for what each kind does)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: RuleKind
+    book_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    anchor_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        description="pin: the book whose per-book list holds it; never_pair: the other book",
+    )
+    position: int | None = Field(default=None, ge=1, le=MAX_K, description="pin, staff_pick")
+    factor: float | None = Field(default=None, gt=0, description="boost (> 1), bury (< 1)")
+    label: str | None = Field(default=None, min_length=1, max_length=200, description="staff_pick")
+    library_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_LENGTH)
+    audience: Audience | None = None
+    starts_at: datetime | None = Field(default=None, description="default: now")
+    expires_at: datetime | None = Field(default=None, description="default: never")
+    reason: str = Field(min_length=1, max_length=2000, description="why, for the audit trail")
+
+
+class RuleOut(RuleIn):
+    rule_id: int
+    created_by: str = Field(description="the admin key's name, or the CLI user")
+    created_at: datetime
+    summary: str
+
+
+class Rules(BaseModel):
+    rules: list[RuleOut]
+    curation_version: int = Field(description="changes whenever a rule or reading list does")
+
+
+class ReadingListBook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    book_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ReadingListIn(BaseModel):
+    """A reading list to publish (replacing the list of that id, if any)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=300)
+    description: str | None = Field(default=None, max_length=5000)
+    audience: Audience | None = None
+    library_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_LENGTH)
+    books: list[ReadingListBook] = Field(min_length=1, max_length=500)
+
+
+class ReadingListSummary(BaseModel):
+    list_id: str
+    title: str
+    description: str | None = None
+    audience: str | None = None
+    library_id: str | None = None
+    books: int = Field(description="how many books the list holds")
+
+
+class ReadingListItem(BaseModel):
+    position: int = Field(ge=1)
+    book_id: str
+    title: str | None = None
+    author: str | None = None
+    note: str | None = None
+
+
+class ReadingListOut(ReadingListSummary):
+    items: list[ReadingListItem]
+
+
+class ReadingLists(BaseModel):
+    lists: list[ReadingListSummary]
+
+
+class GroupRequest(BaseModel):
+    """A reading group (a book club): its members' ids and/or the books it read before."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reader_ids: list[str] = Field(default_factory=list, max_length=50)
+    past_reads: list[str] = Field(default_factory=list, max_length=MAX_SESSION_BOOKS)
+    min_copies: int = Field(
+        default=1, ge=1, le=200, description="copies a branch must hold (or a book-club kit)"
+    )
+    k: int = Field(default=10, ge=1, le=MAX_K)
+    library: str | None = Field(default=None, min_length=1, max_length=MAX_FILTER_LENGTH)
+    available_only: bool = False
+    audience: Audience | None = None
+    format: str | None = Field(default=None, min_length=1, max_length=MAX_FILTER_LENGTH)
+    language: str | None = Field(default=None, min_length=1, max_length=MAX_FILTER_LENGTH)
+
+
+class GroupRecommendations(ItemList):
+    """Suggestions for a group; member ids are never echoed."""
+
+    members_personalized: int = Field(
+        description="members whose history was used (the others gave no consent or have none)"
+    )
+
+
+class ReadingListNeighbours(ItemList):
+    """Books that readers of a reading list's books also borrowed."""
+
+    list_id: str

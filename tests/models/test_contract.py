@@ -11,14 +11,14 @@ from recsys.columns import Columns as C
 from recsys.data.dataset import Dataset
 from recsys.exceptions import NotFittedError
 from recsys.models.base import RECOMMEND_COLUMNS, SIMILAR_COLUMNS, Recommender
-from recsys.models.ranking import RankingRecommender
+from recsys.models.ranking import ExplainableRecommender, RankingRecommender
 from recsys.models.registry import MODELS, build_model, load_model
 from tests.models.conftest import FAST_PARAMS, block_books, block_readers
 
 ALL = sorted(MODELS)
 PERSONAL = [name for name in ALL if name != "popularity"]
 COLLABORATIVE = [name for name in ALL if getattr(MODELS[name], "collaborative", False)]
-EXPLAINABLE = [name for name in ALL if hasattr(MODELS[name], "explain")]
+EXPLAINABLE = [name for name in ALL if issubclass(MODELS[name], ExplainableRecommender)]
 
 
 def fitted(name: str, dataset: Dataset, **params: object) -> Recommender:
@@ -235,6 +235,14 @@ def test_explanations_name_the_readers_own_books(name: str, board: Dataset) -> N
         assert len(because) <= 3
         assert set(because) <= own
     assert model.explain("nobody", ["a1"]) == {"a1": []}
+
+
+@pytest.mark.parametrize("name", sorted(set(ALL) - set(EXPLAINABLE)))
+def test_a_model_that_cannot_explain_says_nothing(name: str, board: Dataset) -> None:
+    model = fitted(name, board)
+    reader = block_readers("a")[1]
+    books = model.recommend([reader], k=3)[C.BOOK_ID].tolist()
+    assert model.explain(reader, books) == {book: [] for book in books}
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from recsys.columns import Columns as C
 from recsys.config import Settings
+from recsys.curation import manage
 from recsys.db.engine import make_engine
 from recsys.db.tables import loans
 from recsys.nightly.progress import Progress
@@ -89,6 +90,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     engine = make_engine(settings)
     with engine.connect() as connection:
         pseudonyms = sorted(connection.execute(select(loans.c.reader_id).distinct()).scalars())
+        borrowed = connection.execute(
+            select(loans.c.book_id).group_by(loans.c.book_id).order_by(func.count().desc())
+        ).scalars()
+        most_borrowed = [next(borrowed), next(borrowed)]
+    # a librarian's rule and reading list, for the curation notebook
+    manage.add_rule(
+        engine, kind="suppress", book_id=most_borrowed[0], created_by="anna", reason="damaged copy"
+    )
+    manage.save_reading_list(
+        engine, list_id="winter", title="Winter reads", books=most_borrowed, created_by="anna"
+    )
     engine.dispose()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RECSYS_")}
     environ.update(values, OPENBLAS_NUM_THREADS="1")

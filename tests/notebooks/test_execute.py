@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 #: Figures each notebook must draw (at least).
-MIN_FIGURES = {"01": 2, "02": 4, "03": 5, "04": 1, "05": 3}
+MIN_FIGURES = {"01": 2, "02": 4, "03": 5, "04": 1, "05": 3, "06": 0}
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +81,14 @@ def test_readers_notebook_labels_readers_and_gives_reasons(
     assert "Reader A" in html and "Reader C" in html
     assert "because you borrowed" in html
     assert "Recent loans" in html
+
+
+def test_curation_notebook_shows_what_each_rule_touches(
+    executed: dict[str, tuple[nbformat.NotebookNode, str]],
+) -> None:
+    html = executed["06"][1]
+    assert "suppress" in html and "damaged copy" in html  # the rule the site's librarian made
+    assert "reader lists touched" in html and "Winter reads" in html
 
 
 def test_compare_notebook_compares_the_two_nightly_runs(

@@ -22,12 +22,13 @@ from hypothesis import strategies as st
 
 from recsys.artifacts import Bundle
 from recsys.columns import Columns as C
+from recsys.curation.rules import no_rules
 from recsys.data.dataset import Dataset
+from recsys.lists import pipeline
+from recsys.lists.history import LoanHistory
+from recsys.lists.query import ListQuery
+from recsys.lists.served import ServedModel, build_served
 from recsys.models.hybrid import HybridRecommender
-from recsys.service import lists
-from recsys.service.filters import ListFilters
-from recsys.service.history import LoanHistory
-from recsys.service.model_store import ServedModel, build_served
 
 DAY = 86_400
 START = 1_700_000_000
@@ -108,7 +109,7 @@ def _every_list(
     """Each kind of list for each reader of `loans` (their books), as book ids in order: the
     model's batch lists, the service's per-reader list with a newer loan folded in, the session
     list of the reader's books, a newcomer's fold-in list, and every book's per-book list."""
-    filters = ListFilters()
+    query, rules = ListQuery(k=K), no_rules(len(served.catalog))
     readers = sorted(loans)
     known = model.recommend(readers, k=K)
     listed = [known[C.BOOK_ID].tolist()[i : i + K] for i in range(0, len(known), K)]
@@ -122,10 +123,10 @@ def _every_list(
             np.array([START + day * DAY for _, day in dated], dtype=np.int64),
         )
         for result in (
-            lists.reader_list(served, reader=reader, history=history, filters=filters, k=K),
-            lists.session_list(served, viewed=books, filters=filters, k=K),
+            pipeline.reader_list(served, rules, reader=reader, history=history, query=query),
+            pipeline.session_list(served, rules, viewed=books, query=query),
         ):
-            listed.append([item.book_id for item in result.items])
+            listed.append(served.catalog.book_ids[result.positions].tolist())
     newcomer = pd.DataFrame(
         {
             C.READER_ID: "NEW",
@@ -136,8 +137,8 @@ def _every_list(
     )
     listed.append(model.recommend(["NEW"], k=K, history=newcomer)[C.BOOK_ID].tolist())
     for book in [*BOOKS, RARE]:
-        result = lists.similar_list(served, book_id=book, filters=filters, k=K)
-        listed.append([item.book_id for item in result.items])
+        result = pipeline.book_list(served, rules, book_id=book, query=query)
+        listed.append(served.catalog.book_ids[result.positions].tolist())
     return listed
 
 

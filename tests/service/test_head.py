@@ -8,7 +8,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from .service_library import ADMIN_KEY, READER_KEY, metric_value
-from .test_reader_fast import all_lists_ready, fast_path_of
+from .test_front_readers import all_lists_ready, fast_path_of
 
 #: Values for the path parameters of the GET routes (the tiny library's ids).
 PATH_VALUES = {"reader_id": "R105", "book_id": "B000"}

@@ -13,13 +13,13 @@ from recsys.columns import Columns as C
 from recsys.config import Settings
 from recsys.consent import set_consent
 from recsys.db.queries import reader_history
+from recsys.db.reader_state import consent_and_loans
 from recsys.db.tables import views
+from recsys.lists import pipeline
+from recsys.lists.catalog import CatalogIndex, ListFilters
+from recsys.lists.readers import READER_LIST_DEPTH, ReaderLists
+from recsys.lists.served import ServedModel, build_served
 from recsys.privacy import Pseudonymizer
-from recsys.service import lists
-from recsys.service.filters import CatalogIndex, ListFilters
-from recsys.service.history import consent_and_loans
-from recsys.service.model_store import ServedModel, build_served
-from recsys.service.reader_lists import READER_LIST_DEPTH, ReaderLists
 
 from .service_library import PSEUDONYM_KEY, Trained
 from .service_oracle import FILTER_CASES
@@ -55,12 +55,18 @@ def test_reader_lists_from_precomputed_rows_match_the_model(
     filters = ListFilters(**{k: v for k, v in params.items() if k != "exclude"})
     for reader in trained.model.readers_.ids.tolist()[:10]:  # type: ignore[attr-defined]
         eligible = served.catalog.eligible(filters)
+
+        def shown(positions: np.ndarray, scores: np.ndarray) -> pipeline._Draft:
+            draft = pipeline._Draft.of(positions, scores)
+            return pipeline._shown(served, draft, eligible, filters, None)  # noqa: B023
+
         for k in (1, 5, 40):
-            listed = lists._listed_reader_list(
-                served, reader, served.readers.index[reader], eligible, k
+            wanted = pipeline._Wanted(k, pipeline._fetch_size(served, eligible, k), eligible, shown)
+            listed = pipeline._listed_reader_list(
+                served, reader, served.readers.index[reader], wanted, cheap=False
             )
-            direct = lists._model_reader_list(served, reader, None, eligible, k)
-            assert listed[0].tolist() == direct[0].tolist(), (reader, params, k)
+            direct = pipeline._model_reader_list(served, reader, None, wanted)
+            assert listed.positions.tolist() == direct.positions.tolist(), (reader, params, k)
 
 
 def build_served_without_db(trained: Trained) -> ServedModel:

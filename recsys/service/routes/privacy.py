@@ -16,9 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from recsys.consent import may_personalize, set_consent
+from recsys.data.schemas import MAX_ID_LENGTH
 from recsys.erasure import forget_reader
 from recsys.service.deps import AdminKey, EngineDep, PseudonymizerDep, SettingsDep
-from recsys.service.schemas import MAX_ID_LENGTH, ErrorDetail
+from recsys.service.schemas import ErrorDetail
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["privacy"])

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 
+from recsys.data.schemas import MAX_ID_LENGTH
+from recsys.lists.catalog import ListFilters
+from recsys.lists.query import ListQuery
+from recsys.service import answers
 from recsys.service.deps import MetricsDep, PublicKey, ServedDep
-from recsys.service.filters import ListFilters
-from recsys.service.lists import session_list
-from recsys.service.schemas import (
-    MAX_ID_LENGTH,
-    ErrorDetail,
-    SessionRecommendations,
-    SessionRequest,
-)
+from recsys.service.schemas import ErrorDetail, SessionRecommendations, SessionRequest
 
 router = APIRouter(tags=["sessions"])
 
@@ -24,13 +21,9 @@ router = APIRouter(tags=["sessions"])
     responses={503: {"model": ErrorDetail}},
 )
 def session_recommendations(
-    body: SessionRequest,
-    response: Response,
-    served: ServedDep,
-    metrics: MetricsDep,
-) -> SessionRecommendations:
+    body: SessionRequest, request: Request, served: ServedDep, metrics: MetricsDep
+) -> Response:
     """Suggestions from the books viewed in an anonymous session."""
-    response.headers["Cache-Control"] = "private, no-store"
     for book_id in body.book_ids:
         if not 1 <= len(book_id) <= MAX_ID_LENGTH:
             raise HTTPException(
@@ -44,8 +37,7 @@ def session_recommendations(
         format=body.format,
         language=body.language,
     )
-    result = session_list(served, viewed=body.book_ids, filters=filters, k=body.k)
-    metrics.count_strategy("session", result.strategy)
-    return SessionRecommendations(
-        items=result.items, model_version=served.version, strategy=result.strategy
-    )
+    curation = request.app.state.curation.current(served)
+    entry = answers.session(served, curation, body.book_ids, ListQuery(filters, body.k))
+    metrics.count_strategy("session", entry.strategy)
+    return answers.private_response(entry)

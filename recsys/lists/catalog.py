@@ -1,8 +1,9 @@
-"""Exact list filters: library, availability, audience, format, language, explicit exclusions.
+"""The served catalog: list filters, works and their records, holdings.
 
 `CatalogIndex` is built once per served model from the bundle's catalog and holdings snapshots.
-It answers eligibility masks (cached per filter combination) and the editions of works, so a
-request only copies a boolean array and clears a few positions.
+It answers eligibility masks (cached per filter combination), the records of works (editions,
+duplicates) and which record of a work a list shows, so a request only copies a boolean array
+and clears a few positions.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import pandas as pd
 from recsys.columns import Columns as C
 
 MASK_CACHE_SIZE = 256
+#: Catalog format of a book-club kit: several copies lent together.
+KIT_FORMAT = "kit"
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class CatalogIndex:
         self._edition_order = np.argsort(self.works, kind="stable")
         self._edition_count = np.bincount(self.works)
         self._edition_start = np.r_[0, np.cumsum(self._edition_count)[:-1]].astype(np.int64)
-        self._held, self._available, self._available_anywhere = _holdings(
+        self._held, self._available, self._available_anywhere, self._copies = _holdings(
             holdings, self.position, len(self.book_ids)
         )
         self.libraries = frozenset(self._held)
@@ -94,17 +97,97 @@ class CatalogIndex:
         return np.asarray(found, dtype=np.int64)
 
     def editions(self, book_ids: Iterable[str]) -> np.ndarray:
-        """Positions of every edition of every work among `book_ids`."""
-        positions = self.positions(book_ids)
+        """Positions of every record of every work among `book_ids`."""
+        return self.records_of(self.positions(book_ids))
+
+    def records_of(self, positions: np.ndarray) -> np.ndarray:
+        """Positions of every record of the works at `positions` (editions, duplicates)."""
+        positions = np.asarray(positions, dtype=np.int64)
         if len(positions) == 0:
             return positions
         works = self.works[positions]
         sizes = self._edition_count[works]
-        if (sizes == 1).all():  # the usual case: no other edition to add
+        if (sizes == 1).all():  # the usual case: no other record to add
             return positions
         # every position of each work's run in `_edition_order`, without a Python loop
         starts = np.repeat(self._edition_start[works] - np.cumsum(sizes) + sizes, sizes)
         return self._edition_order[starts + np.arange(int(sizes.sum()))]
+
+    def lendable_to_group(self, copies: int, library: str | None = None) -> np.ndarray:
+        """Mask of the records of which `library` (any one branch, without it) holds at least
+        `copies` copies, or that are a book-club kit (catalog format ``kit``: one loan, a set
+        of copies), so a whole group can borrow them."""
+        branches = [library] if library is not None else list(self._copies)
+        mask = np.zeros(len(self.book_ids), dtype=bool)
+        for branch in branches:
+            if branch not in self._copies:
+                continue
+            # one copy: any record the branch holds (a count may be unknown)
+            mask |= self._held[branch] if copies <= 1 else self._copies[branch] >= copies
+        return mask | (self._format == KIT_FORMAT)
+
+    def language_of(self, positions: np.ndarray) -> list[str | None]:
+        """The (case-folded) catalog language of each record at `positions`."""
+        return [self._language[p] or None for p in np.asarray(positions).tolist()]
+
+    def shown_records(
+        self,
+        positions: np.ndarray,
+        eligible: np.ndarray,
+        *,
+        popularity: np.ndarray,
+        library: str | None = None,
+        language: str | None = None,
+    ) -> np.ndarray:
+        """For each candidate at `positions`, the record of its work a list shows, or -1 when
+        no record of the work is `eligible`; a work already shown earlier in `positions` gets -1.
+
+        Among a work's eligible records: one on the shelf at `library` (anywhere without one),
+        then one held there, then one in `language` (the reader's usual one), then the most
+        borrowed (`popularity`); a work with a single record shows it.
+        """
+        positions = np.asarray(positions, dtype=np.int64)
+        works = self.works[positions]
+        single = self._edition_count[works] == 1
+        shown = np.where(eligible[positions], positions, -1)
+        if single.all():
+            return shown  # the usual case: nothing to choose
+        taken: set[int] = set()
+        for i, work in enumerate(works.tolist()):
+            if work in taken:
+                shown[i] = -1
+                continue
+            taken.add(work)
+            if not single[i]:
+                shown[i] = self._preferred(work, eligible, popularity, library, language)
+        return shown
+
+    def _preferred(
+        self,
+        work: int,
+        eligible: np.ndarray,
+        popularity: np.ndarray,
+        library: str | None,
+        language: str | None,
+    ) -> int:
+        start = self._edition_start[work]
+        records = self._edition_order[start : start + self._edition_count[work]]
+        records = records[eligible[records]]
+        if len(records) == 0:
+            return -1
+        on_shelf = self._available.get(library) if library else self._available_anywhere
+        held = self._held.get(library) if library else None
+        keys = [
+            (
+                bool(on_shelf is not None and on_shelf[r]),
+                bool(held is not None and held[r]),
+                language is not None and self._language[r] == language,
+                float(popularity[r]),
+                -int(r),
+            )
+            for r in records.tolist()
+        ]
+        return int(records[max(range(len(keys)), key=keys.__getitem__)])
 
     def mask(self, filters: ListFilters) -> np.ndarray:
         """Read-only eligibility mask of the catalog-dependent filters (cached)."""
@@ -122,10 +205,11 @@ class CatalogIndex:
                 self._masks.popitem(last=False)
         return mask
 
-    def eligible(self, filters: ListFilters, blocked: Iterable[str] = ()) -> np.ndarray:
-        """A fresh mask: the filters, minus `exclude` and `blocked` books and all their editions."""
+    def eligible(self, filters: ListFilters) -> np.ndarray:
+        """A fresh mask: the filters, minus every record of the works in `exclude`."""
         mask = self.mask(filters).copy()
-        mask[self.editions([*filters.exclude, *blocked])] = False
+        if filters.exclude:
+            mask[self.editions(filters.exclude)] = False
         return mask
 
     def _build_mask(self, filters: ListFilters) -> np.ndarray:
@@ -168,13 +252,15 @@ def _folded(catalog: pd.DataFrame, column: str) -> np.ndarray:
 
 def _holdings(
     holdings: pd.DataFrame, position: dict[str, int], n_books: int
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
-    """Per library: books held (copies > 0 or unknown) and books with available > 0."""
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
+    """Per library: books held (copies > 0 or unknown), books with available > 0, and the
+    number of copies (-1: unknown)."""
     held: dict[str, np.ndarray] = {}
     available: dict[str, np.ndarray] = {}
+    copies_at: dict[str, np.ndarray] = {}
     anywhere = np.zeros(n_books, dtype=bool)
     if holdings.empty:
-        return held, available, anywhere
+        return held, available, anywhere, copies_at
     holdings = holdings.reset_index(drop=True)
     pos = holdings[C.BOOK_ID].astype(str).map(position)
     keep = pos.notna().to_numpy()
@@ -188,10 +274,13 @@ def _holdings(
         held_mask[books[rows & (copies != 0)]] = True
         free_mask = np.zeros(n_books, dtype=bool)
         free_mask[books[rows & (free > 0)]] = True
+        count = np.zeros(n_books, dtype=np.int64)
+        count[books[rows]] = copies[rows]
         held[str(library)] = held_mask
         available[str(library)] = free_mask
+        copies_at[str(library)] = count
         anywhere |= free_mask
-    return held, available, anywhere
+    return held, available, anywhere, copies_at
 
 
 def _counts(holdings: pd.DataFrame, column: str) -> np.ndarray:

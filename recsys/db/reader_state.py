@@ -1,22 +1,15 @@
-"""One reader's consent and loans in a single database round trip, as plain arrays.
+"""One reader's consent answer and loans in a single database round trip.
 
-The per-reader route needs both on every request (an objection is honoured from the next request
-on), and only loan events: a view is not a borrowing. One UNION ALL statement answers both (the
-first row carries the consent answer), and numpy arrays replace the DataFrame that only a
-fold-in, a rare case, needs. `SqliteHistory` runs the same statement on a raw sqlite3
-connection, for the event loop's fast path.
+The per-reader list needs both on every request. One UNION ALL statement answers both (the first
+row carries the consent answer); `recsys.lists.history.history_from_rows` reads its rows.
+`SqliteHistory` runs the same statement on a raw sqlite3 connection, for the event loop.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import (
     BindParameter,
     CompoundSelect,
@@ -31,50 +24,11 @@ from sqlalchemy import (
     union_all,
 )
 
-from recsys.columns import Columns as C
 from recsys.columns import Events
 from recsys.config import Settings
-from recsys.consent import ConsentMode, allowed
+from recsys.consent import ConsentMode
 from recsys.db.tables import consent, loans
-
-
-@dataclass(frozen=True)
-class LoanHistory:
-    """A reader's loan events, oldest first (`seconds`: Unix time)."""
-
-    book_ids: list[str]
-    events: list[str]
-    seconds: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.book_ids)
-
-    def latest_first(self) -> list[str]:
-        """Book ids from the newest loan back (ties: the later row first)."""
-        return self.book_ids[::-1]
-
-    def newer_than(self, reference: float | None) -> LoanHistory:
-        """The events after `reference` (none when the model has no reference time)."""
-        if reference is None or not self.book_ids or self.seconds[-1] <= reference:
-            return LoanHistory([], [], self.seconds[:0])  # oldest first: the last is the newest
-        keep = np.flatnonzero(self.seconds > reference)
-        return LoanHistory(
-            [self.book_ids[i] for i in keep], [self.events[i] for i in keep], self.seconds[keep]
-        )
-
-    def frame(self, reader: str) -> pd.DataFrame:
-        """The events as the models' `history` frame."""
-        return pd.DataFrame(
-            {
-                C.READER_ID: pd.Series([reader] * len(self), dtype=object),
-                C.BOOK_ID: pd.Series(self.book_ids, dtype=object),
-                C.EVENT: pd.Series(self.events, dtype=object),
-                C.TIMESTAMP: pd.to_datetime(self.seconds, unit="s", utc=True),
-            }
-        )
-
-
-EMPTY_HISTORY = LoanHistory([], [], np.empty(0, dtype=np.int64))
+from recsys.lists.history import LoanHistory, history_from_rows
 
 
 def _statement() -> CompoundSelect[Any]:
@@ -111,26 +65,10 @@ def consent_and_loans(engine: Engine, settings: Settings, *, reader_id: str) -> 
     return history_from_rows(rows, settings.consent_mode)
 
 
-def history_from_rows(rows: Sequence[Sequence[Any]], mode: ConsentMode) -> LoanHistory | None:
-    """`consent_and_loans` from the statement's rows (kind, consented, book_id, event, at)."""
-    head = next(r for r in rows if r[0] == 0)
-    answer = None if head[1] is None else bool(head[1])
-    if not allowed(answer, mode):
-        return None
-    events = sorted((r for r in rows if r[0] == 1), key=_EVENT_ORDER)
-    if not events:
-        return EMPTY_HISTORY
-    _, _, books, kinds, seconds = zip(*events, strict=True)
-    return LoanHistory(list(books), list(kinds), np.asarray(seconds, dtype=np.int64))
-
-
-_EVENT_ORDER = itemgetter(4, 2, 3)  # time, then book and event for a stable order
-
-
 class SqliteHistory:
     """`consent_and_loans` on one raw sqlite3 connection kept open, for the event loop's thread.
 
-    The per-reader fast path (`recsys.service.reader_cache`) runs this indexed query inline: it
+    The service's front door (`recsys.service.front`) runs this indexed query inline: it
     takes tens of microseconds, less than a hop to the threadpool, and without SQLAlchemy's
     pool and result objects. Each call is its own read (autocommit), so a consent answer or an
     erasure written by any process is seen by the next request. A short busy timeout: a locked

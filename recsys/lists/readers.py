@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Any
 
 import numpy as np
 
 from recsys.columns import Columns as C
-from recsys.service.filters import CatalogIndex
+from recsys.lists.catalog import CatalogIndex
+from recsys.models.base import Recommender
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +34,9 @@ class ReaderLists:
     snapshot lacks) and scores, in the model's order, and how many rows the model answered."""
 
     def __init__(
-        self, model: Any, catalog: CatalogIndex, idle_work: Callable[[], bool] | None = None
+        self, model: Recommender, catalog: CatalogIndex, idle_work: Callable[[], bool] | None = None
     ) -> None:
-        readers = getattr(model, "readers_", None)
-        ids = readers.ids if readers is not None else np.empty(0, dtype=str)
+        ids = np.asarray(model.known_readers())
         self._model = model
         self._catalog = catalog
         self._ids = ids
@@ -85,6 +84,15 @@ class ReaderLists:
     def complete(self) -> bool:
         """Whether every known reader's list is ready."""
         return self.done >= len(self._ids)
+
+    def prepare(self, readers: Sequence[str]) -> None:
+        """Compute the lists of `readers` (those the model knows) now, in this thread: a batch
+        job asks for many readers at once, and batches of them cost a fraction of one each."""
+        index = self.index
+        wanted = np.unique(np.asarray([index[r] for r in readers if r in index], dtype=np.int64))
+        wanted = wanted[~self._ready[wanted]]
+        for start in range(0, len(wanted), READER_BATCH):
+            self._compute(wanted[start : start + READER_BATCH])
 
     # ---------------------------------------------------------------------------- control
     def start_background(self) -> None:

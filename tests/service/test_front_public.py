@@ -1,11 +1,12 @@
-"""The ASGI cache of public lists: the same answers as the routes, 304s, metrics, invalidation."""
+"""Public lists at the front door and their cache: the routes' answers, 304s, metrics, expiry."""
 
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
 from recsys.config import Settings
-from recsys.service.public_cache import PublicListCache, normalized_query
+from recsys.lists.cache import ListCache
+from recsys.lists.query import parse_query
 
 from .service_library import Trained, metric_value, publish_model, wait_until
 
@@ -13,12 +14,19 @@ SIMILAR = "/books/B000/similar"
 REPLAYED_HEADERS = ("etag", "cache-control", "content-type", "content-length")
 
 
-def cache_of(client: TestClient) -> PublicListCache:
-    """The cache layer in the app's middleware stack (built on the first request)."""
-    node = client.app.middleware_stack  # type: ignore[attr-defined]
-    while not isinstance(node, PublicListCache):
-        node = node.app
-    return node
+class _Both:
+    """The per-book and popular caches together."""
+
+    def __init__(self, client: TestClient) -> None:
+        caches = client.app.state.caches  # type: ignore[attr-defined]
+        self.caches: list[ListCache] = [caches.book, caches.popular]
+
+    def __len__(self) -> int:
+        return sum(len(cache) for cache in self.caches)
+
+
+def cache_of(client: TestClient) -> _Both:
+    return _Both(client)
 
 
 def test_a_replayed_list_is_the_routes_answer(fresh_client: TestClient) -> None:
@@ -36,9 +44,12 @@ def test_a_replayed_list_is_the_routes_answer(fresh_client: TestClient) -> None:
 
 
 def test_parameter_order_does_not_matter_but_repeats_keep_theirs() -> None:
-    assert normalized_query(b"period=month&k=3") == normalized_query(b"k=3&period=month")
-    assert normalized_query(b"exclude=b&k=3&exclude=a") == b"exclude=b&exclude=a&k=3"
-    assert normalized_query(b"k=3&%65xclude=b") == b"k=3&%65xclude=b"  # escapes: as sent
+    assert parse_query("period=month&k=3", ["k", "period"]) == parse_query(
+        "k=3&period=month", ["k", "period"]
+    )
+    order = parse_query("exclude=b&k=3&exclude=a", ["k", "exclude"]).filters.exclude
+    assert order == ("b", "a")
+    assert parse_query("k=3&%65xclude=b", ["k", "exclude"]).filters.exclude == ("b",)
 
 
 def test_a_cached_list_answers_304_for_its_etag(fresh_client: TestClient) -> None:

@@ -12,20 +12,16 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Engine, distinct, func, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from recsys.artifacts import Bundle
-from recsys.columns import Events
-from recsys.db.tables import loans
-from recsys.service.filters import CatalogIndex
+from recsys.db.queries import readers_per_book
+from recsys.lists.catalog import CatalogIndex
+from recsys.lists.query import PERIOD_DAYS, PERIODS
 
 logger = logging.getLogger(__name__)
 
-SECONDS_PER_DAY = 86_400
-#: Period name -> days back from the newest stored loan (None: everything). First is the default.
-PERIOD_DAYS: dict[str, int | None] = {"year": 365, "month": 30, "week": 7, "all": None}
-PERIODS = tuple(PERIOD_DAYS)
 OVERALL = ""
 
 
@@ -68,17 +64,7 @@ _EMPTY_F = np.empty(0, dtype=np.float64)
 
 def model_popularity(bundle: Bundle, catalog: CatalogIndex) -> np.ndarray:
     """The model's popularity per catalog position (0 where it has none)."""
-    model = bundle.model
-    values = getattr(model, "popularity_", None)
-    books = getattr(model, "books_", None)
-    out = np.zeros(len(catalog), dtype=np.float64)
-    if values is None or books is None:
-        return out
-    for book_id, value in zip(books.ids.tolist(), np.asarray(values).tolist(), strict=True):
-        position = catalog.position.get(book_id)
-        if position is not None:
-            out[position] = value
-    return out
+    return np.asarray(bundle.model.book_popularity(catalog.book_ids.tolist()), dtype=np.float64)
 
 
 def load_popular_lists(
@@ -117,30 +103,17 @@ def _reader_counts(
     engine: Engine, catalog: CatalogIndex, *, min_readers: int
 ) -> dict[tuple[str, str], np.ndarray]:
     """Distinct readers per (period, library) and book, as dense arrays over the catalog."""
-    readers = func.count(distinct(loans.c.reader_id))
-    with engine.connect() as connection:
-        newest = connection.execute(select(func.max(loans.c.borrowed_at))).scalar()
-        if newest is None:
-            return {}
-        result: dict[tuple[str, str], np.ndarray] = {}
-        for period, days in PERIOD_DAYS.items():
-            query = (
-                select(loans.c.library_id, loans.c.book_id, readers)
-                .where(loans.c.event.in_(Events.LOAN_EVENTS))
-                .group_by(loans.c.library_id, loans.c.book_id)
-                .having(readers >= min_readers)
-            )
-            if days is not None:
-                query = query.where(loans.c.borrowed_at > int(newest) - days * SECONDS_PER_DAY)
-            overall = np.zeros(len(catalog), dtype=np.float64)
-            for library, book_id, count in connection.execute(query):
-                position = catalog.position.get(book_id)
-                if position is None:
-                    continue
-                key = (period, str(library) if library is not None else OVERALL)
-                if key not in result:
-                    result[key] = np.zeros(len(catalog), dtype=np.float64)
-                result[key][position] += count
-                overall[position] += count
-            result[(period, OVERALL)] = overall
+    result: dict[tuple[str, str], np.ndarray] = {}
+    for period, days in PERIOD_DAYS.items():
+        overall = np.zeros(len(catalog), dtype=np.float64)
+        for library, book_id, count in readers_per_book(engine, days=days, min_readers=min_readers):
+            position = catalog.position.get(book_id)
+            if position is None:
+                continue
+            key = (period, str(library) if library is not None else OVERALL)
+            if key not in result:
+                result[key] = np.zeros(len(catalog), dtype=np.float64)
+            result[key][position] += count
+            overall[position] += count
+        result[(period, OVERALL)] = overall
     return result

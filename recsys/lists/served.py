@@ -1,0 +1,205 @@
+"""The precomputed state of one served bundle, from which every list is made.
+
+A `ServedModel` holds the catalog index (filters, works, holdings), the per-book lists of the
+most popular books, the popular lists per period and branch, and the per-reader lists, which a
+background thread computes while the model serves. It is built once per bundle (the service's
+`ModelStore` swaps whole `ServedModel`s) and read-only once built, except for lists computed on
+first request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import Engine
+
+from recsys.artifacts import Bundle
+from recsys.columns import SUBJECT_SEPARATOR
+from recsys.columns import Columns as C
+from recsys.curation.rules import no_rules
+from recsys.exceptions import RecsysError
+from recsys.lists.catalog import CatalogIndex
+from recsys.lists.history import EMPTY_HISTORY
+from recsys.lists.popular import PopularLists, load_popular_lists
+from recsys.lists.query import ListQuery
+from recsys.lists.readers import ReaderLists
+from recsys.models.base import Recommender
+from recsys.models.registry import check_private
+
+logger = logging.getLogger(__name__)
+
+#: Depth of the precomputed per-book lists; deeper filtered requests ask the model.
+BOOK_LIST_DEPTH = 100
+#: Lists of this many most popular books are computed at load time, the others when first asked.
+PRECOMPUTE_BOOKS = 2_000
+PRECOMPUTE_BATCH = 256
+SMOKE_READER = "smoke-test-reader"
+
+
+class SimilarLists:
+    """The model's top-`BOOK_LIST_DEPTH` similar books per catalog book, as catalog positions.
+
+    The most popular books' lists are computed at load time; any other book's list is computed
+    on its first request and kept (per-book lists are the same for everyone).
+    """
+
+    def __init__(
+        self, model: Recommender, catalog: CatalogIndex, order: np.ndarray | None = None
+    ) -> None:
+        n = len(catalog)
+        self._order = np.arange(n) if order is None else np.asarray(order, dtype=np.int64)
+        self._model = model
+        self._catalog = catalog
+        self.positions = np.full((n, BOOK_LIST_DEPTH), -1, dtype=np.int32)
+        self.scores = np.zeros((n, BOOK_LIST_DEPTH), dtype=np.float32)
+        self.complete = np.zeros(n, dtype=bool)  # the model had no more neighbours
+        self._ready = np.zeros(n, dtype=bool)
+        self._lock = threading.Lock()
+
+    def precompute(self, positions: np.ndarray) -> None:
+        for start in range(0, len(positions), PRECOMPUTE_BATCH):
+            self._compute(positions[start : start + PRECOMPUTE_BATCH])
+
+    def row(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """Neighbour positions and scores of the book at `position`, best first."""
+        if not self._ready[position]:
+            self._compute(np.asarray([position]))
+        row = self.positions[position]
+        row = row[row >= 0]
+        return row.astype(np.int64), self.scores[position][: len(row)].astype(np.float64)
+
+    def is_ready(self, position: int) -> bool:
+        return bool(self._ready[position])
+
+    @property
+    def done(self) -> int:
+        return int(self._ready.sum())
+
+    def __len__(self) -> int:
+        return len(self._ready)
+
+    def precompute_next(self) -> bool:
+        """Compute the next batch of missing lists, most popular books first; False when none
+        is missing (background work once every reader's list is in)."""
+        order = self._order
+        missing = order[~self._ready[order]][:PRECOMPUTE_BATCH]
+        if len(missing) == 0:
+            return False
+        self._compute(missing)
+        return True
+
+    def _compute(self, wanted: np.ndarray) -> None:
+        catalog = self._catalog
+        frame = self._model.similar_books(catalog.book_ids[wanted].tolist(), k=BOOK_LIST_DEPTH)
+        lookup = catalog.position  # a dict lookup per row: far cheaper than Series.map(dict)
+        rows = np.fromiter(
+            (lookup.get(b, -1) for b in frame[C.BOOK_ID].tolist()), np.int64, count=len(frame)
+        )
+        cols = np.fromiter(
+            (lookup.get(b, -1) for b in frame[C.SIMILAR_BOOK_ID].tolist()),
+            np.int64,
+            count=len(frame),
+        )
+        keep = (rows >= 0) & (cols >= 0)
+        row = rows[keep]
+        rank = _ranks_within(row)
+        counts = np.bincount(row, minlength=len(catalog))
+        with self._lock:
+            self.positions[row, rank] = cols[keep]
+            self.scores[row, rank] = frame.loc[keep, C.SCORE].to_numpy(dtype=np.float32)
+            self.complete[wanted] = counts[wanted] < BOOK_LIST_DEPTH
+            self._ready[wanted] = True
+
+
+@dataclass
+class ServedModel:
+    """One loaded bundle with its precomputed lists; read-only once built."""
+
+    bundle: Bundle
+    catalog: CatalogIndex
+    similar: SimilarLists
+    popular: PopularLists
+    readers: ReaderLists
+    loaded_at: float
+    _subjects: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.bundle.run_id
+
+    @property
+    def model(self) -> Recommender:
+        return self.bundle.model
+
+    def subject_positions(self, position: int) -> np.ndarray:
+        """Positions of books sharing at least one subject heading with the book at `position`."""
+        text = self.catalog.subjects[position]
+        if not text:
+            return np.empty(0, dtype=np.int64)
+        parts = [
+            self._subjects.get(s.strip().casefold()) for s in text.split(SUBJECT_SEPARATOR.strip())
+        ]
+        found = [p for p in parts if p is not None]
+        return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+
+
+def build_served(bundle: Bundle, engine: Engine | None, *, min_readers: int) -> ServedModel:
+    """Index the catalog, precompute popular and the head's per-book lists, run a smoke query."""
+    started = time.perf_counter()
+    check_private(bundle.model.name)
+    catalog = CatalogIndex(bundle.catalog, bundle.holdings)
+    popular = load_popular_lists(engine, bundle, catalog, min_readers=min_readers)
+    similar = SimilarLists(bundle.model, catalog, order=popular.fallback_order)
+    similar.precompute(popular.fallback_order[:PRECOMPUTE_BOOKS])
+    readers = ReaderLists(bundle.model, catalog, idle_work=similar.precompute_next)
+    served = ServedModel(bundle, catalog, similar, popular, readers, time.time())
+    served._subjects.update(_subject_index(catalog))
+    _smoke(served)
+    logger.info(
+        "model %s ready in %.1fs (%d books, %d lists precomputed)",
+        bundle.run_id,
+        time.perf_counter() - started,
+        len(catalog),
+        min(len(catalog), PRECOMPUTE_BOOKS),
+    )
+    return served
+
+
+def _ranks_within(groups: np.ndarray) -> np.ndarray:
+    """0-based order of each element within its run of equal (contiguous) group values."""
+    if len(groups) == 0:
+        return groups
+    starts = np.r_[0, np.flatnonzero(np.diff(groups)) + 1]
+    run_start = np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
+    return np.arange(len(groups)) - run_start
+
+
+def _subject_index(catalog: CatalogIndex) -> dict[str, np.ndarray]:
+    index: dict[str, list[int]] = {}
+    for position, text in enumerate(catalog.subjects):
+        for subject in (text or "").split(SUBJECT_SEPARATOR.strip()):
+            if subject.strip():
+                index.setdefault(subject.strip().casefold(), []).append(position)
+    return {s: np.asarray(p, dtype=np.int64) for s, p in index.items()}
+
+
+def _smoke(served: ServedModel) -> None:
+    """Answer one list of each kind; any failure refuses the bundle."""
+    from recsys.lists import pipeline
+
+    if len(served.catalog) == 0:
+        raise RecsysError(f"bundle {served.version} has an empty catalog snapshot")
+    query = ListQuery(k=min(5, len(served.catalog)))
+    rules = no_rules(len(served.catalog))
+    reader = pipeline.reader_list(
+        served, rules, reader=SMOKE_READER, history=EMPTY_HISTORY, query=query
+    )
+    book_id = str(served.catalog.book_ids[0])
+    book = pipeline.book_list(served, rules, book_id=book_id, query=query)
+    top = pipeline.popular_list(served, rules, query=query)
+    if not (len(reader.positions) and len(book.positions) and len(top.positions)):
+        raise RecsysError(f"bundle {served.version} answered an empty smoke query")
