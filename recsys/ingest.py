@@ -25,11 +25,11 @@ from tqdm import tqdm
 from recsys.columns import Columns as C
 from recsys.config import Settings
 from recsys.consent import apply_consents
-from recsys.data.readers import LINE_NUMBER, read_chunks
+from recsys.data.readers import LINE_NUMBER, read_chunks, require_readable
 from recsys.data.schemas import InputSchema, get_schema
 from recsys.data.validation import QUARANTINE_COLUMNS, DuplicateFilter, Reasons, validate
 from recsys.db import tables
-from recsys.exceptions import InputFormatError, TooManyBadRowsError
+from recsys.exceptions import TooManyBadRowsError
 from recsys.privacy import Pseudonymizer
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def ingest_file(
     Raises
     ------
     InputFormatError
-        The file is missing, not CSV/MARC, or lacks a required column.
+        The file is missing, unreadable, truncated, not CSV/MARC, or lacks a required column.
     TooManyBadRowsError
         More than `max_bad_share` (default `settings.max_bad_row_share`) of the rows are bad:
         nothing is stored and a CSV of the bad rows is written under `settings.quarantine_dir`.
@@ -113,8 +113,7 @@ def ingest_file(
     pseudonymizer = (
         Pseudonymizer(settings.pseudonym_key_bytes()) if C.READER_ID in schema.columns else None
     )
-    if not path.is_file():
-        raise InputFormatError(f"{path}: no such file")
+    require_readable(path)
     report = IngestReport(kind=kind, file_name=path.name, sha256=file_sha256(path))
     if _already_ingested(engine, kind, report.sha256):
         report.skipped = True

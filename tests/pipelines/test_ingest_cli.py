@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import os
+import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,91 @@ def test_ingest_runs_as_a_real_process_and_logs_no_reader_id(
     assert "loans.csv: 3 rows read" in result.stderr  # plain log lines: stderr is not a TTY
     assert "CARD-" not in result.stdout + result.stderr
     assert queries.count_loans(engine) == 3
+
+
+def _truncated_gzip(path: Path) -> None:
+    """A gzip export cut in half: its first 64 KiB decompress, then the stream ends early."""
+    rows = [
+        f"CARD-{i * 7919 % 100_003},B{i % 997},2026-11-{1 + i % 28:02d}\n" for i in range(40_000)
+    ]
+    packed = gzip.compress((HEADER + "".join(rows)).encode())
+    path.write_bytes(packed[: len(packed) // 2])
+
+
+def _unreadable(path: Path) -> None:
+    path.write_text(HEADER + ROWS)
+    path.chmod(0)
+
+
+BAD_FILES = [
+    pytest.param(
+        "loans.csv.gz",
+        _truncated_gzip,
+        r"loans\.csv\.gz: the compressed file is truncated or corrupt \(Compressed "
+        r"file ended before the end-of-stream marker was reached\); export it again$",
+        id="truncated gzip",
+    ),
+    pytest.param(
+        "loans.csv.gz",
+        lambda path: path.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(256)) * 4),
+        r"loans\.csv\.gz: the compressed file is truncated or corrupt \(Error -3 while "
+        r"decompressing data: invalid block type\); export it again$",
+        id="damaged gzip",
+    ),
+    pytest.param("absent.csv", lambda path: None, r"absent\.csv: no such file$", id="missing file"),
+    pytest.param(
+        "folder.csv",
+        lambda path: path.mkdir(),
+        r"folder\.csv: not a file \(a directory or a device\); give an export file$",
+        id="directory",
+    ),
+    pytest.param(
+        "locked.csv",
+        _unreadable,
+        r"locked\.csv: cannot be read \(Permission denied\)$",
+        id="unreadable file",
+        marks=pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode"),
+    ),
+    pytest.param(
+        "memory.csv",
+        lambda path: path.symlink_to("/proc/self/mem"),  # a file even root cannot read from 0
+        r"memory\.csv: cannot be read \(Input/output error\)$",
+        id="file that fails to read",
+        marks=pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="Linux only"),
+    ),
+    pytest.param(
+        "ils.csv",
+        lambda path: path.write_text("patron,item\nC1,B1\n"),
+        r"ils\.csv: missing required column 'reader_id' for loans; found columns: "
+        r"\['patron', 'item'\]",
+        id="wrong columns",
+    ),
+    pytest.param(
+        "empty.csv",
+        lambda path: path.write_text(""),
+        r"empty\.csv: empty file; expected a CSV header with columns "
+        r"\['reader_id', 'book_id', 'borrowed_at'\]$",
+        id="empty file",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "message"), BAD_FILES)
+def test_a_bad_file_ends_in_one_error_line_and_exit_1(
+    cli_env: dict[str, str],
+    engine: Engine,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    make: Callable[[Path], object],
+    message: str,
+) -> None:
+    path = tmp_path / name
+    make(path)
+    assert main(["ingest", "loans", str(path)]) == 1
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("recsys ingest: error: ")]
+    assert len(errors) == 1, err
+    assert re.search(message, errors[0].removeprefix("recsys ingest: error: ")), errors[0]
+    assert "Traceback" not in err
+    assert queries.count_loans(engine) == 0
