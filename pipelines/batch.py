@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from recsys import artifacts
-from recsys.batch import recommend_readers, similar_for_books
+from recsys.batch import recommend_readers, similar_for_books, write_csv
 from recsys.config import Settings
 from recsys.db.engine import make_engine
 from recsys.exceptions import InputFormatError
@@ -57,7 +57,7 @@ def _lines(path: Path) -> list[str]:
 
 
 def _write(frame: pd.DataFrame, out: Path | None) -> None:
-    frame.to_csv(out if out is not None else sys.stdout, index=False, float_format="%.6g")
+    write_csv(frame, out if out is not None else sys.stdout)
 
 
 def run_recommend(args: argparse.Namespace, settings: Settings) -> int:

