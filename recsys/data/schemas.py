@@ -23,6 +23,8 @@ class InputSchema:
     key: tuple[str, ...]
     #: Upserted kinds replace stored rows with the same key; event kinds never do.
     upsert: bool
+    #: The time of an event kind's rows, which the retention window applies to.
+    event_time: str | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -35,6 +37,7 @@ LOANS = InputSchema(
     optional=(C.EVENT, C.LIBRARY_ID, C.COPY_ID),
     key=(C.READER_ID, C.BOOK_ID, C.BORROWED_AT, C.EVENT),
     upsert=False,
+    event_time=C.BORROWED_AT,
 )
 VIEWS = InputSchema(
     kind="views",
@@ -42,6 +45,7 @@ VIEWS = InputSchema(
     optional=(C.READER_ID,),
     key=(C.SESSION_ID, C.BOOK_ID, C.VIEWED_AT),
     upsert=False,
+    event_time=C.VIEWED_AT,
 )
 CATALOG = InputSchema(
     kind="catalog",

@@ -29,7 +29,8 @@ REDACTED: Final = "<redacted>"
 QUARANTINE_COLUMNS: Final = (LINE_NUMBER, REASON, DETAIL)
 
 MIN_TIMESTAMP: Final = -2_208_988_800  # 1900-01-01: older "events" are export errors
-FUTURE_SLACK_SECONDS: Final = 2 * 86_400  # clock skew between the ILS and this machine
+DAY_SECONDS: Final = 86_400
+FUTURE_SLACK_SECONDS: Final = 2 * DAY_SECONDS  # clock skew between the ILS and this machine
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 _COUNT = r"\d+(?:\.0*)?"  # spreadsheets write counts as "3.0"
 
@@ -145,6 +146,17 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
         seconds[numbers.index] = np.floor(numbers).astype("int64")
     latest = int(time.time()) + FUTURE_SLACK_SECONDS
     return seconds.where((seconds >= MIN_TIMESTAMP) & (seconds <= latest))
+
+
+def retention_cutoff(retention_days: int, *, now: float | None = None) -> int:
+    """Unix seconds before which loans and views are past the retention window: ingest does not
+    store them and the nightly deletes them."""
+    return int((time.time() if now is None else now) - retention_days * DAY_SECONDS)
+
+
+def utc_day(seconds: float | None) -> str:
+    """A Unix time as its UTC date (YYYY-MM-DD), for messages."""
+    return "never" if seconds is None else time.strftime("%Y-%m-%d", time.gmtime(seconds))
 
 
 def _clean(values: pd.Series) -> pd.Series:

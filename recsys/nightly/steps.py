@@ -28,6 +28,7 @@ from recsys.columns import Columns as C
 from recsys.config import Settings
 from recsys.consent import detach_unconsented_sessions, load_training_dataset
 from recsys.data.dataset import Dataset
+from recsys.data.validation import utc_day
 from recsys.db.tables import loans
 from recsys.evaluation.splits import Split, sample_test_readers, temporal_split
 from recsys.exceptions import RecsysError
@@ -76,6 +77,8 @@ class RunContext:
     dataset: Dataset | None = None
     holdout: Split | None = None
     holdout_lists: HoldoutLists | None = None
+    #: what this run's ingest step stored (None when the step did not run)
+    ingested: inbox.InboxReport | None = None
     model: Recommender | None = None
     manifest_extra: dict[str, Any] = field(default_factory=dict)
 
@@ -91,6 +94,7 @@ def ingest(settings: Settings, ctx: RunContext) -> inbox.InboxReport:
     """Ingest new inbox exports; raise `IngestRejectedError` after the rest if one was rejected."""
     inbox.ensure_layout(settings)
     report = inbox.ingest_inbox(ctx.engine, settings, progress=ctx.progress)
+    ctx.ingested = report
     if not report.files:
         ctx.line(f"ingest: no new exports in {settings.inbox_dir}/{{{','.join(inbox.KINDS)}}}")
     if report.rejected:
@@ -123,9 +127,17 @@ def validate(settings: Settings, ctx: RunContext) -> validate_module.ValidationR
         f"{report.newest_period_loans} (median before {report.reference_median})"
     )
     if not report.ok:
+        problems = report.problems
+        if ctx.ingested is not None and ctx.ingested.rows_past_retention:
+            problems = [
+                *problems,
+                f"tonight's exports held {ctx.ingested.rows_past_retention} loans and views older "
+                f"than the retention window, which were not stored (the newest of them from "
+                f"{utc_day(ctx.ingested.newest_past_retention)})",
+            ]
         raise validate_module.DataValidationError(
             "the stored data fail the nightly checks, so no model was trained: "
-            + "; ".join(report.problems)
+            + "; ".join(problems)
         )
     return report
 

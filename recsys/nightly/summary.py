@@ -54,10 +54,12 @@ def format_summary(summary: RunSummary, *, metric: str) -> str:
     ingest = summary.counts.get("ingest")
     if ingest:
         rows = ", ".join(f"{kind} {n}" for kind, n in ingest["rows_accepted"].items() if n)
+        old = ingest["rows_past_retention"]
         lines.append(
             f"ingest: {ingest['files_ingested']} new files, {ingest['files_skipped']} already "
             f"known, {ingest['files_rejected']} rejected; rows stored: {rows or 'none'}; "
             f"rows quarantined: {ingest['rows_quarantined']}"
+            + (f"; rows older than the retention window, not stored: {old}" if old else "")
         )
     validate = summary.counts.get("validate")
     if validate:

@@ -1,7 +1,8 @@
 """Checks on the stored data window before training, and the retention rule.
 
 - Retention: events older than ``retention_days`` (counted back from now) are deleted first.
-- Enough data: at least ``min_loans`` loan events must remain.
+- Enough data: at least ``min_loans`` loan events must remain; when they do not, the problem says
+  how old the newest stored loan was, so a history older than the window is recognised.
 - No collapse: the loans of the newest 24 hours of data (ending at the newest loan, so the check
   does not depend on the library's time zone or export cut-off) must be at least
   ``1 - max_volume_drop`` times the median of the seven 24-hour periods before it (periods with
@@ -12,13 +13,13 @@
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 
 from recsys.config import Settings
+from recsys.data.validation import retention_cutoff, utc_day
 from recsys.db.tables import loans
 from recsys.exceptions import RecsysError
 
@@ -35,6 +36,8 @@ class ValidationReport:
     deleted_before: int
     deleted: dict[str, int]
     loans: int
+    #: the newest stored loan before retention (Unix seconds; None when none was stored)
+    newest_loan_at: int | None = None
     newest_period_loans: int | None = None
     reference_median: float | None = None
     problems: list[str] = field(default_factory=list)
@@ -53,16 +56,17 @@ def validate_store(
     """Apply retention, then check volume; the report lists every problem found."""
     from recsys.db.queries import count_loans, delete_events_before
 
-    cutoff = int((time.time() if now is None else now) - settings.retention_days * DAY)
+    cutoff = retention_cutoff(settings.retention_days, now=now)
+    newest = newest_loan_at(engine)
     deleted = delete_events_before(engine, cutoff=cutoff)
     report = ValidationReport(
-        deleted_before=cutoff, deleted=deleted, loans=int(count_loans(engine))
+        deleted_before=cutoff,
+        deleted=deleted,
+        loans=int(count_loans(engine)),
+        newest_loan_at=newest,
     )
     if report.loans < settings.min_loans:
-        report.problems.append(
-            f"only {report.loans} loan events are stored; at least min_loans="
-            f"{settings.min_loans} (RECSYS_MIN_LOANS) are needed to train"
-        )
+        report.problems.append(_too_few_loans(report, settings))
     periods = loans_per_period(engine, periods=REFERENCE_PERIODS + 1)
     if periods:
         newest, reference = periods[0], [n for n in periods[1:] if n > 0]
@@ -81,12 +85,36 @@ def validate_store(
     return report
 
 
-def loans_per_period(engine: Engine, *, periods: int) -> list[int]:
-    """Loan counts of consecutive 24-hour periods ending at the newest loan, newest first."""
+def _too_few_loans(report: ValidationReport, settings: Settings) -> str:
+    problem = (
+        f"only {report.loans} loan events are newer than the retention window of "
+        f"{settings.retention_days} days (RECSYS_RETENTION_DAYS: loans since "
+        f"{utc_day(report.deleted_before)}); at least min_loans={settings.min_loans} "
+        "(RECSYS_MIN_LOANS) are needed to train"
+    )
+    if report.newest_loan_at is None:
+        return problem + "; no loan is stored"
+    if report.newest_loan_at < report.deleted_before:
+        return (
+            f"{problem}; the newest stored loan was from {utc_day(report.newest_loan_at)}: "
+            "ingest newer exports, or raise RECSYS_RETENTION_DAYS to train on older history"
+        )
+    return problem
+
+
+def newest_loan_at(engine: Engine) -> int | None:
+    """Unix seconds of the newest stored loan event (None when there is none)."""
     with engine.connect() as connection:
         newest = connection.execute(select(func.max(loans.c.borrowed_at))).scalar()
-        if newest is None:
-            return []
+    return None if newest is None else int(newest)
+
+
+def loans_per_period(engine: Engine, *, periods: int) -> list[int]:
+    """Loan counts of consecutive 24-hour periods ending at the newest loan, newest first."""
+    newest = newest_loan_at(engine)
+    if newest is None:
+        return []
+    with engine.connect() as connection:
         # Period k holds loans with newest - (k+1) days < borrowed_at <= newest - k days.
         period = (int(newest) - loans.c.borrowed_at) // DAY
         rows = connection.execute(

@@ -188,7 +188,8 @@ def test_empty_inbox_on_a_new_install_fails_clearly(env) -> None:
     result = env.run("nightly", "--progress", "lines")
     assert result.returncode == 1
     assert "ingest: no new exports in" in result.stdout
-    assert "only 0 loan events are stored" in result.stderr
+    assert "only 0 loan events are newer than the retention window of 36500 days" in result.stderr
+    assert "; no loan is stored" in result.stderr
     assert artifacts.current_run_id(env.models) is None
     assert (env.inbox / "loans").is_dir()
 

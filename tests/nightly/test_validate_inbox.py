@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,10 @@ from recsys.config import Settings
 from recsys.db.engine import make_engine
 from recsys.db.schema import upgrade
 from recsys.db.tables import loans
+from recsys.nightly import steps
 from recsys.nightly.inbox import discover, ingest_inbox
 from recsys.nightly.progress import Progress
-from recsys.nightly.validate import DAY, validate_store
+from recsys.nightly.validate import DAY, DataValidationError, validate_store
 
 NOW = 1_790_000_000
 
@@ -83,9 +85,50 @@ def test_retention_deletes_old_events_and_min_loans_counts_the_rest(
     assert report.deleted["loans"] == 20
     assert report.loans == 5
     assert report.problems == [
-        "only 5 loan events are stored; at least min_loans=10 (RECSYS_MIN_LOANS) are needed "
-        "to train"
+        "only 5 loan events are newer than the retention window of 730 days "
+        "(RECSYS_RETENTION_DAYS: loans since 2024-09-21); at least min_loans=10 "
+        "(RECSYS_MIN_LOANS) are needed to train"
     ]
+
+
+def test_a_store_holding_only_loans_past_retention_says_how_old_they_were(
+    settings: Settings, engine: Engine
+) -> None:
+    add_daily_loans(engine, [20, 20], end=NOW - 800 * DAY)
+    report = validate_store(engine, settings, now=NOW)
+    assert (report.deleted["loans"], report.loans) == (40, 0)
+    assert report.problems == [
+        "only 0 loan events are newer than the retention window of 730 days "
+        "(RECSYS_RETENTION_DAYS: loans since 2024-09-21); at least min_loans=10 "
+        "(RECSYS_MIN_LOANS) are needed to train; the newest stored loan was from 2024-07-13: "
+        "ingest newer exports, or raise RECSYS_RETENTION_DAYS to train on older history"
+    ]
+
+
+def test_a_history_import_older_than_the_window_is_not_stored_and_the_nightly_says_why(
+    settings: Settings, engine: Engine
+) -> None:
+    folder = settings.inbox_dir / "loans"
+    folder.mkdir(parents=True)
+    days = [date.today() - timedelta(days=n) for n in range(731, 1_100)]
+    rows = "".join(f"R{i % 40},B{i % 13},{day.isoformat()}\n" for i, day in enumerate(days))
+    (folder / "history.csv").write_text("reader_id,book_id,borrowed_at\n" + rows)
+    ctx = steps.RunContext("test-run", engine, Progress("none"))
+
+    report = steps.ingest(settings, ctx)
+
+    (outcome,) = report.files
+    assert (outcome.rows_read, outcome.rows_accepted) == (len(days), 0)
+    assert outcome.rows_past_retention == len(days)
+    with pytest.raises(DataValidationError) as failure:
+        steps.validate(settings, ctx)
+    message = str(failure.value)
+    assert "only 0 loan events are newer than the retention window of 730 days" in message
+    assert "; no loan is stored; " in message
+    assert (
+        f"tonight's exports held {len(days)} loans and views older than the retention window, "
+        f"which were not stored (the newest of them from {days[0].isoformat()})"
+    ) in message
 
 
 def test_discover_orders_kinds_then_names_and_ignores_dot_files(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,12 @@ from recsys.config import Settings, get_settings
 from recsys.db import queries
 
 HEADER = "reader_id,book_id,borrowed_at\n"
-ROWS = "CARD-1001,B1,2024-01-05\nCARD-2002,B2,2024-01-06\nCARD-2002,B3,2024-01-07\n"
-BAD_ROWS = ",B1,2024-01-05\nCARD-3003,B2,someday\n"
+RECENT = [(date.today() - timedelta(days=days)).isoformat() for days in (3, 2, 1)]
+ROWS = "".join(
+    f"{row},{day}\n"
+    for row, day in zip(["CARD-1001,B1", "CARD-2002,B2", "CARD-2002,B3"], RECENT, strict=True)
+)
+BAD_ROWS = f",B1,{RECENT[0]}\nCARD-3003,B2,someday\n"
 
 
 @pytest.fixture
@@ -74,11 +79,26 @@ def test_too_many_bad_rows_exit_1_with_the_counts(
 def test_missing_column_and_column_mapping(
     cli_env: dict[str, str], engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = _file(tmp_path, "patron,item,date\nCARD-1,B1,2024-01-05\n", name="ils.csv")
+    path = _file(tmp_path, f"patron,item,date\nCARD-1,B1,{RECENT[0]}\n", name="ils.csv")
     assert main(["ingest", "loans", path]) == 1
     assert "ils.csv: missing required column 'reader_id' for loans" in capsys.readouterr().err
     mapping = "reader_id=patron,book_id=item,borrowed_at=date"
     assert main(["ingest", "loans", path, "--columns", mapping]) == 0
+    assert queries.count_loans(engine) == 1
+
+
+def test_ingest_says_how_many_rows_are_older_than_the_retention_window(
+    cli_env: dict[str, str], engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = [(date.today() - timedelta(days=days)).isoformat() for days in (900, 800)]
+    text = HEADER + f"CARD-1,B1,{old[0]}\nCARD-1,B2,{old[1]}\nCARD-2,B1,{RECENT[0]}\n"
+    assert main(["ingest", "loans", _file(tmp_path, text)]) == 0
+    out = capsys.readouterr().out
+    assert "loans loans.csv: read 3, accepted 1, quarantined 0 (0.0%)" in out
+    assert (
+        "  older than the retention window of 730 days (RECSYS_RETENTION_DAYS), not stored: 2; "
+        f"the newest of them is from {old[1]}"
+    ) in out
     assert queries.count_loans(engine) == 1
 
 
