@@ -376,3 +376,28 @@ def test_events_older_than_the_retention_window_are_counted_and_never_stored(
         if old
         else []
     )
+
+
+def test_an_over_long_id_is_quarantined_with_its_reason_and_a_short_detail(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    huge = "B" * 2_000_000
+    lines = [
+        *GOOD,
+        f"CARD-5005,{huge},2024-01-05,loan,L1\n",
+        f"CARD-6006,B1,2024-01-05,,{'L' * 129}\n",
+    ]
+    path = _write(tmp_path / "loans.csv", lines)
+
+    report = ingest_file(engine, settings, kind="loans", path=path, max_bad_share=0.5)
+
+    assert (report.rows_accepted, report.rows_quarantined) == (4, 2)
+    assert report.reasons == {"id_too_long": 2}
+    assert "  id_too_long: 2" in report.summary_lines()
+    with engine.connect() as connection:
+        stored = connection.execute(select(func.max(func.length(loans.c.book_id)))).scalar()
+        details = connection.execute(select(quarantine.c.detail)).scalars().all()
+    assert stored <= 128
+    assert max(len(detail) for detail in details) < 1_000
+    (bad_rows,) = settings.quarantine_dir.glob("*.bad.csv")
+    assert bad_rows.stat().st_size < 2_000

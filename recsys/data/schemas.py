@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from recsys.columns import Columns as C
 from recsys.exceptions import InputFormatError
 
+#: The longest id (reader, book, library, copy, session, work) in characters, everywhere: ingest
+#: quarantines longer ones, the store's id columns hold this many, the API refuses longer ones.
+MAX_ID_LENGTH = 128
+ID_COLUMNS = (C.READER_ID, C.BOOK_ID, C.LIBRARY_ID, C.COPY_ID, C.SESSION_ID, C.WORK_ID)
+
 
 @dataclass(frozen=True)
 class InputSchema:

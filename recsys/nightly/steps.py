@@ -28,6 +28,7 @@ from recsys.columns import Columns as C
 from recsys.config import Settings
 from recsys.consent import detach_unconsented_sessions, load_training_dataset
 from recsys.data.dataset import Dataset
+from recsys.data.schemas import MAX_ID_LENGTH
 from recsys.data.validation import utc_day
 from recsys.db.tables import loans
 from recsys.evaluation.splits import Split, sample_test_readers, temporal_split
@@ -122,6 +123,12 @@ def validate(settings: Settings, ctx: RunContext) -> validate_module.ValidationR
     )
     detached = detach_unconsented_sessions(ctx.engine, settings)
     ctx.line(f"validate: {detached} views of readers without consent made anonymous")
+    overlong = sum(report.overlong_ids.values())
+    if overlong:
+        ctx.line(
+            f"validate: {overlong} stored rows have an id longer than {MAX_ID_LENGTH} characters "
+            f"and are left out of training ({_counts(report.overlong_ids)})"
+        )
     ctx.line(
         f"validate: {report.loans} loan events stored; newest 24 h "
         f"{report.newest_period_loans} (median before {report.reference_median})"
@@ -140,6 +147,10 @@ def validate(settings: Settings, ctx: RunContext) -> validate_module.ValidationR
             + "; ".join(problems)
         )
     return report
+
+
+def _counts(per_table: dict[str, int]) -> str:
+    return ", ".join(f"{table} {n}" for table, n in per_table.items() if n)
 
 
 def load_data(settings: Settings, ctx: RunContext) -> Dataset:

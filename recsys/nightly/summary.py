@@ -64,10 +64,12 @@ def format_summary(summary: RunSummary, *, metric: str) -> str:
     validate = summary.counts.get("validate")
     if validate:
         deleted = sum(validate["deleted"].values())
+        overlong = sum(validate["overlong_ids"].values())
         lines.append(
             f"data: {validate['loans']} loan events stored; {deleted} events past retention "
             f"deleted; newest 24 h: {validate['newest_period_loans']} loans "
             f"(median before: {validate['reference_median']})"
+            + (f"; stored rows left out for an id too long: {overlong}" if overlong else "")
         )
     train = summary.counts.get("train")
     if train:

@@ -1,6 +1,8 @@
 """Checks on the stored data window before training, and the retention rule.
 
 - Retention: events older than ``retention_days`` (counted back from now) are deleted first.
+- Stored rows with an id longer than `MAX_ID_LENGTH` (ingested before ids were checked) are
+  counted; training leaves them out, so one such row cannot break every nightly.
 - Enough data: at least ``min_loans`` loan events must remain; when they do not, the problem says
   how old the newest stored loan was, so a history older than the window is recognised.
 - No collapse: the loans of the newest 24 hours of data (ending at the newest loan, so the check
@@ -40,6 +42,8 @@ class ValidationReport:
     newest_loan_at: int | None = None
     newest_period_loans: int | None = None
     reference_median: float | None = None
+    #: stored rows per table left out of training for an id over `MAX_ID_LENGTH`
+    overlong_ids: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -54,7 +58,7 @@ def validate_store(
     engine: Engine, settings: Settings, *, now: float | None = None
 ) -> ValidationReport:
     """Apply retention, then check volume; the report lists every problem found."""
-    from recsys.db.queries import count_loans, delete_events_before
+    from recsys.db.queries import count_loans, count_overlong_ids, delete_events_before
 
     cutoff = retention_cutoff(settings.retention_days, now=now)
     newest = newest_loan_at(engine)
@@ -64,6 +68,7 @@ def validate_store(
         deleted=deleted,
         loans=int(count_loans(engine)),
         newest_loan_at=newest,
+        overlong_ids=count_overlong_ids(engine),
     )
     if report.loans < settings.min_loans:
         report.problems.append(_too_few_loans(report, settings))

@@ -6,9 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The routes check ids against the limit ingest applies (defined once, in the data layer).
+from recsys.data.schemas import MAX_ID_LENGTH as MAX_ID_LENGTH
+
 MAX_K = 100
 MAX_SESSION_BOOKS = 200
-MAX_ID_LENGTH = 128
 MAX_FILTER_LENGTH = 64
 
 #: The values of `recsys.columns.Audiences.ALL` (a test keeps them in step).
