@@ -131,7 +131,8 @@ def validate(settings: Settings, ctx: RunContext) -> validate_module.ValidationR
         )
     ctx.line(
         f"validate: {report.loans} loan events stored; newest 24 h "
-        f"{report.newest_period_loans} (median before {report.reference_median})"
+        f"{report.newest_period_loans} (same time in earlier weeks: median "
+        f"{report.reference_median}, expected {report.expected_loans})"
     )
     if not report.ok:
         problems = report.problems

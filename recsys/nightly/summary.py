@@ -68,7 +68,8 @@ def format_summary(summary: RunSummary, *, metric: str) -> str:
         lines.append(
             f"data: {validate['loans']} loan events stored; {deleted} events past retention "
             f"deleted; newest 24 h: {validate['newest_period_loans']} loans "
-            f"(median before: {validate['reference_median']})"
+            f"(same time in earlier weeks: median {validate['reference_median']}, expected "
+            f"{validate['expected_loans']})"
             + (f"; stored rows left out for an id too long: {overlong}" if overlong else "")
         )
     train = summary.counts.get("train")

@@ -17,7 +17,8 @@ from recsys.db.tables import loans
 from recsys.nightly import steps
 from recsys.nightly.inbox import discover, ingest_inbox
 from recsys.nightly.progress import Progress
-from recsys.nightly.validate import DAY, DataValidationError, validate_store
+from recsys.nightly.validate import DataValidationError, validate_store
+from recsys.nightly.volume import DAY
 
 NOW = 1_790_000_000
 
@@ -59,21 +60,44 @@ def add_daily_loans(engine: Engine, counts: list[int], *, end: int = NOW) -> Non
         connection.execute(insert(loans), rows)
 
 
+#: Loans of five weeks, newest day first: a Sunday with a few e-book loans, a short Saturday,
+#: then Friday back to Monday; and the same five weeks ending on the Friday.
+WEEKS = [2, 20, 50, 48, 52, 49, 51] * 5
+TO_FRIDAY = WEEKS[2:] + WEEKS[:2]
+
+
 def test_volume_collapse_is_reported(settings: Settings, engine: Engine) -> None:
-    add_daily_loans(engine, [5, 50, 48, 0, 52, 50, 49, 51])
+    add_daily_loans(engine, [5, *TO_FRIDAY[1:]])  # a Friday with 5 loans
     report = validate_store(engine, settings, now=NOW)
-    assert report.newest_period_loans == 5
-    assert report.reference_median == 50
+    assert (report.newest_period_loans, report.reference_median) == (5, 50)
     (problem,) = report.problems
-    assert "the newest 24 hours of data hold 5 loans, against a median of 50" in problem
-    assert "max_volume_drop=0.5 (RECSYS_MAX_VOLUME_DROP)" in problem
+    assert problem.startswith(
+        "the newest 24 hours of data hold 5 loans, against 50 expected: the median of the same "
+        "24 hours of the week in the 4 weeks before is 50, scaled by 1.00 for how the six days "
+        "before compared with their own weeks. A drop of more than max_volume_drop=0.5 "
+        "(RECSYS_MAX_VOLUME_DROP) suggests an incomplete export"
+    )
 
 
-def test_normal_volume_and_closed_days_pass(settings: Settings, engine: Engine) -> None:
-    add_daily_loans(engine, [30, 50, 0, 0, 52, 50, 49, 51])
+def test_a_library_closed_on_sundays_passes_its_sundays_and_mondays(
+    settings: Settings, engine: Engine
+) -> None:
+    add_daily_loans(engine, WEEKS)  # the night after a Sunday with 2 loans
+    sunday = validate_store(engine, settings, now=NOW)
+    assert sunday.ok, sunday.problems
+    assert (sunday.newest_period_loans, sunday.reference_median) == (2, 2)
+    add_daily_loans(engine, [51], end=NOW + DAY)  # and the Monday after
+    monday = validate_store(engine, settings, now=NOW + DAY)
+    assert monday.ok, monday.problems
+    assert monday.reference_median == 51
+
+
+def test_a_quieter_week_lowers_what_is_expected(settings: Settings, engine: Engine) -> None:
+    add_daily_loans(engine, [n // 3 for n in TO_FRIDAY[:7]] + TO_FRIDAY[7:])  # a term ended
     report = validate_store(engine, settings, now=NOW)
     assert report.ok, report.problems
-    assert report.reference_median == 50
+    assert report.newest_period_loans == 16 and report.reference_median == 50
+    assert report.expected_loans is not None and 15 < report.expected_loans < 18
 
 
 def test_retention_deletes_old_events_and_min_loans_counts_the_rest(
