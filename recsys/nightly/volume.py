@@ -7,7 +7,8 @@ same 24 hours of the week in the `REFERENCE_WEEKS` weeks before. Libraries keep 
 held against earlier Sundays, never against a weekday, and a time of the week without loans in
 the earlier weeks is not checked at all. Same weekday was chosen over opening days learnt from
 the history because it needs no calendar and no time zone, and it also covers days that are
-open but quiet. Weeks without loans at that time (a closure) are left out of the median.
+open but quiet. Weeks without loans at that time (a closure) are left out of the median. A night
+with nothing new checks the same window again, so an empty inbox never looks like a collapse.
 
 The expectation is scaled down by the current level: the median, over the six 24-hour periods
 before the newest, of each one's loans against its own time of the week in the earlier weeks.
