@@ -65,7 +65,7 @@ lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff format --check recsys pipelines tests benchmarks
 	$(VENV)/bin/mypy
 
-bench: $(STAMP) ## Benchmarks: ingest speed, model quality on ../shared/data, training, service, nightly
+bench: $(STAMP) ## Benchmarks: ingest speed, model quality on ../shared/data, training, service, nightly, volume check
 	$(PY) -m benchmarks
 
 notebooks: $(STAMP) ## Execute the librarians' notebooks against the current model into reports/*.html

@@ -18,6 +18,7 @@ from recsys.lists.batch import (
     serve_for_batch,
     similar_for_books,
 )
+from recsys.lists.render import write_csv
 from recsys.privacy import Pseudonymizer
 
 
@@ -77,7 +78,7 @@ def _lines(path: Path) -> list[str]:
 
 
 def _write(frame: pd.DataFrame, out: Path | None) -> None:
-    frame.to_csv(out if out is not None else sys.stdout, index=False)
+    write_csv(frame, out if out is not None else sys.stdout)
 
 
 def run_recommend(args: argparse.Namespace, settings: Settings) -> int:

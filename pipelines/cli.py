@@ -48,7 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the process exit code (RecsysError -> 1 with its message)."""
+    """Entry point; returns the process exit code.
+
+    Every error ends in one line on stderr and exit code 1: a `RecsysError` with its message, a
+    file or disk error (OSError) with the file and the system's reason, anything else with its
+    type only (its message may quote data; ``--verbose`` shows the traceback).
+    """
     limit_blas_threads()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -60,7 +65,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args, get_settings()))
     except RecsysError as error:
         print(f"recsys {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_FAILED
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"recsys {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
+    except Exception as error:
+        if args.verbose:
+            raise
+        print(
+            f"recsys {args.command}: error: unexpected {type(error).__name__}; run "
+            f"`recsys --verbose {args.command} ...` to see where it happened",
+            file=sys.stderr,
+        )
+    return EXIT_FAILED
 
 
 if __name__ == "__main__":

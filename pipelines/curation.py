@@ -21,6 +21,7 @@ from recsys.curation.rules import RULE_KINDS
 from recsys.db.engine import make_engine
 from recsys.db.schema import upgrade
 from recsys.exceptions import InputFormatError
+from recsys.lists.render import write_csv
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -144,7 +145,7 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_export(args: argparse.Namespace, settings: Settings) -> int:
     frame = manage.export_rules(_engine(settings), include_removed=args.all)
-    frame.to_csv(args.out if args.out is not None else sys.stdout, index=False)
+    write_csv(frame, args.out if args.out is not None else sys.stdout)
     return 0
 
 

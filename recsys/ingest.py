@@ -3,6 +3,8 @@
 A file's rows, its quarantined rows and its `ingested_files` record are written in one transaction,
 so a killed process leaves either the whole file or none of it. The same content (SHA-256) of the
 same kind is skipped; rows already stored (same unique key) are counted, not inserted again.
+Loans and views older than the retention window are counted, not stored: the nightly would
+delete them anyway, so storing them would only make a history import look like it worked.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, Table, insert, literal, select, update
 from tqdm import tqdm
@@ -25,11 +28,18 @@ from tqdm import tqdm
 from recsys.columns import Columns as C
 from recsys.config import Settings
 from recsys.consent import apply_consents
-from recsys.data.readers import LINE_NUMBER, read_chunks
+from recsys.data.readers import LINE_NUMBER, read_chunks, require_readable
 from recsys.data.schemas import InputSchema, get_schema
-from recsys.data.validation import QUARANTINE_COLUMNS, DuplicateFilter, Reasons, validate
+from recsys.data.validation import (
+    QUARANTINE_COLUMNS,
+    DuplicateFilter,
+    Reasons,
+    retention_cutoff,
+    utc_day,
+    validate,
+)
 from recsys.db import tables
-from recsys.exceptions import InputFormatError, TooManyBadRowsError
+from recsys.exceptions import TooManyBadRowsError
 from recsys.privacy import Pseudonymizer
 
 logger = logging.getLogger(__name__)
@@ -58,6 +68,10 @@ class IngestReport:
     rows_accepted: int = 0
     rows_quarantined: int = 0
     rows_already_stored: int = 0
+    #: loans or views older than the retention window (not stored), and the newest of them
+    rows_past_retention: int = 0
+    newest_past_retention: int | None = None
+    retention_days: int | None = None
     reasons: dict[str, int] = field(default_factory=dict)
     skipped: bool = False
     file_id: int | None = None
@@ -81,6 +95,12 @@ class IngestReport:
                 f"  {Reasons.DUPLICATE} (already stored, not inserted again): "
                 f"{self.rows_already_stored}"
             )
+        if self.rows_past_retention:
+            lines.append(
+                f"  older than the retention window of {self.retention_days} days "
+                f"(RECSYS_RETENTION_DAYS), not stored: {self.rows_past_retention}; the newest of "
+                f"them is from {utc_day(self.newest_past_retention)}"
+            )
         return lines
 
 
@@ -93,13 +113,17 @@ def ingest_file(
     column_map: dict[str, str] | None = None,
     max_bad_share: float | None = None,
     progress: Progress | None = None,
+    now: float | None = None,
 ) -> IngestReport:
     """Ingest `path` as `kind` (loans, views, catalog, holdings) in one transaction.
+
+    Loans and views from before `now` (default: the current time) minus
+    ``settings.retention_days`` are counted in the report and not stored.
 
     Raises
     ------
     InputFormatError
-        The file is missing, not CSV/MARC, or lacks a required column.
+        The file is missing, unreadable, truncated, not CSV/MARC, or lacks a required column.
     TooManyBadRowsError
         More than `max_bad_share` (default `settings.max_bad_row_share`) of the rows are bad:
         nothing is stored and a CSV of the bad rows is written under `settings.quarantine_dir`.
@@ -113,9 +137,14 @@ def ingest_file(
     pseudonymizer = (
         Pseudonymizer(settings.pseudonym_key_bytes()) if C.READER_ID in schema.columns else None
     )
-    if not path.is_file():
-        raise InputFormatError(f"{path}: no such file")
-    report = IngestReport(kind=kind, file_name=path.name, sha256=file_sha256(path))
+    require_readable(path)
+    report = IngestReport(
+        kind=kind,
+        file_name=path.name,
+        sha256=file_sha256(path),
+        retention_days=settings.retention_days,
+    )
+    cutoff = retention_cutoff(settings.retention_days, now=now)
     if _already_ingested(engine, kind, report.sha256):
         report.skipped = True
         logger.info("%s %s: same content already ingested, skipped", kind, path.name)
@@ -133,7 +162,7 @@ def ingest_file(
         ):
             for chunk in chunks:
                 result = validate(chunk, schema, duplicates=duplicates)
-                accepted = result.accepted
+                accepted = _within_retention(result.accepted, schema, cutoff, report)
                 if pseudonymizer is not None:
                     accepted = _pseudonymize(accepted, pseudonymizer)
                 inserted = _write_rows(connection, schema, accepted, report.file_id)
@@ -224,6 +253,22 @@ def _deferred_indexes(connection: Connection, table: Table) -> Iterator[None]:
     yield
     for index in indexes:
         index.create(connection)
+
+
+def _within_retention(
+    frame: pd.DataFrame, schema: InputSchema, cutoff: int, report: IngestReport
+) -> pd.DataFrame:
+    """The rows of `frame` inside the retention window; the others are counted in `report`."""
+    if schema.event_time is None or frame.empty:
+        return frame
+    times = frame[schema.event_time].to_numpy(dtype=np.int64)
+    old = times < cutoff
+    if not old.any():
+        return frame
+    report.rows_past_retention += int(old.sum())
+    newest = int(times[old].max())
+    report.newest_past_retention = max(newest, report.newest_past_retention or newest)
+    return frame.loc[~old].reset_index(drop=True)
 
 
 def _pseudonymize(frame: pd.DataFrame, pseudonymizer: Pseudonymizer) -> pd.DataFrame:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import itertools
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func, inspect, select
 
 from recsys.config import Settings
@@ -33,6 +38,13 @@ BAD = [
     "CARD-1001,B1,2024-01-05,loan,L1\n",  # duplicate of the first good row
 ]
 RAW_IDS = ("CARD-1001", "CARD-2002", "CARD-3003", "CARD-4004")
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These tests ingest loans from 2024 whatever today's date: the retention window, which
+    would leave them out, has tests of its own."""
+    return settings.model_copy(update={"retention_days": 36_500})
 
 
 def _count(engine: Engine, table) -> int:
@@ -304,3 +316,88 @@ def test_missing_file_and_header_only_file(
     report = ingest_file(engine, settings, kind="loans", path=_write(tmp_path / "h.csv", []))
     assert (report.rows_read, report.rows_accepted, report.skipped) == (0, 0, False)
     assert _count(engine, ingested_files) == 1
+
+
+DAY = 86_400
+NOW = 1_790_000_000  # 2026-09-21, before the real today: ingest refuses future times
+_examples = itertools.count()
+
+
+@st.composite
+def _events(draw: st.DrawFn) -> tuple[str, int, list[int]]:
+    """A kind, a retention window and event times spread around its cutoff (and on it)."""
+    days = draw(st.integers(1, 3_000))
+    cutoff = NOW - days * DAY
+    near = st.integers(-2, 2).map(lambda seconds: cutoff + seconds)
+    anywhere = st.integers(NOW - 4_000 * DAY, NOW)
+    times = draw(st.lists(st.one_of(near, anywhere), min_size=1, max_size=30))
+    return draw(st.sampled_from(["loans", "views"])), days, times
+
+
+@hypothesis_settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(events=_events())
+def test_events_older_than_the_retention_window_are_counted_and_never_stored(
+    engine: Engine, settings: Settings, tmp_path: Path, events: tuple[str, int, list[int]]
+) -> None:
+    kind, days, times = events
+    example = next(_examples)
+    if kind == "loans":
+        header = "reader_id,book_id,borrowed_at\n"
+        lines = [f"CARD-{example}-{i},B{i % 5},{t}\n" for i, t in enumerate(times)]
+    else:
+        header = "session_id,book_id,viewed_at\n"
+        lines = [f"S-{example}-{i},B{i % 5},{t}\n" for i, t in enumerate(times)]
+    path = _write(tmp_path / f"{kind}-{example}.csv", lines, header=header)
+    window = settings.model_copy(update={"retention_days": days})
+
+    report = ingest_file(engine, window, kind=kind, path=path, now=NOW)
+
+    cutoff = NOW - days * DAY
+    old = [t for t in times if t < cutoff]
+    table, column = (loans, loans.c.borrowed_at) if kind == "loans" else (views, views.c.viewed_at)
+    with engine.connect() as connection:
+        stored = connection.execute(
+            select(column).where(table.c.file_id == report.file_id)
+        ).scalars()
+        assert sorted(stored) == sorted(t for t in times if t >= cutoff)
+    assert (report.rows_read, report.rows_quarantined) == (len(times), 0)
+    assert report.rows_accepted == len(times) - len(old)
+    assert report.rows_past_retention == len(old)
+    assert report.newest_past_retention == (max(old) if old else None)
+    shown = [line for line in report.summary_lines() if "retention window" in line]
+    assert shown == (
+        [
+            f"  older than the retention window of {days} days (RECSYS_RETENTION_DAYS), not "
+            f"stored: {len(old)}; the newest of them is from "
+            f"{time.strftime('%Y-%m-%d', time.gmtime(max(old)))}"
+        ]
+        if old
+        else []
+    )
+
+
+def test_an_over_long_id_is_quarantined_with_its_reason_and_a_short_detail(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    huge = "B" * 2_000_000
+    lines = [
+        *GOOD,
+        f"CARD-5005,{huge},2024-01-05,loan,L1\n",
+        f"CARD-6006,B1,2024-01-05,,{'L' * 129}\n",
+    ]
+    path = _write(tmp_path / "loans.csv", lines)
+
+    report = ingest_file(engine, settings, kind="loans", path=path, max_bad_share=0.5)
+
+    assert (report.rows_accepted, report.rows_quarantined) == (4, 2)
+    assert report.reasons == {"id_too_long": 2}
+    assert "  id_too_long: 2" in report.summary_lines()
+    with engine.connect() as connection:
+        stored = connection.execute(select(func.max(func.length(loans.c.book_id)))).scalar()
+        details = connection.execute(select(quarantine.c.detail)).scalars().all()
+    assert stored <= 128
+    assert max(len(detail) for detail in details) < 1_000
+    (bad_rows,) = settings.quarantine_dir.glob("*.bad.csv")
+    assert bad_rows.stat().st_size < 2_000

@@ -18,6 +18,8 @@ from recsys.columns import Audiences, Events
 from recsys.config import Settings
 from recsys.exceptions import ConfigurationError
 from recsys.sample import SampleConfig, SampleLibrary, generate_library, size_table, write_library
+from recsys.sample.events import branch_open
+from recsys.sample.vocab import BRANCHES
 
 LOAN_COLUMNS = ["reader_id", "book_id", "borrowed_at", "event", "library_id", "copy_id"]
 VIEW_COLUMNS = ["session_id", "book_id", "viewed_at", "reader_id"]
@@ -123,6 +125,23 @@ def test_events_follow_the_calendar(library: SampleLibrary) -> None:
     assert per_weekday[6] < 0.5 * per_weekday[2]  # quiet Sundays
     assert library.loans["borrowed_at"].is_monotonic_increasing
     assert library.views["viewed_at"].is_monotonic_increasing
+
+
+def test_branches_keep_weekly_hours_and_close_on_public_holidays(library: SampleLibrary) -> None:
+    config = library.config
+    loans = _loans_only(library)
+    physical = loans[loans["copy_id"].notna()]
+    day = ((physical["borrowed_at"] - pd.Timestamp(config.start, tz="UTC")).dt.days).to_numpy()
+    branch = physical["library_id"].astype(str).map({b: i for i, b in enumerate(BRANCHES)})
+    assert branch_open(config)[branch.to_numpy(), day].all()  # never on a closed day
+    weekday = physical["borrowed_at"].dt.day_of_week
+    assert not (weekday == 6).any()  # every branch closes on Sundays
+    assert set(physical.loc[weekday == 0, "library_id"].astype(str)) == {BRANCHES[0]}
+    events = library.loans["borrowed_at"]
+    holidays = events.dt.strftime("%m-%d").isin(["01-01", "05-01", "12-24", "12-25", "12-26"])
+    assert not holidays.any()  # e-books, renewals and holds included
+    online = library.loans[library.loans["copy_id"].isna() | (library.loans["event"] != "loan")]
+    assert (online["borrowed_at"].dt.day_of_week == 6).sum() > 100  # online on Sundays
 
 
 def test_popularity_and_reader_activity_are_long_tailed(library: SampleLibrary) -> None:

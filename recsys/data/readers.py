@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import warnings
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -54,20 +55,32 @@ def read_chunks(
 ) -> Iterator[pd.DataFrame]:
     """Chunks of `path` as canonical string columns plus ``line_number``.
 
-    The file is checked before this returns: a missing file, a file that is not CSV (or MARC,
-    for catalogs) or one lacking a required column raises `InputFormatError` naming the file
-    and the column.
+    The file is checked before this returns: a missing or unreadable file, a file that is not
+    CSV (or MARC, for catalogs) or one lacking a required column raises `InputFormatError` naming
+    the file and the column; so does a gzip stream found truncated or corrupt while reading.
     """
     schema = get_schema(kind)
     path = Path(path)
-    if not path.is_file():
-        raise InputFormatError(f"{path}: no such file")
+    require_readable(path)
     sample = _sample(path)
     if kind == "catalog" and _looks_like_marc(path, sample):
         if column_map:
             raise InputFormatError(f"{path.name}: --columns applies to CSV files, not MARC")
         return _marc_chunks(path, chunk_rows)
     return _csv_chunks(path, schema, sample, dict(column_map or {}), chunk_rows)
+
+
+def require_readable(path: Path) -> None:
+    """Refuse a path that is missing, not a regular file or not readable, saying which."""
+    if not path.exists():
+        raise InputFormatError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputFormatError(f"{path}: not a file (a directory or a device); give an export file")
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        raise _unreadable(path, error) from None
 
 
 def _sample(path: Path) -> bytes:
@@ -77,9 +90,23 @@ def _sample(path: Path) -> bytes:
         try:
             with gzip.open(path, "rb") as handle:
                 return handle.read(SAMPLE_BYTES)
-        except (OSError, EOFError) as error:
-            raise InputFormatError(f"{path.name}: not a readable gzip file ({error})") from None
+        except _DECOMPRESSION_ERRORS as error:
+            raise _corrupt(path, error) from None
     return head
+
+
+#: What reading a truncated or damaged gzip file raises.
+_DECOMPRESSION_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+def _corrupt(path: Path, error: BaseException) -> InputFormatError:
+    return InputFormatError(
+        f"{path.name}: the compressed file is truncated or corrupt ({error}); export it again"
+    )
+
+
+def _unreadable(path: Path, error: OSError) -> InputFormatError:
+    return InputFormatError(f"{path}: cannot be read ({error.strerror or error})")
 
 
 def _looks_like_marc(path: Path, sample: bytes) -> bool:
@@ -152,6 +179,10 @@ def _numbered(
                 ) from None
             except (pd.errors.ParserError, ValueError) as error:
                 raise InputFormatError(f"{path.name}: not valid CSV ({error})") from None
+            except _DECOMPRESSION_ERRORS as error:  # a gzip stream cut short after the sample
+                raise _corrupt(path, error) from None
+            except OSError as error:
+                raise _unreadable(path, error) from None
             chunk = pd.DataFrame(
                 {name: chunk.iloc[:, position] for name, position in positions.items()}
             )

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from recsys.columns import Columns as C
 from recsys.exceptions import InputFormatError
 
-#: The longest id (reader, book, library, ...) ingest stores and the API accepts.
+#: The longest id (reader, book, library, copy, session, work) in characters, everywhere: ingest
+#: quarantines longer ones, the store's id columns hold this many, the API refuses longer ones.
 MAX_ID_LENGTH = 128
+ID_COLUMNS = (C.READER_ID, C.BOOK_ID, C.LIBRARY_ID, C.COPY_ID, C.SESSION_ID, C.WORK_ID)
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class InputSchema:
     key: tuple[str, ...]
     #: Upserted kinds replace stored rows with the same key; event kinds never do.
     upsert: bool
+    #: The time of an event kind's rows, which the retention window applies to.
+    event_time: str | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -38,6 +42,7 @@ LOANS = InputSchema(
     optional=(C.EVENT, C.LIBRARY_ID, C.COPY_ID),
     key=(C.READER_ID, C.BOOK_ID, C.BORROWED_AT, C.EVENT),
     upsert=False,
+    event_time=C.BORROWED_AT,
 )
 VIEWS = InputSchema(
     kind="views",
@@ -45,6 +50,7 @@ VIEWS = InputSchema(
     optional=(C.READER_ID,),
     key=(C.SESSION_ID, C.BOOK_ID, C.VIEWED_AT),
     upsert=False,
+    event_time=C.VIEWED_AT,
 )
 CATALOG = InputSchema(
     kind="catalog",

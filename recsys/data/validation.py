@@ -2,7 +2,8 @@
 
 Vectorized with pandas so a million rows take seconds. Each bad row gets one reason (the first
 rule it breaks) and a JSON ``detail`` of its contract fields with the reader id replaced by
-``<redacted>``: the quarantine must never hold a raw reader id.
+``<redacted>``: the quarantine must never hold a raw reader id. Fields are cut to
+`DETAIL_CHARS` characters there, so a huge value cannot blow up the quarantine either.
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ from recsys.columns import Columns as C
 from recsys.consent import CONSENT_ANSWERS
 from recsys.data.marc import PRESET_REASON
 from recsys.data.readers import LINE_NUMBER
-from recsys.data.schemas import InputSchema
+from recsys.data.schemas import ID_COLUMNS, MAX_ID_LENGTH, InputSchema
 
 REASON: Final = C.REASON
 DETAIL: Final = "detail"
 REDACTED: Final = "<redacted>"
 QUARANTINE_COLUMNS: Final = (LINE_NUMBER, REASON, DETAIL)
+DETAIL_CHARS: Final = 2 * MAX_ID_LENGTH
 
 MIN_TIMESTAMP: Final = -2_208_988_800  # 1900-01-01: older "events" are export errors
-FUTURE_SLACK_SECONDS: Final = 2 * 86_400  # clock skew between the ILS and this machine
+DAY_SECONDS: Final = 86_400
+FUTURE_SLACK_SECONDS: Final = 2 * DAY_SECONDS  # clock skew between the ILS and this machine
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 _COUNT = r"\d+(?:\.0*)?"  # spreadsheets write counts as "3.0"
 
@@ -67,6 +70,7 @@ class Reasons:
     MISSING_SESSION_ID: Final = "missing_session_id"
     MISSING_LIBRARY_ID: Final = "missing_library_id"
     MISSING_TITLE: Final = "missing_title"
+    ID_TOO_LONG: Final = "id_too_long"  # longer than MAX_ID_LENGTH characters
     BAD_TIMESTAMP: Final = "bad_timestamp"
     UNKNOWN_EVENT: Final = "unknown_event"
     UNKNOWN_AUDIENCE: Final = "unknown_audience"
@@ -112,6 +116,11 @@ def validate(
     )
     preset = frame[PRESET_REASON] if PRESET_REASON in frame else _missing(frame)
     clean, checks = _RULES[schema.kind](raw)
+    checks += [
+        (raw[name].str.len() > MAX_ID_LENGTH, Reasons.ID_TOO_LONG)
+        for name in schema.columns
+        if name in ID_COLUMNS
+    ]
     reason = preset.astype(object).where(preset.notna(), None)
     for broken, name in checks:
         reason = reason.mask(reason.isna() & broken, name)
@@ -145,6 +154,17 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
         seconds[numbers.index] = np.floor(numbers).astype("int64")
     latest = int(time.time()) + FUTURE_SLACK_SECONDS
     return seconds.where((seconds >= MIN_TIMESTAMP) & (seconds <= latest))
+
+
+def retention_cutoff(retention_days: int, *, now: float | None = None) -> int:
+    """Unix seconds before which loans and views are past the retention window: ingest does not
+    store them and the nightly deletes them."""
+    return int((time.time() if now is None else now) - retention_days * DAY_SECONDS)
+
+
+def utc_day(seconds: float | None) -> str:
+    """A Unix time as its UTC date (YYYY-MM-DD), for messages."""
+    return "never" if seconds is None else time.strftime("%Y-%m-%d", time.gmtime(seconds))
 
 
 def _clean(values: pd.Series) -> pd.Series:
@@ -297,7 +317,9 @@ def _quarantine(raw: pd.DataFrame, lines: pd.Series, reasons: pd.Series) -> pd.D
     if C.READER_ID in shown:
         shown[C.READER_ID] = shown[C.READER_ID].where(shown[C.READER_ID].isna(), REDACTED)
     details = [
-        json.dumps({k: v for k, v in row.items() if isinstance(v, str)}, ensure_ascii=False)
+        json.dumps(
+            {k: _shortened(v) for k, v in row.items() if isinstance(v, str)}, ensure_ascii=False
+        )
         for row in shown.to_dict("records")
     ]
     return pd.DataFrame(
@@ -307,3 +329,9 @@ def _quarantine(raw: pd.DataFrame, lines: pd.Series, reasons: pd.Series) -> pd.D
             DETAIL: details,
         }
     )
+
+
+def _shortened(value: str) -> str:
+    if len(value) <= DETAIL_CHARS:
+        return value
+    return f"{value[:DETAIL_CHARS]}... ({len(value)} characters)"

@@ -14,11 +14,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
-from sqlalchemy import Connection, Delete, Engine, Select, delete, func, literal, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Delete,
+    Engine,
+    Select,
+    Table,
+    and_,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
 
 from recsys.columns import Columns as C
 from recsys.columns import Events
 from recsys.data.dataset import CATALOG_COLUMNS, HOLDINGS_COLUMNS, INTERACTION_COLUMNS, Dataset
+from recsys.data.schemas import MAX_ID_LENGTH
 from recsys.db.tables import catalog, holdings, loans, views
 
 READ_CHUNK_ROWS = 500_000
@@ -36,7 +51,9 @@ def load_dataset(
 ) -> Dataset:
     """Loans, renewals and holds (plus views of logged-in readers) with catalog and holdings.
 
-    `since` (inclusive) and `until` (exclusive) are Unix seconds bounding the event time.
+    `since` (inclusive) and `until` (exclusive) are Unix seconds bounding the event time. Rows
+    with an id longer than `MAX_ID_LENGTH` (stored before ingest checked ids) are left out; the
+    nightly's validate step counts them (`count_overlong_ids`).
     """
     parts = [_read_interactions(engine, _loan_query(since, until))]
     if include_views:
@@ -67,7 +84,11 @@ def reader_history(engine: Engine, *, reader_id: str) -> pd.DataFrame:
 
 def load_catalog(engine: Engine) -> pd.DataFrame:
     """The catalog with the canonical columns; ``year`` as nullable Int64."""
-    query = select(*(catalog.c[name] for name in CATALOG_COLUMNS)).order_by(catalog.c.book_id)
+    query = (
+        select(*(catalog.c[name] for name in CATALOG_COLUMNS))
+        .where(*_ids_fit(catalog))
+        .order_by(catalog.c.book_id)
+    )
     with engine.connect() as connection:
         frame = pd.DataFrame(connection.execute(query).all(), columns=list(CATALOG_COLUMNS))
     frame[C.YEAR] = frame[C.YEAR].astype("Int64")
@@ -76,8 +97,10 @@ def load_catalog(engine: Engine) -> pd.DataFrame:
 
 def load_holdings(engine: Engine) -> pd.DataFrame:
     """Copies per book and library: ``[book_id, library_id, copies, available]``."""
-    query = select(*(holdings.c[name] for name in HOLDINGS_COLUMNS)).order_by(
-        holdings.c.book_id, holdings.c.library_id
+    query = (
+        select(*(holdings.c[name] for name in HOLDINGS_COLUMNS))
+        .where(*_ids_fit(holdings))
+        .order_by(holdings.c.book_id, holdings.c.library_id)
     )
     with engine.connect() as connection:
         frame = pd.DataFrame(connection.execute(query).all(), columns=list(HOLDINGS_COLUMNS))
@@ -124,6 +147,16 @@ def readers_per_book(
         if days is not None:
             query = query.where(loans.c.borrowed_at > int(newest) - days * SECONDS_PER_DAY)
         return [(library, book, int(count)) for library, book, count in connection.execute(query)]
+
+
+def count_overlong_ids(engine: Engine) -> dict[str, int]:
+    """Stored rows per table that `load_dataset` leaves out: an id over `MAX_ID_LENGTH`."""
+    counts = {}
+    with engine.connect() as connection:
+        for table in (loans, views, catalog, holdings):
+            query = select(func.count()).select_from(table).where(~and_(*_ids_fit(table)))
+            counts[table.name] = int(connection.execute(query).scalar_one())
+    return counts
 
 
 def delete_events_before(engine: Engine, *, cutoff: int) -> dict[str, int]:
@@ -173,7 +206,7 @@ def _loan_query(since: int | None, until: int | None) -> Select[Any]:
         loans.c.borrowed_at.label(C.TIMESTAMP),
         loans.c.library_id,
     )
-    return _between(query, loans.c.borrowed_at, since, until)
+    return _between(query.where(*_ids_fit(loans)), loans.c.borrowed_at, since, until)
 
 
 def _view_query(since: int | None, until: int | None) -> Select[Any]:
@@ -183,8 +216,20 @@ def _view_query(since: int | None, until: int | None) -> Select[Any]:
         literal(Events.VIEW).label(C.EVENT),
         views.c.viewed_at.label(C.TIMESTAMP),
         literal(None).label(C.LIBRARY_ID),
-    ).where(views.c.reader_id.is_not(None))
+    ).where(views.c.reader_id.is_not(None), *_ids_fit(views))
     return _between(query, views.c.viewed_at, since, until)
+
+
+def _ids_fit(table: Table) -> list[ColumnElement[bool]]:
+    """Conditions that each id column the training data read is empty or short enough."""
+    return [
+        or_(column.is_(None), func.length(column) <= MAX_ID_LENGTH)
+        for column in (table.c[name] for name in _LOADED_IDS if name in table.c)
+    ]
+
+
+#: The id columns `load_dataset` reads (reader ids are pseudonyms of a fixed length).
+_LOADED_IDS = (C.BOOK_ID, C.LIBRARY_ID, C.WORK_ID)
 
 
 def _read_interactions(engine: Engine, query: Select[Any]) -> pd.DataFrame:

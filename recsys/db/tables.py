@@ -21,9 +21,11 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from recsys.data.schemas import MAX_ID_LENGTH
+
 metadata = MetaData()
 
-ID = String(128)
+ID = String(MAX_ID_LENGTH)
 PSEUDONYM = String(64)
 
 ingested_files = Table(

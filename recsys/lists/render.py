@@ -1,4 +1,4 @@
-"""The one renderer of lists: JSON bodies for the service, rows for the batch CSV.
+"""The one renderer of lists: JSON bodies for the service, rows and files for the batch CSV.
 
 Every answer of a list route is rendered here, whether the front door or a route answers, so the
 bytes are the same whoever made them; the batch CSV takes the same items.
@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
+import pandas as pd
 from pydantic_core import to_json
 
 from recsys.lists.pipeline import RankedList
@@ -50,3 +52,31 @@ def render(served: ServedModel, ranked: RankedList, **fields: Any) -> bytes:
             **fields,
         }
     )
+
+
+#: Cell starts a spreadsheet reads as a formula (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def write_csv(frame: pd.DataFrame, target: Path | IO[str]) -> None:
+    """Write `frame` as CSV with every text cell made safe to open in a spreadsheet.
+
+    Ids come from catalogs and export files, so one like ``=HYPERLINK(...)`` would run as a
+    formula in Excel or LibreOffice. Following OWASP's rule, a text cell starting with ``=``,
+    ``+``, ``-``, ``@``, a tab or a carriage return gets a leading single quote, which
+    spreadsheets show as text; numbers (scores, ranks) are written as numbers, as the API
+    renders them. Rows end in CRLF (RFC 4180), so a field holding a carriage return or a line
+    feed is always quoted.
+    """
+    safe = frame.copy()
+    for name in safe.columns:
+        if pd.api.types.is_object_dtype(safe[name]) or pd.api.types.is_string_dtype(safe[name]):
+            safe[name] = neutralize_formulas(safe[name])
+    safe.to_csv(target, index=False, lineterminator="\r\n")
+
+
+def neutralize_formulas(values: pd.Series) -> pd.Series:
+    """`values` with a single quote before each text value that starts like a formula."""
+    text = values.astype(object)
+    risky = text.map(lambda value: isinstance(value, str) and value.startswith(FORMULA_STARTS))
+    return text.where(~risky.astype(bool), "'" + text[risky].astype(str))

@@ -176,7 +176,7 @@ class Recommender(ABC):
 
     @abstractmethod
     def _state_arrays(self) -> dict[str, np.ndarray]:
-        """Fitted state as plain numpy arrays (strings as unicode arrays, no objects)."""
+        """Fitted state as plain numpy arrays, no objects (ids through `IdMap.state`)."""
 
     @abstractmethod
     def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -32,11 +32,16 @@ def map_blocks(function: Callable[[B], T], blocks: Sequence[B]) -> list[T]:
 
 
 class IdMap:
-    """External string ids <-> contiguous indices; stored as a unicode array (npz-safe)."""
+    """External string ids <-> contiguous indices.
+
+    The ids are Python strings in an object array, so their memory is the sum of their lengths: a
+    fixed-width numpy unicode array would give every id the width of the longest one (one stray
+    50 MB id would cost 200 MB per id). `state` stores them for npz without pickle.
+    """
 
     def __init__(self, ids: Iterable[str]) -> None:
-        self.ids: np.ndarray = np.asarray(list(ids), dtype=str)
-        self._index = pd.Index(self.ids)
+        self.ids: np.ndarray = _object_array(ids)
+        self._index = pd.Index(self.ids, dtype=object)
         if not self._index.is_unique:
             raise ValueError("IdMap ids must be unique")
 
@@ -53,6 +58,32 @@ class IdMap:
     def __contains__(self, item: object) -> bool:
         return item in self._index
 
+    def state(self, prefix: str) -> dict[str, np.ndarray]:
+        """The ids as plain arrays under `prefix` (for npz): their UTF-8 text and, per id, where
+        it ends in characters, so the stored size is the sum of the id lengths."""
+        ends = np.cumsum([len(value) for value in self.ids], dtype=np.int64)
+        text = "".join(self.ids.tolist()).encode("utf-8")
+        return {
+            f"{prefix}.utf8": np.frombuffer(text, dtype=np.uint8),
+            f"{prefix}.ends": ends,
+        }
+
+    @classmethod
+    def from_state(cls, prefix: str, arrays: Mapping[str, np.ndarray]) -> IdMap:
+        """Inverse of `state`; also reads the unicode array older bundles stored as `prefix`."""
+        if f"{prefix}.utf8" not in arrays:
+            return cls(arrays[prefix].tolist())
+        text = arrays[f"{prefix}.utf8"].tobytes().decode("utf-8")
+        ends = arrays[f"{prefix}.ends"].tolist()
+        return cls([text[start:end] for start, end in zip([0, *ends][:-1], ends, strict=True)])
+
+
+def _object_array(ids: Iterable[str]) -> np.ndarray:
+    values = ids if isinstance(ids, list) else list(ids)
+    out = np.empty(len(values), dtype=object)
+    out[:] = [str(value) for value in values]
+    return out
+
 
 def _as_strings(ids: Iterable[str]) -> np.ndarray | pd.Index:
     """`ids` as strings to look up. A column of strings is used as it is: iterating a pandas
@@ -64,9 +95,9 @@ def _as_strings(ids: Iterable[str]) -> np.ndarray | pd.Index:
         and not ids.hasnans
     ):
         return pd.Index(ids)
-    if isinstance(ids, np.ndarray) and ids.dtype.kind == "U":
+    if isinstance(ids, np.ndarray) and ids.dtype.kind in "UO":  # an IdMap's own ids, for one
         return ids
-    return np.asarray(list(ids), dtype=str)
+    return _object_array(ids)
 
 
 def csr_state(prefix: str, matrix: sparse.csr_matrix) -> dict[str, np.ndarray]:

@@ -143,14 +143,14 @@ class PopularityRecommender(RankingRecommender):
 
     def _model_state(self) -> dict[str, np.ndarray]:
         return {
-            "libraries": self.libraries_.ids,
+            **self.libraries_.state("libraries"),
             "reader_library": self.reader_library_,
             "audiences": self.audiences_,
             **csr_state("by_library", self.by_library_),
         }
 
     def _restore_model(self, arrays: dict[str, Any]) -> None:
-        self.libraries_ = IdMap(arrays["libraries"])
+        self.libraries_ = IdMap.from_state("libraries", arrays)
         self.reader_library_ = arrays["reader_library"]
         self.audiences_ = arrays["audiences"]
         self.by_library_ = csr_restore("by_library", arrays)

@@ -454,8 +454,8 @@ class RankingRecommender(Recommender):
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
         arrays = {
-            "readers": self.readers_.ids,
-            "books": self.books_.ids,
+            **self.readers_.state("readers"),
+            **self.books_.state("books"),
             "works": self.works_,
             "popularity": self.popularity_,
             "reference_time": np.asarray(
@@ -470,8 +470,8 @@ class RankingRecommender(Recommender):
         return arrays
 
     def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        self.readers_ = IdMap(arrays["readers"])
-        self.books_ = IdMap(arrays["books"])
+        self.readers_ = IdMap.from_state("readers", arrays)
+        self.books_ = IdMap.from_state("books", arrays)
         self.works_ = arrays["works"]
         self.popularity_ = arrays["popularity"]
         reference = float(arrays["reference_time"][0])
@@ -495,8 +495,7 @@ class RankingRecommender(Recommender):
 
 def _work_index(catalog: pd.DataFrame, books: IdMap) -> np.ndarray:
     """A work number per book; a book without `work_id` is a work of its own."""
-    keys = np.char.add("book:", books.ids.astype(str)) if len(books) else books.ids
-    keys = keys.astype(object)
+    keys = np.array(["book:" + book for book in books.ids.tolist()], dtype=object)
     if not catalog.empty and C.WORK_ID in catalog:
         rows = books.index(catalog[C.BOOK_ID].astype(str))
         work = catalog[C.WORK_ID].to_numpy(dtype=object)

@@ -72,6 +72,8 @@ class FileOutcome:
     rows_accepted: int = 0
     rows_quarantined: int = 0
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    rows_past_retention: int = 0
+    newest_past_retention: int | None = None
     moved_to: str | None = None
     error: str | None = None
 
@@ -90,6 +92,15 @@ class InboxReport:
     def accepted_rows(self, kind: str) -> int:
         return sum(f.rows_accepted for f in self.files if f.label.startswith(f"{kind}/"))
 
+    @property
+    def rows_past_retention(self) -> int:
+        return sum(f.rows_past_retention for f in self.files)
+
+    @property
+    def newest_past_retention(self) -> int | None:
+        """The newest of the rows left out as older than the retention window."""
+        return max((f.newest_past_retention or 0 for f in self.files), default=0) or None
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "files_ingested": self.count("ingested"),
@@ -97,6 +108,7 @@ class InboxReport:
             "files_rejected": self.count("rejected"),
             "rows_accepted": {kind: self.accepted_rows(kind) for kind in KINDS},
             "rows_quarantined": sum(f.rows_quarantined for f in self.files),
+            "rows_past_retention": self.rows_past_retention,
             "files": [vars(f) for f in self.files],
         }
 
@@ -150,7 +162,9 @@ def ingest_inbox(
         finally:
             tracker.close()
         outcome = _outcome(item.label, result)
-        line(f"ingest: stored {item.label} ({outcome.status}, {outcome.rows_accepted} rows)")
+        old = outcome.rows_past_retention
+        past = f"; {old} older than the retention window, not stored" if old else ""
+        line(f"ingest: stored {item.label} ({outcome.status}, {outcome.rows_accepted} rows{past})")
         target = _move_unique(item.path, settings.inbox_dir / PROCESSED / item.kind)
         outcome.moved_to = str(target)
         line(f"ingest: moved {item.label} to {PROCESSED}/")
@@ -166,6 +180,8 @@ def _outcome(label: str, result: IngestReport) -> FileOutcome:
         rows_accepted=result.rows_accepted,
         rows_quarantined=result.rows_quarantined,
         quarantined_by_reason=dict(result.reasons),
+        rows_past_retention=result.rows_past_retention,
+        newest_past_retention=result.newest_past_retention,
     )
 
 

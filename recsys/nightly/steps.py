@@ -28,6 +28,8 @@ from recsys.columns import Columns as C
 from recsys.config import Settings
 from recsys.consent import detach_unconsented_sessions, load_training_dataset
 from recsys.data.dataset import Dataset
+from recsys.data.schemas import MAX_ID_LENGTH
+from recsys.data.validation import utc_day
 from recsys.db.tables import loans
 from recsys.evaluation.splits import Split, sample_test_readers, temporal_split
 from recsys.exceptions import RecsysError
@@ -76,6 +78,8 @@ class RunContext:
     dataset: Dataset | None = None
     holdout: Split | None = None
     holdout_lists: HoldoutLists | None = None
+    #: what this run's ingest step stored (None when the step did not run)
+    ingested: inbox.InboxReport | None = None
     model: Recommender | None = None
     manifest_extra: dict[str, Any] = field(default_factory=dict)
 
@@ -91,6 +95,7 @@ def ingest(settings: Settings, ctx: RunContext) -> inbox.InboxReport:
     """Ingest new inbox exports; raise `IngestRejectedError` after the rest if one was rejected."""
     inbox.ensure_layout(settings)
     report = inbox.ingest_inbox(ctx.engine, settings, progress=ctx.progress)
+    ctx.ingested = report
     if not report.files:
         ctx.line(f"ingest: no new exports in {settings.inbox_dir}/{{{','.join(inbox.KINDS)}}}")
     if report.rejected:
@@ -118,16 +123,35 @@ def validate(settings: Settings, ctx: RunContext) -> validate_module.ValidationR
     )
     detached = detach_unconsented_sessions(ctx.engine, settings)
     ctx.line(f"validate: {detached} views of readers without consent made anonymous")
+    overlong = sum(report.overlong_ids.values())
+    if overlong:
+        ctx.line(
+            f"validate: {overlong} stored rows have an id longer than {MAX_ID_LENGTH} characters "
+            f"and are left out of training ({_counts(report.overlong_ids)})"
+        )
     ctx.line(
         f"validate: {report.loans} loan events stored; newest 24 h "
-        f"{report.newest_period_loans} (median before {report.reference_median})"
+        f"{report.newest_period_loans} (same time in earlier weeks: median "
+        f"{report.reference_median}, expected {report.expected_loans})"
     )
     if not report.ok:
+        problems = report.problems
+        if ctx.ingested is not None and ctx.ingested.rows_past_retention:
+            problems = [
+                *problems,
+                f"tonight's exports held {ctx.ingested.rows_past_retention} loans and views older "
+                f"than the retention window, which were not stored (the newest of them from "
+                f"{utc_day(ctx.ingested.newest_past_retention)})",
+            ]
         raise validate_module.DataValidationError(
             "the stored data fail the nightly checks, so no model was trained: "
-            + "; ".join(report.problems)
+            + "; ".join(problems)
         )
     return report
+
+
+def _counts(per_table: dict[str, int]) -> str:
+    return ", ".join(f"{table} {n}" for table, n in per_table.items() if n)
 
 
 def load_data(settings: Settings, ctx: RunContext) -> Dataset:

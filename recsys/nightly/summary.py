@@ -54,18 +54,23 @@ def format_summary(summary: RunSummary, *, metric: str) -> str:
     ingest = summary.counts.get("ingest")
     if ingest:
         rows = ", ".join(f"{kind} {n}" for kind, n in ingest["rows_accepted"].items() if n)
+        old = ingest["rows_past_retention"]
         lines.append(
             f"ingest: {ingest['files_ingested']} new files, {ingest['files_skipped']} already "
             f"known, {ingest['files_rejected']} rejected; rows stored: {rows or 'none'}; "
             f"rows quarantined: {ingest['rows_quarantined']}"
+            + (f"; rows older than the retention window, not stored: {old}" if old else "")
         )
     validate = summary.counts.get("validate")
     if validate:
         deleted = sum(validate["deleted"].values())
+        overlong = sum(validate["overlong_ids"].values())
         lines.append(
             f"data: {validate['loans']} loan events stored; {deleted} events past retention "
             f"deleted; newest 24 h: {validate['newest_period_loans']} loans "
-            f"(median before: {validate['reference_median']})"
+            f"(same time in earlier weeks: median {validate['reference_median']}, expected "
+            f"{validate['expected_loans']})"
+            + (f"; stored rows left out for an id too long: {overlong}" if overlong else "")
         )
     train = summary.counts.get("train")
     if train:

@@ -2,10 +2,16 @@
 
 Times are Unix seconds (int64) until the frames are built. Days follow a calendar: fewer loans on
 Sundays and around Christmas, a summer peak; hours follow opening hours (loans) or evenings (views).
+Branches keep weekly hours like real libraries: the central library closes on Sundays, the other
+branches on Sundays and Mondays. A loan of a physical copy drawn on a day its branch is closed
+happens on the branch's next open day (the last open one at the end of the window). E-book loans,
+renewals and holds are made online, Sundays included; on public holidays nothing is lent at all
+(online events move to the next day, holds to the day before).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,6 +30,13 @@ OPENING_HOURS = np.array([0] * 9 + [4, 6, 7, 7, 8, 8, 9, 10, 10, 8, 5] + [0] * 4
 BROWSING_HOURS = np.array(
     [1, 1, 0, 0, 0, 0, 1, 2, 3, 4, 4, 4, 5, 4, 4, 4, 5, 6, 7, 8, 9, 8, 5, 2], dtype=float
 )
+MONDAY, SUNDAY = 0, 6
+#: Weekdays each branch is closed: the central library on Sundays, the others on Mondays too.
+CENTRAL_CLOSED = (SUNDAY,)
+BRANCH_CLOSED = (MONDAY, SUNDAY)
+#: Public holidays (month, day) on which every branch and the online services are closed.
+HOLIDAYS = ((1, 1), (5, 1), (12, 24), (12, 25), (12, 26))
+ONLINE = -1  # the online services' row in `_open_days`, after the branches'
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,9 @@ def generate_loans(
         rng.random(len(book)) * catalog.copies[library, book]
     ).astype(np.int64)
     copy[catalog.format[book] == EBOOK] = -1
+    is_open = _open_days(config)
+    desk = np.where(copy >= 0, library, ONLINE)  # e-books are lent online
+    time += (_next_open_day(is_open)[desk, day] - day).astype(np.int64) * DAY
 
     renew = np.flatnonzero(rng.random(len(reader)) < config.renewal_share)
     renew_time = time[renew] + rng.integers(14 * DAY, LOAN_DAYS * DAY, len(renew))
@@ -83,12 +99,14 @@ def generate_loans(
         [renew_time, renew_time[again] + rng.integers(14 * DAY, LOAN_DAYS * DAY, int(again.sum()))]
     )
     kept = renew_time < _epoch(config) + config.days * DAY
-    renew, renew_time = renew[kept], renew_time[kept]
+    renew, renew_time = renew[kept], _online(config, is_open, renew_time[kept], _next_open_day)
 
     hold = np.flatnonzero(rng.random(len(reader)) < _hold_probability(config, catalog)[book])
     hold_time = time[hold] - rng.integers(DAY, 45 * DAY, len(hold))
     kept = hold_time >= _epoch(config)
-    hold, hold_time = hold[kept], hold_time[kept]
+    hold_time = _online(config, is_open, hold_time[kept], _previous_open_day)
+    hold = hold[kept][hold_time >= _epoch(config)]  # none open before it: before the window
+    hold_time = hold_time[hold_time >= _epoch(config)]
 
     source = np.concatenate([np.arange(len(reader)), renew, hold])
     times = np.concatenate([time, renew_time, hold_time])
@@ -221,16 +239,64 @@ def _draw_days(
     return np.clip(np.searchsorted(cum, u, side="right") - 1, 0, config.days - 1).astype(np.int32)
 
 
-def _loan_day_weights(config: SampleConfig) -> np.ndarray:
+def branch_open(config: SampleConfig) -> np.ndarray:
+    """Whether each branch (rows) is open on each day of the window (columns)."""
+    return _open_days(config)[: config.branches]
+
+
+def _open_days(config: SampleConfig) -> np.ndarray:
+    """`branch_open`, plus a last row for the online services (closed on public holidays)."""
+    weekday, holiday = _calendar(config)
+    closed = [CENTRAL_CLOSED if b == CENTRAL else BRANCH_CLOSED for b in range(config.branches)]
+    return np.array([*(~np.isin(weekday, days) & ~holiday for days in closed), ~holiday])
+
+
+def _calendar(config: SampleConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Each day's weekday (0 = Monday) and whether it is a public holiday."""
     dates = np.datetime64(config.start) + np.arange(config.days)
-    weekday = (dates.astype(np.int64) + 3) % 7  # 0 = Monday
-    weights = np.where(weekday == 6, 0.35, np.where(weekday == 5, 0.8, 1.0))
+    month = dates.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    month_day = (dates - dates.astype("datetime64[M]")).astype(np.int64) + 1
+    holiday = np.zeros(config.days, dtype=bool)
+    for holiday_month, holiday_day in HOLIDAYS:
+        holiday |= (month == holiday_month) & (month_day == holiday_day)
+    return (dates.astype(np.int64) + 3) % 7, holiday
+
+
+def _next_open_day(is_open: np.ndarray) -> np.ndarray:
+    """Per row and day, the first open day from that day on; at the end of the window, the last
+    open day before it."""
+    days = np.arange(is_open.shape[1])
+    later = np.where(is_open, days, len(days))
+    following = np.minimum.accumulate(later[:, ::-1], axis=1)[:, ::-1]
+    return np.where(following < len(days), following, _previous_open_day(is_open))
+
+
+def _previous_open_day(is_open: np.ndarray) -> np.ndarray:
+    """Per row and day, the last open day up to that day (-1: none)."""
+    days = np.arange(is_open.shape[1])
+    return np.maximum.accumulate(np.where(is_open, days, -1), axis=1)
+
+
+def _online(
+    config: SampleConfig,
+    is_open: np.ndarray,
+    times: np.ndarray,
+    open_day: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """`times` (inside the window) moved by whole days to the online services' `open_day`."""
+    day = (times - _epoch(config)) // DAY
+    return times + (open_day(is_open)[ONLINE, day] - day) * DAY
+
+
+def _loan_day_weights(config: SampleConfig) -> np.ndarray:
+    """Fewer readers come on Saturdays and want to on Sundays; a summer peak; hardly anyone on
+    holidays (loans drawn for a closed day happen on the next open one)."""
+    weekday, holiday = _calendar(config)
+    weights = np.where(weekday == SUNDAY, 0.35, np.where(weekday == 5, 0.8, 1.0))
+    dates = np.datetime64(config.start) + np.arange(config.days)
     day_of_year = (dates - dates.astype("datetime64[Y]")).astype(np.int64)
     weights = weights * (1.0 + 0.15 * np.cos(2 * np.pi * (day_of_year - 200) / 365.25))
-    month_day = (dates - dates.astype("datetime64[M]")).astype(np.int64) + 1
-    month = dates.astype("datetime64[M]").astype(np.int64) % 12 + 1
-    closed = ((month == 12) & np.isin(month_day, [24, 25, 26])) | ((month == 1) & (month_day == 1))
-    return np.where(closed, 0.05, weights)
+    return np.where(holiday, 0.05, weights)
 
 
 def _view_day_weights(config: SampleConfig) -> np.ndarray:

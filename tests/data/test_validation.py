@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from recsys.data.readers import LINE_NUMBER
-from recsys.data.schemas import get_schema
+from recsys.data.schemas import ID_COLUMNS, MAX_ID_LENGTH, get_schema
 from recsys.data.validation import REDACTED, DuplicateFilter, parse_timestamps, validate
 
 
@@ -167,3 +169,58 @@ def test_view_without_reader_is_accepted_as_anonymous() -> None:
     frame = _frame([{"session_id": "S1", "book_id": "B1", "viewed_at": "2024-01-05"}])
     accepted = validate(frame, get_schema("views")).accepted
     assert accepted["reader_id"].tolist() == [None]
+
+
+#: A valid row of each kind (its id columns get replaced by the test below).
+VALID_ROWS = {
+    "loans": {
+        "reader_id": "P",
+        "book_id": "B",
+        "borrowed_at": "2024-01-05",
+        "library_id": "L",
+        "copy_id": "C",
+    },
+    "views": {"session_id": "S", "book_id": "B", "viewed_at": "2024-01-05", "reader_id": "P"},
+    "catalog": {"book_id": "B", "title": "T", "work_id": "W"},
+    "holdings": {"book_id": "B", "library_id": "L"},
+    "consent": {"reader_id": "P", "consented": "yes"},
+}
+ID_LENGTHS = st.one_of(
+    st.integers(1, MAX_ID_LENGTH + 3), st.integers(MAX_ID_LENGTH - 2, MAX_ID_LENGTH + 2)
+)
+
+
+@st.composite
+def _rows_with_ids(draw: st.DrawFn) -> tuple[str, list[dict[str, str]]]:
+    kind = draw(st.sampled_from(sorted(VALID_ROWS)))
+    id_columns = [name for name in VALID_ROWS[kind] if name in ID_COLUMNS]
+    rows = []
+    for _ in range(draw(st.integers(1, 8))):
+        lengths = {name: draw(ID_LENGTHS) for name in id_columns}
+        character = draw(st.sampled_from(["x", "é", "書"]))
+        rows.append({**VALID_ROWS[kind], **{n: character * k for n, k in lengths.items()}})
+    return kind, rows
+
+
+@given(case=_rows_with_ids())
+def test_a_row_is_quarantined_as_id_too_long_exactly_when_an_id_exceeds_the_limit(
+    case: tuple[str, list[dict[str, str]]],
+) -> None:
+    kind, rows = case
+    result = validate(_frame(rows), get_schema(kind))
+    too_long = [any(len(v) > MAX_ID_LENGTH for n, v in r.items() if n in ID_COLUMNS) for r in rows]
+    assert result.quarantined[LINE_NUMBER].tolist() == [
+        line for line, bad in zip(range(2, 2 + len(rows)), too_long, strict=True) if bad
+    ]
+    assert set(result.quarantined["reason"]) <= {"id_too_long"}
+    assert len(result.accepted) == too_long.count(False)
+
+
+def test_a_huge_field_is_cut_short_in_the_quarantine_detail() -> None:
+    huge = "=" * 5_000_000
+    row = {"reader_id": "CARD-1", "book_id": huge, "borrowed_at": "2024-01-05"}
+    result = validate(_frame([row]), get_schema("loans"))
+    assert result.quarantined["reason"].tolist() == ["id_too_long"]
+    detail = json.loads(result.quarantined["detail"][0])
+    assert detail["book_id"] == "=" * 256 + "... (5000000 characters)"
+    assert detail["reader_id"] == REDACTED

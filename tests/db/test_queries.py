@@ -6,15 +6,24 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, insert
 
+from recsys.config import Settings
+from recsys.data.schemas import MAX_ID_LENGTH
 from recsys.db import queries
+from recsys.db.engine import make_engine
+from recsys.db.schema import upgrade
 from recsys.db.tables import catalog, holdings, loans, views
 
 DAY = 86_400
 T0 = 1_704_067_200  # 2024-01-01 00:00:00 UTC
 
 
-@pytest.fixture
+@pytest.fixture(name="stored")
+def stored_fixture(engine: Engine) -> Engine:
+    return stored(engine)
+
+
 def stored(engine: Engine) -> Engine:
+    """Four loans, two views (one anonymous), two catalog records and one holding."""
     with engine.begin() as connection:
         connection.execute(
             insert(loans),
@@ -165,3 +174,40 @@ def test_reader_history_uses_an_index(stored: Engine) -> None:
                 str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")
             )
             assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, plan
+
+
+def test_rows_with_an_id_over_the_limit_are_counted_and_left_out_of_the_dataset(
+    settings: Settings,
+) -> None:
+    """Only SQLite can hold them (PostgreSQL refuses ids longer than the column): rows an older
+    version stored before ingest checked id lengths."""
+    engine = make_engine(settings)
+    upgrade(engine)
+    stored(engine)
+    long = "x" * (MAX_ID_LENGTH + 1)
+    with engine.begin() as connection:
+        for book, library in ((long, None), ("b1", long)):  # one insert per row: keys differ
+            connection.execute(
+                insert(loans).values(
+                    reader_id="r3", book_id=book, borrowed_at=T0, event="loan", library_id=library
+                )
+            )
+        connection.execute(
+            insert(views).values(session_id="s3", book_id=long, viewed_at=T0, reader_id="r3")
+        )
+        connection.execute(insert(catalog).values(book_id=long, title="Long"))
+        connection.execute(insert(catalog).values(book_id="b4", title="W", work_id=long))
+        connection.execute(insert(holdings).values(book_id="b2", library_id=long))
+
+    assert queries.count_overlong_ids(engine) == {
+        "loans": 2,
+        "views": 1,
+        "catalog": 2,
+        "holdings": 1,
+    }
+    dataset = queries.load_dataset(engine)
+    assert "r3" not in set(dataset.interactions["reader_id"])
+    assert len(dataset.interactions) == 5
+    assert dataset.catalog["book_id"].tolist() == ["b1", "b2"]
+    assert dataset.holdings["library_id"].tolist() == ["L1"]
+    engine.dispose()

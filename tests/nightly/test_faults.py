@@ -12,12 +12,12 @@ import gzip
 import sqlite3
 
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, insert, inspect, select
 
 from recsys import artifacts
 from recsys.db.engine import make_engine
 from recsys.db.runs import list_runs
-from recsys.db.tables import ingested_files, loans, views
+from recsys.db.tables import catalog, ingested_files, loans, views
 from recsys.ingest import file_sha256
 
 # (scenario, progress line that triggers the kill). "fresh": first run ever on the history;
@@ -188,7 +188,8 @@ def test_empty_inbox_on_a_new_install_fails_clearly(env) -> None:
     result = env.run("nightly", "--progress", "lines")
     assert result.returncode == 1
     assert "ingest: no new exports in" in result.stdout
-    assert "only 0 loan events are stored" in result.stderr
+    assert "only 0 loan events are newer than the retention window of 36500 days" in result.stderr
+    assert "; no loan is stored" in result.stderr
     assert artifacts.current_run_id(env.models) is None
     assert (env.inbox / "loans").is_dir()
 
@@ -236,3 +237,43 @@ def test_corrupt_published_bundle_is_reported_and_replaced(published) -> None:
     new = artifacts.current_run_id(published.models)
     assert new != current
     artifacts.verify_bundle(artifacts.run_path(published.models, new))
+
+
+def test_rows_stored_with_an_over_long_id_are_left_out_and_the_nightly_still_trains(
+    published,
+) -> None:
+    """Rows an older version stored before ids were checked: one book id of 200,000 characters
+    (every book id of a model used to take its width) and a branch id of 1,000."""
+    long_book, long_branch = "B" * 200_000, "L" * 1_000
+    engine = make_engine(published.settings)
+    try:
+        with engine.begin() as connection:
+            rows = connection.execute(select(loans).limit(3)).mappings().all()
+            connection.execute(
+                insert(loans),
+                [
+                    {**row, "loan_id": None, "book_id": book, "library_id": branch, "event": event}
+                    for row in rows
+                    for book, branch, event in (
+                        (long_book, None, "loan"),
+                        (row["book_id"], long_branch, "renewal"),
+                    )
+                ],
+            )
+            connection.execute(insert(catalog).values(book_id=long_book, title="Stored long ago"))
+    finally:
+        engine.dispose()
+
+    result = published.run("nightly", "--progress", "lines")
+
+    assert result.returncode in (0, 3), result.stdout + result.stderr
+    assert (
+        "validate: 7 stored rows have an id longer than 128 characters and are left out of "
+        "training (loans 6, catalog 1)"
+    ) in result.stdout
+    assert "stored rows left out for an id too long: 7" in result.stdout
+    run_id = max(artifacts.list_runs(published.models))
+    bundle = artifacts.run_path(published.models, run_id)
+    assert sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file()) < 5_000_000
+    assert not [p for p in bundle.rglob("*") if p.is_file() and b"LLLLLLLLLL" in p.read_bytes()]
+    assert not [p for p in bundle.rglob("*") if p.is_file() and b"BBBBBBBBBB" in p.read_bytes()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,11 @@ from recsys.config import Settings
 from recsys.db.engine import make_engine
 from recsys.db.schema import upgrade
 from recsys.db.tables import loans
+from recsys.nightly import steps
 from recsys.nightly.inbox import discover, ingest_inbox
 from recsys.nightly.progress import Progress
-from recsys.nightly.validate import DAY, validate_store
+from recsys.nightly.validate import DataValidationError, validate_store
+from recsys.nightly.volume import DAY
 
 NOW = 1_790_000_000
 
@@ -57,21 +60,44 @@ def add_daily_loans(engine: Engine, counts: list[int], *, end: int = NOW) -> Non
         connection.execute(insert(loans), rows)
 
 
+#: Loans of five weeks, newest day first: a Sunday with a few e-book loans, a short Saturday,
+#: then Friday back to Monday; and the same five weeks ending on the Friday.
+WEEKS = [2, 20, 50, 48, 52, 49, 51] * 5
+TO_FRIDAY = WEEKS[2:] + WEEKS[:2]
+
+
 def test_volume_collapse_is_reported(settings: Settings, engine: Engine) -> None:
-    add_daily_loans(engine, [5, 50, 48, 0, 52, 50, 49, 51])
+    add_daily_loans(engine, [5, *TO_FRIDAY[1:]])  # a Friday with 5 loans
     report = validate_store(engine, settings, now=NOW)
-    assert report.newest_period_loans == 5
-    assert report.reference_median == 50
+    assert (report.newest_period_loans, report.reference_median) == (5, 50)
     (problem,) = report.problems
-    assert "the newest 24 hours of data hold 5 loans, against a median of 50" in problem
-    assert "max_volume_drop=0.5 (RECSYS_MAX_VOLUME_DROP)" in problem
+    assert problem.startswith(
+        "the newest 24 hours of data hold 5 loans, against 50 expected: the median of the same "
+        "24 hours of the week in the 4 weeks before is 50, scaled by 1.00 for how the six days "
+        "before compared with their own weeks. A drop of more than max_volume_drop=0.5 "
+        "(RECSYS_MAX_VOLUME_DROP) suggests an incomplete export"
+    )
 
 
-def test_normal_volume_and_closed_days_pass(settings: Settings, engine: Engine) -> None:
-    add_daily_loans(engine, [30, 50, 0, 0, 52, 50, 49, 51])
+def test_a_library_closed_on_sundays_passes_its_sundays_and_mondays(
+    settings: Settings, engine: Engine
+) -> None:
+    add_daily_loans(engine, WEEKS)  # the night after a Sunday with 2 loans
+    sunday = validate_store(engine, settings, now=NOW)
+    assert sunday.ok, sunday.problems
+    assert (sunday.newest_period_loans, sunday.reference_median) == (2, 2)
+    add_daily_loans(engine, [51], end=NOW + DAY)  # and the Monday after
+    monday = validate_store(engine, settings, now=NOW + DAY)
+    assert monday.ok, monday.problems
+    assert monday.reference_median == 51
+
+
+def test_a_quieter_week_lowers_what_is_expected(settings: Settings, engine: Engine) -> None:
+    add_daily_loans(engine, [n // 3 for n in TO_FRIDAY[:7]] + TO_FRIDAY[7:])  # a term ended
     report = validate_store(engine, settings, now=NOW)
     assert report.ok, report.problems
-    assert report.reference_median == 50
+    assert report.newest_period_loans == 16 and report.reference_median == 50
+    assert report.expected_loans is not None and 15 < report.expected_loans < 18
 
 
 def test_retention_deletes_old_events_and_min_loans_counts_the_rest(
@@ -83,9 +109,50 @@ def test_retention_deletes_old_events_and_min_loans_counts_the_rest(
     assert report.deleted["loans"] == 20
     assert report.loans == 5
     assert report.problems == [
-        "only 5 loan events are stored; at least min_loans=10 (RECSYS_MIN_LOANS) are needed "
-        "to train"
+        "only 5 loan events are newer than the retention window of 730 days "
+        "(RECSYS_RETENTION_DAYS: loans since 2024-09-21); at least min_loans=10 "
+        "(RECSYS_MIN_LOANS) are needed to train"
     ]
+
+
+def test_a_store_holding_only_loans_past_retention_says_how_old_they_were(
+    settings: Settings, engine: Engine
+) -> None:
+    add_daily_loans(engine, [20, 20], end=NOW - 800 * DAY)
+    report = validate_store(engine, settings, now=NOW)
+    assert (report.deleted["loans"], report.loans) == (40, 0)
+    assert report.problems == [
+        "only 0 loan events are newer than the retention window of 730 days "
+        "(RECSYS_RETENTION_DAYS: loans since 2024-09-21); at least min_loans=10 "
+        "(RECSYS_MIN_LOANS) are needed to train; the newest stored loan was from 2024-07-13: "
+        "ingest newer exports, or raise RECSYS_RETENTION_DAYS to train on older history"
+    ]
+
+
+def test_a_history_import_older_than_the_window_is_not_stored_and_the_nightly_says_why(
+    settings: Settings, engine: Engine
+) -> None:
+    folder = settings.inbox_dir / "loans"
+    folder.mkdir(parents=True)
+    days = [date.today() - timedelta(days=n) for n in range(731, 1_100)]
+    rows = "".join(f"R{i % 40},B{i % 13},{day.isoformat()}\n" for i, day in enumerate(days))
+    (folder / "history.csv").write_text("reader_id,book_id,borrowed_at\n" + rows)
+    ctx = steps.RunContext("test-run", engine, Progress("none"))
+
+    report = steps.ingest(settings, ctx)
+
+    (outcome,) = report.files
+    assert (outcome.rows_read, outcome.rows_accepted) == (len(days), 0)
+    assert outcome.rows_past_retention == len(days)
+    with pytest.raises(DataValidationError) as failure:
+        steps.validate(settings, ctx)
+    message = str(failure.value)
+    assert "only 0 loan events are newer than the retention window of 730 days" in message
+    assert "; no loan is stored; " in message
+    assert (
+        f"tonight's exports held {len(days)} loans and views older than the retention window, "
+        f"which were not stored (the newest of them from {days[0].isoformat()})"
+    ) in message
 
 
 def test_discover_orders_kinds_then_names_and_ignores_dot_files(tmp_path: Path) -> None:

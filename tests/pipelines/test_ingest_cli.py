@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import os
+import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,8 +19,12 @@ from recsys.config import Settings, get_settings
 from recsys.db import queries
 
 HEADER = "reader_id,book_id,borrowed_at\n"
-ROWS = "CARD-1001,B1,2024-01-05\nCARD-2002,B2,2024-01-06\nCARD-2002,B3,2024-01-07\n"
-BAD_ROWS = ",B1,2024-01-05\nCARD-3003,B2,someday\n"
+RECENT = [(date.today() - timedelta(days=days)).isoformat() for days in (3, 2, 1)]
+ROWS = "".join(
+    f"{row},{day}\n"
+    for row, day in zip(["CARD-1001,B1", "CARD-2002,B2", "CARD-2002,B3"], RECENT, strict=True)
+)
+BAD_ROWS = f",B1,{RECENT[0]}\nCARD-3003,B2,someday\n"
 
 
 @pytest.fixture
@@ -72,11 +79,26 @@ def test_too_many_bad_rows_exit_1_with_the_counts(
 def test_missing_column_and_column_mapping(
     cli_env: dict[str, str], engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = _file(tmp_path, "patron,item,date\nCARD-1,B1,2024-01-05\n", name="ils.csv")
+    path = _file(tmp_path, f"patron,item,date\nCARD-1,B1,{RECENT[0]}\n", name="ils.csv")
     assert main(["ingest", "loans", path]) == 1
     assert "ils.csv: missing required column 'reader_id' for loans" in capsys.readouterr().err
     mapping = "reader_id=patron,book_id=item,borrowed_at=date"
     assert main(["ingest", "loans", path, "--columns", mapping]) == 0
+    assert queries.count_loans(engine) == 1
+
+
+def test_ingest_says_how_many_rows_are_older_than_the_retention_window(
+    cli_env: dict[str, str], engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = [(date.today() - timedelta(days=days)).isoformat() for days in (900, 800)]
+    text = HEADER + f"CARD-1,B1,{old[0]}\nCARD-1,B2,{old[1]}\nCARD-2,B1,{RECENT[0]}\n"
+    assert main(["ingest", "loans", _file(tmp_path, text)]) == 0
+    out = capsys.readouterr().out
+    assert "loans loans.csv: read 3, accepted 1, quarantined 0 (0.0%)" in out
+    assert (
+        "  older than the retention window of 730 days (RECSYS_RETENTION_DAYS), not stored: 2; "
+        f"the newest of them is from {old[1]}"
+    ) in out
     assert queries.count_loans(engine) == 1
 
 
@@ -116,3 +138,91 @@ def test_ingest_runs_as_a_real_process_and_logs_no_reader_id(
     assert "loans.csv: 3 rows read" in result.stderr  # plain log lines: stderr is not a TTY
     assert "CARD-" not in result.stdout + result.stderr
     assert queries.count_loans(engine) == 3
+
+
+def _truncated_gzip(path: Path) -> None:
+    """A gzip export cut in half: its first 64 KiB decompress, then the stream ends early."""
+    rows = [
+        f"CARD-{i * 7919 % 100_003},B{i % 997},2026-11-{1 + i % 28:02d}\n" for i in range(40_000)
+    ]
+    packed = gzip.compress((HEADER + "".join(rows)).encode())
+    path.write_bytes(packed[: len(packed) // 2])
+
+
+def _unreadable(path: Path) -> None:
+    path.write_text(HEADER + ROWS)
+    path.chmod(0)
+
+
+BAD_FILES = [
+    pytest.param(
+        "loans.csv.gz",
+        _truncated_gzip,
+        r"loans\.csv\.gz: the compressed file is truncated or corrupt \(Compressed "
+        r"file ended before the end-of-stream marker was reached\); export it again$",
+        id="truncated gzip",
+    ),
+    pytest.param(
+        "loans.csv.gz",
+        lambda path: path.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(256)) * 4),
+        r"loans\.csv\.gz: the compressed file is truncated or corrupt \(Error -3 while "
+        r"decompressing data: invalid block type\); export it again$",
+        id="damaged gzip",
+    ),
+    pytest.param("absent.csv", lambda path: None, r"absent\.csv: no such file$", id="missing file"),
+    pytest.param(
+        "folder.csv",
+        lambda path: path.mkdir(),
+        r"folder\.csv: not a file \(a directory or a device\); give an export file$",
+        id="directory",
+    ),
+    pytest.param(
+        "locked.csv",
+        _unreadable,
+        r"locked\.csv: cannot be read \(Permission denied\)$",
+        id="unreadable file",
+        marks=pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode"),
+    ),
+    pytest.param(
+        "memory.csv",
+        lambda path: path.symlink_to("/proc/self/mem"),  # a file even root cannot read from 0
+        r"memory\.csv: cannot be read \(Input/output error\)$",
+        id="file that fails to read",
+        marks=pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="Linux only"),
+    ),
+    pytest.param(
+        "ils.csv",
+        lambda path: path.write_text("patron,item\nC1,B1\n"),
+        r"ils\.csv: missing required column 'reader_id' for loans; found columns: "
+        r"\['patron', 'item'\]",
+        id="wrong columns",
+    ),
+    pytest.param(
+        "empty.csv",
+        lambda path: path.write_text(""),
+        r"empty\.csv: empty file; expected a CSV header with columns "
+        r"\['reader_id', 'book_id', 'borrowed_at'\]$",
+        id="empty file",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "message"), BAD_FILES)
+def test_a_bad_file_ends_in_one_error_line_and_exit_1(
+    cli_env: dict[str, str],
+    engine: Engine,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    make: Callable[[Path], object],
+    message: str,
+) -> None:
+    path = tmp_path / name
+    make(path)
+    assert main(["ingest", "loans", str(path)]) == 1
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("recsys ingest: error: ")]
+    assert len(errors) == 1, err
+    assert re.search(message, errors[0].removeprefix("recsys ingest: error: ")), errors[0]
+    assert "Traceback" not in err
+    assert queries.count_loans(engine) == 0

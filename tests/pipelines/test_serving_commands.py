@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ from recsys.config import Settings
 from recsys.consent import set_consent
 from recsys.privacy import Pseudonymizer
 
-from .conftest import KEY, raw_loans
+from .conftest import FORMULA_BOOKS, KEY, raw_loans
 
 
 def test_recommend_writes_raw_ids_back(
@@ -85,6 +86,41 @@ def test_similar_writes_neighbours_to_stdout(
     assert lines[0] == "book_id,rank,similar_book_id,score,title,author,reason"
     assert [line.split(",")[:2] for line in lines[1:]] == [["b2", "1"], ["b2", "2"]]
     assert "1 of 2 books known" in captured.err
+
+
+@pytest.mark.parametrize("published", [FORMULA_BOOKS], indirect=True)
+@pytest.mark.parametrize("command", ["similar", "recommend"])
+def test_batch_csv_neutralizes_cells_that_start_like_a_formula(
+    published: list[str], tmp_path: Path, command: str
+) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(FORMULA_BOOKS if command == "similar" else ["r1", "=1+2", "r5"]))
+    out = tmp_path / "out.csv"
+    flag = "--books" if command == "similar" else "--readers"
+    assert main([command, flag, str(ids), "--k", "7", "--format", "csv", "--out", str(out)]) == 0
+    with out.open(newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    text_columns = [i for i, name in enumerate(header) if name.endswith("_id")]
+    cells = [row[i] for row in rows for i in text_columns]
+    assert len(rows) >= 14 and cells
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    quoted = {cell for cell in cells if cell.startswith("'")}
+    expected = {"'" + book for book in FORMULA_BOOKS[:6]}
+    if command == "recommend":
+        expected.add("'=1+2")
+    assert quoted <= expected and len(quoted) >= 4
+    assert {cell for cell in cells if not cell.startswith("'")} <= {"b6", "b7", "r1", "r5"}
+    [float(row[header.index("score")]) for row in rows]  # scores stay numbers, negative ones too
+
+
+def test_an_unwritable_output_is_one_error_line(
+    published: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    books = tmp_path / "books.txt"
+    books.write_text("b2\n")
+    assert main(["similar", "--books", str(books), "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"recsys similar: error: {tmp_path}: Is a directory"]
 
 
 def test_bad_k_is_a_usage_error(published: list[str], tmp_path: Path) -> None:
