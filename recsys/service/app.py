@@ -38,6 +38,7 @@ from recsys.service.routes import (
     privacy,
     readers,
     sessions,
+    widget,
 )
 from recsys.service.routes import metrics as metrics_routes
 
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if isinstance(route, APIRoute) and route.summary is None and route.description:
                 route.summary = route.description.strip().splitlines()[0]
         app.include_router(module.router)
+    app.include_router(widget.router)  # its routes name their own summaries
     return app
 
 
