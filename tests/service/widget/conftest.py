@@ -154,7 +154,7 @@ def context_options() -> dict[str, object]:
 
 @pytest.fixture
 def page(browser: Browser, context_options: dict[str, object]) -> Iterator[Page]:
-    context = browser.new_context(viewport=VIEWPORT, **context_options)  # type: ignore[arg-type]
+    context = browser.new_context(viewport=VIEWPORT, **context_options)
     context.add_init_script(CSP_RECORDER)
     page = context.new_page()
     yield page
