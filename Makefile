@@ -12,6 +12,8 @@ STAMP       := $(VENV)/.installed-stamp
 HOST        ?= 127.0.0.1
 PORT        ?= 8000
 DEMO_LOANS  ?= 50000
+# where the demo's widget links each suggested book: the demo's own record pages
+DEMO_RECORD_URL ?= /demo/record/{book_id}
 PYTEST_ARGS ?=
 
 export OPENBLAS_NUM_THREADS := 1
@@ -43,13 +45,15 @@ keys: $(STAMP) ## Create the local pseudonym key and demo API keys (0600 files u
 sample: $(STAMP) ## Generate the bundled sample library into data/inbox/ (DEMO_LOANS loans)
 	$(RECSYS) sample --loans $(DEMO_LOANS)
 
-demo: keys ## Install, generate the sample, ingest, train, publish and serve it
+demo: keys ## Install, generate the sample, ingest, train, publish and serve it (with a sample record page)
 	@if [ -z "$$(ls -A data/inbox/loans 2>/dev/null)" ] && [ ! -f data/recsys.db ]; then $(RECSYS) sample --loans $(DEMO_LOANS); fi
 	$(RECSYS) nightly || test $$? -eq 3
 	@echo
 	@echo "Demo is starting on http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/docs)"
+	@echo "A sample catalog record page with the widget: http://$(HOST):$(PORT)/demo"
 	@echo "Try the curl commands in README.md (section 'What make demo shows'). Ctrl-C stops it."
-	$(RECSYS) serve --host $(HOST) --port $(PORT)
+	RECSYS_DEMO_PAGES=true RECSYS_RECORD_URL_TEMPLATE='$(DEMO_RECORD_URL)' \
+		$(RECSYS) serve --host $(HOST) --port $(PORT)
 
 serve: $(STAMP) ## Serve the published model with uvicorn (HOST, PORT)
 	$(RECSYS) serve --host $(HOST) --port $(PORT)

@@ -17,6 +17,7 @@ BENCHMARKS = (
     "bench_service",
     "bench_nightly",
     "bench_volume",
+    "bench_widget",
 )
 
 

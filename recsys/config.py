@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recsys.exceptions import ConfigurationError
@@ -24,6 +24,8 @@ from recsys.privacy import split_key_chain
 MIN_KEY_BYTES = 32
 API_KEY_SCOPES = ("reader", "admin")
 API_KEY_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+BOOK_ID_PLACEHOLDER = "{book_id}"
 PLACEHOLDER_KEYS = frozenset({"change-me", "changeme", "secret", "placeholder", "xxx"})
 
 
@@ -68,6 +70,19 @@ class Settings(BaseSettings):
         default=262_144, ge=1_024, description="larger request bodies are refused (413) unread"
     )
 
+    record_url_template: str | None = Field(
+        default=None, description="the catalog's record page, with {book_id}; widget links"
+    )
+    cover_url_template: str | None = Field(
+        default=None, description="a cover image, with {book_id}; the widget shows none if unset"
+    )
+    widget_timeout_seconds: float = Field(
+        default=4.0, gt=0, le=30, description="the widget gives up (and stays empty) after this"
+    )
+    demo_pages: bool = Field(
+        default=False, description="serve /demo/record/{book_id}, a sample record page"
+    )
+
     min_pair_support: int = Field(default=3, description="distinct readers linking two books")
     consent_mode: Literal["opt-in", "opt-out"] = "opt-out"
     retention_days: int = Field(default=730, ge=1)
@@ -97,6 +112,25 @@ class Settings(BaseSettings):
             raise ValueError(
                 "min_pair_support must be at least 2 so that no list reveals one reader; "
                 f"got {value}"
+            )
+        return value
+
+    @field_validator("record_url_template", "cover_url_template")
+    @classmethod
+    def _book_url_template(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or value == "":
+            return None
+        variable = f"RECSYS_{(info.field_name or '').upper()}"
+        rest = value.replace(BOOK_ID_PLACEHOLDER, "")
+        if (
+            BOOK_ID_PLACEHOLDER not in value
+            or "{" in rest
+            or "}" in rest
+            or not (value.startswith(("https://", "http://", "/")))
+        ):
+            raise ValueError(
+                f"{variable} must be an http(s) URL or a path starting with / that holds "
+                f"{BOOK_ID_PLACEHOLDER} (and no other {{...}}); got {value!r}"
             )
         return value
 

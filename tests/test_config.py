@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,37 @@ def test_api_keys_with_unknown_scope_are_refused(tmp_path: Path) -> None:
     settings = Settings(api_keys="abc:root", api_keys_file=tmp_path / "absent", _env_file=None)
     with pytest.raises(ConfigurationError, match="KEY:reader or KEY:admin"):
         settings.api_key_scopes()
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "https://opac.example.org/cgi-bin/koha/opac-detail.pl?biblionumber={book_id}",
+        "/demo/record/{book_id}",
+    ],
+)
+def test_record_url_template_with_book_id_is_kept(template: str) -> None:
+    assert Settings(record_url_template=template, _env_file=None).record_url_template == template
+
+
+def test_empty_url_templates_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECSYS_RECORD_URL_TEMPLATE", "")
+    monkeypatch.setenv("RECSYS_COVER_URL_TEMPLATE", "")
+    settings = Settings(_env_file=None)
+    assert settings.record_url_template is None and settings.cover_url_template is None
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "https://opac.example.org/record/",  # no {book_id}
+        "javascript:alert('{book_id}')",  # not a web address
+        "https://opac.example.org/{book_id}?isbn={isbn}",  # an unknown placeholder
+        "opac.example.org/{book_id}",  # neither absolute nor a path
+    ],
+)
+def test_bad_url_templates_are_refused(template: str) -> None:
+    with pytest.raises(ValidationError, match="RECSYS_COVER_URL_TEMPLATE must be an http"):
+        Settings(cover_url_template=template, _env_file=None)
+    with pytest.raises(ValidationError, match=re.escape(f"got {template!r}")):
+        Settings(record_url_template=template, _env_file=None)

@@ -45,6 +45,7 @@ from recsys.service.routes import (
     readers,
     reading_lists,
     sessions,
+    widget,
 )
 from recsys.service.routes import metrics as metrics_routes
 
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if isinstance(route, APIRoute) and route.summary is None and route.description:
                 route.summary = route.description.strip().splitlines()[0]
         app.include_router(module.router)
+    app.include_router(widget.router)  # its routes name their own summaries
     return app
 
 

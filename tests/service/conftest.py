@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Callable, Iterator
 
-import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import Engine
@@ -28,6 +24,7 @@ from .service_library import (
     publish_model,
     service_settings_for,
     train_default,
+    uvicorn_on_loopback,
     wait_until,
 )
 
@@ -104,12 +101,6 @@ def client(tmp_path_factory: pytest.TempPathFactory, trained: Trained) -> Iterat
     engine.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def live_server(library: Engine, service_settings: Settings) -> Iterator[str]:
     """uvicorn serving the app on a free loopback port, in a thread; yields its base URL."""
@@ -120,24 +111,5 @@ def live_server(library: Engine, service_settings: Settings) -> Iterator[str]:
             )
         }
     )
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, access_log=False, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{base}/health/ready", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_until(ready, what="uvicorn to serve a model")
+    with uvicorn_on_loopback(create_app(settings)) as base:
         yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -7,12 +7,18 @@ right neighbours are known. Two works have two editions (a print book and an ebo
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pandas as pd
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 from prometheus_client.parser import text_string_to_metric_families
@@ -204,8 +210,13 @@ def fit_model(
     return build_model("hybrid", **{**defaults, **params}).fit(dataset)
 
 
-def fill_database(engine: Engine, key: str, trained: Trained) -> None:
-    loans = pseudonymized(pd.concat([build_loans(), newer_loans()]), key)
+def fill_database(
+    engine: Engine, key: str, trained: Trained, loans: pd.DataFrame | None = None
+) -> None:
+    """Store the catalog, holdings and `loans` (default: the tiny library's, newer ones too)."""
+    if loans is None:
+        loans = pd.concat([build_loans(), newer_loans()])
+    loans = pseudonymized(loans, key)
     with engine.begin() as connection:
         connection.execute(
             insert(catalog_table),
@@ -248,6 +259,37 @@ def wait_until(check: Callable[[], bool], *, what: str, deadline: float = READY_
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {deadline}s waiting for {what}")
         time.sleep(0.01)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def uvicorn_on_loopback(app: FastAPI) -> Iterator[str]:
+    """uvicorn serving `app` on a free loopback port, in a thread, until the block ends; yields
+    its base URL once the app is ready (a model loaded)."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{base}/health/ready", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(ready, what="uvicorn to serve a model")
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def reader_get(client: TestClient, reader: str, **params: object) -> Response:

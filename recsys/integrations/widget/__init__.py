@@ -1,0 +1,1 @@
+"""The catalog widget: `widget.js` and `widget.css`, served by the service, and the demo page."""
