@@ -67,6 +67,9 @@ class Reasons:
     MISSING_SESSION_ID: Final = "missing_session_id"
     MISSING_LIBRARY_ID: Final = "missing_library_id"
     MISSING_TITLE: Final = "missing_title"
+    MISSING_COPY_ID: Final = "missing_copy_id"
+    #: An item-level loan whose item no stored items export maps to a record.
+    UNKNOWN_ITEM: Final = "unknown_item"
     BAD_TIMESTAMP: Final = "bad_timestamp"
     UNKNOWN_EVENT: Final = "unknown_event"
     UNKNOWN_AUDIENCE: Final = "unknown_audience"
@@ -260,6 +263,20 @@ def _holdings(raw: pd.DataFrame) -> tuple[pd.DataFrame, Checks]:
     ]
 
 
+def _items(raw: pd.DataFrame) -> tuple[pd.DataFrame, Checks]:
+    clean = pd.DataFrame(
+        {
+            C.COPY_ID: raw[C.COPY_ID],
+            C.BOOK_ID: raw[C.BOOK_ID],
+            C.LIBRARY_ID: _none(raw[C.LIBRARY_ID]),
+        }
+    )
+    return clean, [
+        (raw[C.COPY_ID].isna(), Reasons.MISSING_COPY_ID),
+        (raw[C.BOOK_ID].isna(), Reasons.MISSING_BOOK_ID),
+    ]
+
+
 def _consent(raw: pd.DataFrame) -> tuple[pd.DataFrame, Checks]:
     answer = raw[C.CONSENTED].str.lower().map(CONSENT_ANSWERS)
     stamped = parse_timestamps(raw[C.UPDATED_AT])
@@ -287,6 +304,7 @@ _RULES: dict[str, Rule] = {
     "views": _views,
     "catalog": _catalog,
     "holdings": _holdings,
+    "items": _items,
     "consent": _consent,
 }
 
