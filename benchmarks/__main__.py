@@ -10,7 +10,14 @@ import sys
 import time
 import traceback
 
-BENCHMARKS = ("bench_ingest", "bench_quality", "bench_training", "bench_service", "bench_nightly")
+BENCHMARKS = (
+    "bench_ingest",
+    "bench_quality",
+    "bench_training",
+    "bench_service",
+    "bench_nightly",
+    "bench_reader_share",
+)
 
 
 def main(argv: list[str]) -> int:
