@@ -46,8 +46,8 @@ def is_anonymous(readers: pd.Series, ids: frozenset[str], *, blank: bool) -> pd.
 def _distinct_ids(readers: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Each row's code among the distinct ids (-1 for a missing one), and those ids stripped:
     stripping the few distinct ids, not every row, keeps this cheap on big chunks."""
-    codes, uniques = pd.factorize(readers.astype(object))
-    return codes, [str(reader).strip() for reader in uniques]
+    codes, uniques = pd.factorize(readers)
+    return codes, [str(reader).strip() for reader in np.asarray(uniques, dtype=object)]
 
 
 class ReaderShareGuard:
@@ -68,11 +68,13 @@ class ReaderShareGuard:
 
     def _count(self, chunk: pd.DataFrame) -> None:
         codes, distinct = _distinct_ids(chunk[C.READER_ID])
-        present = codes >= 0
-        counts = np.bincount(codes[present], minlength=len(distinct))
-        # factorize numbers ids in order of appearance: an id's first row is its first line
-        _, first_rows = np.unique(codes[present], return_index=True)
-        lines = chunk[LINE_NUMBER].to_numpy()[present][first_rows]
+        rows = np.flatnonzero(codes >= 0)
+        counts = np.bincount(codes[rows], minlength=len(distinct))
+        # factorize numbers ids in order of appearance: an id first appears where the codes
+        # seen so far reach a new maximum
+        seen = np.maximum.accumulate(codes[rows])
+        first_rows = rows[np.r_[True, seen[1:] > seen[:-1]]] if len(rows) else rows
+        lines = chunk[LINE_NUMBER].to_numpy()[first_rows]
         for reader, count, line in zip(distinct, counts, lines, strict=True):
             if reader:
                 self._counts[reader] += int(count)

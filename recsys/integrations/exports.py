@@ -120,6 +120,9 @@ def _catalog_id_field(
 def _without_anonymous(
     chunks: Iterator[pd.DataFrame], ids: frozenset[str], set_aside: Counter[str]
 ) -> Iterator[pd.DataFrame]:
+    if not ids:
+        yield from chunks
+        return
     for chunk in chunks:
         anonymous = is_anonymous(chunk[C.READER_ID], ids, blank=False)
         if anonymous.any():

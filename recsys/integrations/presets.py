@@ -4,13 +4,13 @@ A preset gives each *role* (our loan columns, plus the columns its rules read) t
 column names that fill it, first present wins; which rows are loan events and which are set
 aside (a return is not a loan); which loans were renewed; the ids under which the system files
 anonymized loans; where its MARC records keep their id; and how its items export links copies
-to records. The layouts come from each system's public schema, named in ``source``.
+to records. The layouts come from each system's public schema, named above each preset.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 import pandas as pd
@@ -50,7 +50,6 @@ class ItemsLayout:
     book_id: Names
     library_id: Names
     export: str
-    source: str
 
     @property
     def roles(self) -> dict[str, Names]:
@@ -65,8 +64,6 @@ class Preset:
     system: str
     #: The export to take, in the system's own words (the README lists these).
     export: str
-    #: The public schema documentation the column layout comes from.
-    source: str
     #: Role -> export column names (first present wins). A loan's book comes from the
     #: ``book_id`` role when the export has it, else from ``copy_id`` through the items export.
     columns: Mapping[str, Names]
@@ -83,16 +80,17 @@ class Preset:
     catalog_id_field: str = "001"
     format: Format = Format.CSV
     #: Roles whose column must exist, beside the reader, the time and a book or copy id.
-    required: Names = field(default=())
+    required: Names = ()
 
 
+# Layout: Koha installer/data/mysql/kohastructure.sql, table items
 KOHA_ITEMS = ItemsLayout(
     copy_id=("itemnumber",),
     book_id=("biblionumber",),
     library_id=("homebranch", "holdingbranch"),
     export="the items table (SELECT itemnumber, biblionumber, homebranch FROM items)",
-    source="Koha installer/data/mysql/kohastructure.sql, table items",
 )
+# Layout: Evergreen Open-ILS/src/sql/Pg/040.schema.asset.sql, asset.copy and asset.call_number
 EVERGREEN_COPIES = ItemsLayout(
     copy_id=("id", "target_copy"),
     book_id=("record",),
@@ -101,8 +99,9 @@ EVERGREEN_COPIES = ItemsLayout(
         "copies with their record (SELECT cp.id, cn.record, cp.circ_lib FROM asset.copy cp "
         "JOIN asset.call_number cn ON cn.id = cp.call_number)"
     ),
-    source="Evergreen Open-ILS/src/sql/Pg/040.schema.asset.sql, asset.copy and asset.call_number",
 )
+# Layout: FOLIO mod-inventory-storage ramls/item.json (id, holdingsRecordId,
+# effectiveLocationId) and ramls/holdingsrecord.json (instanceId)
 FOLIO_ITEMS = ItemsLayout(
     copy_id=("id", "itemId"),
     book_id=("instanceId",),
@@ -110,10 +109,6 @@ FOLIO_ITEMS = ItemsLayout(
     export=(
         "item ids with their instance (item id and holdings record's instanceId, e.g. a "
         "reporting-database join of items and holdings records), as CSV"
-    ),
-    source=(
-        "FOLIO mod-inventory-storage ramls/item.json (id, holdingsRecordId, "
-        "effectiveLocationId) and ramls/holdingsrecord.json (instanceId)"
     ),
 )
 
@@ -133,15 +128,13 @@ KOHA_ANONYMOUS = ("0",)
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
+        # Layout: Koha installer/data/mysql/kohastructure.sql, tables issues, old_issues, items
         Preset(
             name="koha-issues",
             system="Koha",
             export=(
                 "issues and old_issues joined with items (borrowernumber, itemnumber, "
                 "biblionumber, issuedate, returndate, renewals_count, branchcode)"
-            ),
-            source=(
-                "Koha installer/data/mysql/kohastructure.sql, tables issues, old_issues, items"
             ),
             columns={
                 C.READER_ID: ("borrowernumber",),
@@ -158,11 +151,11 @@ PRESETS: dict[str, Preset] = {
             blank_reader_is_anonymous=True,
             catalog_id_field="999c",
         ),
+        # Layout: Koha installer/data/mysql/kohastructure.sql, table statistics
         Preset(
             name="koha-statistics",
             system="Koha",
             export="the statistics table (datetime, branch, type, itemnumber, borrowernumber)",
-            source="Koha installer/data/mysql/kohastructure.sql, table statistics",
             columns={
                 C.READER_ID: ("borrowernumber",),
                 C.BORROWED_AT: ("datetime",),
@@ -177,6 +170,7 @@ PRESETS: dict[str, Preset] = {
             catalog_id_field="999c",
             required=(EVENT,),
         ),
+        # Layout: Koha installer/data/mysql/kohastructure.sql, table pseudonymized_transactions
         Preset(
             name="koha-pseudonymized",
             system="Koha",
@@ -184,7 +178,6 @@ PRESETS: dict[str, Preset] = {
                 "the pseudonymized_transactions table (hashed_borrowernumber, datetime, "
                 "transaction_type, itemnumber, homebranch)"
             ),
-            source="Koha installer/data/mysql/kohastructure.sql, table pseudonymized_transactions",
             columns={
                 C.READER_ID: ("hashed_borrowernumber",),
                 C.BORROWED_AT: ("datetime",),
@@ -197,6 +190,7 @@ PRESETS: dict[str, Preset] = {
             catalog_id_field="999c",
             required=(EVENT,),
         ),
+        # Layout: FOLIO mod-circulation ramls/loan.json and ramls/loans.json
         Preset(
             name="folio-loans",
             system="FOLIO",
@@ -204,7 +198,6 @@ PRESETS: dict[str, Preset] = {
                 "the JSON of GET /circulation/loans (userId, itemId, item.instanceId, "
                 "loanDate, action, renewalCount)"
             ),
-            source="FOLIO mod-circulation ramls/loan.json and ramls/loans.json",
             columns={
                 C.READER_ID: ("userId",),
                 C.BORROWED_AT: ("loanDate",),
@@ -222,16 +215,14 @@ PRESETS: dict[str, Preset] = {
             catalog_id_field="999i",
             format=Format.FOLIO_JSON,
         ),
+        # Layout: Evergreen Open-ILS/src/sql/Pg/090.schema.action.sql (action.circulation,
+        # action.all_circulation) and 080.schema.money.sql (money.billable_xact)
         Preset(
             name="evergreen-circ",
             system="Evergreen",
             export=(
                 "action.circulation (usr, target_copy, xact_start, circ_lib, parent_circ), "
                 "or action.all_circulation with copy_bib_record"
-            ),
-            source=(
-                "Evergreen Open-ILS/src/sql/Pg/090.schema.action.sql (action.circulation, "
-                "action.all_circulation) and 080.schema.money.sql (money.billable_xact)"
             ),
             columns={
                 C.READER_ID: ("usr",),
@@ -247,6 +238,8 @@ PRESETS: dict[str, Preset] = {
             blank_reader_is_anonymous=True,
             catalog_id_field="901c",
         ),
+        # Layout: Ex Libris Alma Analytics, Fulfillment subject area: Loan Details,
+        # Bibliographic Details, Borrower Details, Item Location fields
         Preset(
             name="alma-fulfillment",
             system="Alma",
@@ -254,10 +247,6 @@ PRESETS: dict[str, Preset] = {
                 "an Analytics report on the Fulfillment subject area (Loan Date, MMS Id, "
                 "Library Code, Primary Identifier; optional Loan Time, In House Loan "
                 "Indicator, Process Status, Item Id) as CSV"
-            ),
-            source=(
-                "Ex Libris Alma Analytics, Fulfillment subject area: Loan Details, "
-                "Bibliographic Details, Borrower Details, Item Location fields"
             ),
             columns={
                 C.READER_ID: ("Primary Identifier", "User Primary Identifier", "Patron Id"),

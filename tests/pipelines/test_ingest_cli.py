@@ -8,7 +8,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pymarc
 import pytest
 from sqlalchemy import Engine
 
@@ -176,23 +175,15 @@ def test_unknown_preset_is_one_line_listing_the_presets(
 
 
 def test_id_field_reads_koha_biblionumbers_from_999c(
-    cli_env: dict[str, str], engine: Engine, tmp_path: Path
+    cli_env: dict[str, str], engine: Engine, koha_biblios: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    record = pymarc.Record()
-    record.add_field(
-        pymarc.Field(tag="001", data="ocm12345"),
-        pymarc.Field(
-            tag="245",
-            indicators=pymarc.Indicators("0", "0"),
-            subfields=[pymarc.Subfield("a", "Soup for every season")],
-        ),
-        pymarc.Field(
-            tag="999",
-            indicators=pymarc.Indicators(" ", " "),
-            subfields=[pymarc.Subfield("c", "4711"), pymarc.Subfield("d", "4711")],
-        ),
+    assert main(["ingest", "catalog", str(koha_biblios), "--id-field", "999c"]) == 1
+    err = capsys.readouterr().err  # the record without 999 $c has no id
+    assert "biblios.mrc: 1 of 2 rows are bad" in err and "By reason: missing_book_id 1" in err
+    assert (
+        main(
+            ["ingest", "catalog", str(koha_biblios), "--id-field", "999c", "--max-bad-share", "0.5"]
+        )
+        == 0
     )
-    path = tmp_path / "biblios.mrc"
-    path.write_bytes(record.as_marc())
-    assert main(["ingest", "catalog", str(path), "--id-field", "999c"]) == 0
     assert queries.load_catalog(engine)["book_id"].tolist() == ["4711"]
