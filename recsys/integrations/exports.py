@@ -32,7 +32,7 @@ from recsys.integrations.anonymous import (
     anonymous_ids,
     is_anonymous,
 )
-from recsys.integrations.items import books_of_copies, stored_item_count
+from recsys.integrations.items import CopyRecords, stored_item_count
 from recsys.integrations.layouts import RoleSource, read_roles
 from recsys.integrations.presets import NONE, Format, Names, Preset, get_preset
 from recsys.integrations.rules import RENEWED_AT, text
@@ -165,11 +165,12 @@ def _preset_loans(
             f"{preset.system}'s items export first{items} (recsys ingest items FILE --preset "
             f"{preset.name}, or drop it into inbox/items/)"
         )
-    return (_map_loans(engine, preset, raw, ids, set_aside) for raw in source.chunks)
+    copies = CopyRecords(engine)
+    return (_map_loans(copies, preset, raw, ids, set_aside) for raw in source.chunks)
 
 
 def _map_loans(
-    engine: Engine,
+    copies: CopyRecords,
     preset: Preset,
     raw: pd.DataFrame,
     ids: frozenset[str],
@@ -194,7 +195,7 @@ def _map_loans(
             PRESET_REASON: pd.Series(None, index=raw.index, dtype=object),
         }
     )
-    _books_from_items(engine, loans, keep)
+    _books_from_items(copies, loans, keep)
     if preset.renewed is None:
         return loans.loc[keep].reset_index(drop=True)
     renewed = keep & preset.renewed(raw) & (classified.event == Events.LOAN)
@@ -204,12 +205,12 @@ def _map_loans(
     return pd.concat([loans.loc[keep], renewals]).sort_index(kind="stable").reset_index(drop=True)
 
 
-def _books_from_items(engine: Engine, loans: pd.DataFrame, keep: pd.Series) -> None:
+def _books_from_items(copies: CopyRecords, loans: pd.DataFrame, keep: pd.Series) -> None:
     """Fill the record of kept loans that name only their copy; unknown copies get a reason."""
     wanted = keep & loans[C.BOOK_ID].isna() & loans[C.COPY_ID].notna()
     if not wanted.any():
         return
-    books = books_of_copies(engine, loans.loc[wanted, C.COPY_ID])
+    books = copies.books(loans.loc[wanted, C.COPY_ID])
     loans.loc[wanted, C.BOOK_ID] = books
     loans.loc[wanted & loans[C.BOOK_ID].isna(), PRESET_REASON] = Reasons.UNKNOWN_ITEM
 

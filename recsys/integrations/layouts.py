@@ -68,8 +68,8 @@ def _json_chunks(
 ) -> Iterator[pd.DataFrame]:
     batch, start = first, 1
     while batch:
-        # a field missing from every loan of a later batch (no userId: all anonymized) is NaN
-        frame = pd.DataFrame(batch).reindex(columns=list(found.values()))
+        # only the found fields are taken (never the borrower's name); one a loan lacks is NaN
+        frame = pd.DataFrame(batch, columns=list(found.values()))
         chunk = pd.DataFrame(
             {role: frame[name].astype(object) for role, name in found.items()}, index=frame.index
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from recsys.columns import Columns as C
@@ -38,16 +39,26 @@ RenewalRule = Callable[[pd.DataFrame], pd.Series]
 
 
 def text(raw: pd.DataFrame, role: str) -> pd.Series:
-    """Column `role` stripped, as object strings; missing (or absent column) as NaN."""
+    """Column `role` stripped, as object strings; missing (or absent column) as NaN.
+
+    Only the column's distinct values are stripped: exports repeat the same few branch codes,
+    transaction types and ids over millions of rows.
+    """
     if role not in raw:
-        return pd.Series(float("nan"), index=raw.index, dtype=object)
-    values = raw[role].astype(object).where(raw[role].notna(), "").astype(str).str.strip()
-    return values.mask(values == "").astype(object)
+        return pd.Series(np.nan, index=raw.index, dtype=object)
+    codes, uniques = pd.factorize(raw[role])
+    stripped = [str(value).strip() or np.nan for value in np.asarray(uniques, dtype=object)]
+    values = np.asarray([*stripped, np.nan], dtype=object)[codes]  # code -1: missing
+    return pd.Series(values, index=raw.index, dtype=object)
 
 
 def loan_time(raw: pd.DataFrame) -> pd.Series:
-    """The export's loan time as it is written (the validator reads ISO 8601 and Unix seconds)."""
-    return text(raw, C.BORROWED_AT)
+    """The export's loan time as it is written (the validator cleans and reads ISO 8601 and
+    Unix seconds; times are nearly all distinct, so they are not stripped here)."""
+    if C.BORROWED_AT not in raw:
+        return pd.Series(np.nan, index=raw.index, dtype=object)
+    times = raw[C.BORROWED_AT].astype(object)
+    return times.where(times.notna() & (times != ""), np.nan)
 
 
 def every_row_a_loan(raw: pd.DataFrame) -> Classified:
@@ -65,7 +76,7 @@ def by_transaction_type(events: Mapping[str, str], not_loans: Collection[str]) -
     def classify(raw: pd.DataFrame) -> Classified:
         kind = text(raw, EVENT).str.lower()
         aside = kind.where(kind.isin(list(not_loans)))
-        return Classified(event=kind.map(lambda value: events.get(value, value)), set_aside=aside)
+        return Classified(event=kind.map(dict(events)).fillna(kind), set_aside=aside)
 
     return classify
 
