@@ -19,7 +19,7 @@ from recsys import artifacts
 from recsys.columns import Events
 from recsys.config import Settings
 from recsys.consent import load_training_dataset
-from recsys.db.tables import catalog, loans
+from recsys.db.tables import catalog, loans, metadata
 from recsys.ingest import IngestReport, ingest_file
 from recsys.models.registry import build_model
 from recsys.service.app import create_app
@@ -62,6 +62,14 @@ def _ingest(engine: Engine, settings: Settings, system: System, folder: Path) ->
     )
 
 
+def _dump(engine: Engine) -> list[tuple[object, ...]]:
+    """Every row of every table of the store."""
+    with engine.connect() as connection:
+        return [
+            row for table in metadata.sorted_tables for row in connection.execute(select(table))
+        ]
+
+
 def _publish(engine: Engine, settings: Settings) -> None:
     dataset = load_training_dataset(engine, settings)
     model = build_model("hybrid", factors=8, iterations=3, min_pair_support=2, random_state=7).fit(
@@ -102,7 +110,12 @@ def test_export_to_served_list(
             connection.execute(select(loans.c.event, func.count()).group_by(loans.c.event)).all()
         )
         stored_books = set(connection.execute(select(catalog.c.book_id)).scalars())
+        stored_readers = set(connection.execute(select(loans.c.reader_id)).scalars())
     assert events == {Events.LOAN: 96, Events.RENEWAL: RENEWED}
+    # only pseudonyms get past the door, and nothing of the borrower (FOLIO exports names)
+    assert len(stored_readers) == 24
+    assert stored_readers.isdisjoint({system.reader_id(reader) for reader in range(24)})
+    assert "Lovelace" not in str(_dump(engine))
     assert stored_books == {system.book_id(book) for book in range(12)}
 
     _publish(engine, settings)
