@@ -1,1 +1,2 @@
-"""`make bench`: figures for ingest speed, model quality, training scaling, service and nightly."""
+"""`make bench`: figures for ingest speed, model quality, training scaling, service, nightly and
+the giant-reader guard."""

@@ -18,6 +18,7 @@ BENCHMARKS = (
     "bench_nightly",
     "bench_volume",
     "bench_widget",
+    "bench_reader_share",
 )
 
 

@@ -11,12 +11,14 @@ from recsys.data.schemas import KINDS
 from recsys.db.engine import make_engine
 from recsys.db.schema import upgrade
 from recsys.ingest import ingest_file
+from recsys.integrations.presets import PRESETS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "ingest",
-        help="ingest a loans, views, catalog or holdings export (CSV, .csv.gz; MARC for catalog)",
+        help="ingest a loans, views, catalog, holdings or items export (CSV, .csv.gz; MARC for "
+        "catalog; a library system's own export with --preset)",
     )
     parser.add_argument("kind", choices=KINDS, help="what the file holds")
     parser.add_argument("path", type=Path, help="the export file")
@@ -24,6 +26,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--columns",
         metavar="NAME=EXPORT,...",
         help="map export column names onto canonical ones, e.g. book_id=item,reader_id=patron",
+    )
+    parser.add_argument(
+        "--preset",
+        metavar="NAME",
+        help=f"read the library system's own export: {', '.join(PRESETS)} (loans; also the "
+        "system's items export and MARC id field); default RECSYS_LOAN_PRESET, 'none' for none",
+    )
+    parser.add_argument(
+        "--id-field",
+        metavar="FIELD",
+        help="where MARC records keep their id: 001 (default) or tag+subfield, e.g. 999c (Koha)",
     )
     parser.add_argument(
         "--max-bad-share",
@@ -46,6 +59,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             path=args.path,
             column_map=parse_column_map(args.columns),
             max_bad_share=args.max_bad_share,
+            preset=args.preset,
+            id_field=args.id_field,
         )
     finally:
         engine.dispose()

@@ -50,6 +50,22 @@ class Settings(BaseSettings):
 
     max_bad_row_share: float = Field(default=0.05, ge=0.0, le=1.0)
     ingest_chunk_rows: int = Field(default=200_000, ge=1_000)
+    loan_preset: str | None = Field(
+        default=None, description="ILS export preset of the inbox (koha-issues, folio-loans, ...)"
+    )
+    anonymous_reader_ids: str = Field(
+        default="", description="comma-separated ids the ILS files anonymized loans under"
+    )
+    max_reader_share: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="a loans file where one reader holds more is refused",
+    )
+    marc_id_field: str | None = Field(
+        default=None,
+        description="where MARC records keep their id (001, 999c); default the preset's",
+    )
 
     api_keys: SecretStr | None = Field(
         default=None, description="comma-separated KEY:SCOPE pairs, scopes reader|admin"
@@ -140,6 +156,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'recsys.db').as_posix()}"
+
+    @property
+    def anonymous_ids(self) -> frozenset[str]:
+        """The reader ids of `anonymous_reader_ids`, whose loans are set aside at ingest."""
+        return frozenset(
+            part.strip() for part in self.anonymous_reader_ids.split(",") if part.strip()
+        )
 
     @property
     def inbox_dir(self) -> Path:

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from recsys.columns import Columns as C
 from recsys.config import Settings
 from recsys.consent import apply_consents
-from recsys.data.readers import LINE_NUMBER, read_chunks, require_readable
+from recsys.data.readers import LINE_NUMBER, require_readable
 from recsys.data.schemas import InputSchema, get_schema
 from recsys.data.validation import (
     QUARANTINE_COLUMNS,
@@ -40,6 +40,7 @@ from recsys.data.validation import (
 )
 from recsys.db import tables
 from recsys.exceptions import TooManyBadRowsError
+from recsys.integrations.exports import open_export
 from recsys.privacy import Pseudonymizer
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ _TABLES = {
     "views": tables.views,
     "catalog": tables.catalog,
     "holdings": tables.holdings,
+    "items": tables.items,
     "consent": tables.consent,
 }
 
@@ -73,6 +75,8 @@ class IngestReport:
     newest_past_retention: int | None = None
     retention_days: int | None = None
     reasons: dict[str, int] = field(default_factory=dict)
+    #: Export rows that are no loan events (returns, anonymized loans), by reason; never stored.
+    set_aside: dict[str, int] = field(default_factory=dict)
     skipped: bool = False
     file_id: int | None = None
     seconds: float = 0.0
@@ -90,6 +94,11 @@ class IngestReport:
             f"quarantined {self.rows_quarantined} ({self.bad_share:.1%}) in {self.seconds:.1f} s"
         ]
         lines += [f"  {reason}: {count}" for reason, count in sorted(self.reasons.items())]
+        if self.set_aside:
+            counts = ", ".join(
+                f"{reason} {count}" for reason, count in sorted(self.set_aside.items())
+            )
+            lines.append(f"  set aside, not loan events, never stored: {counts}")
         if self.rows_already_stored:
             lines.append(
                 f"  {Reasons.DUPLICATE} (already stored, not inserted again): "
@@ -114,8 +123,14 @@ def ingest_file(
     max_bad_share: float | None = None,
     progress: Progress | None = None,
     now: float | None = None,
+    preset: str | None = None,
+    id_field: str | None = None,
 ) -> IngestReport:
-    """Ingest `path` as `kind` (loans, views, catalog, holdings) in one transaction.
+    """Ingest `path` as `kind` (loans, views, catalog, holdings, items) in one transaction.
+
+    A system's own export is read through an ILS preset (`preset`, else
+    ``RECSYS_LOAN_PRESET``; see `recsys.integrations`); `id_field` says where MARC records
+    keep their id.
 
     Loans and views from before `now` (default: the current time) minus
     ``settings.retention_days`` are counted in the report and not stored.
@@ -123,7 +138,8 @@ def ingest_file(
     Raises
     ------
     InputFormatError
-        The file is missing, unreadable, truncated, not CSV/MARC, or lacks a required column.
+        The file is missing, unreadable, truncated, not CSV/MARC/JSON, lacks a required column,
+        or one reader id holds an implausible share of its loans (nothing is stored).
     TooManyBadRowsError
         More than `max_bad_share` (default `settings.max_bad_row_share`) of the rows are bad:
         nothing is stored and a CSV of the bad rows is written under `settings.quarantine_dir`.
@@ -149,7 +165,15 @@ def ingest_file(
         report.skipped = True
         logger.info("%s %s: same content already ingested, skipped", kind, path.name)
         return report
-    chunks = read_chunks(path, kind, column_map=column_map, chunk_rows=settings.ingest_chunk_rows)
+    export = open_export(
+        engine,
+        settings,
+        kind=kind,
+        path=path,
+        column_map=column_map,
+        preset=preset,
+        id_field=id_field,
+    )
     bad_rows: list[pd.DataFrame] = []
     reasons: Counter[str] = Counter()
     with engine.connect() as connection, connection.begin():
@@ -160,7 +184,7 @@ def ingest_file(
             _deferred_indexes(connection, _TABLES[kind]),
             _progress_reporter(progress, path.name) as tick,
         ):
-            for chunk in chunks:
+            for chunk in export.chunks:
                 result = validate(chunk, schema, duplicates=duplicates)
                 accepted = _within_retention(result.accepted, schema, cutoff, report)
                 if pseudonymizer is not None:
@@ -176,6 +200,7 @@ def ingest_file(
                     bad_rows.append(result.quarantined)
                 tick(report.rows_read)
         report.reasons = dict(reasons)
+        report.set_aside = dict(export.set_aside)
         report.seconds = time.perf_counter() - started
         if report.bad_share > limit:
             report_path = _write_bad_rows(settings, report, bad_rows)

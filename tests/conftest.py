@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pymarc
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -75,3 +76,33 @@ def _postgres_engine(url: str) -> Iterator[Engine]:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def koha_biblios(tmp_path: Path) -> Path:
+    """Binary MARC as Koha exports it: 001 holds a supplier's number, 999 $c the biblionumber
+    (4711); the second record lacks 999."""
+    records = []
+    for control_number, biblionumber in (("ocm12345", "4711"), ("ocm67890", None)):
+        record = pymarc.Record()
+        record.leader = pymarc.Leader("00000nam a2200000 a 4500")
+        record.add_field(
+            pymarc.Field(tag="001", data=control_number),
+            pymarc.Field(
+                tag="245",
+                indicators=pymarc.Indicators("0", "0"),
+                subfields=[pymarc.Subfield("a", "Soup for every season.")],
+            ),
+        )
+        if biblionumber is not None:
+            record.add_field(
+                pymarc.Field(
+                    tag="999",
+                    indicators=pymarc.Indicators(" ", " "),
+                    subfields=[pymarc.Subfield("c", biblionumber), pymarc.Subfield("d", "77")],
+                )
+            )
+        records.append(record)
+    path = tmp_path / "biblios.mrc"
+    path.write_bytes(b"".join(record.as_marc() for record in records))
+    return path

@@ -3,6 +3,7 @@
 Mapping: book_id 001; title 245 $a $b; author 100 $a (person) or 110 $a $b (body); subjects 650 $a
 joined by "; "; ISBN 020 $a; year 008/07-10; audience 008/22; language 008/35-37; format from the
 leader's type of record. A record pymarc cannot decode becomes a row with reason ``bad_record``.
+The id may come from another field than 001 (`IdField`: Koha keeps it in 999 $c).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 import xml.sax
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pymarc
@@ -51,6 +53,45 @@ FORMAT_CODES = {
     "p": "mixed",
 }
 _TRAILING_PUNCTUATION = re.compile(r"[\s/:;,.=]+$")
+_ID_FIELD = re.compile(r"(?P<tag>00\d)|(?P<data>(?!00)\d{3})(?P<code>[a-z0-9])")
+DEFAULT_ID = "001"
+
+
+@dataclass(frozen=True)
+class IdField:
+    """Where a record keeps its id: a control field (``001``) or a tag and subfield (``999c``).
+
+    Systems differ: Koha keeps the biblionumber in 999 $c (001 may hold a vendor's number),
+    Evergreen the record id in 901 $c, FOLIO the instance UUID in 999 $i, Alma the MMS ID in 001.
+    """
+
+    tag: str
+    code: str | None = None
+
+    def value(self, record: pymarc.Record) -> str | None:
+        """The id of `record`: the first non-empty occurrence of the field (None if absent)."""
+        if self.code is None:
+            return _control(record, self.tag)
+        for field in record.get_fields(self.tag):
+            for value in field.get_subfields(self.code):
+                if value.strip():
+                    return value.strip()
+        return None
+
+
+def parse_id_field(text: str, *, option: str = "--id-field") -> IdField:
+    """``001`` or ``999c`` as an `IdField`; anything else is refused naming the option."""
+    match = _ID_FIELD.fullmatch(text.strip().replace("$", ""))
+    if match is None:
+        raise InputFormatError(
+            f"{option} must be a MARC control field (e.g. 001) or a tag and subfield code "
+            f"(e.g. 999c for Koha's biblionumber); got {text!r}"
+        )
+    if match["tag"]:
+        return IdField(match["tag"])
+    return IdField(match["data"], match["code"])
+
+
 _INITIAL = re.compile(r"(^|[\s.])[A-Z]\.$")
 
 
@@ -59,38 +100,47 @@ def is_binary_marc(sample: bytes) -> bool:
     return len(sample) >= 24 and sample[:5].isdigit() and sample[20:24] == b"4500"
 
 
-def read_marc(path: Path) -> Iterator[dict[str, str | None]]:
-    """Catalog rows of a binary MARC21 or MARCXML file, one per record."""
+def read_marc(
+    path: Path, *, id_field: IdField = IdField(DEFAULT_ID)
+) -> Iterator[dict[str, str | None]]:
+    """Catalog rows of a binary MARC21 or MARCXML file, one per record, ids from `id_field`."""
     with Path(path).open("rb") as handle:
         start = handle.read(64).lstrip()
     if start.startswith(b"<"):
-        yield from _read_xml(path)
+        yield from _read_xml(path, id_field)
         return
     with Path(path).open("rb") as handle:
         reader = pymarc.MARCReader(
             handle, to_unicode=True, force_utf8=True, utf8_handling="replace", permissive=True
         )
         for record in reader:
-            yield record_to_row(record) if record is not None else {PRESET_REASON: BAD_RECORD}
+            if record is None:
+                yield {PRESET_REASON: BAD_RECORD}
+            else:
+                yield record_to_row(record, id_field=id_field)
 
 
-def _read_xml(path: Path) -> Iterator[dict[str, str | None]]:
+def _read_xml(path: Path, id_field: IdField) -> Iterator[dict[str, str | None]]:
     rows: list[dict[str, str | None]] = []
     try:
-        pymarc.map_xml(lambda record: rows.append(record_to_row(record)), str(path))
+        pymarc.map_xml(
+            lambda record: rows.append(record_to_row(record, id_field=id_field)), str(path)
+        )
     except xml.sax.SAXParseException as error:
         raise InputFormatError(f"{Path(path).name}: not valid MARCXML ({error})") from None
     yield from rows
 
 
-def record_to_row(record: pymarc.Record) -> dict[str, str | None]:
+def record_to_row(
+    record: pymarc.Record, *, id_field: IdField = IdField(DEFAULT_ID)
+) -> dict[str, str | None]:
     """The canonical catalog fields of one MARC record (missing ones are None)."""
     fixed = _control(record, "008") or ""
     leader = str(record.leader or "")
     year = fixed[7:11]
     language = fixed[35:38].strip(" |") if len(fixed) >= 38 else ""
     return {
-        C.BOOK_ID: _control(record, "001"),
+        C.BOOK_ID: id_field.value(record),
         C.TITLE: _joined(record, "245", "a", "b"),
         C.AUTHOR: _name(_joined(record, "100", "a", tidy=False))
         or _joined(record, "110", "a", "b"),

@@ -12,6 +12,7 @@ import gzip
 import warnings
 import zlib
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -52,12 +53,15 @@ def read_chunks(
     *,
     column_map: Mapping[str, str] | None = None,
     chunk_rows: int = 200_000,
+    id_field: str | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Chunks of `path` as canonical string columns plus ``line_number``.
 
     The file is checked before this returns: a missing or unreadable file, a file that is not
     CSV (or MARC, for catalogs) or one lacking a required column raises `InputFormatError` naming
     the file and the column; so does a gzip stream found truncated or corrupt while reading.
+    `id_field` says where MARC records keep their id (default 001); it is refused for CSV files,
+    whose ids are a column.
     """
     schema = get_schema(kind)
     path = Path(path)
@@ -66,7 +70,9 @@ def read_chunks(
     if kind == "catalog" and _looks_like_marc(path, sample):
         if column_map:
             raise InputFormatError(f"{path.name}: --columns applies to CSV files, not MARC")
-        return _marc_chunks(path, chunk_rows)
+        return _marc_chunks(path, chunk_rows, marc.parse_id_field(id_field or marc.DEFAULT_ID))
+    if id_field is not None:
+        raise InputFormatError(f"{path.name}: --id-field applies to MARC records, not CSV files")
     return _csv_chunks(path, schema, sample, dict(column_map or {}), chunk_rows)
 
 
@@ -81,6 +87,63 @@ def require_readable(path: Path) -> None:
             handle.read(1)
     except OSError as error:
         raise _unreadable(path, error) from None
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """How a CSV export is written: its header, delimiter and encoding (read from its start)."""
+
+    path: Path
+    header: list[str]
+    delimiter: str
+    encoding: str
+
+    def position(self, name: str) -> int | None:
+        """Where column `name` is, compared without case (the first of duplicated names)."""
+        names = [column.lower() for column in self.header]
+        return names.index(name.lower()) if name.lower() in names else None
+
+
+def csv_layout(path: Path) -> CsvLayout:
+    """The layout of CSV `path` (plain or gzip); refuses missing, zip, binary and empty files."""
+    path = Path(path)
+    require_readable(path)
+    layout = _layout(path, _sample(path))
+    if not layout.header:
+        raise InputFormatError(f"{path.name}: empty file; expected a CSV header")
+    return layout
+
+
+def _layout(path: Path, sample: bytes) -> CsvLayout:
+    """The layout read from the file's first bytes; an empty header for an empty file."""
+    text, encoding = _decode_sample(path, sample)
+    header_line = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
+    if not header_line.strip():
+        return CsvLayout(path=path, header=[], delimiter=",", encoding=encoding)
+    delimiter = max(DELIMITERS, key=header_line.count)
+    header = [name.strip() for name in next(csv.reader([header_line], delimiter=delimiter))]
+    return CsvLayout(path=path, header=header, delimiter=delimiter, encoding=encoding)
+
+
+def csv_chunks(
+    layout: CsvLayout, positions: Mapping[str, int], chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    """Chunks of the columns at `positions` (named by its keys) plus ``line_number``."""
+    reader = pd.read_csv(
+        layout.path,
+        sep=layout.delimiter,
+        header=0,
+        index_col=False,
+        dtype=str,
+        na_filter=False,
+        skip_blank_lines=False,
+        encoding=layout.encoding,
+        encoding_errors="replace",
+        compression="gzip" if _is_gzip(layout.path) else None,
+        chunksize=chunk_rows,
+    )
+    # Selecting by position survives odd or duplicated header names; other columns are dropped.
+    return _numbered(layout.path, reader, dict(positions))
 
 
 def _sample(path: Path) -> bytes:
@@ -109,15 +172,20 @@ def _unreadable(path: Path, error: OSError) -> InputFormatError:
     return InputFormatError(f"{path}: cannot be read ({error.strerror or error})")
 
 
+def is_marc(path: Path) -> bool:
+    """Whether `path` holds MARC records (binary MARC21 or MARCXML) rather than CSV."""
+    return _looks_like_marc(Path(path), _sample(Path(path)))
+
+
 def _looks_like_marc(path: Path, sample: bytes) -> bool:
     if path.suffix.lower() in MARC_SUFFIXES:
         return True
     return sample.lstrip().startswith(b"<") or marc.is_binary_marc(sample)
 
 
-def _marc_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _marc_chunks(path: Path, chunk_rows: int, id_field: marc.IdField) -> Iterator[pd.DataFrame]:
     rows: list[dict[str, object]] = []
-    for number, record in enumerate(marc.read_marc(path), start=1):
+    for number, record in enumerate(marc.read_marc(path, id_field=id_field), start=1):
         rows.append({LINE_NUMBER: number, **record})  # for MARC, the record number
         if len(rows) >= chunk_rows:
             yield pd.DataFrame(rows)
@@ -133,30 +201,12 @@ def _csv_chunks(
     column_map: dict[str, str],
     chunk_rows: int,
 ) -> Iterator[pd.DataFrame]:
-    text, encoding = _decode_sample(path, sample)
-    header_line = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
-    if not header_line.strip():
+    layout = _layout(path, sample)
+    if not layout.header:
         raise InputFormatError(
             f"{path.name}: empty file; expected a CSV header with columns {list(schema.required)}"
         )
-    delimiter = max(DELIMITERS, key=header_line.count)
-    header = [name.strip() for name in next(csv.reader([header_line], delimiter=delimiter))]
-    positions = _resolve_columns(path, schema, header, column_map)
-    reader = pd.read_csv(
-        path,
-        sep=delimiter,
-        header=0,
-        index_col=False,
-        dtype=str,
-        na_filter=False,
-        skip_blank_lines=False,
-        encoding=encoding,
-        encoding_errors="replace",
-        compression="gzip" if _is_gzip(path) else None,
-        chunksize=chunk_rows,
-    )
-    # Selecting by position survives odd or duplicated header names; other columns are dropped.
-    return _numbered(path, reader, positions)
+    return csv_chunks(layout, _resolve_columns(path, schema, layout.header, column_map), chunk_rows)
 
 
 def _numbered(

@@ -76,6 +76,15 @@ HOLDINGS = InputSchema(
     upsert=True,
 )
 
+#: Copies (items) and the record each belongs to: how item-level loan exports find their books.
+ITEMS = InputSchema(
+    kind="items",
+    required=(C.COPY_ID, C.BOOK_ID),
+    optional=(C.LIBRARY_ID,),
+    key=(C.COPY_ID,),
+    upsert=True,
+)
+
 #: Consent answers (yes/no, true/false, 1/0); without `updated_at` the ingest time is used.
 CONSENT = InputSchema(
     kind="consent",
@@ -85,7 +94,9 @@ CONSENT = InputSchema(
     upsert=True,
 )
 
-SCHEMAS: dict[str, InputSchema] = {s.kind: s for s in (LOANS, VIEWS, CATALOG, HOLDINGS, CONSENT)}
+SCHEMAS: dict[str, InputSchema] = {
+    s.kind: s for s in (LOANS, VIEWS, CATALOG, HOLDINGS, ITEMS, CONSENT)
+}
 KINDS: tuple[str, ...] = tuple(SCHEMAS)
 
 

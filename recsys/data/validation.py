@@ -71,6 +71,9 @@ class Reasons:
     MISSING_LIBRARY_ID: Final = "missing_library_id"
     MISSING_TITLE: Final = "missing_title"
     ID_TOO_LONG: Final = "id_too_long"  # longer than MAX_ID_LENGTH characters
+    MISSING_COPY_ID: Final = "missing_copy_id"
+    #: An item-level loan whose item no stored items export maps to a record.
+    UNKNOWN_ITEM: Final = "unknown_item"
     BAD_TIMESTAMP: Final = "bad_timestamp"
     UNKNOWN_EVENT: Final = "unknown_event"
     UNKNOWN_AUDIENCE: Final = "unknown_audience"
@@ -280,6 +283,20 @@ def _holdings(raw: pd.DataFrame) -> tuple[pd.DataFrame, Checks]:
     ]
 
 
+def _items(raw: pd.DataFrame) -> tuple[pd.DataFrame, Checks]:
+    clean = pd.DataFrame(
+        {
+            C.COPY_ID: raw[C.COPY_ID],
+            C.BOOK_ID: raw[C.BOOK_ID],
+            C.LIBRARY_ID: _none(raw[C.LIBRARY_ID]),
+        }
+    )
+    return clean, [
+        (raw[C.COPY_ID].isna(), Reasons.MISSING_COPY_ID),
+        (raw[C.BOOK_ID].isna(), Reasons.MISSING_BOOK_ID),
+    ]
+
+
 def _consent(raw: pd.DataFrame) -> tuple[pd.DataFrame, Checks]:
     answer = raw[C.CONSENTED].str.lower().map(CONSENT_ANSWERS)
     stamped = parse_timestamps(raw[C.UPDATED_AT])
@@ -307,6 +324,7 @@ _RULES: dict[str, Rule] = {
     "views": _views,
     "catalog": _catalog,
     "holdings": _holdings,
+    "items": _items,
     "consent": _consent,
 }
 

@@ -99,6 +99,16 @@ holdings = Table(
     Column("file_id", Integer, ForeignKey("ingested_files.file_id"), nullable=True),
 )
 
+#: Which record each copy (item) belongs to, from the ILS's items export; no reader data.
+items = Table(
+    "items",
+    metadata,
+    Column("copy_id", ID, primary_key=True),
+    Column("book_id", ID, nullable=False),
+    Column("library_id", ID, nullable=True),
+    Column("file_id", Integer, ForeignKey("ingested_files.file_id"), nullable=True),
+)
+
 quarantine = Table(
     "quarantine",
     metadata,

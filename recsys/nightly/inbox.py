@@ -2,7 +2,8 @@
 
 Layout under ``data_dir``::
 
-    inbox/{catalog,...,views,consent}/      new exports (names starting with "." are ignored, so
+    inbox/{catalog,holdings,items,loans,views,consent}/
+                                            new exports (names starting with "." are ignored, so
                                             an exporter can write ``.name.tmp`` and rename it)
     inbox/processed/<kind>/                 ingested (or already-ingested) exports
     quarantine/<kind>/                      rejected exports, each with ``<name>.reason.txt``
@@ -12,8 +13,10 @@ exports are deleted `Settings.raw_export_days` after they were moved (`purge_raw
 the nightly's validate step). The store keeps only pseudonyms and the file's SHA-256, so a
 re-dropped export is still recognised and skipped.
 
-Catalog and holdings go first so that loans of new books find their records; consent answers go
-last, so an objection in tonight's export also detaches tonight's views. Each file is
+Catalog, holdings and items go first so that loans of new books (and of new copies) find their
+records; ``RECSYS_LOAN_PRESET`` says which library system wrote the loans, items and MARC
+catalog (see `recsys.integrations`). Consent answers go last, so an objection in tonight's
+export also detaches tonight's views. Each file is
 ingested atomically by `recsys.ingest.ingest_file`, which skips a file whose SHA-256 it has
 stored: a run killed between storing a file and moving it simply moves it next time.
 """
@@ -36,7 +39,7 @@ from recsys.exceptions import InputFormatError, TooManyBadRowsError
 from recsys.ingest import IngestReport, ingest_file
 from recsys.nightly.progress import Progress
 
-KINDS = ("catalog", "holdings", "loans", "views", "consent")
+KINDS = ("catalog", "holdings", "items", "loans", "views", "consent")
 PROCESSED = "processed"
 
 # Errors caused by the file's content: the file is set aside, the run goes on with the others.
@@ -74,6 +77,7 @@ class FileOutcome:
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     rows_past_retention: int = 0
     newest_past_retention: int | None = None
+    set_aside_by_reason: dict[str, int] = field(default_factory=dict)
     moved_to: str | None = None
     error: str | None = None
 
@@ -114,7 +118,7 @@ class InboxReport:
 
 
 def discover(inbox_dir: Path) -> list[InboxFile]:
-    """New exports in ingest order (catalog, holdings, loans, views, consent); by name within."""
+    """New exports in ingest order (catalog, holdings, items, loans, views, consent); by name."""
     found: list[InboxFile] = []
     for kind in KINDS:
         folder = Path(inbox_dir) / kind
@@ -182,6 +186,7 @@ def _outcome(label: str, result: IngestReport) -> FileOutcome:
         quarantined_by_reason=dict(result.reasons),
         rows_past_retention=result.rows_past_retention,
         newest_past_retention=result.newest_past_retention,
+        set_aside_by_reason=dict(result.set_aside),
     )
 
 

@@ -226,3 +226,74 @@ def test_a_bad_file_ends_in_one_error_line_and_exit_1(
     assert re.search(message, errors[0].removeprefix("recsys ingest: error: ")), errors[0]
     assert "Traceback" not in err
     assert queries.count_loans(engine) == 0
+
+
+KOHA_ITEMS = "itemnumber,biblionumber,homebranch\n9001,101,CPL\n9002,102,CPL\n"
+KOHA_STATISTICS = (
+    "datetime,branch,type,itemnumber,borrowernumber\n"
+    "2025-03-01 10:00:00,CPL,issue,9001,51\n"
+    "2025-03-09 10:00:00,CPL,return,9001,51\n"
+    "2025-03-09 10:05:00,CPL,localuse,9002,\n"
+    "2025-03-10 11:00:00,CPL,issue,9002,52\n"
+)
+
+
+def test_preset_ingest_of_a_system_export_says_what_was_set_aside(
+    cli_env: dict[str, str], engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    items = _file(tmp_path, KOHA_ITEMS, name="items.csv")
+    assert main(["ingest", "items", items, "--preset", "koha-statistics"]) == 0
+    statistics = _file(tmp_path, KOHA_STATISTICS, name="statistics.csv")
+    assert main(["ingest", "loans", statistics, "--preset", "koha-statistics"]) == 0
+    out = capsys.readouterr().out
+    assert "items items.csv: read 2, accepted 2, quarantined 0" in out
+    assert "loans statistics.csv: read 2, accepted 2, quarantined 0" in out
+    assert "  set aside, not loan events, never stored: localuse 1, return 1" in out
+    assert queries.count_loans(engine) == 2
+
+
+def test_the_preset_setting_applies_unless_the_command_says_none(
+    cli_env: dict[str, str],
+    engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("RECSYS_LOAN_PRESET", "koha-statistics")
+    get_settings.cache_clear()
+    assert main(["ingest", "items", _file(tmp_path, KOHA_ITEMS, name="items.csv")]) == 0
+    assert main(["ingest", "loans", _file(tmp_path, KOHA_STATISTICS, name="stats.csv")]) == 0
+    assert main(["ingest", "loans", _file(tmp_path, HEADER + ROWS), "--preset", "none"]) == 0
+    assert queries.count_loans(engine) == 5
+    other = _file(tmp_path, HEADER + "CARD-9009,B9,2024-02-01\n", name="more.csv")
+    assert main(["ingest", "loans", other]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("recsys ingest: error: more.csv: the koha-statistics preset needs")
+
+
+def test_unknown_preset_is_one_line_listing_the_presets(
+    cli_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _file(tmp_path, HEADER + ROWS)
+    assert main(["ingest", "loans", path, "--preset", "sirsi"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "recsys ingest: error: --preset must be one of ['alma-fulfillment', 'evergreen-circ', "
+        "'folio-loans', 'koha-issues', 'koha-pseudonymized', 'koha-statistics'] (or 'none'); "
+        "got 'sirsi'\n"
+    )
+
+
+def test_id_field_reads_koha_biblionumbers_from_999c(
+    cli_env: dict[str, str], engine: Engine, koha_biblios: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ingest", "catalog", str(koha_biblios), "--id-field", "999c"]) == 1
+    err = capsys.readouterr().err  # the record without 999 $c has no id
+    assert "biblios.mrc: 1 of 2 rows are bad" in err and "By reason: missing_book_id 1" in err
+    assert (
+        main(
+            ["ingest", "catalog", str(koha_biblios), "--id-field", "999c", "--max-bad-share", "0.5"]
+        )
+        == 0
+    )
+    assert queries.load_catalog(engine)["book_id"].tolist() == ["4711"]
