@@ -18,8 +18,7 @@ from sqlalchemy import Engine
 from recsys.config import Settings
 from recsys.service.metrics_files import ENVIRONMENT_VARIABLE, PREFIX
 
-from .conftest import free_port
-from .service_library import PSEUDONYM_KEY, READER_KEY, metric_value, wait_until
+from .service_library import PSEUDONYM_KEY, READER_KEY, free_port, metric_value, wait_until
 
 CLI = [sys.executable, "-m", "pipelines.cli"]
 WORKERS = 2
