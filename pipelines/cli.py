@@ -12,6 +12,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from recsys.config import get_settings
 from recsys.exceptions import RecsysError
 from recsys.threads import limit_blas_threads
@@ -47,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the process exit code (RecsysError -> 1 with its message)."""
+    """Entry point; returns the process exit code (RecsysError and database errors -> 1 with one
+    line)."""
     limit_blas_threads()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -59,6 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args, get_settings()))
     except RecsysError as error:
         print(f"recsys {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except SQLAlchemyError as error:  # one line without SQL or parameters (they hold pseudonyms)
+        from recsys.nightly.runner import describe_error
+
+        print(
+            f"recsys {args.command}: error: the database failed ({describe_error(error)}); "
+            "nothing was changed",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
 
 
