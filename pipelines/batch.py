@@ -12,6 +12,7 @@ from recsys import artifacts
 from recsys.batch import recommend_readers, similar_for_books
 from recsys.config import Settings
 from recsys.db.engine import make_engine
+from recsys.erasure import latest_erasure, stored_latest_erasure
 from recsys.exceptions import InputFormatError
 from recsys.privacy import Pseudonymizer
 
@@ -61,9 +62,11 @@ def _write(frame: pd.DataFrame, out: Path | None) -> None:
 
 
 def run_recommend(args: argparse.Namespace, settings: Settings) -> int:
-    bundle = artifacts.load_current(Path(settings.models_dir))
     engine = make_engine(settings)
     try:
+        bundle = artifacts.load_current(
+            Path(settings.models_dir), latest_erasure=latest_erasure(engine)
+        )
         frame = recommend_readers(
             bundle,
             engine,
@@ -84,7 +87,9 @@ def run_recommend(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_similar(args: argparse.Namespace, settings: Settings) -> int:
-    bundle = artifacts.load_current(Path(settings.models_dir))
+    bundle = artifacts.load_current(
+        Path(settings.models_dir), latest_erasure=stored_latest_erasure(settings)
+    )
     books = _lines(args.books)
     frame = similar_for_books(bundle, books, k=args.k)
     _write(frame, args.out)

@@ -135,3 +135,11 @@ privacy_events = Table(
     Column("count", Integer, nullable=False),
     Column("at", BigInteger, nullable=False),
 )
+
+pseudonym_key = Table(
+    "pseudonym_key",
+    metadata,
+    Column("key_id", Integer, primary_key=True, autoincrement=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("recorded_at", BigInteger, nullable=False),
+)
