@@ -102,8 +102,9 @@ def run_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_LOCKED
     print(
         f"key rotated: {result.readers} readers ({result.rows} rows) re-pseudonymized; the key "
-        f"chain in {settings.pseudonym_key_file} now ends with the new key. Restart the service "
-        "and run `recsys nightly` so the published model uses the new pseudonyms; you may then "
+        f"chain in {settings.pseudonym_key_file} now ends with the new key, which running "
+        "services read at their next poll (restart one whose key is in RECSYS_PSEUDONYM_KEY). "
+        "Run `recsys nightly` so the published model uses the new pseudonyms; you may then "
         f"delete {args.new_key_file}"
     )
     return 0
