@@ -17,25 +17,17 @@ import pytest
 
 from pipelines.cli import main
 from recsys import artifacts
-from recsys.config import get_settings
 from recsys.erasure import forget_reader
 from recsys.exceptions import RecsysError
 from recsys.models.popularity import PopularityRecommender
 from recsys.nightly import steps
+from tests.privacy.conftest import point_cli_at
 
 
 @pytest.fixture
 def cli(site, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The `recsys` command line pointed at the site."""
-    settings = site.settings
-    monkeypatch.delenv("RECSYS_PSEUDONYM_KEY", raising=False)
-    monkeypatch.delenv("RECSYS_DATABASE_URL", raising=False)
-    monkeypatch.setenv("RECSYS_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("RECSYS_MODELS_DIR", str(settings.models_dir))
-    monkeypatch.setenv("RECSYS_PSEUDONYM_KEY_FILE", str(settings.pseudonym_key_file))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+    """The `recsys` command line pointed at the site (its SQLite file, the default URL)."""
+    yield from point_cli_at(site.settings, None, monkeypatch)
 
 
 def _models(site) -> Path:
