@@ -54,8 +54,16 @@ PUBLISHED = "PUBLISHED"
 PRIVACY = "privacy"
 FORMAT_VERSION = 1
 RESERVED_KEYS = frozenset(
-    {"format_version", "run_id", "created_at", "model", "snapshot_rows", "versions", "files"}
-    | {PRIVACY}
+    {
+        "format_version",
+        "run_id",
+        "created_at",
+        "model",
+        "snapshot_rows",
+        "versions",
+        "files",
+        PRIVACY,
+    }
 )
 VERSIONED_PACKAGES = ("recsys", "numpy", "scipy", "pandas", "scikit-learn", "implicit")
 RUN_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4,}$")

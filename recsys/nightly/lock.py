@@ -27,6 +27,10 @@ class LockHeldError(RecsysError):
     """Another process holds the nightly run lock."""
 
 
+class LockUnavailableError(RecsysError):
+    """A lock file cannot be created or opened (the models directory is not writable)."""
+
+
 def lock_path(models_dir: Path) -> Path:
     return Path(models_dir) / LOCK_FILE
 
@@ -91,8 +95,14 @@ def erasure_lock(models_dir: Path) -> Iterator[None]:
     still being purged (see `recsys.erasure`). Erasures are short; a nightly never takes it.
     """
     path = Path(models_dir) / ERASURE_LOCK_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise LockUnavailableError(
+            f"cannot open the erasure lock {path} ({error.strerror}): whoever erases readers "
+            "must be able to write to the models directory; nothing was erased"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -5,15 +5,16 @@ hides the parameters of its statements."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from pipelines.cli import main
 from recsys.config import Settings, get_settings
-from recsys.db.tables import consent
+from recsys.db.tables import consent, loans
 from recsys.nightly.runner import describe_error
 from recsys.privacy import Pseudonymizer
 from recsys.store_key import check_store_key
@@ -81,3 +82,27 @@ def test_engines_hide_the_parameters_of_failed_statements(engine: Engine) -> Non
     assert "parameters hidden" in str(raised.value)
     # the driver's own detail may quote the row (PostgreSQL does): reports print neither
     assert pseudonym not in describe_error(raised.value)
+
+
+def test_an_erasure_that_cannot_lock_the_models_directory_erases_nothing_and_says_so(
+    engine: Engine,
+    settings: Settings,
+    add_loans,
+    cli_env: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    pseudonym = Pseudonymizer(settings.pseudonym_key_bytes()).pseudonymize(CARD)
+    add_loans([(pseudonym, "b1", 1)])
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("RECSYS_MODELS_DIR", str(tmp_path / "not-a-folder" / "models"))
+    get_settings.cache_clear()
+
+    assert main(["forget", CARD]) == 1
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nothing was erased" in err[0]
+    assert CARD not in err[0] and pseudonym not in err[0]
+    with engine.connect() as connection:
+        assert connection.execute(select(loans.c.reader_id)).scalars().all() == [pseudonym]

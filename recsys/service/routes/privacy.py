@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from recsys import erasure
 from recsys.artifacts import erasures_applied
 from recsys.consent import may_personalize, set_consent
+from recsys.nightly.lock import LockUnavailableError
 from recsys.service.deps import AdminKey, EngineDep, PseudonymizerDep, SettingsDep, StoreDep
 from recsys.service.key_watch import STALE_KEY
 from recsys.service.schemas import MAX_ID_LENGTH, ErrorDetail
@@ -169,6 +170,13 @@ def erase_reader(
             "the reader was erased from the store and personal suggestions are off, but saved "
             "model runs could not be purged (see the service log); they are not served until "
             "they are. Repeat the request once the cause is fixed",
+        ) from None
+    except LockUnavailableError as error:
+        logger.error("erasure not started: %s", error)
+        raise HTTPException(
+            status.HTTP_500_INTERNAL_SERVER_ERROR,
+            "nothing was erased: the service cannot take the erasure lock in its models "
+            "directory (see the service log)",
         ) from None
     store.refresh()  # serve the purged published model now, not at the next poll
     served = store.served
