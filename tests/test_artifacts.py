@@ -275,11 +275,11 @@ def test_fallbacks_are_previous_then_runs_published_before_most_recent_first(
 ) -> None:
     a, b, c, never = (save(models_dir, trained) for _ in range(4))
     for run_id in (a, b, c):
-        artifacts.publish(models_dir, run_id)
+        artifacts.publish(models_dir, run_id, latest_erasure=0)
     assert artifacts.fallback_run_ids(models_dir) == [b, a]  # `never` was never published
-    assert artifacts.rollback(models_dir) == b  # CURRENT b, PREVIOUS c
+    assert artifacts.rollback(models_dir, latest_erasure=0) == b  # CURRENT b, PREVIOUS c
     assert artifacts.fallback_run_ids(models_dir) == [c, a]
-    artifacts.publish(models_dir, a)  # CURRENT a, PREVIOUS b
+    artifacts.publish(models_dir, a, latest_erasure=0)  # CURRENT a, PREVIOUS b
     assert artifacts.fallback_run_ids(models_dir) == [b, c]
     shutil.rmtree(artifacts.run_path(models_dir, c))  # as `prune_runs` removes old runs
     assert artifacts.fallback_run_ids(models_dir) == [b]

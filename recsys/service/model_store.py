@@ -35,7 +35,12 @@ from recsys.artifacts import Bundle
 from recsys.columns import SUBJECT_SEPARATOR
 from recsys.columns import Columns as C
 from recsys.erasure import latest_erasure
-from recsys.exceptions import BundleIntegrityError, ModelNotFoundError, RecsysError
+from recsys.exceptions import (
+    BundleIntegrityError,
+    ErasurePendingError,
+    ModelNotFoundError,
+    RecsysError,
+)
 from recsys.models.base import Recommender
 from recsys.models.registry import check_private
 from recsys.service.filters import CatalogIndex, ListFilters
@@ -519,6 +524,8 @@ def _public_reason(error: Exception) -> str:
         return "it does not exist"
     if isinstance(error, BundleIntegrityError):
         return "its files are missing or do not match the checksums in its manifest"
+    if isinstance(error, ErasurePendingError):
+        return "it was trained before the latest erasure and not purged since"
     return f"it failed to load or to answer a smoke query ({type(error).__name__})"
 
 
