@@ -42,6 +42,7 @@ from recsys.db import tables
 from recsys.exceptions import TooManyBadRowsError
 from recsys.integrations.exports import open_export
 from recsys.privacy import Pseudonymizer
+from recsys.store_key import check_key
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,8 @@ def ingest_file(
         More than `max_bad_share` (default `settings.max_bad_row_share`) of the rows are bad:
         nothing is stored and a CSV of the bad rows is written under `settings.quarantine_dir`.
     ConfigurationError
-        Reader ids must be pseudonymized but the key is missing or too short.
+        Reader ids must be pseudonymized but the key is missing or too short, or is not the key
+        the store is keyed with (`recsys.store_key.KeyMismatchError`).
     """
     started = time.perf_counter()
     schema = get_schema(kind)
@@ -178,6 +180,8 @@ def ingest_file(
     reasons: Counter[str] = Counter()
     with engine.connect() as connection, connection.begin():
         _tune(connection)
+        if pseudonymizer is not None:  # another key would split readers from their history
+            check_key(connection, pseudonymizer)
         report.file_id = _record_file(connection, report)
         duplicates = DuplicateFilter()
         with (

@@ -202,3 +202,11 @@ curation_state = Table(
     Column("state_id", Integer, primary_key=True),
     Column("version", BigInteger, nullable=False),
 )
+
+pseudonym_key = Table(
+    "pseudonym_key",
+    metadata,
+    Column("key_id", Integer, primary_key=True, autoincrement=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("recorded_at", BigInteger, nullable=False),
+)

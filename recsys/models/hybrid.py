@@ -279,6 +279,11 @@ class HybridRecommender(WarmStartable):
         penalty = np.exp(-float(self.penalty_[0]) * _log_readers(self.matrix_))
         self.penalty_factor_ = penalty.astype(np.float32)
 
+    def _keep_reader_rows(self, keep: np.ndarray) -> None:
+        super()._keep_reader_rows(keep)
+        # as in `fit`: a book now borrowed by fewer than k of the readers left has no factors
+        self.als_.item_factors[~supported_books(self.matrix_, self.min_pair_support)] = 0.0
+
     def _decayed(self, data: TrainingData, half_life: float | None) -> sparse.csr_matrix:
         """The training matrix re-weighted with another half-life (the pairs are grouped once,
         in `fit`). A reader whose loans all faded to nothing under the training half-life has

@@ -71,11 +71,12 @@ def published(
             model,
             catalog=catalog,
             holdings=holdings,
+            erasures_applied=0,
             manifest_extra={},
         )
         runs.append(run_id)
     runs.sort()
-    artifacts.publish(db_settings.models_dir, runs[0])
+    artifacts.publish(db_settings.models_dir, runs[0], latest_erasure=0)
     for name, value in (
         ("DATABASE_URL", db_settings.resolved_database_url),
         ("MODELS_DIR", str(db_settings.models_dir)),

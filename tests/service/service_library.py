@@ -246,9 +246,10 @@ def publish_model(models_dir: Path, trained: Trained, model: Recommender | None 
         model or trained.model,
         catalog=trained.catalog,
         holdings=trained.holdings,
+        erasures_applied=0,
         manifest_extra={"note": "test"},
     )
-    artifacts.publish(models_dir, run_id)
+    artifacts.publish(models_dir, run_id, latest_erasure=0)
     return run_id
 
 
