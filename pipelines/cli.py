@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "pipelines.batch",
     "pipelines.publish",
     "pipelines.notebooks",
+    "pipelines.works",
 )
 
 EXIT_FAILED = 1
