@@ -18,7 +18,7 @@ from recsys.privacy import Pseudonymizer
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     recommend = subparsers.add_parser(
-        "recommend", help="reader_id,rank,book_id,score for each raw reader id in FILE"
+        "recommend", help="reader_id,rank,book_id,score,title,author for each raw reader id in FILE"
     )
     recommend.add_argument(
         "--readers",
@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(recommend)
     recommend.set_defaults(handler=run_recommend)
     similar = subparsers.add_parser(
-        "similar", help="book_id,rank,similar_book_id,score for each book id in FILE"
+        "similar", help="book_id,rank,similar_book_id,score,title,author for each book id in FILE"
     )
     similar.add_argument("--books", type=Path, required=True, help="one book id per line")
     _common(similar)

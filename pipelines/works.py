@@ -25,7 +25,7 @@ from recsys.data.works_report import CHECK_ORDER
 from recsys.db import works
 from recsys.db.engine import make_engine
 from recsys.db.schema import upgrade
-from recsys.display import clean_author, clean_title
+from recsys.display import clean_title, readable
 
 TOP = 20
 
@@ -85,7 +85,7 @@ def run_report(args: argparse.Namespace, settings: Settings) -> int:
 def run_show(args: argparse.Namespace, settings: Settings) -> int:
     with _store(settings) as engine:
         members = works.work_of(engine, book_id=args.book_id)
-    print(_table(_readable(members)))
+    print(_table(readable(members)))
     return 0
 
 
@@ -94,7 +94,7 @@ def run_merge(args: argparse.Namespace, settings: Settings) -> int:
         work = works.merge_works(engine, book_ids=args.book_ids, note=args.note)
         members = works.work_of(engine, book_id=args.book_ids[0])
     print(f"merged into work {work}: {len(members)} records")
-    print(_table(_readable(members)))
+    print(_table(readable(members)))
     return 0
 
 
@@ -128,12 +128,6 @@ def run_regroup(args: argparse.Namespace, settings: Settings) -> int:
         changed = works.regroup(connection)
     print(f"works derived again: {changed} records changed work")
     return 0
-
-
-def _readable(members: pd.DataFrame) -> pd.DataFrame:
-    return members.assign(
-        title=members["title"].map(clean_title), author=members["author"].map(clean_author)
-    )
 
 
 def _table(frame: pd.DataFrame) -> str:

@@ -19,6 +19,7 @@ from recsys.columns import Events
 from recsys.config import Settings
 from recsys.consent import personalizable
 from recsys.db.queries import reader_history
+from recsys.display import readable
 from recsys.privacy import Pseudonymizer
 
 BATCH = 512
@@ -35,7 +36,8 @@ def recommend_readers(
     *,
     k: int,
 ) -> pd.DataFrame:
-    """``[reader_id, rank, book_id, score]`` with the raw ids given, k rows per reader."""
+    """``[reader_id, rank, book_id, score, title, author]`` with the raw ids given, k rows per
+    reader (title and author as readers see them)."""
     raw_ids = list(dict.fromkeys(r.strip() for r in raw_ids if r.strip()))
     pseudonyms = pseudonymizer.pseudonymize_many(raw_ids)
     back = dict(zip(pseudonyms, raw_ids, strict=True))
@@ -57,7 +59,8 @@ def recommend_readers(
         ["_order", C.RANK], kind="stable"
     )
     out[C.READER_ID] = out[C.READER_ID].map(back)
-    return out[[C.READER_ID, C.RANK, C.BOOK_ID, C.SCORE]].reset_index(drop=True)
+    out = out[[C.READER_ID, C.RANK, C.BOOK_ID, C.SCORE]].reset_index(drop=True)
+    return _with_titles(out, bundle, C.BOOK_ID)
 
 
 def _non_personal(bundle: Bundle, pseudonyms: Sequence[str], *, k: int) -> pd.DataFrame:
@@ -71,10 +74,26 @@ def _non_personal(bundle: Bundle, pseudonyms: Sequence[str], *, k: int) -> pd.Da
 
 
 def similar_for_books(bundle: Bundle, book_ids: Sequence[str], *, k: int) -> pd.DataFrame:
-    """``[book_id, rank, similar_book_id, score]``; books unknown to the model get no rows."""
+    """``[book_id, rank, similar_book_id, score, title, author]`` (title and author of the
+    similar book, as readers see them); books unknown to the model get no rows."""
     books = list(dict.fromkeys(b.strip() for b in book_ids if b.strip()))
     frame = bundle.model.similar_books(books, k=k)
-    return frame[[C.BOOK_ID, C.RANK, C.SIMILAR_BOOK_ID, C.SCORE]]
+    frame = frame[[C.BOOK_ID, C.RANK, C.SIMILAR_BOOK_ID, C.SCORE]].reset_index(drop=True)
+    return _with_titles(frame, bundle, C.SIMILAR_BOOK_ID)
+
+
+def _with_titles(frame: pd.DataFrame, bundle: Bundle, column: str) -> pd.DataFrame:
+    """`frame` with the clean title and author of the book in `column`, from the bundle's
+    catalog snapshot (empty for a book the snapshot does not describe)."""
+    catalog = readable(bundle.catalog.drop_duplicates(C.BOOK_ID))
+    catalog = catalog.set_index(catalog[C.BOOK_ID].astype(str))
+    books = frame[column].astype(str)
+    return frame.assign(
+        **{
+            name: books.map(catalog[name]) if name in catalog else None
+            for name in (C.TITLE, C.AUTHOR)
+        }
+    )
 
 
 def _newer_loans(

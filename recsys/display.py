@@ -10,6 +10,10 @@ from __future__ import annotations
 import math
 import re
 
+import pandas as pd
+
+from recsys.columns import Columns as C
+
 #: ISBD punctuation that closes a MARC subfield: "Title :", "Title /", "Name,", "Title ;".
 _TRAILING_PUNCTUATION = re.compile(r"[\s/:;,=]+$")
 _SPACES = re.compile(r"\s+")
@@ -56,6 +60,14 @@ def clean_author(value: object) -> str | None:
     names = [_without_dates(_closed(name)) for name in text.split(AUTHOR_SEPARATOR)]
     kept = [name for name in names if name]
     return f"{AUTHOR_SEPARATOR} ".join(kept) or None
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its ``title`` and ``author`` columns (those it has) as readers see them."""
+    cleaners = {C.TITLE: clean_title, C.AUTHOR: clean_author}
+    return frame.assign(
+        **{name: frame[name].map(clean) for name, clean in cleaners.items() if name in frame}
+    )
 
 
 def _text(value: object) -> str | None:

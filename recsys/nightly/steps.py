@@ -28,6 +28,7 @@ from recsys.columns import Columns as C
 from recsys.config import Settings
 from recsys.consent import detach_unconsented_sessions, load_training_dataset
 from recsys.data.dataset import Dataset
+from recsys.db import works as stored_works
 from recsys.db.tables import loans
 from recsys.evaluation.splits import Split, sample_test_readers, temporal_split
 from recsys.exceptions import RecsysError
@@ -93,6 +94,10 @@ def ingest(settings: Settings, ctx: RunContext) -> inbox.InboxReport:
     report = inbox.ingest_inbox(ctx.engine, settings, progress=ctx.progress)
     if not report.files:
         ctx.line(f"ingest: no new exports in {settings.inbox_dir}/{{{','.join(inbox.KINDS)}}}")
+    if stored_works.ungrouped_records(ctx.engine):  # a catalog stored before works were derived
+        with ctx.engine.begin() as connection:
+            changed = stored_works.regroup(connection)
+        ctx.line(f"ingest: works derived for the stored catalog ({changed} records)")
     if report.rejected:
         names = "; ".join(f"{f.label} ({f.error}) moved to {f.moved_to}" for f in report.rejected)
         raise IngestRejectedError(

@@ -9,6 +9,7 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, delete, inspect, select
 
+from recsys.artifacts import new_run_id
 from recsys.config import Settings
 from recsys.data.works import FROM_CATALOG, FROM_DERIVED, FROM_LIBRARIAN, SOURCE
 from recsys.db import queries
@@ -17,6 +18,7 @@ from recsys.db.schema import alembic_config
 from recsys.db.tables import book_works, catalog
 from recsys.exceptions import RecsysError, UnknownBookError
 from recsys.ingest import ingest_file
+from recsys.nightly import steps
 from tests.data.test_works import marc_record
 
 HEADER = "book_id,title,author,isbn,work_id\n"
@@ -167,3 +169,15 @@ def test_the_works_migration_goes_down_and_up_keeping_the_catalog(
     with engine.begin() as connection:
         stored.regroup(connection)
     assert stored.ungrouped_records(engine) == 0
+
+
+def test_the_nightly_ingest_step_derives_works_for_a_catalog_stored_before_them(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    rows = ['1,Emma,"Austen, Jane",,', '2,EMMA /,"Austen, Jane, 1775-1817",,']
+    ingest_file(engine, settings, kind="catalog", path=_csv(tmp_path, "c.csv", rows))
+    with engine.begin() as connection:
+        connection.execute(delete(book_works))
+    steps.ingest(settings, steps.RunContext(new_run_id(), engine))
+    assert stored.ungrouped_records(engine) == 0
+    assert len(set(_works(engine).values())) == 1

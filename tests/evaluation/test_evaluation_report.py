@@ -142,8 +142,15 @@ def test_list_overlap_and_books_gained_lost_by_hand() -> None:
     overlap = report.list_overlap(a, b)
     # only r1 is in both: {x, y} vs {y, z} share 1 of 3 books
     assert overlap.to_dict() == {"r1": pytest.approx(1 / 3)}
-    catalog = pd.DataFrame({C.BOOK_ID: ["x", "y", "z"], C.TITLE: ["X", "Y", "Z"]})
+    catalog = pd.DataFrame(  # titles as MARC holds them: the table shows them clean
+        {
+            C.BOOK_ID: ["x", "y", "z"],
+            C.TITLE: ["X /", "Y :", "Z /"],
+            C.AUTHOR: ["A, 1950-", None, "B"],
+        }
+    )
     moved = report.books_gained_lost(a, b, catalog)
+    assert moved.loc["x", C.AUTHOR] == "A"
     assert moved.loc["z", ["lists_a", "lists_b", "change"]].tolist() == [0, 1, 1]
     assert moved.loc["x", "change"] == -1
     assert moved.index[0] == "z" and moved.loc["z", C.TITLE] == "Z"
@@ -152,7 +159,7 @@ def test_list_overlap_and_books_gained_lost_by_hand() -> None:
 def test_never_suggested_lists_books_in_no_list_by_hand() -> None:
     exposure = pd.Series({"x": 3, "y": 0, "z": 0, "w": 0})
     popularity = pd.Series({"x": 9, "y": 1, "z": 4})  # w: catalog only, nobody borrowed it
-    catalog = pd.DataFrame({C.BOOK_ID: ["y", "z"], C.TITLE: ["Y", "Z"]})
+    catalog = pd.DataFrame({C.BOOK_ID: ["y", "z"], C.TITLE: ["Y", "Z /"]})
     table = report.never_suggested(exposure, popularity, catalog)
     assert list(table.index) == ["z", "y", "w"]
     assert table["training_readers"].tolist() == [4, 1, 0]

@@ -47,7 +47,13 @@ def published(
                 for r, b, t in loans.itertuples(index=False)
             ],
         )
-    catalog = pd.DataFrame({C.BOOK_ID: BOOKS, C.TITLE: [f"T{b}" for b in BOOKS]})
+    catalog = pd.DataFrame(  # as MARC exports hold them: ISBD punctuation, life dates
+        {
+            C.BOOK_ID: BOOKS,
+            C.TITLE: [f"T{b} : a tale /" for b in BOOKS],
+            C.AUTHOR: [f"A{b}, 1950-...." for b in BOOKS],
+        }
+    )
     holdings = pd.DataFrame({C.BOOK_ID: BOOKS, C.LIBRARY_ID: "CEN"})
     interactions = loans.assign(
         **{C.TIMESTAMP: pd.to_datetime(loans[C.TIMESTAMP], unit="s", utc=True)}
@@ -104,7 +110,9 @@ def test_recommend_writes_raw_ids_back(
         == 0
     )
     frame = pd.read_csv(out, dtype={"reader_id": str, "book_id": str})
-    assert list(frame.columns) == ["reader_id", "rank", "book_id", "score"]
+    assert list(frame.columns) == ["reader_id", "rank", "book_id", "score", "title", "author"]
+    assert (frame["title"] == "T" + frame["book_id"] + " : a tale").all()
+    assert (frame["author"] == "A" + frame["book_id"]).all()
     assert frame["reader_id"].drop_duplicates().tolist() == ["r1", "r5", "not-a-reader"]
     assert frame.groupby("reader_id")["rank"].apply(list).tolist() == [[1, 2, 3]] * 3
     borrowed = raw_loans().groupby(C.READER_ID)[C.BOOK_ID].apply(set)
@@ -137,8 +145,11 @@ def test_similar_writes_neighbours_to_stdout(
     assert main(["similar", "--books", str(books), "--k", "2", "--format", "csv"]) == 0
     captured = capsys.readouterr()
     lines = captured.out.strip().splitlines()
-    assert lines[0] == "book_id,rank,similar_book_id,score"
+    assert lines[0] == "book_id,rank,similar_book_id,score,title,author"
     assert [line.split(",")[:2] for line in lines[1:]] == [["b2", "1"], ["b2", "2"]]
+    for line in lines[1:]:
+        similar = line.split(",")[2]
+        assert line.endswith(f",T{similar} : a tale,A{similar}")
     assert "1 of 2 books known" in captured.err
 
 

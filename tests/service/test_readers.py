@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -130,3 +131,20 @@ def test_no_reader_id_in_logs(client: TestClient, caplog: pytest.LogCaptureFixtu
         Pseudonymizer(PSEUDONYM_KEY.encode()).pseudonymize("never-borrowed-7"),
     ):
         assert secret not in logged
+
+
+def test_every_list_shows_titles_and_authors_clean(client: TestClient) -> None:
+    """The catalog holds "History tale 3 /" by "Author 10, 1950-....": lists show them clean."""
+    bodies = [
+        reader_get(client, "R105", k=5).json(),
+        reader_get(client, "R-NEW", k=5).json(),
+        client.get(f"/books/{book_id(1, 0)}/similar", params={"k": 5}).json(),
+        client.get("/popular", params={"k": 5}).json(),
+        client.post("/sessions/recommendations", json={"book_ids": [book_id(2, 1)], "k": 5}).json(),
+    ]
+    items = [item for body in bodies for item in body["items"]]
+    assert len(items) == 25
+    for item in items:
+        assert re.fullmatch(r"\w+ tale \d|Unrelated new book", item["title"]), item["title"]
+        assert re.fullmatch(r"Author \d\d|Nobody", item["author"]), item["author"]
+        assert not re.search(r" [/:]( |$)|1950", item["reason"] or ""), item["reason"]
