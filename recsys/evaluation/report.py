@@ -27,7 +27,17 @@ METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
 SEGMENTS = ("activity", "branch", "audience")
 SEGMENT_METRICS = ("ndcg", "recall", "precision", "hit_rate")
-MAIN_METRICS = ("ndcg", "recall", "precision", "map", "mrr", "hit_rate", "coverage")
+MAIN_METRICS = (
+    "ndcg",
+    "recall",
+    "precision",
+    "map",
+    "mrr",
+    "hit_rate",
+    "coverage",
+    "record_ndcg",
+    "record_recall",
+)
 
 
 def comparison_table(
