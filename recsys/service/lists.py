@@ -160,9 +160,21 @@ def similar_list(served: ServedModel, *, book_id: str, filters: ListFilters, k: 
 
 
 def popular_list(served: ServedModel, *, filters: ListFilters, period: str, k: int) -> ListResult:
-    """The most borrowed eligible books in `period`, at `filters.library` if given."""
+    """The most borrowed eligible books in `period`, at `filters.library` if given, one record
+    per work (its highest-ranked one)."""
     eligible = served.catalog.eligible(filters)
-    positions, scores = served.popular.pick(period, filters.library, eligible, k)
+    positions, scores = np.empty(0, dtype=np.int64), np.empty(0)
+    while len(positions) < k:
+        picked, picked_scores = served.popular.pick(
+            period, filters.library, eligible, k - len(positions)
+        )
+        if len(picked) == 0:
+            break
+        _, first = np.unique(served.catalog.works[picked], return_index=True)
+        first.sort()
+        positions = np.concatenate([positions, picked[first]])
+        scores = np.concatenate([scores, picked_scores[first]])
+        eligible[_works_of(served, picked)] = False  # picked works, every record, are done
     reason = _popular_reason(filters.library, period)
     return ListResult(_items(served, positions, scores, [reason] * len(positions)), POPULAR)
 
@@ -185,9 +197,11 @@ def session_list(
         best[neighbours[better]] = row_scores[better]
         source[neighbours[better]] = position
     candidates = np.flatnonzero((totals > 0) & eligible)
-    order = candidates[
+    ranked = candidates[
         np.lexsort((-served.popular.fallback_scores[candidates], -totals[candidates]))
-    ][:k]
+    ]
+    # two viewed books may each list another record of one work
+    order = _one_per_work(served, ranked, np.empty(0, dtype=np.int64))[:k]
     if len(order) == 0:
         return _popular_fallback(served, eligible, filters, k).result(served)
     reasons: list[str | None] = [
