@@ -3,7 +3,7 @@ and the rules that must hold for any catalog (property tests)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -72,8 +72,23 @@ def _field(tag: str, subfields: list[tuple[str, str]], indicators: str = "  ") -
     )
 
 
+def the_hobbit(book_id: str, **fields: object) -> pymarc.Record:
+    """The hobbit as its English editions are catalogued (non-filing "The ", a subtitle)."""
+    return marc_record(
+        book_id,
+        "The hobbit",
+        subtitle="or, There and back again /",
+        nonfiling=4,
+        author="Tolkien, J. R. R.",
+        **fields,
+    )
+
+
+Group = Callable[[list[pymarc.Record]], works.Grouping]
+
+
 @pytest.fixture(params=["mrc", "xml"])
-def group(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+def group(request: pytest.FixtureRequest, tmp_path: Path) -> Group:
     """Writes records as binary MARC or MARCXML, reads them back as ingest does, groups them."""
 
     def grouped(records: list[pymarc.Record]) -> works.Grouping:
@@ -99,18 +114,10 @@ def apart(grouping: works.Grouping, *books: str) -> bool:
     return grouping.work_key.loc[list(books)].nunique() == len(books)
 
 
-def test_editions_of_one_work_are_one_work(group) -> None:  # type: ignore[no-untyped-def]
+def test_editions_of_one_work_are_one_work(group: Group) -> None:
     grouping = group(
         [
-            marc_record(
-                "e1",
-                "The hobbit",
-                subtitle="or, There and back again /",
-                nonfiling=4,
-                author="Tolkien, J. R. R.",
-                dates="1892-1973.",
-                isbns=["9780261102217 (pbk.)"],
-            ),
+            the_hobbit("e1", dates="1892-1973.", isbns=["9780261102217 (pbk.)"]),
             marc_record(
                 "e2",
                 "HOBBIT",
@@ -131,16 +138,10 @@ def test_editions_of_one_work_are_one_work(group) -> None:  # type: ignore[no-un
     assert apart(grouping, "e1", "e3")  # another subtitle is another work (245 $a $b)
 
 
-def test_a_translation_meets_its_original_through_its_uniform_title(group) -> None:  # type: ignore[no-untyped-def]
+def test_a_translation_meets_its_original_through_its_uniform_title(group: Group) -> None:
     grouping = group(
         [
-            marc_record(
-                "en",
-                "The hobbit",
-                subtitle="or, There and back again /",
-                nonfiling=4,
-                author="Tolkien, J. R. R.",
-            ),
+            the_hobbit("en"),
             marc_record("fr", "Bilbo le Hobbit /", author="Tolkien, J. R. R.", uniform="Hobbit."),
             marc_record("de", "Der kleine Hobbit /", author="Tolkien, J. R. R.", uniform="Hobbit."),
             marc_record("other", "Bilbo le Hobbit /", author="Someone, Else"),
@@ -152,7 +153,7 @@ def test_a_translation_meets_its_original_through_its_uniform_title(group) -> No
     assert set(joined) == {works.BY_UNIFORM_TITLE}
 
 
-def test_volumes_and_parts_stay_distinct_works(group) -> None:  # type: ignore[no-untyped-def]
+def test_volumes_and_parts_stay_distinct_works(group: Group) -> None:
     author = "Duby, Georges"
     grouping = group(
         [
@@ -174,7 +175,7 @@ def test_volumes_and_parts_stay_distinct_works(group) -> None:  # type: ignore[n
     assert {works.NUMBERS_DIFFER, works.UNNUMBERED} <= set(kept)
 
 
-def test_same_title_by_different_authors_never_merges(group) -> None:  # type: ignore[no-untyped-def]
+def test_same_title_by_different_authors_never_merges(group: Group) -> None:
     grouping = group(
         [
             marc_record("d1", "Poems /", author="Dickinson, Emily", isbns=["9780316184137"]),
@@ -187,7 +188,7 @@ def test_same_title_by_different_authors_never_merges(group) -> None:  # type: i
     assert refused["why"].tolist() == [works.AUTHORS_DIFFER]
 
 
-def test_records_without_author_merge_only_on_a_shared_identifier(group) -> None:  # type: ignore[no-untyped-def]
+def test_records_without_author_merge_only_on_a_shared_identifier(group: Group) -> None:
     grouping = group(
         [
             marc_record("g1", "Italie /", isbns=["978-2-01-625633-6"]),
@@ -200,7 +201,7 @@ def test_records_without_author_merge_only_on_a_shared_identifier(group) -> None
     assert apart(grouping, "g1", "g3", "g4")
 
 
-def test_a_set_record_does_not_tie_its_volumes_together(group) -> None:  # type: ignore[no-untyped-def]
+def test_a_set_record_does_not_tie_its_volumes_together(group: Group) -> None:
     volumes = ["9782505000327", "9782505002697"]
     grouping = group(
         [
@@ -218,7 +219,7 @@ def test_a_set_record_does_not_tie_its_volumes_together(group) -> None:  # type:
     assert refused.tolist() == [works.TITLES_DIFFER, works.TITLES_DIFFER]
 
 
-def test_an_other_edition_entry_links_records_whatever_their_titles(group) -> None:  # type: ignore[no-untyped-def]
+def test_an_other_edition_entry_links_records_whatever_their_titles(group: Group) -> None:
     grouping = group(
         [
             marc_record(

@@ -19,7 +19,7 @@ from recsys.db.tables import book_works, catalog
 from recsys.exceptions import RecsysError, UnknownBookError
 from recsys.ingest import ingest_file
 from recsys.nightly import steps
-from tests.data.test_works import marc_record
+from tests.data.test_works import marc_record, the_hobbit
 
 HEADER = "book_id,title,author,isbn,work_id\n"
 
@@ -40,14 +40,7 @@ def test_marc_ingest_derives_works_and_keeps_the_fields_as_received(
 ) -> None:
     path = tmp_path / "catalog.mrc"
     records = [
-        marc_record(
-            "en",
-            "The hobbit",
-            subtitle="or, There and back again /",
-            nonfiling=4,
-            author="Tolkien, J. R. R.",
-            dates="1892-1973.",
-        ),
+        the_hobbit("en", dates="1892-1973."),
         marc_record("en2", "Hobbit", subtitle="or there and back again", author="Tolkien, J.R.R."),
         marc_record("fr", "Bilbo le Hobbit /", author="Tolkien, J. R. R.", uniform="Hobbit."),
         marc_record("v1", "Histoire de France.", author="Duby, Georges", part="Tome 1"),
@@ -135,13 +128,18 @@ def test_overrides_refuse_unknown_records_and_a_merge_of_one(engine: Engine) -> 
         stored.work_of(engine, book_id="x")
 
 
-def test_regroup_derives_works_for_records_stored_without_evidence(
-    engine: Engine, settings: Settings, tmp_path: Path
-) -> None:
+def _emma_stored_without_evidence(engine: Engine, settings: Settings, tmp_path: Path) -> None:
+    """Two records of Emma in the catalog, as stored before works were derived."""
     rows = ['1,Emma,"Austen, Jane",,', '2,EMMA /,"Austen, Jane, 1775-1817",,']
     ingest_file(engine, settings, kind="catalog", path=_csv(tmp_path, "c.csv", rows))
     with engine.begin() as connection:
         connection.execute(delete(book_works))
+
+
+def test_regroup_derives_works_for_records_stored_without_evidence(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    _emma_stored_without_evidence(engine, settings, tmp_path)
     assert stored.ungrouped_records(engine) == 2
     assert set(_works(engine).values()) == {None}  # no work known: each record its own
     with engine.begin() as connection:
@@ -174,10 +172,7 @@ def test_the_works_migration_goes_down_and_up_keeping_the_catalog(
 def test_the_nightly_ingest_step_derives_works_for_a_catalog_stored_before_them(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
-    rows = ['1,Emma,"Austen, Jane",,', '2,EMMA /,"Austen, Jane, 1775-1817",,']
-    ingest_file(engine, settings, kind="catalog", path=_csv(tmp_path, "c.csv", rows))
-    with engine.begin() as connection:
-        connection.execute(delete(book_works))
+    _emma_stored_without_evidence(engine, settings, tmp_path)
     steps.ingest(settings, steps.RunContext(new_run_id(), engine))
     assert stored.ungrouped_records(engine) == 0
     assert len(set(_works(engine).values())) == 1
