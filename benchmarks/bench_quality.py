@@ -36,7 +36,8 @@ from recsys.columns import Columns as C
 from recsys.columns import Events
 from recsys.config import Settings
 from recsys.data.dataset import Dataset
-from recsys.data.works import author_key, derive_work_ids, title_key, work_map
+from recsys.data.work_evidence import author_key, title_key
+from recsys.data.works import derive_work_ids, work_map
 from recsys.evaluation import metrics as M
 from recsys.evaluation.evaluate import (
     ComparisonResult,

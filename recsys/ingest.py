@@ -28,7 +28,7 @@ from recsys.consent import apply_consents
 from recsys.data.readers import LINE_NUMBER, read_chunks
 from recsys.data.schemas import InputSchema, get_schema
 from recsys.data.validation import QUARANTINE_COLUMNS, DuplicateFilter, Reasons, validate
-from recsys.data.works import MARC_FIELDS, record_evidence
+from recsys.data.work_evidence import MARC_FIELDS, record_evidence
 from recsys.db import tables
 from recsys.db import works as stored_works
 from recsys.exceptions import InputFormatError, TooManyBadRowsError

@@ -1,7 +1,8 @@
 """Records grouped into works, FRBR-style, for catalogs that give no `work_id`.
 
 Discovery layers group editions the same way (Aspen's grouped works, OCLC's FRBR work-set
-algorithm): each record yields *evidence*, and records whose evidence agrees are one work.
+algorithm): each record yields *evidence* (`recsys.data.work_evidence`), and records whose
+evidence agrees are one work.
 
 - **Title and author.** Records with the same normalized title (245 $a $b without its
   non-filing characters; ISBD punctuation, case and diacritics folded) and the same normalized
@@ -29,48 +30,35 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import re
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
 from recsys.columns import Columns as C
-from recsys.data.marc import SERIES_NUMBER_SEPARATOR, SERIES_SEPARATOR
-from recsys.display import clean_author
+from recsys.data.work_evidence import (
+    identifier_tokens,
+    is_isbn,
+    part_key_of,
+    present,
+    record_evidence,
+    series_marks,
+    title_key_of,
+)
 
-#: The evidence of each record, as `record_evidence` returns it and table book_works stores it.
-EVIDENCE_COLUMNS = (
-    C.BOOK_ID,
-    C.TITLE_KEY,
-    C.MAIN_TITLE_KEY,
-    C.UNIFORM_TITLE_KEY,
-    C.AUTHOR_KEY,
-    C.SERIES_KEY,
-    C.IDENTIFIERS,
-)
-#: The fields `recsys.data.marc` adds to a catalog row for grouping (CSV rows have none).
-MARC_FIELDS = (
-    C.FILING_TITLE,
-    C.TITLE_PART,
-    C.UNIFORM_TITLE,
-    C.SERIES,
-    C.ISBNS,
-    C.RECORD_IDS,
-    C.OTHER_EDITIONS,
-)
 #: Where a record's effective work comes from (`resolve_works`).
 FROM_LIBRARIAN = "librarian"
 FROM_CATALOG = "catalog"
 FROM_DERIVED = "derived"
 FROM_RECORD = "record"
-#: Librarians' overrides (`recsys works merge|split`).
+#: Librarians' overrides (`recsys works merge|split`), as `resolve_works` reads them.
 MERGE = "merge"
 SPLIT = "split"
+OVERRIDE_WORK = "override_work"
+OVERRIDE_ACTION = "override_action"
+SOURCE = "source"
 #: How two records were linked (the report shows it).
 BY_TITLE = "title and author"
 BY_UNIFORM_TITLE = "uniform title (240) and author"
@@ -83,150 +71,6 @@ TITLES_DIFFER = "main titles differ"
 PARTS_DIFFER = "parts (245 $n $p) differ"
 NUMBERS_DIFFER = "series numbers differ"
 UNNUMBERED = "unnumbered beside numbered volumes"
-
-_PART_SEPARATOR = " # "
-_LETTERS = str.maketrans({"æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ð": "d", "ł": "l", "þ": "th"})
-_NON_WORD = re.compile(r"[\W_]+")
-#: Words that only announce a number: "Tome 2", "vol. 2" and "2" are the same part.
-_DESIGNATORS = frozenset(
-    "t tome tomes vol vols volume volumes band bd bde teil tl partie part parts livre book "  # noqa: SIM905 (reads better as text)
-    "heft no nr n numero number fasc fascicule cahier tomo libro parte".split()
-)
-_ISBN_TOKENS = re.compile(r"[\s;,|]+")
-#: ISBD marks that end a main title: " : " before a subtitle, " / " before the authors, " = "
-#: before a parallel title, " [" before a cataloguer's addition.
-_MAIN_TITLE_END = re.compile(r"\s[:/=](?:\s|$)|\s\[")
-_ISBN_PREFIX = "isbn:"
-_RECORD_PREFIX = "ctrl:"
-#: Marks an identifier a record names as another edition's (776), not as its own.
-_OTHER_EDITION_MARK = ">"
-
-
-def fold(text: object) -> str:
-    """A matching form of `text`: case, diacritics and punctuation folded, single spaces."""
-    if text is None or (isinstance(text, float) and np.isnan(text)):
-        return ""
-    return _fold(str(text))
-
-
-@lru_cache(maxsize=1 << 16)
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).translate(_LETTERS)
-    return _NON_WORD.sub(" ", plain).strip()
-
-
-def author_key(author: object) -> str:
-    """The matching form of a main author: life dates dropped ("Oury, Juliette 1989-....")."""
-    return fold(clean_author(author))
-
-
-def part_key(part: object) -> str:
-    """The matching form of a part (245 $n $p): "Tome 2", "vol. 2" and "2" all give "2"."""
-    return " ".join(word for word in fold(part).split() if word not in _DESIGNATORS)
-
-
-def title_key(title: object, part: object = None) -> str:
-    """The matching form of a title with its part ("" without a title)."""
-    return title_key_of(fold(title), part_key(part))
-
-
-def isbn13(token: str) -> str | None:
-    """The ISBN-13 of an ISBN-10 or ISBN-13 (hyphens allowed) whose check digit is right."""
-    digits = token.replace("-", "").replace(" ", "").upper()
-    if re.fullmatch(r"\d{9}[\dX]", digits):
-        total = sum((10 - i) * (10 if c == "X" else int(c)) for i, c in enumerate(digits))
-        if total % 11:
-            return None
-        digits = "978" + digits[:9]
-        return digits + str(-sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(digits)) % 10)
-    if re.fullmatch(r"97[89]\d{10}", digits):
-        check = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(digits)) % 10
-        return digits if check == 0 else None
-    return None
-
-
-def record_evidence(rows: pd.DataFrame) -> pd.DataFrame:
-    """The evidence of each catalog row (`EVIDENCE_COLUMNS`), in the rows' order.
-
-    Reads ``book_id, title, author, isbn`` (what a CSV catalog gives) and, when present, the MARC
-    fields `recsys.data.marc` adds (filing title, part, uniform title, series, every ISBN,
-    record links).
-    """
-
-    def column(name: str) -> list[object]:
-        return rows[name].tolist() if name in rows else [None] * len(rows)
-
-    filing, titles = column(C.FILING_TITLE), column(C.TITLE)
-    titles = [f if _present(f) else t for f, t in zip(filing, titles, strict=True)]
-    parts = column(C.TITLE_PART)
-    isbns = [m if _present(m) else i for m, i in zip(column(C.ISBNS), column(C.ISBN), strict=True)]
-    return pd.DataFrame(
-        {
-            C.BOOK_ID: rows[C.BOOK_ID].astype(str).to_numpy(),
-            C.TITLE_KEY: [title_key(t, p) for t, p in zip(titles, parts, strict=True)],
-            C.MAIN_TITLE_KEY: [fold(_main_title(t)) or None for t in titles],
-            C.UNIFORM_TITLE_KEY: [
-                title_key(u, p) or None for u, p in zip(column(C.UNIFORM_TITLE), parts, strict=True)
-            ],
-            C.AUTHOR_KEY: [author_key(a) or None for a in column(C.AUTHOR)],
-            C.SERIES_KEY: [_series_key(s) for s in column(C.SERIES)],
-            C.IDENTIFIERS: [
-                _identifiers(i, r, o)
-                for i, r, o in zip(
-                    isbns, column(C.RECORD_IDS), column(C.OTHER_EDITIONS), strict=True
-                )
-            ],
-        }
-    )
-
-
-def _main_title(title: object) -> str:
-    """The title before its subtitle, statement of responsibility or parallel title."""
-    return _MAIN_TITLE_END.split(str(title), maxsplit=1)[0] if _present(title) else ""
-
-
-def _present(value: object) -> bool:
-    return (
-        value is not None
-        and not (isinstance(value, float) and np.isnan(value))
-        and bool(str(value).strip())
-    )
-
-
-def _series_key(series: object) -> str | None:
-    """Numbered series as sorted "series=number" lines."""
-    if not _present(series):
-        return None
-    pairs = set()
-    for entry in str(series).split(SERIES_SEPARATOR):
-        name, _, number = entry.partition(SERIES_NUMBER_SEPARATOR)
-        if fold(name) and part_key(number):
-            pairs.add(f"{fold(name)}={part_key(number)}")
-    return SERIES_SEPARATOR.join(sorted(pairs)) or None
-
-
-def _identifiers(isbns: object, record_ids: object, other_editions: object) -> str | None:
-    """The record's ISBN-13s and control numbers, and those of its other editions (marked),
-    as sorted space-separated tokens."""
-    tokens = {token for token in _tokens(isbns, isbn_only=True)}
-    tokens.update(_tokens(record_ids, isbn_only=False))
-    tokens.update(_OTHER_EDITION_MARK + token for token in _tokens(other_editions, isbn_only=False))
-    return " ".join(sorted(tokens)) or None
-
-
-def _tokens(text: object, *, isbn_only: bool) -> Iterator[str]:
-    """ISBN tokens of `text` ("isbn:978..."), and unless `isbn_only` its other values as control
-    numbers ("ctrl:(ocolc)123")."""
-    if not _present(text):
-        return
-    for value in _ISBN_TOKENS.split(str(text)):
-        isbn = isbn13(value)
-        if isbn is not None:
-            if len(set(isbn[3:12])) > 1:  # not a placeholder such as 0000000000
-                yield _ISBN_PREFIX + isbn
-        elif value and not isbn_only:
-            yield _RECORD_PREFIX + value.casefold()
 
 
 @dataclass
@@ -341,8 +185,8 @@ class _Linker:
         self.books = frame[C.BOOK_ID].astype(str).tolist()
         self.titles = frame[C.TITLE_KEY].fillna("").astype(str).tolist()
         self.main_titles = frame[C.MAIN_TITLE_KEY].fillna("").astype(str).tolist()
-        self.authors = [a if _present(a) else "" for a in frame[C.AUTHOR_KEY].tolist()]
-        self.marks = [_marks(s) for s in frame[C.SERIES_KEY].tolist()]
+        self.authors = [a if present(a) else "" for a in frame[C.AUTHOR_KEY].tolist()]
+        self.marks = [series_marks(s) for s in frame[C.SERIES_KEY].tolist()]
         self.groups = _UnionFind(
             [
                 _Traits({a} - {""}, {part_key_of(t)}, {s: {n} for s, n in m.items()})
@@ -351,16 +195,14 @@ class _Linker:
         )
         self.links: list[tuple[str, str, str, bool, str]] = []
 
-    def link(self, a: int, b: int, via: str) -> bool:
+    def link(self, a: int, b: int, via: str) -> None:
         """Join `a` and `b` unless a rule keeps them apart (then noted, as is a merge of two
         different titles)."""
         conflict = self.groups.union(a, b)
         if conflict is not None:
             self.links.append((self.books[a], self.books[b], via, False, conflict))
-            return False
-        if via != BY_TITLE and self.titles[a] != self.titles[b]:
+        elif via != BY_TITLE and self.titles[a] != self.titles[b]:
             self.links.append((self.books[a], self.books[b], via, True, ""))
-        return True
 
     def link_identified(self, token: str, members: list[tuple[int, bool]]) -> None:
         """Join each record holding identifier `token` to an earlier holder it agrees with: the
@@ -403,25 +245,13 @@ class _Linker:
         return [chain for _, chain in ordered]
 
 
-def part_key_of(title: str) -> str:
-    """The part a title key carries ("" for none)."""
-    return title.partition(_PART_SEPARATOR)[2]
-
-
-def _marks(series: object) -> dict[str, str]:
-    if not _present(series):
-        return {}
-    pairs = (line.partition("=") for line in str(series).split(SERIES_SEPARATOR))
-    return {name: number for name, _, number in pairs if name and number}
-
-
 def _title_buckets(frame: pd.DataFrame, authors: list[str]) -> Iterator[tuple[str, list[int]]]:
     """Records with an author sharing a title with that author; and records whose uniform
     title (240) is another's title or main title (a translation and its original, whose full
     title often has a subtitle the uniform title leaves out)."""
     titles = frame[C.TITLE_KEY].fillna("").astype(str).tolist()
     mains = [
-        title_key_of(main, part_key_of(title)) if _present(main) else ""
+        title_key_of(main, part_key_of(title)) if present(main) else ""
         for main, title in zip(frame[C.MAIN_TITLE_KEY].tolist(), titles, strict=True)
     ]
     uniforms = frame[C.UNIFORM_TITLE_KEY].tolist()
@@ -435,7 +265,7 @@ def _title_buckets(frame: pd.DataFrame, authors: list[str]) -> Iterator[tuple[st
             by_title[f"{author}|{titles[i]}"].append(i)
         if mains[i]:
             by_main[f"{author}|{mains[i]}"].append(i)
-        if _present(uniforms[i]):
+        if present(uniforms[i]):
             by_uniform[f"{author}|{uniforms[i]}"].append(i)
     buckets = [(key, BY_TITLE, members) for key, members in by_title.items()]
     buckets += [
@@ -447,27 +277,20 @@ def _title_buckets(frame: pd.DataFrame, authors: list[str]) -> Iterator[tuple[st
             yield via, members
 
 
-def title_key_of(title: str, part: str) -> str:
-    """A title key from a folded title and part key."""
-    return f"{title}{_PART_SEPARATOR}{part}" if title and part else title
-
-
 def _identifier_buckets(frame: pd.DataFrame) -> Iterator[tuple[str, list[tuple[int, bool]]]]:
     """Per identifier, the records holding it, each with whether it names the identifier as
     another edition's."""
     buckets: dict[str, list[tuple[int, bool]]] = defaultdict(list)
-    for i, tokens in enumerate(frame[C.IDENTIFIERS].tolist()):
-        if _present(tokens):
-            for token in str(tokens).split():
-                named = token.startswith(_OTHER_EDITION_MARK)
-                buckets[token.removeprefix(_OTHER_EDITION_MARK)].append((i, named))
+    for i, identifiers in enumerate(frame[C.IDENTIFIERS].tolist()):
+        for token, named in identifier_tokens(identifiers):
+            buckets[token].append((i, named))
     for token, members in sorted(buckets.items()):
         if len(members) > 1:
             yield token, members
 
 
 def _identifier_kind(token: str) -> str:
-    return BY_ISBN if token.startswith(_ISBN_PREFIX) else BY_RECORD_ID
+    return BY_ISBN if is_isbn(token) else BY_RECORD_ID
 
 
 def _group_keys(
@@ -517,11 +340,6 @@ def derive_work_ids(catalog: pd.DataFrame) -> pd.Series:
     return pd.Series(resolved[C.WORK_ID].to_numpy(), index=catalog.index, name=C.WORK_ID)
 
 
-OVERRIDE_WORK = "override_work"
-OVERRIDE_ACTION = "override_action"
-SOURCE = "source"
-
-
 def resolve_works(frame: pd.DataFrame) -> pd.DataFrame:
     """Each record's effective work and where it comes from.
 
@@ -567,7 +385,7 @@ def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
     """`frame[name]` as objects with None for missing or blank values."""
     if name not in frame:
         return np.full(len(frame), None, dtype=object)
-    return np.array([str(v) if _present(v) else None for v in frame[name].tolist()], dtype=object)
+    return np.array([str(v) if present(v) else None for v in frame[name].tolist()], dtype=object)
 
 
 def work_map(catalog: pd.DataFrame) -> pd.Series:

@@ -1,6 +1,6 @@
 """Works in the store: records' evidence and derived works, librarians' splits and merges.
 
-Catalog ingest writes each record's evidence (`recsys.data.works.record_evidence`) to table
+Catalog ingest writes each record's evidence (`recsys.data.work_evidence`) to table
 ``book_works`` and then derives the works of the whole catalog again (`regroup`), in the file's
 transaction. The catalog rows keep their fields as received. Table ``work_overrides`` holds the
 librarians' decisions; `effective_works` combines everything into the work each record belongs to,
@@ -29,6 +29,7 @@ from sqlalchemy import (
 
 from recsys.columns import Columns as C
 from recsys.data import works
+from recsys.data.work_evidence import EVIDENCE_COLUMNS, record_evidence
 from recsys.data.works_report import WorksReport, works_report
 from recsys.db.tables import book_works, catalog, work_overrides
 from recsys.exceptions import RecsysError, UnknownBookError
@@ -49,8 +50,8 @@ def write_evidence(connection: Connection, *, evidence: pd.DataFrame) -> None:
         chunk = books[start : start + WRITE_BATCH_ROWS]
         connection.execute(delete(book_works).where(book_works.c.book_id.in_(chunk)))
     records = [
-        dict(zip(works.EVIDENCE_COLUMNS, values, strict=True))
-        for values in rows[list(works.EVIDENCE_COLUMNS)].itertuples(index=False)
+        dict(zip(EVIDENCE_COLUMNS, values, strict=True))
+        for values in rows[list(EVIDENCE_COLUMNS)].itertuples(index=False)
     ]
     for start in range(0, len(records), WRITE_BATCH_ROWS):
         connection.execute(insert(book_works), records[start : start + WRITE_BATCH_ROWS])
@@ -67,7 +68,7 @@ def regroup(connection: Connection) -> int:
     ).all()
     if missing:
         frame = pd.DataFrame(missing, columns=[C.BOOK_ID, C.TITLE, C.AUTHOR, C.ISBN])
-        write_evidence(connection, evidence=works.record_evidence(frame))
+        write_evidence(connection, evidence=record_evidence(frame))
     stored = _read(connection, select(book_works), [c.name for c in book_works.columns])
     if stored.empty:
         return 0
@@ -129,12 +130,12 @@ def _sources(connection: Connection) -> pd.DataFrame:
 
 
 def load_evidence(engine: Engine) -> pd.DataFrame:
-    """The stored evidence of every record (`recsys.data.works.EVIDENCE_COLUMNS`)."""
+    """The stored evidence of every record (`recsys.data.EVIDENCE_COLUMNS`)."""
     with engine.connect() as connection:
         return _read(
             connection,
-            select(*(book_works.c[name] for name in works.EVIDENCE_COLUMNS)),
-            list(works.EVIDENCE_COLUMNS),
+            select(*(book_works.c[name] for name in EVIDENCE_COLUMNS)),
+            list(EVIDENCE_COLUMNS),
         )
 
 

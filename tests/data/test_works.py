@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from recsys.columns import Columns as C
 from recsys.data import works
 from recsys.data.marc import read_marc
+from recsys.data.work_evidence import author_key, record_evidence, title_key
 
 
 def marc_record(
@@ -101,7 +102,7 @@ def group(request: pytest.FixtureRequest, tmp_path: Path) -> Group:
                 for record in records:
                     writer.write(record)
                 writer.close(close_fh=False)
-        return works.group_records(works.record_evidence(pd.DataFrame(list(read_marc(path)))))
+        return works.group_records(record_evidence(pd.DataFrame(list(read_marc(path)))))
 
     return grouped
 
@@ -313,7 +314,7 @@ def test_the_title_key_ignores_isbd_punctuation_case_and_diacritics(
     separators = [data.draw(st.sampled_from(ISBD)) for _ in varied[1:]]
     title = varied[0] + "".join(s + w for s, w in zip(separators, varied[1:], strict=True))
     title += data.draw(st.sampled_from(["", " /", " :", ".", " ;"]))
-    assert works.title_key(title) == works.title_key(" ".join(words))
+    assert title_key(title) == title_key(" ".join(words))
 
 
 @settings(max_examples=100, deadline=None)
@@ -325,9 +326,7 @@ def test_the_title_key_ignores_isbd_punctuation_case_and_diacritics(
     ),
 )
 def test_the_author_key_ignores_life_dates(surname: str, given_name: str, dates: str) -> None:
-    assert works.author_key(f"{surname}, {given_name}{dates}") == works.author_key(
-        f"{surname}, {given_name}"
-    )
+    assert author_key(f"{surname}, {given_name}{dates}") == author_key(f"{surname}, {given_name}")
 
 
 SURNAMES = ["Austen", "Balzac", "Colette", "Duras", None]
