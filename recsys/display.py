@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 
 import pandas as pd
 
@@ -34,6 +35,9 @@ _SPAN = (
 _LIFE_DATES = re.compile(
     rf"(?:[\s,]*\(?(?:{_SPAN})\s*\)?\.?(?:\s*\([^()]*\))?|\s*,\s*\d{{3,4}})\s*$"
 )
+_DIGIT = re.compile(r"\d")
+#: How far before its first digit a date may start: ", ca. (" is the longest lead.
+_DATE_LEAD = 8
 #: Invisible format characters (right-to-left marks and the like) some exports carry.
 _FORMAT_CHARACTERS = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 AUTHOR_SEPARATOR = ";"
@@ -55,8 +59,11 @@ def clean_author(value: object) -> str | None:
     Several authors separated by ";" are cleaned one by one; None for a missing or blank one.
     """
     text = _text(value)
-    if text is None:
-        return None
+    return _clean_names(text) if text is not None else None
+
+
+@lru_cache(maxsize=1 << 16)  # a catalog names the same authors again and again
+def _clean_names(text: str) -> str | None:
     names = [_without_dates(_closed(name)) for name in text.split(AUTHOR_SEPARATOR)]
     kept = [name for name in names if name]
     return f"{AUTHOR_SEPARATOR} ".join(kept) or None
@@ -79,8 +86,13 @@ def _text(value: object) -> str | None:
 
 def _without_dates(name: str) -> str:
     """`name` without the life dates closing it, however many ("X, 1950, 1960-")."""
-    while (shorter := _closed(_LIFE_DATES.sub("", name))) != name:
-        name = shorter
+    # dates start a few characters before their first digit ("ca. 1500", "-1872", "(1901"):
+    # searching from there spares the pattern a try at every character of the name
+    while (digit := _DIGIT.search(name)) is not None:
+        dates = _LIFE_DATES.search(name, max(0, digit.start() - _DATE_LEAD))
+        if dates is None:
+            break
+        name = _closed(name[: dates.start()])
     return name
 
 

@@ -46,12 +46,17 @@ MARC_FIELDS = (
 _PART_SEPARATOR = " # "
 _LETTERS = str.maketrans({"æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ð": "d", "ł": "l", "þ": "th"})
 _NON_WORD = re.compile(r"[\W_]+")
+#: Combining marks (the diacritics NFKD splits off letters), in every block Unicode has them.
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 #: Words that only announce a number: "Tome 2", "vol. 2" and "2" are the same part.
 _DESIGNATORS = frozenset(
     "t tome tomes vol vols volume volumes band bd bde teil tl partie part parts livre book "  # noqa: SIM905 (reads better as text)
     "heft no nr n numero number fasc fascicule cahier tomo libro parte".split()
 )
 _ISBN_TOKENS = re.compile(r"[\s;,|]+")
+_ISBN10 = re.compile(r"\d{9}[\dX]")
+_ISBN13 = re.compile(r"97[89]\d{10}")
+_ISBN13_WEIGHTS = (1, 3) * 6 + (1,)
 #: ISBD marks that end a main title: " : " before a subtitle, " / " before the authors, " = "
 #: before a parallel title, " [" before a cataloguer's addition.
 _MAIN_TITLE_END = re.compile(r"\s[:/=](?:\s|$)|\s\[")
@@ -70,9 +75,8 @@ def fold(text: object) -> str:
 
 @lru_cache(maxsize=1 << 16)
 def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).translate(_LETTERS)
-    return _NON_WORD.sub(" ", plain).strip()
+    plain = _COMBINING.sub("", unicodedata.normalize("NFKD", text.casefold()))
+    return _NON_WORD.sub(" ", plain.translate(_LETTERS)).strip()
 
 
 def author_key(author: object) -> str:
@@ -93,16 +97,19 @@ def title_key(title: object, part: object = None) -> str:
 def isbn13(token: str) -> str | None:
     """The ISBN-13 of an ISBN-10 or ISBN-13 (hyphens allowed) whose check digit is right."""
     digits = token.replace("-", "").replace(" ", "").upper()
-    if re.fullmatch(r"\d{9}[\dX]", digits):
-        total = sum((10 - i) * (10 if c == "X" else int(c)) for i, c in enumerate(digits))
-        if total % 11:
+    if len(digits) == 10 and _ISBN10.fullmatch(digits):
+        values = [10 if c == "X" else int(c) for c in digits]
+        if sum(w * v for w, v in zip(range(10, 0, -1), values, strict=True)) % 11:
             return None
         digits = "978" + digits[:9]
-        return digits + str(-sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(digits)) % 10)
-    if re.fullmatch(r"97[89]\d{10}", digits):
-        check = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(digits)) % 10
-        return digits if check == 0 else None
+        return digits + str(-_isbn13_sum(digits[:12]) % 10)
+    if len(digits) == 13 and _ISBN13.fullmatch(digits):
+        return digits if _isbn13_sum(digits) % 10 == 0 else None
     return None
+
+
+def _isbn13_sum(digits: str) -> int:
+    return sum(int(c) * w for c, w in zip(digits, _ISBN13_WEIGHTS, strict=False))
 
 
 def record_evidence(rows: pd.DataFrame) -> pd.DataFrame:
