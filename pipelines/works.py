@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +24,7 @@ from recsys.data.works_report import CHECK_ORDER
 from recsys.db import works
 from recsys.db.engine import make_engine
 from recsys.db.schema import upgrade
-from recsys.display import clean_title, readable
+from recsys.display import readable
 
 TOP = 20
 
@@ -34,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("works", help="check and correct how records form works")
     commands = parser.add_subparsers(dest="works_command", required=True, metavar="ACTION")
     report = commands.add_parser("report", help="largest works and borderline decisions")
-    report.add_argument("--top", type=int, default=TOP, help=f"rows per table (default {TOP})")
+    report.add_argument("--top", type=_rows, default=TOP, help=f"rows per table (default {TOP})")
     report.add_argument("--out", type=Path, help="also write every row as CSV into this folder")
     report.set_defaults(handler=run_report)
     show = commands.add_parser("show", help="the records of a record's work")
@@ -115,10 +114,6 @@ def run_unset(args: argparse.Namespace, settings: Settings) -> int:
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
     with _store(settings) as engine:
         overrides = works.load_overrides(engine)
-    overrides = overrides.assign(
-        created_at=[datetime.fromtimestamp(t, UTC).isoformat() for t in overrides["created_at"]],
-        title=overrides["title"].map(clean_title),
-    )
     print(_table(overrides) if len(overrides) else "no overrides")
     return 0
 
@@ -128,6 +123,13 @@ def run_regroup(args: argparse.Namespace, settings: Settings) -> int:
         changed = works.regroup(connection)
     print(f"works derived again: {changed} records changed work")
     return 0
+
+
+def _rows(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--top must be a positive number of rows; got {value}")
+    return value
 
 
 def _table(frame: pd.DataFrame) -> str:

@@ -32,6 +32,7 @@ from recsys.data import works
 from recsys.data.work_evidence import EVIDENCE_COLUMNS, record_evidence
 from recsys.data.works_report import WorksReport, works_report
 from recsys.db.tables import book_works, catalog, work_overrides
+from recsys.display import readable
 from recsys.exceptions import RecsysError, UnknownBookError
 
 WRITE_BATCH_ROWS = 20_000
@@ -164,12 +165,17 @@ def work_of(engine: Engine, *, book_id: str) -> pd.DataFrame:
 
 
 def load_overrides(engine: Engine) -> pd.DataFrame:
-    """The librarians' overrides with the records' titles, newest first."""
+    """The librarians' overrides, newest first, with when (UTC, ISO 8601) and the record's
+    title as readers see it."""
     sources = load_sources(engine)
     frame = sources.loc[sources[works.OVERRIDE_WORK].notna()]
-    return frame[
+    frame = frame.sort_values(
+        [CREATED_AT, works.OVERRIDE_WORK, C.BOOK_ID], ascending=[False, True, True]
+    )
+    when = pd.to_datetime(frame[CREATED_AT].astype("int64"), unit="s", utc=True)
+    return readable(frame).assign(**{CREATED_AT: when.dt.strftime("%Y-%m-%dT%H:%M:%SZ")})[
         [CREATED_AT, works.OVERRIDE_ACTION, works.OVERRIDE_WORK, C.BOOK_ID, C.TITLE, NOTE]
-    ].sort_values([CREATED_AT, works.OVERRIDE_WORK, C.BOOK_ID], ascending=[False, True, True])
+    ]
 
 
 def merge_works(engine: Engine, *, book_ids: Sequence[str], note: str | None = None) -> str:

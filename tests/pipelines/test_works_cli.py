@@ -67,7 +67,8 @@ def test_librarians_split_show_list_and_unset(
     assert cli(["works", "split", "2", "--note", "volume 2"]) == 0
     assert _work(engine, "1") != _work(engine, "2")
     assert cli(["works", "overrides"]) == 0
-    assert "split" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert "split" in listed and "volume 2" in listed and re.search(r"\d{4}-\d\d-\d\dT", listed)
     assert cli(["works", "merge", "3", "5"]) == 0
     assert _work(engine, "3") == _work(engine, "4") == _work(engine, "5")
     assert cli(["works", "show", "5"]) == 0
@@ -95,3 +96,10 @@ def test_errors_are_one_line_and_a_failure_exit(
     assert cli(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("recsys works: error: ") and message in err[-1]
+
+
+def test_a_non_positive_top_is_a_usage_error(cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli(["works", "report", "--top", "0"])
+    assert exit_info.value.code == 2
+    assert "--top must be a positive number of rows; got 0" in capsys.readouterr().err
