@@ -224,3 +224,12 @@ def identifier_tokens(identifiers: object) -> Iterator[tuple[str, bool]]:
 
 def is_isbn(token: str) -> bool:
     return token.startswith(_ISBN_PREFIX)
+
+
+def own_isbns(identifiers: object) -> set[str]:
+    """The ISBN-13s a stored ``identifiers`` value gives as the record's own."""
+    return {
+        token.removeprefix(_ISBN_PREFIX)
+        for token, named in identifier_tokens(identifiers)
+        if is_isbn(token) and not named
+    }

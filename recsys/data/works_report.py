@@ -2,28 +2,36 @@
 borderline decisions, with titles and authors as readers see them.
 
 Borderline decisions are of four kinds: records joined although their titles differ (a shared
-ISBN, a uniform title, an other-edition entry); works under a collective title ("Oeuvres
-complètes", "Poems"), whose records may be different volumes when the catalog records no part;
-records a rule kept apart although an identifier or their title linked them; and records with the
-same title in different works because their authors differ or one has none.
-`recsys works split|merge` corrects any of them.
+ISBN, a uniform title, an other-edition entry); derived works that may be several volumes of a
+set, since the catalog records no part: a collective title ("Oeuvres complètes", "Poems"), ISBNs
+close together (a set is numbered at once), or several records without ISBN; records a rule kept
+apart although an identifier or their title linked them; and records with the same title in
+different works because their authors differ or one has none. `recsys works split|merge`
+corrects any of them.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import pandas as pd
 
 from recsys.columns import Columns as C
 from recsys.data import works
+from recsys.data.work_evidence import own_isbns
 from recsys.display import clean_author, clean_title
 
 JOINED = "one work, titles differ"
-COLLECTIVE = "one work under a collective title: volumes?"
+VOLUMES = "one work, perhaps several volumes"
 KEPT_APART = "kept apart"
 SAME_TITLE = "same title, author differs or is missing"
-CHECK_ORDER = {JOINED: 0, COLLECTIVE: 1, KEPT_APART: 2, SAME_TITLE: 3}
+CHECK_ORDER = {JOINED: 0, VOLUMES: 1, KEPT_APART: 2, SAME_TITLE: 3}
+COLLECTIVE_TITLE = "collective title"
+CLOSE_ISBNS = "ISBNs close together (a set?)"
+NO_ISBNS = "no ISBN tells volumes from editions"
+#: ISBNs (without check digit) at most this far apart were likely given to one set at once.
+CLOSE_ISBN_DISTANCE = 10
 OTHER = "other_"
 #: Words of collective titles (a volume of them is often catalogued without its part number),
 #: and the words that join them ("Romans et contes", "Oeuvres complètes").
@@ -81,7 +89,7 @@ def works_report(sources: pd.DataFrame, evidence: pd.DataFrame) -> WorksReport:
         borderline=pd.concat(
             [
                 _links(info, grouping.links),
-                _collective(info, evidence),
+                _volumes(info, evidence),
                 _same_titles(info, evidence),
             ],
             ignore_index=True,
@@ -142,17 +150,37 @@ def _links(info: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _collective(info: pd.DataFrame, evidence: pd.DataFrame) -> pd.DataFrame:
-    """Each record of a work under a collective title beside the work's first record."""
-    main = evidence.set_index(C.BOOK_ID)[C.MAIN_TITLE_KEY].reindex(info.index)
-    collective = main.map(_is_collective).to_numpy(dtype=bool)
-    frame = info.loc[collective & info[C.WORK_ID].notna().to_numpy()].sort_index()
-    pairs = [
-        (group.index[0], book)
-        for _, group in frame.groupby(C.WORK_ID, sort=True)
-        for book in group.index[1:]
-    ]
-    return _pairs(info, pairs, check=[COLLECTIVE] * len(pairs), why=[""] * len(pairs))
+def _volumes(info: pd.DataFrame, evidence: pd.DataFrame) -> pd.DataFrame:
+    """Each record of a derived work that may be several volumes, beside the work's first
+    record, with the reason."""
+    by_book = evidence.set_index(C.BOOK_ID).reindex(info.index)
+    derived = info.loc[info[works.SOURCE] == works.FROM_DERIVED]
+    sizes = derived[C.WORK_ID].value_counts()
+    derived = derived.loc[derived[C.WORK_ID].isin(sizes.index[sizes > 1])].sort_index()
+    pairs, whys = [], []
+    for _, group in derived.groupby(C.WORK_ID, sort=True):
+        books = group.index
+        why = _why_volumes(
+            by_book.loc[books, C.MAIN_TITLE_KEY].tolist(),
+            [own_isbns(i) for i in by_book.loc[books, C.IDENTIFIERS]],
+        )
+        if why:
+            pairs += [(books[0], book) for book in books[1:]]
+            whys += [why] * (len(books) - 1)
+    return _pairs(info, pairs, check=[VOLUMES] * len(pairs), why=whys)
+
+
+def _why_volumes(main_titles: list[object], isbns: list[set[str]]) -> str | None:
+    if any(_is_collective(title) for title in main_titles):
+        return COLLECTIVE_TITLE
+    numbers = [{int(isbn[:12]) for isbn in own} for own in isbns]
+    for (a, own_a), (b, own_b) in itertools.combinations(zip(numbers, isbns, strict=True), 2):
+        close = a and b and min(abs(x - y) for x in a for y in b) <= CLOSE_ISBN_DISTANCE
+        if close and not own_a & own_b:
+            return CLOSE_ISBNS
+    if sum(not own for own in isbns) >= 2:
+        return NO_ISBNS
+    return None
 
 
 def _is_collective(title: object) -> bool:
