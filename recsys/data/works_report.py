@@ -4,7 +4,7 @@ borderline decisions, with titles and authors as readers see them.
 Borderline decisions are of four kinds: records joined although their titles differ (a shared
 ISBN, a uniform title, an other-edition entry); derived works that may be several volumes of a
 set, since the catalog records no part: a collective title ("Oeuvres complètes", "Poems"), ISBNs
-close together (a set is numbered at once), or several records without ISBN; records a rule kept
+close together (a set is numbered at once), or no ISBN at all; records a rule kept
 apart although an identifier or their title linked them; and records with the same title in
 different works because their authors differ or one has none. `recsys works split|merge`
 corrects any of them.
@@ -29,7 +29,7 @@ SAME_TITLE = "same title, author differs or is missing"
 CHECK_ORDER = {JOINED: 0, VOLUMES: 1, KEPT_APART: 2, SAME_TITLE: 3}
 COLLECTIVE_TITLE = "collective title"
 CLOSE_ISBNS = "ISBNs close together (a set?)"
-NO_ISBNS = "no ISBN tells volumes from editions"
+NO_ISBNS = "no ISBN to tell volumes from editions"
 #: ISBNs (without check digit) at most this far apart were likely given to one set at once.
 CLOSE_ISBN_DISTANCE = 10
 OTHER = "other_"
@@ -178,7 +178,7 @@ def _why_volumes(main_titles: list[object], isbns: list[set[str]]) -> str | None
         close = a and b and min(abs(x - y) for x in a for y in b) <= CLOSE_ISBN_DISTANCE
         if close and not own_a & own_b:
             return CLOSE_ISBNS
-    if sum(not own for own in isbns) >= 2:
+    if not any(isbns):
         return NO_ISBNS
     return None
 
