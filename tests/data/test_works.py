@@ -31,6 +31,7 @@ def marc_record(
     uniform: str | None = None,
     part: str | None = None,
     series: Sequence[tuple[str, str]] = (),
+    traced_series: Sequence[tuple[str, str]] = (),
     other_editions: Sequence[str] = (),
     organization: str | None = None,
 ) -> pymarc.Record:
@@ -59,6 +60,8 @@ def marc_record(
     record.add_field(_field("245", subfields, f"1{nonfiling}"))
     for name, number in series:
         record.add_field(_field("490", [("a", f"{name} ;"), ("v", number)], "1 "))
+    for name, number in traced_series:
+        record.add_field(_field("830", [("a", f"{name} ;"), ("v", f"{number}.")], " 0"))
     for link in other_editions:
         code = "z" if link[:1].isdigit() else "w"
         record.add_field(_field("776", [("i", "Other edition:"), (code, link)], "08"))
@@ -164,13 +167,14 @@ def test_volumes_and_parts_stay_distinct_works(group: Group) -> None:
             marc_record("a5", "Astérix /", author="Goscinny", series=[("Astérix", "5")]),
             marc_record("a6", "Astérix /", author="Goscinny", series=[("Astérix", "6")]),
             marc_record("a6b", "Astérix /", author="Goscinny", series=[("Astérix", "6")]),
+            marc_record("a6c", "Astérix /", author="Goscinny", traced_series=[("Astérix", "6")]),
             marc_record("a0", "Astérix /", author="Goscinny"),
             marc_record("f1", "L'étranger /", author="Camus", series=[("Folio", "2")]),
             marc_record("f2", "L'étranger /", author="Camus", series=[("Le livre de poche", "9")]),
         ]
     )
     assert apart(grouping, "t1", "t2") and together(grouping, "t2", "t2b")
-    assert apart(grouping, "a5", "a6", "a0") and together(grouping, "a6", "a6b")
+    assert apart(grouping, "a5", "a6", "a0") and together(grouping, "a6", "a6b", "a6c")
     assert together(grouping, "f1", "f2")  # numbers in two publishers' series do not conflict
     kept = grouping.links.loc[~grouping.links["merged"], "why"]
     assert {works.NUMBERS_DIFFER, works.UNNUMBERED} <= set(kept)
