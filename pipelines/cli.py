@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "pipelines.publish",
     "pipelines.notebooks",
     "pipelines.curation",
+    "pipelines.works",
 )
 
 EXIT_FAILED = 1

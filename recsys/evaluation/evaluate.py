@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.columns import Columns as C
+from recsys.data.works import work_map
 from recsys.evaluation import metrics as M
 from recsys.evaluation.splits import Split
 from recsys.models import registry
@@ -37,9 +38,13 @@ class EvaluationResult:
     k
         List length scored.
     summary
-        ``metric@k`` -> value (means over test readers; beyond-accuracy over all lists).
+        ``metric@k`` -> value (means over test readers; beyond-accuracy over all lists). The
+        ranking metrics count a hit by work (`metrics.by_work`); ``record_<metric>@k`` count
+        only the very record suggested; ``repeated_work_lists@k`` and
+        ``borrowed_work_lists@k`` are the shares of lists holding a work twice or a work the
+        reader borrowed before.
     per_reader
-        One row per test reader (index ``reader_id``): ranking metrics, ``novelty``,
+        One row per test reader (index ``reader_id``): ranking metrics (by work), ``novelty``,
         ``diversity`` and the segments ``activity, branch, audience`` with ``train_loans``.
     recommendations
         The scored top-k lists ``[reader_id, book_id, score, rank]`` of the test readers.
@@ -115,6 +120,8 @@ class _Context:
     n_readers: int
     subjects: pd.Series | None
     segments: pd.DataFrame
+    #: book id -> work, for hits counted by work
+    work_of: pd.Series
 
     @classmethod
     def build(cls, split: Split, catalog: pd.DataFrame | None) -> _Context:
@@ -135,6 +142,7 @@ class _Context:
             n_readers=len(split.train.id_codes.reader_ids),
             subjects=subjects,
             segments=segments,
+            work_of=work_map(catalog),
         )
 
 
@@ -253,7 +261,9 @@ def _evaluate(recs: pd.DataFrame, context: _Context, *, k: int) -> EvaluationRes
     if C.RANK not in top.columns:
         top[C.RANK] = top["position"]
     top = top.drop(columns="position")
-    per_reader = M.ranking_metrics(top, split.test, k=k)
+    works = context.work_of
+    per_reader = M.ranking_metrics(M.by_work(top, works), M.relevant_works(split.test, works), k=k)
+    per_record = M.ranking_metrics(top, split.test, k=k)
     per_reader["novelty"] = M.novelty(top, context.popularity, n_readers=context.n_readers)
     if context.subjects is not None:
         per_reader["diversity"] = M.intra_list_diversity(top, context.subjects)
@@ -263,6 +273,9 @@ def _evaluate(recs: pd.DataFrame, context: _Context, *, k: int) -> EvaluationRes
     exposure = M.exposure_counts(top, context.catalog_books)
     summary = {
         **M.summarize_ranking(per_reader, k=k),
+        **{f"record_{name}": v for name, v in M.summarize_ranking(per_record, k=k).items()},
+        f"repeated_work_lists@{k}": M.repeated_work_share(top, works),
+        f"borrowed_work_lists@{k}": M.borrowed_work_share(top, split.train, works),
         f"coverage@{k}": M.catalog_coverage(top, context.catalog_books),
         f"popular_share@{k}": M.popular_share(top, context.popularity),
         f"gini@{k}": M.gini(exposure.to_numpy()),

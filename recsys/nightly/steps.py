@@ -30,6 +30,7 @@ from recsys.consent import detach_unconsented_sessions, load_training_dataset
 from recsys.data.dataset import Dataset
 from recsys.data.schemas import MAX_ID_LENGTH
 from recsys.data.validation import utc_day
+from recsys.db import works as stored_works
 from recsys.db.tables import loans
 from recsys.erasure import latest_erasure
 from recsys.evaluation.splits import Split, sample_test_readers, temporal_split
@@ -105,6 +106,10 @@ def ingest(settings: Settings, ctx: RunContext) -> inbox.InboxReport:
     ctx.ingested = report
     if not report.files:
         ctx.line(f"ingest: no new exports in {settings.inbox_dir}/{{{','.join(inbox.KINDS)}}}")
+    if stored_works.ungrouped_records(ctx.engine):  # a catalog stored before works were derived
+        with ctx.engine.begin() as connection:
+            changed = stored_works.regroup(connection)
+        ctx.line(f"ingest: works derived for the stored catalog ({changed} records)")
     if report.rejected:
         names = "; ".join(f"{f.label} ({f.error}) moved to {f.moved_to}" for f in report.rejected)
         raise IngestRejectedError(
