@@ -37,6 +37,7 @@ def test_lists_group_records_into_the_works_ingest_derived(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
     catalog_path, loans_path = _library(tmp_path)
+    settings = settings.model_copy(update={"retention_days": 36_500})  # loans dated 2024
     ingest_file(engine, settings, kind="catalog", path=catalog_path)
     ingest_file(engine, settings, kind="loans", path=loans_path)
     dataset = load_training_dataset(engine, settings)
