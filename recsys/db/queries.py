@@ -157,6 +157,50 @@ def readers_per_book(
         return [(library, book, int(count)) for library, book, count in connection.execute(query)]
 
 
+def newest_loan_at(engine: Engine) -> int | None:
+    """Unix seconds of the newest stored loan event (None when there is none)."""
+    with engine.connect() as connection:
+        newest = connection.execute(select(func.max(loans.c.borrowed_at))).scalar()
+    return None if newest is None else int(newest)
+
+
+def loans_per_period(engine: Engine, *, newest: int, periods: int, seconds: int) -> list[int]:
+    """Loan counts of the `periods` periods of `seconds` ending at `newest`, newest first.
+
+    Period k holds the loans with
+    ``newest - (k+1) * seconds < borrowed_at <= newest - k * seconds``.
+    """
+    period = ((newest - loans.c.borrowed_at) // seconds).label("period")
+    query = (
+        select(period, func.count())
+        .where(loans.c.borrowed_at > newest - periods * seconds)
+        .group_by("period")
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    counts = [0] * periods
+    for index, count in rows:
+        if 0 <= int(index) < periods:
+            counts[int(index)] += int(count)
+    return counts
+
+
+def recent_readers(engine: Engine, *, limit: int) -> list[str]:
+    """Up to `limit` distinct readers of the newest loans, newest first (uses the time index).
+
+    Reads 25 loans per reader wanted, so readers with many recent loans do not crowd it out."""
+    query = select(loans.c.reader_id).order_by(loans.c.borrowed_at.desc()).limit(limit * 25)
+    with engine.connect() as connection:
+        found = list(dict.fromkeys(connection.execute(query).scalars()))
+    return found[:limit]
+
+
+def loan_reader_ids(engine: Engine) -> list[str]:
+    """Every reader with a stored loan event, sorted (pseudonyms)."""
+    with engine.connect() as connection:
+        return sorted(connection.execute(select(loans.c.reader_id).distinct()).scalars())
+
+
 def count_overlong_ids(engine: Engine) -> dict[str, int]:
     """Stored rows per table that `load_dataset` leaves out: an id over `MAX_ID_LENGTH`."""
     counts = {}

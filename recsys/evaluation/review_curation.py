@@ -13,15 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from recsys import artifacts
 from recsys.config import Settings
 from recsys.curation.rules import CurationSet, Rule, no_rules
 from recsys.curation.source import CurationSource
 from recsys.db.engine import make_engine
+from recsys.db.queries import loan_reader_ids
 from recsys.db.reader_state import consent_and_loans
-from recsys.db.tables import loans
 from recsys.erasure import latest_erasure
 from recsys.lists import pipeline
 from recsys.lists.history import LoanHistory
@@ -74,8 +74,7 @@ def review_curation(
 def _sample_histories(
     engine: Engine, settings: Settings, served: ServedModel, size: int, seed: int
 ) -> list[tuple[str, LoanHistory]]:
-    with engine.connect() as connection:
-        everyone = sorted(connection.execute(select(loans.c.reader_id).distinct()).scalars())
+    everyone = loan_reader_ids(engine)
     rng = np.random.default_rng(seed)
     chosen = rng.choice(everyone, size=min(size, len(everyone)), replace=False)
     found = []

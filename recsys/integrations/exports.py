@@ -25,6 +25,7 @@ from recsys.config import Settings
 from recsys.data.marc import PRESET_REASON, parse_id_field
 from recsys.data.readers import LINE_NUMBER, is_marc, read_chunks
 from recsys.data.validation import Reasons
+from recsys.db.items import stored_item_count
 from recsys.exceptions import InputFormatError
 from recsys.integrations.anonymous import (
     ANONYMIZED,
@@ -32,7 +33,7 @@ from recsys.integrations.anonymous import (
     anonymous_ids,
     is_anonymous,
 )
-from recsys.integrations.items import CopyRecords, stored_item_count
+from recsys.integrations.items import CopyRecords
 from recsys.integrations.layouts import RoleSource, read_roles
 from recsys.integrations.presets import NONE, Format, Names, Preset, get_preset
 from recsys.integrations.rules import RENEWED_AT, text

@@ -9,17 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-from recsys.db.tables import items
-
-#: Below the bound-parameter limit of SQLite (32,766 since 3.32) and of PostgreSQL (65,535).
-LOOKUP_BATCH = 30_000
-
-
-def stored_item_count(engine: Engine) -> int:
-    with engine.connect() as connection:
-        return int(connection.execute(select(func.count()).select_from(items)).scalar_one())
+from recsys.db.items import records_of_copies
 
 
 class CopyRecords:
@@ -35,10 +27,6 @@ class CopyRecords:
         distinct = pd.unique(copy_ids.dropna().astype(str))
         new = [copy for copy in distinct if copy not in self._known]
         self._known.update(dict.fromkeys(new))
-        with self._engine.connect() as connection:
-            for start in range(0, len(new), LOOKUP_BATCH):
-                batch = new[start : start + LOOKUP_BATCH]
-                query = select(items.c.copy_id, items.c.book_id).where(items.c.copy_id.in_(batch))
-                self._known.update((copy, book) for copy, book in connection.execute(query))
+        self._known.update(records_of_copies(self._engine, new))
         books = copy_ids.astype(str).map(self._known)
         return books.where(copy_ids.notna() & books.notna(), np.nan).astype(object)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from recsys import artifacts
 from recsys.columns import Columns as C
@@ -30,8 +30,8 @@ from recsys.consent import detach_unconsented_sessions, load_training_dataset
 from recsys.data.dataset import Dataset
 from recsys.data.schemas import MAX_ID_LENGTH
 from recsys.data.validation import utc_day
+from recsys.db import queries
 from recsys.db import works as stored_works
-from recsys.db.tables import loans
 from recsys.erasure import latest_erasure
 from recsys.evaluation.splits import Split, sample_test_readers, temporal_split
 from recsys.exceptions import RecsysError
@@ -435,11 +435,8 @@ def gate(settings: Settings, ctx: RunContext) -> gate_module.GateDecision:
 
 
 def recent_readers(engine: Engine, *, n: int = GATE_READERS) -> list[str]:
-    """A few readers with the newest loans (uses the time index, not a scan)."""
-    query = select(loans.c.reader_id).order_by(loans.c.borrowed_at.desc()).limit(n * 25)
-    with engine.connect() as connection:
-        found = list(dict.fromkeys(connection.execute(query).scalars()))
-    return found[:n]
+    """A few readers with the newest loans, for the gate to ask the candidate model about."""
+    return queries.recent_readers(engine, limit=n)
 
 
 def publish(settings: Settings, ctx: RunContext) -> dict[str, Any]:

@@ -18,8 +18,9 @@ from sqlalchemy import Engine
 
 from recsys.config import Settings
 from recsys.data.validation import retention_cutoff, utc_day
+from recsys.db.queries import newest_loan_at
 from recsys.exceptions import RecsysError
-from recsys.nightly.volume import check_volume, loans_per_period, newest_loan_at
+from recsys.nightly.volume import check_volume, loans_per_period
 
 
 class DataValidationError(RecsysError):

@@ -31,9 +31,9 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-from recsys.db.tables import loans
+from recsys.db import queries
 
 DAY = 86_400
 WEEK = 7
@@ -104,28 +104,9 @@ def _same_time_median(periods: Sequence[int], k: int) -> float | None:
     return float(statistics.median(open_weeks))
 
 
-def newest_loan_at(engine: Engine) -> int | None:
-    """Unix seconds of the newest stored loan event (None when there is none)."""
-    with engine.connect() as connection:
-        newest = connection.execute(select(func.max(loans.c.borrowed_at))).scalar()
-    return None if newest is None else int(newest)
-
-
 def loans_per_period(engine: Engine) -> list[int]:
     """Loan counts of the `PERIODS` 24-hour periods ending at the newest loan, newest first."""
-    newest = newest_loan_at(engine)
+    newest = queries.newest_loan_at(engine)
     if newest is None:
         return []
-    with engine.connect() as connection:
-        # Period k holds loans with newest - (k+1) days < borrowed_at <= newest - k days.
-        period = (newest - loans.c.borrowed_at) // DAY
-        rows = connection.execute(
-            select(period.label("period"), func.count())
-            .where(loans.c.borrowed_at > newest - PERIODS * DAY)
-            .group_by("period")
-        ).all()
-    counts = [0] * PERIODS
-    for index, count in rows:
-        if 0 <= int(index) < PERIODS:
-            counts[int(index)] += int(count)
-    return counts
+    return queries.loans_per_period(engine, newest=newest, periods=PERIODS, seconds=DAY)
