@@ -66,8 +66,9 @@ def run_forget(args: argparse.Namespace, settings: Settings) -> int:
         engine, Path(settings.models_dir), pseudonyms=pseudonymizer.pseudonyms(reader_id)
     )
     print(
-        f"reader erased: {erasure.store.loans_deleted} loan events and "
-        f"{erasure.store.views_deleted} views deleted; personal suggestions are off for them "
+        f"reader erased: {erasure.store.loans_deleted} loan events, "
+        f"{erasure.store.views_deleted} views and {erasure.store.feedback_deleted} feedback "
+        "and exclusions deleted; personal suggestions are off for them "
         f"from now on. Saved model runs: {len(erasure.runs.purged)} purged of them (running "
         f"services reload a purged published model at their next poll), "
         f"{len(erasure.runs.discarded)} unservable ones deleted"

@@ -3,7 +3,8 @@
 `erase_reader` is what `recsys forget` and ``DELETE /admin/readers/{id}`` run, one erasure at a
 time (`recsys.nightly.lock.erasure_lock`):
 
-1. `forget_reader`, in one transaction: the reader's loans and views are deleted, a ``no``
+1. `forget_reader`, in one transaction: the reader's loans, views, feedback, exclusions and
+   category are deleted, a ``no``
    consent answer is recorded under their pseudonym (personalization is denied from this moment,
    and any later export of their loans is kept out of training), and a row ``(erasure, 1, at)``
    is added to `privacy_events`: erasures are counted, never listed by id. The row's id numbers
@@ -53,6 +54,8 @@ class ErasureResult:
     #: the erasure's `privacy_events` id, and the id of the erasure before it (0: none)
     erasure_id: int = 0
     previous_erasure_id: int = 0
+    #: feedback on books and exclusions from what feeds their suggestions
+    feedback_deleted: int = 0
 
 
 @dataclass
@@ -118,7 +121,8 @@ def erase_reader(
 
 
 def forget_reader(engine: Engine, *, pseudonym: str, at: int | None = None) -> ErasureResult:
-    """Erase the reader `pseudonym` from the store: delete loans and views, deny
+    """Erase the reader `pseudonym` from the store: delete loans, views, feedback, exclusions
+    and category, deny
     personalization, count it (step 1 of `erase_reader`; the saved runs are not touched).
 
     Erasing an unknown or already erased reader is not an error: it records the refusal all the
@@ -135,7 +139,13 @@ def forget_reader(engine: Engine, *, pseudonym: str, at: int | None = None) -> E
         ).inserted_primary_key
     if inserted is None:
         raise RuntimeError("the database did not return the new privacy_events id")
-    return ErasureResult(deleted["loans"], deleted["views"], int(inserted[0]), previous)
+    return ErasureResult(
+        deleted["loans"],
+        deleted["views"],
+        int(inserted[0]),
+        previous,
+        feedback_deleted=deleted["feedback"] + deleted["exclusions"],
+    )
 
 
 def purge_runs(
