@@ -138,6 +138,11 @@ TUNE_K = 10
 #: 0.0377 (4 seeds), but Lib-SibGMU last 10 % 0.104 vs 0.057, last 20 % 0.115 vs 0.090 (6 seeds).
 PART_SCALES = ("maximum", "best_mean")
 SCALE_BOOKS = 10
+#: How much a reader's "not interested" in a book weighs in the ALS part, as a negative entry
+#: (implicit's ALS: preference 0 with this confidence, where an unseen book has confidence 1).
+#: It moves the reader's own factors away from the book, and the book's (kept only for books at
+#: least k readers borrowed) as one reader's loan would: no other part uses it.
+DISMISSAL_WEIGHT = 1.0
 
 
 def _scale_rows(scores: np.ndarray) -> np.ndarray:
@@ -242,7 +247,8 @@ class HybridRecommender(WarmStartable):
         supported = supported_books(data.matrix, self.min_pair_support)
         # from the tuning fit's factors if it tuned (see `_validation_shortlists`)
         decayed = self._decayed(data, self.als_half_life_days)
-        self._fit_als(keep_columns(decayed, supported), data.readers, data.books)
+        dismissed = DISMISSAL_WEIGHT * data.pairs.dismissed_matrix(data.readers)
+        self._fit_als(keep_columns(decayed - dismissed, supported), data.readers, data.books)
         # a book fewer than k readers borrowed has no factors: ALS never scores it
         self.als_.item_factors[~supported] = 0.0
         self.sequence_ = sequence_matrix(
