@@ -111,13 +111,14 @@ def give_feedback(
 
 def withdraw_feedback(
     engine: Engine, *, reader_id: str, book_id: str, kinds: Sequence[str] = Feedback.ALL
-) -> int:
-    """Take back the reader's `kinds` of feedback on a book, however dated; how many went."""
+) -> list[str]:
+    """Take back the reader's `kinds` of feedback on a book, however dated; the kinds that
+    went."""
     with engine.begin() as connection:
         stored = store.stored_feedback(connection, [reader_id])
-        removed = [key for key in stored if key[1] == book_id and key[2] in kinds]
+        removed = sorted(key for key in stored if key[1] == book_id and key[2] in kinds)
         store.write_feedback(connection, given=[], removed=removed)
-    return len(removed)
+    return [kind for _, _, kind in removed]
 
 
 def events_of_export(frame: pd.DataFrame) -> list[FeedbackEvent]:

@@ -99,27 +99,6 @@ def load_exclusions(engine: Engine) -> pd.DataFrame:
     return _frame(engine, select(*(reader_exclusions.c[n] for n in EXCLUSION_COLUMNS)))
 
 
-def reader_feedback_rows(engine: Engine, *, reader_id: str) -> pd.DataFrame:
-    """One reader's feedback, `FEEDBACK_COLUMNS` without the reader, newest first."""
-    columns = [reader_feedback.c[n] for n in FEEDBACK_COLUMNS[1:]]
-    query = (
-        select(*columns)
-        .where(reader_feedback.c.reader_id == reader_id)
-        .order_by(reader_feedback.c.given_at.desc(), reader_feedback.c.book_id)
-    )
-    return _frame(engine, query, FEEDBACK_COLUMNS[1:])
-
-
-def reader_exclusion_rows(engine: Engine, *, reader_id: str) -> pd.DataFrame:
-    """One reader's exclusions, `EXCLUSION_COLUMNS` without the reader, newest first."""
-    query = (
-        select(reader_exclusions.c.book_id, reader_exclusions.c.excluded_at)
-        .where(reader_exclusions.c.reader_id == reader_id)
-        .order_by(reader_exclusions.c.excluded_at.desc(), reader_exclusions.c.book_id)
-    )
-    return _frame(engine, query, EXCLUSION_COLUMNS[1:])
-
-
 def feedback_counts(engine: Engine) -> pd.DataFrame:
     """Per feedback kind: how many are stored and from how many readers (no ids)."""
     readers = func.count(func.distinct(reader_feedback.c.reader_id))

@@ -327,6 +327,14 @@ class RankingRecommender(Recommender):
         self._check_fitted()
         return reader in self.readers_
 
+    def training_books(self, reader: str) -> list[str]:
+        self._check_fitted()
+        row = self.readers_.index([str(reader)])[0]
+        if row < 0:
+            return []
+        start, end = self.matrix_.indptr[row], self.matrix_.indptr[row + 1]
+        return [str(b) for b in self.books_.ids[self.matrix_.indices[start:end]].tolist()]
+
     def book_popularity(self, books: Sequence[str]) -> np.ndarray:
         self._check_fitted()
         index = self.books_.index([str(b) for b in books])

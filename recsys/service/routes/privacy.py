@@ -23,7 +23,14 @@ from recsys.artifacts import erasures_applied
 from recsys.consent import may_personalize, set_consent
 from recsys.data.schemas import MAX_ID_LENGTH
 from recsys.nightly.lock import LockUnavailableError
-from recsys.service.deps import AdminKey, EngineDep, PseudonymizerDep, SettingsDep, StoreDep
+from recsys.service.deps import (
+    AdminKey,
+    EngineDep,
+    PseudonymizerDep,
+    SettingsDep,
+    StoreDep,
+    database_unavailable,
+)
 from recsys.service.key_watch import STALE_KEY
 from recsys.service.schemas import ErrorDetail
 from recsys.store_key import KeyMismatchError, check_store_key
@@ -179,7 +186,7 @@ def erase_reader(
         outcome = erasure.erase_reader(engine, FilePath(settings.models_dir), pseudonyms=pseudonyms)
         personalized = may_personalize(engine, settings, reader_id=pseudonyms[-1])
     except SQLAlchemyError as error:
-        raise _unavailable(error) from None
+        raise database_unavailable(error, "privacy route") from None
     except KeyMismatchError:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, STALE_KEY) from None
     except erasure.ErasureIncompleteError as error:
@@ -236,16 +243,9 @@ def put_consent(
         set_consent(engine, reader_id=pseudonym, consented=body.consented)
         personalized = may_personalize(engine, settings, reader_id=pseudonym)
     except SQLAlchemyError as error:
-        raise _unavailable(error) from None
+        raise database_unavailable(error, "privacy route") from None
     except KeyMismatchError:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, STALE_KEY) from None
     return ConsentResponse(
         consented=body.consented, consent_mode=settings.consent_mode, personalized=personalized
-    )
-
-
-def _unavailable(error: SQLAlchemyError) -> HTTPException:
-    logger.error("privacy route: database unavailable: %s", type(error).__name__)
-    return HTTPException(
-        status.HTTP_503_SERVICE_UNAVAILABLE, "the database does not answer; try again shortly"
     )
