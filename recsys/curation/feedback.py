@@ -5,8 +5,10 @@ The rules, wherever feedback comes from (the API, `recsys ingest feedback`):
 - a reader says one of `Feedback.ALL` about a book: ``not_interested``, ``already_read`` (borrowed
   elsewhere, bought, read long ago) or ``liked``. ``liked`` and ``not_interested`` exclude each
   other: giving one takes the other back. One (reader, book, kind) is stored once, with the time
-  it was last given; an export's event older than what is stored is ignored, so an old export
-  never undoes newer feedback. Taking feedback back deletes it;
+  it was last given. Events apply in time order (at the same time a withdrawal comes last, and
+  ``not_interested`` after ``liked``); an event older than what is stored for its book (its own
+  kind, or the kind it would take back) is ignored, so an old export never undoes newer
+  feedback. Taking feedback back deletes it;
 - an exclusion keeps a book out of what feeds the reader's suggestions, at once and at every
   later training, without touching the loan record the library keeps for circulation;
 - what feeds a reader's lists (`recsys.lists.history`): their loan events and their
@@ -64,25 +66,42 @@ class Outcome:
 
 
 def resolve(stored: dict[store.Key, int], events: Iterable[FeedbackEvent]) -> Outcome:
-    """The rows to write after `events`, applied in time order on the `stored` feedback."""
+    """The rows to write after `events`, applied in order (`_order`) on the `stored` feedback."""
     state = dict(stored)
     applied = 0
-    for event in sorted(events, key=lambda e: e.at):
+    for event in sorted(events, key=_order):
         key = (event.reader_id, event.book_id, event.kind)
-        if state.get(key, event.at) > event.at:
+        other = CONTRADICTS.get(event.kind)
+        contradicted = None if other is None else (event.reader_id, event.book_id, other)
+        if state.get(key, event.at) > event.at or (
+            not event.withdrawn and contradicted is not None and _newer(state, contradicted, event)
+        ):
             continue
         applied += 1
         if event.withdrawn:
             state.pop(key, None)
             continue
         state[key] = event.at
-        other = CONTRADICTS.get(event.kind)
-        if other is not None:
-            contradicted = (event.reader_id, event.book_id, other)
-            if state.get(contradicted, event.at) <= event.at:
-                state.pop(contradicted, None)
+        if contradicted is not None:
+            state.pop(contradicted, None)
     given = {key: at for key, at in state.items() if stored.get(key) != at}
     return Outcome(given, set(stored) - set(state), applied)
+
+
+def _order(event: FeedbackEvent) -> tuple[int, bool, bool]:
+    """Time order; at one time a withdrawal last, and not_interested after liked."""
+    return event.at, event.withdrawn, event.kind == Feedback.NOT_INTERESTED
+
+
+def _newer(state: dict[store.Key, int], contradicted: store.Key, event: FeedbackEvent) -> bool:
+    """Whether the stored feedback `event` would take back ranks after it (`_order`)."""
+    at = state.get(contradicted)
+    if at is None:
+        return False
+    return (at, contradicted[2] == Feedback.NOT_INTERESTED) > (
+        event.at,
+        event.kind == Feedback.NOT_INTERESTED,
+    )
 
 
 def apply_events(
