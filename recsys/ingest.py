@@ -105,7 +105,11 @@ class IngestReport:
                 f"{reason} {count}" for reason, count in sorted(self.set_aside.items())
             )
             lines.append(f"  set aside, not loan events, never stored: {counts}")
-        if self.rows_already_stored:
+        if self.rows_already_stored and self.kind == "feedback":
+            lines.append(
+                f"  older than the feedback stored, not applied: {self.rows_already_stored}"
+            )
+        elif self.rows_already_stored:
             lines.append(
                 f"  {Reasons.DUPLICATE} (already stored, not inserted again): "
                 f"{self.rows_already_stored}"
