@@ -84,7 +84,8 @@ def test_liked_and_read_books_follow_the_readers_main_subjects_and_dismissed_one
 
     def share_in_main_subjects(kind: str) -> float:
         rows = library.feedback[library.feedback[C.FEEDBACK_KIND] == kind]
-        keys = zip(rows[C.READER_ID].astype(str), rows[C.BOOK_ID].astype(str).map(subject))
+        books = rows[C.BOOK_ID].astype(str).map(subject)
+        keys = zip(rows[C.READER_ID].astype(str), books, strict=True)
         return sum(key in main for key in keys) / max(len(rows), 1)
 
     assert share_in_main_subjects(Feedback.LIKED) > 0.8

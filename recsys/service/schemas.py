@@ -277,7 +277,7 @@ class ExclusionIn(BaseModel):
 class ExclusionOut(BaseModel):
     book_id: str
     excluded: bool = Field(description="whether the book is now kept out of what feeds them")
-    changed: bool = Field(description="false when it already was (or, on DELETE, was not)")
+    changed: bool = Field(description="false when the book was already excluded")
 
 
 class ProfileBook(BaseModel):

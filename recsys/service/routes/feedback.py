@@ -103,9 +103,7 @@ def withdraw_feedback(
         raise database_unavailable(error, "reader feedback") from None
     if not withdrawn:
         what = "feedback" if kind is None else f"{kind} feedback"
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"the reader gave no {what} on book_id {book_id!r}"
-        )
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"the reader gave no {what} on this book")
     for taken in withdrawn:
         metrics.count_feedback(taken, WITHDRAWN)
     return FeedbackWithdrawn(book_id=book_id, withdrawn=withdrawn)  # type: ignore[arg-type]
@@ -145,23 +143,24 @@ def include_book(
     pseudonymizer: PseudonymizerDep,
     metrics: MetricsDep,
 ) -> ExclusionOut:
-    """Let an excluded book feed the reader's suggestions again."""
+    """Let an excluded book feed the reader's suggestions again (404 if it was not excluded)."""
     try:
         changed = feedback.include_book(
             engine, reader_id=pseudonymizer.pseudonymize(reader_id), book_id=book_id
         )
     except SQLAlchemyError as error:
         raise database_unavailable(error, "reader feedback") from None
-    if changed:
-        metrics.count_exclusion(INCLUDED)
-    return ExclusionOut(book_id=book_id, excluded=False, changed=changed)
+    if not changed:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "the reader did not exclude this book")
+    metrics.count_exclusion(INCLUDED)
+    return ExclusionOut(book_id=book_id, excluded=False, changed=True)
 
 
 def _require_book(engine: Engine, book_id: str) -> None:
-    """404 unless the catalog holds `book_id` (a record id, not a copy's barcode)."""
+    """404 unless the catalog holds `book_id` (a record id, not a copy's barcode). The value is
+    not echoed: a caller that mixed up its fields may have sent a card number."""
     if not catalog_texts(engine, [book_id]):
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
-            f"book_id {book_id!r} is not a record of the catalog (give the record's id, not a "
-            "copy's barcode)",
+            "book_id is not a record of the catalog (give the record's id, not a copy's barcode)",
         )
