@@ -17,6 +17,10 @@ they use rests on at least k distinct readers (borrowing in order, reader neighb
 the book; a rarely borrowed book has no ALS factors). A book fewer than k readers borrowed is
 reached through content and popularity only, so no list reveals what a few readers borrowed.
 
+Readers' feedback trains every part as events (`recsys.models.weighting`); a book a reader is not
+interested in is no positive signal of theirs, and the ALS part learns it as a negative one
+(`DISMISSAL_WEIGHT`), on books at least k readers borrowed only.
+
 After each list's first `PENALTY_FREE_BOOKS` books, the blend is multiplied by ``(1 + readers of
 the book) ** -popularity_penalty``: the penalty lets a library whose readers move in cohorts (a
 university's semesters) show each reader more than the same few course books, while the reader's
