@@ -9,7 +9,12 @@ from sqlalchemy import Engine, func, insert, select
 
 from recsys.columns import Feedback
 from recsys.config import Settings
-from recsys.consent import load_training_dataset, may_personalize, set_consent
+from recsys.consent import (
+    detach_unconsented_sessions,
+    load_training_dataset,
+    may_personalize,
+    set_consent,
+)
 from recsys.curation.feedback import exclude_book, give_feedback
 from recsys.db.categories import record_categories
 from recsys.db.reader_state import SqliteHistory, consent_and_loans, reader_rows
@@ -18,6 +23,7 @@ from recsys.db.tables import (
     reader_categories,
     reader_exclusions,
     reader_feedback,
+    views,
 )
 from recsys.erasure import forget_reader
 from recsys.key_rotation import rotate_key
@@ -228,3 +234,18 @@ def test_a_later_category_replaces_an_earlier_one_and_an_older_one_does_not(
             insert(reader_feedback).values(reader_id="r", book_id="b", kind="liked", given_at=1)
         )
     assert _count(engine, reader_feedback) == 1
+
+
+def test_a_minors_views_are_detached_without_their_consent_whatever_the_general_mode(
+    engine: Engine, settings: Settings, add_views
+) -> None:
+    opt_out = settings.model_copy(update={"consent_mode": "opt-out"})
+    add_views([("s1", "b1", 10, "child"), ("s2", "b1", 11, "adult"), ("s3", "b1", 12, "asked")])
+    _categorize(engine, [("child", "child", 1), ("adult", "adult", 1), ("asked", "child", 1)])
+    set_consent(engine, reader_id="asked", consented=True, at=5)
+
+    assert detach_unconsented_sessions(engine, opt_out) == 1
+
+    with engine.connect() as connection:
+        linked = connection.execute(select(views.c.session_id, views.c.reader_id)).all()
+    assert sorted(linked, key=str) == [("s1", None), ("s2", "adult"), ("s3", "asked")]
