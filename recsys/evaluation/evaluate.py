@@ -19,9 +19,10 @@ from recsys.columns import Columns as C
 from recsys.data.works import work_map
 from recsys.evaluation import metrics as M
 from recsys.evaluation.splits import Split
-from recsys.models import registry
+from recsys.models.als import PlainALSRecommender
 from recsys.models.base import Recommender, check_k, empty_recommendations
 from recsys.models.matrix import map_blocks
+from recsys.models.popularity import PopularityRecommender
 
 #: Readers per `recommend` call: small enough that the cores share even a sample of 10,000.
 RECOMMEND_BATCH = 1_000
@@ -246,10 +247,11 @@ def recommend_in_batches(
 
 
 def baseline_models(*, seed: int | None = 42) -> dict[str, Recommender]:
-    """Fresh, unfitted baselines: popularity and implicit's ALS with implicit's defaults."""
+    """Fresh, unfitted baselines: popularity and implicit's ALS with implicit's defaults (the
+    classes, not the registry: the default model tunes itself with this package's metrics)."""
     return {
-        "popularity": registry.create("popularity"),
-        "als_default": registry.create("als_default", random_state=seed),
+        "popularity": PopularityRecommender(),
+        "als_default": PlainALSRecommender(random_state=seed),
     }
 
 

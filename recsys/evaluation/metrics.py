@@ -113,9 +113,8 @@ def ranking_metrics(recs: pd.DataFrame, relevant: pd.DataFrame, *, k: int) -> pd
 
     hits = np.bincount(hit_reader, minlength=n).astype(float)
     capped = np.minimum(k, n_relevant).astype(float)
-    gains = 1.0 / np.log2(np.arange(2, k + 2))
-    idcg = np.cumsum(gains)[capped.astype(int) - 1]
-    dcg = np.bincount(hit_reader, weights=1.0 / np.log2(hit_pos + 1), minlength=n)
+    hit_at = np.zeros((n, k), dtype=bool)
+    hit_at[hit_reader, hit_pos.astype(int) - 1] = True
     ap_sum = np.bincount(hit_reader, weights=hits_so_far / hit_pos, minlength=n)
     rr = np.zeros(n)
     rr[hit_reader[first]] = 1.0 / hit_pos[first]
@@ -125,7 +124,7 @@ def ranking_metrics(recs: pd.DataFrame, relevant: pd.DataFrame, *, k: int) -> pd
             "hits": hits.astype(int),
             "precision": hits / k,
             "recall": hits / n_relevant,
-            "ndcg": dcg / idcg,
+            "ndcg": ndcg_from_hits(hit_at, n_relevant, k),
             "ap": ap_sum / capped,
             "hit_rate": (hits > 0).astype(float),
             "rr": rr,
@@ -194,6 +193,21 @@ def _repeated(readers: pd.Series, works: np.ndarray) -> np.ndarray:
     """True for each row whose (reader, work) appeared in an earlier row."""
     pairs = pd.DataFrame({"reader": readers.astype(str).to_numpy(), "work": works})
     return pairs.duplicated().to_numpy()
+
+
+def ndcg_from_hits(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
+    """NDCG@k per row of `hits` (readers x list positions 1, 2, ..., at most `k` of them; True
+    where the book at that position is relevant), each reader having `n_relevant` relevant
+    books (at least one).
+
+    The one DCG / IDCG computation (see the module docstring), vectorised: `ranking_metrics`
+    and blend tuning, which scores hundreds of trial lists per fit, share it.
+    """
+    if hits.ndim != 2 or hits.shape[1] > k:
+        raise ValueError(f"hits must be readers x at most k={k} positions; got shape {hits.shape}")
+    discount = 1.0 / np.log2(np.arange(2, hits.shape[1] + 2))
+    ideal = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))
+    return (hits * discount).sum(axis=1) / ideal[np.minimum(n_relevant, k) - 1]
 
 
 def summarize_ranking(per_reader: pd.DataFrame, *, k: int) -> dict[str, float]:

@@ -17,6 +17,7 @@ from scipy import sparse
 
 from recsys.columns import Columns as C
 from recsys.models.base import Recommender
+from recsys.models.matrix import IdMap
 from recsys.models.registry import MODELS, build_model, load_model
 from tests.models.conftest import FAST_PARAMS, block_readers, checkerboard
 
@@ -38,10 +39,16 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _arrays(model: Recommender) -> dict[str, np.ndarray]:
+    """The saved arrays, id maps (stored as UTF-8 text and ends) read back as one id array."""
     with tempfile.TemporaryDirectory() as folder:
         model.save(Path(folder))
         with np.load(Path(folder) / f"{model.name}.npz", allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
+            arrays = {key: archive[key] for key in archive.files}
+    for key in [k for k in arrays if k.endswith(".utf8")]:
+        prefix = key.removesuffix(".utf8")
+        arrays[prefix] = IdMap.from_state(prefix, arrays).ids
+        del arrays[key], arrays[f"{prefix}.ends"]
+    return arrays
 
 
 def _per_reader(arrays: dict[str, np.ndarray], keys: set[str]) -> dict[str, np.ndarray]:

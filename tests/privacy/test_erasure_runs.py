@@ -48,7 +48,8 @@ def _copy_of_current(site) -> str:
 
 
 def _texts(path: Path) -> str:
-    """Every text a run's file holds: `.npz` string arrays, gzip members, other files."""
+    """Every text a run's file holds: `.npz` string arrays and id texts, gzip members, other
+    files."""
     if path.suffix == ".npz":
         with zipfile.ZipFile(path) as archive:
             parts = []
@@ -56,6 +57,8 @@ def _texts(path: Path) -> str:
                 values = np.load(io.BytesIO(archive.read(name)), allow_pickle=False)
                 if values.dtype.kind in "US":
                     parts.extend(map(str, values.ravel().tolist()))
+                elif name.endswith(".utf8.npy"):  # ids stored as UTF-8 text (`IdMap.state`)
+                    parts.append(values.tobytes().decode("utf-8"))
             return "\n".join(parts)
     data = path.read_bytes()
     return (gzip.decompress(data) if path.suffix == ".gz" else data).decode("latin-1")
