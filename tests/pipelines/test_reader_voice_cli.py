@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import Engine
 
 from pipelines.cli import main
+from recsys.columns import Columns as C
 from recsys.config import get_settings
-from recsys.consent import may_personalize
+from recsys.consent import load_training_dataset, may_personalize
 from recsys.db.reader_state import consent_and_loans
 from recsys.privacy import Pseudonymizer
 from recsys.reader_data import EXPORT_COLUMNS
@@ -116,6 +117,12 @@ def test_reader_categories_come_with_loans_and_map_the_librarys_codes(
     assert not may_personalize(engine, settings, reader_id=_pseudonym("kid"))
     assert may_personalize(engine, settings, reader_id=_pseudonym("grown"))
     assert may_personalize(engine, settings, reader_id=_pseudonym("who"))  # category unknown
+    for separate in (True, False):  # a minor without consent never trains, separated or not
+        trained = load_training_dataset(
+            engine, settings.model_copy(update={"separate_minors": separate})
+        ).interactions[C.READER_ID]
+        assert _pseudonym("kid") not in set(trained)
+        assert _pseudonym("grown") in set(trained)
 
 
 def test_reader_export_writes_everything_held_and_no_reader_id(
