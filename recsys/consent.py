@@ -37,34 +37,31 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import (
-    BindParameter,
-    ColumnElement,
-    Connection,
-    Engine,
-    and_,
-    bindparam,
-    delete,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine
 
 from recsys.columns import Columns as C
 from recsys.config import Settings
 from recsys.curation.feedback import with_reader_choices
 from recsys.data.dataset import Dataset
+from recsys.db.categories import load_categories
+from recsys.db.consent import (
+    CONSENT_COLUMNS,
+    answers_and_categories,
+    detach_refused_views,
+    detach_views,
+    load_consent,
+    replace_answer,
+    stored_answers,
+    write_answers,
+)
 from recsys.db.feedback import load_exclusions, load_feedback
 from recsys.db.queries import load_dataset
-from recsys.db.tables import consent, reader_categories, views
 
 ConsentMode = Literal["opt-in", "opt-out"]
 #: `updated_at` of a consent export row without a date (set by the row validation).
 UNDATED = -1
 #: The time an undated consent counts as given: before every dated answer.
 UNDATED_CONSENT_TIME = 0
-CONSENT_COLUMNS = (C.READER_ID, C.CONSENTED, C.UPDATED_AT)
 CONSENT_ANSWERS = {
     **dict.fromkeys(("yes", "y", "true", "1"), True),
     **dict.fromkeys(("no", "n", "false", "0"), False),
@@ -108,24 +105,6 @@ class ConsentRule:
         """May a reader of `category` whose recorded answer is `consented` be used?"""
         return allowed(consented, self.minors_mode if self.is_minor(category) else self.mode)
 
-    def refused(self, reader_id: ColumnElement[str]) -> ColumnElement[bool]:
-        """SQL: the reader in `reader_id` may not be used (`allows` in the database)."""
-        minor = reader_id.in_(
-            select(reader_categories.c.reader_id).where(
-                reader_categories.c.category.in_(sorted(self.minors))
-            )
-        )
-        general = _refused_in(reader_id, self.mode)
-        if self.minors_mode == self.mode or not self.minors:
-            return general
-        return or_(and_(~minor, general), and_(minor, _refused_in(reader_id, self.minors_mode)))
-
-
-def _refused_in(reader_id: ColumnElement[str], mode: ConsentMode) -> ColumnElement[bool]:
-    if mode == "opt-in":
-        return reader_id.not_in(select(consent.c.reader_id).where(consent.c.consented.is_(True)))
-    return reader_id.in_(select(consent.c.reader_id).where(consent.c.consented.is_(False)))
-
 
 def may_personalize(engine: Engine, settings: Settings, *, reader_id: str) -> bool:
     """Whether the reader (a pseudonym) may get personal suggestions right now."""
@@ -135,18 +114,7 @@ def may_personalize(engine: Engine, settings: Settings, *, reader_id: str) -> bo
 def personalizable(engine: Engine, settings: Settings, reader_ids: Iterable[str]) -> set[str]:
     """The subset of `reader_ids` (pseudonyms) that may get personal suggestions right now."""
     wanted = list(dict.fromkeys(reader_ids))
-    answers: dict[str, bool] = {}
-    categories: dict[str, str] = {}
-    ids: BindParameter[str] = bindparam("ids", expanding=True)
-    query = select(consent.c.reader_id, consent.c.consented).where(consent.c.reader_id.in_(ids))
-    category_query = select(reader_categories.c.reader_id, reader_categories.c.category).where(
-        reader_categories.c.reader_id.in_(ids)
-    )
-    with engine.connect() as connection:
-        for start in range(0, len(wanted), 1000):
-            chunk = {"ids": wanted[start : start + 1000]}
-            answers.update((r, bool(value)) for r, value in connection.execute(query, chunk))
-            categories.update((r, c) for r, c in connection.execute(category_query, chunk))
+    answers, categories = answers_and_categories(engine, wanted)
     rule = ConsentRule.of(settings)
     return {r for r in wanted if rule.allows(answers.get(r), categories.get(r))}
 
@@ -164,12 +132,9 @@ def set_consent(engine: Engine, *, reader_id: str, consented: bool, at: int | No
 
 def record_answer(connection: Connection, *, reader_id: str, consented: bool, at: int) -> None:
     """Replace the reader's answer inside the caller's transaction (see `set_consent`)."""
-    connection.execute(delete(consent).where(consent.c.reader_id == reader_id))
-    connection.execute(
-        insert(consent).values(reader_id=reader_id, consented=consented, updated_at=at)
-    )
+    replace_answer(connection, reader_id=reader_id, consented=consented, at=at)
     if not consented:
-        detach_sessions(connection, [reader_id])
+        detach_views(connection, [reader_id])
 
 
 def answer_rank(consented: bool, at: int) -> tuple[int, bool]:
@@ -208,38 +173,16 @@ def apply_consents(connection: Connection, frame: pd.DataFrame, *, now: int | No
         (str(r), bool(c), int(t))
         for r, c, t in latest[list(CONSENT_COLUMNS)].itertuples(index=False, name=None)
     ]
-    stored = _stored_answers(connection, [reader for reader, _, _ in answers])
+    stored = stored_answers(connection, [reader for reader, _, _ in answers])
     new = [a for a in answers if a[0] not in stored]
     newer = [
         a
         for a in answers
         if a[0] in stored and answer_rank(a[1], a[2]) > answer_rank(*stored[a[0]])
     ]
-    if new:
-        connection.execute(
-            insert(consent),
-            [{C.READER_ID: r, C.CONSENTED: ok, C.UPDATED_AT: t} for r, ok, t in new],
-        )
-    if newer:
-        connection.execute(
-            update(consent)
-            .where(consent.c.reader_id == bindparam("rid"))
-            .values(consented=bindparam("ok"), updated_at=bindparam("ts")),
-            [{"rid": r, "ok": ok, "ts": t} for r, ok, t in newer],
-        )
-    detach_sessions(connection, [r for r, ok, _ in new + newer if not ok])
+    write_answers(connection, new=new, newer=newer)
+    detach_views(connection, [r for r, ok, _ in new + newer if not ok])
     return len(new) + len(newer)
-
-
-def detach_sessions(connection: Connection, reader_ids: Iterable[str]) -> int:
-    """Make the views of these readers anonymous (the session stays, the link to them goes)."""
-    params = [{"rid": reader_id} for reader_id in reader_ids]
-    if not params:
-        return 0
-    result = connection.execute(
-        update(views).where(views.c.reader_id == bindparam("rid")).values(reader_id=None), params
-    )
-    return int(result.rowcount or 0)
 
 
 def detach_unconsented_sessions(engine: Engine, settings: Settings) -> int:
@@ -249,20 +192,10 @@ def detach_unconsented_sessions(engine: Engine, settings: Settings) -> int:
     mode every view of a reader who said ``no`` (minors: under their own mode). Returns the
     number of views made anonymous.
     """
-    condition = views.c.reader_id.is_not(None) & ConsentRule.of(settings).refused(views.c.reader_id)
-    with engine.begin() as connection:
-        result = connection.execute(update(views).where(condition).values(reader_id=None))
-    return int(result.rowcount or 0)
-
-
-def load_consent(engine: Engine) -> pd.DataFrame:
-    """All recorded answers as `[reader_id, consented, updated_at]` (pseudonyms)."""
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(consent.c.reader_id, consent.c.consented, consent.c.updated_at)
-        ).all()
-    frame = pd.DataFrame(rows, columns=list(CONSENT_COLUMNS))
-    return frame.astype({C.READER_ID: object, C.CONSENTED: bool, C.UPDATED_AT: "int64"})
+    rule = ConsentRule.of(settings)
+    return detach_refused_views(
+        engine, mode=rule.mode, minors_mode=rule.minors_mode, minors=rule.minors
+    )
 
 
 def filter_training_data(
@@ -302,26 +235,6 @@ def filter_training_data(
         contributes &= ~is_minor
     keep = named & readers.astype(str).isin(distinct[contributes])
     return dataclasses.replace(dataset, interactions=frame.loc[keep].reset_index(drop=True))
-
-
-def _stored_answers(connection: Connection, reader_ids: list[str]) -> dict[str, tuple[bool, int]]:
-    """The answer and time of readers already recorded (queried in chunks of bound parameters)."""
-    stored: dict[str, tuple[bool, int]] = {}
-    for start in range(0, len(reader_ids), 500):
-        chunk = reader_ids[start : start + 500]
-        query = select(consent.c.reader_id, consent.c.consented, consent.c.updated_at).where(
-            consent.c.reader_id.in_(chunk)
-        )
-        stored.update({r: (bool(c), int(t)) for r, c, t in connection.execute(query).all()})
-    return stored
-
-
-def load_categories(engine: Engine) -> pd.DataFrame:
-    """Every recorded reader category as `[reader_id, reader_category]` (pseudonyms)."""
-    query = select(reader_categories.c.reader_id, reader_categories.c.category)
-    with engine.connect() as connection:
-        rows = connection.execute(query).all()
-    return pd.DataFrame(rows, columns=[C.READER_ID, C.READER_CATEGORY], dtype=object)
 
 
 def load_training_dataset(engine: Engine, settings: Settings) -> Dataset:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, bindparam, delete, insert, select
+import pandas as pd
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
 
+from recsys.columns import Columns as C
 from recsys.db.tables import reader_categories
 
 CHUNK = 500
@@ -42,3 +44,11 @@ def record_categories(connection: Connection, rows: Sequence[tuple[str, str, int
             [{"reader_id": r, "category": c, "updated_at": t} for r, c, t in changed],
         )
     return len(changed)
+
+
+def load_categories(engine: Engine) -> pd.DataFrame:
+    """Every recorded reader category as `[reader_id, reader_category]` (pseudonyms)."""
+    query = select(reader_categories.c.reader_id, reader_categories.c.category)
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return pd.DataFrame(rows, columns=[C.READER_ID, C.READER_CATEGORY], dtype=object)
