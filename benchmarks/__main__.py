@@ -19,6 +19,7 @@ BENCHMARKS = (
     "bench_volume",
     "bench_widget",
     "bench_reader_share",
+    "bench_feedback",
 )
 
 

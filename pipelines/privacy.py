@@ -1,28 +1,37 @@
-"""`recsys forget`, `recsys consent` and `recsys rotate-key`: the reader-privacy commands.
+"""`recsys forget`, `recsys consent`, `recsys reader-export` and `recsys rotate-key`: the
+reader-privacy commands.
 
 Reader ids are given raw (as on the library card), pseudonymized here with the configured key
 (refused unless the store is keyed with it: `recsys.store_key`) and never printed: the commands
 print counts only. Pass ``-`` to read the id from standard input, which keeps card numbers out of
 shell history and process listings. A command that could not do all it was asked (a database
-error, an unpurged model run) says so in one line and exits non-zero.
+error, an unpurged model run) says so in one line and exits non-zero. `reader-export` writes
+what the service holds about one reader (for a data-access request) to a file or stdout; it
+names no reader id.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import sys
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from recsys import artifacts
 from recsys.config import Settings
 from recsys.consent import set_consent
 from recsys.db.engine import make_engine
 from recsys.db.schema import upgrade
-from recsys.erasure import erase_reader
+from recsys.erasure import erase_reader, latest_erasure
+from recsys.exceptions import ModelNotFoundError
 from recsys.key_rotation import rotate_key_file
+from recsys.lists.render import write_csv
 from recsys.nightly.lock import LockHeldError, run_lock
 from recsys.privacy import Pseudonymizer
+from recsys.reader_data import export_document, export_table
 from recsys.store_key import check_store_key
 
 EXIT_LOCKED = 4
@@ -47,6 +56,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     answer.add_argument("--no", dest="consented", action="store_false", help="the reader objects")
     consent.set_defaults(handler=run_consent)
 
+    export = subparsers.add_parser(
+        "reader-export",
+        help="everything the service holds about a reader, for a data-access request (JSON or "
+        "CSV; see the README's 'Answering a reader's data-access request')",
+    )
+    export.add_argument("reader_id", help=READER_ID_HELP)
+    export.add_argument("--format", choices=("json", "csv"), default="json", help="default json")
+    export.add_argument(
+        "--out", type=Path, default=None, help="file to write (default: standard output)"
+    )
+    export.set_defaults(handler=run_reader_export)
+
     rotate = subparsers.add_parser(
         "rotate-key",
         help="re-pseudonymize the store with a new key (HMAC chain; see docs/privacy.md)",
@@ -66,8 +87,9 @@ def run_forget(args: argparse.Namespace, settings: Settings) -> int:
         engine, Path(settings.models_dir), pseudonyms=pseudonymizer.pseudonyms(reader_id)
     )
     print(
-        f"reader erased: {erasure.store.loans_deleted} loan events and "
-        f"{erasure.store.views_deleted} views deleted; personal suggestions are off for them "
+        f"reader erased: {erasure.store.loans_deleted} loan events, "
+        f"{erasure.store.views_deleted} views and {erasure.store.feedback_deleted} feedback "
+        "and exclusions deleted; personal suggestions are off for them "
         f"from now on. Saved model runs: {len(erasure.runs.purged)} purged of them (running "
         f"services reload a purged published model at their next poll), "
         f"{len(erasure.runs.discarded)} unservable ones deleted"
@@ -88,6 +110,37 @@ def run_consent(args: argparse.Namespace, settings: Settings) -> int:
             "objection recorded: non-personal suggestions from now on, and the reader's history "
             "is left out of the next model"
         )
+    return 0
+
+
+def run_reader_export(args: argparse.Namespace, settings: Settings) -> int:
+    reader_id = _reader_id(args.reader_id)
+    engine = make_engine(settings)
+    upgrade(engine)
+    pseudonymizer = _store_pseudonymizer(engine, settings)
+    try:
+        bundle = artifacts.load_current(
+            Path(settings.models_dir), latest_erasure=latest_erasure(engine)
+        )
+    except ModelNotFoundError:
+        bundle = None
+    document = export_document(
+        engine,
+        settings,
+        reader_id=pseudonymizer.pseudonymize(reader_id),
+        model=None if bundle is None else bundle.model,
+        model_version=None if bundle is None else bundle.run_id,
+    )
+    text = io.StringIO()
+    if args.format == "json":
+        text.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    else:
+        write_csv(export_table(document), text)
+    if args.out is None:
+        sys.stdout.write(text.getvalue())
+    else:
+        args.out.write_text(text.getvalue(), encoding="utf-8")
+        print(f"reader data written to {args.out} ({args.format})", file=sys.stderr)
     return 0
 
 

@@ -39,6 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the nightly volume check see current data)",
     )
     parser.add_argument(
+        "--feedback-share",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of the readers who give feedback on books (a feedback export; default 0)",
+    )
+    parser.add_argument(
         "--split-last-days",
         type=int,
         default=0,
@@ -50,7 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     end = args.end or (datetime.now(UTC).date() - timedelta(days=1))
-    config = SampleConfig(n_loans=args.loans, seed=args.seed, end=end)
+    config = SampleConfig(
+        n_loans=args.loans, seed=args.seed, end=end, feedback_share=args.feedback_share
+    )
     library = generate_library(config)
     out_dir = args.out if args.out is not None else settings.inbox_dir
     written = write_library(library, out_dir, split_last_days=args.split_last_days)
@@ -63,6 +72,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "views": library.views,
         "catalog": library.catalog,
         "holdings": library.holdings,
+        "feedback": library.feedback,
     }
     for kind, paths in written.items():
         print(f"{kind}: {len(frames[kind])} rows in {len(paths)} file(s)")

@@ -56,6 +56,13 @@ class Columns:
 
     CONSENTED: Final = "consented"
     UPDATED_AT: Final = "updated_at"
+    READER_CATEGORY: Final = "reader_category"
+
+    # Reader feedback on books (`Feedback`) and books kept out of what feeds a reader's lists
+    FEEDBACK_KIND: Final = "kind"
+    GIVEN_AT: Final = "given_at"
+    WITHDRAWN: Final = "withdrawn"
+    EXCLUDED_AT: Final = "excluded_at"
 
     SCORE: Final = "score"
     RANK: Final = "rank"
@@ -72,6 +79,30 @@ class Events:
 
     LOAN_EVENTS: Final = (LOAN, RENEWAL, HOLD)
     ALL: Final = (LOAN, RENEWAL, HOLD, VIEW)
+
+
+class Feedback:
+    """What a reader may say about a book. In training data a feedback is an interaction whose
+    event is its kind: `already_read` and `liked` are positive signals, `not_interested` a
+    negative one."""
+
+    NOT_INTERESTED: Final = "not_interested"
+    ALREADY_READ: Final = "already_read"
+    LIKED: Final = "liked"
+
+    ALL: Final = (NOT_INTERESTED, ALREADY_READ, LIKED)
+    #: Kinds that count as the reader's history, like a loan.
+    POSITIVE: Final = (ALREADY_READ, LIKED)
+
+
+class ReaderCategories:
+    """The reader categories a library's own codes are mapped onto (`RECSYS_READER_CATEGORIES`)."""
+
+    CHILD: Final = "child"
+    YOUNG_ADULT: Final = "young_adult"
+    ADULT: Final = "adult"
+
+    ALL: Final = (CHILD, YOUNG_ADULT, ADULT)
 
 
 class Audiences:

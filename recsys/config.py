@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recsys.columns import ReaderCategories
 from recsys.exceptions import ConfigurationError
 from recsys.privacy import split_key_chain
 
@@ -101,6 +102,22 @@ class Settings(BaseSettings):
 
     min_pair_support: int = Field(default=3, description="distinct readers linking two books")
     consent_mode: Literal["opt-in", "opt-out"] = "opt-out"
+    consent_mode_minors: Literal["opt-in", "opt-out"] = Field(
+        default="opt-in", description="the consent mode of readers in a minor category"
+    )
+    reader_categories: str = Field(
+        default="",
+        description="the library's reader category codes as CODE=category pairs, comma-separated "
+        "(categories: child, young_adult, adult); the category names stand for themselves",
+    )
+    minor_categories: str = Field(
+        default="child,young_adult", description="reader categories that are minors"
+    )
+    separate_minors: bool = Field(
+        default=True,
+        description="minors' histories never train the model, so they never shape other "
+        "readers' lists; their own lists fold their loans in at each request",
+    )
     retention_days: int = Field(default=730, ge=1)
     raw_export_days: int = Field(
         default=7, ge=0, description="days processed/rejected exports (raw card numbers) are kept"
@@ -128,6 +145,23 @@ class Settings(BaseSettings):
             raise ValueError(
                 "min_pair_support must be at least 2 so that no list reveals one reader; "
                 f"got {value}"
+            )
+        return value
+
+    @field_validator("reader_categories")
+    @classmethod
+    def _category_codes(cls, value: str) -> str:
+        category_codes(value)  # raises on a malformed pair or an unknown category
+        return value
+
+    @field_validator("minor_categories")
+    @classmethod
+    def _minor_categories(cls, value: str) -> str:
+        unknown = sorted(set(_items(value)) - set(ReaderCategories.ALL))
+        if unknown:
+            raise ValueError(
+                f"RECSYS_MINOR_CATEGORIES must name categories among "
+                f"{list(ReaderCategories.ALL)}; got {unknown}"
             )
         return value
 
@@ -163,6 +197,16 @@ class Settings(BaseSettings):
         return frozenset(
             part.strip() for part in self.anonymous_reader_ids.split(",") if part.strip()
         )
+
+    @property
+    def category_of_code(self) -> dict[str, str]:
+        """The reader category of each category code an export may carry (`category_codes`)."""
+        return category_codes(self.reader_categories)
+
+    @property
+    def minors(self) -> frozenset[str]:
+        """The reader categories whose readers are minors (`RECSYS_MINOR_CATEGORIES`)."""
+        return frozenset(_items(self.minor_categories))
 
     @property
     def inbox_dir(self) -> Path:
@@ -238,6 +282,26 @@ class Settings(BaseSettings):
                 )
             entries.append((key, scope, name))
         return entries
+
+
+def category_codes(pairs: str) -> dict[str, str]:
+    """Reader category codes (case-folded) and their categories from ``CODE=category`` pairs;
+    each category's own name is a code of it too, unless a pair maps it elsewhere."""
+    codes = {category: category for category in ReaderCategories.ALL}
+    for pair in _items(pairs):
+        code, _, category = (part.strip() for part in pair.partition("="))
+        if not code or category not in ReaderCategories.ALL:
+            raise ValueError(
+                "RECSYS_READER_CATEGORIES must be CODE=category pairs with a category among "
+                f"{list(ReaderCategories.ALL)}; got {pair!r}"
+            )
+        codes[code.casefold()] = category
+    return codes
+
+
+def _items(text: str) -> list[str]:
+    """The non-empty comma-separated items of `text`, stripped."""
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def _read_secret_file(path: Path, variable: str) -> bytes:

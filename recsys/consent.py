@@ -5,6 +5,13 @@ The consent mode (`Settings.consent_mode`) decides what a missing answer means:
 - ``opt-in``: only readers recorded with ``consented = True`` are personalized and contribute;
 - ``opt-out``: everyone is, unless recorded with ``consented = False`` (objection or erasure).
 
+Readers in a category the library marks as minors (`Settings.minors`: children and young adults
+by default; a loans or consent export's ``reader_category``, stored in ``reader_categories``) are
+under `Settings.consent_mode_minors` (``opt-in`` by default) whatever the general mode: a minor
+without a recorded ``yes`` is neither personalized nor trained on. A reader whose category is not
+known is under the general mode. With `Settings.separate_minors` (the default) no minor trains
+the model at all (see `filter_training_data`).
+
 The same rule covers browse sessions: a view is joined to a reader only when the reader was logged
 in (the export names them) *and* may contribute; any other view stays anonymous.
 
@@ -28,21 +35,33 @@ import time
 from collections.abc import Iterable
 from typing import Literal
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine
 
 from recsys.columns import Columns as C
 from recsys.config import Settings
+from recsys.curation.feedback import with_reader_choices
 from recsys.data.dataset import Dataset
+from recsys.db.categories import load_categories
+from recsys.db.consent import (
+    CONSENT_COLUMNS,
+    answers_and_categories,
+    detach_refused_views,
+    detach_views,
+    load_consent,
+    replace_answer,
+    stored_answers,
+    write_answers,
+)
+from recsys.db.feedback import load_exclusions, load_feedback
 from recsys.db.queries import load_dataset
-from recsys.db.tables import consent, views
 
 ConsentMode = Literal["opt-in", "opt-out"]
 #: `updated_at` of a consent export row without a date (set by the row validation).
 UNDATED = -1
 #: The time an undated consent counts as given: before every dated answer.
 UNDATED_CONSENT_TIME = 0
-CONSENT_COLUMNS = (C.READER_ID, C.CONSENTED, C.UPDATED_AT)
 CONSENT_ANSWERS = {
     **dict.fromkeys(("yes", "y", "true", "1"), True),
     **dict.fromkeys(("no", "n", "false", "0"), False),
@@ -66,26 +85,38 @@ def allowed(consented: bool | None, mode: ConsentMode) -> bool:
     return consented is not False
 
 
+@dataclasses.dataclass(frozen=True)
+class ConsentRule:
+    """The consent mode of each reader: the minors' mode for a category marked as minors, the
+    general mode for every other reader (and for a reader of unknown category)."""
+
+    mode: ConsentMode
+    minors_mode: ConsentMode
+    minors: frozenset[str]
+
+    @classmethod
+    def of(cls, settings: Settings) -> ConsentRule:
+        return cls(settings.consent_mode, settings.consent_mode_minors, settings.minors)
+
+    def is_minor(self, category: str | None) -> bool:
+        return category is not None and category in self.minors
+
+    def allows(self, consented: bool | None, category: str | None) -> bool:
+        """May a reader of `category` whose recorded answer is `consented` be used?"""
+        return allowed(consented, self.minors_mode if self.is_minor(category) else self.mode)
+
+
 def may_personalize(engine: Engine, settings: Settings, *, reader_id: str) -> bool:
     """Whether the reader (a pseudonym) may get personal suggestions right now."""
-    query = select(consent.c.consented).where(consent.c.reader_id == reader_id)
-    with engine.connect() as connection:
-        consented = connection.execute(query).scalar_one_or_none()
-    return allowed(None if consented is None else bool(consented), settings.consent_mode)
+    return reader_id in personalizable(engine, settings, [reader_id])
 
 
 def personalizable(engine: Engine, settings: Settings, reader_ids: Iterable[str]) -> set[str]:
     """The subset of `reader_ids` (pseudonyms) that may get personal suggestions right now."""
     wanted = list(dict.fromkeys(reader_ids))
-    answers: dict[str, bool] = {}
-    query = select(consent.c.reader_id, consent.c.consented).where(
-        consent.c.reader_id.in_(bindparam("ids", expanding=True))
-    )
-    with engine.connect() as connection:
-        for start in range(0, len(wanted), 1000):
-            rows = connection.execute(query, {"ids": wanted[start : start + 1000]})
-            answers.update((reader, bool(value)) for reader, value in rows)
-    return {r for r in wanted if allowed(answers.get(r), settings.consent_mode)}
+    answers, categories = answers_and_categories(engine, wanted)
+    rule = ConsentRule.of(settings)
+    return {r for r in wanted if rule.allows(answers.get(r), categories.get(r))}
 
 
 def set_consent(engine: Engine, *, reader_id: str, consented: bool, at: int | None = None) -> None:
@@ -101,12 +132,9 @@ def set_consent(engine: Engine, *, reader_id: str, consented: bool, at: int | No
 
 def record_answer(connection: Connection, *, reader_id: str, consented: bool, at: int) -> None:
     """Replace the reader's answer inside the caller's transaction (see `set_consent`)."""
-    connection.execute(delete(consent).where(consent.c.reader_id == reader_id))
-    connection.execute(
-        insert(consent).values(reader_id=reader_id, consented=consented, updated_at=at)
-    )
+    replace_answer(connection, reader_id=reader_id, consented=consented, at=at)
     if not consented:
-        detach_sessions(connection, [reader_id])
+        detach_views(connection, [reader_id])
 
 
 def answer_rank(consented: bool, at: int) -> tuple[int, bool]:
@@ -145,101 +173,79 @@ def apply_consents(connection: Connection, frame: pd.DataFrame, *, now: int | No
         (str(r), bool(c), int(t))
         for r, c, t in latest[list(CONSENT_COLUMNS)].itertuples(index=False, name=None)
     ]
-    stored = _stored_answers(connection, [reader for reader, _, _ in answers])
+    stored = stored_answers(connection, [reader for reader, _, _ in answers])
     new = [a for a in answers if a[0] not in stored]
     newer = [
         a
         for a in answers
         if a[0] in stored and answer_rank(a[1], a[2]) > answer_rank(*stored[a[0]])
     ]
-    if new:
-        connection.execute(
-            insert(consent),
-            [{C.READER_ID: r, C.CONSENTED: ok, C.UPDATED_AT: t} for r, ok, t in new],
-        )
-    if newer:
-        connection.execute(
-            update(consent)
-            .where(consent.c.reader_id == bindparam("rid"))
-            .values(consented=bindparam("ok"), updated_at=bindparam("ts")),
-            [{"rid": r, "ok": ok, "ts": t} for r, ok, t in newer],
-        )
-    detach_sessions(connection, [r for r, ok, _ in new + newer if not ok])
+    write_answers(connection, new=new, newer=newer)
+    detach_views(connection, [r for r, ok, _ in new + newer if not ok])
     return len(new) + len(newer)
-
-
-def detach_sessions(connection: Connection, reader_ids: Iterable[str]) -> int:
-    """Make the views of these readers anonymous (the session stays, the link to them goes)."""
-    params = [{"rid": reader_id} for reader_id in reader_ids]
-    if not params:
-        return 0
-    result = connection.execute(
-        update(views).where(views.c.reader_id == bindparam("rid")).values(reader_id=None), params
-    )
-    return int(result.rowcount or 0)
 
 
 def detach_unconsented_sessions(engine: Engine, settings: Settings) -> int:
     """Detach every stored view whose reader may not be joined to sessions (nightly, after ingest).
 
     In ``opt-in`` mode this is every view of a reader without a recorded ``yes``; in ``opt-out``
-    mode every view of a reader who said ``no``. Returns the number of views made anonymous.
+    mode every view of a reader who said ``no`` (minors: under their own mode). Returns the
+    number of views made anonymous.
     """
-    linked = views.c.reader_id.is_not(None)
-    if settings.consent_mode == "opt-in":
-        agreed = select(consent.c.reader_id).where(consent.c.consented.is_(True))
-        condition = linked & views.c.reader_id.not_in(agreed)
-    else:
-        refused = select(consent.c.reader_id).where(consent.c.consented.is_(False))
-        condition = linked & views.c.reader_id.in_(refused)
-    with engine.begin() as connection:
-        result = connection.execute(update(views).where(condition).values(reader_id=None))
-    return int(result.rowcount or 0)
-
-
-def load_consent(engine: Engine) -> pd.DataFrame:
-    """All recorded answers as `[reader_id, consented, updated_at]` (pseudonyms)."""
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(consent.c.reader_id, consent.c.consented, consent.c.updated_at)
-        ).all()
-    frame = pd.DataFrame(rows, columns=list(CONSENT_COLUMNS))
-    return frame.astype({C.READER_ID: object, C.CONSENTED: bool, C.UPDATED_AT: "int64"})
+    rule = ConsentRule.of(settings)
+    return detach_refused_views(
+        engine, mode=rule.mode, minors_mode=rule.minors_mode, minors=rule.minors
+    )
 
 
 def filter_training_data(
-    dataset: Dataset, consent_frame: pd.DataFrame, settings: Settings
+    dataset: Dataset,
+    consent_frame: pd.DataFrame,
+    settings: Settings,
+    *,
+    categories: pd.DataFrame | None = None,
 ) -> Dataset:
     """Keep only interactions of readers who may contribute; anonymous views are dropped too.
 
     A view without a reader (an anonymous session) cannot train a per-reader model, and a view of
-    a reader who may not contribute would join their session to them: both go.
+    a reader who may not contribute would join their session to them: both go. `categories`
+    (`load_categories`) tells minors apart: they contribute under the minors' consent mode, and
+    not at all with `Settings.separate_minors`.
     """
     frame = dataset.interactions
     readers = frame[C.READER_ID]
     named = readers.notna() & ~readers.astype(str).isin(["", "None", "nan", "<NA>"])
-    answers = consent_frame.loc[:, [C.READER_ID, C.CONSENTED]]
-    if settings.consent_mode == "opt-in":
-        agreed = answers.loc[answers[C.CONSENTED].astype(bool), C.READER_ID]
-        keep = named & readers.isin(set(agreed))
-    else:
-        refused = answers.loc[~answers[C.CONSENTED].astype(bool), C.READER_ID]
-        keep = named & ~readers.isin(set(refused))
+    rule = ConsentRule.of(settings)
+    answers = consent_frame.set_index(C.READER_ID)[C.CONSENTED].astype(bool)
+    category = (
+        pd.Series(dtype=object)
+        if categories is None
+        else categories.set_index(C.READER_ID)[C.READER_CATEGORY]
+    )
+    minor = pd.Series(
+        [rule.is_minor(c) for c in category.tolist()], index=category.index, dtype=bool
+    )
+    distinct = pd.Index(pd.unique(readers[named].astype(str)))
+    is_minor = minor.reindex(distinct, fill_value=False).to_numpy()
+    answer = answers.reindex(distinct)
+    agreed, refused = answer.eq(True).to_numpy(), answer.eq(False).to_numpy()
+    modes = np.where(is_minor, rule.minors_mode, rule.mode)
+    contributes = np.where(modes == "opt-in", agreed, ~refused)
+    if settings.separate_minors:
+        contributes &= ~is_minor
+    keep = named & readers.astype(str).isin(distinct[contributes])
     return dataclasses.replace(dataset, interactions=frame.loc[keep].reset_index(drop=True))
 
 
-def _stored_answers(connection: Connection, reader_ids: list[str]) -> dict[str, tuple[bool, int]]:
-    """The answer and time of readers already recorded (queried in chunks of bound parameters)."""
-    stored: dict[str, tuple[bool, int]] = {}
-    for start in range(0, len(reader_ids), 500):
-        chunk = reader_ids[start : start + 500]
-        query = select(consent.c.reader_id, consent.c.consented, consent.c.updated_at).where(
-            consent.c.reader_id.in_(chunk)
-        )
-        stored.update({r: (bool(c), int(t)) for r, c, t in connection.execute(query).all()})
-    return stored
-
-
 def load_training_dataset(engine: Engine, settings: Settings) -> Dataset:
-    """The stored data that may train models: every loader of training data goes through here."""
-    return filter_training_data(load_dataset(engine), load_consent(engine), settings)
+    """The stored data that may train models: every loader of training data goes through here.
+
+    Readers' feedback joins their loans and the books they excluded leave them
+    (`recsys.curation.feedback.with_reader_choices`); then only readers who may contribute stay.
+    """
+    dataset = with_reader_choices(
+        load_dataset(engine), load_feedback(engine), load_exclusions(engine)
+    )
+    return filter_training_data(
+        dataset, load_consent(engine), settings, categories=load_categories(engine)
+    )

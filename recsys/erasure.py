@@ -3,7 +3,8 @@
 `erase_reader` is what `recsys forget` and ``DELETE /admin/readers/{id}`` run, one erasure at a
 time (`recsys.nightly.lock.erasure_lock`):
 
-1. `forget_reader`, in one transaction: the reader's loans and views are deleted, a ``no``
+1. `forget_reader`, in one transaction: the reader's loans, views, feedback, exclusions and
+   category are deleted, a ``no``
    consent answer is recorded under their pseudonym (personalization is denied from this moment,
    and any later export of their loans is kept out of training), and a row ``(erasure, 1, at)``
    is added to `privacy_events`: erasures are counted, never listed by id. The row's id numbers
@@ -28,14 +29,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine
 
 from recsys import artifacts
 from recsys.config import Settings
 from recsys.consent import record_answer
 from recsys.db.engine import make_engine
+from recsys.db.privacy_events import event_total, latest_event_id, record_event
 from recsys.db.queries import delete_reader
-from recsys.db.tables import privacy_events
 from recsys.exceptions import BundleIntegrityError, RecsysError
 from recsys.nightly.lock import erasure_lock
 
@@ -53,6 +54,8 @@ class ErasureResult:
     #: the erasure's `privacy_events` id, and the id of the erasure before it (0: none)
     erasure_id: int = 0
     previous_erasure_id: int = 0
+    #: feedback on books and exclusions from what feeds their suggestions
+    feedback_deleted: int = 0
 
 
 @dataclass
@@ -118,7 +121,8 @@ def erase_reader(
 
 
 def forget_reader(engine: Engine, *, pseudonym: str, at: int | None = None) -> ErasureResult:
-    """Erase the reader `pseudonym` from the store: delete loans and views, deny
+    """Erase the reader `pseudonym` from the store: delete loans, views, feedback, exclusions
+    and category, deny
     personalization, count it (step 1 of `erase_reader`; the saved runs are not touched).
 
     Erasing an unknown or already erased reader is not an error: it records the refusal all the
@@ -130,12 +134,14 @@ def forget_reader(engine: Engine, *, pseudonym: str, at: int | None = None) -> E
         deleted = delete_reader(connection, reader_id=pseudonym)
         # An erasure overrides any stored answer, however recent its timestamp.
         record_answer(connection, reader_id=pseudonym, consented=False, at=now)
-        inserted = connection.execute(
-            insert(privacy_events).values(kind=ERASURE_EVENT, count=1, at=now)
-        ).inserted_primary_key
-    if inserted is None:
-        raise RuntimeError("the database did not return the new privacy_events id")
-    return ErasureResult(deleted["loans"], deleted["views"], int(inserted[0]), previous)
+        erasure_id = record_event(connection, kind=ERASURE_EVENT, count=1, at=now)
+    return ErasureResult(
+        deleted["loans"],
+        deleted["views"],
+        erasure_id,
+        previous,
+        feedback_deleted=deleted["feedback"] + deleted["exclusions"],
+    )
 
 
 def purge_runs(
@@ -184,16 +190,9 @@ def stored_latest_erasure(settings: Settings) -> int:
 
 def latest_erasure_in(connection: Connection) -> int:
     """`latest_erasure` inside the caller's transaction."""
-    query = select(func.coalesce(func.max(privacy_events.c.event_id), 0)).where(
-        privacy_events.c.kind == ERASURE_EVENT
-    )
-    return int(connection.execute(query).scalar_one())
+    return latest_event_id(connection, kind=ERASURE_EVENT)
 
 
 def erasure_count(engine: Engine) -> int:
     """How many erasures have been carried out (the only trace they leave)."""
-    query = select(func.coalesce(func.sum(privacy_events.c.count), 0)).where(
-        privacy_events.c.kind == ERASURE_EVENT
-    )
-    with engine.connect() as connection:
-        return int(connection.execute(query).scalar_one())
+    return event_total(engine, kind=ERASURE_EVENT)

@@ -27,7 +27,8 @@ from tqdm import tqdm
 
 from recsys.columns import Columns as C
 from recsys.config import Settings
-from recsys.consent import apply_consents
+from recsys.consent import UNDATED, apply_consents
+from recsys.curation.feedback import apply_events, events_of_export
 from recsys.data.readers import LINE_NUMBER, require_readable
 from recsys.data.schemas import InputSchema, get_schema
 from recsys.data.validation import (
@@ -41,6 +42,7 @@ from recsys.data.validation import (
 from recsys.data.work_evidence import MARC_FIELDS, record_evidence
 from recsys.db import tables
 from recsys.db import works as stored_works
+from recsys.db.categories import record_categories
 from recsys.exceptions import TooManyBadRowsError
 from recsys.integrations.exports import open_export
 from recsys.privacy import Pseudonymizer
@@ -59,6 +61,7 @@ _TABLES = {
     "holdings": tables.holdings,
     "items": tables.items,
     "consent": tables.consent,
+    "feedback": tables.reader_feedback,
 }
 
 
@@ -102,7 +105,11 @@ class IngestReport:
                 f"{reason} {count}" for reason, count in sorted(self.set_aside.items())
             )
             lines.append(f"  set aside, not loan events, never stored: {counts}")
-        if self.rows_already_stored:
+        if self.rows_already_stored and self.kind == "feedback":
+            lines.append(
+                f"  older than the feedback stored, not applied: {self.rows_already_stored}"
+            )
+        elif self.rows_already_stored:
             lines.append(
                 f"  {Reasons.DUPLICATE} (already stored, not inserted again): "
                 f"{self.rows_already_stored}"
@@ -129,7 +136,8 @@ def ingest_file(
     preset: str | None = None,
     id_field: str | None = None,
 ) -> IngestReport:
-    """Ingest `path` as `kind` (loans, views, catalog, holdings, items) in one transaction.
+    """Ingest `path` as `kind` (loans, views, catalog, holdings, items, consent, feedback) in
+    one transaction.
 
     A system's own export is read through an ILS preset (`preset`, else
     ``RECSYS_LOAN_PRESET``; see `recsys.integrations`); `id_field` says where MARC records
@@ -191,7 +199,12 @@ def ingest_file(
             _progress_reporter(progress, path.name) as tick,
         ):
             for chunk in export.chunks:
-                result = validate(chunk, schema, duplicates=duplicates)
+                result = validate(
+                    chunk,
+                    schema,
+                    duplicates=duplicates,
+                    category_codes=settings.category_of_code,
+                )
                 accepted = _within_retention(result.accepted, schema, cutoff, report)
                 if pseudonymizer is not None:
                     accepted = _pseudonymize(accepted, pseudonymizer)
@@ -321,17 +334,45 @@ def _pseudonymize(frame: pd.DataFrame, pseudonymizer: Pseudonymizer) -> pd.DataF
 def _write_rows(
     connection: Connection, schema: InputSchema, frame: pd.DataFrame, file_id: int
 ) -> int:
-    """Insert (or upsert) rows through the raw DBAPI cursor; returns rows inserted or updated."""
+    """Insert (or upsert) rows through the raw DBAPI cursor; returns rows inserted or updated.
+
+    A row's reader category (`InputSchema.about_reader`) goes to ``reader_categories``, the
+    latest per reader winning."""
     if frame.empty:
         return 0
+    if C.READER_CATEGORY in schema.about_reader:
+        _write_categories(connection, schema, frame)
     if schema.kind == "consent":  # newest answer wins, withdrawals detach sessions
         return apply_consents(connection, frame)
-    columns = [*schema.columns, "file_id"]
-    values = [_python_values(frame[name]) for name in schema.columns]
+    if schema.kind == "feedback":  # newest event wins, liked and not interested exclude
+        return apply_events(connection, events_of_export(frame), file_id=file_id).applied
+    columns = [*schema.stored, "file_id"]
+    values = [_python_values(frame[name]) for name in schema.stored]
     values.append([file_id] * len(frame))
     sql = _insert_sql(connection.dialect.name, schema, columns)
     rows = list(zip(*values, strict=True))
     return _executemany(connection, sql, rows)
+
+
+def _write_categories(connection: Connection, schema: InputSchema, frame: pd.DataFrame) -> None:
+    """Record the reader category of the rows that carry one, dated by the row's time (the
+    time of ingest for an undated consent answer)."""
+    named = frame.loc[frame[C.READER_CATEGORY].notna()]
+    if named.empty:
+        return
+    when = schema.event_time or C.UPDATED_AT
+    times = named[when].astype("int64").where(named[when].astype("int64") != UNDATED)
+    record_categories(
+        connection,
+        list(
+            zip(
+                named[C.READER_ID].astype(str),
+                named[C.READER_CATEGORY].astype(str),
+                times.fillna(int(time.time())).astype("int64").tolist(),
+                strict=True,
+            )
+        ),
+    )
 
 
 def _evidence(chunk: pd.DataFrame, accepted: pd.DataFrame) -> pd.DataFrame:

@@ -15,10 +15,11 @@ rotation. The old keys stay in the key file (0600) because the chain needs them;
 what must stay secret.
 
 What a rotation touches, in one database transaction: every table with a ``reader_id`` column
-(loans, views, consent). Consent answers move with their reader, so objections and erased readers
-stay refused; `privacy_events` holds counts only and is left as it is (erasures stay counted); a
-``key_rotation`` event records how many readers were re-pseudonymized. No key is written to the
-database, the models directory or a log.
+(loans, views, consent, feedback, exclusions, categories: `recsys.db.pseudonyms`). Consent
+answers move with their reader, so objections and erased readers stay refused; `privacy_events`
+holds counts only and is left as it is (erasures stay counted); a ``key_rotation`` event records
+how many readers were re-pseudonymized. No key is written to the database, the models directory
+or a log.
 
 Order of `rotate_key_file`, so a crash never loses the link to readers' history: the new chain is
 first written to ``<key file>.next`` (0600), then the store is rotated and committed, then the
@@ -42,10 +43,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine
 
 from recsys.config import Settings
-from recsys.db.tables import metadata, privacy_events
+from recsys.db.privacy_events import record_event
+from recsys.db.pseudonyms import replace_pseudonyms, stored_pseudonyms
 from recsys.exceptions import ConfigurationError
 from recsys.privacy import Pseudonymizer, chain_pseudonym, split_key_chain
 from recsys.store_key import check_key, record_key
@@ -80,29 +82,12 @@ def rotate_key(
     """
     chain = next_key_chain(old_key, new_key)
     link = new_key.strip()
-    tables = [table for table in metadata.sorted_tables if "reader_id" in table.c]
-    rows = 0
     with engine.begin() as connection:
         check_key(connection, Pseudonymizer(old_key))
-        stored: set[str] = set()
-        for table in tables:
-            query = select(table.c.reader_id).where(table.c.reader_id.is_not(None)).distinct()
-            stored.update(connection.execute(query).scalars())
-        mapping = [{"old_id": p, "new_id": chain_pseudonym(link, p)} for p in sorted(stored)]
-        for table in tables:
-            if not mapping:
-                break
-            statement = (
-                update(table)
-                .where(table.c.reader_id == bindparam("old_id"))
-                .values(reader_id=bindparam("new_id"))
-            )
-            result = connection.execute(statement, mapping)
-            rows += int(result.rowcount or 0)
+        mapping = [(p, chain_pseudonym(link, p)) for p in sorted(stored_pseudonyms(connection))]
+        rows = replace_pseudonyms(connection, mapping=mapping)
         now = int(time.time()) if at is None else int(at)
-        connection.execute(
-            insert(privacy_events).values(kind=KEY_ROTATION_EVENT, count=len(mapping), at=now)
-        )
+        record_event(connection, kind=KEY_ROTATION_EVENT, count=len(mapping), at=now)
         record_key(connection, Pseudonymizer(chain))
     return RotationResult(readers=len(mapping), rows=rows)
 

@@ -13,24 +13,15 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine
 
-from recsys.db.tables import pseudonym_key
+from recsys.db.key_fingerprint import stored_fingerprint, write_fingerprint
 from recsys.exceptions import ConfigurationError
 from recsys.privacy import Pseudonymizer
-
-#: The one row of `pseudonym_key`.
-KEY_ROW = 1
 
 
 class KeyMismatchError(ConfigurationError):
     """This process pseudonymizes with another key chain than the one the store is keyed with."""
-
-
-def stored_fingerprint(connection: Connection) -> str | None:
-    """The fingerprint of the key chain the store is keyed with (None: not recorded yet)."""
-    query = select(pseudonym_key.c.fingerprint).where(pseudonym_key.c.key_id == KEY_ROW)
-    return connection.execute(query).scalar_one_or_none()
 
 
 def matches_store(engine: Engine, pseudonymizer: Pseudonymizer) -> bool:
@@ -48,11 +39,7 @@ def check_key(connection: Connection, pseudonymizer: Pseudonymizer) -> None:
     stored = stored_fingerprint(connection)
     fingerprint = pseudonymizer.fingerprint()
     if stored is None:
-        connection.execute(
-            insert(pseudonym_key).values(
-                key_id=KEY_ROW, fingerprint=fingerprint, recorded_at=int(time.time())
-            )
-        )
+        write_fingerprint(connection, fingerprint=fingerprint, at=int(time.time()))
     elif stored != fingerprint:
         raise KeyMismatchError(
             "the configured pseudonym key is not the one the store is keyed with (its "
@@ -70,10 +57,4 @@ def check_store_key(engine: Engine, pseudonymizer: Pseudonymizer) -> None:
 
 def record_key(connection: Connection, pseudonymizer: Pseudonymizer) -> None:
     """Key the store with `pseudonymizer`'s chain (a rotation), inside the caller's transaction."""
-    values = {"fingerprint": pseudonymizer.fingerprint(), "recorded_at": int(time.time())}
-    if stored_fingerprint(connection) is None:
-        connection.execute(insert(pseudonym_key).values(key_id=KEY_ROW, **values))
-    else:
-        connection.execute(
-            update(pseudonym_key).where(pseudonym_key.c.key_id == KEY_ROW).values(**values)
-        )
+    write_fingerprint(connection, fingerprint=pseudonymizer.fingerprint(), at=int(time.time()))

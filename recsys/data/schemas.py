@@ -30,19 +30,27 @@ class InputSchema:
     upsert: bool
     #: The time of an event kind's rows, which the retention window applies to.
     event_time: str | None = None
+    #: Columns about the row's reader rather than the row (the reader category), stored apart.
+    about_reader: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
         return self.required + self.optional
 
+    @property
+    def stored(self) -> tuple[str, ...]:
+        """The columns stored in the kind's own table."""
+        return tuple(c for c in self.columns if c not in self.about_reader)
+
 
 LOANS = InputSchema(
     kind="loans",
     required=(C.READER_ID, C.BOOK_ID, C.BORROWED_AT),
-    optional=(C.EVENT, C.LIBRARY_ID, C.COPY_ID),
+    optional=(C.EVENT, C.LIBRARY_ID, C.COPY_ID, C.READER_CATEGORY),
     key=(C.READER_ID, C.BOOK_ID, C.BORROWED_AT, C.EVENT),
     upsert=False,
     event_time=C.BORROWED_AT,
+    about_reader=(C.READER_CATEGORY,),
 )
 VIEWS = InputSchema(
     kind="views",
@@ -90,13 +98,25 @@ ITEMS = InputSchema(
 CONSENT = InputSchema(
     kind="consent",
     required=(C.READER_ID, C.CONSENTED),
-    optional=(C.UPDATED_AT,),
+    optional=(C.UPDATED_AT, C.READER_CATEGORY),
     key=(C.READER_ID, C.UPDATED_AT, C.CONSENTED),
     upsert=True,
+    about_reader=(C.READER_CATEGORY,),
+)
+
+#: Readers' feedback collected by a discovery layer (`recsys.curation.feedback`): a kind among
+#: `Feedback.ALL`, given (or, with ``withdrawn`` yes, taken back) at ``given_at``.
+FEEDBACK = InputSchema(
+    kind="feedback",
+    required=(C.READER_ID, C.BOOK_ID, C.FEEDBACK_KIND, C.GIVEN_AT),
+    optional=(C.WITHDRAWN,),
+    key=(C.READER_ID, C.BOOK_ID, C.FEEDBACK_KIND, C.GIVEN_AT, C.WITHDRAWN),
+    upsert=False,
+    event_time=C.GIVEN_AT,
 )
 
 SCHEMAS: dict[str, InputSchema] = {
-    s.kind: s for s in (LOANS, VIEWS, CATALOG, HOLDINGS, ITEMS, CONSENT)
+    s.kind: s for s in (LOANS, VIEWS, CATALOG, HOLDINGS, ITEMS, CONSENT, FEEDBACK)
 }
 KINDS: tuple[str, ...] = tuple(SCHEMAS)
 

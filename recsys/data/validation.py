@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 import pandas as pd
 
-from recsys.columns import Audiences, Events
+from recsys.columns import Audiences, Events, Feedback, ReaderCategories
 from recsys.columns import Columns as C
 from recsys.consent import CONSENT_ANSWERS, UNDATED
 from recsys.data.marc import PRESET_REASON
@@ -81,6 +81,9 @@ class Reasons:
     DUPLICATE: Final = "duplicate"
     BAD_RECORD: Final = "bad_record"
     UNKNOWN_CONSENT: Final = "unknown_consent"
+    UNKNOWN_FEEDBACK: Final = "unknown_feedback"
+    #: a reader category code `RECSYS_READER_CATEGORIES` does not map
+    UNKNOWN_READER_CATEGORY: Final = "unknown_reader_category"
 
 
 @dataclass(frozen=True)
@@ -110,15 +113,32 @@ class DuplicateFilter:
         return repeated
 
 
+#: Reader category codes when a library maps none: each category's own name.
+CATEGORY_NAMES: Final = {category: category for category in ReaderCategories.ALL}
+
+
 def validate(
-    frame: pd.DataFrame, schema: InputSchema, *, duplicates: DuplicateFilter | None = None
+    frame: pd.DataFrame,
+    schema: InputSchema,
+    *,
+    duplicates: DuplicateFilter | None = None,
+    category_codes: Mapping[str, str] = CATEGORY_NAMES,
 ) -> Validated:
-    """Validate one chunk of canonical string columns (plus ``line_number``) of `schema.kind`."""
+    """Validate one chunk of canonical string columns (plus ``line_number``) of `schema.kind`.
+
+    A ``reader_category`` code is mapped to its category by `category_codes` (case-folded
+    codes; `Settings.category_of_code`); an unmapped code quarantines the row.
+    """
     raw = pd.DataFrame(
         {name: _clean(frame[name]) if name in frame else _missing(frame) for name in schema.columns}
     )
     preset = frame[PRESET_REASON] if PRESET_REASON in frame else _missing(frame)
     clean, checks = _RULES[schema.kind](raw)
+    if C.READER_CATEGORY in raw:
+        code = raw[C.READER_CATEGORY]
+        category = code.str.casefold().map(category_codes)
+        clean[C.READER_CATEGORY] = _none(category)
+        checks.append((code.notna() & category.isna(), Reasons.UNKNOWN_READER_CATEGORY))
     checks += [
         (raw[name].str.len() > MAX_ID_LENGTH, Reasons.ID_TOO_LONG)
         for name in schema.columns
@@ -316,6 +336,29 @@ def _consent(raw: pd.DataFrame) -> tuple[pd.DataFrame, Checks]:
     ]
 
 
+def _feedback(raw: pd.DataFrame) -> tuple[pd.DataFrame, Checks]:
+    kind = raw[C.FEEDBACK_KIND].str.lower().str.replace("-", "_").str.replace(" ", "_")
+    kind = kind.where(kind.isin(Feedback.ALL))
+    given_at = parse_timestamps(raw[C.GIVEN_AT])
+    withdrawn = raw[C.WITHDRAWN].str.lower().map(CONSENT_ANSWERS)
+    clean = pd.DataFrame(
+        {
+            C.READER_ID: raw[C.READER_ID],
+            C.BOOK_ID: raw[C.BOOK_ID],
+            C.FEEDBACK_KIND: kind,
+            C.GIVEN_AT: given_at,
+            C.WITHDRAWN: withdrawn.where(raw[C.WITHDRAWN].notna(), False),
+        }
+    )
+    return clean, [
+        (raw[C.READER_ID].isna(), Reasons.MISSING_READER_ID),
+        (raw[C.BOOK_ID].isna(), Reasons.MISSING_BOOK_ID),
+        (kind.isna(), Reasons.UNKNOWN_FEEDBACK),
+        (given_at.isna(), Reasons.BAD_TIMESTAMP),
+        (raw[C.WITHDRAWN].notna() & withdrawn.isna(), Reasons.UNKNOWN_FEEDBACK),
+    ]
+
+
 def _int_or_none(value: object) -> int | None:
     return int(value) if isinstance(value, str) else None
 
@@ -327,6 +370,7 @@ _RULES: dict[str, Rule] = {
     "holdings": _holdings,
     "items": _items,
     "consent": _consent,
+    "feedback": _feedback,
 }
 
 

@@ -34,7 +34,15 @@ from recsys.columns import Columns as C
 from recsys.columns import Events
 from recsys.data.dataset import CATALOG_COLUMNS, HOLDINGS_COLUMNS, INTERACTION_COLUMNS, Dataset
 from recsys.data.schemas import MAX_ID_LENGTH
-from recsys.db.tables import catalog, holdings, loans, views
+from recsys.db.tables import (
+    catalog,
+    holdings,
+    loans,
+    reader_categories,
+    reader_exclusions,
+    reader_feedback,
+    views,
+)
 from recsys.db.works import effective_works
 
 READ_CHUNK_ROWS = 500_000
@@ -212,16 +220,36 @@ def count_overlong_ids(engine: Engine) -> dict[str, int]:
 
 
 def delete_events_before(engine: Engine, *, cutoff: int) -> dict[str, int]:
-    """Retention: delete loans and views older than `cutoff` (Unix seconds); counts per table."""
+    """Retention: delete loans, views and feedback older than `cutoff` (Unix seconds), and
+    exclusions as old whose book the reader no longer has a stored loan of; counts per table."""
+    loan_of_pair = (
+        select(loans.c.loan_id)
+        .where(
+            loans.c.reader_id == reader_exclusions.c.reader_id,
+            loans.c.book_id == reader_exclusions.c.book_id,
+        )
+        .exists()
+    )
     with engine.begin() as connection:
-        return {
+        deleted = {
             "loans": _delete(connection, delete(loans).where(loans.c.borrowed_at < cutoff)),
             "views": _delete(connection, delete(views).where(views.c.viewed_at < cutoff)),
+            "feedback": _delete(
+                connection, delete(reader_feedback).where(reader_feedback.c.given_at < cutoff)
+            ),
         }
+        deleted["exclusions"] = _delete(
+            connection,
+            delete(reader_exclusions).where(
+                reader_exclusions.c.excluded_at < cutoff, ~loan_of_pair
+            ),
+        )
+    return deleted
 
 
 def delete_reader(connection: Connection, *, reader_id: str) -> dict[str, int]:
-    """Erasure: delete every loan and view of one pseudonymous reader; counts per table.
+    """Erasure: delete every loan, view, feedback, exclusion and the category of one
+    pseudonymous reader; counts per table.
 
     Takes a connection, not an engine, so that `recsys.erasure` records the refusal of consent
     in the same transaction.
@@ -229,6 +257,17 @@ def delete_reader(connection: Connection, *, reader_id: str) -> dict[str, int]:
     return {
         "loans": _delete(connection, delete(loans).where(loans.c.reader_id == reader_id)),
         "views": _delete(connection, delete(views).where(views.c.reader_id == reader_id)),
+        "feedback": _delete(
+            connection, delete(reader_feedback).where(reader_feedback.c.reader_id == reader_id)
+        ),
+        "exclusions": _delete(
+            connection,
+            delete(reader_exclusions).where(reader_exclusions.c.reader_id == reader_id),
+        ),
+        "categories": _delete(
+            connection,
+            delete(reader_categories).where(reader_categories.c.reader_id == reader_id),
+        ),
     }
 
 

@@ -1,8 +1,13 @@
-"""One reader's consent answer and loans in a single database round trip.
+"""One reader's state in a single database round trip: consent answer and category, loans,
+feedback and exclusions.
 
-The per-reader list needs both on every request. One UNION ALL statement answers both (the first
-row carries the consent answer); `recsys.lists.history.history_from_rows` reads its rows.
-`SqliteHistory` runs the same statement on a raw sqlite3 connection, for the event loop.
+The per-reader list needs all of it on every request. One UNION ALL statement answers it: rows
+``(kind, consented, book_id, detail, at)`` whose kinds are `recsys.lists.history`'s (the head row
+carries the consent answer and, in ``detail``, the category; a loan row its event; a feedback row
+its kind; an exclusion row only its book and time); `recsys.lists.history.history_from_rows`
+reads them. `SqliteHistory` runs the same statement on a raw sqlite3 connection, for the event
+loop. A change to any of the tables read here (``consent``, ``reader_categories``, ``loans``,
+``reader_feedback``, ``reader_exclusions``) changes the rows, and so the answer.
 """
 
 from __future__ import annotations
@@ -26,23 +31,31 @@ from sqlalchemy import (
 
 from recsys.columns import Events
 from recsys.config import Settings
-from recsys.consent import ConsentMode
-from recsys.db.tables import consent, loans
-from recsys.lists.history import LoanHistory, history_from_rows
+from recsys.consent import ConsentRule
+from recsys.db.tables import consent, loans, reader_categories, reader_exclusions, reader_feedback
+from recsys.lists.history import (
+    EXCLUSION,
+    FEEDBACK,
+    HEAD,
+    LOAN,
+    LoanHistory,
+    history_from_rows,
+)
 
 
 def _statement() -> CompoundSelect[Any]:
     reader: BindParameter[str] = bindparam("reader", type_=String())
     answer = select(consent.c.consented).where(consent.c.reader_id == reader)
-    first = select(
-        literal(0, Integer).label("kind"),
+    category = select(reader_categories.c.category).where(reader_categories.c.reader_id == reader)
+    head = select(
+        literal(HEAD, Integer).label("kind"),
         cast(answer.scalar_subquery(), Integer).label("consented"),
         cast(null(), String).label("book_id"),
-        cast(null(), String).label("event"),
+        cast(category.scalar_subquery(), String).label("detail"),
         literal(0, Integer).label("at"),
     )
-    rows = select(
-        literal(1, Integer),
+    loan_rows = select(
+        literal(LOAN, Integer),
         cast(null(), Integer),
         loans.c.book_id,
         loans.c.event,
@@ -51,18 +64,37 @@ def _statement() -> CompoundSelect[Any]:
         loans.c.reader_id == reader,
         loans.c.event.in_([literal(e, String) for e in Events.LOAN_EVENTS]),
     )
-    return union_all(first, rows)
+    feedback_rows = select(
+        literal(FEEDBACK, Integer),
+        cast(null(), Integer),
+        reader_feedback.c.book_id,
+        reader_feedback.c.kind,
+        reader_feedback.c.given_at,
+    ).where(reader_feedback.c.reader_id == reader)
+    exclusion_rows = select(
+        literal(EXCLUSION, Integer),
+        cast(null(), Integer),
+        reader_exclusions.c.book_id,
+        cast(null(), String),
+        reader_exclusions.c.excluded_at,
+    ).where(reader_exclusions.c.reader_id == reader)
+    return union_all(head, loan_rows, feedback_rows, exclusion_rows)
 
 
 #: Built once: SQLAlchemy then reuses its compiled form on every request.
 CONSENT_AND_LOANS = _statement()
 
 
-def consent_and_loans(engine: Engine, settings: Settings, *, reader_id: str) -> LoanHistory | None:
-    """The reader's (a pseudonym) loans, or None when they may not get personal suggestions."""
+def reader_rows(engine: Engine, *, reader_id: str) -> list[Any]:
+    """The statement's rows for the reader (a pseudonym)."""
     with engine.connect() as connection:
-        rows = connection.execute(CONSENT_AND_LOANS, {"reader": reader_id}).all()
-    return history_from_rows(rows, settings.consent_mode)
+        return list(connection.execute(CONSENT_AND_LOANS, {"reader": reader_id}).all())
+
+
+def consent_and_loans(engine: Engine, settings: Settings, *, reader_id: str) -> LoanHistory | None:
+    """What feeds the reader's (a pseudonym) lists, or None when they may not get personal
+    suggestions."""
+    return history_from_rows(reader_rows(engine, reader_id=reader_id), ConsentRule.of(settings))
 
 
 class SqliteHistory:
@@ -85,7 +117,7 @@ class SqliteHistory:
         self._names = list(compiled.positiontup or ())
         self._fixed = dict(compiled.params)
         self._database = engine.url.database or ""
-        self._mode = settings.consent_mode
+        self._rule = ConsentRule.of(settings)
         self._connection: sqlite3.Connection | None = None
 
     @staticmethod
@@ -100,8 +132,8 @@ class SqliteHistory:
         )
 
     def __call__(self, reader_id: str) -> LoanHistory | None:
-        """The reader's loans, or None when they may not get personal suggestions."""
-        return history_from_rows(self.rows(reader_id), self._mode)
+        """What feeds the reader's lists, or None when they may not get personal suggestions."""
+        return history_from_rows(self.rows(reader_id), self._rule)
 
     def rows(self, reader_id: str) -> list[tuple[Any, ...]]:
         """The statement's rows, for `history_from_rows`."""
@@ -114,8 +146,8 @@ class SqliteHistory:
             raise
 
     @property
-    def consent_mode(self) -> ConsentMode:
-        return self._mode
+    def consent_rule(self) -> ConsentRule:
+        return self._rule
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(

@@ -237,3 +237,32 @@ work_overrides = Table(
     Column("note", Text, nullable=True),
     Index("ix_work_overrides_work_id", "work_id"),
 )
+
+# What readers say and choose (`recsys.curation.feedback`): feedback on books, the books they keep
+# out of what feeds their suggestions, and their category (`recsys.consent`: minors).
+reader_feedback = Table(
+    "reader_feedback",
+    metadata,
+    Column("reader_id", PSEUDONYM, primary_key=True),
+    Column("book_id", ID, primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("given_at", BigInteger, nullable=False),
+    Column("file_id", Integer, ForeignKey("ingested_files.file_id"), nullable=True),
+    Index("ix_reader_feedback_given_at", "given_at"),
+)
+
+reader_exclusions = Table(
+    "reader_exclusions",
+    metadata,
+    Column("reader_id", PSEUDONYM, primary_key=True),
+    Column("book_id", ID, primary_key=True),
+    Column("excluded_at", BigInteger, nullable=False),
+)
+
+reader_categories = Table(
+    "reader_categories",
+    metadata,
+    Column("reader_id", PSEUDONYM, primary_key=True),
+    Column("category", String(16), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)

@@ -6,7 +6,9 @@
   model itself, for loans newer than it), a book's per-book list, the per-book lists of a
   session's books summed, the popular counts;
 - **filter** (`allowed`): the catalog filters and `exclude`; every record of the works the reader
-  (or the session, or the book's page) already has; books the librarians suppressed in the list's
+  (or the session, or the book's page) already has, and of those the reader withheld (not
+  interested, excluded from what feeds their lists: `LoanHistory.never_shown`); books the
+  librarians suppressed in the list's
   scope and books never to be paired with the request's books; then one record per work, the one
   the reader's library holds (`CatalogIndex.shown_records`). k-anonymity is the model's own rule
   (`Recommender.private_lists`): only such models are served;
@@ -34,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.columns import Columns as C
+from recsys.columns import Feedback
 from recsys.curation.rules import CurationSet, Scope
 from recsys.lists.catalog import ListFilters
 from recsys.lists.history import LoanHistory
@@ -57,16 +60,28 @@ FALLBACK_READING_LIST = "fallback:reading-list"
 REASON_SOURCES = 5
 #: How many more books than k to ask the model for before it is asked with explicit candidates.
 OVERFETCH = 2.0
+#: The reader id a list is scored under when the model's own row of the reader may hold a book
+#: they withheld since: unknown to every model (pseudonyms are hex), so the model scores the
+#: reader's history alone.
+HISTORY_ONLY = "history-only"
+#: How a reason names the reader's book, by the event that made it theirs.
+BECAUSE = {
+    Feedback.ALREADY_READ: "because you read {}",
+    Feedback.LIKED: "because you liked {}",
+}
+BECAUSE_BORROWED = "because you borrowed {}"
 
 
 @dataclass(frozen=True)
 class RankedList:
-    """A list before rendering: catalog positions, scores and reasons, best first."""
+    """A list before rendering: catalog positions, scores and reasons, best first; for a
+    personal list, the position of the reader's own book behind each entry (-1: none)."""
 
     positions: np.ndarray
     scores: np.ndarray
     reasons: list[str]
     strategy: str
+    sources: np.ndarray | None = None
 
 
 class SlowPath(Exception):
@@ -111,12 +126,16 @@ def reader_list(
     query: ListQuery,
     cheap: bool = False,
 ) -> RankedList:
-    """Recommendations for one pseudonymous reader, folding in loans newer than the model."""
+    """Recommendations for one pseudonymous reader, folding in loans (and feedback) newer than
+    the model. When the reader withheld a book after the model's data, the model may still
+    count it: the list is then scored from what feeds it now, under `HISTORY_ONLY`."""
     k, scope = query.k, _scope(query.filters)
     catalog = served.catalog
-    own = catalog.positions(history.book_ids)
+    own = catalog.positions(history.never_shown())
     eligible = allowed(served, curation, query.filters, scope, own)
     model = served.model
+    if history.withheld_since(model.trained_until):
+        reader = HISTORY_ONLY
     listed = served.readers.index.get(reader)
     known = listed is not None or model.knows_reader(reader)
     newer = history.newer_than(model.trained_until) if known else history
@@ -126,7 +145,7 @@ def reader_list(
         raise SlowPath("the model must answer")
     if cheap and not served.readers.is_ready(listed):  # type: ignore[arg-type]
         raise NotReady("the reader's list is not computed yet")
-    language = _usual_language(served, own)
+    language = _usual_language(served, catalog.positions(history.book_ids))
 
     def shown(positions: np.ndarray, scores: np.ndarray) -> _Draft:
         return _shown(served, _Draft.of(positions, scores), eligible, query.filters, language)
@@ -142,11 +161,12 @@ def reader_list(
         strategy = PERSONALIZED
         draft = _model_reader_list(served, reader, None, wanted)
     draft = curate(served, curation, draft, eligible, scope, k)
-    reasons = _reader_reasons(served, draft, own[::-1], cheap=cheap)
+    reasons, sources = _reader_reasons(served, draft, history, cheap=cheap)
     draft = _pad_popular(
         served, replace(draft, reasons=reasons), eligible, query.filters.library, k
     )
-    return _finish(draft, strategy)
+    sources = np.concatenate([sources, np.full(len(draft), -1, dtype=np.int64)])[: len(draft)]
+    return replace(_finish(draft, strategy), sources=sources)
 
 
 def non_personal_list(
@@ -234,7 +254,7 @@ def continue_list(
     personalized (`history` None). The librarians' suppress rules hold here too."""
     scope = _scope(query.filters)
     catalog = served.catalog
-    own = None if history is None else catalog.positions(history.book_ids)
+    own = None if history is None else catalog.positions(history.never_shown())
     eligible = allowed(served, curation, query.filters, scope, own)
     positions = catalog.positions(books)
     draft = _shown(
@@ -314,7 +334,7 @@ def group_list(
     k, scope = query.k, _scope(query.filters)
     catalog = served.catalog
     own = np.concatenate(
-        [catalog.positions(history.book_ids) for _, history in members]
+        [catalog.positions(history.never_shown()) for _, history in members]
         + [catalog.positions(past_reads)]
     )
     eligible = allowed(served, curation, query.filters, scope, own)
@@ -594,14 +614,22 @@ def _one_per_work(served: ServedModel, candidates: np.ndarray, taken: np.ndarray
 
 # -------------------------------------------------------------------------------- explain
 def _reader_reasons(
-    served: ServedModel, draft: _Draft, latest_first: np.ndarray, *, cheap: bool = False
-) -> list[str | None]:
-    """ "Because you borrowed X": the latest own book whose per-book list holds the suggestion.
+    served: ServedModel, draft: _Draft, history: LoanHistory, *, cheap: bool = False
+) -> tuple[list[str | None], np.ndarray]:
+    """ "Because you borrowed X" (read, liked): the latest book that feeds the reader's lists
+    whose per-book list holds the suggestion; and that book's position per suggestion (-1:
+    none, or a curated book, which keeps its reason).
 
     Read from the per-book lists, which costs microseconds where the model's `explain` costs
-    milliseconds per book. Curated books keep their reason.
+    milliseconds per book.
     """
-    sources = list(dict.fromkeys(latest_first.tolist()))[:REASON_SOURCES]
+    lookup = served.catalog.position
+    how: dict[int, str] = {}
+    for book_id, event in zip(history.latest_first(), history.events[::-1], strict=True):
+        position = lookup.get(book_id)
+        if position is not None and position not in how:
+            how[position] = BECAUSE.get(event, BECAUSE_BORROWED)
+    sources = list(how)[:REASON_SOURCES]
     similar = served.similar
     for book in sources:
         if not similar.is_ready(book):
@@ -616,12 +644,14 @@ def _reader_reasons(
         source = np.where(hits.any(axis=0), np.asarray(sources)[first], -1).tolist()
     else:
         source = [-1] * len(positions)
-    return [
+    reasons: list[str | None] = [
         reason
         if reason is not None
-        else (f"because you borrowed {_title(served, s)}" if s >= 0 else "suits what you borrowed")
+        else (how[s].format(_title(served, s)) if s >= 0 else "suits what you borrowed")
         for s, reason in zip(source, draft.reasons, strict=True)
     ]
+    behind = [s if reason is None else -1 for s, reason in zip(source, draft.reasons, strict=True)]
+    return reasons, np.asarray(behind, dtype=np.int64)
 
 
 def _popular_reason(library: str | None, period: str) -> str:

@@ -140,6 +140,11 @@ class Recommender(ABC):
         """Whether `reader` has a training row."""
 
     @abstractmethod
+    def training_books(self, reader: str) -> list[str]:
+        """The books of `reader`'s training row (none for a reader without one): what the model
+        holds of them, which their data export shows."""
+
+    @abstractmethod
     def book_popularity(self, books: Sequence[str]) -> np.ndarray:
         """The model's popularity of each of `books` (0 for a book it does not know): the order
         of popular padding and ties."""

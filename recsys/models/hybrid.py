@@ -17,6 +17,10 @@ they use rests on at least k distinct readers (borrowing in order, reader neighb
 the book; a rarely borrowed book has no ALS factors). A book fewer than k readers borrowed is
 reached through content and popularity only, so no list reveals what a few readers borrowed.
 
+Readers' feedback trains every part as events (`recsys.models.weighting`); a book a reader is not
+interested in is no positive signal of theirs, and the ALS part learns it as a negative one
+(`DISMISSAL_WEIGHT`), on books at least k readers borrowed only.
+
 After each list's first `PENALTY_FREE_BOOKS` books, the blend is multiplied by ``(1 + readers of
 the book) ** -popularity_penalty``: the penalty lets a library whose readers move in cohorts (a
 university's semesters) show each reader more than the same few course books, while the reader's
@@ -89,6 +93,11 @@ VALIDATION_BATCH = 32
 #: the tuning chooses (the first is the default).
 PART_SCALES = ("maximum", "best_mean")
 SCALE_BOOKS = 10
+#: How much a reader's "not interested" in a book weighs in the ALS part, as a negative entry
+#: (implicit's ALS: preference 0 with this confidence, where an unseen book has confidence 1).
+#: It moves the reader's own factors away from the book, and the book's (kept only for books at
+#: least k readers borrowed) as one reader's loan would: no other part uses it.
+DISMISSAL_WEIGHT = 1.0
 
 
 def _scale_rows(scores: np.ndarray) -> np.ndarray:
@@ -194,7 +203,8 @@ class HybridRecommender(WarmStartable):
         supported = supported_books(data.matrix, self.min_pair_support)
         # from the tuning fit's factors if it tuned (see `_tuned_blend`)
         decayed = self._decayed(data, self.als_half_life_days)
-        self._fit_als(keep_columns(decayed, supported), data.readers, data.books)
+        dismissed = DISMISSAL_WEIGHT * data.pairs.dismissed_matrix(data.readers)
+        self._fit_als(keep_columns(decayed - dismissed, supported), data.readers, data.books)
         # a book fewer than k readers borrowed has no factors: ALS never scores it
         self.als_.item_factors[~supported] = 0.0
         self.sequence_ = sequence_matrix(

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import sparse
 
 from recsys.columns import Columns as C
-from recsys.columns import Events
+from recsys.columns import Events, Feedback
 from recsys.data.dataset import Dataset
 from recsys.exceptions import NotFittedError
 from recsys.models.base import (
@@ -63,6 +63,9 @@ class Pairs:
     """The (reader, book) pair of each interaction, grouped once per Dataset
     (`Dataset.pair_codes`, shared by every fit on that Dataset), and the books' matrix columns.
 
+    A pair the reader said they are not interested in (`Feedback.NOT_INTERESTED`) is
+    `dismissed`: it sums to nothing, whatever else the reader did with the book.
+
     The training matrix, every re-weighting of it (other half-lives) and the pair support only
     re-sum per pair: grouping string ids costs far more than summing, at 10 million loans
     a minute per grouping. Sums are pandas' (compensated) group sums in row order, the same bit
@@ -77,17 +80,35 @@ class Pairs:
         self.reader_ids = dataset.id_codes.reader_ids
         self.book_column = books.index(dataset.id_codes.book_ids)
         self.n_books = len(books)
+        self.dismissed = np.zeros(len(self.reader_code), dtype=bool)
+        if C.EVENT in dataset.interactions:
+            events = dataset.interactions[C.EVENT]
+            marked = (events == Feedback.NOT_INTERESTED).to_numpy()[self.known]
+            self.dismissed[self.group[marked]] = True
 
     def sums(self, weights: np.ndarray, *, damp: bool) -> np.ndarray:
-        """Per-pair sums of `weights` (one per interaction row); `damp` applies
-        ``log2(1 + sum)``, so one loan stays 1.0."""
+        """Per-pair sums of `weights` (one per interaction row), 0 for a dismissed pair; `damp`
+        applies ``log2(1 + sum)``, so one loan stays 1.0."""
         summed = (
             pd.Series(np.asarray(weights)[self.known])
             .groupby(self.group, sort=False)
             .sum()
             .to_numpy()
         )
+        if self.dismissed.any():
+            summed = np.where(self.dismissed, 0.0, summed)
         return np.log2(1.0 + summed) if damp else summed
+
+    def dismissed_matrix(self, readers: IdMap) -> sparse.csr_matrix:
+        """Reader x book matrix of 1 at each dismissed pair of the readers `readers` knows."""
+        rows = readers.index(self.reader_ids)[self.reader_code]
+        keep = self.dismissed & (rows >= 0)
+        return build_matrix(
+            rows[keep],
+            self.book_column[self.book_code[keep]],
+            np.ones(int(keep.sum())),
+            (len(readers), self.n_books),
+        )
 
     def readers_of(self, sums: np.ndarray) -> IdMap:
         """Readers with a positive pair, in order of first appearance (the training rows)."""
@@ -305,6 +326,14 @@ class RankingRecommender(Recommender):
     def knows_reader(self, reader: str) -> bool:
         self._check_fitted()
         return reader in self.readers_
+
+    def training_books(self, reader: str) -> list[str]:
+        self._check_fitted()
+        row = self.readers_.index([str(reader)])[0]
+        if row < 0:
+            return []
+        start, end = self.matrix_.indptr[row], self.matrix_.indptr[row + 1]
+        return [str(b) for b in self.books_.ids[self.matrix_.indices[start:end]].tolist()]
 
     def book_popularity(self, books: Sequence[str]) -> np.ndarray:
         self._check_fitted()

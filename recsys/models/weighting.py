@@ -1,6 +1,10 @@
 """How much each interaction says about a reader's taste.
 
-A loan is the strongest signal, renewals and holds follow, catalog views are the weakest. Older
+A loan is the strongest signal, renewals and holds follow, catalog views are the weakest. A book
+the reader said they read elsewhere (``already_read``) weighs as a loan, and ``liked`` adds as
+much again to a book they borrowed; ``not_interested`` weighs nothing here: it is a negative
+signal, which removes the (reader, book) pair from the positive data
+(`recsys.models.ranking.Pairs`) and which a model may learn from on its own. Older
 events fade with a configurable half-life measured from the newest event of the training data, and
 repeat loans of one book add up on a log scale: the third loan says "liked it", not "3x as much".
 """
@@ -13,13 +17,16 @@ import numpy as np
 import pandas as pd
 
 from recsys.columns import Columns as C
-from recsys.columns import Events
+from recsys.columns import Events, Feedback
 
 DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
     Events.LOAN: 1.0,
     Events.RENEWAL: 0.5,
     Events.HOLD: 0.5,
     Events.VIEW: 0.1,
+    Feedback.ALREADY_READ: 1.0,
+    Feedback.LIKED: 1.0,
+    Feedback.NOT_INTERESTED: 0.0,
 }
 SECONDS_PER_DAY = 86_400.0
 

@@ -39,7 +39,7 @@ from recsys.exceptions import InputFormatError, TooManyBadRowsError
 from recsys.ingest import IngestReport, ingest_file
 from recsys.nightly.progress import Progress
 
-KINDS = ("catalog", "holdings", "items", "loans", "views", "consent")
+KINDS = ("catalog", "holdings", "items", "loans", "views", "consent", "feedback")
 PROCESSED = "processed"
 
 # Errors caused by the file's content: the file is set aside, the run goes on with the others.
@@ -118,7 +118,8 @@ class InboxReport:
 
 
 def discover(inbox_dir: Path) -> list[InboxFile]:
-    """New exports in ingest order (catalog, holdings, items, loans, views, consent); by name."""
+    """New exports in ingest order (catalog, holdings, items, loans, views, consent,
+    feedback); by name."""
     found: list[InboxFile] = []
     for kind in KINDS:
         folder = Path(inbox_dir) / kind

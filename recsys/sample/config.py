@@ -25,7 +25,9 @@ class SampleConfig:
     The shares: `logged_in_share` of sessions carry a reader id; `renewal_share` of loans are
     renewed; the most wanted books get a hold before up to `max_hold_share` of their loans;
     `explore_share` of choices leave the reader's taste; `drift_share` of readers change taste
-    during the window; `away_share` of loans happen at another branch than the reader's own.
+    during the window; `away_share` of loans happen at another branch than the reader's own;
+    `feedback_share` of the readers give feedback on books (`recsys.sample.feedback`; none by
+    default, which keeps the files of a config as they were).
     """
 
     n_loans: int
@@ -43,6 +45,7 @@ class SampleConfig:
     explore_share: float = 0.1
     drift_share: float = 0.6
     away_share: float = 0.15
+    feedback_share: float = 0.0
 
     def __post_init__(self) -> None:
         if self.n_loans < MIN_LOANS:
@@ -56,6 +59,7 @@ class SampleConfig:
             "explore_share",
             "drift_share",
             "away_share",
+            "feedback_share",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

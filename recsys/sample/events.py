@@ -72,9 +72,7 @@ def generate_loans(
     day = _draw_days(config, readers, reader, _loan_day_weights(config), rng)
     book = _draw_books(config, catalog, readers, sampler, reader, day, rng)
     day = np.maximum(day, catalog.release_day[book])  # still too new after resampling: wait
-    time = (
-        _epoch(config) + day.astype(np.int64) * DAY + _seconds_of_day(OPENING_HOURS, len(day), rng)
-    )
+    time = epoch(config) + day.astype(np.int64) * DAY + seconds_of_day(OPENING_HOURS, len(day), rng)
 
     away = rng.random(len(reader)) < config.away_share
     library = np.where(
@@ -98,15 +96,15 @@ def generate_loans(
     renew_time = np.concatenate(
         [renew_time, renew_time[again] + rng.integers(14 * DAY, LOAN_DAYS * DAY, int(again.sum()))]
     )
-    kept = renew_time < _epoch(config) + config.days * DAY
+    kept = renew_time < epoch(config) + config.days * DAY
     renew, renew_time = renew[kept], _online(config, is_open, renew_time[kept], _next_open_day)
 
     hold = np.flatnonzero(rng.random(len(reader)) < _hold_probability(config, catalog)[book])
     hold_time = time[hold] - rng.integers(DAY, 45 * DAY, len(hold))
-    kept = hold_time >= _epoch(config)
+    kept = hold_time >= epoch(config)
     hold_time = _online(config, is_open, hold_time[kept], _previous_open_day)
-    hold = hold[kept][hold_time >= _epoch(config)]  # none open before it: before the window
-    hold_time = hold_time[hold_time >= _epoch(config)]
+    hold = hold[kept][hold_time >= epoch(config)]  # none open before it: before the window
+    hold_time = hold_time[hold_time >= epoch(config)]
 
     source = np.concatenate([np.arange(len(reader)), renew, hold])
     times = np.concatenate([time, renew_time, hold_time])
@@ -143,9 +141,9 @@ def generate_views(
     session_reader = rng.choice(len(readers), p=rate / rate.sum(), size=config.sessions)
     day = _draw_days(config, readers, session_reader, _view_day_weights(config), rng)
     start = (
-        _epoch(config)
+        epoch(config)
         + day.astype(np.int64) * DAY
-        + _seconds_of_day(BROWSING_HOURS, config.sessions, rng)
+        + seconds_of_day(BROWSING_HOURS, config.sessions, rng)
     )
     logged_in = rng.random(config.sessions) < config.logged_in_share
     length = np.minimum(rng.geometric(0.3, config.sessions), 40)
@@ -158,7 +156,7 @@ def generate_views(
     first = np.cumsum(length) - length
     offset = np.cumsum(gaps) - np.repeat(np.cumsum(gaps)[first], length)
     time = start[session] + offset
-    end = _epoch(config) + config.days * DAY - 1
+    end = epoch(config) + config.days * DAY - 1
     time = np.minimum(time, end)
     order = np.argsort(time, kind="stable")
     return ViewEvents(
@@ -172,7 +170,7 @@ def generate_views(
 def active_loans(config: SampleConfig, catalog: Catalog, loans: LoanEvents) -> np.ndarray:
     """Copies out on loan at the end of the window, per (branch, book): loans of the last
     `LOAN_DAYS` days plus renewed ones."""
-    cutoff = _epoch(config) + (config.days - LOAN_DAYS) * DAY
+    cutoff = epoch(config) + (config.days - LOAN_DAYS) * DAY
     out = (loans.time >= cutoff) & (loans.event != EVENT_HOLD) & (loans.copy >= 0)
     pair = loans.library[out].astype(np.int64) * catalog.n_books + loans.book[out]
     counts = np.bincount(pair, minlength=catalog.copies.size)
@@ -284,7 +282,7 @@ def _online(
     open_day: Callable[[np.ndarray], np.ndarray],
 ) -> np.ndarray:
     """`times` (inside the window) moved by whole days to the online services' `open_day`."""
-    day = (times - _epoch(config)) // DAY
+    day = (times - epoch(config)) // DAY
     return times + (open_day(is_open)[ONLINE, day] - day) * DAY
 
 
@@ -304,7 +302,7 @@ def _view_day_weights(config: SampleConfig) -> np.ndarray:
     return np.where(weekday >= 5, 0.8, 1.0)
 
 
-def _seconds_of_day(hour_weights: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+def seconds_of_day(hour_weights: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     hour = rng.choice(24, p=hour_weights / hour_weights.sum(), size=n).astype(np.int64)
     return hour * 3600 + rng.integers(0, 3600, n)
 
@@ -316,7 +314,7 @@ def _session_numbers(session: np.ndarray) -> np.ndarray:
     return x * np.uint64(0x94D049BB133111EB)
 
 
-def _epoch(config: SampleConfig) -> int:
+def epoch(config: SampleConfig) -> int:
     return int(
         datetime(config.start.year, config.start.month, config.start.day, tzinfo=UTC).timestamp()
     )

@@ -20,7 +20,8 @@ COMPRESS_LEVEL = 3  # several times faster than 9, for files about 10% larger
 def write_library(
     library: SampleLibrary, out_dir: Path, *, split_last_days: int = 0
 ) -> dict[str, list[Path]]:
-    """Write `out_dir/{loans,views,catalog,holdings}/*.csv.gz`; return the paths per kind.
+    """Write `out_dir/{loans,views,catalog,holdings}/*.csv.gz`, and `feedback/feedback.csv.gz`
+    when the library has feedback; return the paths per kind.
 
     With `split_last_days=N`, loans and views of the last N days go to one file per day
     (`loans-2026-11-20.csv.gz`) and the rest to `loans-<first day>--<last day>.csv.gz`, so a
@@ -60,6 +61,10 @@ def write_library(
     for kind, frame in (("catalog", library.catalog), ("holdings", library.holdings)):
         (out_dir / kind).mkdir(parents=True, exist_ok=True)
         written[kind] = [_write_csv(frame, out_dir / kind / f"{kind}.csv.gz", None)]
+    if len(library.feedback):
+        (out_dir / "feedback").mkdir(parents=True, exist_ok=True)
+        path = out_dir / "feedback" / "feedback.csv.gz"
+        written["feedback"] = [_write_csv(library.feedback, path, C.GIVEN_AT)]
     return written
 
 

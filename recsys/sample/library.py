@@ -8,16 +8,21 @@ import numpy as np
 import pandas as pd
 
 from recsys.columns import Columns as C
-from recsys.columns import Events
+from recsys.columns import Events, Feedback, ReaderCategories
 from recsys.sample import vocab
 from recsys.sample.catalog import build_catalog, catalog_block_sampler
 from recsys.sample.config import SampleConfig
 from recsys.sample.events import active_loans, generate_loans, generate_views
+from recsys.sample.feedback import generate_feedback
 from recsys.sample.readers import build_readers
 
 EVENT_NAMES = (Events.LOAN, Events.RENEWAL, Events.HOLD)
+#: `recsys.sample.feedback`'s kind codes, in order.
+FEEDBACK_NAMES = (Feedback.NOT_INTERESTED, Feedback.ALREADY_READ, Feedback.LIKED)
+#: A reader's category by audience group (`recsys.sample.readers`: children, young adults, adults).
+CATEGORY_NAMES = (ReaderCategories.CHILD, ReaderCategories.YOUNG_ADULT, ReaderCategories.ADULT)
 # Independent streams, so that changing e.g. the number of sessions leaves the loans unchanged.
-STREAM_CATALOG, STREAM_READERS, STREAM_LOANS, STREAM_VIEWS = range(4)
+STREAM_CATALOG, STREAM_READERS, STREAM_LOANS, STREAM_VIEWS, STREAM_FEEDBACK = range(5)
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,8 @@ class SampleLibrary:
     Ids and categorical values are pandas categoricals (compact at 10 million rows); times are
     `datetime64[s, UTC]` and become ISO 8601 strings in the CSV files. Loans and views are sorted
     by time. An empty `copy_id` (holds, ebooks) or `reader_id` (anonymous views) is missing.
+    `feedback` is the feedback export (empty unless `SampleConfig.feedback_share`); `categories`
+    gives each reader's category (`reader_id`, `reader_category`), which no file carries.
     """
 
     config: SampleConfig
@@ -34,10 +41,13 @@ class SampleLibrary:
     views: pd.DataFrame
     catalog: pd.DataFrame
     holdings: pd.DataFrame
+    feedback: pd.DataFrame
+    categories: pd.DataFrame
 
 
 def generate_library(config: SampleConfig) -> SampleLibrary:
-    """Generate catalog, holdings, loans (with renewals and holds) and views for `config`.
+    """Generate catalog, holdings, loans (with renewals and holds), views and feedback for
+    `config`.
 
     The same config always gives the same data (every random draw comes from `config.seed`).
     """
@@ -46,6 +56,9 @@ def generate_library(config: SampleConfig) -> SampleLibrary:
     sampler = catalog_block_sampler(catalog, config.branches, config.subjects)
     loans = generate_loans(config, catalog, readers, sampler, _rng(config, STREAM_LOANS))
     views = generate_views(config, catalog, readers, sampler, _rng(config, STREAM_VIEWS))
+    feedback = generate_feedback(
+        config, catalog, readers, sampler, loans, _rng(config, STREAM_FEEDBACK)
+    )
 
     book_ids = pd.Index(catalog.frame[C.BOOK_ID].to_numpy(), dtype=object)
     reader_ids = pd.Index(readers.ids, dtype=object)
@@ -90,8 +103,32 @@ def generate_library(config: SampleConfig) -> SampleLibrary:
             C.AVAILABLE: np.maximum(copies - out, 0)[order].astype(np.int64),
         }
     )
+    feedback_frame = pd.DataFrame(
+        {
+            C.READER_ID: pd.Categorical.from_codes(feedback.reader, categories=reader_ids),
+            C.BOOK_ID: pd.Categorical.from_codes(feedback.book, categories=book_ids),
+            C.FEEDBACK_KIND: pd.Categorical.from_codes(
+                feedback.kind, categories=pd.Index(FEEDBACK_NAMES)
+            ),
+            C.GIVEN_AT: _utc(feedback.time),
+        }
+    )
+    categories = pd.DataFrame(
+        {
+            C.READER_ID: reader_ids,
+            C.READER_CATEGORY: pd.Categorical.from_codes(
+                readers.group.astype(np.int64), categories=pd.Index(CATEGORY_NAMES)
+            ),
+        }
+    )
     return SampleLibrary(
-        config=config, loans=loan_frame, views=view_frame, catalog=catalog.frame, holdings=holdings
+        config=config,
+        loans=loan_frame,
+        views=view_frame,
+        catalog=catalog.frame,
+        holdings=holdings,
+        feedback=feedback_frame,
+        categories=categories,
     )
 
 

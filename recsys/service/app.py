@@ -41,10 +41,12 @@ from recsys.service.routes import (
     books,
     curation,
     docs,
+    feedback,
     groups,
     health,
     popular,
     privacy,
+    reader_data,
     readers,
     reading_lists,
     sessions,
@@ -123,6 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     routers = (
         readers,
+        feedback,
+        reader_data,
         books,
         popular,
         sessions,

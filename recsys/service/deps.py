@@ -67,6 +67,15 @@ def get_pseudonymizer(request: Request) -> Pseudonymizer:
     return state.pseudonymizer
 
 
+def database_unavailable(error: SQLAlchemyError, where: str) -> HTTPException:
+    """The 503 of a route whose database failed; the log names the error's type only (its
+    message may hold SQL parameters, pseudonyms among them)."""
+    logger.error("%s: database unavailable: %s", where, type(error).__name__)
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE, "the database does not answer; try again shortly"
+    )
+
+
 async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 

@@ -8,9 +8,10 @@ same whoever answers. Everything else goes to the routes unchanged: a missing, u
 under-scoped key (401/403), bad or unknown parameters (422, or ignored), an unknown book (404),
 no model yet (503), a database error.
 
-Per-reader lists: the reader's consent answer and loans are read on every request (inline on
-SQLite, where it takes tens of microseconds; in the threadpool elsewhere), so an objection, an
-erasure or a new loan changes the answer from the next request on, whichever process wrote it.
+Per-reader lists: the reader's state (consent answer and category, loans, feedback, exclusions:
+`recsys.db.reader_state`) is read on every request (inline on SQLite, where it takes tens of
+microseconds; in the threadpool elsewhere), so an objection, an erasure, a new loan, a feedback
+or an exclusion changes the answer from the next request on, whichever process wrote it.
 The rendered list is kept under (reader, query) with a fingerprint of those rows and replayed
 while they are unchanged. A list that needs the model (fold-in of loans newer than it, filters
 deeper than the precomputed list) is made in the threadpool, as the route does. Right after a
@@ -199,7 +200,7 @@ class FrontDoor:
         return await run_in_threadpool(partial(ask, served, cheap=False))
 
     async def _reader_state(self, state: Any, pseudonym: str) -> ReaderState:
-        """The reader's consent answer and loans, and a fingerprint of the rows they came from."""
+        """The reader's state (`recsys.db.reader_state`), and a fingerprint of its rows."""
         engine = state.engine
         if engine is not self._engine:  # first request, or a new app lifespan
             if self._history is not None:
@@ -212,7 +213,7 @@ class FrontDoor:
         if source is not None:
             rows = source.rows(pseudonym)
             return ReaderState(
-                history_from_rows(rows, source.consent_mode), (len(rows), hash(tuple(rows)))
+                history_from_rows(rows, source.consent_rule), (len(rows), hash(tuple(rows)))
             )
         loans = await run_in_threadpool(
             consent_and_loans, engine, state.settings, reader_id=pseudonym
@@ -221,10 +222,17 @@ class FrontDoor:
 
 
 def loans_fingerprint(loans: Any) -> Hashable:
-    """Equal for equal consent answers and loans (None: not personalized)."""
+    """Equal for equal consent answers, feeding events and withheld books (None: not
+    personalized)."""
     if loans is None:
         return (-1, 0)
-    content = (tuple(loans.book_ids), tuple(loans.events), loans.seconds.tobytes())
+    content = (
+        tuple(loans.book_ids),
+        tuple(loans.events),
+        loans.seconds.tobytes(),
+        loans.withheld,
+        loans.withheld_at,
+    )
     return (len(loans), hash(content))
 
 

@@ -27,6 +27,7 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from recsys.columns import Feedback
 from recsys.exceptions import ConfigurationError
 from recsys.service.metrics_files import ENVIRONMENT_VARIABLE, configured_directory
 
@@ -38,6 +39,9 @@ UNMATCHED_ROUTE = "unmatched"
 #: Methods counted under their own name; any other is counted as "other" (bounded labels).
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 SWAP_OUTCOMES = ("swapped", "refused", "fallback")
+FEEDBACK_ACTIONS = ("given", "withdrawn")
+EXCLUSION_ACTIONS = ("excluded", "included")
+DATA_REQUESTS = ("profile", "export_json", "export_csv")
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 
@@ -117,6 +121,32 @@ class Metrics:
             multiprocess_mode="livemax",
             registry=registry,
         )
+        self._feedback = Counter(
+            "recsys_reader_feedback",
+            "Feedback readers gave or took back, by kind and action (given, withdrawn).",
+            ("kind", "action"),
+            registry=registry,
+        )
+        for kind in Feedback.ALL:
+            for action in FEEDBACK_ACTIONS:
+                self._feedback.labels(kind, action)
+        self._exclusions = Counter(
+            "recsys_reader_exclusions",
+            "Books readers kept out of what feeds their suggestions (excluded) or let feed them "
+            "again (included).",
+            ("action",),
+            registry=registry,
+        )
+        for action in EXCLUSION_ACTIONS:
+            self._exclusions.labels(action)
+        self._data_requests = Counter(
+            "recsys_reader_data_requests",
+            "Readers' profiles and data exports answered, by kind.",
+            ("kind",),
+            registry=registry,
+        )
+        for kind in DATA_REQUESTS:
+            self._data_requests.labels(kind)
         self._shown: tuple[str, str] | None = None
         # labelled series by their labels: `labels()` costs more than the count itself
         self._by_request: dict[tuple[str, str, int], tuple[Any, Any]] = {}
@@ -142,6 +172,18 @@ class Metrics:
         series.inc()
         if strategy.startswith("fallback:"):
             self._fallbacks.inc()
+
+    def count_feedback(self, kind: str, action: str) -> None:
+        """Count a feedback given or taken back (`FEEDBACK_ACTIONS`); never who or on what."""
+        self._feedback.labels(kind, action).inc()
+
+    def count_exclusion(self, action: str) -> None:
+        """Count a book excluded from what feeds a reader's suggestions, or included again."""
+        self._exclusions.labels(action).inc()
+
+    def count_data_request(self, kind: str) -> None:
+        """Count a profile or data export answered (`DATA_REQUESTS`)."""
+        self._data_requests.labels(kind).inc()
 
     def count_swap(self, outcome: str) -> None:
         """Count an attempt to serve a published model by outcome (`SWAP_OUTCOMES`)."""

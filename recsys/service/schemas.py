@@ -229,3 +229,101 @@ class ReadingListNeighbours(ItemList):
     """Books that readers of a reading list's books also borrowed."""
 
     list_id: str
+
+
+#: The values of `recsys.columns.Feedback.ALL` (a test keeps them in step).
+FeedbackKind = Literal["not_interested", "already_read", "liked"]
+
+
+class FeedbackIn(BaseModel):
+    """What a reader says about a book."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    book_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    kind: FeedbackKind = Field(
+        description="not_interested: never suggest it (nor another record of its work); "
+        "already_read: borrowed elsewhere, bought, read long ago; liked"
+    )
+
+
+class FeedbackOut(BaseModel):
+    """The feedback recorded (the reader id is never echoed)."""
+
+    book_id: str
+    kind: FeedbackKind
+    replaced: list[FeedbackKind] = Field(
+        description="feedback this one took back (liked and not_interested exclude each other)"
+    )
+    personalized: bool = Field(
+        description="whether the reader gets personal suggestions, which the feedback shapes "
+        "from the next request; without consent it is kept but used nowhere"
+    )
+
+
+class FeedbackWithdrawn(BaseModel):
+    book_id: str
+    withdrawn: list[FeedbackKind] = Field(description="the feedback on the book taken back")
+
+
+class ExclusionIn(BaseModel):
+    """A book to keep out of what feeds the reader's suggestions (the loan record stays)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    book_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+
+
+class ExclusionOut(BaseModel):
+    book_id: str
+    excluded: bool = Field(description="whether the book is now kept out of what feeds them")
+    changed: bool = Field(description="false when the book was already excluded")
+
+
+class ProfileBook(BaseModel):
+    book_id: str
+    title: str | None = None
+    author: str | None = None
+
+
+class DatedEvent(BaseModel):
+    event: str = Field(description="loan, renewal, hold, already_read or liked")
+    at: str = Field(description="UTC time (ISO 8601)")
+
+
+class FeedingBook(ProfileBook):
+    events: list[DatedEvent]
+    led_to: list[ProfileBook] = Field(
+        description="suggestions of the reader's current list this book explains"
+    )
+
+
+class WithheldBook(ProfileBook):
+    why: Literal["excluded", "not_interested"]
+    since: str
+
+
+class FeedbackGiven(ProfileBook):
+    kind: FeedbackKind
+    given_at: str
+
+
+class ConsentState(BaseModel):
+    personalized: bool = Field(description="whether the reader gets personal suggestions")
+    answer: Literal["yes", "no"] | None = Field(description="the recorded answer (null: none)")
+    answered_at: str | None = None
+    consent_mode: Literal["opt-in", "opt-out"] = Field(
+        description="the mode that applies to the reader (minors have their own)"
+    )
+    category: str | None = Field(description="child, young_adult or adult (null: unknown)")
+    minor: bool
+
+
+class Profile(BaseModel):
+    """What feeds the reader's suggestions, and what they said and chose (no reader id)."""
+
+    consent: ConsentState
+    feeding: list[FeedingBook] = Field(description="the books that feed their suggestions")
+    withheld: list[WithheldBook] = Field(description="books that never feed them nor show")
+    feedback: list[FeedbackGiven]
+    model_version: str | None

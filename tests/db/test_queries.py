@@ -146,14 +146,29 @@ def test_counts_and_loans_per_day(stored: Engine) -> None:
 
 
 def test_retention_deletes_old_loans_and_views(stored: Engine) -> None:
-    assert queries.delete_events_before(stored, cutoff=T0 + 2 * DAY) == {"loans": 3, "views": 0}
-    assert queries.delete_events_before(stored, cutoff=T0 + 3 * DAY) == {"loans": 0, "views": 2}
+    nothing_else = {"feedback": 0, "exclusions": 0}
+    assert queries.delete_events_before(stored, cutoff=T0 + 2 * DAY) == {
+        "loans": 3,
+        "views": 0,
+        **nothing_else,
+    }
+    assert queries.delete_events_before(stored, cutoff=T0 + 3 * DAY) == {
+        "loans": 0,
+        "views": 2,
+        **nothing_else,
+    }
     assert queries.count_loans(stored) == 1
 
 
 def test_erasure_deletes_one_readers_loans_and_views(stored: Engine) -> None:
     with stored.begin() as connection:
-        assert queries.delete_reader(connection, reader_id="r1") == {"loans": 2, "views": 1}
+        assert queries.delete_reader(connection, reader_id="r1") == {
+            "loans": 2,
+            "views": 1,
+            "feedback": 0,
+            "exclusions": 0,
+            "categories": 0,
+        }
     assert queries.reader_history(stored, reader_id="r1").empty
     assert len(queries.reader_history(stored, reader_id="r2")) == 2
 

@@ -40,6 +40,7 @@ def test_the_inbox_takes_items_before_loans_and_the_presets_id_field(
     ]
     assert report.as_dict()["rows_accepted"] == {
         "catalog": 12, "holdings": 0, "items": 24, "loans": 144, "views": 0, "consent": 0,
+        "feedback": 0,
     }  # fmt: skip
     loans = report.files[-1]
     assert loans.set_aside_by_reason == {"return": 96, "localuse": 5, "payment": 5}

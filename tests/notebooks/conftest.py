@@ -44,7 +44,7 @@ class Site:
 
 
 def _canary_library(exports: Path) -> list[str]:
-    library = generate_library(SampleConfig(n_loans=SITE_LOANS, seed=5))
+    library = generate_library(SampleConfig(n_loans=SITE_LOANS, seed=5, feedback_share=0.5))
 
     def rename(ids: pd.Series) -> pd.Series:
         return ids.cat.rename_categories(lambda raw: CANARY + str(raw)[1:])
@@ -53,6 +53,7 @@ def _canary_library(exports: Path) -> list[str]:
         library,
         loans=library.loans.assign(**{C.READER_ID: rename(library.loans[C.READER_ID])}),
         views=library.views.assign(**{C.READER_ID: rename(library.views[C.READER_ID])}),
+        feedback=library.feedback.assign(**{C.READER_ID: rename(library.feedback[C.READER_ID])}),
     )
     write_library(library, exports, split_last_days=1)
     return sorted(library.loans[C.READER_ID].astype(str).unique())

@@ -91,6 +91,8 @@ def test_curation_notebook_shows_what_each_rule_touches(
     html = executed["06"][1]
     assert "suppress" in html and "damaged copy" in html  # the rule the site's librarian made
     assert "reader lists touched" in html and "Winter reads" in html
+    assert "Readers&#x27; feedback" in html or "Readers' feedback" in html
+    assert "not_interested" in html and "already_read" in html
 
 
 def test_compare_notebook_compares_the_two_nightly_runs(

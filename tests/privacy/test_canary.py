@@ -1,16 +1,18 @@
 """The canary leak test: fake card numbers go in at the door and must come out nowhere.
 
 Every reader of a generated library gets a recognisable raw id (``CANARY-7f3a9-<n>``). The test
-ingests the exports (plus a consent export and bad rows), runs the nightly, the privacy commands,
-and the service under `recsys serve` on loopback with a few hundred requests (good and bad ones)
-and a bounded schema fuzz whose reader ids are canaries. Then it searches every captured output:
+ingests the exports (plus a feedback export, a consent export with reader categories and bad
+rows), runs the nightly, the privacy commands (a reader's data export among them), and the
+service under `recsys serve` on loopback with a few hundred requests (good and bad ones: lists,
+feedback given and taken back, exclusions, profiles and data exports in JSON and CSV) and a
+bounded schema fuzz whose reader ids are canaries. Then it searches every captured output:
 process logs, response bodies and headers, `/metrics`, every file under the data and models
 directories (decompressing gzip and reading `.npz` arrays) and a dump of every table.
 
-Expected: no canary raw id anywhere; canary pseudonyms only in the tables loans, views and consent
-(and, as reader labels, in the model files that serve them), never in a log, metric, body or
-report. The library's own export files (the inbox, and rejected exports set aside as they came)
-are the input and are not searched.
+Expected: no canary raw id anywhere (a reader's profile and export never echo their own); canary
+pseudonyms only in the store's reader tables (and, as reader labels, in the model files that
+serve them), never in a log, metric, body, export or report. The library's own export files (the
+inbox, and rejected exports set aside as they came) are the input and are not searched.
 """
 
 from __future__ import annotations
@@ -54,7 +56,14 @@ KEY = b"canary-test-key-" + b"5" * 48
 READER_KEY = "canary-reader-key-0123456789"
 ADMIN_KEY = "canary-admin-key-0123456789"
 CLI = [sys.executable, "-m", "pipelines.cli"]
-PSEUDONYM_TABLES = {"loans", "views", "consent"}
+PSEUDONYM_TABLES = {
+    "loans",
+    "views",
+    "consent",
+    "reader_feedback",
+    "reader_exclusions",
+    "reader_categories",
+}
 READY_DEADLINE = 120.0
 HEX32 = re.compile(rb"[0-9a-f]{32}")
 
@@ -67,7 +76,7 @@ def _free_port() -> int:
 
 def _canary_library(inbox: Path) -> list[str]:
     """Write the canary library's exports into `inbox`; return every canary raw id."""
-    library = generate_library(SampleConfig(n_loans=800, seed=23))
+    library = generate_library(SampleConfig(n_loans=800, seed=23, feedback_share=0.3))
 
     def rename(ids: pd.Series) -> pd.Series:
         return ids.cat.rename_categories(lambda raw: CANARY + str(raw)[1:])
@@ -76,12 +85,18 @@ def _canary_library(inbox: Path) -> list[str]:
         library,
         loans=library.loans.assign(**{C.READER_ID: rename(library.loans[C.READER_ID])}),
         views=library.views.assign(**{C.READER_ID: rename(library.views[C.READER_ID])}),
+        feedback=library.feedback.assign(**{C.READER_ID: rename(library.feedback[C.READER_ID])}),
     )
     write_library(library, inbox)
     readers = sorted(library.loans[C.READER_ID].astype(str).unique())
     (inbox / "consent").mkdir(parents=True, exist_ok=True)
-    answers = "\n".join(f"{r},{'no' if i % 5 == 0 else 'yes'}" for i, r in enumerate(readers[:30]))
-    (inbox / "consent" / "consent.csv").write_text(f"reader_id,consented\n{answers}\n")
+    answers = "\n".join(
+        f"{r},{'no' if i % 5 == 0 else 'yes'},{'child' if i % 3 == 0 else 'adult'}"
+        for i, r in enumerate(readers[:30])
+    )
+    (inbox / "consent" / "consent.csv").write_text(
+        f"reader_id,consented,reader_category\n{answers}\n"
+    )
     good = [f"{CANARY}{9000000 + i},B-EXTRA-{i},2026-11-01" for i in range(38)]
     bad = [f"{CANARY}9999998,,2026-11-01", f"{CANARY}9999999,B1,not-a-date"]
     (inbox / "loans" / "zz-late.csv").write_text(
@@ -178,6 +193,35 @@ def _load(base: str, readers: list[str]) -> list[httpx.Response]:
         for raw in readers[1:9]:
             responses.append(http.delete(f"/admin/readers/{raw}", headers=admin))
             responses.append(http.delete(f"/admin/readers/{raw}", headers=reader))
+            responses.append(http.get(f"/readers/{raw}/recommendations", headers=reader))
+        for i, raw in enumerate(readers[10:40]):
+            book = books[i % len(books)]
+            kind = ("not_interested", "already_read", "liked")[i % 3]
+            feedback = f"/readers/{raw}/feedback"
+            responses.append(
+                http.post(feedback, json={"book_id": book, "kind": kind}, headers=reader)
+            )
+            responses.append(
+                http.post(feedback, json={"book_id": raw, "kind": "liked"}, headers=reader)
+            )
+            responses.append(
+                http.post(feedback, json={"book_id": book, "kind": raw}, headers=reader)
+            )
+            responses.append(http.post(feedback, json={"book_id": book, "kind": kind}))
+            if i % 2:
+                responses.append(http.delete(feedback, params={"book_id": book}, headers=reader))
+                responses.append(http.delete(feedback, params={"book_id": raw}, headers=reader))
+            exclusions = f"/readers/{raw}/profile/exclusions"
+            responses.append(http.post(exclusions, json={"book_id": book}, headers=reader))
+            responses.append(http.delete(exclusions, params={"book_id": raw}, headers=reader))
+            responses.append(http.get(f"/readers/{raw}/profile", headers=reader))
+            responses.append(http.get(f"/readers/{raw}/profile", headers=admin))
+            for export_format in ("json", "csv", raw):
+                responses.append(
+                    http.get(
+                        f"/readers/{raw}/export", params={"format": export_format}, headers=reader
+                    )
+                )
             responses.append(http.get(f"/readers/{raw}/recommendations", headers=reader))
         for book in books:
             responses.append(http.get(f"/books/{book}/similar", params={"k": 5}))
@@ -309,6 +353,8 @@ def test_no_canary_reader_id_leaks_anywhere(
         "forget": (["forget", readers[-1]], None, 0),
         "forget -": (["forget", "-"], readers[-2] + "\n", 0),
         "consent": (["consent", readers[-3], "--no"], None, 0),
+        "reader-export": (["reader-export", readers[4], "--format", "csv"], None, 0),
+        "reader-export -": (["reader-export", "-"], readers[5] + "\n", 0),
     }
     for name, (argv, stdin, code) in commands.items():
         monkeypatch.setattr("sys.stdin", io.StringIO(stdin or ""))
@@ -340,7 +386,12 @@ def test_no_canary_reader_id_leaks_anywhere(
         server.wait(timeout=30)
         log.close()
     outputs["serve log"] = (root / "serve.log").read_bytes()
-    assert len(responses) >= 250 and len(fuzzed) >= 50
+    assert len(responses) >= 600 and len(fuzzed) >= 50
+    profiles = [r for r in responses if r.url.path.endswith("/profile") and r.status_code == 200]
+    exports = [r for r in responses if r.url.path.endswith("/export") and r.status_code == 200]
+    assert len(profiles) == 30 and len(exports) == 60
+    assert any(p.json()["feeding"] for p in profiles)  # the search is not vacuous
+    assert sum(r.status_code == 201 for r in responses if r.url.path.endswith("/feedback")) == 30
     assert any(r.status_code == 422 for r in responses) and any(
         r.status_code in (401, 403) for r in responses
     )
@@ -374,3 +425,5 @@ def test_no_canary_reader_id_leaks_anywhere(
     assert misplaced == [], f"canary pseudonyms outside the store's reader tables: {misplaced}"
     # The search is not vacuous: the pseudonyms are where the design puts them.
     assert holds_pseudonym(tables["loans"]) and holds_pseudonym(tables["consent"])
+    for table in ("reader_feedback", "reader_exclusions", "reader_categories"):
+        assert holds_pseudonym(tables[table]), table

@@ -28,7 +28,7 @@ def test_forget_erases_the_reader_and_prints_counts_only(
     assert main(["forget", "CARD-0001"]) == 0
 
     out = capsys.readouterr()
-    assert "2 loan events and 0 views deleted" in out.out
+    assert "2 loan events, 0 views and 0 feedback and exclusions deleted" in out.out
     assert not any(secret in out.out + out.err for secret in ("CARD-0001", gone))
     with engine.connect() as connection:
         assert connection.execute(select(loans.c.reader_id)).scalars().all() == [kept]

@@ -31,7 +31,7 @@ def test_retention_deletes_old_loans_and_views_only(
 
     report = validate_store(engine, window, now=NOW)
 
-    assert report.deleted == {"loans": 2, "views": 2}
+    assert report.deleted == {"loans": 2, "views": 2, "feedback": 0, "exclusions": 0}
     with engine.connect() as connection:
         assert connection.execute(select(loans.c.borrowed_at)).scalars().all() == [recent]
         assert connection.execute(select(views.c.session_id)).scalars().all() == ["s2"]

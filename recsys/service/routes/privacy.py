@@ -23,7 +23,14 @@ from recsys.artifacts import erasures_applied
 from recsys.consent import may_personalize, set_consent
 from recsys.data.schemas import MAX_ID_LENGTH
 from recsys.nightly.lock import LockUnavailableError
-from recsys.service.deps import AdminKey, EngineDep, PseudonymizerDep, SettingsDep, StoreDep
+from recsys.service.deps import (
+    AdminKey,
+    EngineDep,
+    PseudonymizerDep,
+    SettingsDep,
+    StoreDep,
+    database_unavailable,
+)
 from recsys.service.key_watch import STALE_KEY
 from recsys.service.schemas import ErrorDetail
 from recsys.store_key import KeyMismatchError, check_store_key
@@ -48,6 +55,10 @@ COLLECTED = (
     "loans, renewals and holds: reader pseudonym, book, time, branch, copy",
     "catalog page views: session, book, time; the reader only when logged in and consenting",
     "consent answers: reader pseudonym, yes or no, time of the answer",
+    "reader categories (child, young adult, adult) from loans and consent exports: reader "
+    "pseudonym, category, time",
+    "feedback on suggested books (not interested, already read, liked) and books a reader keeps "
+    "out of what feeds their suggestions: reader pseudonym, book, time",
     "catalog records and holdings (no personal data)",
     "counts of erasures and key rotations (no reader ids)",
 )
@@ -75,8 +86,17 @@ class PrivacyStatement(BaseModel):
 
     collected: list[str]
     pseudonymization: str
-    retention_days: int = Field(description="loans and views older than this are deleted nightly")
+    retention_days: int = Field(
+        description="loans, views and feedback older than this are deleted nightly"
+    )
     consent_mode: str = Field(description="opt-in or opt-out")
+    consent_mode_minors: str = Field(
+        description="opt-in or opt-out, for readers in a category the library marks as minors"
+    )
+    separate_minors: bool = Field(
+        description="minors' histories never train the model, so they never shape other "
+        "readers' lists"
+    )
     min_pair_support: int = Field(
         description="k: two books are linked only when at least k distinct readers borrowed both"
     )
@@ -93,6 +113,9 @@ class ErasureResponse(BaseModel):
     )
     loans_deleted: int
     views_deleted: int
+    feedback_deleted: int = Field(
+        description="feedback on books and exclusions from what feeds suggestions"
+    )
     runs_purged: int = Field(description="saved model runs re-written without the reader")
     personalized: bool = Field(description="whether the reader still gets personal suggestions")
 
@@ -134,6 +157,8 @@ def privacy_statement(request: Request, settings: SettingsDep) -> PrivacyStateme
         pseudonymization=PSEUDONYMIZATION,
         retention_days=settings.retention_days,
         consent_mode=settings.consent_mode,
+        consent_mode_minors=settings.consent_mode_minors,
+        separate_minors=settings.separate_minors,
         min_pair_support=settings.min_pair_support,
         sessions=SESSIONS,
         kept_model_runs=settings.keep_runs,
@@ -154,14 +179,14 @@ def erase_reader(
     settings: SettingsDep,
     store: StoreDep,
 ) -> ErasureResponse:
-    """Erase a reader: delete their loans and views, stop personalizing them, purge the models."""
+    """Erase a reader: delete their loans, views and feedback, stop personalizing, purge models."""
     pseudonyms = pseudonymizer.pseudonyms(reader_id)
     try:
         check_store_key(engine, pseudonymizer)
         outcome = erasure.erase_reader(engine, FilePath(settings.models_dir), pseudonyms=pseudonyms)
         personalized = may_personalize(engine, settings, reader_id=pseudonyms[-1])
     except SQLAlchemyError as error:
-        raise _unavailable(error) from None
+        raise database_unavailable(error, "privacy route") from None
     except KeyMismatchError:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, STALE_KEY) from None
     except erasure.ErasureIncompleteError as error:
@@ -192,6 +217,7 @@ def erase_reader(
     return ErasureResponse(
         loans_deleted=outcome.store.loans_deleted,
         views_deleted=outcome.store.views_deleted,
+        feedback_deleted=outcome.store.feedback_deleted,
         runs_purged=len(outcome.runs.purged),
         personalized=personalized,
     )
@@ -217,16 +243,9 @@ def put_consent(
         set_consent(engine, reader_id=pseudonym, consented=body.consented)
         personalized = may_personalize(engine, settings, reader_id=pseudonym)
     except SQLAlchemyError as error:
-        raise _unavailable(error) from None
+        raise database_unavailable(error, "privacy route") from None
     except KeyMismatchError:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, STALE_KEY) from None
     return ConsentResponse(
         consented=body.consented, consent_mode=settings.consent_mode, personalized=personalized
-    )
-
-
-def _unavailable(error: SQLAlchemyError) -> HTTPException:
-    logger.error("privacy route: database unavailable: %s", type(error).__name__)
-    return HTTPException(
-        status.HTTP_503_SERVICE_UNAVAILABLE, "the database does not answer; try again shortly"
     )
