@@ -34,10 +34,10 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON_BOOT) >/dev/null 2>&1 || { echo "error: $(PYTHON_BOOT) not found; install Python 3.11 or run make PYTHON_BOOT=python3"; exit 1; }
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,dev]"
+	$(PY) -m pip install --quiet -e ".[test,dev,spark]"
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install recsys with its test and dev tools
+install: $(STAMP) ## Create .venv and install recsys with its test and dev tools and the Spark engine
 
 keys: $(STAMP) ## Create the local pseudonym key and demo API keys (0600 files under secrets/)
 	$(RECSYS) keygen --api-keys
