@@ -15,6 +15,9 @@ DEMO_LOANS  ?= 50000
 # where the demo's widget links each suggested book: the demo's own record pages
 DEMO_RECORD_URL ?= /demo/record/{book_id}
 PYTEST_ARGS ?=
+# the training engine of `make train` and `make nightly`: implicit or spark (empty: RECSYS_ENGINE)
+ENGINE      ?=
+ENGINE_ARG  := $(if $(ENGINE),--engine $(ENGINE),)
 
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
@@ -81,8 +84,8 @@ ingest: $(STAMP) ## Nightly step 1: ingest new exports from data/inbox/
 validate: $(STAMP) ## Nightly step 2: check the data window and apply retention
 	$(RECSYS) validate
 
-train: $(STAMP) ## Nightly step 3: train the default model into a new run directory
-	$(RECSYS) train
+train: $(STAMP) ## Nightly step 3: train the default model into a new run directory (ENGINE=spark)
+	$(RECSYS) train $(ENGINE_ARG)
 
 evaluate: $(STAMP) ## Compare the candidate models on a temporal holdout of the stored data
 	$(RECSYS) evaluate
@@ -93,8 +96,8 @@ gate: $(STAMP) ## Nightly step 5: check the newest run against the published mod
 publish: $(STAMP) ## Nightly step 6: publish a run that passed the gate (RUN_ID=...)
 	$(RECSYS) publish $(RUN_ID)
 
-nightly: $(STAMP) ## All nightly steps: ingest, validate, train, evaluate, gate, publish
-	$(RECSYS) nightly
+nightly: $(STAMP) ## All nightly steps: ingest, validate, train, evaluate, gate, publish (ENGINE=spark)
+	$(RECSYS) nightly $(ENGINE_ARG)
 
 rollback: $(STAMP) ## Return to the previously published model
 	$(RECSYS) rollback

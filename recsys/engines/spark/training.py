@@ -88,7 +88,7 @@ def borrowed_books_outside(
 ) -> list[str]:
     """The book ids of `interactions` that `known` lacks (records missing from the catalog),
     sorted: the model knows every book a reader borrowed."""
-    known_table = _to_spark(spark, pa.table({C.BOOK_ID: known.ids.tolist()}), scratch / "known")
+    known_table = to_spark(spark, pa.table({C.BOOK_ID: known.ids.tolist()}), scratch / "known")
     missing = (
         interactions.select(C.BOOK_ID)
         .where(interactions[C.BOOK_ID].isNotNull())
@@ -116,7 +116,7 @@ def learn(
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    book_table = _to_spark(
+    book_table = to_spark(
         spark,
         pa.table(
             {
@@ -159,7 +159,7 @@ def learn(
             histories.select(C.READER_ID).distinct().orderBy(C.READER_ID), scratch / "readers"
         ).column(C.READER_ID)
         reader_ids = np.asarray(readers.to_pylist(), dtype=object)
-        reader_table = _to_spark(
+        reader_table = to_spark(
             spark,
             pa.table({C.READER_ID: readers, READER: np.arange(len(readers), dtype=np.int32)}),
             scratch / "reader_index",
@@ -278,8 +278,9 @@ def _als(
         ratingCol="rating",
         seed=params.seed,
     )
-    if params.blocks is not None:
-        als = als.setNumUserBlocks(params.blocks).setNumItemBlocks(params.blocks)
+    # one block per core Spark has (its default of 10 blocks is for clusters)
+    blocks = params.blocks or indexed.sparkSession.sparkContext.defaultParallelism
+    als = als.setNumUserBlocks(blocks).setNumItemBlocks(blocks)
     fitted = als.fit(ratings)
     return (
         _factors(_read(fitted.userFactors, scratch / "user_factors"), n_readers, params.factors),
@@ -365,8 +366,8 @@ def _pair_counts(
     return links, sequence
 
 
-def _to_spark(spark: SparkSession, table: pa.Table, path: Path) -> DataFrame:
-    """`table` as a Spark DataFrame, through a Parquet file Spark reads."""
+def to_spark(spark: SparkSession, table: pa.Table, path: Path) -> DataFrame:
+    """`table` as a Spark DataFrame, through a Parquet file Spark reads in the folder `path`."""
     path.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path / "part-0.parquet")
     return spark.read.parquet(str(path))
