@@ -50,6 +50,7 @@ def test_recommend_writes_raw_ids_back(
         "title",
         "author",
         "reason",
+        "availability",
     ]
     assert frame["reader_id"].drop_duplicates().tolist() == ["r1", "r5", "not-a-reader"]
     assert frame.groupby("reader_id")["rank"].apply(list).tolist() == [[1, 2, 3]] * 3
@@ -83,7 +84,7 @@ def test_similar_writes_neighbours_to_stdout(
     assert main(["similar", "--books", str(books), "--k", "2", "--format", "csv"]) == 0
     captured = capsys.readouterr()
     lines = captured.out.strip().splitlines()
-    assert lines[0] == "book_id,rank,similar_book_id,score,title,author,reason"
+    assert lines[0] == "book_id,rank,similar_book_id,score,title,author,reason,availability"
     assert [line.split(",")[:2] for line in lines[1:]] == [["b2", "1"], ["b2", "2"]]
     assert "1 of 2 books known" in captured.err
 
