@@ -112,9 +112,10 @@ def build_library(root: Path, settings: Settings) -> tuple[list[str], list[str]]
         model,
         catalog=dataset.catalog,
         holdings=dataset.holdings,
+        erasures_applied=0,
         manifest_extra={},
     )
-    artifacts.publish(settings.models_dir, run_id)
+    artifacts.publish(settings.models_dir, run_id, latest_erasure=0)
     engine.dispose()
     print(
         f"trained and published {model.name} on {len(dataset.interactions):,} interactions "
@@ -240,7 +241,7 @@ def wait_for(check: object, deadline: float, what: str) -> None:
 
 def republish(settings: Settings, base: str, count: int) -> list[float]:
     """Publish the served model again under `count` new run ids; seconds until each is served."""
-    current = artifacts.load_current(settings.models_dir)
+    current = artifacts.load_current(settings.models_dir, latest_erasure=0)
     seconds = []
     for _ in range(count):
         run_id = artifacts.new_run_id()
@@ -250,10 +251,11 @@ def republish(settings: Settings, base: str, count: int) -> list[float]:
             current.model,
             catalog=current.catalog,
             holdings=current.holdings,
+            erasures_applied=0,
             manifest_extra={"bench": "republished"},
         )
         started = time.perf_counter()
-        artifacts.publish(settings.models_dir, run_id)
+        artifacts.publish(settings.models_dir, run_id, latest_erasure=0)
         wait_for(
             lambda r=run_id: all_agree(
                 lambda: httpx.get(f"{base}/version").json()["model_version"] == r

@@ -11,6 +11,13 @@ Layout under the models directory::
 
 A run directory without a manifest is incomplete (a crashed or running job) and is never published
 or loaded. Nothing here unpickles: models save arrays as `.npz` and parameters as JSON.
+
+Erasure reaches the runs (`recsys.erasure`): the manifest's ``privacy`` record says up to which
+erasure (the id of its `privacy_events` row) the run's data reflect, ``erasures_applied``, and
+when readers were last purged from it, ``purged_at`` (never who). Loading and publishing take the
+id of the store's latest erasure and refuse a run that does not reflect it (`check_erasures`):
+one trained on data read before an erasure and not purged since may hold the erased reader.
+`purge_bundle` removes readers from a saved run and re-writes its files and checksums.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import platform
 import re
 import secrets
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -32,7 +40,7 @@ import pandas as pd
 
 from recsys.columns import Columns as C
 from recsys.data.dataset import CATALOG_COLUMNS, HOLDINGS_COLUMNS
-from recsys.exceptions import BundleIntegrityError, ModelNotFoundError
+from recsys.exceptions import BundleIntegrityError, ErasurePendingError, ModelNotFoundError
 from recsys.models.base import Recommender
 
 MANIFEST = "manifest.json"
@@ -43,9 +51,19 @@ RUNS_DIR = "runs"
 CURRENT = "CURRENT"
 PREVIOUS = "PREVIOUS"
 PUBLISHED = "PUBLISHED"
+PRIVACY = "privacy"
 FORMAT_VERSION = 1
 RESERVED_KEYS = frozenset(
-    {"format_version", "run_id", "created_at", "model", "snapshot_rows", "versions", "files"}
+    {
+        "format_version",
+        "run_id",
+        "created_at",
+        "model",
+        "snapshot_rows",
+        "versions",
+        "files",
+        PRIVACY,
+    }
 )
 VERSIONED_PACKAGES = ("recsys", "numpy", "scipy", "pandas", "scikit-learn", "implicit")
 RUN_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4,}$")
@@ -62,6 +80,8 @@ class Bundle:
     model: Recommender
     catalog: pd.DataFrame
     holdings: pd.DataFrame
+    #: SHA-256 of the manifest read: a purge re-writes the manifest of the same run id
+    manifest_sha256: str = ""
 
 
 def new_run_id() -> str:
@@ -83,12 +103,16 @@ def save_bundle(
     *,
     catalog: pd.DataFrame,
     holdings: pd.DataFrame,
+    erasures_applied: int,
     manifest_extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write a complete bundle for `run_id` and return its directory.
 
-    Files already in the run directory (a job's log, say) are kept and checksummed too. The
-    manifest is written last, atomically, so a crash leaves a bundle that verification refuses.
+    `erasures_applied` is the id of the store's latest erasure when the training data were read
+    (`recsys.erasure.latest_erasure`, read before the data): the run reflects every erasure up
+    to it. Files already in the run directory (a job's log, say) are kept and checksummed too.
+    The manifest is written last, atomically, so a crash leaves a bundle that verification
+    refuses.
     """
     extra = dict(manifest_extra or {})
     clash = sorted(RESERVED_KEYS.intersection(extra))
@@ -101,10 +125,7 @@ def save_bundle(
     model.save(path / MODEL_DIR)
     catalog_rows = _write_snapshot(catalog, CATALOG_COLUMNS, path / CATALOG_FILE)
     holdings_rows = _write_snapshot(holdings, HOLDINGS_COLUMNS, path / HOLDINGS_FILE)
-    files = {
-        rel: {"sha256": _sha256(path / rel), "bytes": (path / rel).stat().st_size}
-        for rel in _bundle_files(path)
-    }
+    files = {rel: _file_entry(path / rel) for rel in _bundle_files(path)}
     manifest = {
         "format_version": FORMAT_VERSION,
         "run_id": run_id,
@@ -113,9 +134,10 @@ def save_bundle(
         "snapshot_rows": {"catalog": catalog_rows, "holdings": holdings_rows},
         "versions": _library_versions(),
         "files": files,
+        PRIVACY: {"erasures_applied": int(erasures_applied), "purged_at": None},
         **extra,
     }
-    _atomic_write(path / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    _write_manifest(path, manifest)
     return path
 
 
@@ -158,11 +180,22 @@ def verify_bundle(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_bundle(path: Path) -> Bundle:
-    """Verify, then load the model and snapshots of the bundle at `path`."""
+def load_bundle(path: Path, *, latest_erasure: int) -> Bundle:
+    """Verify, then load the model and snapshots of the bundle at `path`.
+
+    `latest_erasure` is the id of the store's latest erasure (`recsys.erasure.latest_erasure`):
+    a run that does not reflect it is refused with `ErasurePendingError`.
+    """
+    bundle = _read_bundle(Path(path))
+    check_erasures(bundle.manifest, latest_erasure=latest_erasure)
+    return bundle
+
+
+def _read_bundle(path: Path) -> Bundle:
+    """Verify and load a bundle, whatever erasures it reflects (for `purge_bundle`)."""
     from recsys.models.registry import load_model
 
-    path = Path(path)
+    stamp = manifest_sha256(path)
     manifest = verify_bundle(path)
     try:
         model = load_model(path / MODEL_DIR)
@@ -170,7 +203,118 @@ def load_bundle(path: Path) -> Bundle:
         holdings = _read_snapshot(path / HOLDINGS_FILE, HOLDINGS_COLUMNS)
     except (OSError, ValueError, KeyError) as error:
         raise BundleIntegrityError(f"bundle {path} could not be loaded: {error}") from error
-    return Bundle(path.name, path, manifest, model, catalog, holdings)
+    return Bundle(path.name, path, manifest, model, catalog, holdings, stamp or "")
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """The run's manifest without verifying its files (None: the run is unfinished)."""
+    try:
+        manifest = json.loads((Path(path) / MANIFEST).read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError as error:
+        raise BundleIntegrityError(f"{Path(path) / MANIFEST} is not valid JSON: {error}") from error
+    if not isinstance(manifest, dict):
+        raise BundleIntegrityError(f"{Path(path) / MANIFEST} is not a manifest")
+    return manifest
+
+
+def discard_model(path: Path) -> bool:
+    """Delete the model files of a run that must never be served; its reports stay. Returns
+    whether there were any."""
+    model_dir = Path(path) / MODEL_DIR
+    if not model_dir.exists():
+        return False
+    shutil.rmtree(model_dir)
+    return True
+
+
+def manifest_sha256(path: Path) -> str | None:
+    """SHA-256 of the run's manifest as it is now (None: no manifest): it changes when the run is
+    purged, while the run id stays."""
+    try:
+        return hashlib.sha256((Path(path) / MANIFEST).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def erasures_applied(manifest: dict[str, Any]) -> int:
+    """The id of the latest erasure the run reflects (0 for a run saved without the record)."""
+    record = manifest.get(PRIVACY)
+    applied = record.get("erasures_applied") if isinstance(record, dict) else None
+    return applied if isinstance(applied, int) and not isinstance(applied, bool) else 0
+
+
+def newest_erasure_recorded(models_dir: Path) -> int:
+    """The newest erasure any saved run reflects (0: none): a lower bound of the store's latest
+    erasure that needs no database, since every erasure is recorded in the runs it purges."""
+    newest = 0
+    for run_id in list_runs(models_dir):
+        try:
+            manifest = read_manifest(run_path(models_dir, run_id))
+        except (BundleIntegrityError, OSError):
+            continue
+        newest = max(newest, erasures_applied(manifest or {}))
+    return newest
+
+
+def check_erasures(manifest: dict[str, Any], *, latest_erasure: int) -> None:
+    """Refuse a run that does not reflect the store's latest erasure (see the module docstring)."""
+    if erasures_applied(manifest) < latest_erasure:
+        raise ErasurePendingError(
+            f"run {manifest.get('run_id')} was trained on data read before the latest erasure "
+            "and has not been purged since, so it may still hold the erased reader; it is not "
+            "served. Publish a newer run or run `recsys nightly` (a run that missed an erasure "
+            "while it trained is never purged afterwards: retrain)"
+        )
+
+
+def purge_bundle(
+    path: Path, readers: Sequence[str], *, erasure_id: int, previous_erasure_id: int
+) -> bool:
+    """Remove `readers` (pseudonyms) from the saved run at `path` for erasure `erasure_id`;
+    returns whether the run held any of them.
+
+    The run's model files are re-written without them and its manifest with their new checksums
+    (each file replaced atomically, the manifest last, so a reader of the bundle that sees the
+    new manifest sees the new files). The run then reflects `erasure_id` if it reflected every
+    erasure before (`previous_erasure_id`); a run that missed an earlier erasure keeps its old
+    record, and so stays refused, since its other erased readers are not known here.
+    """
+    path = Path(path)
+    bundle = _read_bundle(path)
+    manifest = dict(bundle.manifest)
+    held = bundle.model.forget_readers(readers)
+    applied = erasures_applied(manifest)
+    record = dict(manifest.get(PRIVACY) or {})
+    if applied >= previous_erasure_id:
+        record["erasures_applied"] = max(applied, erasure_id)
+    if held:
+        record["purged_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        _replace_model_files(path, bundle.model, manifest)
+    if record != manifest.get(PRIVACY) or held:
+        manifest[PRIVACY] = record
+        _write_manifest(path, manifest)
+    return held > 0
+
+
+def _replace_model_files(path: Path, model: Recommender, manifest: dict[str, Any]) -> None:
+    """Save `model` over the run's model files, each by an atomic rename, and enter their new
+    checksums into `manifest` (which the caller writes afterwards)."""
+    staging = path / f".tmp-purge-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        written = model.save(staging)
+        files = dict(manifest["files"])
+        for source in written:
+            rel = f"{MODEL_DIR}/{source.name}"
+            files[rel] = _file_entry(source)
+            with source.open("rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(source, path / rel)
+        manifest["files"] = files
+        _fsync_dir(path / MODEL_DIR)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def current_run_id(models_dir: Path) -> str | None:
@@ -183,12 +327,12 @@ def previous_run_id(models_dir: Path) -> str | None:
     return _read_pointer(Path(models_dir) / PREVIOUS)
 
 
-def publish(models_dir: Path, run_id: str) -> None:
+def publish(models_dir: Path, run_id: str, *, latest_erasure: int) -> None:
     """Make `run_id` the served model; the old `CURRENT` becomes `PREVIOUS`.
 
-    Refuses a bundle that fails verification or whose model's lists are not k-anonymous. Each
-    pointer file is replaced atomically, so a
-    reader of `CURRENT` sees either the old or the new id, never a partial one.
+    Refuses a bundle that fails verification, whose model's lists are not k-anonymous, or that
+    does not reflect `latest_erasure` (see `load_bundle`). Each pointer file is replaced
+    atomically, so a reader of `CURRENT` sees either the old or the new id, never a partial one.
     """
     models_dir = Path(models_dir)
     path = run_path(models_dir, run_id)
@@ -196,7 +340,9 @@ def publish(models_dir: Path, run_id: str) -> None:
         raise ModelNotFoundError(f"run {run_id} does not exist in {models_dir / RUNS_DIR}")
     from recsys.models.registry import check_private
 
-    check_private(verify_bundle(path)["model"]["name"])
+    manifest = verify_bundle(path)
+    check_private(manifest["model"]["name"])
+    check_erasures(manifest, latest_erasure=latest_erasure)
     current = current_run_id(models_dir)
     if current == run_id:
         return
@@ -222,13 +368,16 @@ def fallback_run_ids(models_dir: Path) -> list[str]:
     ]
 
 
-def rollback(models_dir: Path) -> str:
-    """Serve `PREVIOUS` again (the rolled-back run becomes `PREVIOUS`); returns the restored id."""
+def rollback(models_dir: Path, *, latest_erasure: int) -> str:
+    """Serve `PREVIOUS` again (the rolled-back run becomes `PREVIOUS`); returns the restored id.
+
+    Refused like `publish` when `PREVIOUS` does not reflect `latest_erasure`.
+    """
     models_dir = Path(models_dir)
     previous = previous_run_id(models_dir)
     if previous is None:
         raise ModelNotFoundError(f"nothing to roll back to: {models_dir / PREVIOUS} does not exist")
-    publish(models_dir, previous)
+    publish(models_dir, previous, latest_erasure=latest_erasure)
     return previous
 
 
@@ -256,8 +405,9 @@ def list_runs(models_dir: Path) -> list[str]:
     return sorted(p.name for p in runs_dir.iterdir() if p.is_dir() and RUN_ID_PATTERN.match(p.name))
 
 
-def load_current(models_dir: Path) -> Bundle:
-    """Load the published bundle, or raise `ModelNotFoundError` saying how to publish one."""
+def load_current(models_dir: Path, *, latest_erasure: int) -> Bundle:
+    """Load the published bundle (see `load_bundle`), or raise `ModelNotFoundError` saying how to
+    publish one."""
     models_dir = Path(models_dir)
     run_id = current_run_id(models_dir)
     if run_id is None:
@@ -265,7 +415,7 @@ def load_current(models_dir: Path) -> Bundle:
             f"no published model in {models_dir}: run `recsys nightly` (or train, then "
             "`recsys publish RUN_ID`) first"
         )
-    return load_bundle(run_path(models_dir, run_id))
+    return load_bundle(run_path(models_dir, run_id), latest_erasure=latest_erasure)
 
 
 def _published_run_ids(models_dir: Path) -> list[str]:
@@ -298,6 +448,14 @@ def _bundle_files(path: Path) -> list[str]:
         and not p.name.startswith(".tmp-")
         and p.suffix != ".log"
     )
+
+
+def _file_entry(path: Path) -> dict[str, Any]:
+    return {"sha256": _sha256(path), "bytes": path.stat().st_size}
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    _atomic_write(path / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str))
 
 
 def _write_snapshot(frame: pd.DataFrame, columns: tuple[str, ...], target: Path) -> int:

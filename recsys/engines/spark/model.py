@@ -29,7 +29,7 @@ from scipy import sparse
 from recsys.columns import Columns as C
 from recsys.data.dataset import Dataset
 from recsys.models.features import content_matrix
-from recsys.models.matrix import IdMap, csr_restore, csr_state
+from recsys.models.matrix import IdMap, csr_restore, csr_state, supported_books
 from recsys.models.ranking import (
     ExplainableRecommender,
     TrainingData,
@@ -162,17 +162,26 @@ class SparkALSRecommender(ExplainableRecommender):
         """Not used: this model learns on Spark (`fit_frames`), not from numpy training data."""
         raise TypeError(f"{type(self).__name__} fits on Spark: call fit(dataset) or fit_frames")
 
-    def _prepare(self) -> None:
-        super()._prepare()
-        n_works = len(self.work_factors_)
-        # records x works: a reader's record weights summed per work, as ALS was trained
-        self.record_work_ = sparse.csr_matrix(
+    def _keep_reader_rows(self, keep: np.ndarray) -> None:
+        """The readers' ALS factors go with them; as in `fit`, a work now borrowed by fewer
+        than k of the readers left has no factors."""
+        self.user_factors_ = self.user_factors_[keep]
+        per_work = (self.matrix_ @ self._record_work()).tocsc()
+        self.work_factors_[~supported_books(per_work, self.min_pair_support)] = 0.0
+
+    def _record_work(self) -> sparse.csr_matrix:
+        """Records x works: a reader's record weights summed per work, as ALS was trained."""
+        return sparse.csr_matrix(
             (
                 np.ones(len(self.works_), dtype=np.float32),
                 (np.arange(len(self.works_)), self.works_),
             ),
-            shape=(len(self.works_), n_works),
+            shape=(len(self.works_), len(self.work_factors_)),
         )
+
+    def _prepare(self) -> None:
+        super()._prepare()
+        self.record_work_ = self._record_work()
         self.work_records_ = self.record_work_.T.tocsr()
         self.supported_ = np.abs(self.work_factors_).sum(axis=1) > 0
         self.gram_ = self.work_factors_.T.astype(np.float64) @ self.work_factors_.astype(np.float64)

@@ -5,9 +5,9 @@ loans in one Python process: Spark reads the store (`frames.read_store`), splits
 holdout (`holdout.temporal_holdout`), fits the candidate on the training part and lists the
 sampled test readers with it, refits the published model's recipe when it is a Spark model and
 differs, then fits the candidate's recipe on all the data. Evaluation scores those lists as the
-implicit engine's does (ranking metrics and catalog coverage at k; the beyond-accuracy figures
-need the training loans in pandas and are left out). The bundle, the gate and publishing are
-the same as for every engine.
+implicit engine's does (ranking metrics by work and by record, catalog coverage at k; the
+beyond-accuracy figures need the training loans in pandas and are left out). The bundle, the
+gate and publishing are the same as for every engine.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ import pandas as pd
 
 from recsys.columns import Columns as C
 from recsys.config import Settings
+from recsys.data.works import work_map
 from recsys.db.queries import load_catalog, load_holdings
 from recsys.engines.spark.holdout import WORK_KEY, temporal_holdout
 from recsys.engines.spark.model import SparkALSRecommender
 from recsys.engines.spark.session import spark_session, work_dir
+from recsys.erasure import latest_erasure
 from recsys.evaluation import metrics as M
 from recsys.exceptions import RecsysError
 from recsys.nightly import steps
@@ -52,6 +54,8 @@ def train(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     published recipe's refit if it differs, then the candidate's recipe on all the data."""
     spark = spark_session(settings)
     ctx.line(f"train: Spark {spark.version} at {spark.sparkContext.master}")
+    # read first: an erasure after it may or may not be in the data (`steps.save` checks)
+    ctx.erasures_seen = latest_erasure(ctx.engine)
     catalog, holdings = load_catalog(ctx.engine), load_holdings(ctx.engine)
     ctx.snapshots = (catalog, holdings)
     snapshot = work_dir(spark) / f"snapshot-{ctx.run_id}"
@@ -140,10 +144,12 @@ def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
         f"evaluate: holdout of {described['test_pairs']} loans by "
         f"{described['test_readers']} readers from {described['test_start']}"
     )
-    books = pd.Index(ctx.snapshots[0][C.BOOK_ID].astype(str).unique())
+    catalog = ctx.snapshots[0]
+    books = pd.Index(catalog[C.BOOK_ID].astype(str).unique())
+    works = work_map(catalog)
     entries: dict[str, dict[str, Any]] = {
         name: {
-            "metrics": score_lists(entry.recommendations, holdout.test, books, k=K),
+            "metrics": score_lists(entry.recommendations, holdout.test, books, works, k=K),
             "params": entry.params,
             "fit_seconds": entry.fit_seconds,
         }
@@ -155,13 +161,22 @@ def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
 
 
 def score_lists(
-    recommendations: pd.DataFrame, test: pd.DataFrame, catalog_books: pd.Index, *, k: int
+    recommendations: pd.DataFrame,
+    test: pd.DataFrame,
+    catalog_books: pd.Index,
+    work_of: pd.Series,
+    *,
+    k: int,
 ) -> dict[str, float]:
-    """Ranking metrics at `k` over the test readers and catalog coverage of their lists."""
+    """Ranking metrics at `k` over the test readers, a hit counted by work as the implicit
+    engine counts it (``record_`` figures: by record), and catalog coverage of their lists."""
     top = M.top_k(recommendations.loc[recommendations[C.READER_ID].isin(test[C.READER_ID])], k)
-    per_reader = M.ranking_metrics(top, test, k=k)
+    per_reader = M.ranking_metrics(M.by_work(top, work_of), M.relevant_works(test, work_of), k=k)
+    per_record = M.ranking_metrics(top, test, k=k)
     return {
         **M.summarize_ranking(per_reader, k=k),
+        **{f"record_{name}": v for name, v in M.summarize_ranking(per_record, k=k).items()},
+        f"repeated_work_lists@{k}": M.repeated_work_share(top, work_of),
         f"coverage@{k}": M.catalog_coverage(top, catalog_books),
         "readers": float(len(per_reader)),
     }
