@@ -18,6 +18,9 @@ PYTEST_ARGS ?=
 # the training engine of `make train` and `make nightly`: implicit or spark (empty: RECSYS_ENGINE)
 ENGINE      ?=
 ENGINE_ARG  := $(if $(ENGINE),--engine $(ENGINE),)
+# on a cluster: the spark-submit command the nightly runs under (docs/scaling.md); empty: local
+SPARK_SUBMIT ?=
+NIGHTLY_CMD := $(if $(SPARK_SUBMIT),PYSPARK_DRIVER_PYTHON=$(PY) $(SPARK_SUBMIT) pipelines/cli.py,$(RECSYS))
 
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
@@ -96,8 +99,8 @@ gate: $(STAMP) ## Nightly step 5: check the newest run against the published mod
 publish: $(STAMP) ## Nightly step 6: publish a run that passed the gate (RUN_ID=...)
 	$(RECSYS) publish $(RUN_ID)
 
-nightly: $(STAMP) ## All nightly steps: ingest, validate, train, evaluate, gate, publish (ENGINE=spark)
-	$(RECSYS) nightly $(ENGINE_ARG)
+nightly: $(STAMP) ## All nightly steps: ingest, validate, train, evaluate, gate, publish (ENGINE=spark, SPARK_SUBMIT=...)
+	$(NIGHTLY_CMD) nightly $(ENGINE_ARG)
 
 rollback: $(STAMP) ## Return to the previously published model
 	$(RECSYS) rollback
