@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from recsys import artifacts
 from recsys.config import Settings
 from recsys.curation.rules import no_rules
+from recsys.erasure import latest_erasure
 from recsys.lists import pipeline
 from recsys.lists.history import EMPTY_HISTORY
 from recsys.lists.query import ListQuery
@@ -46,7 +47,9 @@ def test_a_spark_nightly_publishes_a_bundle_the_service_serves(
     code, summary = run_nightly(settings, progress=Progress("none"))
     assert (code, summary.error) == (EXIT_PUBLISHED, None)
 
-    bundle = artifacts.load_current(Path(settings.models_dir))
+    bundle = artifacts.load_current(
+        Path(settings.models_dir), latest_erasure=latest_erasure(engine)
+    )
     manifest = bundle.manifest
     assert manifest["model"]["name"] == "spark_als"
     assert manifest["engine"]["name"] == "spark"
