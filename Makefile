@@ -15,6 +15,12 @@ DEMO_LOANS  ?= 50000
 # where the demo's widget links each suggested book: the demo's own record pages
 DEMO_RECORD_URL ?= /demo/record/{book_id}
 PYTEST_ARGS ?=
+# the training engine of `make train` and `make nightly`: implicit or spark (empty: RECSYS_ENGINE)
+ENGINE      ?=
+ENGINE_ARG  := $(if $(ENGINE),--engine $(ENGINE),)
+# on a cluster: the spark-submit command the nightly runs under (docs/scaling.md); empty: local
+SPARK_SUBMIT ?=
+NIGHTLY_CMD := $(if $(SPARK_SUBMIT),PYSPARK_DRIVER_PYTHON=$(PY) $(SPARK_SUBMIT) pipelines/cli.py,$(RECSYS))
 
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
@@ -34,10 +40,10 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON_BOOT) >/dev/null 2>&1 || { echo "error: $(PYTHON_BOOT) not found; install Python 3.11 or run make PYTHON_BOOT=python3"; exit 1; }
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,dev]"
+	$(PY) -m pip install --quiet -e ".[test,dev,spark]"
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install recsys with its test and dev tools
+install: $(STAMP) ## Create .venv and install recsys with its test and dev tools and the Spark engine
 
 keys: $(STAMP) ## Create the local pseudonym key and demo API keys (0600 files under secrets/)
 	$(RECSYS) keygen --api-keys
@@ -81,8 +87,8 @@ ingest: $(STAMP) ## Nightly step 1: ingest new exports from data/inbox/
 validate: $(STAMP) ## Nightly step 2: check the data window and apply retention
 	$(RECSYS) validate
 
-train: $(STAMP) ## Nightly step 3: train the default model into a new run directory
-	$(RECSYS) train
+train: $(STAMP) ## Nightly step 3: train the default model into a new run directory (ENGINE=spark)
+	$(RECSYS) train $(ENGINE_ARG)
 
 evaluate: $(STAMP) ## Compare the candidate models on a temporal holdout of the stored data
 	$(RECSYS) evaluate
@@ -93,8 +99,8 @@ gate: $(STAMP) ## Nightly step 5: check the newest run against the published mod
 publish: $(STAMP) ## Nightly step 6: publish a run that passed the gate (RUN_ID=...)
 	$(RECSYS) publish $(RUN_ID)
 
-nightly: $(STAMP) ## All nightly steps: ingest, validate, train, evaluate, gate, publish
-	$(RECSYS) nightly
+nightly: $(STAMP) ## All nightly steps: ingest, validate, train, evaluate, gate, publish (ENGINE=spark, SPARK_SUBMIT=...)
+	$(NIGHTLY_CMD) nightly $(ENGINE_ARG)
 
 rollback: $(STAMP) ## Return to the previously published model
 	$(RECSYS) rollback

@@ -14,6 +14,7 @@ BENCHMARKS = (
     "bench_ingest",
     "bench_quality",
     "bench_training",
+    "bench_scale",
     "bench_service",
     "bench_nightly",
     "bench_volume",

@@ -49,7 +49,7 @@ from recsys.evaluation.splits import Split, leave_last_k_out, temporal_split
 from recsys.models import registry
 from recsys.models.base import Recommender
 from recsys.models.search import search
-from recsys.sample import SampleConfig, generate_library
+from recsys.sample import SampleConfig, generate_library, library_dataset
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 K = 10
@@ -141,34 +141,7 @@ DATASETS: dict[str, Callable[[], Dataset | None]] = {
 
 def load_sample(n_loans: int) -> Dataset:
     """A generated library (`recsys.sample`): loans, renewals, holds and logged-in views."""
-    library = generate_library(SampleConfig(n_loans=n_loans))
-    loans = library.loans
-    views = library.views.dropna(subset=[C.READER_ID])
-    interactions = pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    C.READER_ID: loans[C.READER_ID].astype(str),
-                    C.BOOK_ID: loans[C.BOOK_ID].astype(str),
-                    C.EVENT: loans[C.EVENT].astype(str),
-                    C.TIMESTAMP: loans[C.BORROWED_AT],
-                    C.LIBRARY_ID: loans[C.LIBRARY_ID].astype(str),
-                }
-            ),
-            pd.DataFrame(
-                {
-                    C.READER_ID: views[C.READER_ID].astype(str),
-                    C.BOOK_ID: views[C.BOOK_ID].astype(str),
-                    C.EVENT: Events.VIEW,
-                    C.TIMESTAMP: views[C.VIEWED_AT],
-                }
-            ),
-        ],
-        ignore_index=True,
-    )
-    return Dataset.from_interactions(
-        interactions, catalog=library.catalog, holdings=library.holdings
-    )
+    return library_dataset(generate_library(SampleConfig(n_loans=n_loans)))
 
 
 def tuned_als(split: Split, settings: Settings) -> tuple[Recommender, str]:

@@ -29,7 +29,8 @@ from recsys.privacy import Pseudonymizer
 def register(subparsers: argparse._SubParsersAction) -> None:
     recommend = subparsers.add_parser(
         "recommend",
-        help="reader_id,rank,book_id,score,title,author,reason for each raw reader id in FILE",
+        help="reader_id,rank,book_id,score,title,author,reason,availability for each raw "
+        "reader id in FILE",
     )
     recommend.add_argument(
         "--readers",
@@ -41,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     recommend.set_defaults(handler=run_recommend)
     similar = subparsers.add_parser(
         "similar",
-        help="book_id,rank,similar_book_id,score,title,author,reason for each book id in FILE",
+        help="book_id,rank,similar_book_id,score,title,author,reason,availability for each "
+        "book id in FILE",
     )
     similar.add_argument("--books", type=Path, required=True, help="one book id per line")
     _common(similar)
@@ -49,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     group = subparsers.add_parser(
         "recommend-group",
-        help="rank,book_id,score,title,author,reason for a book club (none of it read them)",
+        help="rank,book_id,score,title,author,reason,availability for a book club (none of "
+        "it read them)",
     )
     group.add_argument("--readers", type=Path, help="the members' raw reader ids, one a line")
     group.add_argument("--past-reads", type=Path, help="book ids the group read, one a line")

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from recsys.config import Settings
+from recsys.engines import ENGINES
 from recsys.nightly.lock import LockHeldError
 from recsys.nightly.progress import Progress
 from recsys.nightly.runner import EXIT_FAILED, EXIT_LOCKED, run_nightly
@@ -32,6 +33,22 @@ def add_progress_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_engine_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help="what trains: implicit (one process) or spark (RECSYS_SPARK_MASTER); "
+        "default RECSYS_ENGINE, else implicit",
+    )
+
+
+def with_engine(args: argparse.Namespace, settings: Settings) -> Settings:
+    """`settings` with the engine chosen by ``--engine``, if given."""
+    engine = getattr(args, "engine", None)
+    return settings if engine is None else settings.model_copy(update={"engine": engine})
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "nightly",
@@ -41,10 +58,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_progress_argument(parser)
+    add_engine_argument(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    settings = with_engine(args, settings)
     try:
         code, summary = run_nightly(settings, progress=Progress(args.progress))
     except LockHeldError as error:

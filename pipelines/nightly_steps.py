@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from pipelines.nightly import add_progress_argument
+from pipelines.nightly import add_engine_argument, add_progress_argument, with_engine
 from recsys import artifacts
 from recsys.config import Settings
 from recsys.db.engine import make_engine
@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ):
         parser = subparsers.add_parser(name, help=text, description=text)
         add_progress_argument(parser)
+        if name == "train":
+            add_engine_argument(parser)
         parser.set_defaults(handler=_locked(name, step))
     parser = subparsers.add_parser("gate", help="nightly step 5: may this run be published?")
     parser.add_argument("run_id", nargs="?", help="default: the newest complete run")
@@ -41,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _locked(name: str, step: Step) -> Callable[[argparse.Namespace, Settings], int]:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
+        settings = with_engine(args, settings)
         try:
             with run_lock(Path(settings.models_dir), purpose=name):
                 engine = make_engine(settings)

@@ -67,6 +67,7 @@ class Columns:
     SCORE: Final = "score"
     RANK: Final = "rank"
     REASON: Final = "reason"
+    AVAILABILITY: Final = "availability"
 
 
 class Events:

@@ -138,6 +138,32 @@ class Settings(BaseSettings):
         default=120.0, ge=0, description="how long a nightly waits for a locked/unreachable DB"
     )
 
+    engine: Literal["implicit", "spark"] = Field(
+        default="implicit", description="what trains: implicit (one process) or spark"
+    )
+    spark_master: str = Field(
+        default="local[*]", description="Spark master URL: local[*], spark://HOST:7077, yarn"
+    )
+    spark_driver_memory: str = Field(
+        default="8g", description="JVM heap of the Spark driver (local mode: of all the work)"
+    )
+    spark_work_dir: Path | None = Field(
+        default=None,
+        description="Parquet snapshots and scratch; default <data_dir>/spark; shared on a cluster",
+    )
+    spark_jdbc_jar: Path = Field(
+        default=Path("/usr/share/java/postgresql.jar"),
+        description="PostgreSQL JDBC driver Spark reads the store with (Debian's package)",
+    )
+    consortium: bool = Field(
+        default=False,
+        description="libraries are members of a consortium: a library's lists add others' titles",
+    )
+    pool_libraries: str = Field(
+        default="",
+        description="comma-separated libraries whose loans train reader histories; empty: all",
+    )
+
     @field_validator("min_pair_support")
     @classmethod
     def _pair_support_at_least_two(cls, value: int) -> int:
@@ -207,6 +233,16 @@ class Settings(BaseSettings):
     def minors(self) -> frozenset[str]:
         """The reader categories whose readers are minors (`RECSYS_MINOR_CATEGORIES`)."""
         return frozenset(_items(self.minor_categories))
+
+    @property
+    def pooled_libraries(self) -> tuple[str, ...] | None:
+        """The libraries of `pool_libraries`, sorted (None: every library pools its loans)."""
+        names = sorted({part.strip() for part in self.pool_libraries.split(",") if part.strip()})
+        return tuple(names) or None
+
+    @property
+    def resolved_spark_work_dir(self) -> Path:
+        return self.spark_work_dir or self.data_dir / "spark"
 
     @property
     def inbox_dir(self) -> Path:

@@ -41,3 +41,7 @@ class UnknownBookError(RecsysError):
 
 class NotPrivateError(RecsysError):
     """A model whose lists could reveal a reader's loans was asked to be published or served."""
+
+
+class EngineUnavailableError(ConfigurationError):
+    """A training engine was asked for but what it needs is missing (pyspark, Java)."""

@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pymarc
 import pytest
@@ -19,8 +20,13 @@ from sqlalchemy.engine import make_url
 from recsys.config import Settings
 from recsys.db.engine import make_engine
 from recsys.db.schema import upgrade
+from recsys.exceptions import EngineUnavailableError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 POSTGRES_URL_VARIABLE = "RECSYS_TEST_POSTGRES_URL"
+REQUIRE_SPARK = "RECSYS_TEST_REQUIRE_SPARK"
 TEST_KEY = "0123456789abcdef" * 4  # 64 characters
 
 
@@ -106,3 +112,30 @@ def koha_biblios(tmp_path: Path) -> Path:
     path = tmp_path / "biblios.mrc"
     path.write_bytes(b"".join(record.as_marc() for record in records))
     return path
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    """One small local Spark session for the whole test run; the Spark tests skip and say why
+    when pyspark or Java 17 is missing (and fail instead under ``RECSYS_TEST_REQUIRE_SPARK``,
+    as in CI, where `.ci/java.sh` installs Java)."""
+    from recsys.engines.spark.session import check_engine, spark_session
+
+    try:
+        check_engine()
+    except EngineUnavailableError as error:
+        if os.environ.get(REQUIRE_SPARK):
+            pytest.fail(f"{error} ({REQUIRE_SPARK} is set, so the Spark tests must run)")
+        pytest.skip(str(error))
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path_factory.mktemp("spark"),
+        spark_master="local[2]",
+        spark_driver_memory="1g",
+    )
+    session = spark_session(settings)
+    # tiny fixtures: one task per shuffle, not Spark's 200
+    session.conf.set("spark.sql.shuffle.partitions", "1")
+    session.conf.set("spark.default.parallelism", "1")
+    yield session
+    session.stop()

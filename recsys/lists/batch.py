@@ -27,11 +27,29 @@ from recsys.lists.served import ServedModel, build_served
 from recsys.privacy import Pseudonymizer
 
 #: Columns of `recsys recommend` (the first four are the historical contract; more are appended).
-READER_COLUMNS = [C.READER_ID, C.RANK, C.BOOK_ID, C.SCORE, C.TITLE, C.AUTHOR, C.REASON]
+READER_COLUMNS = [
+    C.READER_ID,
+    C.RANK,
+    C.BOOK_ID,
+    C.SCORE,
+    C.TITLE,
+    C.AUTHOR,
+    C.REASON,
+    C.AVAILABILITY,
+]
 #: Columns of `recsys recommend-group`.
-GROUP_COLUMNS = [C.RANK, C.BOOK_ID, C.SCORE, C.TITLE, C.AUTHOR, C.REASON]
+GROUP_COLUMNS = [C.RANK, C.BOOK_ID, C.SCORE, C.TITLE, C.AUTHOR, C.REASON, C.AVAILABILITY]
 #: Columns of `recsys similar`.
-BOOK_COLUMNS = [C.BOOK_ID, C.RANK, C.SIMILAR_BOOK_ID, C.SCORE, C.TITLE, C.AUTHOR, C.REASON]
+BOOK_COLUMNS = [
+    C.BOOK_ID,
+    C.RANK,
+    C.SIMILAR_BOOK_ID,
+    C.SCORE,
+    C.TITLE,
+    C.AUTHOR,
+    C.REASON,
+    C.AVAILABILITY,
+]
 
 
 def serve_for_batch(bundle: Bundle, engine: Engine, settings: Settings) -> ServedModel:
@@ -127,5 +145,5 @@ def _curation(engine: Engine | None, served: ServedModel) -> CurationSet:
     return source.current(served)
 
 
-def _shown(item: dict[str, object]) -> tuple[object, object, object]:
-    return item["title"], item["author"], item["reason"]
+def _shown(item: dict[str, object]) -> tuple[object, object, object, object]:
+    return item["title"], item["author"], item["reason"], item["availability"]

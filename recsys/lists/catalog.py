@@ -55,10 +55,22 @@ def _fold(value: str | None) -> str | None:
     return None if value is None else value.strip().casefold()
 
 
-class CatalogIndex:
-    """Positions, attributes, editions and holdings of every book the service may list."""
+#: What `CatalogIndex.availability` tells of a listed book.
+LOCAL = "local"
+CONSORTIUM = "consortium"
 
-    def __init__(self, catalog: pd.DataFrame, holdings: pd.DataFrame) -> None:
+
+class CatalogIndex:
+    """Positions, attributes, editions and holdings of every book the service may list.
+
+    In a `consortium` (`recsys.consortium`) the libraries of the holdings are members sharing
+    their collections: a list for one member (``library``) may hold any member's titles, and
+    the pipeline puts the member's own first (elsewhere ``library`` lists only its holdings).
+    """
+
+    def __init__(
+        self, catalog: pd.DataFrame, holdings: pd.DataFrame, *, consortium: bool = False
+    ) -> None:
         catalog = catalog.drop_duplicates(C.BOOK_ID, keep="first").reset_index(drop=True)
         self.book_ids: np.ndarray = catalog[C.BOOK_ID].astype(str).to_numpy(dtype=object)
         self.position: dict[str, int] = {b: i for i, b in enumerate(self.book_ids)}
@@ -83,6 +95,10 @@ class CatalogIndex:
             holdings, self.position, len(self.book_ids)
         )
         self.libraries = frozenset(self._held)
+        self.consortium = consortium
+        self._held_anywhere = np.zeros(len(self.book_ids), dtype=bool)
+        for held in self._held.values():
+            self._held_anywhere |= held
         self._masks: OrderedDict[tuple[str | bool | None, ...], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -127,6 +143,26 @@ class CatalogIndex:
             # one copy: any record the branch holds (a count may be unknown)
             mask |= self._held[branch] if copies <= 1 else self._copies[branch] >= copies
         return mask | (self._format == KIT_FORMAT)
+
+    def held_at(self, library: str) -> np.ndarray:
+        """Read-only mask of the records `library` holds (none for an unknown library)."""
+        held = self._held.get(library)
+        return held if held is not None else np.zeros(len(self.book_ids), dtype=bool)
+
+    def availability(self, positions: np.ndarray, library: str | None) -> list[str | None]:
+        """For each record at `positions`: `LOCAL` when the library the list is for holds it
+        (the only library there is, when the list names none), `CONSORTIUM` when only other
+        libraries hold it, None when no library does or the list names no one library of
+        several."""
+        if library is None:
+            if len(self._held) != 1:
+                return [None] * len(positions)
+            library = next(iter(self._held))
+        local = self.held_at(library)
+        return [
+            LOCAL if local[p] else CONSORTIUM if self._held_anywhere[p] else None
+            for p in np.asarray(positions, dtype=np.int64).tolist()
+        ]
 
     def language_of(self, positions: np.ndarray) -> list[str | None]:
         """The (case-folded) catalog language of each record at `positions`."""
@@ -217,9 +253,11 @@ class CatalogIndex:
     def _build_mask(self, filters: ListFilters) -> np.ndarray:
         mask = np.ones(len(self.book_ids), dtype=bool)
         library, available_only, audience, format_, language = filters.mask_key
-        if library is not None:
+        if library is not None and not self.consortium:
             source = self._available if available_only else self._held
             mask &= source.get(str(library), np.zeros(len(mask), dtype=bool))
+        elif library is not None:  # a member may list what any member holds
+            mask &= self._available_anywhere if available_only else self._held_anywhere
         elif available_only:
             mask &= self._available_anywhere
         for values, wanted in (

@@ -75,13 +75,16 @@ BECAUSE_BORROWED = "because you borrowed {}"
 @dataclass(frozen=True)
 class RankedList:
     """A list before rendering: catalog positions, scores and reasons, best first; for a
-    personal list, the position of the reader's own book behind each entry (-1: none)."""
+    personal list, the position of the reader's own book behind each entry (-1: none); and the
+    library it was made for (None: no one library), which each book's availability is told
+    against (`CatalogIndex.availability`)."""
 
     positions: np.ndarray
     scores: np.ndarray
     reasons: list[str]
     strategy: str
     sources: np.ndarray | None = None
+    library: str | None = None
 
 
 class SlowPath(Exception):
@@ -166,7 +169,7 @@ def reader_list(
         served, replace(draft, reasons=reasons), eligible, query.filters.library, k
     )
     sources = np.concatenate([sources, np.full(len(draft), -1, dtype=np.int64)])[: len(draft)]
-    return replace(_finish(draft, strategy), sources=sources)
+    return replace(_finish(draft, strategy, query.filters.library), sources=sources)
 
 
 def non_personal_list(
@@ -209,7 +212,7 @@ def book_list(
     if len(draft) < k:
         draft = _pad_subject(served, draft, position, eligible, k)
     draft = _pad_popular(served, draft, eligible, query.filters.library, k)
-    return _finish(draft, strategy)
+    return _finish(draft, strategy, query.filters.library)
 
 
 def session_list(
@@ -262,7 +265,7 @@ def continue_list(
     )
     reasons = ["next on this reading list"] * len(draft)
     strategy = READING_LIST if history is not None else FALLBACK_READING_LIST
-    return _finish(replace(draft, reasons=reasons).head(query.k), strategy)
+    return _finish(replace(draft, reasons=reasons).head(query.k), strategy, query.filters.library)
 
 
 def _from_books(
@@ -304,7 +307,7 @@ def _from_books(
     draft = _pad_popular(
         served, replace(draft, reasons=reasons), eligible, query.filters.library, k
     )
-    return _finish(draft, strategy)
+    return _finish(draft, strategy, query.filters.library)
 
 
 def popular_list(served: ServedModel, curation: CurationSet, *, query: ListQuery) -> RankedList:
@@ -363,7 +366,7 @@ def group_list(
     reason = "suits the group's reading"
     draft = replace(draft, reasons=[r or reason for r in draft.reasons])
     draft = _pad_popular(served, draft, eligible, query.filters.library, k)
-    return _finish(draft, GROUP)
+    return _finish(draft, GROUP, query.filters.library)
 
 
 # ------------------------------------------------------------------------------- the steps
@@ -441,7 +444,8 @@ def _shown(
     language: str | None,
 ) -> _Draft:
     """One record per work, the one to show (`CatalogIndex.shown_records`), works with no
-    eligible record dropped; the order and scores are the candidates'."""
+    eligible record dropped; the order and scores are the candidates', except that a list made
+    for one member of a consortium puts the titles that member holds first (`_local_first`)."""
     shown = served.catalog.shown_records(
         draft.positions,
         eligible,
@@ -450,19 +454,35 @@ def _shown(
         language=language,
     )
     keep = shown >= 0
-    if keep.all():
-        return _Draft(shown, draft.scores, draft.reasons)
-    return _Draft(
-        shown[keep],
-        draft.scores[keep],
-        [r for r, ok in zip(draft.reasons, keep, strict=True) if ok],
-    )
+    if not keep.all():
+        draft = _Draft(
+            shown[keep],
+            draft.scores[keep],
+            [r for r, ok in zip(draft.reasons, keep, strict=True) if ok],
+        )
+    else:
+        draft = _Draft(shown, draft.scores, draft.reasons)
+    return _local_first(served, draft, filters.library)
 
 
-def _finish(draft: _Draft, strategy: str) -> RankedList:
+def _local_first(served: ServedModel, draft: _Draft, library: str | None) -> _Draft:
+    """In a consortium, a member's list prefers the titles the member holds: they come first,
+    in the candidates' order, then the titles other members hold."""
+    catalog = served.catalog
+    if not catalog.consortium or library is None or len(draft) == 0:
+        return draft
+    order = np.argsort(~catalog.held_at(library)[draft.positions], kind="stable")
+    return _Draft(draft.positions[order], draft.scores[order], [draft.reasons[i] for i in order])
+
+
+def _finish(draft: _Draft, strategy: str, library: str | None) -> RankedList:
     reasons = [r or "" for r in draft.reasons]
     return RankedList(
-        draft.positions.astype(np.int64), draft.scores.astype(np.float64), reasons, strategy
+        draft.positions.astype(np.int64),
+        draft.scores.astype(np.float64),
+        reasons,
+        strategy,
+        library,
     )
 
 
@@ -554,7 +574,7 @@ def _popular(
     draft = _shown(served, _Draft.of(positions, scores), eligible, query.filters, None)
     draft = curate(served, curation, draft, eligible, scope, query.k)
     draft = replace(draft, reasons=[r or reason for r in draft.reasons])
-    return _finish(_pad_popular(served, draft, eligible, library, query.k), strategy)
+    return _finish(_pad_popular(served, draft, eligible, library, query.k), strategy, library)
 
 
 # ------------------------------------------------------------------------------- padding

@@ -27,8 +27,15 @@ def items(served: ServedModel, ranked: RankedList) -> Iterator[dict[str, Any]]:
     """The list's items as plain dicts, in the response schema's field order."""
     catalog = served.catalog
     book_ids, titles, authors = catalog.book_ids, catalog.titles, catalog.authors
-    for rank, (p, s, reason) in enumerate(
-        zip(ranked.positions.tolist(), ranked.scores.tolist(), ranked.reasons, strict=True),
+    availability = catalog.availability(ranked.positions, ranked.library)
+    for rank, (p, s, reason, where) in enumerate(
+        zip(
+            ranked.positions.tolist(),
+            ranked.scores.tolist(),
+            ranked.reasons,
+            availability,
+            strict=True,
+        ),
         start=1,
     ):
         yield {
@@ -38,6 +45,7 @@ def items(served: ServedModel, ranked: RankedList) -> Iterator[dict[str, Any]]:
             "score": round(s, SCORE_DECIMALS) if math.isfinite(s) else 0.0,
             "rank": rank,
             "reason": reason or None,
+            "availability": where,
         }
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from recsys.artifacts import Bundle
 from recsys.columns import SUBJECT_SEPARATOR
 from recsys.columns import Columns as C
+from recsys.consortium import MANIFEST_KEY as CONSORTIUM
 from recsys.curation.rules import no_rules
 from recsys.exceptions import RecsysError
 from recsys.lists.catalog import CatalogIndex
@@ -151,7 +152,9 @@ def build_served(bundle: Bundle, engine: Engine | None, *, min_readers: int) -> 
     """Index the catalog, precompute popular and the head's per-book lists, run a smoke query."""
     started = time.perf_counter()
     check_private(bundle.model.name)
-    catalog = CatalogIndex(bundle.catalog, bundle.holdings)
+    catalog = CatalogIndex(
+        bundle.catalog, bundle.holdings, consortium=CONSORTIUM in bundle.manifest
+    )
     popular = load_popular_lists(engine, bundle, catalog, min_readers=min_readers)
     similar = SimilarLists(bundle.model, catalog, order=popular.fallback_order)
     similar.precompute(popular.fallback_order[:PRECOMPUTE_BOOKS])

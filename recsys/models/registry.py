@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys.config import Settings
+from recsys.engines.spark.model import SparkALSRecommender
 from recsys.exceptions import NotPrivateError
 from recsys.models.als import ALSRecommender, PlainALSRecommender
 from recsys.models.base import PARAMS_FILE, Recommender
@@ -26,6 +27,7 @@ MODELS: dict[str, type[Recommender]] = {
         ItemKNNRecommender,
         PopularityRecommender,
         ContentRecommender,
+        SparkALSRecommender,
     )
 }
 DEFAULT_MODEL = HybridRecommender.name

@@ -27,11 +27,14 @@ from recsys import artifacts
 from recsys.columns import Columns as C
 from recsys.config import Settings
 from recsys.consent import detach_unconsented_sessions, load_training_dataset
+from recsys.consortium import MANIFEST_KEY as CONSORTIUM
+from recsys.consortium import consortium_record, pooled_dataset
 from recsys.data.dataset import Dataset
 from recsys.data.schemas import MAX_ID_LENGTH
 from recsys.data.validation import utc_day
 from recsys.db import queries
 from recsys.db import works as stored_works
+from recsys.engines import SPARK
 from recsys.erasure import latest_erasure
 from recsys.evaluation.splits import Split, sample_test_readers, temporal_split
 from recsys.exceptions import RecsysError
@@ -43,6 +46,7 @@ from recsys.nightly.progress import Progress
 from recsys.nightly.report import write_report
 
 if TYPE_CHECKING:  # the evaluation imports implicit: only the steps that train load it
+    from recsys.engines.spark.holdout import SparkHoldout
     from recsys.evaluation.evaluate import ReaderLists
     from recsys.models.als import StartingFactors
 
@@ -50,7 +54,7 @@ K = 10
 TEST_SHARE = 0.1
 GATE_READERS = 20
 MAX_TEST_READERS = 10_000
-#: Manifest key of the recipe a run started from (see `_published_recipe`).
+#: Manifest key of the recipe a run started from (see `published_recipe`).
 RECIPE = "recipe"
 
 
@@ -90,6 +94,10 @@ class RunContext:
     #: the store's latest erasure when `dataset` was read (read before it)
     erasures_seen: int = 0
     manifest_extra: dict[str, Any] = field(default_factory=dict)
+    #: the Spark engine's holdout (it never loads a pandas Dataset of the loans)
+    spark_holdout: SparkHoldout | None = None
+    #: catalog and holdings the model was trained with, when no Dataset was loaded
+    snapshots: tuple[pd.DataFrame, pd.DataFrame] | None = None
 
     @property
     def line(self) -> Any:
@@ -171,8 +179,11 @@ def load_data(settings: Settings, ctx: RunContext) -> Dataset:
         ctx.line("train: loading the stored data")
         # read first: an erasure after it may or may not be in the data (see `save`)
         ctx.erasures_seen = latest_erasure(ctx.engine)
-        # Only readers who may contribute (consent mode) train personal models.
-        ctx.dataset = load_training_dataset(ctx.engine, settings)
+        # Only readers who may contribute (consent mode), and only the loans of the libraries
+        # that pool their readers' histories, train personal models.
+        ctx.dataset = pooled_dataset(
+            load_training_dataset(ctx.engine, settings), settings.pooled_libraries
+        )
         ctx.line(f"train: loaded {len(ctx.dataset.interactions)} interactions")
     return ctx.dataset
 
@@ -205,6 +216,10 @@ def train(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     from recsys.models import registry
     from recsys.models.als import WarmStartable
 
+    if settings.engine == SPARK:
+        from recsys.engines.spark import nightly
+
+        return nightly.train(settings, ctx)
     dataset = load_data(settings, ctx)
     split = holdout(settings, ctx)
     recipe = registry.default_model(settings)
@@ -227,7 +242,7 @@ def train(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     times = dataset.interactions[C.TIMESTAMP]
     counts = {
         "model": model.name,
-        "params": _jsonable(model.get_params()),
+        "params": jsonable(model.get_params()),
         "interactions": len(dataset.interactions),
         "readers": len(dataset.id_codes.reader_ids),
         "books": len(dataset.id_codes.book_ids),
@@ -237,7 +252,7 @@ def train(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     ctx.manifest_extra["data"] = {k: v for k, v in counts.items() if k not in ("model", "params")}
     ctx.manifest_extra[RECIPE] = {
         "name": recipe.name,
-        "params": _jsonable(recipe.get_params()),
+        "params": jsonable(recipe.get_params()),
         "refit_als_from_candidate": warm,
     }
     return counts
@@ -264,7 +279,7 @@ def _holdout_lists(
         f"newest {TEST_SHARE:.0%} of loans (readers' first loans of a book only; at most "
         f"{MAX_TEST_READERS} test readers, a seeded sample).",
     ]
-    published_id, same_recipe, published = _published_recipe(settings, ctx, notes, recipe=recipe)
+    published_id, same_recipe, published = published_recipe(settings, ctx, notes, recipe=recipe)
     others = baseline_models(seed=settings.seed)
     if published is not None:
         others = {"published_refit": published, **others}
@@ -307,6 +322,10 @@ def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     made = ctx.holdout_lists
     if made is None:
         raise RecsysError("evaluate needs a trained model: run the train step first")
+    if settings.engine == SPARK:
+        from recsys.engines.spark import nightly
+
+        return nightly.evaluate(settings, ctx)
     split = holdout(settings, ctx)
     described = split.describe()
     ctx.line(
@@ -324,6 +343,20 @@ def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
         }
         for name, result in comparison.results.items()
     }
+    return write_metrics(settings, ctx, described, entries)
+
+
+def write_metrics(
+    settings: Settings,
+    ctx: RunContext,
+    described: dict[str, Any],
+    entries: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """Write `metrics.json` and `report.md` of the models' `entries` on the holdout the
+    counts `described` describe; returns the metrics."""
+    made = ctx.holdout_lists
+    if made is None:
+        raise RecsysError("evaluate needs a trained model: run the train step first")
     if made.same_recipe:
         entries["published_refit"] = dict(entries["candidate"])
     metrics = {
@@ -332,7 +365,7 @@ def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
         "k": K,
         "split": described,
         "published_run_id": made.published_run_id,
-        "models": _jsonable(entries),
+        "models": jsonable(entries),
         "notes": made.notes,
     }
     run_dir = ctx.run_dir(settings)
@@ -344,7 +377,7 @@ def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     return metrics
 
 
-def _published_recipe(
+def published_recipe(
     settings: Settings, ctx: RunContext, notes: list[str], *, recipe: Recommender
 ) -> tuple[str | None, bool, Recommender | None]:
     """The published model's recipe, unfitted, when it differs from tonight's `recipe`.
@@ -370,7 +403,7 @@ def _published_recipe(
         manifest = json.loads((path / artifacts.MANIFEST).read_text())
         spec = manifest.get(RECIPE) or manifest["model"]
         name, params = spec["name"], spec["params"]
-        if name == recipe.name and _jsonable(params) == _jsonable(recipe.get_params()):
+        if name == recipe.name and jsonable(params) == jsonable(recipe.get_params()):
             notes.append(
                 f"The published model (run {current}) has the candidate's recipe, "
                 "so its refit on the training part is the candidate's."
@@ -399,14 +432,20 @@ def save(settings: Settings, ctx: RunContext) -> Path:
     """
     if ctx.model is None:
         raise RecsysError("save needs a trained model: run the train step first")
-    dataset = load_data(settings, ctx)
+    if ctx.snapshots is not None:
+        catalog, holdings = ctx.snapshots
+    else:
+        dataset = load_data(settings, ctx)
+        catalog, holdings = dataset.catalog, dataset.holdings
+    if settings.consortium:
+        ctx.manifest_extra[CONSORTIUM] = consortium_record(holdings, settings)
     ctx.line(f"save: writing bundle {ctx.run_id}")
     path = artifacts.save_bundle(
         Path(settings.models_dir),
         ctx.run_id,
         ctx.model,
-        catalog=dataset.catalog,
-        holdings=dataset.holdings,
+        catalog=catalog,
+        holdings=holdings,
         erasures_applied=ctx.erasures_seen,
         manifest_extra=ctx.manifest_extra,
     )
@@ -454,7 +493,7 @@ def publish(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     }
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 

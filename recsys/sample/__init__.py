@@ -8,6 +8,13 @@ Used by `make demo`, the tests and the benchmarks, so that the project never nee
 
 from recsys.sample.config import SampleConfig, size_table
 from recsys.sample.files import write_library
-from recsys.sample.library import SampleLibrary, generate_library
+from recsys.sample.library import SampleLibrary, generate_library, library_dataset
 
-__all__ = ["SampleConfig", "SampleLibrary", "generate_library", "size_table", "write_library"]
+__all__ = [
+    "SampleConfig",
+    "SampleLibrary",
+    "generate_library",
+    "library_dataset",
+    "size_table",
+    "write_library",
+]

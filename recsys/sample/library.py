@@ -9,6 +9,7 @@ import pandas as pd
 
 from recsys.columns import Columns as C
 from recsys.columns import Events, Feedback, ReaderCategories
+from recsys.data.dataset import Dataset
 from recsys.sample import vocab
 from recsys.sample.catalog import build_catalog, catalog_block_sampler
 from recsys.sample.config import SampleConfig
@@ -129,6 +130,37 @@ def generate_library(config: SampleConfig) -> SampleLibrary:
         holdings=holdings,
         feedback=feedback_frame,
         categories=categories,
+    )
+
+
+def library_dataset(library: SampleLibrary) -> Dataset:
+    """The library as models train on it: loans, renewals, holds and logged-in views."""
+    loans = library.loans
+    views = library.views.dropna(subset=[C.READER_ID])
+    interactions = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    C.READER_ID: loans[C.READER_ID].astype(str),
+                    C.BOOK_ID: loans[C.BOOK_ID].astype(str),
+                    C.EVENT: loans[C.EVENT].astype(str),
+                    C.TIMESTAMP: loans[C.BORROWED_AT],
+                    C.LIBRARY_ID: loans[C.LIBRARY_ID].astype(str),
+                }
+            ),
+            pd.DataFrame(
+                {
+                    C.READER_ID: views[C.READER_ID].astype(str),
+                    C.BOOK_ID: views[C.BOOK_ID].astype(str),
+                    C.EVENT: Events.VIEW,
+                    C.TIMESTAMP: views[C.VIEWED_AT],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    return Dataset.from_interactions(
+        interactions, catalog=library.catalog, holdings=library.holdings
     )
 
 

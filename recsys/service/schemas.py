@@ -25,6 +25,11 @@ class Item(BaseModel):
     score: float
     rank: int = Field(ge=1)
     reason: str | None = Field(default=None, description="why it is on the list, for display")
+    availability: Literal["local", "consortium"] | None = Field(
+        default=None,
+        description="local: the library the list is for holds it; consortium: only other "
+        "member libraries do; null: no library does, or the list names no one library",
+    )
 
 
 class ItemList(BaseModel):

@@ -99,6 +99,7 @@ def as_batch(item: dict) -> dict[str, object]:
         "title": item["title"] or "",
         "author": item["author"] or "",
         "reason": item["reason"] or "",
+        "availability": item["availability"] or "",
     }
 
 

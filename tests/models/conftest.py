@@ -21,7 +21,10 @@ FAST_PARAMS: dict[str, dict[str, object]] = {
     "hybrid": {"factors": 2, "iterations": 20, "random_state": 0},
     "popularity": {},
     "content": {},
+    "spark_als": {"factors": 2, "iterations": 5, "blocks": 1, "random_state": 0},
 }
+#: Models that train on Spark: their tests need the session-wide `spark` fixture.
+SPARK_MODELS = frozenset({"spark_als"})
 
 
 def block_books(block: str) -> list[str]:
@@ -86,6 +89,14 @@ def catalog() -> pd.DataFrame:
         }
     )
     return pd.DataFrame(records)
+
+
+@pytest.fixture(autouse=True)
+def _spark_for_spark_models(request: pytest.FixtureRequest) -> None:
+    """A test parametrized with a Spark model gets the Spark session (or skips, saying why)."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("name") in SPARK_MODELS:
+        request.getfixturevalue("spark")
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +14,7 @@ from recsys.exceptions import NotFittedError
 from recsys.models.base import RECOMMEND_COLUMNS, SIMILAR_COLUMNS, Recommender
 from recsys.models.ranking import ExplainableRecommender, RankingRecommender
 from recsys.models.registry import MODELS, build_model, load_model
-from tests.models.conftest import FAST_PARAMS, block_books, block_readers
+from tests.models.conftest import FAST_PARAMS, SPARK_MODELS, block_books, block_readers
 
 ALL = sorted(MODELS)
 PERSONAL = [name for name in ALL if name != "popularity"]
@@ -21,8 +22,20 @@ COLLABORATIVE = [name for name in ALL if getattr(MODELS[name], "collaborative", 
 EXPLAINABLE = [name for name in ALL if issubclass(MODELS[name], ExplainableRecommender)]
 
 
-def fitted(name: str, dataset: Dataset, **params: object) -> Recommender:
-    return build_model(name, **{**FAST_PARAMS[name], **params}).fit(dataset)
+#: Spark fits of the same parameters on the same data, made once per test run (a Spark job
+#: costs seconds even on the tiny fixtures); each test gets its own copy.
+_SPARK_FITS: dict[tuple[str, str, int], Recommender] = {}
+
+
+def fitted(name: str, dataset: Dataset, *, fresh: bool = False, **params: object) -> Recommender:
+    model = build_model(name, **{**FAST_PARAMS[name], **params})
+    if name not in SPARK_MODELS or fresh:
+        return model.fit(dataset)
+    data = pd.util.hash_pandas_object(dataset.interactions.astype(str), index=False).sum()
+    key = (name, repr(sorted(model.get_params().items())), int(data))
+    if key not in _SPARK_FITS:
+        _SPARK_FITS[key] = model.fit(dataset)
+    return copy.deepcopy(_SPARK_FITS[key])
 
 
 def lists(recs: pd.DataFrame) -> dict[str, list[str]]:
@@ -135,8 +148,8 @@ def test_save_load_round_trip_gives_identical_answers(
 @pytest.mark.parametrize("name", ALL)
 def test_seeded_fits_are_reproducible(name: str, board: Dataset) -> None:
     readers = [*block_readers("a")[:5], *block_readers("b")[:5]]
-    first = fitted(name, board).recommend(readers, k=5)
-    second = fitted(name, board).recommend(readers, k=5)
+    first = fitted(name, board, fresh=True).recommend(readers, k=5)
+    second = fitted(name, board, fresh=True).recommend(readers, k=5)
     pd.testing.assert_frame_equal(first, second)
 
 

@@ -137,7 +137,15 @@ def test_book_club_suggestions_on_the_command_line(
     out = tmp_path / "club.csv"
     assert main(["recommend-group", "--readers", str(members), "--k", "2", "--out", str(out)]) == 0
     frame = pd.read_csv(out, dtype=str, keep_default_na=False)
-    assert list(frame.columns) == ["rank", "book_id", "score", "title", "author", "reason"]
+    assert list(frame.columns) == [
+        "rank",
+        "book_id",
+        "score",
+        "title",
+        "author",
+        "reason",
+        "availability",
+    ]
     loans = raw_loans()
     read = set(loans.loc[loans["reader_id"].isin(["r1", "r2"]), "book_id"])
     assert len(frame) == 2 and not read & set(frame["book_id"])

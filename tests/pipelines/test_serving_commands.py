@@ -50,6 +50,7 @@ def test_recommend_writes_raw_ids_back(
         "title",
         "author",
         "reason",
+        "availability",
     ]
     assert (frame["title"] == "T" + frame["book_id"] + " : a tale").all()
     assert (frame["author"] == "A" + frame["book_id"]).all()
@@ -85,7 +86,7 @@ def test_similar_writes_neighbours_to_stdout(
     assert main(["similar", "--books", str(books), "--k", "2", "--format", "csv"]) == 0
     captured = capsys.readouterr()
     lines = captured.out.strip().splitlines()
-    assert lines[0] == "book_id,rank,similar_book_id,score,title,author,reason"
+    assert lines[0] == "book_id,rank,similar_book_id,score,title,author,reason,availability"
     assert [line.split(",")[:2] for line in lines[1:]] == [["b2", "1"], ["b2", "2"]]
     for line in lines[1:]:
         similar, title, author = (line.split(",")[i] for i in (2, 4, 5))

@@ -1,0 +1,201 @@
+"""Scale of the two training engines (issue 24): the ALS model of the implicit engine and the
+Spark engine's (`spark_als`, Spark in local mode) on the same generated library and split.
+
+Per size and engine, in a fresh process (so that peak memory is that run's own): generate the
+library (`recsys.sample`), cut the nightly's temporal holdout (newest 10% of loans, at most
+`steps.MAX_TEST_READERS` test readers, the same seeded sample for both engines), fit the model on
+the training part, list the test readers and score the lists by work (`evaluate_recommendations`).
+Time is fit + lists + scoring (generation excluded); peak memory is the Python process's peak RSS,
+plus for Spark its JVM's (``VmHWM`` of the gateway process before it stops). Both models use the
+same factors, iterations, regularization, alpha and recency half-life.
+
+Targets: Spark's NDCG@10 within 5% of the implicit ALS's; Spark's peak memory under 16 GiB; at
+50M loans Spark's train + evaluate under 60 minutes (the implicit engine's whole nightly at 10M
+loans is `bench_training`'s).
+
+Run: ``OPENBLAS_NUM_THREADS=1 .venv/bin/python -m benchmarks bench_scale``; set
+``RECSYS_BENCH_SCALE_LOANS=1000000`` for fewer sizes (comma-separated) and
+``RECSYS_SPARK_MASTER`` / ``RECSYS_SPARK_DRIVER_MEMORY`` for Spark's cores and heap.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from recsys.config import Settings, get_settings
+from recsys.evaluation.evaluate import evaluate_recommendations, recommend_in_batches
+from recsys.evaluation.splits import sample_test_readers, temporal_split
+from recsys.models.als import ALSRecommender
+from recsys.models.base import Recommender
+from recsys.nightly.steps import MAX_TEST_READERS, TEST_SHARE, K
+
+SIZES = (1_000_000, 10_000_000, 50_000_000)
+ENGINES = ("implicit", "spark")
+#: parameters both engines' ALS share (the Spark model's defaults)
+ALS_PARAMS: dict[str, Any] = {
+    "factors": 64,
+    "iterations": 15,
+    "regularization": 0.01,
+    "alpha": 10.0,
+    "half_life_days": 180.0,
+}
+NDCG_TOLERANCE = 0.05
+SPARK_TARGET_GIB = 16.0
+SPARK_TARGET_SECONDS_50M = 3600.0
+GIB = 1024**3
+
+
+def _peak_gib() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GIB
+
+
+def _jvm_peak_gib(pid: int) -> float:
+    """Peak resident memory (``VmHWM``) of the Spark JVM with process id `pid`."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / GIB
+    return float("nan")
+
+
+def _model(engine: str, settings: Settings) -> Recommender:
+    if engine == "implicit":
+        return ALSRecommender(**ALS_PARAMS, random_state=settings.seed)
+    from recsys.engines.spark.model import SparkALSRecommender
+
+    return SparkALSRecommender(**ALS_PARAMS, random_state=settings.seed)
+
+
+def measure(engine: str, n_loans: int) -> dict[str, Any]:
+    """Generate, split, fit on the training part, list and score the test readers."""
+    from benchmarks.bench_quality import load_sample  # the same generated Dataset as there
+
+    started = time.perf_counter()
+    dataset = load_sample(n_loans)
+    figures: dict[str, Any] = {
+        "engine": engine,
+        "loans": n_loans,
+        "interactions": len(dataset.interactions),
+        "generate_s": time.perf_counter() - started,
+        "load": os.getloadavg()[0],
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        settings = get_settings().model_copy(update={"data_dir": Path(folder)})
+        spark = None
+        if engine == "spark":
+            from recsys.engines.spark.session import spark_session
+
+            spark = spark_session(settings)
+            figures["master"] = spark.sparkContext.master
+        started = time.perf_counter()
+        split = sample_test_readers(
+            temporal_split(dataset, test_share=TEST_SHARE),
+            max_readers=MAX_TEST_READERS,
+            seed=settings.seed,
+        )
+        model = _model(engine, settings).fit_for_reader_lists(split.train)
+        figures["fit_s"] = time.perf_counter() - started
+        recs = recommend_in_batches(model, list(split.test_readers), k=K)
+        summary = evaluate_recommendations(recs, split, k=K).summary
+        figures["train_evaluate_s"] = time.perf_counter() - started
+        figures["ndcg@10"] = summary[f"ndcg@{K}"]
+        figures["test_readers"] = len(split.test_readers)
+        figures["peak_gib"] = _peak_gib()
+        if spark is not None:
+            gateway = spark.sparkContext._gateway
+            figures["jvm_peak_gib"] = _jvm_peak_gib(gateway.proc.pid)  # type: ignore[union-attr]
+            spark.stop()
+    figures["load"] = max(figures["load"], os.getloadavg()[0])
+    return figures
+
+
+def _child(engine: str, n_loans: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    queue.put(measure(engine, n_loans))
+
+
+def run_isolated(engine: str, n_loans: int) -> dict[str, Any]:
+    """`measure` in a spawned process, so that each run reports its own peak memory."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_child, args=(engine, n_loans, queue))
+    process.start()
+    figures = queue.get()
+    process.join()
+    return figures
+
+
+def sizes() -> list[int]:
+    chosen = os.environ.get("RECSYS_BENCH_SCALE_LOANS")
+    return [int(s) for s in chosen.split(",")] if chosen else list(SIZES)
+
+
+def main() -> None:
+    print(
+        f"{'loans':>12} {'engine':>8} {'train+eval s':>13} {'peak GiB':>9} {'JVM GiB':>8} "
+        f"{'ndcg@10':>8} {'test readers':>13} {'load':>5}",
+        flush=True,
+    )
+    rows: list[dict[str, Any]] = []
+    for n_loans in sizes():
+        for engine in ENGINES:
+            figures = run_isolated(engine, n_loans)
+            rows.append(figures)
+            print(
+                f"{n_loans:>12,} {engine:>8} {figures['train_evaluate_s']:>13.0f} "
+                f"{figures['peak_gib']:>9.2f} {figures.get('jvm_peak_gib', float('nan')):>8.2f} "
+                f"{figures['ndcg@10']:>8.4f} {figures['test_readers']:>13,} "
+                f"{figures['load']:>5.1f}",
+                flush=True,
+            )
+        implicit, spark = rows[-2]["ndcg@10"], rows[-1]["ndcg@10"]
+        within = spark >= (1 - NDCG_TOLERANCE) * implicit
+        memory = rows[-1]["peak_gib"] + rows[-1]["jvm_peak_gib"]
+        print(
+            f"{'':>12} Spark ndcg@10 {spark / implicit:.1%} of implicit's (target >= "
+            f"{1 - NDCG_TOLERANCE:.0%}: {'met' if within else 'NOT met'}); Spark peak "
+            f"{memory:.2f} GiB, Python + JVM (target < {SPARK_TARGET_GIB:.0f} GiB: "
+            f"{'met' if memory < SPARK_TARGET_GIB else 'NOT met'}); Spark at "
+            f"{rows[-1]['master']}",
+            flush=True,
+        )
+        if n_loans >= 50_000_000:
+            seconds = rows[-1]["train_evaluate_s"]
+            verdict = "met" if seconds < SPARK_TARGET_SECONDS_50M else "NOT met"
+            print(f"{'':>12} Spark train + evaluate {seconds / 60:.0f} min (< 60: {verdict})")
+    _plot(rows)
+
+
+def _plot(rows: list[dict[str, Any]]) -> None:
+    """Time and peak memory against loans, one line per engine, into reports/bench_scale.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (time_axis, memory_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    for engine in ENGINES:
+        mine = [row for row in rows if row["engine"] == engine]
+        loans = [row["loans"] for row in mine]
+        time_axis.plot(loans, [row["train_evaluate_s"] / 60 for row in mine], "o-", label=engine)
+        memory = [row["peak_gib"] + row.get("jvm_peak_gib", 0.0) for row in mine]
+        memory_axis.plot(loans, memory, "o-", label=engine)
+    for axis, label in ((time_axis, "train + evaluate (min)"), (memory_axis, "peak RSS (GiB)")):
+        axis.set_xscale("log")
+        axis.set_xlabel("loans")
+        axis.set_ylabel(label)
+        axis.legend()
+    out = Path("reports") / "bench_scale.png"
+    out.parent.mkdir(exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(out)
+    print(f"plot: {out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
