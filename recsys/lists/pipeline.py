@@ -482,7 +482,7 @@ def _finish(draft: _Draft, strategy: str, library: str | None) -> RankedList:
         draft.scores.astype(np.float64),
         reasons,
         strategy,
-        library,
+        library=library,
     )
 
 
