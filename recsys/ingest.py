@@ -14,15 +14,14 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, Table, insert, literal, select, update
+from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
 from recsys.columns import Columns as C
@@ -40,7 +39,7 @@ from recsys.data.validation import (
     validate,
 )
 from recsys.data.work_evidence import MARC_FIELDS, record_evidence
-from recsys.db import tables
+from recsys.db import ingested_files as stored_files
 from recsys.db import works as stored_works
 from recsys.db.categories import record_categories
 from recsys.exceptions import TooManyBadRowsError
@@ -52,17 +51,6 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
 """Called after each chunk with the number of rows read so far."""
-
-INSERT_BATCH_ROWS = 50_000
-_TABLES = {
-    "loans": tables.loans,
-    "views": tables.views,
-    "catalog": tables.catalog,
-    "holdings": tables.holdings,
-    "items": tables.items,
-    "consent": tables.consent,
-    "feedback": tables.reader_feedback,
-}
 
 
 @dataclass
@@ -173,7 +161,7 @@ def ingest_file(
         retention_days=settings.retention_days,
     )
     cutoff = retention_cutoff(settings.retention_days, now=now)
-    if _already_ingested(engine, kind, report.sha256):
+    if stored_files.already_ingested(engine, kind=kind, sha256=report.sha256):
         report.skipped = True
         logger.info("%s %s: same content already ingested, skipped", kind, path.name)
         return report
@@ -189,13 +177,15 @@ def ingest_file(
     bad_rows: list[pd.DataFrame] = []
     reasons: Counter[str] = Counter()
     with engine.connect() as connection, connection.begin():
-        _tune(connection)
+        stored_files.tune_for_bulk_load(connection)
         if pseudonymizer is not None:  # another key would split readers from their history
             check_key(connection, pseudonymizer)
-        report.file_id = _record_file(connection, report)
+        report.file_id = stored_files.record_file(
+            connection, kind=report.kind, file_name=report.file_name, sha256=report.sha256
+        )
         duplicates = DuplicateFilter()
         with (
-            _deferred_indexes(connection, _TABLES[kind]),
+            stored_files.deferred_indexes(connection, kind=kind),
             _progress_reporter(progress, path.name) as tick,
         ):
             for chunk in export.chunks:
@@ -211,7 +201,9 @@ def ingest_file(
                 inserted = _write_rows(connection, schema, accepted, report.file_id)
                 if kind == "catalog":
                     stored_works.write_evidence(connection, evidence=_evidence(chunk, accepted))
-                _write_quarantine(connection, kind, result.quarantined, report.file_id)
+                stored_files.write_quarantine(
+                    connection, kind=kind, frame=result.quarantined, file_id=report.file_id
+                )
                 report.rows_read += len(chunk)
                 report.rows_accepted += inserted
                 report.rows_already_stored += len(accepted) - inserted
@@ -234,14 +226,12 @@ def ingest_file(
         if kind == "catalog":
             regrouped = stored_works.regroup(connection)
             logger.info("%s: works derived again, %d records changed work", path.name, regrouped)
-        connection.execute(
-            update(tables.ingested_files)
-            .where(tables.ingested_files.c.file_id == report.file_id)
-            .values(
-                rows_read=report.rows_read,
-                rows_accepted=report.rows_accepted,
-                rows_quarantined=report.rows_quarantined,
-            )
+        stored_files.record_counts(
+            connection,
+            file_id=report.file_id,
+            rows_read=report.rows_read,
+            rows_accepted=report.rows_accepted,
+            rows_quarantined=report.rows_quarantined,
         )
     if bad_rows:
         _write_bad_rows(settings, report, bad_rows)
@@ -256,52 +246,6 @@ def file_sha256(path: Path) -> str:
         while block := handle.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _already_ingested(engine: Engine, kind: str, sha256: str) -> bool:
-    files = tables.ingested_files
-    query = select(files.c.file_id).where(files.c.kind == kind, files.c.sha256 == sha256)
-    with engine.connect() as connection:
-        return connection.execute(query).first() is not None
-
-
-def _record_file(connection: Connection, report: IngestReport) -> int:
-    result = connection.execute(
-        insert(tables.ingested_files).values(
-            kind=report.kind,
-            file_name=report.file_name[:512],
-            sha256=report.sha256,
-            rows_read=0,
-            rows_accepted=0,
-            rows_quarantined=0,
-            ingested_at=int(time.time()),
-        )
-    )
-    primary_key = result.inserted_primary_key
-    if primary_key is None:
-        raise RuntimeError("the database did not return the new ingested_files id")
-    return int(primary_key[0])
-
-
-def _tune(connection: Connection) -> None:
-    """A bigger SQLite page cache so index updates of bulk inserts stay in memory."""
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("PRAGMA cache_size=-262144")  # KiB: 256 MiB, used as needed
-
-
-@contextmanager
-def _deferred_indexes(connection: Connection, table: Table) -> Iterator[None]:
-    """Into an empty table, build the secondary indexes once after the load, not row by row.
-
-    The DDL runs inside the file's transaction, so a failed load restores them with the rollback.
-    """
-    empty = connection.execute(select(literal(1)).select_from(table).limit(1)).first() is None
-    indexes = sorted(table.indexes, key=lambda index: str(index.name)) if empty else []
-    for index in indexes:
-        index.drop(connection)
-    yield
-    for index in indexes:
-        index.create(connection)
 
 
 def _within_retention(
@@ -346,12 +290,7 @@ def _write_rows(
         return apply_consents(connection, frame)
     if schema.kind == "feedback":  # newest event wins, liked and not interested exclude
         return apply_events(connection, events_of_export(frame), file_id=file_id).applied
-    columns = [*schema.stored, "file_id"]
-    values = [_python_values(frame[name]) for name in schema.stored]
-    values.append([file_id] * len(frame))
-    sql = _insert_sql(connection.dialect.name, schema, columns)
-    rows = list(zip(*values, strict=True))
-    return _executemany(connection, sql, rows)
+    return stored_files.insert_rows(connection, schema, frame, file_id=file_id)
 
 
 def _write_categories(connection: Connection, schema: InputSchema, frame: pd.DataFrame) -> None:
@@ -382,57 +321,6 @@ def _evidence(chunk: pd.DataFrame, accepted: pd.DataFrame) -> pd.DataFrame:
     if marc_fields:
         accepted = accepted.merge(chunk[[LINE_NUMBER, *marc_fields]], on=LINE_NUMBER, how="left")
     return record_evidence(accepted)
-
-
-def _write_quarantine(connection: Connection, kind: str, frame: pd.DataFrame, file_id: int) -> None:
-    if frame.empty:
-        return
-    table = tables.quarantine
-    sql = (
-        f"INSERT INTO {table.name} (file_id, kind, line_number, reason, detail) "
-        f"VALUES ({_placeholders(connection.dialect.name, 5)})"
-    )
-    rows = [
-        (file_id, kind, int(line), reason, detail)
-        for line, reason, detail in frame[list(QUARANTINE_COLUMNS)].itertuples(index=False)
-    ]
-    _executemany(connection, sql, rows)
-
-
-def _executemany(connection: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
-    """Run `sql` for all rows in big batches on the raw DBAPI cursor (inside the transaction)."""
-    cursor = connection.connection.cursor()
-    changed = 0
-    try:
-        for start in range(0, len(rows), INSERT_BATCH_ROWS):
-            cursor.executemany(sql, rows[start : start + INSERT_BATCH_ROWS])
-            changed += max(cursor.rowcount, 0)
-    finally:
-        cursor.close()
-    return changed
-
-
-def _insert_sql(dialect: str, schema: InputSchema, columns: list[str]) -> str:
-    table = _TABLES[schema.kind].name
-    head = (
-        f"INSERT INTO {table} ({', '.join(columns)}) "
-        f"VALUES ({_placeholders(dialect, len(columns))}) ON CONFLICT"
-    )
-    if not schema.upsert:
-        return f"{head} DO NOTHING"
-    updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name not in schema.key)
-    return f"{head} ({', '.join(schema.key)}) DO UPDATE SET {updates}"
-
-
-def _placeholders(dialect: str, count: int) -> str:
-    return ", ".join(["?" if dialect == "sqlite" else "%s"] * count)
-
-
-def _python_values(values: pd.Series) -> list[Any]:
-    """Column values as Python objects with None for NULL (what every DBAPI driver accepts)."""
-    if pd.api.types.is_integer_dtype(values.dtype) and not values.isna().any():
-        return values.astype("int64").tolist()
-    return values.astype(object).where(values.notna(), None).tolist()
 
 
 @contextmanager
