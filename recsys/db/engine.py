@@ -42,3 +42,18 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def probe_write(engine: Engine, *, timeout: float) -> None:
+    """Raise unless the database can be written now: SQLite takes and releases its write lock
+    (waiting up to `timeout` seconds for it), a server answers a trivial query."""
+    with engine.connect() as connection:
+        if engine.dialect.name != "sqlite":
+            connection.exec_driver_sql("SELECT 1")
+            return
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql("ROLLBACK")
+        finally:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")

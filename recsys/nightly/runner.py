@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from recsys import artifacts
 from recsys.config import Settings
 from recsys.db import runs as runs_table
-from recsys.db.engine import SQLITE_BUSY_TIMEOUT_MS, make_engine
+from recsys.db.engine import make_engine, probe_write
 from recsys.exceptions import RecsysError
 from recsys.nightly import steps
 from recsys.nightly.lock import run_lock
@@ -158,7 +158,7 @@ def wait_for_database(engine: Engine, *, seconds: float, line: Callable[[str], N
     while True:
         remaining = deadline - time.monotonic()
         try:
-            _write_probe(engine, timeout=max(0.05, min(remaining, 10.0)))
+            probe_write(engine, timeout=max(0.05, min(remaining, 10.0)))
             return
         except DBAPIError as error:
             reason = describe_error(error)
@@ -171,19 +171,6 @@ def wait_for_database(engine: Engine, *, seconds: float, line: Callable[[str], N
                 ) from None
             line(f"database: busy or unreachable ({reason}); retrying")
             time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
-
-
-def _write_probe(engine: Engine, *, timeout: float) -> None:
-    with engine.connect() as connection:
-        if engine.dialect.name != "sqlite":
-            connection.exec_driver_sql("SELECT 1")
-            return
-        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-        try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-            connection.exec_driver_sql("ROLLBACK")
-        finally:
-            connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def describe_error(error: BaseException) -> str:
