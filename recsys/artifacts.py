@@ -2,7 +2,9 @@
 
 Layout under the models directory::
 
-    runs/<run_id>/model/...            the recommender's own files (`Recommender.save`)
+    runs/<run_id>/model/...            the recommender's own files (`Recommender.save`): its
+                                       parameters (JSON) and arrays (`model/arrays/*.npy`)
+    runs/<run_id>/lists/*.npy          every reader's and book's list, precomputed (optional)
     runs/<run_id>/catalog.csv.gz       catalog snapshot the model was trained with
     runs/<run_id>/holdings.csv.gz      holdings snapshot (which branch holds what)
     runs/<run_id>/manifest.json        written last: params, counts, versions, SHA-256 of each file
@@ -10,7 +12,9 @@ Layout under the models directory::
     PUBLISHED                          the runs published before, most recent last (fallbacks)
 
 A run directory without a manifest is incomplete (a crashed or running job) and is never published
-or loaded. Nothing here unpickles: models save arrays as `.npz` and parameters as JSON.
+or loaded. Nothing here unpickles: arrays are `.npy` files written and read without pickle
+(`recsys.array_files`), parameters JSON. A loaded bundle's large arrays are memory-mapped, so
+the service's workers share one copy: its files are replaced, never rewritten in place.
 """
 
 from __future__ import annotations
@@ -22,21 +26,25 @@ import platform
 import re
 import secrets
 import shutil
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from recsys.array_files import load_arrays, save_arrays
 from recsys.columns import Columns as C
 from recsys.data.dataset import CATALOG_COLUMNS, HOLDINGS_COLUMNS
 from recsys.exceptions import BundleIntegrityError, ModelNotFoundError
-from recsys.models.base import Recommender
+from recsys.models.base import ARRAYS_DIR, Recommender
 
 MANIFEST = "manifest.json"
 MODEL_DIR = "model"
+LISTS_DIR = "lists"
 CATALOG_FILE = "catalog.csv.gz"
 HOLDINGS_FILE = "holdings.csv.gz"
 RUNS_DIR = "runs"
@@ -62,6 +70,8 @@ class Bundle:
     model: Recommender
     catalog: pd.DataFrame
     holdings: pd.DataFrame
+    #: the precomputed lists by name, memory-mapped (empty when the run has none)
+    lists: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 def new_run_id() -> str:
@@ -84,11 +94,13 @@ def save_bundle(
     catalog: pd.DataFrame,
     holdings: pd.DataFrame,
     manifest_extra: dict[str, Any] | None = None,
+    lists: Mapping[str, np.ndarray] | None = None,
 ) -> Path:
     """Write a complete bundle for `run_id` and return its directory.
 
-    Files already in the run directory (a job's log, say) are kept and checksummed too. The
-    manifest is written last, atomically, so a crash leaves a bundle that verification refuses.
+    `lists` are the model's precomputed lists (`recsys.lists.served.served_lists`). Files
+    already in the run directory (a job's log, say) are kept and checksummed too. The manifest
+    is written last, atomically, so a crash leaves a bundle that verification refuses.
     """
     extra = dict(manifest_extra or {})
     clash = sorted(RESERVED_KEYS.intersection(extra))
@@ -99,6 +111,8 @@ def save_bundle(
         raise FileExistsError(f"run {run_id} already has a manifest; bundles are immutable")
     path.mkdir(parents=True, exist_ok=True)
     model.save(path / MODEL_DIR)
+    if lists:
+        save_arrays(path / LISTS_DIR, lists)
     catalog_rows = _write_snapshot(catalog, CATALOG_COLUMNS, path / CATALOG_FILE)
     holdings_rows = _write_snapshot(holdings, HOLDINGS_COLUMNS, path / HOLDINGS_FILE)
     files = {
@@ -124,7 +138,8 @@ def verify_bundle(path: Path) -> dict[str, Any]:
 
     Raises `BundleIntegrityError` naming the file when the manifest is missing or unreadable, a
     listed file is missing or differs from its checksum, or an unlisted file sits in the model
-    folder or in place of a snapshot (files that would be loaded must all be accounted for).
+    or lists folder or in place of a snapshot (files that would be loaded must all be accounted
+    for).
     """
     path = Path(path)
     manifest_path = path / MANIFEST
@@ -151,7 +166,9 @@ def verify_bundle(path: Path) -> dict[str, Any]:
             raise BundleIntegrityError(f"bundle file {file_path} is missing")
         if _sha256(file_path) != entry["sha256"]:
             raise BundleIntegrityError(f"bundle file {file_path} does not match its SHA-256")
-    critical = {rel for rel in _bundle_files(path) if rel.startswith(f"{MODEL_DIR}/")}
+    critical = {
+        rel for rel in _bundle_files(path) if rel.startswith((f"{MODEL_DIR}/", f"{LISTS_DIR}/"))
+    }
     unlisted = sorted(critical - set(files))
     if unlisted:
         raise BundleIntegrityError(f"bundle file {path / unlisted[0]} is not in the manifest")
@@ -168,9 +185,23 @@ def load_bundle(path: Path) -> Bundle:
         model = load_model(path / MODEL_DIR)
         catalog = _read_snapshot(path / CATALOG_FILE, CATALOG_COLUMNS)
         holdings = _read_snapshot(path / HOLDINGS_FILE, HOLDINGS_COLUMNS)
+        lists = load_arrays(path / LISTS_DIR)
     except (OSError, ValueError, KeyError) as error:
         raise BundleIntegrityError(f"bundle {path} could not be loaded: {error}") from error
-    return Bundle(path.name, path, manifest, model, catalog, holdings)
+    return Bundle(path.name, path, manifest, model, catalog, holdings, lists)
+
+
+def model_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the model in the bundle at `path`, by file and name (after
+    `verify_bundle`): its `.npy` files, or the `.npz` archive of bundles saved before."""
+    arrays = {
+        f"{MODEL_DIR}/{ARRAYS_DIR}/{name}": value
+        for name, value in load_arrays(path / MODEL_DIR / ARRAYS_DIR).items()
+    }
+    for archive in sorted((path / MODEL_DIR).glob("*.npz")):
+        with np.load(archive, allow_pickle=False) as data:
+            arrays.update({f"{archive.name}:{key}": data[key] for key in data.files})
+    return arrays
 
 
 def current_run_id(models_dir: Path) -> str | None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
@@ -82,6 +83,8 @@ class RunContext:
     ingested: inbox.InboxReport | None = None
     model: Recommender | None = None
     manifest_extra: dict[str, Any] = field(default_factory=dict)
+    #: every reader's and book's list of `model`, for the bundle (made by the lists step)
+    lists: dict[str, np.ndarray] | None = None
 
     @property
     def line(self) -> Any:
@@ -377,8 +380,22 @@ def _published_recipe(
     return current, False, published
 
 
+def lists(settings: Settings, ctx: RunContext) -> None:
+    """Compute every known reader's and every catalog book's list of the trained model (on
+    every core), for the bundle: the service then serves them from the moment it loads it."""
+    from recsys.lists.served import served_lists
+
+    if ctx.model is None:
+        raise RecsysError("the lists step needs a trained model: run the train step first")
+    dataset = load_data(settings, ctx)
+    readers = len(ctx.model.known_readers())
+    ctx.line(f"lists: computing the lists of {readers} readers and {len(dataset.catalog)} books")
+    ctx.lists = served_lists(ctx.model, dataset.catalog, dataset.holdings)
+    ctx.line("lists: done")
+
+
 def save(settings: Settings, ctx: RunContext) -> Path:
-    """Write the bundle (manifest last) into the run directory."""
+    """Write the bundle (manifest last) into the run directory, with the lists step's lists."""
     if ctx.model is None:
         raise RecsysError("save needs a trained model: run the train step first")
     dataset = load_data(settings, ctx)
@@ -390,6 +407,7 @@ def save(settings: Settings, ctx: RunContext) -> Path:
         catalog=dataset.catalog,
         holdings=dataset.holdings,
         manifest_extra=ctx.manifest_extra,
+        lists=ctx.lists,
     )
     ctx.line(f"save: bundle {ctx.run_id} written")
     return path
