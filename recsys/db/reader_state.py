@@ -1,8 +1,9 @@
 """One reader's consent answer and loans in a single database round trip.
 
-The per-reader list needs both on every request. One UNION ALL statement answers both (the first
-row carries the consent answer); `recsys.lists.history.history_from_rows` reads its rows.
-`SqliteHistory` runs the same statement on a raw sqlite3 connection, for the event loop.
+The per-reader list needs both. One UNION ALL statement answers both (the first row carries the
+consent answer); `recsys.lists.history.history_from_rows` reads its rows. `SqliteHistory` runs
+the same statement on a raw sqlite3 connection, for the event loop, and tells when any other
+connection committed a change (`data_version`), so the service may keep what it read until then.
 """
 
 from __future__ import annotations
@@ -60,9 +61,13 @@ CONSENT_AND_LOANS = _statement()
 
 def consent_and_loans(engine: Engine, settings: Settings, *, reader_id: str) -> LoanHistory | None:
     """The reader's (a pseudonym) loans, or None when they may not get personal suggestions."""
+    return history_from_rows(reader_rows(engine, reader_id=reader_id), settings.consent_mode)
+
+
+def reader_rows(engine: Engine, *, reader_id: str) -> list[Any]:
+    """The statement's rows for the reader (a pseudonym), for `history_from_rows`."""
     with engine.connect() as connection:
-        rows = connection.execute(CONSENT_AND_LOANS, {"reader": reader_id}).all()
-    return history_from_rows(rows, settings.consent_mode)
+        return list(connection.execute(CONSENT_AND_LOANS, {"reader": reader_id}).all())
 
 
 class SqliteHistory:
@@ -71,7 +76,7 @@ class SqliteHistory:
     The service's front door (`recsys.service.front`) runs this indexed query inline: it
     takes tens of microseconds, less than a hop to the threadpool, and without SQLAlchemy's
     pool and result objects. Each call is its own read (autocommit), so a consent answer or an
-    erasure written by any process is seen by the next request. A short busy timeout: a locked
+    erasure written by any process is seen by the next read. A short busy timeout: a locked
     database raises at once and the caller answers through the threadpool instead.
     """
 
@@ -87,6 +92,7 @@ class SqliteHistory:
         self._database = engine.url.database or ""
         self._mode = settings.consent_mode
         self._connection: sqlite3.Connection | None = None
+        self._opened = 0
 
     @staticmethod
     def supports(engine: Engine) -> bool:
@@ -113,6 +119,17 @@ class SqliteHistory:
             self.close()  # reopened on the next call
             raise
 
+    def change_stamp(self) -> tuple[int, int]:
+        """Equal stamps mean no other connection (of any process) committed a change in
+        between: SQLite's ``PRAGMA data_version``, which costs a few microseconds to ask, and
+        the number of this connection (versions of different connections do not compare)."""
+        connection = self._connection or self._connect()
+        try:
+            return self._opened, int(connection.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error:
+            self.close()  # reopened on the next call
+            raise
+
     @property
     def consent_mode(self) -> ConsentMode:
         return self._mode
@@ -126,6 +143,7 @@ class SqliteHistory:
         )
         connection.execute(f"PRAGMA busy_timeout={self.BUSY_TIMEOUT_MS}")
         self._connection = connection
+        self._opened += 1
         return connection
 
     def close(self) -> None:

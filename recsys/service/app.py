@@ -33,6 +33,7 @@ from recsys.service.front import FrontDoor
 from recsys.service.head import HeadAsGet
 from recsys.service.metrics import Metrics, MetricsMiddleware
 from recsys.service.model_store import ModelStore
+from recsys.service.reader_states import ReaderStates
 from recsys.service.routes import (
     admin,
     books,
@@ -70,13 +71,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_swap=metrics.count_swap,
         )
         curation = CurationSource(engine)
+        reader_states = ReaderStates(engine, settings)
+        reader_states.start()
         app.state.engine = engine
         app.state.store = store
         app.state.curation = curation
         app.state.caches = ListCaches()
+        app.state.reader_states = reader_states
         tasks = [
             asyncio.create_task(_load_then_poll(store, settings.model_poll_seconds)),
-            asyncio.create_task(_observe(metrics, store, settings.model_poll_seconds)),
+            asyncio.create_task(
+                _observe(metrics, store, reader_states, settings.model_poll_seconds)
+            ),
             asyncio.create_task(_follow_curation(curation, settings.curation_poll_seconds)),
         ]
         try:
@@ -86,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            reader_states.close()
             engine.dispose()
 
     app = FastAPI(
@@ -154,10 +161,13 @@ async def _follow_curation(curation: CurationSource, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-async def _observe(metrics: Metrics, store: ModelStore, interval: float) -> None:
+async def _observe(
+    metrics: Metrics, store: ModelStore, reader_states: ReaderStates, interval: float
+) -> None:
     """Keep this worker's gauges current, whichever worker a scrape reaches."""
     while True:
         metrics.observe_store(store)
+        metrics.observe_reader_states(reader_states)
         await asyncio.sleep(interval)
 
 
