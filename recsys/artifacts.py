@@ -26,6 +26,7 @@ import platform
 import re
 import secrets
 import shutil
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -338,16 +339,27 @@ def _write_snapshot(frame: pd.DataFrame, columns: tuple[str, ...], target: Path)
     return len(snapshot)
 
 
+#: Snapshot columns read as nullable integers, parsed as numbers by the CSV reader (every
+#: worker reads the snapshots of each bundle it loads).
+_INTEGER_COLUMNS = {C.YEAR: "float64", C.COPIES: "float64", C.AVAILABLE: "float64"}
+
+
 def _read_snapshot(source: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     """Read a snapshot back with string ids, nullable integers and None for missing text."""
-    frame = pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[""])
+    frame = pd.read_csv(
+        source,
+        dtype=defaultdict(lambda: "str", _INTEGER_COLUMNS),
+        keep_default_na=False,
+        na_values=[""],
+    )
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"snapshot {source.name} lacks columns {missing}")
-    frame = frame.astype(object).where(frame.notna(), None)
-    for column in (C.YEAR, C.COPIES, C.AVAILABLE):
+    texts = [c for c in frame.columns if c not in _INTEGER_COLUMNS]
+    frame[texts] = frame[texts].astype(object).where(frame[texts].notna(), None)
+    for column in _INTEGER_COLUMNS:
         if column in frame.columns:
-            frame[column] = pd.to_numeric(frame[column]).astype("Int64")
+            frame[column] = frame[column].astype("Int64")
     return frame
 
 
