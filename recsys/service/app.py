@@ -102,6 +102,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served by routes/docs.py with local assets
         redoc_url=None,
+        # the service's metrics are Prometheus' (/metrics); FastAPI's OpenTelemetry bridge
+        # would look for configured providers on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.pseudonymizer = pseudonymizer

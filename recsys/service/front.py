@@ -221,13 +221,25 @@ def _still(kept: Rendered, reader_state: ReaderState, served: ServedModel, pseud
     return not (ready or served.readers.complete)
 
 
+#: Distinct query strings whose parse is remembered (catalogs ask a few over and over).
+PARSED_QUERIES = 1024
+_parsed: dict[tuple[bytes, tuple[str, ...]], ListQuery | None] = {}
+
+
 def _query(scope: Scope, accepted: tuple[str, ...]) -> ListQuery | None:
     """The parsed query, or None where the route should answer (bad or unknown parameters)."""
+    key = (scope.get("query_string", b""), accepted)
+    if key in _parsed:
+        return _parsed[key]
     try:
-        query = parse_query(scope.get("query_string", b""), accepted)
+        query: ListQuery | None = parse_query(key[0], accepted)
     except QueryError:
-        return None
-    return None if query.unknown else query
+        query = None
+    if query is not None and query.unknown:
+        query = None
+    if len(_parsed) < PARSED_QUERIES:
+        _parsed[key] = query
+    return query
 
 
 def _has_scope(scope: Scope, state: Any, wanted: str) -> bool:
