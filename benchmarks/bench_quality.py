@@ -11,14 +11,22 @@ training data only; its fixed blend (``tune_weights=False``) is shown for compar
 comparison is repeated on other cuts (the last 20 %, each reader's last loan) and on a generated
 library: a target that holds on one cut only is not a property of the model.
 
-Run: ``OPENBLAS_NUM_THREADS=1 .venv/bin/python -m benchmarks bench_quality``.
+Real catalogs without ``work_id`` get the works `recsys.data.works` derives, as ingest does.
+NDCG, recall and precision count a hit by work (any record of a suggested work borrowed next);
+``record_ndcg`` counts only the very record. On the target cut, the default model is also fitted
+on the records alone (``work_id`` dropped) to show what grouping changes: the shares of lists
+holding one work twice and suggesting a work the reader already borrowed, measured by work.
+
+Run: ``OPENBLAS_NUM_THREADS=1 .venv/bin/python -m benchmarks bench_quality``; one dataset:
+``.venv/bin/python -m benchmarks.bench_quality swiss-library-loans``.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +36,15 @@ from recsys.columns import Columns as C
 from recsys.columns import Events
 from recsys.config import Settings
 from recsys.data.dataset import Dataset
-from recsys.evaluation.evaluate import ComparisonResult, compare_models
+from recsys.data.work_evidence import author_key, title_key
+from recsys.data.works import derive_work_ids, work_map
+from recsys.evaluation import metrics as M
+from recsys.evaluation.evaluate import (
+    ComparisonResult,
+    compare_models,
+    evaluate_recommendations,
+    recommend_in_batches,
+)
 from recsys.evaluation.splits import Split, leave_last_k_out, temporal_split
 from recsys.models import registry
 from recsys.models.base import Recommender
@@ -58,8 +74,9 @@ ALS_GRID: dict[str, tuple[Any, ...]] = {
 }
 
 
-def load_swiss(root: Path = DATA / "swiss-library-loans") -> Dataset | None:
+def load_swiss(root: Path | None = None) -> Dataset | None:
     """Swiss university library loans: u, i, t (Unix seconds) and a catalog with subjects."""
+    root = root or DATA / "swiss-library-loans"
     loans_path, items_path = root / "interactions_train.csv.gz", root / "items.csv.gz"
     if not (loans_path.exists() and items_path.exists()):
         return None
@@ -82,15 +99,17 @@ def load_swiss(root: Path = DATA / "swiss-library-loans") -> Dataset | None:
             C.ISBN: items["ISBN Valid"],
         }
     )
+    catalog[C.WORK_ID] = derive_work_ids(catalog)
     return Dataset.from_interactions(interactions, catalog=catalog)
 
 
-def load_sibgmu(root: Path = DATA / "lib-sibgmu") -> Dataset | None:
+def load_sibgmu(root: Path | None = None) -> Dataset | None:
     """Lib-SibGMU (test split only): encrypted reader ids, call-number book ids, loan dates.
 
     Book ids are kept as published (call number + inventory number); titles come from
     ``name_book.csv``. There are no subjects, so subject diversity is not defined there.
     """
+    root = root or DATA / "lib-sibgmu"
     loans_path, names_path = root / "rslib_test.csv.gz", root / "name_book.csv.gz"
     if not loans_path.exists():
         return None
@@ -109,6 +128,7 @@ def load_sibgmu(root: Path = DATA / "lib-sibgmu") -> Dataset | None:
         catalog = pd.DataFrame(
             {C.BOOK_ID: names["id_book"].astype(str), C.TITLE: names["name_book"]}
         )
+        catalog[C.WORK_ID] = derive_work_ids(catalog)
     return Dataset.from_interactions(interactions, catalog=catalog)
 
 
@@ -219,7 +239,16 @@ def verdict(table: pd.DataFrame, hybrid: str) -> str:
 
 def print_table(comparison: ComparisonResult) -> None:
     table = comparison.table()
-    columns = [f"ndcg@{K}", f"recall@{K}", f"precision@{K}", f"coverage@{K}", "fit_seconds"]
+    columns = [
+        f"ndcg@{K}",
+        f"recall@{K}",
+        f"precision@{K}",
+        f"record_ndcg@{K}",
+        f"coverage@{K}",
+        f"repeated_work_lists@{K}",
+        f"borrowed_work_lists@{K}",
+        "fit_seconds",
+    ]
     order = [HYBRID, HYBRID_FIXED, *BASELINES]
     print(
         table.loc[[m for m in order if m in table.index], columns].to_string(
@@ -229,9 +258,59 @@ def print_table(comparison: ComparisonResult) -> None:
     print(verdict(table, HYBRID))
 
 
-def main() -> None:
+def print_works(split: Split, comparison: ComparisonResult, settings: Settings) -> None:
+    """The default model fitted on the records alone beside it fitted on works: how many lists
+    hold one work twice or a work the reader already borrowed, by the work key and, as a check
+    that needs no key, by title and author."""
+    catalog = split.train.catalog
+    works = catalog[C.WORK_ID].fillna("book:" + catalog[C.BOOK_ID].astype(str))
+    if not works.duplicated().any():
+        print(f"  works: each of the {len(works):,} catalog records is a work of its own")
+        return
+    records_only = Dataset(
+        split.train.interactions, catalog.drop(columns=C.WORK_ID), split.train.holdings
+    )
+    model = registry.default_model(settings)
+    model.fit_for_reader_lists(records_only)
+    before = evaluate_recommendations(
+        recommend_in_batches(model, list(split.test_readers), k=K), split, k=K
+    )
+    after = comparison.results[HYBRID]
+    keys = {"work key": work_map(catalog), "title and author": _title_and_author(catalog)}
+    print(
+        f"  works: {len(works):,} catalog records in {works.nunique():,} works "
+        f"({int(works.duplicated(keep=False).sum()):,} records share their work); "
+        f"{HYBRID} top-{K} lists, fitted on records alone -> on works:",
+        flush=True,
+    )
+    for name, key in keys.items():
+        for label, share in (
+            ("holding one work twice", lambda lists, key=key: M.repeated_work_share(lists, key)),
+            (
+                "suggesting a work already borrowed",
+                lambda lists, key=key: M.borrowed_work_share(lists, split.train, key),
+            ),
+        ):
+            print(
+                f"    {label} (by {name}): {share(before.recommendations):.1%} -> "
+                f"{share(after.recommendations):.1%}"
+            )
+    for metric in ("ndcg", "record_ndcg"):
+        key = f"{metric}@{K}"
+        print(f"    {key}: {before.summary[key]:.4f} -> {after.summary[key]:.4f}")
+
+
+def _title_and_author(catalog: pd.DataFrame) -> pd.Series:
+    """Book id -> its folded title and author: two records alike here look like one book."""
+    same = catalog[C.TITLE].map(title_key) + "|" + catalog[C.AUTHOR].map(author_key)
+    return pd.Series(same.to_numpy(), index=catalog[C.BOOK_ID].astype(str).to_numpy())
+
+
+def main(names: Sequence[str] = ()) -> None:
     settings = Settings(_env_file=None)
     for name, load in DATASETS.items():
+        if names and name not in names:
+            continue
         dataset = load()
         if dataset is None:
             print(f"{name}: skipped, not found under {DATA}")
@@ -239,9 +318,13 @@ def main() -> None:
         for cut, make_split in CUTS.items():
             split = make_split(dataset)
             describe(name, dataset, cut, split)
-            print_table(compare(split, settings, progress=cut == next(iter(CUTS))))
+            target = cut == next(iter(CUTS))
+            comparison = compare(split, settings, progress=target)
+            print_table(comparison)
+            if target:
+                print_works(split, comparison, settings)
             print(flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -243,7 +243,7 @@ def build_site(root: Path, loans: int, postgres_url: str | None) -> Site:
     started = time.perf_counter()
     run_id = save_run(settings, model, dataset.catalog, dataset.holdings, lists)
     notes.append(f"bundle written in {time.perf_counter() - started:.0f} s")
-    artifacts.publish(settings.models_dir, run_id)
+    artifacts.publish(settings.models_dir, run_id, latest_erasure=0)
     rng = np.random.default_rng(0)
     readers = library.loans["reader_id"].astype(str).unique()
     books = library.catalog["book_id"].astype(str).to_numpy()
@@ -270,7 +270,13 @@ def save_run(
     if lists is None:
         lists = served_lists(model, catalog, holdings)
     artifacts.save_bundle(
-        settings.models_dir, run_id, model, catalog=catalog, holdings=holdings, lists=lists
+        settings.models_dir,
+        run_id,
+        model,
+        catalog=catalog,
+        holdings=holdings,
+        erasures_applied=0,
+        lists=lists,
     )
     return run_id
 
@@ -577,14 +583,14 @@ def objection_seen(site: Site, base: str, url: str) -> float | None:
 def republish(settings: Settings, base: str, count: int) -> list[float | None]:
     """Publish the served model again under `count` new run ids; seconds from each publish
     until every worker serves it with every list ready (None: not within the deadline)."""
-    current = artifacts.load_current(settings.models_dir)
+    current = artifacts.load_current(settings.models_dir, latest_erasure=0)
     seconds: list[float | None] = []
     for _ in range(count):
         run_id = save_run(
             settings, current.model, current.catalog, current.holdings, lists=current.lists
         )
         started = time.perf_counter()
-        artifacts.publish(settings.models_dir, run_id)
+        artifacts.publish(settings.models_dir, run_id, latest_erasure=0)
         ready = wait_for(partial(every_list_ready, base, run_id), READY_DEADLINE_S)
         seconds.append(time.perf_counter() - started if ready else None)
         if not ready:

@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy import Engine
 
 from recsys import artifacts
+from recsys.artifacts import Bundle
 from recsys.config import Settings
 from recsys.db.engine import make_engine
+from recsys.erasure import latest_erasure
 from recsys.exceptions import InputFormatError
 from recsys.lists.batch import (
     recommend_group,
@@ -19,6 +22,7 @@ from recsys.lists.batch import (
     similar_for_books,
 )
 from recsys.lists.render import write_csv
+from recsys.lists.served import ServedModel
 from recsys.privacy import Pseudonymizer
 
 
@@ -81,12 +85,20 @@ def _write(frame: pd.DataFrame, out: Path | None) -> None:
     write_csv(frame, out if out is not None else sys.stdout)
 
 
+def _published(settings: Settings, engine: Engine) -> tuple[Bundle, ServedModel]:
+    """The published bundle (refused if it misses an erasure), ready to make lists."""
+    bundle = artifacts.load_current(
+        Path(settings.models_dir), latest_erasure=latest_erasure(engine)
+    )
+    return bundle, serve_for_batch(bundle, engine, settings)
+
+
 def run_recommend(args: argparse.Namespace, settings: Settings) -> int:
-    bundle = artifacts.load_current(Path(settings.models_dir))
     engine = make_engine(settings)
     try:
+        bundle, served = _published(settings, engine)
         frame = recommend_readers(
-            serve_for_batch(bundle, engine, settings),
+            served,
             engine,
             settings,
             Pseudonymizer(settings.pseudonym_key_bytes()),
@@ -105,13 +117,11 @@ def run_recommend(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_similar(args: argparse.Namespace, settings: Settings) -> int:
-    bundle = artifacts.load_current(Path(settings.models_dir))
     books = _lines(args.books)
     engine = make_engine(settings)
     try:
-        frame = similar_for_books(
-            serve_for_batch(bundle, engine, settings), engine, books, k=args.k
-        )
+        bundle, served = _published(settings, engine)
+        frame = similar_for_books(served, engine, books, k=args.k)
     finally:
         engine.dispose()
     _write(frame, args.out)
@@ -128,11 +138,11 @@ def run_group(args: argparse.Namespace, settings: Settings) -> int:
         raise InputFormatError("give --readers (the members) or --past-reads, or both")
     members = _lines(args.readers) if args.readers is not None else []
     past = _lines(args.past_reads) if args.past_reads is not None else []
-    bundle = artifacts.load_current(Path(settings.models_dir))
     engine = make_engine(settings)
     try:
+        bundle, served = _published(settings, engine)
         frame, used = recommend_group(
-            serve_for_batch(bundle, engine, settings),
+            served,
             engine,
             settings,
             Pseudonymizer(settings.pseudonym_key_bytes()),

@@ -12,6 +12,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from recsys.config import get_settings
 from recsys.exceptions import RecsysError
 from recsys.threads import limit_blas_threads
@@ -30,6 +32,7 @@ COMMAND_MODULES = (
     "pipelines.publish",
     "pipelines.notebooks",
     "pipelines.curation",
+    "pipelines.works",
 )
 
 EXIT_FAILED = 1
@@ -51,8 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code.
 
     Every error ends in one line on stderr and exit code 1: a `RecsysError` with its message, a
-    file or disk error (OSError) with the file and the system's reason, anything else with its
-    type only (its message may quote data; ``--verbose`` shows the traceback).
+    database error without its SQL or parameters (they may hold pseudonyms), a file or disk
+    error (OSError) with the file and the system's reason, anything else with its type only (its
+    message may quote data; ``--verbose`` shows the traceback).
     """
     limit_blas_threads()
     args = build_parser().parse_args(argv)
@@ -65,6 +69,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args, get_settings()))
     except RecsysError as error:
         print(f"recsys {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except SQLAlchemyError as error:  # one line without SQL or parameters (they hold pseudonyms)
+        from recsys.nightly.runner import describe_error
+
+        print(
+            f"recsys {args.command}: error: the database failed ({describe_error(error)}); "
+            "nothing was changed",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         print(f"recsys {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)

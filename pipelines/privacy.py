@@ -1,25 +1,29 @@
 """`recsys forget`, `recsys consent` and `recsys rotate-key`: the reader-privacy commands.
 
-Reader ids are given raw (as on the library card), pseudonymized here with the configured key and
-never printed: the commands print counts only. Pass ``-`` to read the id from standard input,
-which keeps card numbers out of shell history and process listings.
+Reader ids are given raw (as on the library card), pseudonymized here with the configured key
+(refused unless the store is keyed with it: `recsys.store_key`) and never printed: the commands
+print counts only. Pass ``-`` to read the id from standard input, which keeps card numbers out of
+shell history and process listings. A command that could not do all it was asked (a database
+error, an unpurged model run) says so in one line and exits non-zero.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
+
+from sqlalchemy import Engine
 
 from recsys.config import Settings
 from recsys.consent import set_consent
 from recsys.db.engine import make_engine
 from recsys.db.schema import upgrade
-from recsys.erasure import forget_reader
+from recsys.erasure import erase_reader
 from recsys.key_rotation import rotate_key_file
 from recsys.nightly.lock import LockHeldError, run_lock
 from recsys.privacy import Pseudonymizer
+from recsys.store_key import check_store_key
 
 EXIT_LOCKED = 4
 READER_ID_HELP = "raw reader id (card number), or - to read it from stdin"
@@ -28,7 +32,8 @@ READER_ID_HELP = "raw reader id (card number), or - to read it from stdin"
 def register(subparsers: argparse._SubParsersAction) -> None:
     forget = subparsers.add_parser(
         "forget",
-        help="erase a reader: delete their loans and views, stop personalizing them at once",
+        help="erase a reader: delete their loans and views, stop personalizing them and purge "
+        "them from the saved model runs, at once",
     )
     forget.add_argument("reader_id", help=READER_ID_HELP)
     forget.set_defaults(handler=run_forget)
@@ -53,27 +58,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_forget(args: argparse.Namespace, settings: Settings) -> int:
-    pseudonym = _pseudonym(args.reader_id, settings)
+    reader_id = _reader_id(args.reader_id)
     engine = make_engine(settings)
     upgrade(engine)
-    result = forget_reader(engine, pseudonym=pseudonym)
+    pseudonymizer = _store_pseudonymizer(engine, settings)
+    erasure = erase_reader(
+        engine, Path(settings.models_dir), pseudonyms=pseudonymizer.pseudonyms(reader_id)
+    )
     print(
-        f"reader erased: {result.loans_deleted} loan events and {result.views_deleted} views "
-        "deleted; personal suggestions are off for them from now on. The next published model "
-        "is trained without them"
+        f"reader erased: {erasure.store.loans_deleted} loan events and "
+        f"{erasure.store.views_deleted} views deleted; personal suggestions are off for them "
+        f"from now on. Saved model runs: {len(erasure.runs.purged)} purged of them (running "
+        f"services reload a purged published model at their next poll), "
+        f"{len(erasure.runs.discarded)} unservable ones deleted"
     )
     return 0
 
 
 def run_consent(args: argparse.Namespace, settings: Settings) -> int:
-    pseudonym = _pseudonym(args.reader_id, settings)
+    reader_id = _reader_id(args.reader_id)
     engine = make_engine(settings)
     upgrade(engine)
-    now = int(time.time())
-    changed = set_consent(engine, reader_id=pseudonym, consented=args.consented, at=now)
-    if not changed:
-        print("a newer consent answer is already recorded for this reader; left unchanged")
-    elif args.consented:
+    pseudonymizer = _store_pseudonymizer(engine, settings)
+    set_consent(engine, reader_id=pseudonymizer.pseudonymize(reader_id), consented=args.consented)
+    if args.consented:
         print(f"consent recorded (mode {settings.consent_mode}): personal suggestions allowed")
     else:
         print(
@@ -94,16 +102,24 @@ def run_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_LOCKED
     print(
         f"key rotated: {result.readers} readers ({result.rows} rows) re-pseudonymized; the key "
-        f"chain in {settings.pseudonym_key_file} now ends with the new key. Restart the service "
-        "and run `recsys nightly` so the published model uses the new pseudonyms; you may then "
+        f"chain in {settings.pseudonym_key_file} now ends with the new key, which running "
+        "services read at their next poll (restart one whose key is in RECSYS_PSEUDONYM_KEY). "
+        "Run `recsys nightly` so the published model uses the new pseudonyms; you may then "
         f"delete {args.new_key_file}"
     )
     return 0
 
 
-def _pseudonym(raw: str, settings: Settings) -> str:
-    """The pseudonym of a raw id given on the command line or (for ``-``) on stdin."""
+def _reader_id(raw: str) -> str:
+    """A raw id given on the command line or (for ``-``) on stdin."""
     reader_id = sys.stdin.readline() if raw == "-" else raw
     if not reader_id.strip():
         raise SystemExit("recsys: error: reader_id must not be empty")
-    return Pseudonymizer(settings.pseudonym_key_bytes()).pseudonymize(reader_id)
+    return reader_id
+
+
+def _store_pseudonymizer(engine: Engine, settings: Settings) -> Pseudonymizer:
+    """The configured key's pseudonymizer, refused unless the store is keyed with it."""
+    pseudonymizer = Pseudonymizer(settings.pseudonym_key_bytes())
+    check_store_key(engine, pseudonymizer)
+    return pseudonymizer

@@ -1,4 +1,7 @@
-"""`recsys publish RUN_ID` and `recsys rollback`: move the served-model pointer by hand."""
+"""`recsys publish RUN_ID` and `recsys rollback`: move the served-model pointer by hand.
+
+Both refuse a run that may hold a reader erased after it was trained (`recsys.artifacts`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from pathlib import Path
 
 from recsys import artifacts
 from recsys.config import Settings
+from recsys.erasure import stored_latest_erasure
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_publish(args: argparse.Namespace, settings: Settings) -> int:
     models_dir = Path(settings.models_dir)
     before = artifacts.current_run_id(models_dir)
-    artifacts.publish(models_dir, args.run_id)
+    artifacts.publish(models_dir, args.run_id, latest_erasure=stored_latest_erasure(settings))
     print(
         f"published {args.run_id} (previous: {before or 'none'}); "
         "running services pick it up at their next poll"
@@ -33,6 +37,6 @@ def run_publish(args: argparse.Namespace, settings: Settings) -> int:
 def run_rollback(args: argparse.Namespace, settings: Settings) -> int:
     models_dir = Path(settings.models_dir)
     before = artifacts.current_run_id(models_dir)
-    restored = artifacts.rollback(models_dir)
+    restored = artifacts.rollback(models_dir, latest_erasure=stored_latest_erasure(settings))
     print(f"rolled back from {before} to {restored}")
     return 0

@@ -15,6 +15,13 @@ A run directory without a manifest is incomplete (a crashed or running job) and 
 or loaded. Nothing here unpickles: arrays are `.npy` files written and read without pickle
 (`recsys.array_files`), parameters JSON. A loaded bundle's large arrays are memory-mapped, so
 the service's workers share one copy: its files are replaced, never rewritten in place.
+
+Erasure reaches the runs (`recsys.erasure`): the manifest's ``privacy`` record says up to which
+erasure (the id of its `privacy_events` row) the run's data reflect, ``erasures_applied``, and
+when readers were last purged from it, ``purged_at`` (never who). Loading and publishing take the
+id of the store's latest erasure and refuse a run that does not reflect it (`check_erasures`):
+one trained on data read before an erasure and not purged since may hold the erased reader.
+`purge_bundle` removes readers from a saved run and re-writes its files and checksums.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import re
 import secrets
 import shutil
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -40,7 +47,7 @@ import pandas as pd
 from recsys.array_files import load_arrays, save_arrays
 from recsys.columns import Columns as C
 from recsys.data.dataset import CATALOG_COLUMNS, HOLDINGS_COLUMNS
-from recsys.exceptions import BundleIntegrityError, ModelNotFoundError
+from recsys.exceptions import BundleIntegrityError, ErasurePendingError, ModelNotFoundError
 from recsys.models.base import ARRAYS_DIR, Recommender
 
 MANIFEST = "manifest.json"
@@ -52,9 +59,19 @@ RUNS_DIR = "runs"
 CURRENT = "CURRENT"
 PREVIOUS = "PREVIOUS"
 PUBLISHED = "PUBLISHED"
+PRIVACY = "privacy"
 FORMAT_VERSION = 1
 RESERVED_KEYS = frozenset(
-    {"format_version", "run_id", "created_at", "model", "snapshot_rows", "versions", "files"}
+    {
+        "format_version",
+        "run_id",
+        "created_at",
+        "model",
+        "snapshot_rows",
+        "versions",
+        "files",
+        PRIVACY,
+    }
 )
 VERSIONED_PACKAGES = ("recsys", "numpy", "scipy", "pandas", "scikit-learn", "implicit")
 RUN_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4,}$")
@@ -73,6 +90,8 @@ class Bundle:
     holdings: pd.DataFrame
     #: the precomputed lists by name, memory-mapped (empty when the run has none)
     lists: Mapping[str, np.ndarray] = field(default_factory=dict)
+    #: SHA-256 of the manifest read: a purge re-writes the manifest of the same run id
+    manifest_sha256: str = ""
 
 
 def new_run_id() -> str:
@@ -94,14 +113,17 @@ def save_bundle(
     *,
     catalog: pd.DataFrame,
     holdings: pd.DataFrame,
+    erasures_applied: int,
     manifest_extra: dict[str, Any] | None = None,
     lists: Mapping[str, np.ndarray] | None = None,
 ) -> Path:
     """Write a complete bundle for `run_id` and return its directory.
 
-    `lists` are the model's precomputed lists (`recsys.lists.served.served_lists`). Files
-    already in the run directory (a job's log, say) are kept and checksummed too. The manifest
-    is written last, atomically, so a crash leaves a bundle that verification refuses.
+    `erasures_applied` is the id of the store's latest erasure when the training data were read
+    (`recsys.erasure.latest_erasure`, read before the data): the run reflects every erasure up
+    to it. `lists` are the model's precomputed lists (`recsys.lists.served.served_lists`).
+    Files already in the run directory (a job's log, say) are kept and checksummed too. The
+    manifest is written last, atomically, so a crash leaves a bundle that verification refuses.
     """
     extra = dict(manifest_extra or {})
     clash = sorted(RESERVED_KEYS.intersection(extra))
@@ -116,10 +138,7 @@ def save_bundle(
         save_arrays(path / LISTS_DIR, lists)
     catalog_rows = _write_snapshot(catalog, CATALOG_COLUMNS, path / CATALOG_FILE)
     holdings_rows = _write_snapshot(holdings, HOLDINGS_COLUMNS, path / HOLDINGS_FILE)
-    files = {
-        rel: {"sha256": _sha256(path / rel), "bytes": (path / rel).stat().st_size}
-        for rel in _bundle_files(path)
-    }
+    files = {rel: _file_entry(path / rel) for rel in _bundle_files(path)}
     manifest = {
         "format_version": FORMAT_VERSION,
         "run_id": run_id,
@@ -128,9 +147,10 @@ def save_bundle(
         "snapshot_rows": {"catalog": catalog_rows, "holdings": holdings_rows},
         "versions": _library_versions(),
         "files": files,
+        PRIVACY: {"erasures_applied": int(erasures_applied), "purged_at": None},
         **extra,
     }
-    _atomic_write(path / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    _write_manifest(path, manifest)
     return path
 
 
@@ -176,11 +196,22 @@ def verify_bundle(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_bundle(path: Path) -> Bundle:
-    """Verify, then load the model and snapshots of the bundle at `path`."""
+def load_bundle(path: Path, *, latest_erasure: int) -> Bundle:
+    """Verify, then load the model and snapshots of the bundle at `path`.
+
+    `latest_erasure` is the id of the store's latest erasure (`recsys.erasure.latest_erasure`):
+    a run that does not reflect it is refused with `ErasurePendingError`.
+    """
+    bundle = _read_bundle(Path(path))
+    check_erasures(bundle.manifest, latest_erasure=latest_erasure)
+    return bundle
+
+
+def _read_bundle(path: Path) -> Bundle:
+    """Verify and load a bundle, whatever erasures it reflects (for `purge_bundle`)."""
     from recsys.models.registry import load_model
 
-    path = Path(path)
+    stamp = manifest_sha256(path)
     manifest = verify_bundle(path)
     try:
         model = load_model(path / MODEL_DIR)
@@ -189,7 +220,7 @@ def load_bundle(path: Path) -> Bundle:
         lists = load_arrays(path / LISTS_DIR)
     except (OSError, ValueError, KeyError) as error:
         raise BundleIntegrityError(f"bundle {path} could not be loaded: {error}") from error
-    return Bundle(path.name, path, manifest, model, catalog, holdings, lists)
+    return Bundle(path.name, path, manifest, model, catalog, holdings, lists, stamp or "")
 
 
 def model_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -205,6 +236,151 @@ def model_arrays(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """The run's manifest without verifying its files (None: the run is unfinished)."""
+    try:
+        manifest = json.loads((Path(path) / MANIFEST).read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError as error:
+        raise BundleIntegrityError(f"{Path(path) / MANIFEST} is not valid JSON: {error}") from error
+    if not isinstance(manifest, dict):
+        raise BundleIntegrityError(f"{Path(path) / MANIFEST} is not a manifest")
+    return manifest
+
+
+def discard_model(path: Path) -> bool:
+    """Delete the model files and precomputed lists of a run that must never be served; its
+    reports stay. Returns whether there was a model."""
+    shutil.rmtree(Path(path) / LISTS_DIR, ignore_errors=True)
+    model_dir = Path(path) / MODEL_DIR
+    if not model_dir.exists():
+        return False
+    shutil.rmtree(model_dir)
+    return True
+
+
+def manifest_sha256(path: Path) -> str | None:
+    """SHA-256 of the run's manifest as it is now (None: no manifest): it changes when the run is
+    purged, while the run id stays."""
+    try:
+        return hashlib.sha256((Path(path) / MANIFEST).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def erasures_applied(manifest: dict[str, Any]) -> int:
+    """The id of the latest erasure the run reflects (0 for a run saved without the record)."""
+    record = manifest.get(PRIVACY)
+    applied = record.get("erasures_applied") if isinstance(record, dict) else None
+    return applied if isinstance(applied, int) and not isinstance(applied, bool) else 0
+
+
+def newest_erasure_recorded(models_dir: Path) -> int:
+    """The newest erasure any saved run reflects (0: none): a lower bound of the store's latest
+    erasure that needs no database, since every erasure is recorded in the runs it purges."""
+    newest = 0
+    for run_id in list_runs(models_dir):
+        try:
+            manifest = read_manifest(run_path(models_dir, run_id))
+        except (BundleIntegrityError, OSError):
+            continue
+        newest = max(newest, erasures_applied(manifest or {}))
+    return newest
+
+
+def check_erasures(manifest: dict[str, Any], *, latest_erasure: int) -> None:
+    """Refuse a run that does not reflect the store's latest erasure (see the module docstring)."""
+    if erasures_applied(manifest) < latest_erasure:
+        raise ErasurePendingError(
+            f"run {manifest.get('run_id')} was trained on data read before the latest erasure "
+            "and has not been purged since, so it may still hold the erased reader; it is not "
+            "served. Publish a newer run or run `recsys nightly` (a run that missed an erasure "
+            "while it trained is never purged afterwards: retrain)"
+        )
+
+
+#: Computes a purged model's precomputed lists (`recsys.lists.served.served_lists`).
+ListsOf = Callable[[Recommender, pd.DataFrame, pd.DataFrame], Mapping[str, np.ndarray]]
+
+
+def purge_bundle(
+    path: Path,
+    readers: Sequence[str],
+    *,
+    erasure_id: int,
+    previous_erasure_id: int,
+    lists_of: ListsOf | None = None,
+) -> bool:
+    """Remove `readers` (pseudonyms) from the saved run at `path` for erasure `erasure_id`;
+    returns whether the run held any of them.
+
+    The run's model files are re-written without them, and its precomputed lists, if it carries
+    any, are computed again from the purged model with `lists_of` (without it they are removed:
+    the service then computes them itself). Each file is replaced atomically and the manifest,
+    with the new checksums, is written last, so a reader of the bundle that sees the new
+    manifest sees the new files. The run then reflects `erasure_id` if it reflected every
+    erasure before (`previous_erasure_id`); a run that missed an earlier erasure keeps its old
+    record, and so stays refused, since its other erased readers are not known here.
+    """
+    path = Path(path)
+    bundle = _read_bundle(path)
+    manifest = dict(bundle.manifest)
+    held = bundle.model.forget_readers(readers)
+    applied = erasures_applied(manifest)
+    record = dict(manifest.get(PRIVACY) or {})
+    if applied >= previous_erasure_id:
+        record["erasures_applied"] = max(applied, erasure_id)
+    if held:
+        record["purged_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        _replace_model_files(path, bundle.model, manifest)
+        if bundle.lists:
+            lists = lists_of(bundle.model, bundle.catalog, bundle.holdings) if lists_of else {}
+            _replace_folder(path, LISTS_DIR, save_arrays(path / LISTS_DIR, lists), manifest)
+    if record != manifest.get(PRIVACY) or held:
+        manifest[PRIVACY] = record
+        _write_manifest(path, manifest)
+    return held > 0
+
+
+def _replace_model_files(path: Path, model: Recommender, manifest: dict[str, Any]) -> None:
+    """Save `model` over the run's model files, each by an atomic rename, delete those it no
+    longer writes (an older format's archive), and enter the new checksums into `manifest`
+    (which the caller writes afterwards)."""
+    staging = path / f".tmp-purge-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        placed = []
+        for source in model.save(staging):
+            target = path / MODEL_DIR / source.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with source.open("rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(source, target)
+            placed.append(target)
+        _replace_folder(path, MODEL_DIR, placed, manifest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _replace_folder(
+    path: Path, folder: str, written: Sequence[Path], manifest: dict[str, Any]
+) -> None:
+    """Make `manifest` list exactly the `written` files under the run's `folder`, deleting
+    any other file it listed there."""
+    kept = {target.relative_to(path).as_posix() for target in written}
+    files = {}
+    for rel, entry in manifest["files"].items():
+        if rel.startswith(f"{folder}/") and rel not in kept:
+            (path / rel).unlink(missing_ok=True)
+        else:
+            files[rel] = entry
+    files.update({rel: _file_entry(path / rel) for rel in kept})
+    manifest["files"] = files
+    for directory in {target.parent for target in written} | {path / folder}:
+        if directory.is_dir():
+            _fsync_dir(directory)
+
+
 def current_run_id(models_dir: Path) -> str | None:
     """The published run id, or None when nothing has been published."""
     return _read_pointer(Path(models_dir) / CURRENT)
@@ -215,12 +391,12 @@ def previous_run_id(models_dir: Path) -> str | None:
     return _read_pointer(Path(models_dir) / PREVIOUS)
 
 
-def publish(models_dir: Path, run_id: str) -> None:
+def publish(models_dir: Path, run_id: str, *, latest_erasure: int) -> None:
     """Make `run_id` the served model; the old `CURRENT` becomes `PREVIOUS`.
 
-    Refuses a bundle that fails verification or whose model's lists are not k-anonymous. Each
-    pointer file is replaced atomically, so a
-    reader of `CURRENT` sees either the old or the new id, never a partial one.
+    Refuses a bundle that fails verification, whose model's lists are not k-anonymous, or that
+    does not reflect `latest_erasure` (see `load_bundle`). Each pointer file is replaced
+    atomically, so a reader of `CURRENT` sees either the old or the new id, never a partial one.
     """
     models_dir = Path(models_dir)
     path = run_path(models_dir, run_id)
@@ -228,7 +404,9 @@ def publish(models_dir: Path, run_id: str) -> None:
         raise ModelNotFoundError(f"run {run_id} does not exist in {models_dir / RUNS_DIR}")
     from recsys.models.registry import check_private
 
-    check_private(verify_bundle(path)["model"]["name"])
+    manifest = verify_bundle(path)
+    check_private(manifest["model"]["name"])
+    check_erasures(manifest, latest_erasure=latest_erasure)
     current = current_run_id(models_dir)
     if current == run_id:
         return
@@ -254,13 +432,16 @@ def fallback_run_ids(models_dir: Path) -> list[str]:
     ]
 
 
-def rollback(models_dir: Path) -> str:
-    """Serve `PREVIOUS` again (the rolled-back run becomes `PREVIOUS`); returns the restored id."""
+def rollback(models_dir: Path, *, latest_erasure: int) -> str:
+    """Serve `PREVIOUS` again (the rolled-back run becomes `PREVIOUS`); returns the restored id.
+
+    Refused like `publish` when `PREVIOUS` does not reflect `latest_erasure`.
+    """
     models_dir = Path(models_dir)
     previous = previous_run_id(models_dir)
     if previous is None:
         raise ModelNotFoundError(f"nothing to roll back to: {models_dir / PREVIOUS} does not exist")
-    publish(models_dir, previous)
+    publish(models_dir, previous, latest_erasure=latest_erasure)
     return previous
 
 
@@ -288,8 +469,9 @@ def list_runs(models_dir: Path) -> list[str]:
     return sorted(p.name for p in runs_dir.iterdir() if p.is_dir() and RUN_ID_PATTERN.match(p.name))
 
 
-def load_current(models_dir: Path) -> Bundle:
-    """Load the published bundle, or raise `ModelNotFoundError` saying how to publish one."""
+def load_current(models_dir: Path, *, latest_erasure: int) -> Bundle:
+    """Load the published bundle (see `load_bundle`), or raise `ModelNotFoundError` saying how to
+    publish one."""
     models_dir = Path(models_dir)
     run_id = current_run_id(models_dir)
     if run_id is None:
@@ -297,7 +479,7 @@ def load_current(models_dir: Path) -> Bundle:
             f"no published model in {models_dir}: run `recsys nightly` (or train, then "
             "`recsys publish RUN_ID`) first"
         )
-    return load_bundle(run_path(models_dir, run_id))
+    return load_bundle(run_path(models_dir, run_id), latest_erasure=latest_erasure)
 
 
 def _published_run_ids(models_dir: Path) -> list[str]:
@@ -330,6 +512,14 @@ def _bundle_files(path: Path) -> list[str]:
         and not p.name.startswith(".tmp-")
         and p.suffix != ".log"
     )
+
+
+def _file_entry(path: Path) -> dict[str, Any]:
+    return {"sha256": _sha256(path), "bytes": path.stat().st_size}
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    _atomic_write(path / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str))
 
 
 def _write_snapshot(frame: pd.DataFrame, columns: tuple[str, ...], target: Path) -> int:

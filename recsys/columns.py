@@ -33,6 +33,24 @@ class Columns:
     WORK_ID: Final = "work_id"
     FORMAT: Final = "format"
 
+    # Read from MARC records to group records into works (not columns of CSV catalogs)
+    FILING_TITLE: Final = "filing_title"
+    TITLE_PART: Final = "title_part"
+    UNIFORM_TITLE: Final = "uniform_title"
+    SERIES: Final = "series"
+    ISBNS: Final = "isbns"
+    RECORD_IDS: Final = "record_ids"
+    OTHER_EDITIONS: Final = "other_editions"
+
+    # A record's work evidence and its derived work (table book_works)
+    TITLE_KEY: Final = "title_key"
+    MAIN_TITLE_KEY: Final = "main_title_key"
+    UNIFORM_TITLE_KEY: Final = "uniform_title_key"
+    AUTHOR_KEY: Final = "author_key"
+    SERIES_KEY: Final = "series_key"
+    IDENTIFIERS: Final = "identifiers"
+    WORK_KEY: Final = "work_key"
+
     COPIES: Final = "copies"
     AVAILABLE: Final = "available"
 

@@ -6,19 +6,30 @@ The consent mode (`Settings.consent_mode`) decides what a missing answer means:
 - ``opt-out``: everyone is, unless recorded with ``consented = False`` (objection or erasure).
 
 The same rule covers browse sessions: a view is joined to a reader only when the reader was logged
-in (the export names them) *and* may contribute; any other view stays anonymous. Consent answers
-arrive through the consent export (`recsys ingest consent`) and the admin API; the newest answer
-wins, so an old export never undoes a newer decision.
+in (the export names them) *and* may contribute; any other view stays anonymous.
+
+Which answer is in force:
+
+- an answer given through `recsys consent`, the admin API or an erasure (`recsys forget`) is the
+  reader's decision now: it takes effect at once, whatever is stored and however it is dated
+  (`set_consent`);
+- a consent export's rows (`apply_consents`) replace a stored answer only when they rank above
+  it: the later time wins and, at the same time, a refusal wins. An answer cannot have been
+  given after it was recorded, so a date in the future counts as the time of recording; an
+  undated refusal counts as given at the time of recording, and an undated consent as given at
+  `UNDATED_CONSENT_TIME`, before any dated answer. So an erasure or an objection is overridden
+  only by a consent that is explicit, dated and later; an old or undated export never undoes it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterable
 from typing import Literal
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
 from recsys.columns import Columns as C
 from recsys.config import Settings
@@ -27,6 +38,10 @@ from recsys.db.queries import load_dataset
 from recsys.db.tables import consent, views
 
 ConsentMode = Literal["opt-in", "opt-out"]
+#: `updated_at` of a consent export row without a date (set by the row validation).
+UNDATED = -1
+#: The time an undated consent counts as given: before every dated answer.
+UNDATED_CONSENT_TIME = 0
 CONSENT_COLUMNS = (C.READER_ID, C.CONSENTED, C.UPDATED_AT)
 CONSENT_ANSWERS = {
     **dict.fromkeys(("yes", "y", "true", "1"), True),
@@ -73,32 +88,70 @@ def personalizable(engine: Engine, settings: Settings, reader_ids: Iterable[str]
     return {r for r in wanted if allowed(answers.get(r), settings.consent_mode)}
 
 
-def set_consent(engine: Engine, *, reader_id: str, consented: bool, at: int) -> bool:
-    """Record one reader's answer at Unix time `at`; returns False when a newer answer is kept.
+def set_consent(engine: Engine, *, reader_id: str, consented: bool, at: int | None = None) -> None:
+    """Record the answer a reader gives now (`recsys consent`, the admin API), at Unix time `at`
+    (default: now): it takes effect at once, replacing any stored answer however it is dated.
 
     Withdrawing consent also detaches the reader's browse sessions (their views become anonymous).
     """
-    frame = pd.DataFrame({C.READER_ID: [reader_id], C.CONSENTED: [consented], C.UPDATED_AT: [at]})
+    now = int(time.time()) if at is None else int(at)
     with engine.begin() as connection:
-        return apply_consents(connection, frame) == 1
+        record_answer(connection, reader_id=reader_id, consented=consented, at=now)
 
 
-def apply_consents(connection: Connection, frame: pd.DataFrame) -> int:
-    """Upsert answers `[reader_id, consented, updated_at]` (pseudonyms) inside the caller's
-    transaction; the newest answer per reader wins. Returns how many readers' answers changed.
+def record_answer(connection: Connection, *, reader_id: str, consented: bool, at: int) -> None:
+    """Replace the reader's answer inside the caller's transaction (see `set_consent`)."""
+    connection.execute(delete(consent).where(consent.c.reader_id == reader_id))
+    connection.execute(
+        insert(consent).values(reader_id=reader_id, consented=consented, updated_at=at)
+    )
+    if not consented:
+        detach_sessions(connection, [reader_id])
+
+
+def answer_rank(consented: bool, at: int) -> tuple[int, bool]:
+    """How export answers are ordered: the later time first, then a refusal over a consent."""
+    return int(at), not consented
+
+
+def export_times(frame: pd.DataFrame, *, now: int) -> pd.Series:
+    """The time each export answer counts as given (see the module docstring): dates after `now`
+    become `now`; undated refusals `now`, undated consents `UNDATED_CONSENT_TIME`."""
+    dated = frame[C.UPDATED_AT].astype("int64")
+    undated = dated == UNDATED
+    refusal = ~frame[C.CONSENTED].astype(bool)
+    times = dated.clip(upper=now)
+    times = times.mask(undated & refusal, now)
+    return times.mask(undated & ~refusal, UNDATED_CONSENT_TIME)
+
+
+def apply_consents(connection: Connection, frame: pd.DataFrame, *, now: int | None = None) -> int:
+    """Upsert export answers `[reader_id, consented, updated_at]` (pseudonyms; `updated_at` may
+    be `UNDATED`) inside the caller's transaction: per reader, the answer of highest
+    `answer_rank` among the stored one and these is kept. Returns how many readers' answers
+    changed. `now` is the time of recording (default: now).
     """
     if frame.empty:
         return 0
-    latest = (
-        frame.loc[:, list(CONSENT_COLUMNS)]
-        .assign(**{C.UPDATED_AT: frame[C.UPDATED_AT].astype("int64")})
-        .sort_values(C.UPDATED_AT, kind="stable")
-        .drop_duplicates(C.READER_ID, keep="last")
+    now = int(time.time()) if now is None else int(now)
+    ranked = frame.loc[:, list(CONSENT_COLUMNS)].assign(
+        **{C.UPDATED_AT: export_times(frame, now=now)}
     )
-    answers = [(str(r), bool(c), int(t)) for r, c, t in latest.itertuples(index=False, name=None)]
-    stored = _stored_times(connection, [reader for reader, _, _ in answers])
+    ranked = ranked.assign(refusal=~ranked[C.CONSENTED].astype(bool))
+    latest = ranked.sort_values([C.UPDATED_AT, "refusal"], kind="stable").drop_duplicates(
+        C.READER_ID, keep="last"
+    )
+    answers = [
+        (str(r), bool(c), int(t))
+        for r, c, t in latest[list(CONSENT_COLUMNS)].itertuples(index=False, name=None)
+    ]
+    stored = _stored_answers(connection, [reader for reader, _, _ in answers])
     new = [a for a in answers if a[0] not in stored]
-    newer = [a for a in answers if a[0] in stored and stored[a[0]] <= a[2]]
+    newer = [
+        a
+        for a in answers
+        if a[0] in stored and answer_rank(a[1], a[2]) > answer_rank(*stored[a[0]])
+    ]
     if new:
         connection.execute(
             insert(consent),
@@ -175,15 +228,15 @@ def filter_training_data(
     return dataclasses.replace(dataset, interactions=frame.loc[keep].reset_index(drop=True))
 
 
-def _stored_times(connection: Connection, reader_ids: list[str]) -> dict[str, int]:
-    """The `updated_at` of readers already recorded (queried in chunks of bound parameters)."""
-    stored: dict[str, int] = {}
+def _stored_answers(connection: Connection, reader_ids: list[str]) -> dict[str, tuple[bool, int]]:
+    """The answer and time of readers already recorded (queried in chunks of bound parameters)."""
+    stored: dict[str, tuple[bool, int]] = {}
     for start in range(0, len(reader_ids), 500):
         chunk = reader_ids[start : start + 500]
-        query = select(consent.c.reader_id, consent.c.updated_at).where(
+        query = select(consent.c.reader_id, consent.c.consented, consent.c.updated_at).where(
             consent.c.reader_id.in_(chunk)
         )
-        stored.update({r: int(t) for r, t in connection.execute(query).all()})
+        stored.update({r: (bool(c), int(t)) for r, c, t in connection.execute(query).all()})
     return stored
 
 

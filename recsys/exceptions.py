@@ -27,6 +27,10 @@ class BundleIntegrityError(RecsysError):
     """A model bundle is incomplete or a file's checksum does not match its manifest."""
 
 
+class ErasurePendingError(RecsysError):
+    """A model run may hold a reader erased after its data were read: it was not purged since."""
+
+
 class NotFittedError(RecsysError):
     """A recommender was used before `fit`."""
 

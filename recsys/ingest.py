@@ -38,10 +38,13 @@ from recsys.data.validation import (
     utc_day,
     validate,
 )
+from recsys.data.work_evidence import MARC_FIELDS, record_evidence
 from recsys.db import tables
+from recsys.db import works as stored_works
 from recsys.exceptions import TooManyBadRowsError
 from recsys.integrations.exports import open_export
 from recsys.privacy import Pseudonymizer
+from recsys.store_key import check_key
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +147,8 @@ def ingest_file(
         More than `max_bad_share` (default `settings.max_bad_row_share`) of the rows are bad:
         nothing is stored and a CSV of the bad rows is written under `settings.quarantine_dir`.
     ConfigurationError
-        Reader ids must be pseudonymized but the key is missing or too short.
+        Reader ids must be pseudonymized but the key is missing or too short, or is not the key
+        the store is keyed with (`recsys.store_key.KeyMismatchError`).
     """
     started = time.perf_counter()
     schema = get_schema(kind)
@@ -178,6 +182,8 @@ def ingest_file(
     reasons: Counter[str] = Counter()
     with engine.connect() as connection, connection.begin():
         _tune(connection)
+        if pseudonymizer is not None:  # another key would split readers from their history
+            check_key(connection, pseudonymizer)
         report.file_id = _record_file(connection, report)
         duplicates = DuplicateFilter()
         with (
@@ -190,6 +196,8 @@ def ingest_file(
                 if pseudonymizer is not None:
                     accepted = _pseudonymize(accepted, pseudonymizer)
                 inserted = _write_rows(connection, schema, accepted, report.file_id)
+                if kind == "catalog":
+                    stored_works.write_evidence(connection, evidence=_evidence(chunk, accepted))
                 _write_quarantine(connection, kind, result.quarantined, report.file_id)
                 report.rows_read += len(chunk)
                 report.rows_accepted += inserted
@@ -210,6 +218,9 @@ def ingest_file(
                 f"({report.bad_share:.1%} > max_bad_share {limit:.1%}); nothing was stored. "
                 f"By reason: {_format_reasons(reasons)}. Bad rows: {report_path}"
             )
+        if kind == "catalog":
+            regrouped = stored_works.regroup(connection)
+            logger.info("%s: works derived again, %d records changed work", path.name, regrouped)
         connection.execute(
             update(tables.ingested_files)
             .where(tables.ingested_files.c.file_id == report.file_id)
@@ -321,6 +332,15 @@ def _write_rows(
     sql = _insert_sql(connection.dialect.name, schema, columns)
     rows = list(zip(*values, strict=True))
     return _executemany(connection, sql, rows)
+
+
+def _evidence(chunk: pd.DataFrame, accepted: pd.DataFrame) -> pd.DataFrame:
+    """The work evidence of the accepted catalog rows, with the MARC fields that validation
+    does not keep (they are not catalog columns)."""
+    marc_fields = [name for name in MARC_FIELDS if name in chunk]
+    if marc_fields:
+        accepted = accepted.merge(chunk[[LINE_NUMBER, *marc_fields]], on=LINE_NUMBER, how="left")
+    return record_evidence(accepted)
 
 
 def _write_quarantine(connection: Connection, kind: str, frame: pd.DataFrame, file_id: int) -> None:

@@ -25,9 +25,14 @@ first written to ``<key file>.next`` (0600), then the store is rotated and commi
 chain file replaces the key file atomically. A leftover ``.next`` file means a rotation was
 interrupted; the command refuses to run until the operator has checked it (see docs/privacy.md).
 
-Afterwards: restart the service (it reads the key at start) and run the nightly, which trains a
-model on the new pseudonyms; until it is published, readers get the non-personal fallback. Older
-model runs still hold old pseudonyms: after a key leak, delete them (`keep_runs` prunes them).
+The store keeps a fingerprint of its key chain (`recsys.store_key`), replaced in the rotation's
+transaction: a running service notices the new fingerprint within a poll interval and reads the
+key file again (a key from ``RECSYS_PSEUDONYM_KEY`` cannot be re-read: the service then refuses
+reader routes with 503 until restarted with the new chain); any other process with the old chain
+is refused before it writes. Run the nightly afterwards, which trains a model on the new
+pseudonyms; until it is published, readers get the non-personal fallback. Older model runs still
+hold old pseudonyms (an erasure purges a reader from them under every pseudonym of the chain):
+after a key leak, delete them (`keep_runs` prunes them).
 """
 
 from __future__ import annotations
@@ -42,7 +47,8 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 from recsys.config import Settings
 from recsys.db.tables import metadata, privacy_events
 from recsys.exceptions import ConfigurationError
-from recsys.privacy import chain_pseudonym, split_key_chain
+from recsys.privacy import Pseudonymizer, chain_pseudonym, split_key_chain
+from recsys.store_key import check_key, record_key
 
 KEY_ROTATION_EVENT = "key_rotation"
 PENDING_SUFFIX = ".next"
@@ -68,14 +74,16 @@ def rotate_key(
     """Re-pseudonymize the store from the chain `old_key` to the chain ending in `new_key`.
 
     Every stored pseudonym p becomes HMAC(new_key, p) in every table with a ``reader_id`` column,
-    in one transaction. `old_key` is the current key or chain: the new key must not already be in
-    it (rotating twice with one key would unlink every reader).
+    in one transaction, which also records the new chain's fingerprint (`recsys.store_key`).
+    `old_key` is the current key or chain, refused if the store is keyed with another; the new key
+    must not already be in it (rotating twice with one key would unlink every reader).
     """
-    _check_new_key(old_key, new_key)
+    chain = next_key_chain(old_key, new_key)
     link = new_key.strip()
     tables = [table for table in metadata.sorted_tables if "reader_id" in table.c]
     rows = 0
     with engine.begin() as connection:
+        check_key(connection, Pseudonymizer(old_key))
         stored: set[str] = set()
         for table in tables:
             query = select(table.c.reader_id).where(table.c.reader_id.is_not(None)).distinct()
@@ -95,6 +103,7 @@ def rotate_key(
         connection.execute(
             insert(privacy_events).values(kind=KEY_ROTATION_EVENT, count=len(mapping), at=now)
         )
+        record_key(connection, Pseudonymizer(chain))
     return RotationResult(readers=len(mapping), rows=rows)
 
 

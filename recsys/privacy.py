@@ -17,6 +17,9 @@ from collections.abc import Iterable
 import pandas as pd
 
 PSEUDONYM_HEX_CHARS = 32
+#: What a key fingerprint is the keyed hash of. Reader ids are stripped before they are hashed,
+#: so with its leading space no pseudonym is ever the hash of this message.
+FINGERPRINT_MESSAGE = b" fingerprint of a recsys pseudonym key chain"
 
 
 class Pseudonymizer:
@@ -32,10 +35,29 @@ class Pseudonymizer:
 
     def pseudonymize(self, reader_id: str) -> str:
         """The pseudonym of one raw reader id (first 128 bits of the HMAC, hex; chained keys)."""
+        return self.pseudonyms(reader_id)[-1]
+
+    def pseudonyms(self, reader_id: str) -> tuple[str, ...]:
+        """Every pseudonym the reader has had, one per key of the chain, oldest first (the last
+        is `pseudonymize`): model runs trained before a key rotation know them by an older one."""
         value = str(reader_id).strip()
+        found: list[str] = []
         for key in self._keys:
             value = chain_pseudonym(key, value)
-        return value
+            found.append(value)
+        return tuple(found)
+
+    def fingerprint(self) -> str:
+        """A fingerprint of the key chain: equal fingerprints pseudonymize alike.
+
+        It is a keyed hash (every key of the chain in turn) of a fixed message that is never a
+        reader id, so it reveals nothing about the keys or any pseudonym. The store keeps it to
+        notice a process that pseudonymizes with another key (a rotation it missed).
+        """
+        digest = b""
+        for key in self._keys:
+            digest = hmac.new(key, FINGERPRINT_MESSAGE + digest, hashlib.sha256).digest()
+        return digest.hex()[:PSEUDONYM_HEX_CHARS]
 
     def pseudonymize_many(self, reader_ids: Iterable[str]) -> list[str]:
         return [self.pseudonymize(reader_id) for reader_id in reader_ids]

@@ -70,6 +70,7 @@ def save(models_dir: Path, trained: Trained, **extra: object) -> str:
         trained.model,
         catalog=trained.catalog,
         holdings=trained.holdings,
+        erasures_applied=0,
         manifest_extra=dict(extra),
     )
     return run_id
@@ -93,6 +94,7 @@ def test_save_writes_manifest_with_checksums_of_every_file(
         trained.model,
         catalog=trained.catalog,
         holdings=trained.holdings,
+        erasures_applied=0,
         manifest_extra={"data": {"interactions": 3}},
     )
     manifest = json.loads((path / artifacts.MANIFEST).read_text())
@@ -120,7 +122,7 @@ def test_manifest_extra_cannot_override_reserved_keys(models_dir: Path, trained:
 
 def test_load_round_trips_model_and_snapshots(models_dir: Path, trained: Trained) -> None:
     run_id = save(models_dir, trained)
-    bundle = artifacts.load_bundle(artifacts.run_path(models_dir, run_id))
+    bundle = artifacts.load_bundle(artifacts.run_path(models_dir, run_id), latest_erasure=0)
     assert bundle.run_id == run_id
     assert isinstance(bundle.model, Recommender)
     readers = list(trained.model.readers_.ids[:3])
@@ -183,6 +185,7 @@ def test_a_sealed_bundle_cannot_be_overwritten(models_dir: Path, trained: Traine
             trained.model,
             catalog=trained.catalog,
             holdings=trained.holdings,
+            erasures_applied=0,
             manifest_extra={},
         )
 
@@ -192,24 +195,24 @@ def test_publish_moves_current_to_previous_and_rollback_swaps(
 ) -> None:
     assert artifacts.current_run_id(models_dir) is None
     first, second = save(models_dir, trained), save(models_dir, trained)
-    artifacts.publish(models_dir, first)
+    artifacts.publish(models_dir, first, latest_erasure=0)
     assert (artifacts.current_run_id(models_dir), artifacts.previous_run_id(models_dir)) == (
         first,
         None,
     )
-    artifacts.publish(models_dir, second)
+    artifacts.publish(models_dir, second, latest_erasure=0)
     assert (artifacts.current_run_id(models_dir), artifacts.previous_run_id(models_dir)) == (
         second,
         first,
     )
-    artifacts.publish(models_dir, second)  # republishing keeps PREVIOUS useful
+    artifacts.publish(models_dir, second, latest_erasure=0)  # republishing keeps PREVIOUS useful
     assert artifacts.previous_run_id(models_dir) == first
-    assert artifacts.rollback(models_dir) == first
+    assert artifacts.rollback(models_dir, latest_erasure=0) == first
     assert (artifacts.current_run_id(models_dir), artifacts.previous_run_id(models_dir)) == (
         first,
         second,
     )
-    assert artifacts.load_current(models_dir).run_id == first
+    assert artifacts.load_current(models_dir, latest_erasure=0).run_id == first
     assert not list(models_dir.glob(".tmp-*"))
 
 
@@ -217,35 +220,35 @@ def test_publish_refuses_a_corrupt_bundle_and_keeps_current(
     models_dir: Path, trained: Trained
 ) -> None:
     good, bad = save(models_dir, trained), save(models_dir, trained)
-    artifacts.publish(models_dir, good)
+    artifacts.publish(models_dir, good, latest_erasure=0)
     (artifacts.run_path(models_dir, bad) / "catalog.csv.gz").write_bytes(b"garbage")
     with pytest.raises(BundleIntegrityError, match=re.escape("catalog.csv.gz does not match")):
-        artifacts.publish(models_dir, bad)
+        artifacts.publish(models_dir, bad, latest_erasure=0)
     assert artifacts.current_run_id(models_dir) == good
 
 
 def test_publish_refuses_unknown_and_malformed_run_ids(models_dir: Path) -> None:
     with pytest.raises(ModelNotFoundError, match="run 20200101T000000Z-abcd does not exist"):
-        artifacts.publish(models_dir, "20200101T000000Z-abcd")
+        artifacts.publish(models_dir, "20200101T000000Z-abcd", latest_erasure=0)
     with pytest.raises(ModelNotFoundError, match=r"run_id must look like .*got '\.\./etc'"):
-        artifacts.publish(models_dir, "../etc")
+        artifacts.publish(models_dir, "../etc", latest_erasure=0)
 
 
 def test_rollback_without_previous_says_so(models_dir: Path, trained: Trained) -> None:
-    artifacts.publish(models_dir, save(models_dir, trained))
+    artifacts.publish(models_dir, save(models_dir, trained), latest_erasure=0)
     with pytest.raises(ModelNotFoundError, match="nothing to roll back to"):
-        artifacts.rollback(models_dir)
+        artifacts.rollback(models_dir, latest_erasure=0)
 
 
 def test_load_current_without_a_published_model_says_how(models_dir: Path) -> None:
     with pytest.raises(ModelNotFoundError, match=r"no published model in .*recsys nightly"):
-        artifacts.load_current(models_dir)
+        artifacts.load_current(models_dir, latest_erasure=0)
 
 
 def test_prune_keeps_newest_current_and_previous(models_dir: Path, trained: Trained) -> None:
     runs = sorted(save(models_dir, trained) for _ in range(5))
-    artifacts.publish(models_dir, runs[0])
-    artifacts.publish(models_dir, runs[1])
+    artifacts.publish(models_dir, runs[0], latest_erasure=0)
+    artifacts.publish(models_dir, runs[1], latest_erasure=0)
     removed = artifacts.prune_runs(models_dir, keep=2)
     assert sorted(removed) == sorted([runs[2]])
     assert artifacts.list_runs(models_dir) == sorted([runs[0], runs[1], runs[3], runs[4]])
@@ -263,7 +266,7 @@ def test_publish_refuses_a_model_whose_lists_are_not_k_anonymous(
     baseline = build_model("als", factors=2, iterations=1).fit(dataset)
     run_id = save(models_dir, Trained(baseline, trained.catalog, trained.holdings))
     with pytest.raises(NotPrivateError, match="model 'als' is an evaluation baseline"):
-        artifacts.publish(models_dir, run_id)
+        artifacts.publish(models_dir, run_id, latest_erasure=0)
     assert artifacts.current_run_id(models_dir) is None
 
 
@@ -272,11 +275,11 @@ def test_fallbacks_are_previous_then_runs_published_before_most_recent_first(
 ) -> None:
     a, b, c, never = (save(models_dir, trained) for _ in range(4))
     for run_id in (a, b, c):
-        artifacts.publish(models_dir, run_id)
+        artifacts.publish(models_dir, run_id, latest_erasure=0)
     assert artifacts.fallback_run_ids(models_dir) == [b, a]  # `never` was never published
-    assert artifacts.rollback(models_dir) == b  # CURRENT b, PREVIOUS c
+    assert artifacts.rollback(models_dir, latest_erasure=0) == b  # CURRENT b, PREVIOUS c
     assert artifacts.fallback_run_ids(models_dir) == [c, a]
-    artifacts.publish(models_dir, a)  # CURRENT a, PREVIOUS b
+    artifacts.publish(models_dir, a, latest_erasure=0)  # CURRENT a, PREVIOUS b
     assert artifacts.fallback_run_ids(models_dir) == [b, c]
     shutil.rmtree(artifacts.run_path(models_dir, c))  # as `prune_runs` removes old runs
     assert artifacts.fallback_run_ids(models_dir) == [b]

@@ -147,6 +147,15 @@ class Dataset:
         part.__dict__["id_codes"] = IdCodes(readers, reader_ids, books, book_ids)  # the cache
         return part
 
+    def with_catalog(self, catalog: pd.DataFrame, holdings: pd.DataFrame) -> Dataset:
+        """The same interactions, and their cached codes, with another catalog and holdings
+        (an evaluation cut's catalog as of its moment)."""
+        part = Dataset(interactions=self.interactions, catalog=catalog, holdings=holdings)
+        for name in ("id_codes", "pair_codes"):
+            if name in self.__dict__:
+                part.__dict__[name] = self.__dict__[name]
+        return part
+
     @property
     def readers(self) -> pd.Index:
         """Every reader with an interaction, in order of first appearance."""

@@ -1,8 +1,16 @@
 """Catalog records from MARC21 (binary ``.mrc`` and MARCXML), as canonical catalog fields.
 
-Mapping: book_id 001; title 245 $a $b; author 100 $a (person) or 110 $a $b (body); subjects 650 $a
-joined by "; "; ISBN 020 $a; year 008/07-10; audience 008/22; language 008/35-37; format from the
-leader's type of record. A record pymarc cannot decode becomes a row with reason ``bad_record``.
+Mapping: book_id 001; title 245 $a $b and author 100 $a $d (person), 110 $a $b (body) or 111 $a
+(meeting), kept as the record holds them, ISBD punctuation included (`recsys.display` cleans them
+for readers); subjects 650 $a joined by "; "; ISBN 020 $a; year 008/07-10; audience 008/22;
+language 008/35-37; format from the leader's type of record. A record pymarc cannot decode becomes
+a row with reason ``bad_record``.
+
+Each row also carries what grouping records into works needs (`recsys.data.works`): the title
+without its non-filing characters (245 second indicator), the part (245 $n $p), the uniform title
+(240 $a $k), numbered series (490 and 830 $a with $v), every ISBN (020 $a, except one qualified as
+a set's), the record's own control numbers (001, 003+001, 035 $a) and its other editions (776 $z
+ISBNs and $w control numbers).
 The id may come from another field than 001 (`IdField`: Koha keeps it in 999 $c).
 """
 
@@ -93,6 +101,14 @@ def parse_id_field(text: str, *, option: str = "--id-field") -> IdField:
 
 
 _INITIAL = re.compile(r"(^|[\s.])[A-Z]\.$")
+#: A qualifier saying an 020 ISBN is the whole set's: it would tie every volume together.
+_SET_ISBN = re.compile(
+    r"\b(?:set|s[ée]rie|ensemble|coffret|gesamtwerk|gesamtausgabe|obra completa)\b", re.I
+)
+#: How `series` and the identifier fields of a row are joined (see `recsys.data.works`).
+SERIES_NUMBER_SEPARATOR = "\t"
+SERIES_SEPARATOR = "\n"
+IDENTIFIER_SEPARATOR = "; "
 
 
 def is_binary_marc(sample: bytes) -> bool:
@@ -141,9 +157,10 @@ def record_to_row(
     language = fixed[35:38].strip(" |") if len(fixed) >= 38 else ""
     return {
         C.BOOK_ID: id_field.value(record),
-        C.TITLE: _joined(record, "245", "a", "b"),
-        C.AUTHOR: _name(_joined(record, "100", "a", tidy=False))
-        or _joined(record, "110", "a", "b"),
+        C.TITLE: _joined(record, "245", "a", "b", tidy=False),
+        C.AUTHOR: _joined(record, "100", "a", "d", tidy=False)
+        or _joined(record, "110", "a", "b", tidy=False)
+        or _joined(record, "111", "a", tidy=False),
         C.SUBJECTS: SUBJECT_SEPARATOR.join(
             subject
             for field in record.get_fields("650")
@@ -156,6 +173,7 @@ def record_to_row(
         C.AUDIENCE: AUDIENCE_CODES.get(fixed[22:23]) if len(fixed) > 22 else None,
         C.YEAR: year if year.isdigit() else None,
         C.FORMAT: FORMAT_CODES.get(leader[6:7]) if len(leader) > 6 else None,
+        **_work_fields(record),
     }
 
 
@@ -175,16 +193,6 @@ def _joined(record: pymarc.Record, tag: str, *codes: str, tidy: bool = True) -> 
     return text or None
 
 
-def _name(value: str | None) -> str | None:
-    """A personal name without its trailing comma, keeping the period of an initial ("R.")."""
-    if value is None:
-        return None
-    value = value.rstrip(" ,")
-    if value.endswith(".") and not _INITIAL.search(value):
-        value = value[:-1]
-    return value or None
-
-
 def _tidy(value: str) -> str:
     """Strip the ISBD punctuation MARC puts between subfields ("Title :", "Author,")."""
     return _TRAILING_PUNCTUATION.sub("", value.strip())
@@ -197,3 +205,72 @@ def _isbn(record: pymarc.Record) -> str | None:
             if token:
                 return token
     return None
+
+
+def _work_fields(record: pymarc.Record) -> dict[str, str | None]:
+    """The fields grouping records into works reads, as the record holds them."""
+    return {
+        C.FILING_TITLE: _filing(record, "245", "a", "b"),
+        C.TITLE_PART: _joined(record, "245", "n", "p", tidy=False),
+        C.UNIFORM_TITLE: _filing(record, "240", "a", "k"),
+        C.SERIES: _series(record),
+        C.ISBNS: _all_isbns(record),
+        C.RECORD_IDS: _record_ids(record),
+        C.OTHER_EDITIONS: _joined_values(record, "776", "z", "w"),
+    }
+
+
+def _filing(record: pymarc.Record, tag: str, *codes: str) -> str | None:
+    """The first `tag` field's subfields without the non-filing characters its second
+    indicator counts ("The ", "L'")."""
+    fields = record.get_fields(tag)
+    if not fields:
+        return None
+    field = fields[0]
+    text = " ".join(value.strip() for value in field.get_subfields(*codes))
+    skip = str(field.indicator2 or "").strip()
+    if skip.isdigit() and field.subfields and field.subfields[0].code == codes[0]:
+        text = text[int(skip) :]
+    return text.strip() or None
+
+
+def _series(record: pymarc.Record) -> str | None:
+    """Numbered series statements (490, 830): "title<TAB>number" per number."""
+    entries = [
+        f"{' '.join(field.get_subfields('a'))}{SERIES_NUMBER_SEPARATOR}{number}"
+        for tag in ("490", "830")
+        for field in record.get_fields(tag)
+        for number in field.get_subfields("v")
+    ]
+    return SERIES_SEPARATOR.join(dict.fromkeys(entries)) or None
+
+
+def _all_isbns(record: pymarc.Record) -> str | None:
+    """Every ISBN of the record (020 $a), except one qualified as a whole set's."""
+    isbns = []
+    for field in record.get_fields("020"):
+        qualifiers = " ".join(field.get_subfields("q"))
+        for value in field.get_subfields("a"):
+            token, _, rest = value.strip().partition(" ")
+            if token and not _SET_ISBN.search(f"{rest} {qualifiers}"):
+                isbns.append(token)
+    return IDENTIFIER_SEPARATOR.join(dict.fromkeys(isbns)) or None
+
+
+def _record_ids(record: pymarc.Record) -> str | None:
+    """The record's control numbers: 001, 001 with its 003 organization, 035 $a."""
+    own = _control(record, "001")
+    organization = _control(record, "003")
+    ids = [own, f"({organization}){own}" if own and organization else None]
+    ids.append(_joined_values(record, "035", "a"))
+    return IDENTIFIER_SEPARATOR.join(i for i in ids if i) or None
+
+
+def _joined_values(record: pymarc.Record, tag: str, *codes: str) -> str | None:
+    """The first word of every `codes` subfield of every `tag` field ("9780261102217 (pbk.)")."""
+    values = [
+        value.strip().partition(" ")[0]
+        for field in record.get_fields(tag)
+        for value in field.get_subfields(*codes)
+    ]
+    return IDENTIFIER_SEPARATOR.join(dict.fromkeys(v for v in values if v)) or None

@@ -85,12 +85,13 @@ ITEMS = InputSchema(
     upsert=True,
 )
 
-#: Consent answers (yes/no, true/false, 1/0); without `updated_at` the ingest time is used.
+#: Consent answers (yes/no, true/false, 1/0), dated by `updated_at` or undated; which answer is in
+#: force is `recsys.consent`'s rule (a refusal and a consent at the same time are both kept for it).
 CONSENT = InputSchema(
     kind="consent",
     required=(C.READER_ID, C.CONSENTED),
     optional=(C.UPDATED_AT,),
-    key=(C.READER_ID, C.UPDATED_AT),
+    key=(C.READER_ID, C.UPDATED_AT, C.CONSENTED),
     upsert=True,
 )
 

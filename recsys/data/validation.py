@@ -19,7 +19,7 @@ import pandas as pd
 
 from recsys.columns import Audiences, Events
 from recsys.columns import Columns as C
-from recsys.consent import CONSENT_ANSWERS
+from recsys.consent import CONSENT_ANSWERS, UNDATED
 from recsys.data.marc import PRESET_REASON
 from recsys.data.readers import LINE_NUMBER
 from recsys.data.schemas import ID_COLUMNS, MAX_ID_LENGTH, InputSchema
@@ -300,7 +300,8 @@ def _items(raw: pd.DataFrame) -> tuple[pd.DataFrame, Checks]:
 def _consent(raw: pd.DataFrame) -> tuple[pd.DataFrame, Checks]:
     answer = raw[C.CONSENTED].str.lower().map(CONSENT_ANSWERS)
     stamped = parse_timestamps(raw[C.UPDATED_AT])
-    updated_at = stamped.where(raw[C.UPDATED_AT].notna(), int(time.time()))
+    # an undated answer ranks by the rule of `recsys.consent`, never as given at ingest time
+    updated_at = stamped.where(raw[C.UPDATED_AT].notna(), UNDATED)
     clean = pd.DataFrame(
         {
             C.READER_ID: raw[C.READER_ID],

@@ -1,4 +1,7 @@
-"""Engine creation: SQLite in WAL mode with a busy timeout, or PostgreSQL through the same URL."""
+"""Engine creation: SQLite in WAL mode with a busy timeout, or PostgreSQL through the same URL.
+
+Every engine hides its SQL parameters from error messages and logs: they hold pseudonyms.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +20,19 @@ def make_engine(settings: Settings) -> Engine:
     """Create the engine for `settings`, creating the SQLite file's folder if needed."""
     url = make_url(settings.resolved_database_url)
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
+        # a `file:` URI (uri=true) names its file itself, with options such as mode=ro
+        if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            hide_parameters=True,
+        )
         event.listen(engine, "connect", _configure_sqlite)
         return engine
     if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -35,6 +35,7 @@ from recsys.columns import Events
 from recsys.data.dataset import CATALOG_COLUMNS, HOLDINGS_COLUMNS, INTERACTION_COLUMNS, Dataset
 from recsys.data.schemas import MAX_ID_LENGTH
 from recsys.db.tables import catalog, holdings, loans, views
+from recsys.db.works import effective_works
 
 READ_CHUNK_ROWS = 500_000
 SECONDS_PER_DAY = 86_400
@@ -83,7 +84,12 @@ def reader_history(engine: Engine, *, reader_id: str) -> pd.DataFrame:
 
 
 def load_catalog(engine: Engine) -> pd.DataFrame:
-    """The catalog with the canonical columns; ``year`` as nullable Int64."""
+    """The catalog with the canonical columns; ``year`` as nullable Int64.
+
+    ``work_id`` is each record's effective work (`recsys.db.works.effective_works`: a
+    librarian's split or merge, else the catalog's own ``work_id``, else the work derived from
+    the records), which is what the models and the service group editions by.
+    """
     query = (
         select(*(catalog.c[name] for name in CATALOG_COLUMNS))
         .where(*_ids_fit(catalog))
@@ -92,6 +98,8 @@ def load_catalog(engine: Engine) -> pd.DataFrame:
     with engine.connect() as connection:
         frame = pd.DataFrame(connection.execute(query).all(), columns=list(CATALOG_COLUMNS))
     frame[C.YEAR] = frame[C.YEAR].astype("Int64")
+    work = effective_works(engine).set_index(C.BOOK_ID)[C.WORK_ID]
+    frame[C.WORK_ID] = frame[C.BOOK_ID].map(work).astype(object)
     return frame
 
 

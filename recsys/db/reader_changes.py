@@ -1,6 +1,6 @@
 """Follow PostgreSQL's notices of changed readers (consent, loans) on one dedicated connection.
 
-Migration 0004 makes every transaction that writes `loans` or `consent` notify, at commit, the
+Migration 0006 makes every transaction that writes `loans` or `consent` notify, at commit, the
 channel ``recsys_readers:<schema>`` with each reader it touched, or with ``*`` for many readers.
 `ReaderChanges` listens on that channel in a thread of its own and hands each notice to a
 callback, so a service worker can keep readers' rows between requests and drop them the moment
@@ -37,7 +37,7 @@ LIVENESS_SECONDS = 0.6
 RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
 CONNECT_TIMEOUT_SECONDS = 5
 APPLICATION_NAME = "recsys reader changes"
-#: The triggers migration 0004 creates on each table read per reader.
+#: The triggers migration 0006 creates on each table read per reader.
 TRIGGERS = {"loans": "recsys_reader_changed", "consent": "recsys_reader_changed"}
 
 _SCHEMA_OF_LOANS = (
@@ -144,7 +144,7 @@ class ReaderChanges:
             if not found or not found[0]:
                 raise _Unfit(
                     f"table {table} lacks trigger {trigger}: run `recsys db-upgrade` "
-                    "(migration 0004)"
+                    "(migration 0006)"
                 )
         return (CHANNEL_PREFIX + str(row[0]))[:63]
 

@@ -202,3 +202,38 @@ curation_state = Table(
     Column("state_id", Integer, primary_key=True),
     Column("version", BigInteger, nullable=False),
 )
+
+pseudonym_key = Table(
+    "pseudonym_key",
+    metadata,
+    Column("key_id", Integer, primary_key=True, autoincrement=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("recorded_at", BigInteger, nullable=False),
+)
+
+#: Each catalog record's work evidence (recsys.data.works) and the work derived from it; the
+#: catalog row itself keeps the fields as received. Rewritten after every catalog ingest.
+book_works = Table(
+    "book_works",
+    metadata,
+    Column("book_id", ID, primary_key=True),
+    Column("title_key", Text, nullable=False),
+    Column("main_title_key", Text, nullable=True),
+    Column("uniform_title_key", Text, nullable=True),
+    Column("author_key", Text, nullable=True),
+    Column("series_key", Text, nullable=True),
+    Column("identifiers", Text, nullable=True),
+    Column("work_key", ID, nullable=True),
+)
+
+#: Librarians' splits and merges (`recsys works`): they win over the catalog and the derived key.
+work_overrides = Table(
+    "work_overrides",
+    metadata,
+    Column("book_id", ID, primary_key=True),
+    Column("work_id", ID, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("note", Text, nullable=True),
+    Index("ix_work_overrides_work_id", "work_id"),
+)

@@ -16,11 +16,13 @@ import numpy as np
 import pandas as pd
 
 from recsys.columns import Columns as C
+from recsys.data.works import work_map
 from recsys.evaluation import metrics as M
 from recsys.evaluation.splits import Split
-from recsys.models import registry
+from recsys.models.als import PlainALSRecommender
 from recsys.models.base import Recommender, check_k, empty_recommendations
 from recsys.models.matrix import map_blocks
+from recsys.models.popularity import PopularityRecommender
 
 #: Readers per `recommend` call: small enough that the cores share even a sample of 10,000.
 RECOMMEND_BATCH = 1_000
@@ -37,9 +39,13 @@ class EvaluationResult:
     k
         List length scored.
     summary
-        ``metric@k`` -> value (means over test readers; beyond-accuracy over all lists).
+        ``metric@k`` -> value (means over test readers; beyond-accuracy over all lists). The
+        ranking metrics count a hit by work (`metrics.by_work`); ``record_<metric>@k`` count
+        only the very record suggested; ``repeated_work_lists@k`` and
+        ``borrowed_work_lists@k`` are the shares of lists holding a work twice or a work the
+        reader borrowed before.
     per_reader
-        One row per test reader (index ``reader_id``): ranking metrics, ``novelty``,
+        One row per test reader (index ``reader_id``): ranking metrics (by work), ``novelty``,
         ``diversity`` and the segments ``activity, branch, audience`` with ``train_loans``.
     recommendations
         The scored top-k lists ``[reader_id, book_id, score, rank]`` of the test readers.
@@ -115,6 +121,8 @@ class _Context:
     n_readers: int
     subjects: pd.Series | None
     segments: pd.DataFrame
+    #: book id -> work, for hits counted by work
+    work_of: pd.Series
 
     @classmethod
     def build(cls, split: Split, catalog: pd.DataFrame | None) -> _Context:
@@ -135,6 +143,7 @@ class _Context:
             n_readers=len(split.train.id_codes.reader_ids),
             subjects=subjects,
             segments=segments,
+            work_of=work_map(catalog),
         )
 
 
@@ -238,10 +247,11 @@ def recommend_in_batches(
 
 
 def baseline_models(*, seed: int | None = 42) -> dict[str, Recommender]:
-    """Fresh, unfitted baselines: popularity and implicit's ALS with implicit's defaults."""
+    """Fresh, unfitted baselines: popularity and implicit's ALS with implicit's defaults (the
+    classes, not the registry: the default model tunes itself with this package's metrics)."""
     return {
-        "popularity": registry.create("popularity"),
-        "als_default": registry.create("als_default", random_state=seed),
+        "popularity": PopularityRecommender(),
+        "als_default": PlainALSRecommender(random_state=seed),
     }
 
 
@@ -253,7 +263,9 @@ def _evaluate(recs: pd.DataFrame, context: _Context, *, k: int) -> EvaluationRes
     if C.RANK not in top.columns:
         top[C.RANK] = top["position"]
     top = top.drop(columns="position")
-    per_reader = M.ranking_metrics(top, split.test, k=k)
+    works = context.work_of
+    per_reader = M.ranking_metrics(M.by_work(top, works), M.relevant_works(split.test, works), k=k)
+    per_record = M.ranking_metrics(top, split.test, k=k)
     per_reader["novelty"] = M.novelty(top, context.popularity, n_readers=context.n_readers)
     if context.subjects is not None:
         per_reader["diversity"] = M.intra_list_diversity(top, context.subjects)
@@ -263,6 +275,9 @@ def _evaluate(recs: pd.DataFrame, context: _Context, *, k: int) -> EvaluationRes
     exposure = M.exposure_counts(top, context.catalog_books)
     summary = {
         **M.summarize_ranking(per_reader, k=k),
+        **{f"record_{name}": v for name, v in M.summarize_ranking(per_record, k=k).items()},
+        f"repeated_work_lists@{k}": M.repeated_work_share(top, works),
+        f"borrowed_work_lists@{k}": M.borrowed_work_share(top, split.train, works),
         f"coverage@{k}": M.catalog_coverage(top, context.catalog_books),
         f"popular_share@{k}": M.popular_share(top, context.popularity),
         f"gini@{k}": M.gini(exposure.to_numpy()),

@@ -25,6 +25,14 @@ Definitions (K is the list length; a reader's *relevant* books are their held-ou
   book has no subjects are skipped; a list with no such pair has no value (NaN).
 
 Readers without any recommendation score zero on the ranking metrics (they are not dropped).
+
+Works: a hit is counted by work (`by_work`): a reader who borrows any record of a suggested
+work found it, and a second record of one work in a list is a slot that cannot be a hit. The
+record-level figures (a hit only for the very record suggested) are reported beside them.
+
+- ``repeated_work_lists`` = share of lists holding two records of one work.
+- ``borrowed_work_lists`` = share of lists suggesting a work the reader borrowed in the
+  training data (in any of its records).
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from scipy import sparse
 from recsys.columns import SUBJECT_SEPARATOR, Events
 from recsys.columns import Columns as C
 from recsys.data.dataset import Dataset
+from recsys.data.works import works_of
 from recsys.models.base import check_k
 
 RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")
@@ -104,9 +113,8 @@ def ranking_metrics(recs: pd.DataFrame, relevant: pd.DataFrame, *, k: int) -> pd
 
     hits = np.bincount(hit_reader, minlength=n).astype(float)
     capped = np.minimum(k, n_relevant).astype(float)
-    gains = 1.0 / np.log2(np.arange(2, k + 2))
-    idcg = np.cumsum(gains)[capped.astype(int) - 1]
-    dcg = np.bincount(hit_reader, weights=1.0 / np.log2(hit_pos + 1), minlength=n)
+    hit_at = np.zeros((n, k), dtype=bool)
+    hit_at[hit_reader, hit_pos.astype(int) - 1] = True
     ap_sum = np.bincount(hit_reader, weights=hits_so_far / hit_pos, minlength=n)
     rr = np.zeros(n)
     rr[hit_reader[first]] = 1.0 / hit_pos[first]
@@ -116,13 +124,90 @@ def ranking_metrics(recs: pd.DataFrame, relevant: pd.DataFrame, *, k: int) -> pd
             "hits": hits.astype(int),
             "precision": hits / k,
             "recall": hits / n_relevant,
-            "ndcg": dcg / idcg,
+            "ndcg": ndcg_from_hits(hit_at, n_relevant, k),
             "ap": ap_sum / capped,
             "hit_rate": (hits > 0).astype(float),
             "rr": rr,
         },
         index=readers,
     )
+
+
+def by_work(recs: pd.DataFrame, work_of: pd.Series) -> pd.DataFrame:
+    """Lists `recs` with each book id replaced by its work; a work already suggested higher in
+    the same list fills a slot that can never be a hit.
+
+    `work_of` maps book ids to works (`recsys.data.works.work_map`); a book it lacks is a work
+    of its own.
+    """
+    frame = recs.sort_values([C.READER_ID, C.RANK], kind="stable") if C.RANK in recs else recs
+    work = works_of(frame[C.BOOK_ID], work_of).to_numpy(dtype=object)
+    repeated = _repeated(frame[C.READER_ID], work)
+    work[repeated] = [f"repeat:{i}" for i in np.flatnonzero(repeated)]
+    return frame.assign(**{C.BOOK_ID: work})
+
+
+def relevant_works(relevant: pd.DataFrame, work_of: pd.Series) -> pd.DataFrame:
+    """Held-out pairs with each book id replaced by its work (as `by_work` names them)."""
+    return relevant.assign(**{C.BOOK_ID: works_of(relevant[C.BOOK_ID], work_of).to_numpy()})
+
+
+def repeated_work_share(recs: pd.DataFrame, work_of: pd.Series) -> float:
+    """Share of readers' lists holding two records of one work."""
+    if recs.empty:
+        return float("nan")
+    work = works_of(recs[C.BOOK_ID], work_of).to_numpy(dtype=object)
+    readers = recs[C.READER_ID].astype(str).to_numpy()
+    repeated = pd.Series(_repeated(recs[C.READER_ID], work)).groupby(readers).any()
+    return float(repeated.mean())
+
+
+def borrowed_work_share(recs: pd.DataFrame, train: Dataset, work_of: pd.Series) -> float:
+    """Share of readers' lists suggesting a work the reader borrowed in `train` (loans,
+    renewals, holds), in any of its records."""
+    if recs.empty:
+        return float("nan")
+    readers = recs[C.READER_ID].astype(str)
+    # the listed readers' loans, found by id code: comparing ten million id strings takes seconds
+    codes = train.id_codes
+    listed = codes.reader_ids.get_indexer(pd.Index(readers.unique()))
+    is_listed = np.zeros(len(codes.reader_ids) + 1, dtype=bool)  # the last: rows without reader
+    is_listed[listed[listed >= 0]] = True
+    loans = train.interactions[C.EVENT].isin(Events.LOAN_EVENTS).to_numpy()
+    loans = loans & is_listed[codes.readers] & (codes.books >= 0)
+    pairs = np.unique(np.stack([codes.readers[loans], codes.books[loans]]), axis=1)
+    borrowed = pd.MultiIndex.from_arrays(
+        [
+            codes.reader_ids[pairs[0]].astype(str),
+            works_of(codes.book_ids[pairs[1]], work_of).to_numpy(),
+        ]
+    )
+    suggested = pd.MultiIndex.from_arrays(
+        [readers.to_numpy(), works_of(recs[C.BOOK_ID], work_of).to_numpy()]
+    )
+    hit = pd.Series(suggested.isin(borrowed)).groupby(readers.to_numpy()).any()
+    return float(hit.mean())
+
+
+def _repeated(readers: pd.Series, works: np.ndarray) -> np.ndarray:
+    """True for each row whose (reader, work) appeared in an earlier row."""
+    pairs = pd.DataFrame({"reader": readers.astype(str).to_numpy(), "work": works})
+    return pairs.duplicated().to_numpy()
+
+
+def ndcg_from_hits(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
+    """NDCG@k per row of `hits` (readers x list positions 1, 2, ..., at most `k` of them; True
+    where the book at that position is relevant), each reader having `n_relevant` relevant
+    books (at least one).
+
+    The one DCG / IDCG computation (see the module docstring), vectorised: `ranking_metrics`
+    and blend tuning, which scores hundreds of trial lists per fit, share it.
+    """
+    if hits.ndim != 2 or hits.shape[1] > k:
+        raise ValueError(f"hits must be readers x at most k={k} positions; got shape {hits.shape}")
+    discount = 1.0 / np.log2(np.arange(2, hits.shape[1] + 2))
+    ideal = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))
+    return (hits * discount).sum(axis=1) / ideal[np.minimum(n_relevant, k) - 1]
 
 
 def summarize_ranking(per_reader: pd.DataFrame, *, k: int) -> dict[str, float]:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.columns import Columns as C
+from recsys.display import readable
 from recsys.evaluation import plots
 from recsys.evaluation.evaluate import ComparisonResult, EvaluationResult
 from recsys.evaluation.metrics import ACTIVITY_BUCKETS
@@ -26,7 +27,17 @@ METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
 SEGMENTS = ("activity", "branch", "audience")
 SEGMENT_METRICS = ("ndcg", "recall", "precision", "hit_rate")
-MAIN_METRICS = ("ndcg", "recall", "precision", "map", "mrr", "hit_rate", "coverage")
+MAIN_METRICS = (
+    "ndcg",
+    "recall",
+    "precision",
+    "map",
+    "mrr",
+    "hit_rate",
+    "coverage",
+    "record_ndcg",
+    "record_recall",
+)
 
 
 def comparison_table(
@@ -163,7 +174,8 @@ def books_gained_lost(
     table["change"] = table["lists_b"] - table["lists_a"]
     table = table.rename_axis(C.BOOK_ID).sort_values(["change", "lists_b"], ascending=False)
     if catalog is not None:
-        info = catalog.assign(**{C.BOOK_ID: catalog[C.BOOK_ID].astype(str)}).set_index(C.BOOK_ID)
+        info = readable(catalog.assign(**{C.BOOK_ID: catalog[C.BOOK_ID].astype(str)}))
+        info = info.set_index(C.BOOK_ID)
         columns = [c for c in (C.TITLE, C.AUTHOR) if c in info.columns]
         table = table.join(info.loc[~info.index.duplicated(), columns])
     return table
@@ -184,7 +196,8 @@ def never_suggested(
         index=pd.Index(missing, name=C.BOOK_ID),
     )
     if catalog is not None:
-        info = catalog.assign(**{C.BOOK_ID: catalog[C.BOOK_ID].astype(str)}).set_index(C.BOOK_ID)
+        info = readable(catalog.assign(**{C.BOOK_ID: catalog[C.BOOK_ID].astype(str)}))
+        info = info.set_index(C.BOOK_ID)
         columns = [c for c in (C.TITLE, C.AUTHOR, C.AUDIENCE) if c in info.columns]
         table = table.join(info.loc[~info.index.duplicated(), columns])
     return table.sort_values("training_readers", ascending=False, kind="stable")

@@ -30,6 +30,7 @@ from recsys.data.dataset import Dataset
 from recsys.db.engine import make_engine
 from recsys.db.queries import load_dataset
 from recsys.db.runs import list_runs
+from recsys.erasure import latest_erasure
 from recsys.evaluation import metrics as M
 from recsys.evaluation.evaluate import ComparisonResult, EvaluationResult, compare_models
 from recsys.evaluation.report import (
@@ -84,14 +85,17 @@ def load_training_data(engine: Engine, settings: Settings) -> Dataset:
     return filter_training_data(load_dataset(engine), load_consent(engine), settings)
 
 
-def load_run(models_dir: Path, run_id: str | None = None) -> artifacts.Bundle:
-    """The verified bundle of `run_id`, or the published one when `run_id` is None."""
+def load_run(
+    models_dir: Path, run_id: str | None = None, *, latest_erasure: int
+) -> artifacts.Bundle:
+    """The verified bundle of `run_id`, or the published one when `run_id` is None (refused if
+    it does not reflect `latest_erasure`: see `recsys.artifacts.load_bundle`)."""
     if run_id is None:
-        return artifacts.load_current(Path(models_dir))
+        return artifacts.load_current(Path(models_dir), latest_erasure=latest_erasure)
     path = artifacts.run_path(Path(models_dir), run_id)
     if not path.is_dir():
         raise RecsysError(f"run_id {run_id!r} does not exist in {Path(models_dir) / 'runs'}")
-    return artifacts.load_bundle(path)
+    return artifacts.load_bundle(path, latest_erasure=latest_erasure)
 
 
 @dataclass
@@ -174,8 +178,8 @@ def load_review_context(
     settings: Settings, run_id: str | None = None, *, k: int = 10
 ) -> ReviewContext:
     """Load run `run_id` (default: the published model) and the stored data for review."""
-    bundle = load_run(Path(settings.models_dir), run_id)
     engine = make_engine(settings)
+    bundle = load_run(Path(settings.models_dir), run_id, latest_erasure=latest_erasure(engine))
     dataset = load_training_data(engine, settings)
     if not dataset.interactions[C.EVENT].isin(Events.LOAN_EVENTS).any():
         raise RecsysError("the store holds no loans yet; run `recsys nightly` after an ingest")

@@ -22,6 +22,7 @@ from recsys.curation.source import CurationSource
 from recsys.db.engine import make_engine
 from recsys.db.reader_state import consent_and_loans
 from recsys.db.tables import loans
+from recsys.erasure import latest_erasure
 from recsys.lists import pipeline
 from recsys.lists.history import LoanHistory
 from recsys.lists.query import ListQuery
@@ -49,13 +50,16 @@ def review_curation(
 ) -> CurationReview:
     """Review the rules in force against the published model (or run `run_id`)."""
     models_dir = settings.models_dir
-    bundle = (
-        artifacts.load_current(models_dir)
-        if run_id is None
-        else artifacts.load_bundle(artifacts.run_path(models_dir, run_id))
-    )
     engine = make_engine(settings)
     try:
+        erasure = latest_erasure(engine)
+        bundle = (
+            artifacts.load_current(models_dir, latest_erasure=erasure)
+            if run_id is None
+            else artifacts.load_bundle(
+                artifacts.run_path(models_dir, run_id), latest_erasure=erasure
+            )
+        )
         served = build_served(bundle, engine, min_readers=settings.min_pair_support)
         source = CurationSource(engine)
         source.refresh()

@@ -17,6 +17,7 @@ import pandas as pd
 from recsys.columns import SUBJECT_SEPARATOR, Events
 from recsys.columns import Columns as C
 from recsys.data.dataset import Dataset
+from recsys.display import readable
 from recsys.evaluation import metrics as M
 from recsys.evaluation.review import ReviewContext, reader_main_subject
 from recsys.models.base import Recommender, check_k
@@ -158,7 +159,9 @@ def build_panels(
     if len(readers) > MAX_PANELS:
         raise ValueError(f"readers holds {len(readers)} readers; at most {MAX_PANELS} panels")
     k, recent, reasons = check_k(k), check_k(recent), check_k(reasons)
-    catalog = dataset.catalog.assign(**{C.BOOK_ID: dataset.catalog[C.BOOK_ID].astype(str)})
+    catalog = readable(
+        dataset.catalog.assign(**{C.BOOK_ID: dataset.catalog[C.BOOK_ID].astype(str)})
+    )
     catalog = catalog.drop_duplicates(C.BOOK_ID).set_index(C.BOOK_ID)
     titles = catalog[C.TITLE] if C.TITLE in catalog else pd.Series(dtype=object)
     recs = model.recommend(readers, k=k, exclude_seen=True)

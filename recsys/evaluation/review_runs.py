@@ -21,6 +21,7 @@ import pandas as pd
 from recsys import artifacts
 from recsys.config import Settings
 from recsys.db.engine import make_engine
+from recsys.erasure import latest_erasure
 from recsys.evaluation.evaluate import compare_models, recommend_in_batches
 from recsys.evaluation.report import books_gained_lost, compare_runs, list_overlap, load_metrics
 from recsys.evaluation.review import TEST_SHARE, load_run, load_training_data
@@ -153,9 +154,13 @@ def compare_two_runs(
         raise ValueError(f"n_readers must be a positive integer; got {n_readers}")
     models_dir = Path(settings.models_dir)
     a_id, b_id, note = resolve_runs(models_dir, run_a, run_b)
-    bundles = (load_run(models_dir, a_id), load_run(models_dir, b_id))
     engine = make_engine(settings)
     try:
+        erased = latest_erasure(engine)
+        bundles = (
+            load_run(models_dir, a_id, latest_erasure=erased),
+            load_run(models_dir, b_id, latest_erasure=erased),
+        )
         dataset = load_training_data(engine, settings)
     finally:
         engine.dispose()

@@ -23,7 +23,9 @@ import pandas as pd
 
 from recsys.columns import Columns as C
 from recsys.columns import Events
-from recsys.data.dataset import Dataset
+from recsys.data.dataset import Dataset, empty_frame
+from recsys.data.works import work_map, works_of
+from recsys.models.weighting import timestamps_seconds
 
 TEST_COLUMNS = [C.READER_ID, C.BOOK_ID, C.TIMESTAMP]
 
@@ -43,7 +45,7 @@ class Split:
         Held-out pairs of readers with no training interactions (not scored; reported).
     kind
         ``temporal``, ``leave-last``, ``random`` (prefixed ``validation-`` when carved from
-        training data).
+        training data), ``new-pairs``.
     params
         The arguments that made the split, for reports.
     dropped_seen
@@ -175,6 +177,77 @@ def validation_split(
     return replace(inner, kind=f"validation-{inner.kind}")
 
 
+def new_pairs_split(
+    dataset: Dataset,
+    *,
+    test_share: float = 0.1,
+    max_interactions: int | None = None,
+    seed: int = 0,
+) -> Split:
+    """Temporal holdout of the (reader, book) pairs new after the last `test_share` of loans:
+    the validation a model tunes itself on, inside every fit.
+
+    Training keeps every interaction before the cut (the loan at `1 - test_share` of the dated
+    loans; an interaction without an event counts as a loan). The test holds each pair whose
+    reader has earlier interactions and that no earlier interaction (a view too) links, at its
+    first later loan, in the interactions' order. Unlike `temporal_split`, editions of one work
+    stay apart and pairs are told apart by the Dataset's integer pair codes: comparing string
+    ids, as `_finish` does, is far slower at ten million loans. Beyond `max_interactions`
+    training rows, every side keeps a seeded sample of whole readers (their expected training
+    rows about `max_interactions`). Data without two dated loans holds nothing out.
+    """
+    _check_share("test_share", test_share)
+    if max_interactions is not None and not max_interactions >= 1:
+        raise ValueError(f"max_interactions must be a positive integer; got {max_interactions!r}")
+    params = {"test_share": test_share, "max_interactions": max_interactions, "seed": seed}
+    frame = dataset.interactions
+    nothing = empty_frame(tuple(TEST_COLUMNS))
+    if C.TIMESTAMP not in frame or frame.empty:
+        return Split(dataset, nothing, nothing, kind="new-pairs", params=params)
+    seconds = timestamps_seconds(frame[C.TIMESTAMP])
+    loans = frame[C.EVENT].fillna(Events.LOAN).isin(Events.LOAN_EVENTS).to_numpy()
+    loan_times = np.sort(seconds[loans & ~np.isnan(seconds)])
+    if len(loan_times) < 2:
+        return Split(dataset, nothing, nothing, kind="new-pairs", params=params)
+    cut = loan_times[min(len(loan_times) - 1, int(len(loan_times) * (1 - test_share)))]
+    before = seconds < cut
+    codes = dataset.pair_codes
+    pair = np.full(len(frame), -1, dtype=np.int64)
+    pair[codes.known] = codes.group
+    reader = np.full(len(frame), -1, dtype=np.int64)
+    reader[codes.known] = codes.readers[codes.group]
+    earlier = before & codes.known
+    later = np.flatnonzero(~before & loans & codes.known)
+    _, first = np.unique(pair[later], return_index=True)
+    later = later[np.sort(first)]  # each pair once, at its first loan
+    known_reader = np.zeros(len(dataset.id_codes.reader_ids), dtype=bool)
+    known_reader[reader[earlier]] = True
+    known_pair = np.zeros(len(codes.readers), dtype=bool)
+    known_pair[pair[earlier]] = True
+    known, seen = known_reader[reader[later]], known_pair[pair[later]]
+    cold, dropped, later = later[~known], later[known & seen], later[known & ~seen]
+    n_before = int(before.sum())
+    if max_interactions is not None and n_before > max_interactions:
+        sampled = np.random.default_rng(seed).random(len(dataset.id_codes.reader_ids))
+        kept = np.zeros(len(frame), dtype=bool)  # rows without a reader go with the unsampled
+        kept[codes.known] = sampled[reader[codes.known]] < max_interactions / n_before
+        before &= kept
+        later, cold, dropped = (rows[kept[rows]] for rows in (later, cold, dropped))
+
+    def held(rows: np.ndarray) -> pd.DataFrame:
+        ids = {C.READER_ID: str, C.BOOK_ID: str}
+        return frame.iloc[rows][TEST_COLUMNS].astype(ids).reset_index(drop=True)
+
+    return Split(
+        train=dataset.take(np.flatnonzero(before)),
+        test=held(later),
+        cold_start=held(cold),
+        kind="new-pairs",
+        params=params,
+        dropped_seen=len(dropped),
+    )
+
+
 def sample_test_readers(split: Split, *, max_readers: int, seed: int = 42) -> Split:
     """The split with at most `max_readers` of its test readers (a seeded sample), training kept.
 
@@ -270,7 +343,7 @@ def _seen_mask(dataset: Dataset, test_rows: np.ndarray, loan_rows: np.ndarray) -
     codes = dataset.id_codes
     # works are looked up per distinct book: mapping every loan's book to its work cost 10 s
     works, work_ids = pd.factorize(
-        _works(pd.Series(codes.book_ids), _work_map(dataset.catalog)), use_na_sentinel=False
+        works_of(codes.book_ids, work_map(dataset.catalog)), use_na_sentinel=False
     )
 
     def reader_work(rows: np.ndarray) -> pd.Series:
@@ -282,23 +355,6 @@ def _seen_mask(dataset: Dataset, test_rows: np.ndarray, loan_rows: np.ndarray) -
     test_keys = reader_work(test_rows)
     # pandas' hash table: numpy's isin took 6.7 s instead of 0.4 s on nine million training keys
     return (test_keys.isin(reader_work(loan_rows)) & (test_keys >= 0)).to_numpy()
-
-
-def _work_map(catalog: pd.DataFrame) -> pd.Series:
-    if C.WORK_ID not in catalog.columns or catalog.empty:
-        return pd.Series(dtype=object)
-    works = catalog.loc[catalog[C.WORK_ID].notna(), [C.BOOK_ID, C.WORK_ID]]
-    return pd.Series(
-        works[C.WORK_ID].astype(str).to_numpy(), index=works[C.BOOK_ID].astype(str).to_numpy()
-    )
-
-
-def _works(books: pd.Series, work_of: pd.Series) -> pd.Series:
-    """The work of each book, or the book itself when the catalog groups no editions."""
-    if work_of.empty:
-        return books.astype(str)
-    mapped = books.astype(str).map(work_of)
-    return mapped.fillna("book:" + books.astype(str))
 
 
 def _loan_mask(frame: pd.DataFrame) -> pd.Series:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.columns import Columns as C
+from recsys.display import clean_author, clean_title
 
 MASK_CACHE_SIZE = 256
 #: Catalog format of a book-club kit: several copies lent together.
@@ -61,8 +62,9 @@ class CatalogIndex:
         catalog = catalog.drop_duplicates(C.BOOK_ID, keep="first").reset_index(drop=True)
         self.book_ids: np.ndarray = catalog[C.BOOK_ID].astype(str).to_numpy(dtype=object)
         self.position: dict[str, int] = {b: i for i, b in enumerate(self.book_ids)}
-        self.titles: list[str | None] = _texts(catalog, C.TITLE)
-        self.authors: list[str | None] = _texts(catalog, C.AUTHOR)
+        # as readers see them: the snapshot keeps the catalog's ISBD punctuation and life dates
+        self.titles: list[str | None] = [clean_title(t) for t in _texts(catalog, C.TITLE)]
+        self.authors: list[str | None] = [clean_author(a) for a in _texts(catalog, C.AUTHOR)]
         self.subjects: list[str | None] = _texts(catalog, C.SUBJECTS)
         self._audience = _folded(catalog, C.AUDIENCE)
         self._format = _folded(catalog, C.FORMAT)

@@ -104,6 +104,7 @@ class WarmStartable(ExplainableRecommender):
     alpha: float
     iterations: int
     random_state: int | None
+    als_: AlternatingLeastSquares
     _start: StartingFactors | None = None
 
     def starting_factors(self) -> StartingFactors:
@@ -121,6 +122,13 @@ class WarmStartable(ExplainableRecommender):
 
     def _new_als(self) -> AlternatingLeastSquares:
         return implicit_als(self)
+
+    def _keep_reader_rows(self, keep: np.ndarray) -> None:
+        """The readers' ALS factors go with them (a fresh implicit object: no stale caches)."""
+        als = self._new_als()
+        als.user_factors = self.als_.user_factors[keep]
+        als.item_factors = self.als_.item_factors
+        self.als_ = als
 
     def _fit_als(self, matrix: sparse.csr_matrix, readers: IdMap, books: IdMap) -> None:
         """Fit `als_` on the reader x book `matrix`, from the starting factors if given."""

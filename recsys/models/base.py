@@ -9,6 +9,8 @@
   and ``load(directory)`` reads them back, the large arrays memory-mapped so that every service
   worker shares one copy (`recsys.array_files`); `recsys.artifacts` adds the manifest and
   checksums.
+- ``forget_readers(readers)`` removes everything a fitted model keeps per reader (an erasure
+  purges the saved runs with it).
 """
 
 from __future__ import annotations
@@ -151,6 +153,16 @@ class Recommender(ABC):
     def linked_by_readers(self, book: str) -> bool:
         """Whether `similar_books` of `book` comes from what readers borrowed together (else
         from catalog content alone)."""
+
+    @abstractmethod
+    def forget_readers(self, readers: Iterable[str]) -> int:
+        """Remove from this fitted model everything it keeps per reader for `readers`
+        (pseudonyms; unknown ones are ignored): their id, their training data and anything
+        learned or precomputed for them alone. Returns how many of them the model held.
+
+        Book-level numbers learned from many readers (book factors, co-borrowing and pair
+        counts, popularity) keep the readers' share until the next fit without them.
+        """
 
     def save(self, directory: Path) -> list[Path]:
         """Write parameters (JSON) and fitted arrays (`.npy` files); returns the files written."""

@@ -74,6 +74,9 @@ class BPRRecommender(RankingRecommender):
         norms = np.linalg.norm(items, axis=1) + 1e-12
         return (items[others] @ items[book]) / (norms[others] * norms[book])
 
+    def _keep_reader_rows(self, keep: np.ndarray) -> None:
+        self.user_factors_ = self.user_factors_[keep]
+
     def _model_state(self) -> dict[str, np.ndarray]:
         return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
 

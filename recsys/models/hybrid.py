@@ -24,29 +24,18 @@ strongest matches still lead the list.
 
 Libraries differ (a university's semester cohorts vs a public library's leisure reading). With
 ``tune_weights=True`` the hybrid chooses the blend weights, the penalty and the part scale itself
-on a validation split carved from its own training data (the last `validation_share` of loans, only
-books new to the reader), then refits every part on all the data; too little validation data keeps
-the given weights. It maximises NDCG@10 among blends whose lists cover at least as much of the
-catalog as the ALS part's alone, so that accuracy is never bought by showing everyone the same
-books, and it leaves the given blend only for gains beyond the noise of its validation readers
-(`MIN_GAIN_STANDARD_ERRORS`). The weights and penalty are then bagged: the mean of the choices made
-on bootstrap resamples of those readers (`TUNING_RESAMPLES`). The constructor leaves tuning off (so
-a fixed blend can be rebuilt exactly); `registry.default_model`, the model a library gets, turns it
-on; the full fit's ALS then goes on from the tuning fit's factors (`als.WARM_START_ITERATIONS`),
-which saves most of its cost. Measured by `benchmarks/bench_quality.py` (NDCG@10 and coverage@10,
-fixed vs tuned blend; tuned ALS in brackets): Swiss loans last 10 % 0.0386 vs 0.0402, coverage 0.38
-vs 0.45 (0.0319, 0.37); last 20 % 0.036 vs 0.038; last loan per reader 0.066 vs 0.068, coverage
-0.59 vs 0.60 (0.053, 0.51). Lib-SibGMU last 10 % 0.043 vs 0.111, coverage 0.27 vs 0.40 (0.024,
-0.37); last 20 % 0.031 vs 0.121; last loan 0.070 vs 0.168. Generated library (200k loans) last 10 %
-0.139 vs 0.173; last 20 % 0.161 vs 0.200; last loan 0.105 vs 0.129. With every step taken on 1,000
-validation readers, the tuned blend was worse than the fixed one on Swiss (0.036 on the last 10 %,
-0.061 on the last loan).
+(`recsys.tuning.blend`) on validation carved from its own training data (the last
+`validation_share` of loans, only pairs new to the reader: `recsys.tuning.validation`), then
+refits every part on all the data; too little validation data keeps the given weights. The
+constructor leaves tuning off (so a fixed blend can be rebuilt exactly); `registry.default_model`,
+the model a library gets, turns it on; the full fit's ALS then goes on from the tuning fit's
+factors (`als.WARM_START_ITERATIONS`), which saves most of its cost. The fixed and tuned blends'
+figures, and those that chose each default, are in `docs/quality.md`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -55,8 +44,6 @@ from scipy import sparse
 from sklearn.preprocessing import normalize
 
 from recsys.columns import Columns as C
-from recsys.columns import Events
-from recsys.data.dataset import Dataset
 from recsys.models.als import WarmStartable
 from recsys.models.features import content_scores
 from recsys.models.matrix import (
@@ -69,14 +56,15 @@ from recsys.models.matrix import (
     supported_books,
 )
 from recsys.models.ranking import (
-    Pairs,
     TrainingData,
     batch_readers,
     check_min_pair_support,
 )
 from recsys.models.sequence import sequence_matrix
 from recsys.models.top import largest, largest_per_row
-from recsys.models.weighting import event_weights, timestamps_seconds
+from recsys.models.weighting import event_weights
+from recsys.tuning.blend import Blend, Shortlists, tune_blend
+from recsys.tuning.validation import blend_validation
 
 COMPONENTS = ("als", "readers", "neighbours", "sequence", "content", "popularity")
 #: Chosen on two real loan logs (Swiss university loans, Lib-SibGMU), the same for both.
@@ -88,62 +76,25 @@ DEFAULT_WEIGHTS = {
     "content": 1.5,
     "popularity": 0.0,
 }
-WEIGHT_STEPS = (0.0, 0.1, 0.3, 1.0, 3.0)
-#: Tuned lists must cover at least this share of the books the ALS part alone covers.
-COVERAGE_FLOOR = 1.0
-#: A tuning step is taken only if its NDCG@10 gain over the current blend exceeds this many
-#: standard errors of the per-reader gains: smaller gains are noise on a few thousand validation
-#: readers, and following them moved blends away from ones that did better on later loans.
-MIN_GAIN_STANDARD_ERRORS = 1.0
-#: The tuned weights and penalty are the mean of the choices made on this many bootstrap resamples
-#: of the validation readers (bagging): one greedy climb follows the noise of its readers to one
-#: corner of the grid, and the mean of many climbs lands between grid points. Measured by
-#: `benchmarks/bench_quality.py` (one climb vs bagged, NDCG@10): Swiss last 10 % 0.0396 vs 0.0406,
-#: Lib-SibGMU last 10 % 0.105 vs 0.113, last loan 0.131 vs 0.154; the other cuts and the generated
-#: library within 1.5 %. Over model seeds 0-3 too: Swiss last 10 % 0.0392 vs 0.0398 (ranges
-#: 0.0370-0.0405 vs 0.0391-0.0404). Each resample's climb costs about 0.3 s on 3,000 validation
-#: readers (bagging took the Swiss fit from 8.6 s to 15.6 s); fewer resamples vary more (Swiss
-#: last 10 % over resample seeds: 0.0389-0.0415 with 12, 0.0388-0.0408 with 24, 0.0404-0.0414
-#: with 40).
-TUNING_RESAMPLES = 24
-#: Exponents of the popularity penalty the tuning may choose (see `PENALTY_FREE_BOOKS`). 0.5 took
-#: the place of 0.1, which keeps the tuning's number of trials: with all four steps the Swiss fit
-#: took 20 s (last 10 %: NDCG@10 0.0397).
-PENALTY_STEPS = (0.0, 0.25, 0.5)
 #: Each list's first books are the blend's best before the popularity penalty, which reorders
 #: only the rest: a reader's strongest matches (often the course books all their cohort borrows)
-#: stay first, and the penalty widens the tail. Measured by `benchmarks/bench_quality.py`
-#: (NDCG@10, coverage@10; whole lists penalised with steps 0, 0.1, 0.25 vs this): Lib-SibGMU
-#: last 10 % 0.113, 0.358 vs 0.111, 0.396 (tuned ALS covers 0.373); last 20 % 0.113 vs 0.121;
-#: last loan 0.154 vs 0.168; Swiss last 10 % 0.0406 vs 0.0402, last 20 % 0.0376 vs 0.0375, last
-#: loan 0.0678 vs 0.0680. Whole lists penalised with the 0.5 step moved Lib-SibGMU's tuning to the
-#: best-mean scale (last 10 %: 0.061, coverage 0.32).
+#: stay first, and the penalty widens the tail.
 PENALTY_FREE_BOOKS = 3
-MIN_VALIDATION_READERS = 50
-#: More validation readers make smaller real gains visible above the noise; each costs a scoring
-#: pass over the catalog (about 15 s a thousand at 10 million loans and 250,000 books).
-MAX_VALIDATION_READERS = 3000
-#: The tuning's inner fit sees at most about this many interactions (a seeded sample of whole
-#: readers beyond it): at 10 million loans the full inner fit cost two and a half minutes, and
-#: the blend it chooses depends on how the parts rank books, not on every reader being there.
-MAX_VALIDATION_INTERACTIONS = 4_000_000
+#: Books each part adds to a validation reader's shortlist for blend tuning.
 CANDIDATES_PER_PART = 50
 VALIDATION_BATCH = 32
-TUNE_K = 10
 #: How each part's scores are put on one scale per reader before they are blended: by the part's
 #: best score ("maximum"), or by the mean of its `SCALE_BOOKS` best scores among books new to the
 #: reader ("best_mean"). With the maximum one outstanding book sets a part's scale and shrinks the
 #: rest of its list against the other parts. Which suits a library depends on its circulation, so
-#: the tuning chooses (the first is the default). Tuned on each scale alone by one climb, before
-#: bagging (mean test NDCG@10 over seeds): Swiss last 10 % 0.0370 vs 0.0401, last 20 % 0.0356 vs
-#: 0.0377 (4 seeds), but Lib-SibGMU last 10 % 0.104 vs 0.057, last 20 % 0.115 vs 0.090 (6 seeds).
+#: the tuning chooses (the first is the default).
 PART_SCALES = ("maximum", "best_mean")
 SCALE_BOOKS = 10
 
 
 def _scale_rows(scores: np.ndarray) -> np.ndarray:
     """Scale each row to [0, 1] by its maximum (negative scores count as no evidence), in place:
-    at 250,000 books every pass over a batch's scores costs tens of milliseconds."""
+    a batch's scores span the whole catalog, and every pass over them counts."""
     np.clip(scores, 0.0, None, out=scores)
     top = scores.max(axis=1, keepdims=True)
     evidence = top > 0
@@ -235,14 +186,15 @@ class HybridRecommender(WarmStartable):
 
     # ---------------------------------------------------------------------------- fitting
     def _fit_model(self, data: TrainingData) -> None:
-        start = {**DEFAULT_WEIGHTS, **(self.weights or {})}
-        tuned = self._tuned_weights(data, start) if self.tune_weights else None
-        weights, penalty, part_scale = tuned or (start, self.popularity_penalty, self.part_scale)
-        self.weights_ = np.array([weights[part] for part in COMPONENTS])
-        self.penalty_ = np.asarray([penalty], dtype=np.float64)
-        self.part_scale_ = part_scale
+        start = Blend(
+            {**DEFAULT_WEIGHTS, **(self.weights or {})}, self.popularity_penalty, self.part_scale
+        )
+        blend = self._tuned_blend(data, start) if self.tune_weights else start
+        self.weights_ = np.array([blend.weights[part] for part in COMPONENTS])
+        self.penalty_ = np.asarray([blend.penalty], dtype=np.float64)
+        self.part_scale_ = blend.part_scale
         supported = supported_books(data.matrix, self.min_pair_support)
-        # from the tuning fit's factors if it tuned (see `_validation_shortlists`)
+        # from the tuning fit's factors if it tuned (see `_tuned_blend`)
         decayed = self._decayed(data, self.als_half_life_days)
         self._fit_als(keep_columns(decayed, supported), data.readers, data.books)
         # a book fewer than k readers borrowed has no factors: ALS never scores it
@@ -261,9 +213,9 @@ class HybridRecommender(WarmStartable):
     def _prepare(self) -> None:
         """Per-model matrices built once (after fit and load), so that scoring one reader only
         touches their own few rows: sparse sums, transposes and normalisation of whole
-        matrices cost hundreds of milliseconds each at a million loans."""
+        matrices cost far more than scoring a reader."""
         super()._prepare()
-        # fold-in solves a 64 x 64 system per reader: OpenMP start-up would cost 300x that
+        # fold-in solves one small system per reader: OpenMP's start-up would cost many times that
         self.als_.num_threads = 1
         self.supported_ = supported_books(self.matrix_, self.min_pair_support)
         self.collaborative_matrix_ = self._derivation(
@@ -284,6 +236,11 @@ class HybridRecommender(WarmStartable):
         penalty = np.exp(-float(self.penalty_[0]) * _log_readers(self.matrix_))
         self.penalty_factor_ = penalty.astype(np.float32)
 
+    def _keep_reader_rows(self, keep: np.ndarray) -> None:
+        super()._keep_reader_rows(keep)
+        # as in `fit`: a book now borrowed by fewer than k of the readers left has no factors
+        self.als_.item_factors[~supported_books(self.matrix_, self.min_pair_support)] = 0.0
+
     def _decayed(self, data: TrainingData, half_life: float | None) -> sparse.csr_matrix:
         """The training matrix re-weighted with another half-life (the pairs are grouped once,
         in `fit`). A reader whose loans all faded to nothing under the training half-life has
@@ -296,65 +253,51 @@ class HybridRecommender(WarmStartable):
         )
         return data.pairs.matrix(data.pairs.sums(weights, damp=True), data.readers)
 
-    def _tuned_weights(
-        self, data: TrainingData, start: dict[str, float]
-    ) -> tuple[dict[str, float], float, str] | None:
-        """Blend weights, popularity penalty and part scale that maximise NDCG@10 on the last
-        loans of the training data, keeping the lists at least as varied as the ALS part's."""
-        shortlists = self._validation_shortlists(data)
-        if shortlists is None:
-            return None
-        return _bagged_tuning(
-            shortlists, start, self.popularity_penalty, self.part_scale, seed=self._seed
-        )
-
-    @property
-    def _seed(self) -> int:
-        """The tuning's seed (its readers' samples and resamples)."""
-        return 0 if self.random_state is None else self.random_state
-
-    def _validation_shortlists(self, data: TrainingData) -> Shortlists | None:
-        """Parts' scores, books and hits on validation shortlists (see `_shortlist`)."""
-        seed = self._seed
-        split = _validation_split(
-            data.dataset,
-            data.pairs,
-            self.validation_share,
-            max_interactions=MAX_VALIDATION_INTERACTIONS,
-            seed=seed,
-        )
-        if split is None:
-            return None
-        inner_train, held = split
+    def _tuned_blend(self, data: TrainingData, start: Blend) -> Blend:
+        """The blend weights, popularity penalty and part scale that maximise NDCG@10 on the
+        last loans of the training data, keeping the lists at least as varied as the ALS part's
+        (`recsys.tuning.blend.tune_blend`); `start` if there are too few of those loans."""
+        seed = 0 if self.random_state is None else self.random_state
+        validation = blend_validation(data.dataset, share=self.validation_share, seed=seed)
+        if validation is None:
+            return start
         inner = HybridRecommender(**{**self.get_params(), "tune_weights": False})
-        inner.fit_for_reader_lists(inner_train)
+        inner.fit_for_reader_lists(validation.train)
         if self._start is None:  # the full fit's ALS goes on from the inner fit's factors
             self.start_next_fit_from(inner.starting_factors())
-        readers = np.asarray(pd.unique(held[C.READER_ID]), dtype=str)
-        if len(readers) > MAX_VALIDATION_READERS:
-            rng = np.random.default_rng(seed)
-            readers = np.sort(rng.choice(readers, MAX_VALIDATION_READERS, replace=False))
-        relevant = held.assign(row=pd.Index(readers).get_indexer(pd.Index(held[C.READER_ID])))
-        relevant = relevant.assign(book=inner.books_.index(relevant[C.BOOK_ID]))
+        shortlists = inner.validation_shortlists(validation.readers, validation.relevant)
+        return tune_blend(shortlists, start, seed=seed)
+
+    def validation_shortlists(self, readers: np.ndarray, relevant: pd.DataFrame) -> Shortlists:
+        """Each part's scores on the shortlists of `readers` (the union of the parts' best books
+        new to each reader) and which of those books are their `relevant` ``[reader_id,
+        book_id]`` pairs: what blend tuning scores (`recsys.tuning.blend`)."""
+        self._check_fitted()
+        relevant = relevant.assign(
+            row=pd.Index(readers).get_indexer(pd.Index(relevant[C.READER_ID]))
+        )
+        relevant = relevant.assign(book=self.books_.index(relevant[C.BOOK_ID]))
         relevant = relevant[(relevant["row"] >= 0) & (relevant["book"] >= 0)]
         targets = sparse.csr_matrix(
             (np.ones(len(relevant)), (relevant["row"], relevant["book"])),
-            shape=(len(readers), len(inner.books_)),
+            shape=(len(readers), len(self.books_)),
         )
         # parts are scored per reader: small batches give the same shortlists in a fraction of
         # the memory (six dense readers x books arrays per batch)
-        step = batch_readers(len(inner.books_), VALIDATION_BATCH)
-        shortlists = [
-            inner._shortlist(list(readers[s : s + step]), targets[s : s + step])
+        step = batch_readers(len(self.books_), VALIDATION_BATCH)
+        batches = [
+            self._shortlist(list(readers[s : s + step]), targets[s : s + step])
             for s in range(0, len(readers), step)
         ]
         return Shortlists(
-            scores=np.concatenate([s.scores for s in shortlists], axis=1),
-            best_mean_factors=np.concatenate([s.best_mean_factors for s in shortlists], axis=1),
-            books=np.concatenate([s.books for s in shortlists], axis=0),
-            hits=np.concatenate([s.hits for s in shortlists], axis=0),
+            parts=COMPONENTS,
+            scores=np.concatenate([b.scores for b in batches], axis=1),
+            best_mean_factors=np.concatenate([b.best_mean_factors for b in batches], axis=1),
+            books=np.concatenate([b.books for b in batches], axis=0),
+            hits=np.concatenate([b.hits for b in batches], axis=0),
             n_relevant=np.diff(targets.indptr),
-            log_readers=_log_readers(inner.matrix_),
+            log_readers=_log_readers(self.matrix_),
+            penalty_free_books=PENALTY_FREE_BOOKS,
         )
 
     def _shortlist(self, readers: list[str], targets: sparse.csr_matrix) -> ShortlistBatch:
@@ -460,8 +403,8 @@ class HybridRecommender(WarmStartable):
         Ties at the cut all count. Only the readers who share a book are looked at, never the
         whole reader list.
         """
-        # sparse: a dense row per reader would be as wide as the reader list (600,000 at 10
-        # million loans) and scanning it cost more than the neighbours themselves
+        # sparse: a dense row per reader would be as wide as the reader list, and scanning it
+        # cost more than the neighbours themselves
         similarity = (normalize(rows) @ self.reader_vectors_t_).tocsr()
         similarity.sort_indices()
         matrix = self.collaborative_matrix_
@@ -566,56 +509,6 @@ class HybridRecommender(WarmStartable):
         self.part_scale_ = PART_SCALES[int(scale)]
 
 
-def _validation_split(
-    dataset: Dataset,
-    pairs: Pairs,
-    share: float,
-    *,
-    max_interactions: int | None = None,
-    seed: int = 0,
-) -> tuple[Dataset, pd.DataFrame] | None:
-    """Training data before the last `share` of loans, and the later new (reader, book) pairs.
-
-    Beyond `max_interactions` training rows, both keep a seeded sample of whole readers (their
-    expected rows about `max_interactions`). Pairs are told apart by `pairs`' integer groups:
-    comparing string ids costs a minute at 10 million loans.
-    """
-    frame = dataset.interactions
-    if C.TIMESTAMP not in frame or frame.empty:
-        return None
-    seconds = timestamps_seconds(frame[C.TIMESTAMP])
-    loans = frame[C.EVENT].fillna(Events.LOAN).isin(Events.LOAN_EVENTS).to_numpy()
-    loan_times = np.sort(seconds[loans & ~np.isnan(seconds)])
-    if len(loan_times) < 2:
-        return None
-    cut = loan_times[min(len(loan_times) - 1, int(len(loan_times) * (1 - share)))]
-    before = seconds < cut
-    pair = np.full(len(frame), -1, dtype=np.int64)
-    pair[pairs.known] = pairs.group
-    reader = np.full(len(frame), -1, dtype=np.int64)
-    reader[pairs.known] = pairs.reader_code[pairs.group]
-    earlier = before & pairs.known
-    later = np.flatnonzero(~before & loans & pairs.known)
-    _, first = np.unique(pair[later], return_index=True)
-    later = later[np.sort(first)]  # each new pair once, at its first loan
-    known_reader = np.zeros(len(pairs.reader_ids), dtype=bool)
-    known_reader[reader[earlier]] = True
-    known_pair = np.zeros(len(pairs.reader_code), dtype=bool)
-    known_pair[pair[earlier]] = True
-    later = later[known_reader[reader[later]] & ~known_pair[pair[later]]]
-    n_before = int(before.sum())
-    if max_interactions is not None and n_before > max_interactions:
-        sampled = np.random.default_rng(seed).random(len(pairs.reader_ids))
-        kept = np.zeros(len(frame), dtype=bool)  # rows without a reader go with the unsampled
-        kept[pairs.known] = sampled[reader[pairs.known]] < max_interactions / n_before
-        before &= kept
-        later = later[kept[later]]
-    held = frame.iloc[later][[C.READER_ID, C.BOOK_ID]].astype(str)
-    if held[C.READER_ID].nunique() < MIN_VALIDATION_READERS:
-        return None
-    return dataset.take(np.flatnonzero(before)), held
-
-
 def _penalize_after_head(scores: np.ndarray, factor: np.ndarray, own: list[np.ndarray]) -> None:
     """Multiply `scores` (readers x books) by the popularity penalty `factor` in place, except
     each reader's `PENALTY_FREE_BOOKS` best books among those new to them (not in `own`): they
@@ -644,243 +537,3 @@ class ShortlistBatch(NamedTuple):
     best_mean_factors: np.ndarray
     books: np.ndarray
     hits: np.ndarray
-
-
-class Shortlists:
-    """What blend tuning scores: each part's scores on the validation readers' shortlists.
-
-    ``scores`` is parts x readers x shortlist, each part scaled by its maximum per reader (-inf
-    marks padding and repeats); ``best_mean_factors`` (parts x readers) rescales them to the
-    part's best books' mean (see `PART_SCALES`); ``books`` and ``hits`` are readers x shortlist;
-    ``log_readers`` is per book of the inner model.
-    """
-
-    def __init__(
-        self,
-        *,
-        scores: np.ndarray,
-        best_mean_factors: np.ndarray,
-        books: np.ndarray,
-        hits: np.ndarray,
-        n_relevant: np.ndarray,
-        log_readers: np.ndarray,
-    ) -> None:
-        self.books = books
-        self.hits = hits
-        self.n_relevant = n_relevant
-        self.log_readers = log_readers
-        # what every trial blend shares, computed once: tuning scores a few hundred blends
-        by_maximum = np.where(np.isfinite(scores), scores, 0.0).astype(np.float32)
-        self.values = {
-            "maximum": by_maximum,
-            "best_mean": by_maximum * best_mean_factors[:, :, None].astype(np.float32),
-        }
-        self.padding = ~np.isfinite(scores[0])
-        self.book_log_readers = log_readers[books].astype(np.float32)
-        self.scored = n_relevant > 0
-        ideal = np.cumsum(1.0 / np.log2(np.arange(2, TUNE_K + 2)))
-        self.ideal = ideal[np.minimum(n_relevant[self.scored], TUNE_K) - 1]
-        self._scores: dict[tuple[bytes, float, str], BlendScore] = {}
-        self._penalty_factors: dict[float, np.ndarray] = {}
-
-    def score(self, weights: np.ndarray, penalty: float, part_scale: str) -> BlendScore:
-        """NDCG@10 per scored reader and catalog coverage@10 of the blend on the shortlists
-        (remembered: the bagged tuning's climbs try many of the same blends)."""
-        key = (np.asarray(weights, dtype=np.float64).tobytes(), float(penalty), part_scale)
-        if key not in self._scores:
-            self._scores[key] = self._score(weights, penalty, part_scale)
-        return self._scores[key]
-
-    def _score(self, weights: np.ndarray, penalty: float, part_scale: str) -> BlendScore:
-        # negated in place, padding last: every copy of readers x shortlist costs milliseconds
-        cost = np.tensordot(-weights.astype(np.float32), self.values[part_scale], axes=1)
-        np.copyto(cost, np.float32(np.inf), where=self.padding)
-        if penalty:  # as `_penalize_after_head`: the head keeps its unpenalised cost
-            rows = np.arange(len(cost))[:, None]
-            head = np.argpartition(cost, min(PENALTY_FREE_BOOKS, cost.shape[1]) - 1, axis=1)
-            head = head[:, :PENALTY_FREE_BOOKS]
-            best = cost[rows, head]
-            cost *= self._penalty_factor(penalty)
-            cost[rows, head] = best
-        size = min(TUNE_K, cost.shape[1])
-        top = np.argpartition(cost, size - 1, axis=1)[:, :size]
-        top_costs = np.take_along_axis(cost, top, 1)
-        order = np.argsort(top_costs, axis=1)
-        top = np.take_along_axis(top, order, 1)
-        top_costs = np.take_along_axis(top_costs, order, 1)
-        discount = 1.0 / np.log2(np.arange(2, size + 2))
-        gains = (np.take_along_axis(self.hits, top, 1) * discount).sum(axis=1)
-        shown = np.take_along_axis(self.books, top, 1)[np.isfinite(top_costs)]
-        return BlendScore(
-            ndcg=gains[self.scored] / self.ideal,
-            coverage=len(np.unique(shown)) / len(self.log_readers),
-        )
-
-    def _penalty_factor(self, penalty: float) -> np.ndarray:
-        if penalty not in self._penalty_factors:
-            self._penalty_factors[penalty] = np.exp(-np.float32(penalty) * self.book_log_readers)
-        return self._penalty_factors[penalty]
-
-
-@dataclass(frozen=True)
-class BlendScore:
-    """A trial blend's NDCG@10 per scored validation reader and its catalog coverage@10."""
-
-    ndcg: np.ndarray
-    coverage: float
-
-    def resampled(self, readers: np.ndarray) -> BlendScore:
-        """This blend judged on `readers` (positions among the scored readers, repeats allowed);
-        the coverage stays that of every validation reader's list."""
-        return BlendScore(ndcg=self.ndcg[readers], coverage=self.coverage)
-
-    def clearly_beats(self, other: BlendScore) -> bool:
-        """More accurate than `other` on the same readers by more than the noise: the mean
-        per-reader gain exceeds `MIN_GAIN_STANDARD_ERRORS` standard errors of the gains."""
-        gain = self.ndcg - other.ndcg
-        if gain.size == 0:
-            return False
-        noise = gain.std(ddof=1) / np.sqrt(gain.size) if gain.size > 1 else 0.0
-        return float(gain.mean()) > MIN_GAIN_STANDARD_ERRORS * noise
-
-
-def _coordinate_ascent(
-    shortlists: Shortlists,
-    start: dict[str, float],
-    start_penalty: float,
-    start_scale: str,
-    *,
-    scales: tuple[str, ...] = PART_SCALES,
-    readers: np.ndarray | None = None,
-) -> tuple[dict[str, float], float, str]:
-    """Greedy search over `WEIGHT_STEPS` and `PENALTY_STEPS`, on each of `scales`, for the best
-    NDCG@10 whose catalog coverage is at least that of the ALS part alone (collaborative
-    filtering's own breadth).
-
-    A blend below that coverage floor only competes on coverage, so the search first widens the
-    lists, then improves accuracy; among wide enough blends a step is taken only if it is clearly
-    more accurate (`BlendScore.clearly_beats`), so the given blend stays unless the validation
-    readers say otherwise. It climbs from the given blend both without and with the strongest
-    penalty (the two regions are far apart for greedy steps), first on the given part scale; a
-    climb on another scale replaces it only if it is clearly better, by the same rule. Accuracy
-    is judged on `readers` (positions among the scored validation readers, a resample), on all
-    of them by default.
-    """
-    floor = _coverage_floor(shortlists, start_scale)
-
-    def score(weights: np.ndarray, penalty: float, scale: str) -> BlendScore:
-        scored = shortlists.score(weights, penalty, scale)
-        return scored if readers is None else scored.resampled(readers)
-
-    def better(trial: BlendScore, current: BlendScore) -> bool:
-        trial_wide, current_wide = trial.coverage >= floor, current.coverage >= floor
-        if trial_wide != current_wide:
-            return trial_wide
-        if not trial_wide:
-            return trial.coverage > current.coverage
-        return trial.clearly_beats(current)
-
-    def climb(
-        weights: np.ndarray, penalty: float, scale: str
-    ) -> tuple[BlendScore, np.ndarray, float, str]:
-        best = score(weights, penalty, scale)
-        for _ in range(3):
-            improved = False
-            for i in range(len(COMPONENTS) + 1):
-                for step in WEIGHT_STEPS if i < len(COMPONENTS) else PENALTY_STEPS:
-                    trial, trial_penalty = weights.copy(), penalty
-                    if i < len(COMPONENTS):
-                        trial[i] = step
-                    else:
-                        trial_penalty = step
-                    unchanged = trial_penalty == penalty and (trial == weights).all()
-                    if unchanged or not trial.any():
-                        continue
-                    trial_score = score(trial, trial_penalty, scale)
-                    if better(trial_score, best):
-                        best, weights, penalty, improved = trial_score, trial, trial_penalty, True
-            if not improved:
-                break
-        return best, weights, penalty, scale
-
-    initial = np.array([start[part] for part in COMPONENTS], dtype=np.float64)
-    runs = [
-        climb(initial, penalty, scale)
-        for scale in dict.fromkeys((start_scale, *scales))
-        for penalty in dict.fromkeys((start_penalty, PENALTY_STEPS[-1]))
-    ]
-    chosen = runs[0]
-    for run in runs[1:]:
-        if better(run[0], chosen[0]):
-            chosen = run
-    _, weights, penalty, scale = chosen
-    return dict(zip(COMPONENTS, weights.tolist(), strict=True)), penalty, scale
-
-
-def _bagged_tuning(
-    shortlists: Shortlists,
-    start: dict[str, float],
-    start_penalty: float,
-    start_scale: str,
-    *,
-    seed: int,
-) -> tuple[dict[str, float], float, str]:
-    """Blend weights, penalty and part scale bagged over `TUNING_RESAMPLES` climbs.
-
-    The climb on all validation readers chooses the part scale: between two ways of scaling, its
-    one-standard-error rule keeps the given one against noise, where a vote of the resamples
-    followed it (a trial with 12 resamples, Swiss last 10 %: NDCG@10 0.0383 on the scale most
-    resamples chose, 0.0415 on the full climb's). On that scale, each resample's climb
-    (`_coordinate_ascent`, on a bootstrap resample of the scored readers) chooses weights and a
-    penalty, and their mean is the choice (`_mean_choice`).
-    """
-    full = _coordinate_ascent(shortlists, start, start_penalty, start_scale)
-    n_scored = len(shortlists.ideal)
-    if n_scored == 0:
-        return full
-    scale = full[2]
-    rng = np.random.default_rng(seed)
-    choices = [
-        _coordinate_ascent(
-            shortlists,
-            start,
-            start_penalty,
-            scale,
-            scales=(scale,),
-            readers=rng.integers(0, n_scored, n_scored),
-        )
-        for _ in range(TUNING_RESAMPLES)
-    ]
-    return _mean_choice(shortlists, choices, fallback=full)
-
-
-def _mean_choice(
-    shortlists: Shortlists,
-    choices: list[tuple[dict[str, float], float, str]],
-    *,
-    fallback: tuple[dict[str, float], float, str],
-) -> tuple[dict[str, float], float, str]:
-    """The mean of `choices` (made on `fallback`'s part scale): of their weights, each scaled
-    to sum to one (a blend ranks alike at any scale) and then to `fallback`'s total, and of
-    their penalties. A mean blend narrower than the ALS part's lists gives way to `fallback`,
-    so the coverage floor still holds."""
-    weights, _, scale = fallback
-    total = sum(weights.values()) or 1.0
-    mean_weights = total * np.mean([_sum_to_one(choice) for choice, _, _ in choices], axis=0)
-    mean_penalty = float(np.mean([penalty for _, penalty, _ in choices]))
-    mean = shortlists.score(mean_weights, mean_penalty, scale)
-    if mean.coverage < _coverage_floor(shortlists, scale):
-        return fallback
-    return dict(zip(COMPONENTS, mean_weights.tolist(), strict=True)), mean_penalty, scale
-
-
-def _sum_to_one(weights: dict[str, float]) -> np.ndarray:
-    vector = np.array([weights[part] for part in COMPONENTS], dtype=np.float64)
-    return vector / (vector.sum() or 1.0)
-
-
-def _coverage_floor(shortlists: Shortlists, scale: str) -> float:
-    """The coverage a tuned blend must reach: `COVERAGE_FLOOR` times the ALS part's alone (one
-    part alone ranks books alike on every scale)."""
-    als_only = np.array([part == "als" for part in COMPONENTS], dtype=np.float64)
-    return COVERAGE_FLOOR * shortlists.score(als_only, 0.0, scale).coverage

@@ -141,6 +141,9 @@ class PopularityRecommender(RankingRecommender):
             }
         )
 
+    def _keep_reader_rows(self, keep: np.ndarray) -> None:
+        self.reader_library_ = self.reader_library_[keep]
+
     def _model_state(self) -> dict[str, np.ndarray]:
         return {
             **self.libraries_.state("libraries"),

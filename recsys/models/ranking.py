@@ -336,6 +336,26 @@ class RankingRecommender(Recommender):
         index = self.books_.index([str(book)])[0]
         return bool(self.collaborative and index >= 0 and self.borrowed_[index])
 
+    def forget_readers(self, readers: Iterable[str]) -> int:
+        """Drop the readers' ids, training rows and per-reader model arrays, then rebuild the
+        lookups derived from the training rows (see `Recommender.forget_readers`)."""
+        self._check_fitted()
+        index = self.readers_.index([str(r) for r in readers])
+        held = np.zeros(len(self.readers_), dtype=bool)
+        held[index[index >= 0]] = True
+        if not held.any():
+            return 0
+        keep = np.flatnonzero(~held)
+        self.readers_ = IdMap(self.readers_.ids[keep])
+        self.matrix_ = self.matrix_[keep]
+        self._keep_reader_rows(keep)
+        self._prepare()
+        return int(held.sum())
+
+    def _keep_reader_rows(self, keep: np.ndarray) -> None:
+        """Keep only the training readers at `keep` in the model-specific per-reader arrays
+        (none by default)."""
+
     # ---------------------------------------------------------------------------- helpers
     def reader_rows(
         self, readers: Sequence[str], history: pd.DataFrame | None

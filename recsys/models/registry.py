@@ -72,8 +72,8 @@ def default_model(settings: Settings) -> Recommender:
 
     The blend weights and popularity penalty are chosen by the model itself on a validation split
     carved from its own training data (``tune_weights``), never narrower than ALS alone: fixed
-    weights that suit one library's circulation do not suit another's (see
-    `recsys.models.hybrid` for the figures). `settings.half_life_days` (180 days by default,
+    weights that suit one library's circulation do not suit another's (`recsys.tuning.blend`;
+    the figures are in docs/quality.md). `settings.half_life_days` (180 days by default,
     about a semester) weights the readers' own recent loans above older ones.
     """
     return HybridRecommender(

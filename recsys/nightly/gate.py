@@ -1,6 +1,7 @@
 """The publish gate: a new model replaces the served one only if it is sane and not worse.
 
-Refusals, in the order checked: the bundle fails verification (missing file, checksum), it is
+Refusals, in the order checked: the bundle fails verification (missing file, checksum), it may
+hold a reader erased after its data were read (`recsys.artifacts.check_erasures`), it is
 empty (no fitted numbers), its arrays hold NaN or infinite values, it gives no lists to readers
 with loans, its scores are not finite, its evaluation is missing, or it scores worse than the
 published model by more than ``gate_tolerance`` (relative) on ``gate_metric``. The published
@@ -22,7 +23,7 @@ import numpy as np
 from recsys import artifacts
 from recsys.columns import Columns as C
 from recsys.config import Settings
-from recsys.exceptions import BundleIntegrityError
+from recsys.exceptions import BundleIntegrityError, ErasurePendingError
 
 METRICS_FILE = "metrics.json"
 REFERENCE_ENTRY = "published_refit"
@@ -37,8 +38,8 @@ class GateDecision:
     passed
         True when the run may be published.
     reason
-        ``passed``, ``first_model``, ``checksum``, ``empty``, ``non_finite``, ``no_metrics`` or
-        ``worse``.
+        ``passed``, ``first_model``, ``checksum``, ``erasure``, ``empty``, ``non_finite``,
+        ``no_metrics`` or ``worse``.
     explanation
         One plain-words paragraph for the log and the run summary.
     """
@@ -56,13 +57,17 @@ class GateDecision:
         return asdict(self)
 
 
-def decide(settings: Settings, run_id: str, *, readers: Sequence[str]) -> GateDecision:
+def decide(
+    settings: Settings, run_id: str, *, readers: Sequence[str], latest_erasure: int
+) -> GateDecision:
     """Judge run `run_id` against the published model.
 
     Parameters
     ----------
     readers
         A few pseudonymous reader ids with loans (for the score sanity check).
+    latest_erasure
+        The id of the store's latest erasure (`recsys.erasure.latest_erasure`).
     """
     models_dir = Path(settings.models_dir)
     published_id = artifacts.current_run_id(models_dir)
@@ -86,7 +91,8 @@ def decide(settings: Settings, run_id: str, *, readers: Sequence[str]) -> GateDe
         )
 
     try:
-        bundle = artifacts.load_bundle(path)  # verifies every checksum first
+        # verifies every checksum first
+        bundle = artifacts.load_bundle(path, latest_erasure=latest_erasure)
     except BundleIntegrityError as error:
         return refuse(
             "checksum",
@@ -94,6 +100,8 @@ def decide(settings: Settings, run_id: str, *, readers: Sequence[str]) -> GateDe
             "changed; the next nightly run trains a fresh model, and if this repeats "
             "the disk holding the models directory should be checked.",
         )
+    except ErasurePendingError as error:
+        return refuse("erasure", f"{error}.")
     if _is_empty(path):
         return refuse(
             "empty",

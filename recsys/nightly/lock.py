@@ -1,4 +1,5 @@
-"""One nightly at a time: an advisory `flock` on a lock file in the models directory.
+"""One nightly at a time, one erasure at a time: advisory `flock`s on lock files in the models
+directory.
 
 The kernel releases a `flock` when its holder exits for any reason (SIGKILL included), so a killed
 run never leaves a stale lock behind; the file's text only says who holds it, for the message.
@@ -19,10 +20,15 @@ from pathlib import Path
 from recsys.exceptions import RecsysError
 
 LOCK_FILE = ".nightly.lock"
+ERASURE_LOCK_FILE = ".erasure.lock"
 
 
 class LockHeldError(RecsysError):
     """Another process holds the nightly run lock."""
+
+
+class LockUnavailableError(RecsysError):
+    """A lock file cannot be created or opened (the models directory is not writable)."""
 
 
 def lock_path(models_dir: Path) -> Path:
@@ -78,3 +84,27 @@ def _describe_holder(path: Path) -> str:
         f"held by pid {holder.get('pid')} on {holder.get('host')} running "
         f"{holder.get('purpose')!r} since {holder.get('since')}"
     )
+
+
+@contextmanager
+def erasure_lock(models_dir: Path) -> Iterator[None]:
+    """Hold the erasure lock for the block, waiting for an erasure under way to finish.
+
+    Erasures run one at a time, each recorded and purged from the saved runs before the next
+    begins, so a run's record of the erasures it reflects is never overtaken by one that is
+    still being purged (see `recsys.erasure`). Erasures are short; a nightly never takes it.
+    """
+    path = Path(models_dir) / ERASURE_LOCK_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise LockUnavailableError(
+            f"cannot open the erasure lock {path} ({error.strerror}): whoever erases readers "
+            "must be able to write to the models directory; nothing was erased"
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -31,7 +31,9 @@ from recsys.consent import detach_unconsented_sessions, load_training_dataset
 from recsys.data.dataset import Dataset
 from recsys.data.schemas import MAX_ID_LENGTH
 from recsys.data.validation import utc_day
+from recsys.db import works as stored_works
 from recsys.db.tables import loans
+from recsys.erasure import latest_erasure
 from recsys.evaluation.splits import Split, sample_test_readers, temporal_split
 from recsys.exceptions import RecsysError
 from recsys.models.base import Recommender
@@ -55,6 +57,10 @@ RECIPE = "recipe"
 
 class IngestRejectedError(RecsysError):
     """At least one export was rejected and set aside; the run stops before training."""
+
+
+class ErasedWhileTrainingError(RecsysError):
+    """A reader was erased after the run read its data: the run was discarded."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,8 @@ class RunContext:
     #: what this run's ingest step stored (None when the step did not run)
     ingested: inbox.InboxReport | None = None
     model: Recommender | None = None
+    #: the store's latest erasure when `dataset` was read (read before it)
+    erasures_seen: int = 0
     manifest_extra: dict[str, Any] = field(default_factory=dict)
     #: every reader's and book's list of `model`, for the bundle (made by the lists step)
     lists: dict[str, np.ndarray] | None = None
@@ -101,6 +109,10 @@ def ingest(settings: Settings, ctx: RunContext) -> inbox.InboxReport:
     ctx.ingested = report
     if not report.files:
         ctx.line(f"ingest: no new exports in {settings.inbox_dir}/{{{','.join(inbox.KINDS)}}}")
+    if stored_works.ungrouped_records(ctx.engine):  # a catalog stored before works were derived
+        with ctx.engine.begin() as connection:
+            changed = stored_works.regroup(connection)
+        ctx.line(f"ingest: works derived for the stored catalog ({changed} records)")
     if report.rejected:
         names = "; ".join(f"{f.label} ({f.error}) moved to {f.moved_to}" for f in report.rejected)
         raise IngestRejectedError(
@@ -160,6 +172,8 @@ def _counts(per_table: dict[str, int]) -> str:
 def load_data(settings: Settings, ctx: RunContext) -> Dataset:
     if ctx.dataset is None:
         ctx.line("train: loading the stored data")
+        # read first: an erasure after it may or may not be in the data (see `save`)
+        ctx.erasures_seen = latest_erasure(ctx.engine)
         # Only readers who may contribute (consent mode) train personal models.
         ctx.dataset = load_training_dataset(ctx.engine, settings)
         ctx.line(f"train: loaded {len(ctx.dataset.interactions)} interactions")
@@ -395,7 +409,11 @@ def lists(settings: Settings, ctx: RunContext) -> None:
 
 
 def save(settings: Settings, ctx: RunContext) -> Path:
-    """Write the bundle (manifest last) into the run directory, with the lists step's lists."""
+    """Write the bundle (manifest last) into the run directory, with the lists step's lists.
+
+    A reader erased while the model trained may be in it, and no erasure can purge a run that was
+    not saved yet: such a run's model files and lists are deleted at once and the step fails.
+    """
     if ctx.model is None:
         raise RecsysError("save needs a trained model: run the train step first")
     dataset = load_data(settings, ctx)
@@ -406,9 +424,17 @@ def save(settings: Settings, ctx: RunContext) -> Path:
         ctx.model,
         catalog=dataset.catalog,
         holdings=dataset.holdings,
+        erasures_applied=ctx.erasures_seen,
         manifest_extra=ctx.manifest_extra,
         lists=ctx.lists,
     )
+    if latest_erasure(ctx.engine) > ctx.erasures_seen:
+        artifacts.discard_model(path)
+        raise ErasedWhileTrainingError(
+            f"a reader was erased while run {ctx.run_id} trained, so its model may hold them: "
+            "its model files were deleted and nothing was published. The next nightly trains "
+            "without the reader"
+        )
     ctx.line(f"save: bundle {ctx.run_id} written")
     return path
 
@@ -416,7 +442,12 @@ def save(settings: Settings, ctx: RunContext) -> Path:
 def gate(settings: Settings, ctx: RunContext) -> gate_module.GateDecision:
     """Decide whether run ``ctx.run_id`` may replace the published model."""
     ctx.line(f"gate: checking run {ctx.run_id}")
-    decision = gate_module.decide(settings, ctx.run_id, readers=recent_readers(ctx.engine))
+    decision = gate_module.decide(
+        settings,
+        ctx.run_id,
+        readers=recent_readers(ctx.engine),
+        latest_erasure=latest_erasure(ctx.engine),
+    )
     ctx.line(f"gate: {'passed' if decision.passed else 'refused'} ({decision.reason})")
     return decision
 
@@ -433,7 +464,7 @@ def publish(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     """Point ``CURRENT`` at the run (old one kept as ``PREVIOUS``), then prune old runs."""
     models_dir = Path(settings.models_dir)
     ctx.line(f"publish: switching CURRENT to {ctx.run_id}")
-    artifacts.publish(models_dir, ctx.run_id)
+    artifacts.publish(models_dir, ctx.run_id, latest_erasure=latest_erasure(ctx.engine))
     ctx.line(f"publish: CURRENT is {ctx.run_id}")
     removed = artifacts.prune_runs(models_dir, keep=settings.keep_runs)
     ctx.line(f"publish: removed {len(removed)} old run(s), keeping {settings.keep_runs}")

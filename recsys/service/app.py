@@ -4,7 +4,8 @@ The model store is built in the lifespan: it loads the published model in the ba
 `/health/live` answers at once and `/health/ready` says 503 until the model is in) and then polls
 `CURRENT` every `settings.model_poll_seconds`. BLAS is pinned to one thread (threadpoolctl here,
 OPENBLAS_NUM_THREADS=1 in `recsys serve`): scoring one reader is small work, and many BLAS threads
-per request fight over the cores.
+per request fight over the cores. The pseudonym key is checked against the store's on the same
+interval (`recsys.service.key_watch`): a key rotated while the service runs is picked up.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from sqlalchemy import Engine
 from threadpoolctl import threadpool_limits
 
 from recsys.config import Settings, get_settings
@@ -31,6 +33,7 @@ from recsys.service.auth import API_KEY_HEADER, ApiKeys
 from recsys.service.body_limit import BodyLimit
 from recsys.service.front import FrontDoor
 from recsys.service.head import HeadAsGet
+from recsys.service.key_watch import KeyGuard, KeyWatch
 from recsys.service.metrics import Metrics, MetricsMiddleware
 from recsys.service.model_store import ModelStore
 from recsys.service.reader_states import ReaderStates
@@ -84,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 _observe(metrics, store, reader_states, settings.model_poll_seconds)
             ),
             asyncio.create_task(_follow_curation(curation, settings.curation_poll_seconds)),
+            asyncio.create_task(_watch_key(key_watch, engine, settings.model_poll_seconds)),
         ]
         try:
             yield
@@ -108,12 +112,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.pseudonymizer = pseudonymizer
+    key_watch = app.state.key_watch = KeyWatch(settings, app.state)
     app.state.api_keys = api_keys
     app.state.metrics = metrics
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     # innermost: a list answered at the front door still passes CORS and is timed by the
     # metrics middleware; an over-long body is refused before any of them runs
     app.add_middleware(FrontDoor)
+    app.add_middleware(KeyGuard)  # outside the front door: a stale key answers nothing personal
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -171,6 +177,21 @@ async def _observe(
     while True:
         metrics.observe_store(store)
         metrics.observe_reader_states(reader_states)
+        await asyncio.sleep(interval)
+
+
+async def _watch_key(watch: KeyWatch, engine: Engine, interval: float) -> None:
+    """Check the pseudonym key against the store's now, then every `interval` seconds."""
+    failing = False
+    while True:
+        try:
+            await asyncio.to_thread(watch.check, engine)
+        except Exception as error:  # the database may be down for a while: check again later
+            if not failing:
+                logger.warning("pseudonym key check failed: %s", type(error).__name__)
+            failing = True
+        else:
+            failing = False
         await asyncio.sleep(interval)
 
 

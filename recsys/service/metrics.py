@@ -123,7 +123,7 @@ class Metrics:
             "1 while this worker keeps readers' consent answers and loans between requests, "
             "because the store vouches for them (SQLite's change counter, PostgreSQL's notices "
             "of changed readers); 0 while it reads them on every request (PostgreSQL without "
-            "notices: the listener is down or the store lacks migration 0004). The slowest "
+            "notices: the listener is down or the store lacks migration 0006). The slowest "
             "worker's value.",
             multiprocess_mode="livemin",
             registry=registry,

@@ -5,22 +5,37 @@ request that took the old one finishes on it while new requests get the new one:
 fails during a swap. A new bundle is served only after it loaded completely and answered a smoke
 query; otherwise the old one keeps serving and the log says why. Until the new model has
 computed every reader's list, the old one stands in for readers whose list is not ready
-(`ModelStore.stand_in`), so none waits."""
+(`ModelStore.stand_in`), so none waits.
+
+A run purged by an erasure keeps its run id but gets new files and a new manifest: the store
+re-loads it at the next poll (when only the manifest's erasure record changed, the served copy
+takes the new manifest). A run that does not reflect the store's latest erasure is never loaded,
+kept serving or fallen back to, and no model from before an erasure stands in for one that
+reflects it (`recsys.erasure`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from recsys import artifacts
-from recsys.exceptions import BundleIntegrityError, ModelNotFoundError
+from recsys.erasure import latest_erasure
+from recsys.exceptions import (
+    BundleIntegrityError,
+    ErasurePendingError,
+    ModelNotFoundError,
+    RecsysError,
+)
 from recsys.lists.served import ServedModel, build_served
 
 logger = logging.getLogger(__name__)
@@ -102,8 +117,10 @@ class ModelStore:
                     self._check_intact(served, full=force)
                 except Exception as error:  # its files changed on disk and no longer verify
                     return self._refuse(run_id, error, force=force)
-                self._refused = self.last_error = None
-                return ReloadOutcome("unchanged", run_id)
+                if _same_files(served):  # else purged by an erasure: load it again below
+                    self._previous = _erasures_reflected(self._previous, served.bundle.manifest)
+                    self._refused = self.last_error = None
+                    return ReloadOutcome("unchanged", run_id)
             try:
                 fresh, stamps = self._load(run_id)
             except Exception as error:  # any failure must leave a verified model serving
@@ -124,7 +141,13 @@ class ModelStore:
         self._notify("refused")
         refused = f"published run {run_id} refused: {_public_reason(error)}"
         served = self.served
-        if served is not None and served.version != run_id and self._intact(served, full=force):
+        if (
+            served is not None
+            and served.version != run_id
+            and self._intact(served, full=force)
+            and _same_files(served)
+            and artifacts.erasures_applied(served.bundle.manifest) >= self._latest_erasure()
+        ):
             self.last_error = f"{refused}; serving run {served.version}"
             logger.error("%s (%s); still serving run %s", refused, _describe(error), served.version)
             return ReloadOutcome("refused", served.version, self.last_error)
@@ -164,7 +187,7 @@ class ModelStore:
         path = artifacts.run_path(self.models_dir, run_id)
         if not path.is_dir():
             raise ModelNotFoundError(f"run {run_id} does not exist in {path.parent}")
-        bundle = artifacts.load_bundle(path)
+        bundle = artifacts.load_bundle(path, latest_erasure=self._latest_erasure())
         stamps = _stamps(path, bundle.manifest)
         return build_served(bundle, self.engine, min_readers=self.min_readers), stamps
 
@@ -176,7 +199,22 @@ class ModelStore:
         fresh.readers.start_background()
         if served is not None:
             served.readers.retire()
-        self._previous = _more_complete(served, self._previous) if keep_stand_in else None
+        stand_in = _more_complete(served, self._previous) if keep_stand_in else None
+        self._previous = _erasures_reflected(stand_in, fresh.bundle.manifest)
+
+    def _latest_erasure(self) -> int:
+        """The store's latest erasure; while the database does not answer, the newest one a
+        saved run reflects (every erasure is recorded in every run it purges)."""
+        try:
+            if self.engine is not None:
+                return latest_erasure(self.engine)
+        except SQLAlchemyError as error:
+            logger.warning(
+                "the database does not answer (%s): runs are checked against the erasures the "
+                "saved runs record",
+                type(error).__name__,
+            )
+        return artifacts.newest_erasure_recorded(self.models_dir)
 
     def _check_intact(self, served: ServedModel, *, full: bool) -> None:
         """Raise `BundleIntegrityError` when the served run's files no longer verify: checked
@@ -227,6 +265,39 @@ class ModelStore:
                 logger.exception("model poll failed; will retry")
 
 
+def _same_files(served: ServedModel) -> bool:
+    """Whether the served run still has the files `served` was loaded from. A purge that found
+    none of its readers in the run only re-writes the manifest's erasure record: the served copy
+    takes the new manifest without a reload."""
+    path = served.bundle.path
+    stamp = artifacts.manifest_sha256(path)
+    if stamp == served.bundle.manifest_sha256:
+        return True
+    try:
+        manifest = artifacts.read_manifest(path)
+    except RecsysError:
+        return False
+    if (
+        stamp is None
+        or manifest is None
+        or manifest.get("files") != served.bundle.manifest.get("files")
+    ):
+        return False
+    served.bundle = dataclasses.replace(served.bundle, manifest=manifest, manifest_sha256=stamp)
+    return True
+
+
+def _erasures_reflected(
+    stand_in: ServedModel | None, manifest: dict[str, Any]
+) -> ServedModel | None:
+    """`stand_in`, unless it reflects fewer erasures than the run `manifest` describes: it may
+    hold a reader erased since (the same run before its purge, say)."""
+    if stand_in is None:
+        return None
+    reflected = artifacts.erasures_applied(stand_in.bundle.manifest)
+    return stand_in if reflected >= artifacts.erasures_applied(manifest) else None
+
+
 def _stamps(path: Path, manifest: dict[str, object]) -> Stamps:
     files = manifest.get("files")
     names = sorted(files) if isinstance(files, dict) else []
@@ -247,6 +318,8 @@ def _public_reason(error: Exception) -> str:
         return "it does not exist"
     if isinstance(error, BundleIntegrityError):
         return "its files are missing or do not match the checksums in its manifest"
+    if isinstance(error, ErasurePendingError):
+        return "it was trained before the latest erasure and not purged since"
     return f"it failed to load or to answer a smoke query ({type(error).__name__})"
 
 

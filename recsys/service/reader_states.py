@@ -10,7 +10,7 @@ speed. So each worker keeps what it read, for as long as the store vouches for i
   (``PRAGMA data_version``, asked on every request for a few microseconds) says another
   connection committed anything; then everything kept is dropped.
 - PostgreSQL: kept while this worker follows the store's notices of changed readers
-  (`recsys.db.reader_changes`, migration 0004): a notice drops the readers it names, ``*``
+  (`recsys.db.reader_changes`, migration 0006): a notice drops the readers it names, ``*``
   drops everyone. While the notices are not followed (the listener is down or reconnecting, or
   the store lacks the triggers) nothing kept is used and every request reads the store in the
   threadpool, as the route does: correctness before speed. The log and the

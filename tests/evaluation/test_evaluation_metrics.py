@@ -289,3 +289,34 @@ def test_reader_segments_rejects_bad_bounds() -> None:
     frame = pd.DataFrame({C.READER_ID: ["r"], C.BOOK_ID: ["b"]})
     with pytest.raises(ValueError, match="activity_bounds must be increasing"):
         M.reader_segments(Dataset.from_interactions(frame), activity_bounds=(20, 5))
+
+
+WORKS = pd.Series({"a1": "W", "a2": "W", "a3": "W"})  # three records of one work; others alone
+
+
+def test_a_hit_counts_by_work_and_a_repeated_work_is_never_a_second_hit() -> None:
+    recs = _recs({"A": ["a1", "a2", "b1"], "B": ["b2", "a3", "b3"]})
+    relevant = _pairs({"A": ["a2"], "B": ["a1", "b3"]})
+    # A borrowed a2, a record of the work suggested first: a hit at rank 1, and a2 at rank 2
+    # (the same work again) is no second hit. B borrowed a1 (work W, at rank 2) and b3 (rank 3).
+    metrics = M.ranking_metrics(M.by_work(recs, WORKS), M.relevant_works(relevant, WORKS), k=3)
+    records = M.ranking_metrics(recs, relevant, k=3)
+    assert metrics["hits"].to_dict() == {"A": 1, "B": 2}
+    assert metrics.loc["A", "rr"] == 1.0 and records.loc["A", "rr"] == 0.5
+    assert records["hits"].to_dict() == {"A": 1, "B": 1}
+
+
+def test_shares_of_lists_with_a_repeated_or_an_already_borrowed_work() -> None:
+    recs = _recs({"A": ["a1", "a2", "b1"], "B": ["b2", "a3"], "C": ["b4", "b5"]})
+    assert M.repeated_work_share(recs, WORKS) == pytest.approx(1 / 3)
+    train = Dataset.from_interactions(
+        pd.DataFrame(
+            {
+                C.READER_ID: ["B", "C", "C"],
+                C.BOOK_ID: ["a1", "b9", "b4"],  # B borrowed another record of a3's work
+                C.EVENT: ["loan", "loan", "view"],  # a view is not a borrowing
+            }
+        )
+    )
+    assert M.borrowed_work_share(recs, train, WORKS) == pytest.approx(1 / 3)
+    assert M.borrowed_work_share(recs, train, pd.Series(dtype=object)) == 0.0

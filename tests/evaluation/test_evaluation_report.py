@@ -10,6 +10,7 @@ import pytest
 
 from recsys.columns import Columns as C
 from recsys.data.dataset import Dataset
+from recsys.data.works import derive_work_ids
 from recsys.evaluation import report
 from recsys.evaluation.evaluate import ComparisonResult, evaluate_recommendations
 from recsys.evaluation.metrics import book_popularity
@@ -68,6 +69,41 @@ def test_oracle_lists_score_perfect_recall_and_hit_rate(split: Split) -> None:
     assert result.summary["ndcg@50"] == pytest.approx(1.0)
     assert result.summary["readers"] == split.test[C.READER_ID].nunique()
     assert set(result.per_reader.columns) >= {"activity", "branch", "audience", "novelty"}
+
+
+def test_hits_count_by_work_beside_records_and_borrowed_works_leave_the_test() -> None:
+    """Two records of Emma without a work_id: the derived work makes r1's test loan of the
+    other record a re-loan (not counted) and r2's loan of e2 a hit for a list suggesting e1."""
+    catalog = pd.DataFrame(
+        {
+            C.BOOK_ID: ["e1", "e2", "x", "y", "z"],
+            C.TITLE: ["Emma /", "Emma", "X", "Y", "Z"],
+            C.AUTHOR: ["Austen, Jane, 1775-1817", "Austen, Jane", "A", "B", "C"],
+        }
+    )
+    catalog[C.WORK_ID] = derive_work_ids(catalog)
+    loans = pd.DataFrame(
+        [
+            ("r1", "e1", 1),
+            ("r1", "y", 2),
+            ("r2", "x", 3),
+            ("r2", "z", 4),
+            ("r3", "x", 5),
+            ("r3", "y", 6),
+            ("r1", "e2", 10),
+            ("r2", "e2", 11),
+        ],
+        columns=[C.READER_ID, C.BOOK_ID, C.TIMESTAMP],
+    )
+    loans[C.TIMESTAMP] = pd.to_datetime(loans[C.TIMESTAMP], unit="D", utc=True)
+    split = temporal_split(Dataset.from_interactions(loans, catalog), test_share=0.25)
+    assert split.test[[C.READER_ID, C.BOOK_ID]].values.tolist() == [["r2", "e2"]]
+    lists = pd.DataFrame({C.READER_ID: "r2", C.BOOK_ID: ["e1", "e2", "y"], C.RANK: [1, 2, 3]})
+    summary = evaluate_recommendations(lists, split, k=3).summary
+    assert summary["ndcg@3"] == pytest.approx(1.0)  # Emma, at rank 1, was borrowed
+    assert summary["record_ndcg@3"] == pytest.approx(1 / np.log2(3))  # the record, at rank 2
+    assert summary["repeated_work_lists@3"] == 1.0
+    assert summary["borrowed_work_lists@3"] == 0.0
 
 
 def test_one_list_for_everyone_has_low_coverage_and_full_popular_share(split: Split) -> None:
@@ -142,8 +178,15 @@ def test_list_overlap_and_books_gained_lost_by_hand() -> None:
     overlap = report.list_overlap(a, b)
     # only r1 is in both: {x, y} vs {y, z} share 1 of 3 books
     assert overlap.to_dict() == {"r1": pytest.approx(1 / 3)}
-    catalog = pd.DataFrame({C.BOOK_ID: ["x", "y", "z"], C.TITLE: ["X", "Y", "Z"]})
+    catalog = pd.DataFrame(  # titles as MARC holds them: the table shows them clean
+        {
+            C.BOOK_ID: ["x", "y", "z"],
+            C.TITLE: ["X /", "Y :", "Z /"],
+            C.AUTHOR: ["A, 1950-", None, "B"],
+        }
+    )
     moved = report.books_gained_lost(a, b, catalog)
+    assert moved.loc["x", C.AUTHOR] == "A"
     assert moved.loc["z", ["lists_a", "lists_b", "change"]].tolist() == [0, 1, 1]
     assert moved.loc["x", "change"] == -1
     assert moved.index[0] == "z" and moved.loc["z", C.TITLE] == "Z"
@@ -152,7 +195,7 @@ def test_list_overlap_and_books_gained_lost_by_hand() -> None:
 def test_never_suggested_lists_books_in_no_list_by_hand() -> None:
     exposure = pd.Series({"x": 3, "y": 0, "z": 0, "w": 0})
     popularity = pd.Series({"x": 9, "y": 1, "z": 4})  # w: catalog only, nobody borrowed it
-    catalog = pd.DataFrame({C.BOOK_ID: ["y", "z"], C.TITLE: ["Y", "Z"]})
+    catalog = pd.DataFrame({C.BOOK_ID: ["y", "z"], C.TITLE: ["Y", "Z /"]})
     table = report.never_suggested(exposure, popularity, catalog)
     assert list(table.index) == ["z", "y", "w"]
     assert table["training_readers"].tolist() == [4, 1, 0]

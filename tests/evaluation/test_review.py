@@ -330,11 +330,19 @@ def test_choose_readers_errors_name_the_rule_and_never_a_reader(
 def test_panels_show_titles_reasons_from_the_readers_own_books_and_no_ids(
     library: Dataset,
 ) -> None:
+    titles = library.catalog.set_index(C.BOOK_ID)[C.TITLE]
+    # the catalog as MARC exports hold it: panels show titles and authors clean
+    raw = library.catalog.assign(
+        **{
+            C.TITLE: library.catalog[C.TITLE] + " /",
+            C.AUTHOR: library.catalog[C.AUTHOR] + ", 1950-",
+        }
+    )
+    library = Dataset(library.interactions, raw, library.holdings)
     model = ItemKNNRecommender(min_pair_support=2).fit(library)
     segments = reader_segments(library)
     readers = ["r000", "r001"]
     panels = build_panels(model, library, segments, readers, k=4, recent=3)
-    titles = library.catalog.set_index(C.BOOK_ID)[C.TITLE]
     assert [p.label for p in panels] == ["Reader A", "Reader B"]
     for panel, reader in zip(panels, readers, strict=True):
         own = library.interactions.loc[library.interactions[C.READER_ID] == reader]
@@ -346,6 +354,8 @@ def test_panels_show_titles_reasons_from_the_readers_own_books_and_no_ids(
         for reasons in panel.suggestions["because you borrowed"]:
             assert set(reasons.split("; ")) <= borrowed_titles
         assert not set(panel.suggestions["title"]) & set(loans[C.BOOK_ID].map(titles))
+        assert set(panel.suggestions["title"]) <= set(titles)
+        assert not [a for a in panel.suggestions["author"] if "1950" in a]
         html = panel._repr_html_()
         assert reader not in html
         assert "Reader" in html

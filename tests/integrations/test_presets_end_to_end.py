@@ -77,9 +77,14 @@ def _publish(engine: Engine, settings: Settings) -> None:
     )
     run_id = artifacts.new_run_id()
     artifacts.save_bundle(
-        settings.models_dir, run_id, model, catalog=dataset.catalog, holdings=dataset.holdings
+        settings.models_dir,
+        run_id,
+        model,
+        catalog=dataset.catalog,
+        holdings=dataset.holdings,
+        erasures_applied=0,
     )
-    artifacts.publish(settings.models_dir, run_id)
+    artifacts.publish(settings.models_dir, run_id, latest_erasure=0)
 
 
 def _ready(client: TestClient) -> None:

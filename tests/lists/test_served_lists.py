@@ -37,12 +37,13 @@ def saved(models_dir: Path, trained: Trained, lists: dict[str, np.ndarray] | Non
         trained.model,
         catalog=trained.catalog,
         holdings=trained.holdings,
+        erasures_applied=0,
         lists=lists,
     )
 
 
 def served_from(path: Path) -> ServedModel:
-    return build_served(artifacts.load_bundle(path), None, min_readers=2)
+    return build_served(artifacts.load_bundle(path, latest_erasure=0), None, min_readers=2)
 
 
 def test_the_bundle_carries_the_lists_the_service_would_compute(
@@ -95,7 +96,7 @@ def test_a_changed_or_unlisted_lists_file_fails_verification(
     with pytest.raises(
         BundleIntegrityError, match=re.escape("reader_positions.npy does not match")
     ):
-        artifacts.load_bundle(path)
+        artifacts.load_bundle(path, latest_erasure=0)
 
 
 def test_scores_are_stored_narrow_only_when_nothing_changes() -> None:

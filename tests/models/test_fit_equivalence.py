@@ -10,12 +10,7 @@ from scipy import sparse
 from recsys.columns import Columns as C
 from recsys.columns import Events
 from recsys.data.dataset import Dataset
-from recsys.models.hybrid import (
-    PART_SCALES,
-    SCALE_BOOKS,
-    HybridRecommender,
-    _validation_split,
-)
+from recsys.models.hybrid import PART_SCALES, SCALE_BOOKS, HybridRecommender
 from recsys.models.matrix import IdMap
 from recsys.models.ranking import Pairs, batch_readers, pair_support
 from recsys.models.sequence import sequence_matrix
@@ -121,56 +116,6 @@ def test_sequence_counts_equal_the_string_definition(window: int) -> None:
     rows = books.index([a for a, _ in expected.index])
     cols = books.index([b for _, b in expected.index])
     assert np.array_equal(np.asarray(matrix[rows, cols]).ravel(), expected.to_numpy(np.float32))
-
-
-def string_validation_split(dataset: Dataset, share: float) -> pd.DataFrame:
-    """The held-out pairs computed on string pairs (the definition the fast split keeps)."""
-    frame = dataset.interactions
-    seconds = (frame[C.TIMESTAMP] - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
-    loans = frame[C.EVENT].isin(Events.LOAN_EVENTS).to_numpy()
-    loan_times = np.sort(seconds[loans & ~np.isnan(seconds)])
-    cut = loan_times[min(len(loan_times) - 1, int(len(loan_times) * (1 - share)))]
-    before = seconds < cut
-    train = frame.loc[before]
-    held = frame.loc[~before & loans, [C.READER_ID, C.BOOK_ID]].astype(str).drop_duplicates()
-    seen = pd.MultiIndex.from_frame(train[[C.READER_ID, C.BOOK_ID]].astype(str))
-    held = held[held[C.READER_ID].isin(set(train[C.READER_ID].astype(str)))]
-    return held[~pd.MultiIndex.from_frame(held).isin(seen)]
-
-
-@pytest.mark.parametrize("share", [0.1, 0.3])
-def test_validation_split_equals_the_string_pair_definition(share: float) -> None:
-    frame = messy_interactions(seed=2, n=6000)
-    dataset = Dataset.from_interactions(frame)
-    books = IdMap(dataset.books.astype(str))
-    split = _validation_split(dataset, Pairs(dataset, books), share)
-    assert split is not None
-    train, held = split
-    expected = string_validation_split(dataset, share)
-    assert len(held) > 50
-    pd.testing.assert_frame_equal(held, expected)
-    assert len(train.interactions) < len(dataset.interactions)
-
-
-def test_a_capped_validation_split_keeps_whole_sampled_readers() -> None:
-    frame = messy_interactions(seed=2, n=6000)
-    dataset = Dataset.from_interactions(frame)
-    pairs = Pairs(dataset, IdMap(dataset.books.astype(str)))
-    full = _validation_split(dataset, pairs, 0.3)
-    capped = _validation_split(dataset, pairs, 0.3, max_interactions=2000, seed=5)
-    assert full is not None and capped is not None
-    (full_train, full_held), (train, held) = full, capped
-    assert 1000 < len(train.interactions) < 3000 < len(full_train.interactions)
-    readers = set(train.interactions[C.READER_ID].astype(str))
-    # every kept reader keeps all their training rows, and only they are held out
-    whole = full_train.interactions[full_train.interactions[C.READER_ID].astype(str).isin(readers)]
-    pd.testing.assert_frame_equal(train.interactions, whole.reset_index(drop=True))
-    assert set(held[C.READER_ID]) <= readers
-    expected = full_held[full_held[C.READER_ID].isin(readers)]
-    pd.testing.assert_frame_equal(held, expected)
-    again = _validation_split(dataset, pairs, 0.3, max_interactions=2000, seed=5)
-    assert again is not None
-    pd.testing.assert_frame_equal(again[1], held)
 
 
 def test_shortlists_do_not_depend_on_the_batch() -> None:

@@ -1,6 +1,5 @@
-"""The hybrid's per-reader scaling of its parts, its blend tuning (which keeps lists as varied as
-ALS's and ignores gains within the noise of its validation readers), and its popularity
-penalty."""
+"""The hybrid's per-reader scaling of its parts and its popularity penalty (its blend tuning is
+tested in tests/tuning)."""
 
 from __future__ import annotations
 
@@ -12,50 +11,14 @@ import pytest
 
 from recsys.data.dataset import Dataset
 from recsys.models.hybrid import (
-    COMPONENTS,
-    DEFAULT_WEIGHTS,
-    MIN_GAIN_STANDARD_ERRORS,
     PENALTY_FREE_BOOKS,
     SCALE_BOOKS,
-    Shortlists,
-    _bagged_tuning,
+    HybridRecommender,
     _best_mean_factors,
-    _coordinate_ascent,
-    _mean_choice,
     _scale_rows,
 )
 from recsys.models.registry import build_model, load_model
-from tests.models.conftest import FAST_PARAMS, block_readers, checkerboard
-
-READERS = 30
-SHARED = 10
-N_BOOKS = 100
-
-
-def shortlists() -> Shortlists:
-    """Every reader's next loans are the 10 shared bestsellers, which popularity ranks first;
-    ALS ranks two books of the reader's own first (60 distinct books: wide coverage). The best
-    blend as wide as ALS puts 8 bestsellers first and the reader's own two last."""
-    width = SHARED + 2
-    scores = np.zeros((len(COMPONENTS), READERS, width))
-    als, popularity = COMPONENTS.index("als"), COMPONENTS.index("popularity")
-    scores[als, :, :SHARED] = 0.5 - 0.01 * np.arange(SHARED)
-    scores[als, :, SHARED:] = [1.0, 0.9]
-    scores[popularity, :, :SHARED] = np.where(
-        np.arange(SHARED) < 8, 1.0 - 0.05 * np.arange(SHARED), 0.1
-    )
-    own = SHARED + 2 * np.arange(READERS)[:, None] + np.arange(2)
-    books = np.hstack([np.tile(np.arange(SHARED), (READERS, 1)), own])
-    hits = np.zeros((READERS, width), dtype=bool)
-    hits[:, :SHARED] = True
-    return Shortlists(
-        scores=scores,
-        best_mean_factors=np.ones(scores.shape[:2]),
-        books=books,
-        hits=hits,
-        n_relevant=np.full(READERS, SHARED),
-        log_readers=np.zeros(N_BOOKS),
-    )
+from tests.models.conftest import FAST_PARAMS, block_books, block_readers, checkerboard
 
 
 def test_parts_are_scaled_by_their_best_books_new_to_the_reader() -> None:
@@ -78,171 +41,6 @@ def test_parts_are_scaled_by_their_best_books_new_to_the_reader() -> None:
         np.testing.assert_allclose(rows[3], [0.0, 1.0] + [0.0] * 11)  # only the reader's own
 
 
-def one_part(part: str) -> np.ndarray:
-    return np.array([float(p == part) for p in COMPONENTS])
-
-
-def test_tuning_keeps_at_least_the_als_parts_coverage() -> None:
-    lists = shortlists()
-    als, popular = (
-        lists.score(one_part("als"), 0.0, "maximum"),
-        lists.score(one_part("popularity"), 0.0, "maximum"),
-    )
-    als_ndcg, als_coverage = als.ndcg.mean(), als.coverage
-    popular_ndcg, popular_coverage = popular.ndcg.mean(), popular.coverage
-    # the most accurate blend (popularity alone) is too narrow: the floor must bind
-    assert popular_ndcg == pytest.approx(1.0) and popular_coverage == pytest.approx(0.1)
-    assert als_coverage == pytest.approx((8 + 2 * READERS) / N_BOOKS)
-    weights, penalty, scale = _coordinate_ascent(lists, DEFAULT_WEIGHTS, 0.0, "maximum")
-    chosen = lists.score(np.array([weights[p] for p in COMPONENTS]), penalty, scale)
-    ndcg, coverage = chosen.ndcg.mean(), chosen.coverage
-    assert coverage >= als_coverage
-    best_wide = (1 / np.log2(np.arange(2, 10))).sum() / (1 / np.log2(np.arange(2, 12))).sum()
-    assert als_ndcg < ndcg == pytest.approx(best_wide)
-
-
-def two_book_shortlists(als_right: int, readers: int = 40) -> Shortlists:
-    """Each reader's shortlist is two books of their own, one of them their next loan. ALS ranks
-    the first book first, content the second; the default blend follows content. ALS is right
-    for `als_right` readers, content for the others."""
-    scores = np.zeros((len(COMPONENTS), readers, 2))
-    scores[COMPONENTS.index("als"), :, 0] = 1.0
-    scores[COMPONENTS.index("content"), :, 1] = 1.0
-    hits = np.zeros((readers, 2), dtype=bool)
-    hits[:als_right, 0] = True
-    hits[als_right:, 1] = True
-    return Shortlists(
-        scores=scores,
-        best_mean_factors=np.ones(scores.shape[:2]),
-        books=np.arange(2 * readers).reshape(readers, 2),
-        hits=hits,
-        n_relevant=np.ones(readers, dtype=int),
-        log_readers=np.zeros(2 * readers),
-    )
-
-
-def follows_als(lists: Shortlists) -> bool:
-    weights, penalty, scale = _coordinate_ascent(lists, DEFAULT_WEIGHTS, 0.0, "maximum")
-    chosen = lists.score(np.array([weights[p] for p in COMPONENTS]), penalty, scale)
-    return bool(chosen.ndcg[0] == 1.0)  # reader 0's next loan is the book ALS ranks first
-
-
-@pytest.mark.parametrize(("als_right", "expected"), [(21, False), (34, True)])
-def test_tuning_moves_only_on_gains_beyond_the_validation_noise(
-    als_right: int, expected: bool
-) -> None:
-    lists = two_book_shortlists(als_right)
-    default = np.array([DEFAULT_WEIGHTS[p] for p in COMPONENTS])
-    als_first = (
-        lists.score(one_part("als"), 0.0, "maximum").ndcg
-        - lists.score(default, 0.0, "maximum").ndcg
-    )
-    noise = als_first.std(ddof=1) / np.sqrt(als_first.size)
-    # 21 of 40: ALS is better on average, but by less than the noise; 34 of 40: clearly better
-    assert als_first.mean() > 0
-    assert bool(als_first.mean() > MIN_GAIN_STANDARD_ERRORS * noise) is expected
-    assert follows_als(lists) is expected
-
-
-@pytest.mark.parametrize(
-    ("als_factor_when_right", "expected"), [(1.0, "maximum"), (2.0, "best_mean")]
-)
-def test_tuning_scales_parts_by_their_best_books_only_if_clearly_better(
-    als_factor_when_right: float, expected: str
-) -> None:
-    """ALS is right for half the readers, content for the others; by their maxima no blend tells
-    them apart. If ALS's best books' mean scale doubles its scores for the readers it is right
-    for (and halves them for the others), the default blend is right for every reader."""
-    lists = two_book_shortlists(als_right=20)
-    readers = lists.hits.shape[0]
-    factors = np.ones((len(COMPONENTS), readers))
-    factors[COMPONENTS.index("als"), :20] = als_factor_when_right
-    factors[COMPONENTS.index("als"), 20:] = 1 / als_factor_when_right
-    lists = Shortlists(
-        scores=np.where(lists.padding, -np.inf, lists.values["maximum"]),
-        best_mean_factors=factors,
-        books=lists.books,
-        hits=lists.hits,
-        n_relevant=lists.n_relevant,
-        log_readers=lists.log_readers,
-    )
-    weights, penalty, scale = _coordinate_ascent(lists, DEFAULT_WEIGHTS, 0.0, "maximum")
-    assert scale == expected
-    chosen = lists.score(np.array([weights[p] for p in COMPONENTS]), penalty, scale)
-    right_first = int((chosen.ndcg == 1.0).sum())  # the next loan first, not second
-    assert right_first == (readers if expected == "best_mean" else readers // 2)
-
-
-def test_bagged_tuning_is_the_one_climbs_choice_when_every_resample_agrees() -> None:
-    """Every reader of `shortlists` is alike, so every bootstrap resample of them chooses what
-    the climb on all readers chooses (the best blend as wide as ALS), and so does their mean."""
-    lists = shortlists()
-    full_weights, full_penalty, full_scale = _coordinate_ascent(
-        lists, DEFAULT_WEIGHTS, 0.0, "maximum"
-    )
-    assert full_weights != DEFAULT_WEIGHTS  # the coverage floor made it move
-    weights, penalty, scale = _bagged_tuning(lists, DEFAULT_WEIGHTS, 0.0, "maximum", seed=3)
-    assert (scale, penalty) == (full_scale, full_penalty)
-    assert weights == pytest.approx(full_weights)
-
-
-def test_bagged_tuning_averages_resamples_that_disagree() -> None:
-    """ALS is right for 25 of 40 readers: clearly better on all of them (the climb moves ALS to
-    the top step), but not on every resample. The mean puts ALS between the default blend and
-    that step, and the same seed gives the same mean."""
-    lists = two_book_shortlists(als_right=25)
-    full_weights, _, _ = _coordinate_ascent(lists, DEFAULT_WEIGHTS, 0.0, "maximum")
-    assert full_weights == {**DEFAULT_WEIGHTS, "als": 3.0}
-    weights, _, scale = _bagged_tuning(lists, DEFAULT_WEIGHTS, 0.0, "maximum", seed=0)
-    assert scale == "maximum"
-
-    def als_to_content(blend: dict[str, float]) -> float:
-        return blend["als"] / blend["content"]
-
-    assert als_to_content(DEFAULT_WEIGHTS) < als_to_content(weights) < als_to_content(full_weights)
-    assert sum(weights.values()) == pytest.approx(sum(full_weights.values()))
-    again, _, _ = _bagged_tuning(two_book_shortlists(25), DEFAULT_WEIGHTS, 0.0, "maximum", seed=0)
-    assert again == weights
-
-
-def split_taste_shortlists(readers: int = 20) -> Shortlists:
-    """Ten shared books score 0.6 in both ALS and content; each reader's own ALS book and own
-    content book score 1.0 in one part. Either part alone shows every reader their own book (wide
-    lists); an even mix puts the ten shared books first (narrow)."""
-    width = SHARED + 2
-    scores = np.zeros((len(COMPONENTS), readers, width))
-    als, content = COMPONENTS.index("als"), COMPONENTS.index("content")
-    scores[[als, content], :, :SHARED] = 0.6
-    scores[als, :, SHARED] = 1.0
-    scores[content, :, SHARED + 1] = 1.0
-    own = SHARED + 2 * np.arange(readers)[:, None] + np.arange(2)
-    hits = np.zeros((readers, width), dtype=bool)
-    hits[:, SHARED] = True
-    return Shortlists(
-        scores=scores,
-        best_mean_factors=np.ones(scores.shape[:2]),
-        books=np.hstack([np.tile(np.arange(SHARED), (readers, 1)), own]),
-        hits=hits,
-        n_relevant=np.ones(readers, dtype=int),
-        log_readers=np.zeros(SHARED + 2 * readers),
-    )
-
-
-def test_a_mean_blend_narrower_than_als_gives_way_to_the_full_climbs_choice() -> None:
-    lists = split_taste_shortlists()
-    only = {part: {p: float(p == part) for p in COMPONENTS} for part in ("als", "content")}
-    fallback = (DEFAULT_WEIGHTS, 0.0, "maximum")
-    disagreeing = [(only["als"], 0.0, "maximum"), (only["content"], 0.0, "maximum")]
-    mixed = lists.score(one_part("als") + one_part("content"), 0.0, "maximum")
-    assert mixed.coverage < lists.score(one_part("als"), 0.0, "maximum").coverage
-    assert _mean_choice(lists, disagreeing, fallback=fallback) == fallback
-    agreeing = [(only["content"], 0.1, "maximum"), (only["content"], 0.0, "maximum")]
-    weights, penalty, scale = _mean_choice(lists, agreeing, fallback=fallback)
-    total = sum(DEFAULT_WEIGHTS.values())
-    assert weights == pytest.approx({p: total * only["content"][p] for p in COMPONENTS})
-    assert (penalty, scale) == (pytest.approx(0.05), "maximum")
-
-
 def test_penalty_steers_lists_after_their_head_away_from_the_most_borrowed_books() -> None:
     board = checkerboard()
     readers = block_readers("a")
@@ -262,28 +60,6 @@ def test_penalty_steers_lists_after_their_head_away_from_the_most_borrowed_books
         plain[plain["rank"] <= PENALTY_FREE_BOOKS][["reader_id", "book_id", "rank"]]
     )
     assert mean_readers(penalised[tail]) < mean_readers(plain[plain["rank"] > PENALTY_FREE_BOOKS])
-
-
-def test_tuning_scores_lists_whose_head_the_penalty_leaves_alone() -> None:
-    """One reader, ALS only: the penalty would sink the reader's best book, the only hit."""
-    width = PENALTY_FREE_BOOKS + 12
-    scores = np.zeros((len(COMPONENTS), 1, width))
-    scores[COMPONENTS.index("als"), 0] = np.linspace(1.0, 0.5, width)
-    hits = np.zeros((1, width), dtype=bool)
-    hits[0, 0] = True
-    log_readers = np.zeros(N_BOOKS)
-    log_readers[0] = 10.0  # book 0, the best and the hit, is by far the most borrowed
-    lists = Shortlists(
-        scores=scores,
-        best_mean_factors=np.ones(scores.shape[:2]),
-        books=np.arange(width)[None, :],
-        hits=hits,
-        n_relevant=np.ones(1, dtype=int),
-        log_readers=log_readers,
-    )
-    als_only = np.array([part == "als" for part in COMPONENTS], dtype=np.float64)
-    assert lists.score(als_only, 0.0, "maximum").ndcg == pytest.approx([1.0])
-    assert lists.score(als_only, 5.0, "maximum").ndcg == pytest.approx([1.0])
 
 
 def test_penalty_and_part_scale_survive_save_and_load(tmp_path: Path) -> None:
@@ -315,3 +91,28 @@ def test_a_reader_whose_loans_all_faded_does_not_break_the_fit() -> None:
     params = {**FAST_PARAMS["hybrid"], "half_life_days": 1.0, "als_half_life_days": None}
     model = build_model("hybrid", **params).fit(data)
     assert len(model.recommend(["long-gone"], k=3)) == 3
+
+
+def test_validation_shortlists_mark_each_readers_next_loans_among_books_new_to_them() -> None:
+    """The checkerboard's catalog is smaller than a part's shortlist: every book new to a
+    reader is on it, so each next loan the model knows is a hit; the reader's own books are
+    padding, and pairs of other readers or unknown books count for nobody."""
+    board = checkerboard()
+    model = build_model("hybrid", **FAST_PARAMS["hybrid"]).fit(board)
+    assert isinstance(model, HybridRecommender)
+    readers = np.array(block_readers("a")[:6])
+    loans = board.interactions
+    own = {r: set(loans.loc[loans["reader_id"] == r, "book_id"]) for r in readers}
+    next_loans = [(r, book) for r in readers for book in block_books("a") if book not in own[r]]
+    relevant = pd.DataFrame(
+        [*next_loans, (readers[0], "not-in-the-catalog"), ("reader-b0", "a1")],
+        columns=["reader_id", "book_id"],
+    )
+    lists = model.validation_shortlists(readers, relevant)
+    expected = [sum(reader == r for reader, _ in next_loans) for r in readers]
+    assert sum(expected) > 0
+    assert lists.n_relevant.tolist() == expected
+    assert lists.hits.sum(axis=1).tolist() == expected
+    for row, reader in enumerate(readers):
+        shown = set(model.books_.ids[lists.books[row][~lists.padding[row]]])
+        assert shown == set(model.books_.ids) - own[reader] - {"a0-second"}

@@ -10,15 +10,9 @@ import pytest
 
 from recsys.data.dataset import Dataset
 from recsys.exceptions import NotFittedError
-from recsys.models.hybrid import (
-    DEFAULT_WEIGHTS,
-    MAX_VALIDATION_INTERACTIONS,
-    HybridRecommender,
-    _validation_split,
-)
-from recsys.models.matrix import IdMap
-from recsys.models.ranking import Pairs
+from recsys.models.hybrid import DEFAULT_WEIGHTS, HybridRecommender
 from recsys.models.registry import build_model
+from recsys.tuning.validation import blend_validation
 from tests.models.conftest import FAST_PARAMS, block_books, block_readers, checkerboard
 from tests.models.test_fit_equivalence import messy_interactions
 
@@ -77,14 +71,11 @@ def test_a_tuned_hybrid_refits_its_chosen_blend_without_tuning() -> None:
 def tuning_fit(params: dict[str, object], dataset: Dataset) -> HybridRecommender:
     """The fit a tuning hybrid chooses its blend with, rebuilt: the same parameters without
     tuning, on the training part of its validation split."""
-    pairs = Pairs(dataset, IdMap(dataset.books.astype(str)))
     seed = int(params.get("random_state") or 0)  # type: ignore[call-overload]
-    split = _validation_split(
-        dataset, pairs, 0.1, max_interactions=MAX_VALIDATION_INTERACTIONS, seed=seed
-    )
-    assert split is not None
+    validation = blend_validation(dataset, share=0.1, seed=seed)
+    assert validation is not None
     model = HybridRecommender(**{**params, "tune_weights": False})  # type: ignore[arg-type]
-    return model.fit_for_reader_lists(split[0])
+    return model.fit_for_reader_lists(validation.train)
 
 
 def test_a_model_that_tunes_nothing_refits_with_its_own_parameters() -> None:

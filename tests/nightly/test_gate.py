@@ -28,7 +28,7 @@ def candidate(
 ) -> str:
     """Save a copy of the published model as a new run, optionally tampered with."""
     current = artifacts.current_run_id(site.models)
-    bundle = artifacts.load_bundle(artifacts.run_path(site.models, current))
+    bundle = artifacts.load_bundle(artifacts.run_path(site.models, current), latest_erasure=0)
     model = bundle.model if tamper is None else tamper(bundle.model)
     run_id = artifacts.new_run_id()
     run_dir = artifacts.run_path(site.models, run_id)
@@ -40,7 +40,12 @@ def candidate(
             values["models"]["candidate"] = {"metrics": {"ndcg@10": ndcg}}
         (run_dir / "metrics.json").write_text(json.dumps(values))
     artifacts.save_bundle(
-        site.models, run_id, model, catalog=bundle.catalog, holdings=bundle.holdings
+        site.models,
+        run_id,
+        model,
+        catalog=bundle.catalog,
+        holdings=bundle.holdings,
+        erasures_applied=0,
     )
     return run_id
 
@@ -48,7 +53,7 @@ def candidate(
 def judge(site, run_id: str) -> GateDecision:
     engine = make_engine(site.settings)
     try:
-        return decide(site.settings, run_id, readers=recent_readers(engine))
+        return decide(site.settings, run_id, readers=recent_readers(engine), latest_erasure=0)
     finally:
         engine.dispose()
 

@@ -81,6 +81,8 @@ def test_readers_notebook_labels_readers_and_gives_reasons(
     assert "Reader A" in html and "Reader C" in html
     assert "because you borrowed" in html
     assert "Recent loans" in html
+    assert "Records grouped into works" in html
+    assert "records placed by the catalog&#x27;s work_id" in html or "catalog's work_id" in html
 
 
 def test_curation_notebook_shows_what_each_rule_touches(

@@ -55,7 +55,13 @@ def published(
                 for r, b, t in loans.itertuples(index=False)
             ],
         )
-    catalog = pd.DataFrame({C.BOOK_ID: books, C.TITLE: [f"T{b}" for b in books]})
+    catalog = pd.DataFrame(  # as MARC exports hold them: ISBD punctuation, life dates
+        {
+            C.BOOK_ID: books,
+            C.TITLE: [f"T{b} : a tale /" for b in books],
+            C.AUTHOR: [f"A{b}, 1950-...." for b in books],
+        }
+    )
     holdings = pd.DataFrame({C.BOOK_ID: books, C.LIBRARY_ID: "CEN"})
     interactions = loans.assign(
         **{C.TIMESTAMP: pd.to_datetime(loans[C.TIMESTAMP], unit="s", utc=True)}
@@ -71,11 +77,12 @@ def published(
             model,
             catalog=catalog,
             holdings=holdings,
+            erasures_applied=0,
             manifest_extra={},
         )
         runs.append(run_id)
     runs.sort()
-    artifacts.publish(db_settings.models_dir, runs[0])
+    artifacts.publish(db_settings.models_dir, runs[0], latest_erasure=0)
     for name, value in (
         ("DATABASE_URL", db_settings.resolved_database_url),
         ("MODELS_DIR", str(db_settings.models_dir)),

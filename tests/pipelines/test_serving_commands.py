@@ -51,6 +51,8 @@ def test_recommend_writes_raw_ids_back(
         "author",
         "reason",
     ]
+    assert (frame["title"] == "T" + frame["book_id"] + " : a tale").all()
+    assert (frame["author"] == "A" + frame["book_id"]).all()
     assert frame["reader_id"].drop_duplicates().tolist() == ["r1", "r5", "not-a-reader"]
     assert frame.groupby("reader_id")["rank"].apply(list).tolist() == [[1, 2, 3]] * 3
     borrowed = raw_loans().groupby(C.READER_ID)[C.BOOK_ID].apply(set)
@@ -85,6 +87,9 @@ def test_similar_writes_neighbours_to_stdout(
     lines = captured.out.strip().splitlines()
     assert lines[0] == "book_id,rank,similar_book_id,score,title,author,reason"
     assert [line.split(",")[:2] for line in lines[1:]] == [["b2", "1"], ["b2", "2"]]
+    for line in lines[1:]:
+        similar, title, author = (line.split(",")[i] for i in (2, 4, 5))
+        assert (title, author) == (f"T{similar} : a tale", f"A{similar}")  # clean for readers
     assert "1 of 2 books known" in captured.err
 
 

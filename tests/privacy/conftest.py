@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert
 
 from recsys.columns import Columns as C
-from recsys.config import Settings, write_key_file
+from recsys.config import Settings, get_settings, write_key_file
 from recsys.db.engine import make_engine
 from recsys.db.tables import loans, views
 from recsys.nightly.progress import Progress
@@ -69,6 +69,29 @@ def add_views(engine: Engine) -> Callable[[list[tuple[str, str, int, str | None]
             )
 
     return add
+
+
+def point_cli_at(
+    settings: Settings, database_url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Point the CLI's settings (read from the environment) at a store, folders and key file."""
+    monkeypatch.delenv("RECSYS_PSEUDONYM_KEY", raising=False)
+    if database_url is None:
+        monkeypatch.delenv("RECSYS_DATABASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("RECSYS_DATABASE_URL", database_url)
+    monkeypatch.setenv("RECSYS_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("RECSYS_MODELS_DIR", str(settings.models_dir))
+    monkeypatch.setenv("RECSYS_PSEUDONYM_KEY_FILE", str(settings.pseudonym_key_file))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def cli_env(settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The CLI pointed at the test's store and key file."""
+    yield from point_cli_at(settings, engine.url.render_as_string(hide_password=False), monkeypatch)
 
 
 API_KEYS = "privacy-reader-key-0123456789:reader,privacy-admin-key-0123456789:admin"

@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
 from pipelines.cli import main
-from recsys.config import Settings, get_settings, write_key_file
+from recsys.config import Settings, write_key_file
 from recsys.consent import may_personalize
 from recsys.db.tables import loans
 from recsys.privacy import Pseudonymizer
-
-
-@pytest.fixture
-def cli_env(settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Point the CLI's settings (read from the environment) at the test's store and key file."""
-    monkeypatch.delenv("RECSYS_PSEUDONYM_KEY", raising=False)
-    monkeypatch.setenv("RECSYS_DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("RECSYS_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("RECSYS_MODELS_DIR", str(settings.models_dir))
-    monkeypatch.setenv("RECSYS_PSEUDONYM_KEY_FILE", str(settings.pseudonym_key_file))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def _pseudonym(settings: Settings, raw: str) -> str:

@@ -49,14 +49,14 @@ def test_opt_out_personalizes_everyone_but_objectors(engine: Engine, settings: S
     assert not may_personalize(engine, opt_out, reader_id="refused")
 
 
-def test_newest_answer_wins(engine: Engine, settings: Settings) -> None:
-    assert set_consent(engine, reader_id="r", consented=False, at=20)
-    assert not set_consent(engine, reader_id="r", consented=True, at=10)
-    assert not may_personalize(engine, settings, reader_id="r")
-    assert set_consent(engine, reader_id="r", consented=True, at=30)
+def test_an_answer_given_now_replaces_any_stored_one(engine: Engine, settings: Settings) -> None:
+    set_consent(engine, reader_id="r", consented=False, at=20)
+    set_consent(engine, reader_id="r", consented=True, at=10)
     assert may_personalize(engine, settings, reader_id="r")
+    set_consent(engine, reader_id="r", consented=False, at=5)
+    assert not may_personalize(engine, settings, reader_id="r")
     stored = load_consent(engine)
-    assert stored.to_dict("records") == [{C.READER_ID: "r", C.CONSENTED: True, C.UPDATED_AT: 30}]
+    assert stored.to_dict("records") == [{C.READER_ID: "r", C.CONSENTED: False, C.UPDATED_AT: 5}]
 
 
 def test_withdrawing_consent_detaches_the_readers_sessions(

@@ -43,7 +43,12 @@ def _bundle(models_dir: Path, run_id: str) -> Path:
     )
     model = PopularityRecommender().fit(dataset)
     return artifacts.save_bundle(
-        models_dir, run_id, model, catalog=dataset.catalog, holdings=dataset.holdings
+        models_dir,
+        run_id,
+        model,
+        catalog=dataset.catalog,
+        holdings=dataset.holdings,
+        erasures_applied=0,
     )
 
 
@@ -53,7 +58,8 @@ def test_publishing_deletes_runs_beyond_keep_runs_with_their_files(
     models = settings.models_dir
     runs = [f"2026010{day}T000000Z-00a{day}" for day in range(1, 7)]
     paths = [_bundle(models, run_id) for run_id in runs]
-    artifacts.publish(models, runs[0])  # the oldest is CURRENT, so it becomes PREVIOUS
+    # the oldest is CURRENT, so it becomes PREVIOUS
+    artifacts.publish(models, runs[0], latest_erasure=0)
     keep_two = settings.model_copy(update={"keep_runs": 2})
 
     result = steps.publish(keep_two, steps.RunContext(runs[-1], engine))

@@ -62,8 +62,9 @@ def build_catalog() -> pd.DataFrame:
             rows.append(
                 {
                     C.BOOK_ID: book_id(s, n),
-                    C.TITLE: f"{subject} tale {n}",
-                    C.AUTHOR: f"Author {s}{n % 3}",
+                    # as MARC exports hold them: ISBD punctuation and life dates
+                    C.TITLE: f"{subject} tale {n} /",
+                    C.AUTHOR: f"Author {s}{n % 3}, 1950-....",
                     C.SUBJECTS: f"{subject}; Fiction",
                     C.ISBN: None,
                     C.LANGUAGE: "eng" if n % 4 else "fre",
@@ -77,8 +78,8 @@ def build_catalog() -> pd.DataFrame:
         rows.append(
             {
                 C.BOOK_ID: book_id(s, 0) + "E",
-                C.TITLE: f"{SUBJECTS[s]} tale 0",
-                C.AUTHOR: f"Author {s}0",
+                C.TITLE: f"{SUBJECTS[s]} tale 0 :",
+                C.AUTHOR: f"Author {s}0 1950-",
                 C.SUBJECTS: f"{SUBJECTS[s]}; Fiction",
                 C.ISBN: None,
                 C.LANGUAGE: "eng",
@@ -254,10 +255,11 @@ def publish_model(
         model,
         catalog=trained.catalog,
         holdings=trained.holdings,
+        erasures_applied=0,
         manifest_extra={"note": "test"},
         lists=served_lists(model, trained.catalog, trained.holdings) if lists else None,
     )
-    artifacts.publish(models_dir, run_id)
+    artifacts.publish(models_dir, run_id, latest_erasure=0)
     return run_id
 
 

@@ -142,6 +142,7 @@ def test_the_fallback_skips_corrupt_and_unpublished_runs(
         trained.model,
         catalog=trained.catalog,
         holdings=trained.holdings,
+        erasures_applied=0,
     )
     corrupt(models_dir, current)
     corrupt(models_dir, previous)

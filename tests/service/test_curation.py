@@ -311,3 +311,10 @@ def test_a_member_without_consent_is_not_used(curated: TestClient, library: Engi
         "/groups/recommendations", json={"reader_ids": ["R100", "R201"], "k": K}, headers=READER
     ).json()
     assert body["members_personalized"] == 1
+
+
+def test_a_rule_number_beyond_the_stores_keys_is_a_422(fresh_client: TestClient) -> None:
+    response = fresh_client.delete(
+        "/admin/curation/rules/11571774772122335232", params={"reason": "x"}, headers=ADMIN
+    )
+    assert response.status_code == 422

@@ -231,6 +231,7 @@ def test_a_corrupt_new_model_is_refused_and_the_old_keeps_serving(
         trained.model,
         catalog=trained.catalog,
         holdings=trained.holdings,
+        erasures_applied=0,
         manifest_extra={},
     )
     target = next((artifacts.run_path(models_dir, bad) / "model").rglob("*.npy"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pandas as pd
 from fastapi.testclient import TestClient
 
@@ -48,6 +50,31 @@ def test_popular_pads_with_the_models_popularity_and_respects_audience(
     children = set(trained.catalog.loc[trained.catalog[C.AUDIENCE] == "children", C.BOOK_ID])
     assert len(body["items"]) == 8
     assert {item["book_id"] for item in body["items"]} <= children
+
+
+def test_popular_lists_one_record_per_work(client: TestClient, trained: Trained) -> None:
+    catalog = trained.catalog
+    works = dict(
+        zip(catalog[C.BOOK_ID], catalog[C.WORK_ID].fillna(catalog[C.BOOK_ID]), strict=True)
+    )
+    for period in ("all", "week"):
+        body = client.get("/popular", params={"k": 40, "period": period}).json()
+        listed = [works[item["book_id"]] for item in body["items"]]
+        assert len(listed) == len(set(works.values())) == len(set(listed)), period
+
+
+def test_a_session_lists_one_record_per_work(client: TestClient, trained: Trained) -> None:
+    catalog = trained.catalog
+    works = dict(
+        zip(catalog[C.BOOK_ID], catalog[C.WORK_ID].fillna(catalog[C.BOOK_ID]), strict=True)
+    )
+    books = list(works)
+    for first, second in itertools.combinations(books, 2):
+        body = client.post(
+            "/sessions/recommendations", json={"book_ids": [first, second], "k": 30}
+        ).json()
+        listed = [works[item["book_id"]] for item in body["items"]]
+        assert len(listed) == len(set(listed)), (first, second)
 
 
 def test_popular_is_cacheable_and_validates_period(client: TestClient) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 from fastapi.testclient import TestClient
 
+from recsys.columns import Columns as C
 from recsys.privacy import Pseudonymizer
 
 from .service_library import (
@@ -130,3 +132,39 @@ def test_no_reader_id_in_logs(client: TestClient, caplog: pytest.LogCaptureFixtu
         Pseudonymizer(PSEUDONYM_KEY.encode()).pseudonymize("never-borrowed-7"),
     ):
         assert secret not in logged
+
+
+def test_every_list_shows_titles_and_authors_clean(client: TestClient) -> None:
+    """The catalog holds "History tale 3 /" by "Author 10, 1950-....": lists show them clean."""
+    bodies = [
+        reader_get(client, "R105", k=5).json(),
+        reader_get(client, "R-NEW", k=5).json(),
+        client.get(f"/books/{book_id(1, 0)}/similar", params={"k": 5}).json(),
+        client.get("/popular", params={"k": 5}).json(),
+        client.post("/sessions/recommendations", json={"book_ids": [book_id(2, 1)], "k": 5}).json(),
+    ]
+    items = [item for body in bodies for item in body["items"]]
+    assert len(items) == 25
+    for item in items:
+        assert re.fullmatch(r"\w+ tale \d|Unrelated new book", item["title"]), item["title"]
+        assert re.fullmatch(r"Author \d\d|Nobody", item["author"]), item["author"]
+        assert not re.search(r" [/:]( |$)|1950", item["reason"] or ""), item["reason"]
+
+
+def test_no_list_holds_a_work_twice_or_a_work_the_reader_borrowed(
+    client: TestClient, trained: Trained
+) -> None:
+    catalog = trained.catalog
+    works = dict(
+        zip(catalog[C.BOOK_ID], catalog[C.WORK_ID].fillna(catalog[C.BOOK_ID]), strict=True)
+    )
+    for reader in sorted(set(build_loans()[C.READER_ID]) | {"R-NEW"}):
+        listed = [
+            works[item["book_id"]] for item in reader_get(client, reader, k=30).json()["items"]
+        ]
+        assert len(listed) == len(set(listed)), reader
+        assert not {works[b] for b in borrowed_by(reader)} & set(listed), reader
+    for book in works:
+        body = client.get(f"/books/{book}/similar", params={"k": 30}).json()
+        listed = [works[item["book_id"]] for item in body["items"]]
+        assert len(listed) == len(set(listed)) and works[book] not in listed, book

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from recsys.curation import manage
@@ -21,6 +21,8 @@ from recsys.service.deps import AdminKey
 from recsys.service.schemas import ErrorDetail, ReadingListIn, RuleIn, RuleOut, Rules
 
 router = APIRouter(prefix="/admin", tags=["curation"], dependencies=[AdminKey])
+#: Rule numbers are the store's 32-bit integer keys.
+MAX_RULE_ID = 2**31 - 1
 ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorDetail},
     403: {"model": ErrorDetail},
@@ -114,7 +116,7 @@ async def list_rules(
     "/curation/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS
 )
 async def remove_rule(
-    rule_id: int,
+    rule_id: Annotated[int, Path(ge=1, le=MAX_RULE_ID, description="the rule's number")],
     request: Request,
     reason: Annotated[str, Query(min_length=1, max_length=2000, description="why")],
 ) -> Response:

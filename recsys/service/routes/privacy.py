@@ -2,24 +2,31 @@
 
 `/privacy` is built from the running configuration and the served model's manifest, so it can
 never drift from what the service does. Admin routes take the raw reader id (as the catalog
-knows it), pseudonymize it like every route, and answer counts and states, never the id.
+knows it), pseudonymize it like every route (with the store's key chain, checked first), and
+answer counts and states, never the id. A 200 means everything the answer says was done: an
+erasure that could not purge a saved run, or whose purged model the service could not load,
+answers 500 and says what was done.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
+from recsys import erasure
+from recsys.artifacts import erasures_applied
 from recsys.consent import may_personalize, set_consent
 from recsys.data.schemas import MAX_ID_LENGTH
-from recsys.erasure import forget_reader
-from recsys.service.deps import AdminKey, EngineDep, PseudonymizerDep, SettingsDep
+from recsys.nightly.lock import LockUnavailableError
+from recsys.service.deps import AdminKey, EngineDep, PseudonymizerDep, SettingsDep, StoreDep
+from recsys.service.key_watch import STALE_KEY
 from recsys.service.schemas import ErrorDetail
+from recsys.store_key import KeyMismatchError, check_store_key
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["privacy"])
@@ -33,6 +40,7 @@ ReaderId = Annotated[
 ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorDetail},
     403: {"model": ErrorDetail},
+    500: {"model": ErrorDetail},
     503: {"model": ErrorDetail},
 }
 
@@ -80,9 +88,12 @@ class PrivacyStatement(BaseModel):
 class ErasureResponse(BaseModel):
     """The outcome of an erasure (counts only)."""
 
-    erased: bool = True
+    erased: bool = Field(
+        default=True, description="always true: the reader is gone from the store and the models"
+    )
     loans_deleted: int
     views_deleted: int
+    runs_purged: int = Field(description="saved model runs re-written without the reader")
     personalized: bool = Field(description="whether the reader still gets personal suggestions")
 
 
@@ -96,7 +107,10 @@ class ConsentResponse(BaseModel):
     """The recorded answer and its effect (the reader id is never echoed)."""
 
     consented: bool
-    recorded: bool = Field(description="false when a newer answer was already recorded")
+    recorded: bool = Field(
+        default=True,
+        description="always true: an answer given here takes effect at once, whatever is stored",
+    )
     consent_mode: str
     personalized: bool = Field(description="whether the reader now gets personal suggestions")
 
@@ -134,19 +148,51 @@ def privacy_statement(request: Request, settings: SettingsDep) -> PrivacyStateme
     responses=ADMIN_ERRORS,
 )
 def erase_reader(
-    reader_id: ReaderId, engine: EngineDep, pseudonymizer: PseudonymizerDep, settings: SettingsDep
+    reader_id: ReaderId,
+    engine: EngineDep,
+    pseudonymizer: PseudonymizerDep,
+    settings: SettingsDep,
+    store: StoreDep,
 ) -> ErasureResponse:
-    """Erase a reader: delete their loans and views and stop personalizing them at once."""
-    pseudonym = pseudonymizer.pseudonymize(reader_id)
+    """Erase a reader: delete their loans and views, stop personalizing them, purge the models."""
+    pseudonyms = pseudonymizer.pseudonyms(reader_id)
     try:
-        result = forget_reader(engine, pseudonym=pseudonym)
-        personalized = may_personalize(engine, settings, reader_id=pseudonym)
+        check_store_key(engine, pseudonymizer)
+        outcome = erasure.erase_reader(engine, FilePath(settings.models_dir), pseudonyms=pseudonyms)
+        personalized = may_personalize(engine, settings, reader_id=pseudonyms[-1])
     except SQLAlchemyError as error:
         raise _unavailable(error) from None
-    logger.info("reader erased (%d loans, %d views)", result.loans_deleted, result.views_deleted)
+    except KeyMismatchError:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, STALE_KEY) from None
+    except erasure.ErasureIncompleteError as error:
+        logger.error("erasure incomplete: %s", error)
+        raise HTTPException(
+            status.HTTP_500_INTERNAL_SERVER_ERROR,
+            "the reader was erased from the store and personal suggestions are off, but saved "
+            "model runs could not be purged (see the service log); they are not served until "
+            "they are. Repeat the request once the cause is fixed",
+        ) from None
+    except LockUnavailableError as error:
+        logger.error("erasure not started: %s", error)
+        raise HTTPException(
+            status.HTTP_500_INTERNAL_SERVER_ERROR,
+            "nothing was erased: the service cannot take the erasure lock in its models "
+            "directory (see the service log)",
+        ) from None
+    store.refresh()  # serve the purged published model now, not at the next poll
+    served = store.served
+    if served is not None and erasures_applied(served.bundle.manifest) < outcome.store.erasure_id:
+        logger.error("erasure: the purged published model could not be loaded yet")
+        raise HTTPException(
+            status.HTTP_500_INTERNAL_SERVER_ERROR,
+            "the reader was erased from the store and the saved model runs, but this service "
+            "could not load the purged published model yet and still serves the one in memory "
+            "(see the service log); it tries again at every poll",
+        )
     return ErasureResponse(
-        loans_deleted=result.loans_deleted,
-        views_deleted=result.views_deleted,
+        loans_deleted=outcome.store.loans_deleted,
+        views_deleted=outcome.store.views_deleted,
+        runs_purged=len(outcome.runs.purged),
         personalized=personalized,
     )
 
@@ -167,17 +213,15 @@ def put_consent(
     """Record a reader's consent (true) or objection (false); effective from the next request."""
     pseudonym = pseudonymizer.pseudonymize(reader_id)
     try:
-        recorded = set_consent(
-            engine, reader_id=pseudonym, consented=body.consented, at=int(time.time())
-        )
+        check_store_key(engine, pseudonymizer)
+        set_consent(engine, reader_id=pseudonym, consented=body.consented)
         personalized = may_personalize(engine, settings, reader_id=pseudonym)
     except SQLAlchemyError as error:
         raise _unavailable(error) from None
+    except KeyMismatchError:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, STALE_KEY) from None
     return ConsentResponse(
-        consented=body.consented,
-        recorded=recorded,
-        consent_mode=settings.consent_mode,
-        personalized=personalized,
+        consented=body.consented, consent_mode=settings.consent_mode, personalized=personalized
     )
 
 

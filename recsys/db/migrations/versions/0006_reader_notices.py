@@ -12,8 +12,8 @@ counts its notices in a transaction-local setting, so once it has said ``*`` eac
 costs one comparison. A further table the service reads per reader on every request needs the
 same triggers. SQLite has no notices: the service reads those rows on every request there.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-06
 """
 
@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,52 @@
+"""The validation a model chooses its blend on: new (reader, book) pairs of the last loans of its
+own training data (`recsys.evaluation.splits.new_pairs_split`), and the readers it is judged on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recsys.columns import Columns as C
+from recsys.data.dataset import Dataset
+from recsys.evaluation.splits import new_pairs_split
+
+#: Fewer validation readers keep the given blend: their gains would be noise.
+MIN_VALIDATION_READERS = 50
+#: More validation readers make smaller real gains visible above the noise; each costs a scoring
+#: pass over the catalog (the cost is in `docs/quality.md`).
+MAX_VALIDATION_READERS = 3000
+#: The tuning's inner fit sees at most about this many interactions (a seeded sample of whole
+#: readers beyond it): the full inner fit of a big library costs minutes, and the blend it
+#: chooses depends on how the parts rank books, not on every reader being there.
+MAX_VALIDATION_INTERACTIONS = 4_000_000
+
+
+@dataclass(frozen=True)
+class BlendValidation:
+    """What a blend is chosen on: the data its inner fit trains on, the validation readers (in
+    the order the tuning's resamples draw them) and their held-out ``[reader_id, book_id]``."""
+
+    train: Dataset
+    readers: np.ndarray
+    relevant: pd.DataFrame
+
+
+def blend_validation(dataset: Dataset, *, share: float, seed: int) -> BlendValidation | None:
+    """The new pairs of the last `share` of `dataset`'s loans, on at most
+    `MAX_VALIDATION_READERS` readers (a sample seeded by `seed`, in id order); None when fewer
+    than `MIN_VALIDATION_READERS` readers have any."""
+    split = new_pairs_split(
+        dataset, test_share=share, max_interactions=MAX_VALIDATION_INTERACTIONS, seed=seed
+    )
+    held = split.test[[C.READER_ID, C.BOOK_ID]]
+    readers = np.asarray(pd.unique(held[C.READER_ID]), dtype=str)
+    if len(readers) < MIN_VALIDATION_READERS:
+        return None
+    if len(readers) > MAX_VALIDATION_READERS:
+        rng = np.random.default_rng(seed)
+        readers = np.sort(rng.choice(readers, MAX_VALIDATION_READERS, replace=False))
+        held = held[held[C.READER_ID].isin(readers)]
+    return BlendValidation(train=split.train, readers=readers, relevant=held)

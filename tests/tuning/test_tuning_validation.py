@@ -1,0 +1,69 @@
+"""The validation a blend is chosen on: enough readers or none, at most a seeded sample of
+`MAX_VALIDATION_READERS` of them, and exactly their held-out pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recsys.columns import Columns as C
+from recsys.data.dataset import Dataset
+from recsys.evaluation.splits import new_pairs_split
+from recsys.tuning.validation import (
+    MAX_VALIDATION_READERS,
+    MIN_VALIDATION_READERS,
+    blend_validation,
+)
+from tests.models.test_fit_equivalence import messy_interactions
+
+START = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def readers_with_one_new_loan_each(n_readers: int) -> Dataset:
+    """Each reader borrows one book early and another one a year later (the last half)."""
+    readers = [f"r{i}" for i in range(n_readers)]
+    return Dataset.from_interactions(
+        pd.DataFrame(
+            {
+                C.READER_ID: readers * 2,
+                C.BOOK_ID: [f"b{i % 97}" for i in range(n_readers)]
+                + [f"b{(i + 1) % 97}" for i in range(n_readers)],
+                C.TIMESTAMP: [START + pd.Timedelta(minutes=i) for i in range(n_readers)]
+                + [START + pd.Timedelta(days=365)] * n_readers,
+            }
+        )
+    )
+
+
+def test_too_few_validation_readers_keep_the_given_blend() -> None:
+    dataset = Dataset.from_interactions(messy_interactions(seed=1, n=400))
+    held = new_pairs_split(dataset, test_share=0.1).test
+    assert 0 < held[C.READER_ID].nunique() < MIN_VALIDATION_READERS
+    assert blend_validation(dataset, share=0.1, seed=0) is None
+
+
+def test_validation_readers_are_every_reader_with_new_pairs_in_their_order() -> None:
+    dataset = Dataset.from_interactions(messy_interactions(seed=2, n=6000))
+    split = new_pairs_split(dataset, test_share=0.3)
+    validation = blend_validation(dataset, share=0.3, seed=0)
+    assert validation is not None
+    assert validation.readers.tolist() == list(pd.unique(split.test[C.READER_ID]))
+    assert len(validation.readers) >= MIN_VALIDATION_READERS
+    pd.testing.assert_frame_equal(validation.relevant, split.test[[C.READER_ID, C.BOOK_ID]])
+    pd.testing.assert_frame_equal(validation.train.interactions, split.train.interactions)
+
+
+def test_many_validation_readers_are_a_seeded_sample_in_id_order() -> None:
+    dataset = readers_with_one_new_loan_each(MAX_VALIDATION_READERS + 500)
+    validation = blend_validation(dataset, share=0.5, seed=3)
+    assert validation is not None
+    readers = validation.readers
+    assert len(readers) == MAX_VALIDATION_READERS
+    assert readers.tolist() == sorted(readers)
+    assert set(validation.relevant[C.READER_ID]) == set(readers)
+    assert len(validation.relevant) == MAX_VALIDATION_READERS  # one new pair each
+    again = blend_validation(dataset, share=0.5, seed=3)
+    other = blend_validation(dataset, share=0.5, seed=4)
+    assert again is not None and other is not None
+    assert np.array_equal(again.readers, readers)
+    assert not np.array_equal(other.readers, readers)
