@@ -184,10 +184,12 @@ def test_a_run_that_trained_while_a_reader_was_erased_is_discarded(site) -> None
     ctx = steps.RunContext(artifacts.new_run_id(), site.engine)
     dataset = steps.load_data(site.settings, ctx)
     ctx.model = PopularityRecommender().fit(dataset)
+    steps.lists(site.settings, ctx)
     forget_reader(site.engine, pseudonym=site.pseudonym(raw))  # while "training"
 
     with pytest.raises(RecsysError, match=r"erased while run .* trained"):
         steps.save(site.settings, ctx)
 
     assert not (ctx.run_dir(site.settings) / artifacts.MODEL_DIR).exists()
+    assert not (ctx.run_dir(site.settings) / artifacts.LISTS_DIR).exists()
     assert (ctx.run_dir(site.settings) / artifacts.MANIFEST).is_file()  # it had been saved
