@@ -1,18 +1,34 @@
-"""Service throughput and latency under wrk, on a generated library with 1 million loans.
+"""The service under wrk on generated libraries of 1M and 10M loans, on SQLite and PostgreSQL.
 
-Trains the default model, publishes it, runs `recsys serve` (uvicorn, `WORKERS` workers, each
-with its own copy of the model; uvloop/httptools from uvicorn[standard], no access log) on
-loopback and loads it with wrk (Debian's package) at 100 connections: a trivial endpoint
-(`/health/live`), per-book lists and per-reader lists, all in one run so the ratios hold on a
-shared machine (the load average is printed with each phase). Then the per-reader load again
-while a new model is published 10 times. Targets: per-book >= 80% of trivial req/s, per-reader
->= 50% and p99 < 20 ms, zero errors.
+Per library size: generate, ingest (into a SQLite file, and into PostgreSQL up to
+`POSTGRES_MAX_LOANS`), train the default model and publish it as the nightly does (its `lists`
+step included). Then, in one run so that the ratios hold on a shared machine (the load average
+is printed with each phase):
 
-`RECSYS_BENCH_LOANS` picks a smaller library for quick iteration (default: 1 million loans).
+- a bare ASGI "hello" app (`benchmarks/hello_asgi.py`) on the same uvicorn and `WORKERS` workers:
+  the stack's own limit;
+- per database, `recsys serve` with `WORKERS` workers: seconds from start until every worker
+  serves the model with every reader's and book's list ready, then memory per worker (RSS,
+  PSS, private), then a trivial endpoint (`/health/live`), per-book lists and per-reader lists
+  at `CONNECTIONS` connections; then the per-reader load again while one reader objects (from
+  this process, as another program writing the store would): seconds until every worker's
+  answer changed; then the per-reader load while the model is published `swaps` times, with the
+  seconds from each publish until every worker serves it with every list ready, and memory
+  after the swaps.
+
+Targets (issue 27): per-reader >= 50% of the hello app and p99 < 20 ms on SQLite; >= 80% of the
+trivial endpoint and p99 < 50 ms on PostgreSQL; per-book >= 80% of trivial; every worker's
+private memory < 1 GiB and publish to every list ready < 2 minutes at 10M loans; per-reader
+p99 during the swaps no worse than outside them; zero errors.
+
+`RECSYS_BENCH_LOANS` chooses the sizes (comma-separated, default 1M and 10M loans) and
+`RECSYS_BENCH_POSTGRES_URL` a PostgreSQL server (default: the one `.ci/postgres.sh` starts,
+which this benchmark runs first; each run gets a schema of its own, dropped at the end).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -21,42 +37,60 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
 import numpy as np
+import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from recsys import artifacts
 from recsys.config import Settings
+from recsys.consent import set_consent
 from recsys.db.engine import make_engine
 from recsys.db.queries import load_dataset
 from recsys.db.schema import upgrade
 from recsys.ingest import ingest_file
+from recsys.lists.served import served_lists
+from recsys.models.base import Recommender
 from recsys.models.registry import default_model
+from recsys.privacy import Pseudonymizer
 from recsys.sample import SampleConfig, generate_library, write_library
 
-N_LOANS = int(os.environ.get("RECSYS_BENCH_LOANS", "1000000"))
+SIZES = tuple(int(s) for s in os.environ.get("RECSYS_BENCH_LOANS", "1000000,10000000").split(","))
+#: Libraries up to this size are also served from PostgreSQL (ingesting 10M loans into it
+#: would take most of an hour of this benchmark; the service's database work per request does
+#: not grow with the library).
+POSTGRES_MAX_LOANS = int(os.environ.get("RECSYS_BENCH_POSTGRES_LOANS", "1000000"))
+REPO = Path(__file__).resolve().parents[1]
 WORKERS = 2
 CONNECTIONS = 100
 DURATION_S = 15
-SWAPS = int(os.environ.get("RECSYS_BENCH_SWAPS", "10"))
+WARMUP_S = 10
+#: Publishes during the per-reader load: fewer at 10M loans, where saving a bundle takes longer.
+SWAPS = {1_000_000: 10}
+BIG_LIBRARY_SWAPS = 3
 #: Long enough that a slow answer shows as latency, not as a dropped request.
 WRK_TIMEOUT = "30s"
 API_KEY = "bench-reader-key-0123456789"
 PSEUDONYM_KEY = "b" * 64
-#: Distinct readers asked for (mostly cold: each reader's list is computed per request).
+#: Distinct readers asked for; their lists are rendered once per model, then replayed.
 READER_PATHS = 20_000
-#: Distinct books asked for; per-book lists are computed once per model, then served from the
-#: response cache, so after the warm-up this measures the steady state a catalog sees.
+#: Distinct books asked for; per-book lists are rendered once per model, then replayed.
 BOOK_PATHS = 2_000
-WARMUP_S = 10
-#: The service precomputes every known reader's list after a load; measure once they are in.
-PRECOMPUTE_DEADLINE_S = 1800
-#: Consecutive /version (or /metrics) answers that must agree: with several workers each
-#: connection may reach another one.
+#: How long the service may take to serve a model with every list ready before the benchmark
+#: reports how far it got and goes on.
+READY_DEADLINE_S = float(os.environ.get("RECSYS_BENCH_READY_DEADLINE", "1800"))
+#: Consecutive answers that must agree: with several workers each connection may reach another.
 AGREEING_ANSWERS = 12
+MIB = 1024**2
 
 
 @dataclass
@@ -66,8 +100,36 @@ class WrkResult:
     p99_ms: float
     requests: int
     errors: int
+    load: str = ""
 
 
+@dataclass
+class Site:
+    """A generated library in its stores, with a published model."""
+
+    root: Path
+    loans: int
+    settings: Settings
+    urls: dict[str, str]
+    readers: list[str]
+    books: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Served:
+    """Figures of one database's service."""
+
+    database: str
+    start_to_ready_s: float | None
+    memory_after_start: list[dict[str, float]]
+    results: dict[str, WrkResult]
+    change_to_answer_s: float | None
+    publish_to_ready_s: list[float | None]
+    memory_after_swaps: list[dict[str, float]]
+
+
+# ------------------------------------------------------------------------------------ tools
 def ensure_wrk() -> str:
     """The wrk binary, installed from Debian's packages if missing."""
     found = shutil.which("wrk")
@@ -81,56 +143,145 @@ def ensure_wrk() -> str:
     return shutil.which("wrk") or "wrk"
 
 
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A URL of a fresh, empty schema on the PostgreSQL server (dropped afterwards)."""
+    url = os.environ.get("RECSYS_BENCH_POSTGRES_URL")
+    if url is None:
+        subprocess.run(["bash", str(REPO / ".ci" / "postgres.sh")], check=True)
+        url = "postgresql+psycopg://recsys:recsys@127.0.0.1:5432/recsys_test"
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield scoped.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def build_library(root: Path, settings: Settings) -> tuple[list[str], list[str]]:
-    """Generate, ingest, train and publish; returns sample raw reader ids and book ids."""
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.1f} {five:.1f} {fifteen:.1f}"
+
+
+def wait_for(check: Callable[[], bool], deadline: float, interval: float = 0.2) -> bool:
+    """Whether `check()` came true before `deadline` seconds passed, asked every `interval`."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            if check():
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(interval)  # polling another process
+    return False
+
+
+def all_agree(check: Callable[[], bool]) -> bool:
+    """`check()` holds on `AGREEING_ANSWERS` fresh connections in a row (every worker)."""
+    return all(check() for _ in range(AGREEING_ANSWERS))
+
+
+# ---------------------------------------------------------------------------- the library
+def settings_for(root: Path, database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,
+        data_dir=root / "data",
+        models_dir=root / "models",
+        database_url=database_url,
+        pseudonym_key=SecretStr(PSEUDONYM_KEY),
+        api_keys_file=root / "no-api-keys",
+    )
+
+
+def build_site(root: Path, loans: int, postgres_url: str | None) -> Site:
+    """Generate and ingest the library, train and publish its model; notes say what it cost."""
     started = time.perf_counter()
-    library = generate_library(SampleConfig(n_loans=N_LOANS))
+    library = generate_library(SampleConfig(n_loans=loans))
     paths = write_library(library, root / "exports")
+    notes = [
+        f"generated {len(library.loans):,} loan events in {time.perf_counter() - started:.0f} s"
+    ]
+    urls = {"sqlite": f"sqlite:///{root / 'bench.db'}"}
+    if postgres_url is not None:
+        urls["postgres"] = postgres_url
+    for database, url in urls.items():
+        started = time.perf_counter()
+        engine = make_engine(settings_for(root, url))
+        upgrade(engine)
+        for kind in ("catalog", "holdings", "loans"):
+            for path in paths[kind]:
+                ingest_file(engine, settings_for(root, url), kind=kind, path=path)
+        engine.dispose()
+        notes.append(f"ingested into {database} in {time.perf_counter() - started:.0f} s")
+    settings = settings_for(root, urls["sqlite"])
+    started = time.perf_counter()
     engine = make_engine(settings)
-    upgrade(engine)
-    for kind in ("catalog", "holdings", "loans"):
-        for path in paths[kind]:
-            ingest_file(engine, settings, kind=kind, path=path)
-    print(
-        f"generated and ingested {len(library.loans):,} loan events "
-        f"in {time.perf_counter() - started:.0f} s",
-        flush=True,
+    dataset = load_dataset(engine)
+    engine.dispose()
+    model = default_model(settings).fit(dataset)
+    notes.append(
+        f"trained {model.name} on {len(dataset.interactions):,} interactions "
+        f"in {time.perf_counter() - started:.0f} s"
     )
     started = time.perf_counter()
-    dataset = load_dataset(engine)
-    model = default_model(settings).fit(dataset)
+    lists = served_lists(model, dataset.catalog, dataset.holdings)
+    notes.append(
+        f"the nightly's lists step: {len(model.known_readers()):,} readers' and "
+        f"{len(dataset.catalog):,} books' lists in {time.perf_counter() - started:.0f} s"
+    )
+    started = time.perf_counter()
+    run_id = save_run(settings, model, dataset.catalog, dataset.holdings, lists)
+    notes.append(f"bundle written in {time.perf_counter() - started:.0f} s")
+    artifacts.publish(settings.models_dir, run_id, latest_erasure=0)
+    rng = np.random.default_rng(0)
+    readers = library.loans["reader_id"].astype(str).unique()
+    books = library.catalog["book_id"].astype(str).to_numpy()
+    return Site(
+        root,
+        loans,
+        settings,
+        urls,
+        rng.choice(readers, READER_PATHS).tolist(),
+        rng.choice(books, min(BOOK_PATHS, len(books)), replace=False).tolist(),
+        notes,
+    )
+
+
+def save_run(
+    settings: Settings,
+    model: Recommender,
+    catalog: pd.DataFrame,
+    holdings: pd.DataFrame,
+    lists: Mapping[str, np.ndarray] | None = None,
+) -> str:
+    """Save `model` as a new run with its lists, computed as the nightly does unless given."""
     run_id = artifacts.new_run_id()
+    if lists is None:
+        lists = served_lists(model, catalog, holdings)
     artifacts.save_bundle(
         settings.models_dir,
         run_id,
         model,
-        catalog=dataset.catalog,
-        holdings=dataset.holdings,
+        catalog=catalog,
+        holdings=holdings,
         erasures_applied=0,
-        manifest_extra={},
+        lists=lists,
     )
-    artifacts.publish(settings.models_dir, run_id, latest_erasure=0)
-    engine.dispose()
-    print(
-        f"trained and published {model.name} on {len(dataset.interactions):,} interactions "
-        f"in {time.perf_counter() - started:.0f} s",
-        flush=True,
-    )
-    rng = np.random.default_rng(0)
-    readers = library.loans["reader_id"].astype(str).unique()
-    books = library.catalog["book_id"].astype(str).to_numpy()
-    return (
-        rng.choice(readers, READER_PATHS).tolist(),
-        rng.choice(books, BOOK_PATHS, replace=False).tolist(),
-    )
+    return run_id
 
 
+# ------------------------------------------------------------------------------------- wrk
 def lua_script(path: Path, urls: list[str]) -> Path:
     quoted = ",\n".join(f'"{u}"' for u in urls)
     path.write_text(
@@ -174,30 +325,20 @@ def run_wrk(wrk: str, base: str, script: Path, duration: int = DURATION_S) -> Wr
     return parse_wrk(output)
 
 
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.1f} {five:.1f} {fifteen:.1f} ({os.cpu_count()} cores)"
-
-
-def all_agree(check: object) -> bool:
-    """`check()` holds on `AGREEING_ANSWERS` fresh connections in a row (every worker)."""
-    return all(check() for _ in range(AGREEING_ANSWERS))  # type: ignore[operator]
-
-
-def lists_precomputed(base: str) -> bool:
-    """Every per-reader and per-book list of the served model is computed (`/metrics`)."""
-    families = text_string_to_metric_families(httpx.get(f"{base}/metrics").text)
-    values = {
-        (sample.name, sample.labels["kind"]): sample.value
-        for family in families
-        for sample in family.samples
-        if sample.name in ("recsys_lists_precomputed", "recsys_lists_total")
-    }
-    kinds = {kind for _, kind in values}
-    return bool(kinds) and all(
-        values.get(("recsys_lists_precomputed", kind)) == values.get(("recsys_lists_total", kind))
-        for kind in kinds
+@contextlib.contextmanager
+def wrk_in_background(wrk: str, base: str, script: Path) -> Iterator[list[WrkResult]]:
+    """wrk running while the block runs; its result is appended to the yielded list after."""
+    results: list[WrkResult] = []
+    process = subprocess.Popen(
+        wrk_command(wrk, base, script, 3600), stdout=subprocess.PIPE, text=True
     )
+    try:
+        time.sleep(2)  # wrk's connections open before the block acts
+        yield results
+    finally:
+        process.send_signal(2)  # SIGINT: wrk prints its summary and exits
+        output, _ = process.communicate(timeout=60)
+        results.append(parse_wrk(output))
 
 
 def parse_wrk(output: str) -> WrkResult:
@@ -223,192 +364,369 @@ def parse_wrk(output: str) -> WrkResult:
         latency("99"),
         int(total.group(1)) if total else 0,
         errors,
+        load_average(),
     )
 
 
-def wait_for(check: object, deadline: float, what: str) -> None:
-    end = time.monotonic() + deadline
-    while True:
+# ------------------------------------------------------------------------------- a server
+@contextlib.contextmanager
+def server(
+    command: list[str], env: dict[str, str], root: Path, log: str
+) -> Iterator[tuple[str, int]]:
+    """A server process on a free port; yields its base URL and process id."""
+    port = free_port()
+    with open(root / log, "w") as errors:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)],
+            env={**os.environ, **env},
+            cwd=root,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
         try:
-            if check():  # type: ignore[operator]
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > end:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+            yield f"http://127.0.0.1:{port}", process.pid
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
 
 
-def republish(settings: Settings, base: str, count: int) -> list[float]:
-    """Publish the served model again under `count` new run ids; seconds until each is served."""
+def worker_memory(base_pid: int) -> list[dict[str, float]]:
+    """RSS, PSS and private memory (MiB) of each worker: the children of process `base_pid`
+    that multiprocessing spawned, but not its resource tracker."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            fields = status.read_text().rsplit(")", 1)[1].split()
+            command = (status.parent / "cmdline").read_bytes()
+            if (
+                int(fields[1]) == base_pid
+                and b"spawn_main" in command
+                and b"resource_tracker" not in command
+            ):
+                found.append(_smaps(int(status.parent.name)))
+    return [m for m in found if m]
+
+
+def _smaps(pid: int) -> dict[str, float]:
+    values: dict[str, float] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+            name, value = line.split(":", 1)
+            values[name] = int(value.split()[0]) / 1024
+    if not values:
+        return {}
+    return {
+        "rss": values["Rss"],
+        "pss": values["Pss"],
+        "private": values["Private_Clean"] + values["Private_Dirty"],
+    }
+
+
+def metric_samples(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    families = text_string_to_metric_families(httpx.get(f"{base}/metrics").text)
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in families
+        for sample in family.samples
+    }
+
+
+def every_list_ready(base: str, version: str) -> bool:
+    """Every worker serves `version` (`/version` agrees) and every worker's gauges say all its
+    per-reader and per-book lists are computed (`/metrics`: the slowest worker's counts)."""
+    if not all_agree(lambda: httpx.get(f"{base}/version").json().get("model_version") == version):
+        return False
+    samples = metric_samples(base)
+    served = [dict(labels).get("version") for (name, labels), v in samples.items() if v == 1]
+    if (
+        any(
+            name == "recsys_model_info" and dict(labels).get("version") != version and value == 1
+            for (name, labels), value in samples.items()
+        )
+        or version not in served
+    ):
+        return False
+    counts = {
+        (name, dict(labels)["kind"]): value
+        for (name, labels), value in samples.items()
+        if name in ("recsys_lists_precomputed", "recsys_lists_total")
+    }
+    kinds = {kind for _, kind in counts}
+    return bool(kinds) and all(
+        counts.get(("recsys_lists_precomputed", kind)) == counts.get(("recsys_lists_total", kind))
+        for kind in kinds
+    )
+
+
+def lists_share(base: str) -> str:
+    """How far the slowest worker got with its lists, for a report after a deadline."""
+    samples = metric_samples(base)
+    parts = []
+    for kind in ("reader", "book"):
+        done = samples.get(("recsys_lists_precomputed", (("kind", kind),)), 0)
+        total = samples.get(("recsys_lists_total", (("kind", kind),)), 0)
+        parts.append(f"{kind} lists {done:,.0f} of {total:,.0f}")
+    return ", ".join(parts)
+
+
+# -------------------------------------------------------------------------------- phases
+def measure_hello(wrk: str, root: Path) -> WrkResult:
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "benchmarks.hello_asgi:app",
+        "--workers",
+        str(WORKERS),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    env = {"PYTHONPATH": str(REPO)}
+    with server(command, env, root, "hello.log") as (base, _):
+        if not wait_for(lambda: httpx.get(base).status_code == 200, 60):
+            raise RuntimeError("the hello app did not start")
+        script = lua_script(root / "hello.lua", ["/"])
+        run_wrk(wrk, base, script, duration=WARMUP_S)
+        return run_wrk(wrk, base, script)
+
+
+def measure_database(wrk: str, site: Site, database: str) -> Served:
+    root, url = site.root, site.urls[database]
+    env = {
+        "RECSYS_DATA_DIR": str(root / "data"),
+        "RECSYS_MODELS_DIR": str(site.settings.models_dir),
+        "RECSYS_DATABASE_URL": url,
+        "RECSYS_PSEUDONYM_KEY": PSEUDONYM_KEY,
+        "RECSYS_API_KEYS": f"{API_KEY}:reader",
+        "RECSYS_API_KEYS_FILE": str(root / "no-api-keys"),
+        "RECSYS_MODEL_POLL_SECONDS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+    }
+    command = [sys.executable, "-m", "pipelines.cli", "serve", "--workers", str(WORKERS)]
+    started = time.perf_counter()
+    with server(command, env, root, f"serve-{database}.log") as (base, pid):
+        version = artifacts.current_run_id(site.settings.models_dir) or ""
+        ready = wait_for(lambda: every_list_ready(base, version), READY_DEADLINE_S)
+        start_to_ready = time.perf_counter() - started if ready else None
+        if not ready:
+            print(
+                f"  {database}: not every list ready after {READY_DEADLINE_S:.0f} s "
+                f"({lists_share(base)})",
+                flush=True,
+            )
+        memory_after_start = worker_memory(pid)
+        scripts = {
+            "trivial (/health/live)": lua_script(root / "live.lua", ["/health/live"]),
+            "per-book": lua_script(
+                root / "books.lua", [f"/books/{b}/similar?k=10" for b in site.books]
+            ),
+            "per-reader": lua_script(
+                root / "readers.lua",
+                [f"/readers/{r}/recommendations?k=10" for r in site.readers],
+            ),
+        }
+        for script in scripts.values():  # warm up caches and the connection pool
+            run_wrk(wrk, base, script, duration=WARMUP_S)
+        results = {name: run_wrk(wrk, base, script) for name, script in scripts.items()}
+        with wrk_in_background(wrk, base, scripts["per-reader"]) as during:
+            change_to_answer = objection_seen(site, base, url)
+        results["per-reader while one objects"] = during[0]
+        swaps = SWAPS.get(site.loans, BIG_LIBRARY_SWAPS)
+        with wrk_in_background(wrk, base, scripts["per-reader"]) as during:
+            publish_to_ready = republish(site.settings, base, swaps)
+        results[f"per-reader during {swaps} swaps"] = during[0]
+        memory_after_swaps = worker_memory(pid)
+    return Served(
+        database,
+        start_to_ready,
+        memory_after_start,
+        results,
+        change_to_answer,
+        publish_to_ready,
+        memory_after_swaps,
+    )
+
+
+def objection_seen(site: Site, base: str, url: str) -> float | None:
+    """Seconds from one reader's objection (written by this process) until every worker
+    answers that reader with the non-personal list: until the first of `AGREEING_ANSWERS`
+    consecutive changed answers was asked (the time the answers themselves take under load is
+    not the store's delay). The consent is given back afterwards."""
+    reader = site.readers[0]
+    pseudonym = Pseudonymizer(site.settings.pseudonym_key_bytes()).pseudonymize(reader)
+    path = f"{base}/readers/{reader}/recommendations?k=10"
+
+    def strategy() -> str:
+        return str(httpx.get(path, headers={"X-API-Key": API_KEY}).json()["strategy"])
+
+    engine = make_engine(settings_for(site.root, url))
+    try:
+        if not wait_for(lambda: all_agree(lambda: strategy() == "personalized"), 60):
+            return None
+        written = time.perf_counter()
+        set_consent(engine, reader_id=pseudonym, consented=False, at=int(time.time()))
+        streak_started = [written]
+
+        def every_worker_changed() -> bool:
+            streak_started[0] = time.perf_counter()
+            return all_agree(lambda: strategy() == "fallback:popular")
+
+        seen = wait_for(every_worker_changed, 60, interval=0.01)
+        elapsed = streak_started[0] - written
+        set_consent(engine, reader_id=pseudonym, consented=True, at=int(time.time()) + 1)
+        return elapsed if seen else None
+    finally:
+        engine.dispose()
+
+
+def republish(settings: Settings, base: str, count: int) -> list[float | None]:
+    """Publish the served model again under `count` new run ids; seconds from each publish
+    until every worker serves it with every list ready (None: not within the deadline)."""
     current = artifacts.load_current(settings.models_dir, latest_erasure=0)
-    seconds = []
+    seconds: list[float | None] = []
     for _ in range(count):
-        run_id = artifacts.new_run_id()
-        artifacts.save_bundle(
-            settings.models_dir,
-            run_id,
-            current.model,
-            catalog=current.catalog,
-            holdings=current.holdings,
-            erasures_applied=0,
-            manifest_extra={"bench": "republished"},
+        run_id = save_run(
+            settings, current.model, current.catalog, current.holdings, lists=current.lists
         )
         started = time.perf_counter()
         artifacts.publish(settings.models_dir, run_id, latest_erasure=0)
-        wait_for(
-            lambda r=run_id: all_agree(
-                lambda: httpx.get(f"{base}/version").json()["model_version"] == r
-            ),
-            600,
-            f"model {run_id}",
-        )
-        seconds.append(time.perf_counter() - started)
+        ready = wait_for(partial(every_list_ready, base, run_id), READY_DEADLINE_S)
+        seconds.append(time.perf_counter() - started if ready else None)
+        if not ready:
+            print(f"  run {run_id}: not every list ready ({lists_share(base)})", flush=True)
+            break
     return seconds
 
 
-def print_row(
-    name: str, result: WrkResult, trivial: WrkResult | None = None, load: str = ""
-) -> None:
-    share = f"{result.requests_per_s / trivial.requests_per_s:>7.0%}" if trivial else f"{'':>7}"
+# -------------------------------------------------------------------------------- report
+def print_row(name: str, result: WrkResult, hello: WrkResult, trivial: WrkResult) -> None:
+    shares = [
+        result.requests_per_s / r.requests_per_s if r.requests_per_s else 0.0
+        for r in (hello, trivial)
+    ]
     print(
-        f"{name:<30}{result.requests_per_s:>10,.0f}{share}{result.p50_ms:>10.2f}"
-        f"{result.p99_ms:>10.2f}{result.requests:>10,}{result.errors:>8}  {load}",
+        f"{name:<40}{result.requests_per_s:>9,.0f}{shares[0]:>7.0%}{shares[1]:>9.0%}"
+        f"{result.p50_ms:>9.2f}{result.p99_ms:>9.2f}{result.requests:>10,}{result.errors:>7}"
+        f"  {result.load}",
         flush=True,
     )
 
 
+def memory_line(memory: list[dict[str, float]]) -> str:
+    return "; ".join(
+        f"worker {i + 1}: RSS {m['rss']:,.0f}, PSS {m['pss']:,.0f}, private {m['private']:,.0f}"
+        for i, m in enumerate(memory)
+    )
+
+
+def seconds(value: float | None) -> str:
+    return "not reached" if value is None else f"{value:.1f} s"
+
+
+def report(site: Site, hello: WrkResult, served: list[Served]) -> None:
+    print(
+        f"\n{site.loans:,} loans: wrk {CONNECTIONS} connections, {DURATION_S} s a phase, "
+        f"{WORKERS} uvicorn workers; req/s as a share of the hello app and of the database's "
+        "trivial endpoint"
+    )
+    print(
+        f"{'phase':<40}{'req/s':>9}{'hello':>7}{'trivial':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'requests':>10}{'errors':>7}  after the phase"
+    )
+    print_row("hello ASGI app", hello, hello, hello)
+    for figures in served:
+        trivial = figures.results["trivial (/health/live)"]
+        for name, result in figures.results.items():
+            print_row(f"{figures.database} {name}", result, hello, trivial)
+    for figures in served:
+        swaps = [s for s in figures.publish_to_ready_s if s is not None]
+        print(f"\n{figures.database}:")
+        print(f"  start to every list ready: {seconds(figures.start_to_ready_s)}")
+        print(
+            "  publish to every list ready: "
+            + (
+                f"median {np.median(swaps):.1f} s, max {max(swaps):.1f} s"
+                if swaps
+                else "not reached"
+            )
+            + f" ({len(swaps)} of {len(figures.publish_to_ready_s)} publishes)"
+        )
+        change = seconds(figures.change_to_answer_s)
+        print(f"  an objection to every worker's changed answer: {change}")
+        print(f"  memory after start (MiB): {memory_line(figures.memory_after_start)}")
+        print(f"  memory after the swaps (MiB): {memory_line(figures.memory_after_swaps)}")
+    print()
+    for check, (figure, ok) in checks(site, hello, served).items():
+        print(f"{check:<52}{figure:>14}  {'OK' if ok else 'MISSED'}")
+
+
+def checks(site: Site, hello: WrkResult, served: list[Served]) -> dict[str, tuple[str, bool]]:
+    found: dict[str, tuple[str, bool]] = {}
+    for figures in served:
+        db, results = figures.database, figures.results
+        trivial, reader, book = (
+            results["trivial (/health/live)"],
+            results["per-reader"],
+            results["per-book"],
+        )
+        swapping = next(r for name, r in results.items() if "swaps" in name)
+        if db == "sqlite":
+            share = reader.requests_per_s / hello.requests_per_s
+            found["sqlite per-reader >= 50% of hello"] = (f"{share:.0%}", share >= 0.5)
+            found["sqlite per-reader p99 < 20 ms"] = (f"{reader.p99_ms:.1f} ms", reader.p99_ms < 20)
+        else:
+            share = reader.requests_per_s / trivial.requests_per_s
+            found[f"{db} per-reader >= 80% of trivial"] = (f"{share:.0%}", share >= 0.8)
+            found[f"{db} per-reader p99 < 50 ms"] = (f"{reader.p99_ms:.1f} ms", reader.p99_ms < 50)
+        share = book.requests_per_s / trivial.requests_per_s
+        found[f"{db} per-book >= 80% of trivial"] = (f"{share:.0%}", share >= 0.8)
+        found[f"{db} per-reader p99 during swaps <= outside"] = (
+            f"{swapping.p99_ms:.1f} ms",
+            swapping.p99_ms <= reader.p99_ms,
+        )
+        change = figures.change_to_answer_s
+        found[f"{db} objection answered within 1 s"] = (
+            seconds(change),
+            change is not None and change <= 1.0,
+        )
+        errors = sum(r.errors for r in results.values())
+        found[f"{db} zero errors"] = (str(errors), errors == 0)
+        if site.loans >= 10_000_000:
+            private = max(
+                m["private"] for m in figures.memory_after_swaps or figures.memory_after_start
+            )
+            found[f"{db} private memory per worker < 1 GiB"] = (
+                f"{private:,.0f} MiB",
+                private < 1024,
+            )
+            ready = [s for s in figures.publish_to_ready_s]
+            worst = None if not ready or None in ready else max(s for s in ready if s is not None)
+            found[f"{db} publish to every list ready < 2 min"] = (
+                seconds(worst),
+                worst is not None and worst < 120,
+            )
+    return found
+
+
 def main() -> None:
     wrk = ensure_wrk()
-    with tempfile.TemporaryDirectory(prefix="bench_service_") as tmp:
-        root = Path(tmp)
-        env = {
-            "RECSYS_DATA_DIR": str(root / "data"),
-            "RECSYS_MODELS_DIR": str(root / "models"),
-            "RECSYS_DATABASE_URL": f"sqlite:///{root / 'bench.db'}",
-            "RECSYS_PSEUDONYM_KEY": PSEUDONYM_KEY,
-            "RECSYS_API_KEYS": f"{API_KEY}:reader",
-            "RECSYS_API_KEYS_FILE": str(root / "no-api-keys"),
-            "RECSYS_MODEL_POLL_SECONDS": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-        }
-        settings = Settings(
-            _env_file=None,
-            data_dir=root / "data",
-            models_dir=root / "models",
-            database_url=env["RECSYS_DATABASE_URL"],
-            pseudonym_key=PSEUDONYM_KEY,
-            api_keys_file=root / "no-api-keys",
-        )
-        readers, books = build_library(root, settings)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pipelines.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(WORKERS),
-            ],
-            env={**os.environ, **env},
-            cwd=root,
-            stdout=subprocess.DEVNULL,
-            stderr=open(root / "serve.log", "w"),  # noqa: SIM115 - closed with the process
-        )
-        try:
-            started = time.perf_counter()
-            wait_for(
-                lambda: httpx.get(f"{base}/health/ready").status_code == 200,
-                900,
-                "the service to be ready",
+    for loans in SIZES:
+        with (
+            tempfile.TemporaryDirectory(prefix="bench_service_") as tmp,
+            contextlib.ExitStack() as stack,
+        ):
+            root = Path(tmp)
+            postgres = (
+                stack.enter_context(postgres_schema()) if loans <= POSTGRES_MAX_LOANS else None
             )
-            print(
-                f"service ready (model loaded, head per-book lists precomputed) in "
-                f"{time.perf_counter() - started:.1f} s",
-                flush=True,
-            )
-            wait_for(
-                lambda: all_agree(lambda: lists_precomputed(base)),
-                PRECOMPUTE_DEADLINE_S,
-                "every reader's and book's list",
-            )
-            print(
-                f"every reader's and book's list precomputed {time.perf_counter() - started:.1f} s "
-                f"after start ({load_average()})",
-                flush=True,
-            )
-            scripts = {
-                "trivial (/health/live)": lua_script(root / "live.lua", ["/health/live"]),
-                "per-book": lua_script(
-                    root / "books.lua", [f"/books/{b}/similar?k=10" for b in books]
-                ),
-                "per-reader": lua_script(
-                    root / "readers.lua", [f"/readers/{r}/recommendations?k=10" for r in readers]
-                ),
-            }
-            for script in scripts.values():  # warm up caches and the connection pool
-                run_wrk(wrk, base, script, duration=WARMUP_S)
-            results: dict[str, WrkResult] = {}
-            loads: dict[str, str] = {}
-            for name, script in scripts.items():
-                results[name] = run_wrk(wrk, base, script)
-                loads[name] = load_average()
-            trivial = results["trivial (/health/live)"]
-            print(
-                f"\nwrk, {CONNECTIONS} connections, {DURATION_S} s each, {WORKERS} uvicorn "
-                f"workers, {N_LOANS:,} loans"
-            )
-            print(
-                f"{'endpoint':<30}{'req/s':>10}{'share':>7}{'p50 ms':>10}{'p99 ms':>10}"
-                f"{'requests':>10}{'errors':>8}  after the phase"
-            )
-            for name, result in results.items():
-                print_row(name, result, trivial, loads[name])
-
-            print(f"\nper-reader load while a new model is published {SWAPS} times:", flush=True)
-            during = subprocess.Popen(
-                wrk_command(wrk, base, scripts["per-reader"], 900),
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            try:
-                swap_seconds = republish(settings, base, SWAPS)
-            finally:
-                during.send_signal(2)  # SIGINT: wrk prints its summary and exits
-                output, _ = during.communicate(timeout=60)
-            swapping = parse_wrk(output)
-            print_row(f"per-reader during {SWAPS} swaps", swapping, trivial, load_average())
-            print(
-                f"seconds from publish to served: median {np.median(swap_seconds):.1f}, "
-                f"max {max(swap_seconds):.1f}"
-            )
-            reader, book = results["per-reader"], results["per-book"]
-            checks = {
-                "per-book >= 80% of trivial": book.requests_per_s >= 0.8 * trivial.requests_per_s,
-                "per-reader >= 50% of trivial": (
-                    reader.requests_per_s >= 0.5 * trivial.requests_per_s
-                ),
-                "per-reader p99 < 20 ms": reader.p99_ms < 20,
-                "zero errors": all(r.errors == 0 for r in (*results.values(), swapping)),
-            }
-            ratios = {
-                "per-book >= 80% of trivial": f"{book.requests_per_s / trivial.requests_per_s:.0%}",
-                "per-reader >= 50% of trivial": (
-                    f"{reader.requests_per_s / trivial.requests_per_s:.0%}"
-                ),
-                "per-reader p99 < 20 ms": f"{reader.p99_ms:.1f} ms",
-                "zero errors": str(sum(r.errors for r in (*results.values(), swapping))),
-            }
-            print()
-            for name, ok in checks.items():
-                print(f"{name:<30}{ratios[name]:>10}  {'OK' if ok else 'MISSED'}")
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+            print(f"\n--- {loans:,} loans ({load_average()})", flush=True)
+            site = build_site(root, loans, postgres)
+            for note in site.notes:
+                print(f"  {note}", flush=True)
+            hello = measure_hello(wrk, root)
+            served = [measure_database(wrk, site, database) for database in site.urls]
+            report(site, hello, served)
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ def _validate(settings: Settings, ctx: steps.RunContext) -> int:
 def _train(settings: Settings, ctx: steps.RunContext) -> int:
     steps.train(settings, ctx)
     steps.evaluate(settings, ctx)
+    steps.lists(settings, ctx)
     path = steps.save(settings, ctx)
     print(f"run {ctx.run_id} saved in {path}; check it with `recsys gate {ctx.run_id}`")
     return 0

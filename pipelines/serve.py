@@ -8,6 +8,9 @@ import os
 from recsys.config import Settings
 from recsys.service.metrics_files import fresh_directory
 
+#: Seconds a worker may go without answering uvicorn's health check before it is restarted.
+DEFAULT_WORKER_TIMEOUT = 60
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("serve", help="run the recommendation service (uvicorn)")
@@ -17,10 +20,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--workers",
         type=int,
         default=1,
-        help="worker processes, each with its own copy of the model; /metrics adds all of "
-        "them up (default: 1)",
+        help="worker processes; they share one copy of the model (memory-mapped) and /metrics "
+        "adds all of them up (default: 1)",
+    )
+    parser.add_argument(
+        "--worker-timeout",
+        type=_positive_seconds,
+        default=DEFAULT_WORKER_TIMEOUT,
+        metavar="SECONDS",
+        help="with several workers, restart a worker that does not answer uvicorn's health check "
+        f"for this long (default: {DEFAULT_WORKER_TIMEOUT}; uvicorn's own 5 s kills workers that "
+        "are still starting or loading a large model on a busy machine)",
     )
     parser.set_defaults(handler=run)
+
+
+def _positive_seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of seconds >= 1; got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -40,6 +62,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers if args.workers > 1 else None,
+            timeout_worker_healthcheck=args.worker_timeout,
             access_log=False,
             log_level="info",
         )

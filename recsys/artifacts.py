@@ -2,7 +2,9 @@
 
 Layout under the models directory::
 
-    runs/<run_id>/model/...            the recommender's own files (`Recommender.save`)
+    runs/<run_id>/model/...            the recommender's own files (`Recommender.save`): its
+                                       parameters (JSON) and arrays (`model/arrays/*.npy`)
+    runs/<run_id>/lists/*.npy          every reader's and book's list, precomputed (optional)
     runs/<run_id>/catalog.csv.gz       catalog snapshot the model was trained with
     runs/<run_id>/holdings.csv.gz      holdings snapshot (which branch holds what)
     runs/<run_id>/manifest.json        written last: params, counts, versions, SHA-256 of each file
@@ -10,7 +12,9 @@ Layout under the models directory::
     PUBLISHED                          the runs published before, most recent last (fallbacks)
 
 A run directory without a manifest is incomplete (a crashed or running job) and is never published
-or loaded. Nothing here unpickles: models save arrays as `.npz` and parameters as JSON.
+or loaded. Nothing here unpickles: arrays are `.npy` files written and read without pickle
+(`recsys.array_files`), parameters JSON. A loaded bundle's large arrays are memory-mapped, so
+the service's workers share one copy: its files are replaced, never rewritten in place.
 
 Erasure reaches the runs (`recsys.erasure`): the manifest's ``privacy`` record says up to which
 erasure (the id of its `privacy_events` row) the run's data reflect, ``erasures_applied``, and
@@ -29,22 +33,26 @@ import platform
 import re
 import secrets
 import shutil
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from recsys.array_files import load_arrays, save_arrays
 from recsys.columns import Columns as C
 from recsys.data.dataset import CATALOG_COLUMNS, HOLDINGS_COLUMNS
 from recsys.exceptions import BundleIntegrityError, ErasurePendingError, ModelNotFoundError
-from recsys.models.base import Recommender
+from recsys.models.base import ARRAYS_DIR, Recommender
 
 MANIFEST = "manifest.json"
 MODEL_DIR = "model"
+LISTS_DIR = "lists"
 CATALOG_FILE = "catalog.csv.gz"
 HOLDINGS_FILE = "holdings.csv.gz"
 RUNS_DIR = "runs"
@@ -80,6 +88,8 @@ class Bundle:
     model: Recommender
     catalog: pd.DataFrame
     holdings: pd.DataFrame
+    #: the precomputed lists by name, memory-mapped (empty when the run has none)
+    lists: Mapping[str, np.ndarray] = field(default_factory=dict)
     #: SHA-256 of the manifest read: a purge re-writes the manifest of the same run id
     manifest_sha256: str = ""
 
@@ -105,14 +115,15 @@ def save_bundle(
     holdings: pd.DataFrame,
     erasures_applied: int,
     manifest_extra: dict[str, Any] | None = None,
+    lists: Mapping[str, np.ndarray] | None = None,
 ) -> Path:
     """Write a complete bundle for `run_id` and return its directory.
 
     `erasures_applied` is the id of the store's latest erasure when the training data were read
     (`recsys.erasure.latest_erasure`, read before the data): the run reflects every erasure up
-    to it. Files already in the run directory (a job's log, say) are kept and checksummed too.
-    The manifest is written last, atomically, so a crash leaves a bundle that verification
-    refuses.
+    to it. `lists` are the model's precomputed lists (`recsys.lists.served.served_lists`).
+    Files already in the run directory (a job's log, say) are kept and checksummed too. The
+    manifest is written last, atomically, so a crash leaves a bundle that verification refuses.
     """
     extra = dict(manifest_extra or {})
     clash = sorted(RESERVED_KEYS.intersection(extra))
@@ -123,6 +134,8 @@ def save_bundle(
         raise FileExistsError(f"run {run_id} already has a manifest; bundles are immutable")
     path.mkdir(parents=True, exist_ok=True)
     model.save(path / MODEL_DIR)
+    if lists:
+        save_arrays(path / LISTS_DIR, lists)
     catalog_rows = _write_snapshot(catalog, CATALOG_COLUMNS, path / CATALOG_FILE)
     holdings_rows = _write_snapshot(holdings, HOLDINGS_COLUMNS, path / HOLDINGS_FILE)
     files = {rel: _file_entry(path / rel) for rel in _bundle_files(path)}
@@ -146,7 +159,8 @@ def verify_bundle(path: Path) -> dict[str, Any]:
 
     Raises `BundleIntegrityError` naming the file when the manifest is missing or unreadable, a
     listed file is missing or differs from its checksum, or an unlisted file sits in the model
-    folder or in place of a snapshot (files that would be loaded must all be accounted for).
+    or lists folder or in place of a snapshot (files that would be loaded must all be accounted
+    for).
     """
     path = Path(path)
     manifest_path = path / MANIFEST
@@ -173,7 +187,9 @@ def verify_bundle(path: Path) -> dict[str, Any]:
             raise BundleIntegrityError(f"bundle file {file_path} is missing")
         if _sha256(file_path) != entry["sha256"]:
             raise BundleIntegrityError(f"bundle file {file_path} does not match its SHA-256")
-    critical = {rel for rel in _bundle_files(path) if rel.startswith(f"{MODEL_DIR}/")}
+    critical = {
+        rel for rel in _bundle_files(path) if rel.startswith((f"{MODEL_DIR}/", f"{LISTS_DIR}/"))
+    }
     unlisted = sorted(critical - set(files))
     if unlisted:
         raise BundleIntegrityError(f"bundle file {path / unlisted[0]} is not in the manifest")
@@ -201,9 +217,23 @@ def _read_bundle(path: Path) -> Bundle:
         model = load_model(path / MODEL_DIR)
         catalog = _read_snapshot(path / CATALOG_FILE, CATALOG_COLUMNS)
         holdings = _read_snapshot(path / HOLDINGS_FILE, HOLDINGS_COLUMNS)
+        lists = load_arrays(path / LISTS_DIR)
     except (OSError, ValueError, KeyError) as error:
         raise BundleIntegrityError(f"bundle {path} could not be loaded: {error}") from error
-    return Bundle(path.name, path, manifest, model, catalog, holdings, stamp or "")
+    return Bundle(path.name, path, manifest, model, catalog, holdings, lists, stamp or "")
+
+
+def model_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the model in the bundle at `path`, by file and name (after
+    `verify_bundle`): its `.npy` files, or the `.npz` archive of bundles saved before."""
+    arrays = {
+        f"{MODEL_DIR}/{ARRAYS_DIR}/{name}": value
+        for name, value in load_arrays(path / MODEL_DIR / ARRAYS_DIR).items()
+    }
+    for archive in sorted((path / MODEL_DIR).glob("*.npz")):
+        with np.load(archive, allow_pickle=False) as data:
+            arrays.update({f"{archive.name}:{key}": data[key] for key in data.files})
+    return arrays
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:
@@ -220,8 +250,9 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
 
 
 def discard_model(path: Path) -> bool:
-    """Delete the model files of a run that must never be served; its reports stay. Returns
-    whether there were any."""
+    """Delete the model files and precomputed lists of a run that must never be served; its
+    reports stay. Returns whether there was a model."""
+    shutil.rmtree(Path(path) / LISTS_DIR, ignore_errors=True)
     model_dir = Path(path) / MODEL_DIR
     if not model_dir.exists():
         return False
@@ -269,15 +300,26 @@ def check_erasures(manifest: dict[str, Any], *, latest_erasure: int) -> None:
         )
 
 
+#: Computes a purged model's precomputed lists (`recsys.lists.served.served_lists`).
+ListsOf = Callable[[Recommender, pd.DataFrame, pd.DataFrame], Mapping[str, np.ndarray]]
+
+
 def purge_bundle(
-    path: Path, readers: Sequence[str], *, erasure_id: int, previous_erasure_id: int
+    path: Path,
+    readers: Sequence[str],
+    *,
+    erasure_id: int,
+    previous_erasure_id: int,
+    lists_of: ListsOf | None = None,
 ) -> bool:
     """Remove `readers` (pseudonyms) from the saved run at `path` for erasure `erasure_id`;
     returns whether the run held any of them.
 
-    The run's model files are re-written without them and its manifest with their new checksums
-    (each file replaced atomically, the manifest last, so a reader of the bundle that sees the
-    new manifest sees the new files). The run then reflects `erasure_id` if it reflected every
+    The run's model files are re-written without them, and its precomputed lists, if it carries
+    any, are computed again from the purged model with `lists_of` (without it they are removed:
+    the service then computes them itself). Each file is replaced atomically and the manifest,
+    with the new checksums, is written last, so a reader of the bundle that sees the new
+    manifest sees the new files. The run then reflects `erasure_id` if it reflected every
     erasure before (`previous_erasure_id`); a run that missed an earlier erasure keeps its old
     record, and so stays refused, since its other erased readers are not known here.
     """
@@ -292,6 +334,9 @@ def purge_bundle(
     if held:
         record["purged_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         _replace_model_files(path, bundle.model, manifest)
+        if bundle.lists:
+            lists = lists_of(bundle.model, bundle.catalog, bundle.holdings) if lists_of else {}
+            _replace_folder(path, LISTS_DIR, save_arrays(path / LISTS_DIR, lists), manifest)
     if record != manifest.get(PRIVACY) or held:
         manifest[PRIVACY] = record
         _write_manifest(path, manifest)
@@ -299,22 +344,41 @@ def purge_bundle(
 
 
 def _replace_model_files(path: Path, model: Recommender, manifest: dict[str, Any]) -> None:
-    """Save `model` over the run's model files, each by an atomic rename, and enter their new
-    checksums into `manifest` (which the caller writes afterwards)."""
+    """Save `model` over the run's model files, each by an atomic rename, delete those it no
+    longer writes (an older format's archive), and enter the new checksums into `manifest`
+    (which the caller writes afterwards)."""
     staging = path / f".tmp-purge-{os.getpid()}-{secrets.token_hex(4)}"
     try:
-        written = model.save(staging)
-        files = dict(manifest["files"])
-        for source in written:
-            rel = f"{MODEL_DIR}/{source.name}"
-            files[rel] = _file_entry(source)
+        placed = []
+        for source in model.save(staging):
+            target = path / MODEL_DIR / source.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
             with source.open("rb") as handle:
                 os.fsync(handle.fileno())
-            os.replace(source, path / rel)
-        manifest["files"] = files
-        _fsync_dir(path / MODEL_DIR)
+            os.replace(source, target)
+            placed.append(target)
+        _replace_folder(path, MODEL_DIR, placed, manifest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _replace_folder(
+    path: Path, folder: str, written: Sequence[Path], manifest: dict[str, Any]
+) -> None:
+    """Make `manifest` list exactly the `written` files under the run's `folder`, deleting
+    any other file it listed there."""
+    kept = {target.relative_to(path).as_posix() for target in written}
+    files = {}
+    for rel, entry in manifest["files"].items():
+        if rel.startswith(f"{folder}/") and rel not in kept:
+            (path / rel).unlink(missing_ok=True)
+        else:
+            files[rel] = entry
+    files.update({rel: _file_entry(path / rel) for rel in kept})
+    manifest["files"] = files
+    for directory in {target.parent for target in written} | {path / folder}:
+        if directory.is_dir():
+            _fsync_dir(directory)
 
 
 def current_run_id(models_dir: Path) -> str | None:
@@ -465,16 +529,27 @@ def _write_snapshot(frame: pd.DataFrame, columns: tuple[str, ...], target: Path)
     return len(snapshot)
 
 
+#: Snapshot columns read as nullable integers, parsed as numbers by the CSV reader (every
+#: worker reads the snapshots of each bundle it loads).
+_INTEGER_COLUMNS = {C.YEAR: "float64", C.COPIES: "float64", C.AVAILABLE: "float64"}
+
+
 def _read_snapshot(source: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     """Read a snapshot back with string ids, nullable integers and None for missing text."""
-    frame = pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[""])
+    frame = pd.read_csv(
+        source,
+        dtype=defaultdict(lambda: "str", _INTEGER_COLUMNS),
+        keep_default_na=False,
+        na_values=[""],
+    )
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"snapshot {source.name} lacks columns {missing}")
-    frame = frame.astype(object).where(frame.notna(), None)
-    for column in (C.YEAR, C.COPIES, C.AVAILABLE):
+    texts = [c for c in frame.columns if c not in _INTEGER_COLUMNS]
+    frame[texts] = frame[texts].astype(object).where(frame[texts].notna(), None)
+    for column in _INTEGER_COLUMNS:
         if column in frame.columns:
-            frame[column] = pd.to_numeric(frame[column]).astype("Int64")
+            frame[column] = frame[column].astype("Int64")
     return frame
 
 

@@ -11,7 +11,8 @@ time (`recsys.nightly.lock.erasure_lock`):
    the erasure.
 2. `purge_runs`: every saved run under ``models/runs`` loses the reader, under every pseudonym
    the key chain gave them (runs trained before a key rotation know an older one): their id,
-   training rows and factors (`Recommender.forget_readers`). The run's files and checksums are
+   training rows and factors (`Recommender.forget_readers`), and the run's precomputed lists
+   are computed again from the purged model. The run's files and checksums are
    re-written and its manifest records that it reflects this erasure and when it was purged
    (never who). A run that missed an earlier erasure (it read its data before that erasure and
    was saved after it was purged) can never be served again, so its model files are deleted, as
@@ -38,6 +39,7 @@ from recsys.db.engine import make_engine
 from recsys.db.privacy_events import event_total, latest_event_id, record_event
 from recsys.db.queries import delete_reader
 from recsys.exceptions import BundleIntegrityError, RecsysError
+from recsys.lists.served import served_lists
 from recsys.nightly.lock import erasure_lock
 
 logger = logging.getLogger(__name__)
@@ -159,7 +161,11 @@ def purge_runs(
                 manifest is not None and artifacts.erasures_applied(manifest) >= previous_erasure_id
             )
             if servable and artifacts.purge_bundle(
-                path, readers, erasure_id=erasure_id, previous_erasure_id=previous_erasure_id
+                path,
+                readers,
+                erasure_id=erasure_id,
+                previous_erasure_id=previous_erasure_id,
+                lists_of=served_lists,
             ):
                 report.purged.append(run_id)
             elif not servable and artifacts.discard_model(path):

@@ -138,7 +138,7 @@ def test_load_round_trips_model_and_snapshots(models_dir: Path, trained: Trained
 
 def test_verify_names_a_changed_file(models_dir: Path, trained: Trained) -> None:
     path = artifacts.run_path(models_dir, save(models_dir, trained))
-    target = next((path / "model").glob("*.npz"))
+    target = next((path / "model").rglob("*.npy"))
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0xFF
     target.write_bytes(bytes(data))

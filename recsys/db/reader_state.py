@@ -7,7 +7,9 @@ carries the consent answer and, in ``detail``, the category; a loan row its even
 its kind; an exclusion row only its book and time); `recsys.lists.history.history_from_rows`
 reads them. `SqliteHistory` runs the same statement on a raw sqlite3 connection, for the event
 loop. A change to any of the tables read here (``consent``, ``reader_categories``, ``loans``,
-``reader_feedback``, ``reader_exclusions``) changes the rows, and so the answer.
+``reader_feedback``, ``reader_exclusions``) changes the rows, and so the answer. `SqliteHistory`
+also tells when any other connection committed a change (`data_version`), so the service may
+keep what it read until then.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ class SqliteHistory:
     The service's front door (`recsys.service.front`) runs this indexed query inline: it
     takes tens of microseconds, less than a hop to the threadpool, and without SQLAlchemy's
     pool and result objects. Each call is its own read (autocommit), so a consent answer or an
-    erasure written by any process is seen by the next request. A short busy timeout: a locked
+    erasure written by any process is seen by the next read. A short busy timeout: a locked
     database raises at once and the caller answers through the threadpool instead.
     """
 
@@ -119,6 +121,7 @@ class SqliteHistory:
         self._database = engine.url.database or ""
         self._rule = ConsentRule.of(settings)
         self._connection: sqlite3.Connection | None = None
+        self._opened = 0
 
     @staticmethod
     def supports(engine: Engine) -> bool:
@@ -145,6 +148,17 @@ class SqliteHistory:
             self.close()  # reopened on the next call
             raise
 
+    def change_stamp(self) -> tuple[int, int]:
+        """Equal stamps mean no other connection (of any process) committed a change in
+        between: SQLite's ``PRAGMA data_version``, which costs a few microseconds to ask, and
+        the number of this connection (versions of different connections do not compare)."""
+        connection = self._connection or self._connect()
+        try:
+            return self._opened, int(connection.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error:
+            self.close()  # reopened on the next call
+            raise
+
     @property
     def consent_rule(self) -> ConsentRule:
         return self._rule
@@ -158,6 +172,7 @@ class SqliteHistory:
         )
         connection.execute(f"PRAGMA busy_timeout={self.BUSY_TIMEOUT_MS}")
         self._connection = connection
+        self._opened += 1
         return connection
 
     def close(self) -> None:

@@ -1,19 +1,25 @@
-"""The model's deep list per known reader, scored in batches by one thread per served model.
+"""The model's deep list per known reader: computed once per model, before it is published.
 
-Scoring one reader costs the model a fixed few hundred milliseconds at 1M loans (sparse matrix
-set-up that does not depend on the reader), while a batch of 256 readers costs about 5 ms per
-reader. So requests for a reader whose list is not ready are coalesced into one batch, and while
-no request waits the thread precomputes every known reader's list in the background. A list
-depends only on the model (history newer than the model is folded in per request, elsewhere),
-so it is kept until the model is replaced.
+A list depends only on the model (history newer than the model is folded in per request,
+elsewhere), so the nightly's `lists` step computes every known reader's list on every core
+(`ReaderLists.compute_all`) and the bundle carries them (`arrays`); every service worker maps
+that one copy (`ReaderLists.from_arrays`), so a published model's lists are ready as soon as it
+is loaded.
+
+A bundle without them (saved before, or by a tool that does not compute them) is served all
+the same: one thread per served model scores readers in batches, since scoring one reader costs
+the model a fixed set-up that a batch of 256 shares. Requests for a reader whose list is not
+ready are coalesced into one batch, and while no request waits the thread computes every known
+reader's list in the background.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 
 import numpy as np
@@ -21,12 +27,34 @@ import numpy as np
 from recsys.columns import Columns as C
 from recsys.lists.catalog import CatalogIndex
 from recsys.models.base import Recommender
+from recsys.models.matrix import map_blocks
 
 logger = logging.getLogger(__name__)
 
 #: Depth of the precomputed per-reader lists; requests needing more ask the model.
 READER_LIST_DEPTH = 100
 READER_BATCH = 256
+#: The names of the arrays a bundle carries (`ReaderLists.arrays`); the catalog's digest says
+#: which catalog positions the lists hold (the per-book lists hold them too).
+POSITIONS, SCORES, COUNTS = "reader_positions", "reader_scores", "reader_counts"
+READERS_SHA256, CATALOG_SHA256 = "reader_ids_sha256", "catalog_ids_sha256"
+
+
+def ids_sha256(ids: Iterable[object]) -> np.ndarray:
+    """The SHA-256 of ids in their order, as bytes: what a list's rows were made for."""
+    text = "\n".join(str(i) for i in ids).encode("utf-8")
+    return np.frombuffer(hashlib.sha256(text).digest(), dtype=np.uint8)
+
+
+def made_for(arrays: Mapping[str, np.ndarray], name: str, ids: Iterable[object]) -> bool:
+    """Whether the digest `name` among `arrays` is that of `ids`."""
+    return name in arrays and np.array_equal(arrays[name], ids_sha256(ids))
+
+
+def compact_scores(scores: np.ndarray) -> np.ndarray:
+    """`scores` as float32 when that changes none of them (half the file), else unchanged."""
+    narrow = scores.astype(np.float32)
+    return narrow if np.array_equal(narrow, scores) else scores
 
 
 class ReaderLists:
@@ -34,7 +62,12 @@ class ReaderLists:
     snapshot lacks) and scores, in the model's order, and how many rows the model answered."""
 
     def __init__(
-        self, model: Recommender, catalog: CatalogIndex, idle_work: Callable[[], bool] | None = None
+        self,
+        model: Recommender,
+        catalog: CatalogIndex,
+        idle_work: Callable[[], bool] | None = None,
+        *,
+        computed: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         ids = np.asarray(model.known_readers())
         self._model = model
@@ -42,17 +75,46 @@ class ReaderLists:
         self._ids = ids
         self.index: dict[str, int] = {str(r): i for i, r in enumerate(ids.tolist())}
         n = len(ids)
-        self._positions = np.full((n, READER_LIST_DEPTH), -1, dtype=np.int32)
-        self._scores = np.zeros((n, READER_LIST_DEPTH), dtype=np.float64)
-        self._counts = np.zeros(n, dtype=np.int32)
-        self._ready = np.zeros(n, dtype=bool)
-        self._done = 0  # kept with `_ready`: `complete` is asked on request paths
+        if computed is None:
+            self._positions = np.full((n, READER_LIST_DEPTH), -1, dtype=np.int32)
+            self._scores: np.ndarray = np.zeros((n, READER_LIST_DEPTH), dtype=np.float64)
+            self._counts = np.zeros(n, dtype=np.int32)
+            self._ready = np.zeros(n, dtype=bool)
+        else:
+            self._positions, self._scores = computed[POSITIONS], computed[SCORES]
+            self._counts = computed[COUNTS]
+            self._ready = np.ones(n, dtype=bool)
+        self._done = int(self._ready.sum())  # kept with `_ready`: asked on request paths
         self._cond = threading.Condition()
         self._waiting: dict[int, Future[None]] = {}
         self._background = False
         self._cursor = 0
         self._thread: threading.Thread | None = None
         self._idle_work = idle_work
+
+    @classmethod
+    def from_arrays(
+        cls, model: Recommender, catalog: CatalogIndex, arrays: Mapping[str, np.ndarray]
+    ) -> ReaderLists | None:
+        """Every reader's list from a bundle's `arrays` (memory-mapped, shared by every worker),
+        or None when it has none or they were made for other readers or another catalog."""
+        if not made_for(arrays, READERS_SHA256, model.known_readers()) or not made_for(
+            arrays, CATALOG_SHA256, catalog.book_ids
+        ):
+            return None
+        return cls(model, catalog, computed=arrays)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The computed lists, for a bundle (`compute_all` first)."""
+        if not self.complete:
+            raise ValueError(f"only {self.done} of {len(self)} reader lists are computed")
+        return {
+            POSITIONS: self._positions,
+            SCORES: compact_scores(self._scores),
+            COUNTS: self._counts,
+            READERS_SHA256: ids_sha256(self._ids),
+            CATALOG_SHA256: ids_sha256(self._catalog.book_ids),
+        }
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -67,7 +129,7 @@ class ReaderLists:
         used = min(count, READER_LIST_DEPTH)
         return (
             self._positions[reader, :used].astype(np.int64),
-            self._scores[reader, :used].copy(),
+            self._scores[reader, :used].astype(np.float64),
             count,
         )
 
@@ -93,6 +155,18 @@ class ReaderLists:
         wanted = wanted[~self._ready[wanted]]
         for start in range(0, len(wanted), READER_BATCH):
             self._compute(wanted[start : start + READER_BATCH])
+
+    def compute_all(self) -> None:
+        """Compute every missing list now, in batches on every core (threads: the model's
+        scoring is mostly numpy and scipy work, which releases the GIL)."""
+        missing = np.flatnonzero(~self._ready)
+        map_blocks(
+            self._compute,
+            [
+                missing[start : start + READER_BATCH]
+                for start in range(0, len(missing), READER_BATCH)
+            ],
+        )
 
     # ---------------------------------------------------------------------------- control
     def start_background(self) -> None:

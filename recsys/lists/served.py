@@ -1,10 +1,13 @@
 """The precomputed state of one served bundle, from which every list is made.
 
-A `ServedModel` holds the catalog index (filters, works, holdings), the per-book lists of the
-most popular books, the popular lists per period and branch, and the per-reader lists, which a
-background thread computes while the model serves. It is built once per bundle (the service's
-`ModelStore` swaps whole `ServedModel`s) and read-only once built, except for lists computed on
-first request.
+A `ServedModel` holds the catalog index (filters, works, holdings), the per-book lists, the
+popular lists per period and branch, and the per-reader lists. It is built once per bundle (the
+service's `ModelStore` swaps whole `ServedModel`s) and read-only once built.
+
+Every per-reader and per-book list is computed once per model, before it is published
+(`served_lists`, the nightly's `lists` step), and the bundle carries them: each worker maps
+that one copy. For a bundle without them, the most popular books' lists are computed at load
+time, any other book's on its first request, and a background thread computes the readers'.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Engine
 
 from recsys.artifacts import Bundle
@@ -27,8 +32,9 @@ from recsys.lists.catalog import CatalogIndex
 from recsys.lists.history import EMPTY_HISTORY
 from recsys.lists.popular import PopularLists, load_popular_lists
 from recsys.lists.query import ListQuery
-from recsys.lists.readers import ReaderLists
+from recsys.lists.readers import CATALOG_SHA256, ReaderLists, compact_scores, made_for
 from recsys.models.base import Recommender
+from recsys.models.matrix import map_blocks
 from recsys.models.registry import check_private
 
 logger = logging.getLogger(__name__)
@@ -39,27 +45,68 @@ BOOK_LIST_DEPTH = 100
 PRECOMPUTE_BOOKS = 2_000
 PRECOMPUTE_BATCH = 256
 SMOKE_READER = "smoke-test-reader"
+#: The names of the arrays a bundle carries (`SimilarLists.arrays`).
+BOOK_POSITIONS, BOOK_SCORES, BOOK_COMPLETE = "book_positions", "book_scores", "book_complete"
 
 
 class SimilarLists:
     """The model's top-`BOOK_LIST_DEPTH` similar books per catalog book, as catalog positions.
 
-    The most popular books' lists are computed at load time; any other book's list is computed
-    on its first request and kept (per-book lists are the same for everyone).
+    From a bundle, every book's list is there (`from_arrays`). Otherwise the most popular
+    books' lists are computed at load time and any other book's list on its first request, and
+    kept (per-book lists are the same for everyone).
     """
 
     def __init__(
-        self, model: Recommender, catalog: CatalogIndex, order: np.ndarray | None = None
+        self,
+        model: Recommender,
+        catalog: CatalogIndex,
+        order: np.ndarray | None = None,
+        *,
+        computed: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         n = len(catalog)
         self._order = np.arange(n) if order is None else np.asarray(order, dtype=np.int64)
         self._model = model
         self._catalog = catalog
-        self.positions = np.full((n, BOOK_LIST_DEPTH), -1, dtype=np.int32)
-        self.scores = np.zeros((n, BOOK_LIST_DEPTH), dtype=np.float32)
-        self.complete = np.zeros(n, dtype=bool)  # the model had no more neighbours
-        self._ready = np.zeros(n, dtype=bool)
+        if computed is None:
+            self.positions = np.full((n, BOOK_LIST_DEPTH), -1, dtype=np.int32)
+            self.scores = np.zeros((n, BOOK_LIST_DEPTH), dtype=np.float32)
+            self.complete = np.zeros(n, dtype=bool)  # the model had no more neighbours
+            self._ready = np.zeros(n, dtype=bool)
+        else:
+            self.positions, self.scores = computed[BOOK_POSITIONS], computed[BOOK_SCORES]
+            self.complete = computed[BOOK_COMPLETE]
+            self._ready = np.ones(n, dtype=bool)
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_arrays(
+        cls, model: Recommender, catalog: CatalogIndex, arrays: Mapping[str, np.ndarray]
+    ) -> SimilarLists | None:
+        """Every book's list from a bundle's `arrays` (memory-mapped, shared by every worker),
+        or None when it has none or they were made for another catalog."""
+        if BOOK_POSITIONS not in arrays or not made_for(arrays, CATALOG_SHA256, catalog.book_ids):
+            return None
+        return cls(model, catalog, computed=arrays)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The computed lists, for a bundle (`compute_all` first)."""
+        if self.done < len(self):
+            raise ValueError(f"only {self.done} of {len(self)} book lists are computed")
+        return {
+            BOOK_POSITIONS: self.positions,
+            BOOK_SCORES: compact_scores(self.scores),
+            BOOK_COMPLETE: self.complete,
+        }
+
+    def compute_all(self) -> None:
+        """Compute every missing list now, in batches on every core."""
+        missing = np.flatnonzero(~self._ready)
+        map_blocks(
+            self._compute,
+            [missing[s : s + PRECOMPUTE_BATCH] for s in range(0, len(missing), PRECOMPUTE_BATCH)],
+        )
 
     def precompute(self, positions: np.ndarray) -> None:
         for start in range(0, len(positions), PRECOMPUTE_BATCH):
@@ -148,26 +195,50 @@ class ServedModel:
         return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
 
 
+def served_lists(
+    model: Recommender, catalog: pd.DataFrame, holdings: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    """Every known reader's and every catalog book's list, computed on every core: the arrays
+    a bundle carries (`recsys.artifacts.save_bundle(lists=...)`) for the service to map."""
+    index = CatalogIndex(catalog, holdings)
+    readers = ReaderLists(model, index)
+    readers.compute_all()
+    books = SimilarLists(model, index)
+    books.compute_all()
+    return {**readers.arrays(), **books.arrays()}
+
+
 def build_served(bundle: Bundle, engine: Engine | None, *, min_readers: int) -> ServedModel:
-    """Index the catalog, precompute popular and the head's per-book lists, run a smoke query."""
+    """Index the catalog, load the popular lists and the bundle's per-reader and per-book
+    lists (or precompute the head's per-book lists), run a smoke query."""
     started = time.perf_counter()
     check_private(bundle.model.name)
     catalog = CatalogIndex(
         bundle.catalog, bundle.holdings, consortium=CONSORTIUM in bundle.manifest
     )
     popular = load_popular_lists(engine, bundle, catalog, min_readers=min_readers)
-    similar = SimilarLists(bundle.model, catalog, order=popular.fallback_order)
-    similar.precompute(popular.fallback_order[:PRECOMPUTE_BOOKS])
-    readers = ReaderLists(bundle.model, catalog, idle_work=similar.precompute_next)
+    similar = SimilarLists.from_arrays(bundle.model, catalog, bundle.lists)
+    readers = ReaderLists.from_arrays(bundle.model, catalog, bundle.lists)
+    if similar is None or readers is None:
+        logger.warning(
+            "run %s carries no precomputed lists for its model and catalog: this worker "
+            "computes them (the nightly's lists step writes them into the bundle)",
+            bundle.run_id,
+        )
+        similar = SimilarLists(bundle.model, catalog, order=popular.fallback_order)
+        similar.precompute(popular.fallback_order[:PRECOMPUTE_BOOKS])
+        readers = ReaderLists(bundle.model, catalog, idle_work=similar.precompute_next)
     served = ServedModel(bundle, catalog, similar, popular, readers, time.time())
     served._subjects.update(_subject_index(catalog))
     _smoke(served)
     logger.info(
-        "model %s ready in %.1fs (%d books, %d lists precomputed)",
+        "model %s ready in %.1fs (%d books; %d of %d reader lists and %d book lists computed)",
         bundle.run_id,
         time.perf_counter() - started,
         len(catalog),
-        min(len(catalog), PRECOMPUTE_BOOKS),
+        readers.done,
+        len(readers),
+        similar.done,
     )
     return served
 

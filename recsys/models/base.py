@@ -5,8 +5,10 @@
 - ``recommend`` answers ``[reader_id, book_id, score, rank]`` and ``similar_books`` answers
   ``[book_id, similar_book_id, score, rank]``; both return exactly ``k`` rows per query whenever
   ``k`` eligible books exist, whatever is filtered.
-- ``save(directory)`` writes arrays as ``.npz`` and parameters as JSON (never pickle) and
-  ``load(directory)`` reads them back; `recsys.artifacts` adds the manifest and checksums.
+- ``save(directory)`` writes parameters as JSON and fitted arrays as `.npy` files (never pickle)
+  and ``load(directory)`` reads them back, the large arrays memory-mapped so that every service
+  worker shares one copy (`recsys.array_files`); `recsys.artifacts` adds the manifest and
+  checksums.
 - ``forget_readers(readers)`` removes everything a fitted model keeps per reader (an erasure
   purges the saved runs with it).
 """
@@ -23,6 +25,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 
+from recsys.array_files import load_arrays, save_arrays
 from recsys.columns import Columns as C
 from recsys.data.dataset import Dataset
 from recsys.exceptions import NotFittedError
@@ -30,6 +33,8 @@ from recsys.exceptions import NotFittedError
 RECOMMEND_COLUMNS = [C.READER_ID, C.BOOK_ID, C.SCORE, C.RANK]
 SIMILAR_COLUMNS = [C.BOOK_ID, C.SIMILAR_BOOK_ID, C.SCORE, C.RANK]
 PARAMS_FILE = "params.json"
+#: The folder of a saved model's arrays, one `.npy` file each.
+ARRAYS_DIR = "arrays"
 
 
 class Recommender(ABC):
@@ -165,7 +170,7 @@ class Recommender(ABC):
         """
 
     def save(self, directory: Path) -> list[Path]:
-        """Write parameters (JSON) and fitted arrays (npz); returns the files written."""
+        """Write parameters (JSON) and fitted arrays (`.npy` files); returns the files written."""
         self._check_fitted()
         directory.mkdir(parents=True, exist_ok=True)
         params_path = directory / PARAMS_FILE
@@ -177,17 +182,19 @@ class Recommender(ABC):
                 default=str,
             )
         )
-        arrays_path = directory / f"{self.name}.npz"
-        with arrays_path.open("wb") as handle:
-            np.savez(handle, allow_pickle=False, **self._state_arrays())
-        return [params_path, arrays_path]
+        return [params_path, *save_arrays(directory / ARRAYS_DIR, self._state_arrays())]
 
     @classmethod
     def load(cls, directory: Path) -> Self:
-        """Rebuild a fitted recommender from `save` output (no pickle involved)."""
+        """Rebuild a fitted recommender from `save` output (no pickle involved); also reads the
+        single `.npz` archive of bundles saved before arrays had files of their own."""
         spec = json.loads((directory / PARAMS_FILE).read_text())
         model = cls(**spec["params"])
-        with np.load(directory / f"{cls.name}.npz", allow_pickle=False) as arrays:
+        archive = directory / f"{cls.name}.npz"
+        if (directory / ARRAYS_DIR).is_dir() or not archive.is_file():
+            model._restore_arrays(load_arrays(directory / ARRAYS_DIR))
+            return model
+        with np.load(archive, allow_pickle=False) as arrays:
             model._restore_arrays({key: arrays[key] for key in arrays.files})
         return model
 

@@ -52,6 +52,7 @@ from recsys.models.als import WarmStartable
 from recsys.models.features import content_scores
 from recsys.models.matrix import (
     add_rows,
+    column_counts,
     csr_restore,
     csr_state,
     dense_product,
@@ -139,6 +140,7 @@ class HybridRecommender(WarmStartable):
     name = "hybrid"
     content_for_readers = True
     private_lists = True
+    saved_derivations = ("collaborative_matrix", "reader_vectors_t", "sequence_t")
 
     def __init__(
         self,
@@ -226,12 +228,15 @@ class HybridRecommender(WarmStartable):
         # fold-in solves one small system per reader: OpenMP's start-up would cost many times that
         self.als_.num_threads = 1
         self.supported_ = supported_books(self.matrix_, self.min_pair_support)
-        self.collaborative_matrix_ = keep_columns(self.matrix_, self.supported_)
-        self.reader_vectors_ = normalize(self.collaborative_matrix_)
-        self.reader_vectors_t_ = self.reader_vectors_.T.tocsr()
+        self.collaborative_matrix_ = self._derivation(
+            "collaborative_matrix", lambda: keep_columns(self.matrix_, self.supported_)
+        )
+        self.reader_vectors_t_ = self._derivation(
+            "reader_vectors_t", lambda: normalize(self.collaborative_matrix_).T.tocsr()
+        )
         # co-borrowing is the sequence read both ways: with the transpose kept, the "after" scores
         # serve both parts, and no summed book x book matrix (the fit's peak memory) is built
-        self.sequence_t_ = self.sequence_.T.tocsr()
+        self.sequence_t_ = self._derivation("sequence_t", lambda: self.sequence_.T.tocsr())
         self.popularity_parts_ = {
             scale: (
                 self.recent_popularity_ / _popularity_divisor(self.recent_popularity_, scale)
@@ -532,7 +537,7 @@ def _penalize_after_head(scores: np.ndarray, factor: np.ndarray, own: list[np.nd
 
 def _log_readers(matrix: sparse.csr_matrix) -> np.ndarray:
     """``log(1 + distinct readers)`` per book: the scale of the popularity penalty."""
-    return np.log1p(np.diff(matrix.tocsc().indptr).astype(np.float64))
+    return np.log1p(column_counts(matrix).astype(np.float64))
 
 
 class ShortlistBatch(NamedTuple):

@@ -173,9 +173,16 @@ def add_rows(
         counts += np.bincount(columns, minlength=len(counts))[: len(counts)]
 
 
+def column_counts(matrix: sparse.spmatrix) -> np.ndarray:
+    """Stored entries per column (readers per book), counted without building the transposed
+    matrix: at 10 million loans that costs over a second, each time a model is loaded."""
+    rows = sparse.csr_matrix(matrix)
+    return np.bincount(rows.indices, minlength=rows.shape[1])
+
+
 def supported_books(matrix: sparse.spmatrix, min_readers: int) -> np.ndarray:
     """Mask of the books (columns) with entries from at least `min_readers` readers (rows)."""
-    return np.diff(sparse.csc_matrix(matrix).indptr) >= min_readers
+    return column_counts(matrix) >= min_readers
 
 
 def keep_columns(matrix: sparse.csr_matrix, columns: np.ndarray) -> sparse.csr_matrix:

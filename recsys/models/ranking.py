@@ -11,8 +11,9 @@ has (in any edition) when `exclude_seen`, popularity for readers the model does 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -32,7 +33,14 @@ from recsys.models.base import (
     empty_similar,
 )
 from recsys.models.features import content_matrix
-from recsys.models.matrix import IdMap, build_matrix, csr_restore, csr_state, map_blocks
+from recsys.models.matrix import (
+    IdMap,
+    build_matrix,
+    column_counts,
+    csr_restore,
+    csr_state,
+    map_blocks,
+)
 from recsys.models.top import largest
 from recsys.models.weighting import compensated_sums, event_weights, latest_time
 
@@ -149,6 +157,12 @@ class RankingRecommender(Recommender):
     damp_repeats: ClassVar[bool] = True
     #: Readers' lists use the catalog-metadata vectors (else only similar books and saving do).
     content_for_readers: ClassVar[bool] = False
+    #: Matrices `_prepare` derives from the fitted state (attribute name without the trailing
+    #: underscore) that `save` writes too: a loaded model maps them (`recsys.array_files`)
+    #: instead of deriving a private copy in every process that loads it.
+    saved_derivations: ClassVar[tuple[str, ...]] = ()
+    #: The saved derivations while `_prepare` runs after a load (see `_derivation`).
+    _loaded_derivations: Mapping[str, sparse.csr_matrix] = MappingProxyType({})
 
     event_weights: dict[str, float] | None
     half_life_days: float | None
@@ -206,7 +220,13 @@ class RankingRecommender(Recommender):
         """Derived lookups, rebuilt after fit and load."""
         order = np.argsort(np.argsort(self.popularity_, kind="stable"), kind="stable")
         self.fill_ = order / max(len(order), 1)
-        self.borrowed_ = np.diff(self.matrix_.tocsc().indptr) > 0
+        self.borrowed_ = column_counts(self.matrix_) > 0
+
+    def _derivation(self, name: str, derive: Callable[[], sparse.csr_matrix]) -> sparse.csr_matrix:
+        """The derived matrix `name` (one of `saved_derivations`) as saved with the model, else
+        (after a fit, or from a bundle saved without it) `derive()`."""
+        saved = self._loaded_derivations.get(name)
+        return derive() if saved is None else saved
 
     @abstractmethod
     def _fit_model(self, data: TrainingData) -> None:
@@ -516,6 +536,8 @@ class RankingRecommender(Recommender):
         if self.collaborative:
             arrays.update(csr_state("links", self._check_links()))
         arrays.update({f"model.{key}": value for key, value in self._model_state().items()})
+        for name in self.saved_derivations:
+            arrays.update(csr_state(f"derived.{name}", getattr(self, f"{name}_")))
         return arrays
 
     def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -531,7 +553,15 @@ class RankingRecommender(Recommender):
         self._restore_model(
             {key.removeprefix("model."): v for key, v in arrays.items() if key.startswith("model.")}
         )
-        self._prepare()
+        self._loaded_derivations = {
+            name: csr_restore(f"derived.{name}", arrays)
+            for name in self.saved_derivations
+            if f"derived.{name}.shape" in arrays
+        }
+        try:
+            self._prepare()
+        finally:
+            del self._loaded_derivations
 
     @abstractmethod
     def _model_state(self) -> dict[str, np.ndarray]:

@@ -102,13 +102,13 @@ def decide(
         )
     except ErasurePendingError as error:
         return refuse("erasure", f"{error}.")
-    if _is_empty(path / artifacts.MODEL_DIR):
+    if _is_empty(path):
         return refuse(
             "empty",
             "it learned nothing (its arrays are empty), which happens when "
             "training saw no usable loans.",
         )
-    bad_arrays = _non_finite_arrays(path / artifacts.MODEL_DIR)
+    bad_arrays = _non_finite_arrays(path)
     if bad_arrays:
         return refuse(
             "non_finite",
@@ -199,24 +199,20 @@ def _reference(metrics: dict[str, Any], metric: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _float_arrays(model_dir: Path) -> dict[str, np.ndarray]:
-    arrays = {}
-    for npz in sorted(model_dir.rglob("*.npz")):
-        with np.load(npz, allow_pickle=False) as data:
-            for key in data.files:
-                value = data[key]
-                if np.issubdtype(value.dtype, np.floating):
-                    arrays[f"{npz.name}:{key}"] = value
-    return arrays
+def _float_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The model's floating-point arrays in the bundle at `path`."""
+    return {
+        name: value
+        for name, value in artifacts.model_arrays(path).items()
+        if np.issubdtype(value.dtype, np.floating)
+    }
 
 
-def _non_finite_arrays(model_dir: Path) -> list[str]:
-    return [
-        name for name, value in _float_arrays(model_dir).items() if not np.isfinite(value).all()
-    ]
+def _non_finite_arrays(path: Path) -> list[str]:
+    return [name for name, value in _float_arrays(path).items() if not np.isfinite(value).all()]
 
 
-def _is_empty(model_dir: Path) -> bool:
+def _is_empty(path: Path) -> bool:
     """True when no float array beyond single values (times, constants) holds any number."""
-    learned = [value for value in _float_arrays(model_dir).values() if value.size != 1]
+    learned = [value for value in _float_arrays(path).values() if value.size != 1]
     return not learned or all(value.size == 0 for value in learned)

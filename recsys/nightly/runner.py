@@ -83,6 +83,7 @@ def _run(settings: Settings, engine: Engine, progress: Progress) -> tuple[int, R
             }
             for name, entry in metrics["models"].items()
         }
+        _timed(summary, "lists", lambda: steps.lists(settings, ctx))
         _timed(summary, "save", lambda: steps.save(settings, ctx))
         decision = _timed(summary, "gate", lambda: steps.gate(settings, ctx))
         summary.decision = decision.reason

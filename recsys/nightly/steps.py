@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
@@ -98,6 +99,8 @@ class RunContext:
     spark_holdout: SparkHoldout | None = None
     #: catalog and holdings the model was trained with, when no Dataset was loaded
     snapshots: tuple[pd.DataFrame, pd.DataFrame] | None = None
+    #: every reader's and book's list of `model`, for the bundle (made by the lists step)
+    lists: dict[str, np.ndarray] | None = None
 
     @property
     def line(self) -> Any:
@@ -424,11 +427,25 @@ def published_recipe(
     return current, False, published
 
 
+def lists(settings: Settings, ctx: RunContext) -> None:
+    """Compute every known reader's and every catalog book's list of the trained model (on
+    every core), for the bundle: the service then serves them from the moment it loads it."""
+    from recsys.lists.served import served_lists
+
+    if ctx.model is None:
+        raise RecsysError("the lists step needs a trained model: run the train step first")
+    dataset = load_data(settings, ctx)
+    readers = len(ctx.model.known_readers())
+    ctx.line(f"lists: computing the lists of {readers} readers and {len(dataset.catalog)} books")
+    ctx.lists = served_lists(ctx.model, dataset.catalog, dataset.holdings)
+    ctx.line("lists: done")
+
+
 def save(settings: Settings, ctx: RunContext) -> Path:
-    """Write the bundle (manifest last) into the run directory.
+    """Write the bundle (manifest last) into the run directory, with the lists step's lists.
 
     A reader erased while the model trained may be in it, and no erasure can purge a run that was
-    not saved yet: such a run's model files are deleted at once and the step fails.
+    not saved yet: such a run's model files and lists are deleted at once and the step fails.
     """
     if ctx.model is None:
         raise RecsysError("save needs a trained model: run the train step first")
@@ -448,6 +465,7 @@ def save(settings: Settings, ctx: RunContext) -> Path:
         holdings=holdings,
         erasures_applied=ctx.erasures_seen,
         manifest_extra=ctx.manifest_extra,
+        lists=ctx.lists,
     )
     if latest_erasure(ctx.engine) > ctx.erasures_seen:
         artifacts.discard_model(path)

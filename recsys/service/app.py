@@ -36,6 +36,7 @@ from recsys.service.head import HeadAsGet
 from recsys.service.key_watch import KeyGuard, KeyWatch
 from recsys.service.metrics import Metrics, MetricsMiddleware
 from recsys.service.model_store import ModelStore
+from recsys.service.reader_states import ReaderStates
 from recsys.service.routes import (
     admin,
     books,
@@ -75,13 +76,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_swap=metrics.count_swap,
         )
         curation = CurationSource(engine)
+        reader_states = ReaderStates(engine, settings)
+        reader_states.start()
         app.state.engine = engine
         app.state.store = store
         app.state.curation = curation
         app.state.caches = ListCaches()
+        app.state.reader_states = reader_states
         tasks = [
             asyncio.create_task(_load_then_poll(store, settings.model_poll_seconds)),
-            asyncio.create_task(_observe(metrics, store, settings.model_poll_seconds)),
+            asyncio.create_task(
+                _observe(metrics, store, reader_states, settings.model_poll_seconds)
+            ),
             asyncio.create_task(_follow_curation(curation, settings.curation_poll_seconds)),
             asyncio.create_task(_watch_key(key_watch, engine, settings.model_poll_seconds)),
         ]
@@ -92,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            reader_states.close()
             engine.dispose()
 
     app = FastAPI(
@@ -101,6 +108,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served by routes/docs.py with local assets
         redoc_url=None,
+        # the service's metrics are Prometheus' (/metrics); FastAPI's OpenTelemetry bridge
+        # would look for configured providers on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.pseudonymizer = pseudonymizer
@@ -164,10 +174,13 @@ async def _follow_curation(curation: CurationSource, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-async def _observe(metrics: Metrics, store: ModelStore, interval: float) -> None:
+async def _observe(
+    metrics: Metrics, store: ModelStore, reader_states: ReaderStates, interval: float
+) -> None:
     """Keep this worker's gauges current, whichever worker a scrape reaches."""
     while True:
         metrics.observe_store(store)
+        metrics.observe_reader_states(reader_states)
         await asyncio.sleep(interval)
 
 

@@ -9,13 +9,15 @@ under-scoped key (401/403), bad or unknown parameters (422, or ignored), an unkn
 no model yet (503), a database error.
 
 Per-reader lists: the reader's state (consent answer and category, loans, feedback, exclusions:
-`recsys.db.reader_state`) is read on every request (inline on SQLite, where it takes tens of
-microseconds; in the threadpool elsewhere), so an objection, an erasure, a new loan, a feedback
-or an exclusion changes the answer from the next request on, whichever process wrote it.
-The rendered list is kept under (reader, query) with a fingerprint of those rows and replayed
-while they are unchanged. A list that needs the model (fold-in of loans newer than it, filters
-deeper than the precomputed list) is made in the threadpool, as the route does. Right after a
-swap, a reader whose list the new model has not computed yet gets the previous model's list
+`recsys.db.reader_state`) comes from `ReaderStates`, which keeps them between requests only
+while the store vouches that they have not changed (SQLite's change counter, PostgreSQL's
+notices of changed readers) and otherwise reads them (inline on SQLite, in the threadpool
+elsewhere), so an objection, an erasure, a new loan, a feedback or an exclusion changes the
+answer within a second, whichever process wrote it. The rendered list is kept under (reader,
+query) with a fingerprint of those rows and replayed while they are unchanged. A list that needs
+the model (fold-in of loans newer than it, filters deeper than the precomputed list) is made in
+the threadpool, as the route does. Right after a swap to a bundle without precomputed lists, a
+reader whose list the new model has not computed yet gets the previous model's list
 (`ModelStore.stand_in`, labelled with that model's version) instead of waiting. A fast answer
 still sets `scope["route"]` and counts its strategy, so `/metrics` stays truthful. No reader id
 is logged.
@@ -26,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Hashable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -35,9 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from recsys.data.schemas import MAX_ID_LENGTH
-from recsys.db.reader_state import SqliteHistory, consent_and_loans
 from recsys.lists.cache import Rendered
-from recsys.lists.history import history_from_rows
 from recsys.lists.pipeline import NotReady, SlowPath
 from recsys.lists.query import FILTERED, POPULAR, ListQuery, QueryError, parse_query
 from recsys.service import answers
@@ -47,6 +46,7 @@ from recsys.service.auth import READER_SCOPE
 if TYPE_CHECKING:
     from recsys.lists.served import ServedModel
     from recsys.service.model_store import ModelStore
+    from recsys.service.reader_states import ReaderStates
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +86,6 @@ class FrontDoor:
         self._routes = {
             t: _Template(t) for t in (READER_TEMPLATE, SIMILAR_TEMPLATE, POPULAR_TEMPLATE)
         }
-        self._history: SqliteHistory | None = None
-        self._engine: Any = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
@@ -199,41 +197,17 @@ class FrontDoor:
             pass
         return await run_in_threadpool(partial(ask, served, cheap=False))
 
-    async def _reader_state(self, state: Any, pseudonym: str) -> ReaderState:
-        """The reader's state (`recsys.db.reader_state`), and a fingerprint of its rows."""
-        engine = state.engine
-        if engine is not self._engine:  # first request, or a new app lifespan
-            if self._history is not None:
-                self._history.close()
-            self._engine = engine
-            self._history = (
-                SqliteHistory(engine, state.settings) if SqliteHistory.supports(engine) else None
-            )
-        source = self._history
-        if source is not None:
-            rows = source.rows(pseudonym)
-            return ReaderState(
-                history_from_rows(rows, source.consent_rule), (len(rows), hash(tuple(rows)))
-            )
-        loans = await run_in_threadpool(
-            consent_and_loans, engine, state.settings, reader_id=pseudonym
-        )
-        return ReaderState(loans, loans_fingerprint(loans))
-
-
-def loans_fingerprint(loans: Any) -> Hashable:
-    """Equal for equal consent answers, feeding events and withheld books (None: not
-    personalized)."""
-    if loans is None:
-        return (-1, 0)
-    content = (
-        tuple(loans.book_ids),
-        tuple(loans.events),
-        loans.seconds.tobytes(),
-        loans.withheld,
-        loans.withheld_at,
-    )
-    return (len(loans), hash(content))
+    @staticmethod
+    async def _reader_state(state: Any, pseudonym: str) -> ReaderState:
+        """The reader's consent answer and loans, and a fingerprint of the rows they came from:
+        kept, or read inline (SQLite) or in the threadpool."""
+        states: ReaderStates = state.reader_states
+        found = states.kept(pseudonym)
+        if found is not None:
+            return found
+        if states.inline:
+            return states.read(pseudonym)
+        return await run_in_threadpool(states.read, pseudonym)
 
 
 def _still(kept: Rendered, reader_state: ReaderState, served: ServedModel, pseudonym: str) -> bool:
@@ -248,13 +222,25 @@ def _still(kept: Rendered, reader_state: ReaderState, served: ServedModel, pseud
     return not (ready or served.readers.complete)
 
 
+#: Distinct query strings whose parse is remembered (catalogs ask a few over and over).
+PARSED_QUERIES = 1024
+_parsed: dict[tuple[bytes, tuple[str, ...]], ListQuery | None] = {}
+
+
 def _query(scope: Scope, accepted: tuple[str, ...]) -> ListQuery | None:
     """The parsed query, or None where the route should answer (bad or unknown parameters)."""
+    key = (scope.get("query_string", b""), accepted)
+    if key in _parsed:
+        return _parsed[key]
     try:
-        query = parse_query(scope.get("query_string", b""), accepted)
+        query: ListQuery | None = parse_query(key[0], accepted)
     except QueryError:
-        return None
-    return None if query.unknown else query
+        query = None
+    if query is not None and query.unknown:
+        query = None
+    if len(_parsed) < PARSED_QUERIES:
+        _parsed[key] = query
+    return query
 
 
 def _has_scope(scope: Scope, state: Any, wanted: str) -> bool:

@@ -33,6 +33,7 @@ from recsys.service.metrics_files import ENVIRONMENT_VARIABLE, configured_direct
 
 if TYPE_CHECKING:
     from recsys.service.model_store import ModelStore
+    from recsys.service.reader_states import ReaderStates
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 UNMATCHED_ROUTE = "unmatched"
@@ -147,6 +148,16 @@ class Metrics:
         )
         for kind in DATA_REQUESTS:
             self._data_requests.labels(kind)
+        self._reader_states = Gauge(
+            "recsys_reader_state_kept",
+            "1 while this worker keeps readers' consent answers and loans between requests, "
+            "because the store vouches for them (SQLite's change counter, PostgreSQL's notices "
+            "of changed readers); 0 while it reads them on every request (PostgreSQL without "
+            "notices: the listener is down or the store lacks migration 0007). The slowest "
+            "worker's value.",
+            multiprocess_mode="livemin",
+            registry=registry,
+        )
         self._shown: tuple[str, str] | None = None
         # labelled series by their labels: `labels()` costs more than the count itself
         self._by_request: dict[tuple[str, str, int], tuple[Any, Any]] = {}
@@ -205,6 +216,10 @@ class Metrics:
             for kind, lists in (("reader", served.readers), ("book", served.similar)):
                 self._precomputed.labels(kind).set(lists.done)
                 self._lists.labels(kind).set(len(lists))
+
+    def observe_reader_states(self, states: ReaderStates) -> None:
+        """Set the gauge of whether readers' states are kept between requests."""
+        self._reader_states.set(1 if states.kept_between_requests else 0)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of the whole service (every worker)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recsys.models.base import Recommender
+from recsys.array_files import load_arrays
+from recsys.models.base import ARRAYS_DIR, Recommender
 from recsys.models.matrix import IdMap
 from recsys.models.registry import build_model
 from tests.models.conftest import FAST_PARAMS, checkerboard
@@ -78,15 +80,15 @@ def test_a_model_saved_with_unicode_id_arrays_loads_with_the_same_lists(
 ) -> None:
     model: Recommender = build_model(name, **FAST_PARAMS[name])
     model.fit(checkerboard())
-    (arrays_path,) = [p for p in model.save(tmp_path / "model") if p.suffix == ".npz"]
-    with np.load(arrays_path, allow_pickle=False) as saved:
-        arrays = {key: saved[key] for key in saved.files}
+    model.save(tmp_path / "model")
+    arrays = dict(load_arrays(tmp_path / "model" / ARRAYS_DIR))
     for prefix in {key.removesuffix(".utf8") for key in arrays if key.endswith(".utf8")}:
         ids = IdMap.from_state(prefix, arrays).ids.tolist()
         del arrays[f"{prefix}.utf8"], arrays[f"{prefix}.ends"]
         arrays[prefix] = np.asarray(ids, dtype=str)  # how bundles stored ids before
     assert {"readers", "books"} <= set(arrays)
-    np.savez(arrays_path, allow_pickle=False, **arrays)
+    shutil.rmtree(tmp_path / "model" / ARRAYS_DIR)  # and all arrays in one archive
+    np.savez(tmp_path / "model" / f"{model.name}.npz", allow_pickle=False, **arrays)
 
     loaded = type(model).load(tmp_path / "model")
     readers = ["reader-a1", "reader-b2", "someone new"]

@@ -216,10 +216,10 @@ def test_corrupt_candidate_bundle_is_refused(published) -> None:
     train = published.run("train", "--progress", "none")
     assert train.returncode == 0, train.stderr
     run_id = max(set(artifacts.list_runs(published.models)) - {current})
-    npz = next((artifacts.run_path(published.models, run_id) / "model").rglob("*.npz"))
-    data = bytearray(npz.read_bytes())
+    array = next((artifacts.run_path(published.models, run_id) / "model").rglob("*.npy"))
+    data = bytearray(array.read_bytes())
     data[len(data) // 2] ^= 0xFF
-    npz.write_bytes(bytes(data))
+    array.write_bytes(bytes(data))
     gate = published.run("gate", run_id)
     assert gate.returncode == 3
     assert f"The new model (run {run_id}) was not published: its files are damaged" in gate.stdout
@@ -229,8 +229,8 @@ def test_corrupt_candidate_bundle_is_refused(published) -> None:
 
 def test_corrupt_published_bundle_is_reported_and_replaced(published) -> None:
     current = artifacts.current_run_id(published.models)
-    npz = next((artifacts.run_path(published.models, current) / "model").rglob("*.npz"))
-    npz.write_bytes(npz.read_bytes()[:100])
+    array = next((artifacts.run_path(published.models, current) / "model").rglob("*.npy"))
+    array.write_bytes(array.read_bytes()[:100])
     result = published.run("nightly", "--progress", "lines")
     assert f"the published model (run {current}) cannot be loaded" in result.stdout
     assert result.returncode == 0, result.stdout + result.stderr

@@ -108,8 +108,8 @@ def test_first_model_passes_without_comparison(published) -> None:
 
 def test_corrupt_bundle_is_refused(published) -> None:
     run_id = candidate(published)
-    npz = next((artifacts.run_path(published.models, run_id) / "model").glob("*.npz"))
-    npz.write_bytes(npz.read_bytes()[:-10] + b"0123456789")
+    array = next((artifacts.run_path(published.models, run_id) / "model").rglob("*.npy"))
+    array.write_bytes(array.read_bytes()[:-10] + b"0123456789")
     decision = judge(published, run_id)
     assert not decision.passed and decision.reason == "checksum"
     assert "its files are damaged or incomplete" in decision.explanation

@@ -11,6 +11,7 @@ from recsys import artifacts
 from recsys.db.engine import make_engine
 from recsys.db.runs import list_runs
 from recsys.db.tables import ingested_files
+from recsys.lists.served import build_served
 from recsys.models.search import DEFAULT_GRIDS
 
 
@@ -37,6 +38,11 @@ def test_nightly_twice_second_run_ingests_nothing_new(env, drop_exports) -> None
     # the refit's ALS went on from the candidate's factors, and the run says so
     assert manifest["recipe"]["refit_als_from_candidate"] is True
     assert "its ALS goes on from the candidate's factors" in first.stdout
+    # every reader's and book's list is in the bundle: the service serves them at once
+    served = build_served(artifacts.load_bundle(run_dir, latest_erasure=0), None, min_readers=2)
+    assert served.readers.complete and len(served.readers) > 0
+    assert served.similar.done == len(served.similar) > 0
+    assert "lists: computing the lists of" in first.stdout
     assert not [p for p in env.inbox.glob("*/*") if p.parent.name != "processed"]
     assert len(list((env.inbox / "processed").rglob("*.csv.gz"))) == 6
 
@@ -61,7 +67,7 @@ def test_nightly_twice_second_run_ingests_nothing_new(env, drop_exports) -> None
     history = list_runs(engine)
     assert list(history["status"]) == ["published", "published" if passes else "refused"]
     assert history["counts.ingest.files_ingested"].tolist() == [6, 0]
-    assert "timings.train" in history.columns
+    assert {"timings.train", "timings.lists"} <= set(history.columns)
     with engine.connect() as connection:
         assert len(connection.execute(select(ingested_files)).all()) == 6
 
@@ -80,6 +86,7 @@ def test_steps_run_one_by_one(env, drop_exports) -> None:
     (run_id,) = artifacts.list_runs(env.models)
     assert f"run {run_id} saved" in train.stdout
     manifest = artifacts.verify_bundle(artifacts.run_path(env.models, run_id))
+    assert "lists/reader_positions.npy" in manifest["files"]
     grid_size = math.prod(len(values) for values in DEFAULT_GRIDS["hybrid"].values())
     # the 0.1 s budget stops the search after the first setting or two, long before the grid ends
     assert 1 <= manifest["search"]["tried"] < grid_size

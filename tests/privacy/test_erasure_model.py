@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 
 from recsys import artifacts
+from recsys.array_files import load_arrays
 from recsys.columns import Columns as C
 from recsys.config import Settings
 from recsys.db.engine import make_engine
 from recsys.db.schema import upgrade
 from recsys.erasure import forget_reader
 from recsys.ingest import ingest_file
-from recsys.models.base import Recommender
+from recsys.models.base import ARRAYS_DIR, Recommender
 from recsys.models.registry import default_model
 from recsys.nightly import steps
 from recsys.sample import write_library
@@ -30,11 +31,7 @@ def _next_model(settings: Settings, engine) -> Recommender:
 
 def _arrays(model: Recommender, folder: Path) -> dict[str, np.ndarray]:
     model.save(folder)
-    arrays: dict[str, np.ndarray] = {}
-    for path in sorted(folder.glob("*.npz")):
-        with np.load(path, allow_pickle=False) as archive:
-            arrays.update({f"{path.name}:{name}": archive[name] for name in archive.files})
-    return arrays
+    return load_arrays(folder / ARRAYS_DIR)
 
 
 def _lists(model: Recommender, readers: list[str], books: list[str]) -> tuple[pd.DataFrame, ...]:

@@ -19,6 +19,9 @@ from pipelines.cli import main
 from recsys import artifacts
 from recsys.erasure import forget_reader
 from recsys.exceptions import RecsysError
+from recsys.lists.catalog import CatalogIndex
+from recsys.lists.readers import ReaderLists
+from recsys.lists.served import served_lists
 from recsys.models.popularity import PopularityRecommender
 from recsys.nightly import steps
 from tests.privacy.conftest import point_cli_at
@@ -101,6 +104,26 @@ def test_forget_purges_every_retained_run_and_rollback_restores_a_purged_one(
     assert raw not in out.out + out.err and pseudonym not in out.out + out.err
 
 
+def test_a_purged_run_carries_the_lists_of_its_purged_model(site, cli: None) -> None:
+    raw = site.busiest_readers(1)[0]
+    path = artifacts.run_path(_models(site), artifacts.current_run_id(_models(site)) or "")
+    before = artifacts.load_bundle(path, latest_erasure=0)
+    assert before.lists  # not vacuous: the nightly's run carries every list
+    readers_before = len(before.model.known_readers())
+
+    assert main(["forget", raw]) == 0
+
+    manifest = artifacts.verify_bundle(path)
+    after = artifacts.load_bundle(path, latest_erasure=artifacts.erasures_applied(manifest))
+    assert len(after.model.known_readers()) == readers_before - 1
+    expected = served_lists(after.model, after.catalog, after.holdings)
+    assert sorted(after.lists) == sorted(expected)
+    for name, array in expected.items():
+        assert np.array_equal(after.lists[name], array), name
+    index = CatalogIndex(after.catalog, after.holdings)
+    assert ReaderLists.from_arrays(after.model, index, after.lists) is not None  # served as is
+
+
 def test_a_run_trained_before_an_erasure_and_not_purged_is_never_published(
     site, cli: None, capsys: pytest.CaptureFixture
 ) -> None:
@@ -161,10 +184,12 @@ def test_a_run_that_trained_while_a_reader_was_erased_is_discarded(site) -> None
     ctx = steps.RunContext(artifacts.new_run_id(), site.engine)
     dataset = steps.load_data(site.settings, ctx)
     ctx.model = PopularityRecommender().fit(dataset)
+    steps.lists(site.settings, ctx)
     forget_reader(site.engine, pseudonym=site.pseudonym(raw))  # while "training"
 
     with pytest.raises(RecsysError, match=r"erased while run .* trained"):
         steps.save(site.settings, ctx)
 
     assert not (ctx.run_dir(site.settings) / artifacts.MODEL_DIR).exists()
+    assert not (ctx.run_dir(site.settings) / artifacts.LISTS_DIR).exists()
     assert (ctx.run_dir(site.settings) / artifacts.MANIFEST).is_file()  # it had been saved

@@ -32,6 +32,7 @@ from recsys.data.dataset import Dataset
 from recsys.db.tables import catalog as catalog_table
 from recsys.db.tables import holdings as holdings_table
 from recsys.db.tables import loans as loans_table
+from recsys.lists.served import served_lists
 from recsys.models.base import Recommender
 from recsys.models.registry import build_model
 from recsys.privacy import Pseudonymizer
@@ -46,6 +47,8 @@ DAY = 86_400
 START = 1_700_000_000
 TRAIN_END = START + 200 * DAY
 READY_DEADLINE = 30.0
+#: How soon after it is written an objection, an erasure or a new loan must change an answer.
+CHANGE_DEADLINE = 1.0
 
 
 def book_id(subject: int, n: int) -> str:
@@ -239,16 +242,22 @@ def fill_database(
         )
 
 
-def publish_model(models_dir: Path, trained: Trained, model: Recommender | None = None) -> str:
+def publish_model(
+    models_dir: Path, trained: Trained, model: Recommender | None = None, *, lists: bool = True
+) -> str:
+    """Save and publish a run of `model` (default: the trained one) with every reader's and
+    book's list computed, as the nightly does; without them with ``lists=False``."""
+    model = model or trained.model
     run_id = artifacts.new_run_id()
     artifacts.save_bundle(
         models_dir,
         run_id,
-        model or trained.model,
+        model,
         catalog=trained.catalog,
         holdings=trained.holdings,
         erasures_applied=0,
         manifest_extra={"note": "test"},
+        lists=served_lists(model, trained.catalog, trained.holdings) if lists else None,
     )
     artifacts.publish(models_dir, run_id, latest_erasure=0)
     return run_id
@@ -261,6 +270,15 @@ def wait_until(check: Callable[[], bool], *, what: str, deadline: float = READY_
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {deadline}s waiting for {what}")
         time.sleep(0.01)
+
+
+def seen_within(check: Callable[[], bool], *, since: float, what: str) -> float:
+    """Seconds from `since` (the `time.time()` of a commit) until `check()` holds, polling
+    without pause; fails once `CHANGE_DEADLINE` has passed."""
+    while not check():
+        if time.time() - since > CHANGE_DEADLINE:
+            raise AssertionError(f"{what} was not seen within {CHANGE_DEADLINE} s of its commit")
+    return time.time() - since
 
 
 def free_port() -> int:

@@ -29,7 +29,7 @@ ADMIN = {"X-API-Key": ADMIN_KEY}
 
 def corrupt(models_dir: Path, run_id: str) -> Path:
     """Overwrite the run's factors as a bad disk or copy would."""
-    target = next((artifacts.run_path(models_dir, run_id) / artifacts.MODEL_DIR).glob("*.npz"))
+    target = next((artifacts.run_path(models_dir, run_id) / artifacts.MODEL_DIR).rglob("*.npy"))
     target.write_bytes(b"corrupted on disk")
     return target
 
@@ -40,7 +40,7 @@ def served_version(client: TestClient) -> str | None:
 
 
 def assert_no_filesystem_detail(text: str, settings: Settings) -> None:
-    for detail in (str(settings.models_dir), str(settings.models_dir.parent), "runs/", ".npz"):
+    for detail in (str(settings.models_dir), str(settings.models_dir.parent), "runs/", ".npy"):
         assert detail not in text
 
 
@@ -185,7 +185,7 @@ def test_a_refused_run_is_retried_once_its_manifest_is_rewritten(
     first = served_version(client)
     second = publish_model(models_dir, trained)
     wait_until(lambda: served_version(client) == second, what="the new run")
-    target = next((artifacts.run_path(models_dir, second) / artifacts.MODEL_DIR).glob("*.npz"))
+    target = next((artifacts.run_path(models_dir, second) / artifacts.MODEL_DIR).rglob("*.npy"))
     good = target.read_bytes()
     corrupt(models_dir, second)
     wait_until(lambda: served_version(client) == first, what="the fallback")

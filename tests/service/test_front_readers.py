@@ -39,6 +39,7 @@ from .service_library import (
     metric_value,
     publish_model,
     reader_get,
+    seen_within,
     service_settings_for,
     wait_until,
 )
@@ -217,8 +218,14 @@ def test_front_door_on_each_database(
     other = make_engine(db_settings)  # as the CLI would, in another process
     try:
         set_consent(other, reader_id=pseudonym, consented=False, at=int(time.time()))
+        committed = time.time()
     finally:
         other.dispose()
+    seen_within(
+        lambda: reader_get(client, "R211").json()["strategy"] == "fallback:popular",
+        since=committed,
+        what="the objection",
+    )
     assert same_answer(client, "R211").json()["strategy"] == "fallback:popular"
 
 
@@ -301,7 +308,8 @@ def test_the_previous_model_stands_in_only_while_lists_are_computed(
     store = client.app.state.store  # type: ignore[attr-defined]
     old = store.served
     assert store.stand_in() is None  # the first model has no predecessor
-    run_id = publish_model(service_settings.models_dir, trained)
+    # a bundle without precomputed lists: the new model computes them after it is served
+    run_id = publish_model(service_settings.models_dir, trained, lists=False)
     wait_until(lambda: store.served.version == run_id, what=f"the service to serve {run_id}")
     assert store.stand_in() in (old, None)  # None once the new lists are all in
     versions = {reader_get(client, "R105").json()["model_version"] for _ in range(3)}
@@ -309,3 +317,20 @@ def test_the_previous_model_stands_in_only_while_lists_are_computed(
     all_lists_ready(client)
     assert store.stand_in() is None
     assert reader_get(client, "R105").json()["model_version"] == run_id
+
+
+def test_a_bundle_with_its_lists_serves_every_reader_at_once(
+    fresh_client: TestClient, service_settings: Settings, trained: Trained
+) -> None:
+    client = all_lists_ready(fresh_client)
+    store = client.app.state.store  # type: ignore[attr-defined]
+    run_id = publish_model(service_settings.models_dir, trained)
+    wait_until(lambda: store.served.version == run_id, what=f"the service to serve {run_id}")
+    served = store.served
+    assert served.readers.complete and served.similar.done == len(served.similar)
+    assert store.stand_in() is None  # nothing to stand in for
+    path = fast_path_of(client)
+    before = path.answered
+    for reader in READERS:
+        assert same_answer(client, reader, k=4).json()["model_version"] == run_id
+    assert path.answered == before + len(READERS)

@@ -234,7 +234,7 @@ def test_a_corrupt_new_model_is_refused_and_the_old_keeps_serving(
         erasures_applied=0,
         manifest_extra={},
     )
-    target = next((artifacts.run_path(models_dir, bad) / "model").glob("*.npz"))
+    target = next((artifacts.run_path(models_dir, bad) / "model").rglob("*.npy"))
     target.write_bytes(b"corrupted after publishing")
     (models_dir / artifacts.CURRENT).write_text(bad + "\n")  # as a bad disk copy would leave it
     wait_until(

@@ -1,0 +1,155 @@
+"""A reader's consent answer and loans for the front door, kept between requests while the store
+says they have not changed.
+
+A per-reader list needs both, and an objection, an erasure or a new loan must change the answer
+within a second of being written, whichever process wrote it. Reading them per request costs a
+query each; on two shared cores and PostgreSQL that caps the service at a fraction of its
+speed. So each worker keeps what it read, for as long as the store vouches for it:
+
+- SQLite: read inline on the event loop (`SqliteHistory`), kept until SQLite's change counter
+  (``PRAGMA data_version``, asked on every request for a few microseconds) says another
+  connection committed anything; then everything kept is dropped.
+- PostgreSQL: kept while this worker follows the store's notices of changed readers
+  (`recsys.db.reader_changes`, migration 0007): a notice drops the readers it names, ``*``
+  drops everyone. While the notices are not followed (the listener is down or reconnecting, or
+  the store lacks the triggers) nothing kept is used and every request reads the store in the
+  threadpool, as the route does: correctness before speed. The log and the
+  ``recsys_reader_state_kept`` gauge say which.
+- Any other store (an in-memory SQLite): read per request.
+
+A read that started before a notice about its reader arrived is not kept (its rows may predate
+the change). At most `MAX_KEPT_READERS` readers are kept, the oldest dropped first. Readers
+appear here only as pseudonyms, never in the log.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+from sqlalchemy import Engine
+
+from recsys.config import Settings
+from recsys.consent import ConsentRule
+from recsys.db import reader_changes
+from recsys.db.reader_changes import ReaderChanges
+from recsys.db.reader_state import SqliteHistory, reader_rows
+from recsys.lists.history import history_from_rows
+from recsys.service.answers import ReaderState
+
+#: Readers whose state one worker keeps (a few kilobytes each).
+MAX_KEPT_READERS = 50_000
+#: Readers named by notices since the last clearing, kept to refuse reads that started before
+#: their notice; beyond this many, everything is dropped instead.
+MAX_DROPPED_READERS = 100_000
+
+
+class KeptStates:
+    """Reader states by pseudonym, with the tickets that keep a late read from going stale.
+
+    `ticket()` before a read and `put(reader, state, ticket)` after it: the state is kept only
+    when no change of that reader (or of everyone) was announced since the ticket.
+    """
+
+    def __init__(self, max_readers: int = MAX_KEPT_READERS) -> None:
+        self.max_readers = max_readers
+        self._states: dict[str, ReaderState] = {}
+        self._changes = 0  # announcements so far: the tickets
+        self._cleared_at = 0
+        self._dropped: dict[str, int] = {}  # reader -> announcement that named them
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def get(self, reader: str) -> ReaderState | None:
+        return self._states.get(reader)
+
+    def ticket(self) -> int:
+        return self._changes
+
+    def put(self, reader: str, state: ReaderState, ticket: int) -> None:
+        with self._lock:
+            if self._cleared_at > ticket or self._dropped.get(reader, 0) > ticket:
+                return
+            self._states[reader] = state
+            if len(self._states) > self.max_readers:
+                del self._states[next(iter(self._states))]
+
+    def changed(self, readers: Sequence[str] | None) -> None:
+        """These readers changed (None: any reader may have): forget what was kept of them."""
+        with self._lock:
+            self._changes += 1
+            if readers is None or len(self._dropped) + len(readers) > MAX_DROPPED_READERS:
+                self._states.clear()
+                self._dropped.clear()
+                self._cleared_at = self._changes
+                return
+            for reader in readers:
+                self._states.pop(reader, None)
+                self._dropped[reader] = self._changes
+
+
+class ReaderStates:
+    """The front door's source of readers' consent answers and loans for one store."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self._engine = engine
+        self._rule = ConsentRule.of(settings)
+        self._kept = KeptStates()
+        self._sqlite = SqliteHistory(engine, settings) if SqliteHistory.supports(engine) else None
+        self._stamp: Hashable = None
+        self._changes = (
+            ReaderChanges(engine, self._kept.changed)
+            if self._sqlite is None and reader_changes.supports(engine)
+            else None
+        )
+
+    def start(self) -> None:
+        """Start following the store's notices (PostgreSQL)."""
+        if self._changes is not None:
+            self._changes.start()
+
+    def close(self) -> None:
+        if self._changes is not None:
+            self._changes.close()
+        if self._sqlite is not None:
+            self._sqlite.close()
+
+    @property
+    def inline(self) -> bool:
+        """Whether `read` is cheap enough for the event loop (SQLite)."""
+        return self._sqlite is not None
+
+    @property
+    def kept_between_requests(self) -> bool:
+        """Whether states are kept now (else every request reads the store)."""
+        if self._changes is not None:
+            return self._changes.following
+        return self._sqlite is not None
+
+    def kept(self, reader: str) -> ReaderState | None:
+        """The reader's state if it is kept and still vouched for; no query but SQLite's
+        change counter (which raises `sqlite3.Error` when the database fails)."""
+        if self._sqlite is not None:
+            stamp = self._sqlite.change_stamp()
+            if stamp != self._stamp:
+                self._kept.changed(None)
+                self._stamp = stamp
+        elif not self.kept_between_requests:
+            return None
+        return self._kept.get(reader)
+
+    def read(self, reader: str) -> ReaderState:
+        """Read the reader's state from the store, and keep it when the store vouches for it."""
+        ticket = self._kept.ticket()
+        following = self.kept_between_requests
+        if self._sqlite is not None:
+            rows: Sequence[Any] = self._sqlite.rows(reader)
+        else:
+            rows = reader_rows(self._engine, reader_id=reader)
+        state = ReaderState(history_from_rows(rows, self._rule), (len(rows), hash(tuple(rows))))
+        if following:
+            self._kept.put(reader, state, ticket)
+        return state

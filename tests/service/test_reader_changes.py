@@ -1,0 +1,197 @@
+"""An objection, an erasure or a new loan written by another process changes the front door's
+answer within a second, on SQLite and on PostgreSQL, though each worker keeps readers' consent
+and loans between requests; on PostgreSQL also while its listener is down or lacks the triggers.
+
+The writes run in a separate Python process, which prints the time right after its commit."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from recsys.config import Settings
+from recsys.privacy import Pseudonymizer
+from recsys.service.app import create_app
+
+from .service_library import (
+    CHANGE_DEADLINE,
+    PSEUDONYM_KEY,
+    TRAIN_END,
+    Trained,
+    fill_database,
+    metric_value,
+    publish_model,
+    reader_get,
+    seen_within,
+    service_settings_for,
+    wait_until,
+)
+from .test_front_readers import ROUTE, all_lists_ready
+
+READER = "R105"
+#: Each write as another program would make it: (name, Python statements using `engine`,
+#: `reader` and `book`, and the answer's sign that it was seen).
+WRITES = {
+    "objection": "set_consent(engine, reader_id=reader, consented=False, at=int(time.time()))",
+    "erasure": "forget_reader(engine, pseudonym=reader)",
+    "new loan": (
+        "with engine.begin() as c:\n"
+        "    c.execute(insert(loans).values(reader_id=reader, book_id=book, "
+        f"borrowed_at={TRAIN_END + 86_400}, event='loan'))"
+    ),
+}
+WRITER = """
+import sys, time
+from sqlalchemy import insert
+from recsys.config import Settings
+from recsys.consent import set_consent
+from recsys.db.engine import make_engine
+from recsys.db.tables import loans
+from recsys.erasure import forget_reader
+engine = make_engine(Settings(_env_file=None, database_url=sys.argv[1]))
+reader, book = sys.argv[2], sys.argv[3]
+{write}
+print(time.time(), flush=True)
+engine.dispose()
+"""
+
+
+@contextlib.contextmanager
+def written_by_another_process(url: str, write: str, reader: str, book: str) -> Iterator[float]:
+    """Run `write` in a new Python process; yields the `time.time()` right after it committed,
+    as soon as the process prints it (it shuts down meanwhile; awaited after the block)."""
+    script = WRITER.format(write=textwrap.dedent(write))
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, url, reader, book],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline() if process.stdout is not None else ""
+        if not line:
+            raise AssertionError(f"the writing process failed: {process.communicate()[1]}")
+        yield float(line)
+    finally:
+        process.communicate(timeout=120)
+
+
+@pytest.fixture
+def served(engine: Engine, db_settings: Settings, trained: Trained) -> Iterator[TestClient]:
+    """The app on the `engine` fixture's database, every list ready, keeping readers' states."""
+    fill_database(engine, PSEUDONYM_KEY, trained)
+    settings = service_settings_for(db_settings)
+    publish_model(settings.models_dir, trained)
+    with TestClient(create_app(settings)) as client:
+        wait_until(lambda: client.get("/health/ready").status_code == 200, what="a model")
+        states = client.app.state.reader_states  # type: ignore[attr-defined]
+        wait_until(lambda: states.kept_between_requests, what="readers' states to be kept")
+        yield all_lists_ready(client)
+
+
+def pseudonym(reader: str) -> str:
+    return Pseudonymizer(PSEUDONYM_KEY.encode()).pseudonymize(reader)
+
+
+def database_url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize("write", sorted(WRITES))
+def test_a_write_by_another_process_changes_the_answer_within_a_second(
+    served: TestClient, engine: Engine, write: str
+) -> None:
+    before = reader_get(served, READER, k=4).json()
+    assert before["strategy"] == "personalized"
+    assert served.app.state.reader_states.kept(pseudonym(READER)) is not None  # type: ignore[attr-defined]
+    top = before["items"][0]["book_id"]
+
+    def changed() -> bool:
+        after = reader_get(served, READER, k=4).json()
+        return after["strategy"] != "personalized" or after["items"][0]["book_id"] != top
+
+    url = database_url(engine)
+    with written_by_another_process(url, WRITES[write], pseudonym(READER), top) as committed:
+        assert seen_within(changed, since=committed, what=f"the {write}") <= CHANGE_DEADLINE
+    fast = reader_get(served, READER, k=4)
+    assert fast.content == reader_get(served, READER, k=4, **ROUTE).content  # the route agrees
+    if write != "new loan":
+        assert fast.json()["strategy"] == "fallback:popular"
+    else:
+        assert fast.json()["strategy"] == "fold-in"
+        assert top not in {item["book_id"] for item in fast.json()["items"]}
+
+
+POSTGRES_ONLY = pytest.mark.parametrize(
+    "engine", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+def terminate_listener(engine: Engine) -> int:
+    """End this process's listener connection as a failing network or server would."""
+    with engine.begin() as connection:
+        return int(
+            connection.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = :name"
+                ),
+                {"name": f"recsys reader changes {os.getpid()}"},
+            ).scalar_one()
+        )
+
+
+@POSTGRES_ONLY
+def test_while_the_listener_is_down_every_request_reads_the_store(
+    served: TestClient, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="recsys.db.reader_changes")
+    assert reader_get(served, READER, k=4).json()["strategy"] == "personalized"
+    with engine.begin() as connection:  # the triggers gone: no notices ever again
+        connection.execute(text("DROP TRIGGER recsys_reader_changed ON consent"))
+    assert terminate_listener(engine) == 1
+    states = served.app.state.reader_states  # type: ignore[attr-defined]
+    wait_until(lambda: not states.kept_between_requests, what="the fallback", deadline=1.0)
+    assert states.kept(pseudonym(READER)) is None
+    url = database_url(engine)
+    with written_by_another_process(url, WRITES["objection"], pseudonym(READER), "") as committed:
+        assert reader_get(served, READER, k=4).json()["strategy"] == "fallback:popular"  # at once
+        assert time.time() - committed < CHANGE_DEADLINE
+    wait_until(lambda: "lacks trigger recsys_reader_changed" in caplog.text, what="the log line")
+    assert "read on every request" in caplog.text
+    assert pseudonym(READER) not in caplog.text
+    served.app.state.metrics.observe_reader_states(states)  # type: ignore[attr-defined]
+    assert metric_value(served.get("/metrics").text, "recsys_reader_state_kept") == 0
+
+
+@POSTGRES_ONLY
+def test_a_lost_listener_connection_still_sees_a_write_within_a_second(
+    served: TestClient, engine: Engine
+) -> None:
+    assert reader_get(served, READER, k=4).json()["strategy"] == "personalized"
+    assert terminate_listener(engine) == 1
+    url = database_url(engine)
+    with written_by_another_process(url, WRITES["objection"], pseudonym(READER), "") as committed:
+        seen_within(
+            lambda: reader_get(served, READER, k=4).json()["strategy"] == "fallback:popular",
+            since=committed,
+            what="the objection",
+        )
+    states = served.app.state.reader_states  # type: ignore[attr-defined]
+    wait_until(lambda: states.kept_between_requests, what="the listener to be back")
+
+
+def test_the_gauge_says_states_are_kept(served: TestClient) -> None:
+    states = served.app.state.reader_states  # type: ignore[attr-defined]
+    served.app.state.metrics.observe_reader_states(states)  # type: ignore[attr-defined]
+    assert metric_value(served.get("/metrics").text, "recsys_reader_state_kept") == 1
