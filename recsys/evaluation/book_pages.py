@@ -241,6 +241,17 @@ def score_cut(
         _say(progress, f"{cut.name}: fitting {name}")
         model = make().fit(split.train)
         lists[name] = served_lists(model, split.train, views, k=k, min_readers=min_readers)
+    per_reader = scored_lists(split, views, lists, k=k)
+    readers = {PAGE: len(views.anchors), SESSION: len(views.sessions)}
+    _say(progress, f"{cut.name}: scored {len(lists)} methods on {readers[PAGE]} pages")
+    return CutScores(cut, readers, per_reader)
+
+
+def scored_lists(
+    split: Split, views: PageViews, lists: Mapping[str, PageLists], *, k: int
+) -> dict[tuple[str, str], np.ndarray]:
+    """NDCG@k per test reader of each method's lists, by (method, list kind): `PAGE` over
+    every page reader, `SESSION` and `LAST_BOOK` over the session readers."""
     page_split = _tested(split, views.anchors.index)
     session_split = _tested(split, views.sessions.index)
     per_reader: dict[tuple[str, str], np.ndarray] = {}
@@ -261,9 +272,7 @@ def score_cut(
         for name, scored in result.results.items():
             figures = scored.per_reader.reindex(test.test_readers)["ndcg"]
             per_reader[(name, kind)] = figures.fillna(0.0).to_numpy()
-    readers = {PAGE: len(views.anchors), SESSION: len(views.sessions)}
-    _say(progress, f"{cut.name}: scored {len(lists)} methods on {readers[PAGE]} pages")
-    return CutScores(cut, readers, per_reader)
+    return per_reader
 
 
 def _tested(split: Split, readers: pd.Index) -> Split:
