@@ -24,9 +24,8 @@ from collections.abc import Sequence
 
 from benchmarks.bench_quality import load_sibgmu, load_swiss
 from recsys.config import Settings
-from recsys.evaluation.book_pages import compare_book_lists
+from recsys.evaluation.book_pages import compare_book_lists, page_model
 from recsys.evaluation.book_pages_report import report_text
-from recsys.models import registry
 
 SERVED = "hybrid (served list)"
 DATASETS = {"swiss-library-loans": load_swiss, "lib-sibgmu": load_sibgmu}
@@ -44,7 +43,7 @@ def main(names: Sequence[str] = ()) -> None:
         started = time.perf_counter()
         comparison = compare_book_lists(
             dataset,
-            {SERVED: lambda: registry.default_model(settings)},
+            {SERVED: lambda: page_model(settings)},
             k=10,
             min_readers=settings.min_pair_support,
             seed=settings.seed,

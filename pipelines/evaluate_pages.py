@@ -9,10 +9,9 @@ from pathlib import Path
 
 from recsys.config import Settings
 from recsys.data.dataset import Dataset
-from recsys.evaluation.book_pages import compare_book_lists
+from recsys.evaluation.book_pages import compare_book_lists, page_model
 from recsys.evaluation.book_pages_report import report_text
 from recsys.exceptions import RecsysError
-from recsys.models import registry
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +24,7 @@ def run_book_lists(dataset: Dataset, settings: Settings, *, k: int, cuts: int, o
     try:
         comparison = compare_book_lists(
             dataset,
-            {SERVED: lambda: registry.default_model(settings)},
+            {SERVED: lambda: page_model(settings)},
             k=k,
             cuts=cuts,
             confirming=max(1, cuts // 2),

@@ -27,6 +27,7 @@ import pandas as pd
 from recsys.artifacts import Bundle
 from recsys.columns import Columns as C
 from recsys.columns import Events
+from recsys.config import Settings
 from recsys.curation.rules import no_rules
 from recsys.data.dataset import Dataset
 from recsys.data.works import work_map, works_of
@@ -37,6 +38,7 @@ from recsys.lists import pipeline
 from recsys.lists.query import ListQuery
 from recsys.lists.served import build_served
 from recsys.models import book_neighbours as N
+from recsys.models import registry
 from recsys.models.base import Recommender
 from recsys.models.matrix import IdMap
 
@@ -97,6 +99,12 @@ def page_views(split: Split, *, session_books: int = SESSION_BOOKS) -> PageViews
 
 
 # ----------------------------------------------------------------------------- the lists
+def page_model(settings: Settings) -> Recommender:
+    """The library's default model as its catalog pages use it: per-book and session lists do
+    not depend on the blend it tunes for readers' lists, so that tuning is skipped."""
+    return registry.default_model(settings).set_params(tune_weights=False)
+
+
 @dataclass(frozen=True)
 class PageLists:
     """One method's lists ``[reader_id, book_id, rank]``: per page and per session."""

@@ -79,6 +79,14 @@ DEFAULT_WEIGHTS = {
 #: only the rest: a reader's strongest matches (often the course books all their cohort borrows)
 #: stay first, and the penalty widens the tail.
 PENALTY_FREE_BOOKS = 3
+#: A catalog page's list ("readers who borrowed this also borrowed"): books borrowed next, after
+#: the page's book, weigh `NEXT_WEIGHT` times books borrowed before it; catalog similarity adds
+#: `PAGE_CONTENT_WEIGHT` to linked books and ranks the other books, at `REST_CONTENT_WEIGHT`,
+#: after most of them. Chosen on the development cuts of two real logs
+#: (`benchmarks/bench_book_lists.py`, figures in `docs/catalog-page.md`).
+NEXT_WEIGHT = 4.0
+PAGE_CONTENT_WEIGHT = 0.25
+REST_CONTENT_WEIGHT = 0.1
 #: Books each part adds to a validation reader's shortlist for blend tuning.
 CANDIDATES_PER_PART = 50
 VALIDATION_BATCH = 32
@@ -454,17 +462,33 @@ class HybridRecommender(WarmStartable):
         return float(self.penalty_[0])
 
     def _co_borrowing(self, book: int, others: np.ndarray) -> np.ndarray:
-        """Readers' co-borrowing of `book` and each of `others`, in either order."""
-        row = np.zeros(self.sequence_.shape[1], dtype=self.sequence_.dtype)
-        for matrix in (self.sequence_, self.sequence_t_):
+        """Readers' co-borrowing of `book` and each of `others`: borrowed next (after `book`)
+        counts `NEXT_WEIGHT` times, borrowed before once."""
+        row = np.zeros(self.sequence_.shape[1], dtype=np.float64)
+        for matrix, weight in ((self.sequence_, NEXT_WEIGHT), (self.sequence_t_, 1.0)):
             start, end = matrix.indptr[book], matrix.indptr[book + 1]
-            row[matrix.indices[start:end]] += matrix.data[start:end]
-        return row[others].astype(np.float64)
+            row[matrix.indices[start:end]] += weight * matrix.data[start:end]
+        return row[others]
 
     def _pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:
         co = self._co_borrowing(book, others)
         content = self._content_pair_scores(book, others)
-        return co / max(co.max(initial=0.0), 1e-12) + 0.5 * content
+        return co / max(co.max(initial=0.0), 1e-12) + PAGE_CONTENT_WEIGHT * content
+
+    def _neighbours(self, book: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """A borrowed book's linked books (`_pair_scores`), then its catalog neighbours among
+        the other books at `REST_CONTENT_WEIGHT`: a book few readers link to still gets a full
+        list of books like it, and content reveals no reader."""
+        others, scores, fill = super()._neighbours(book)
+        if fill is None:  # a book nobody borrowed: catalog neighbours already
+            return others, scores, fill
+        rest = np.ones(len(self.books_), dtype=bool)
+        rest[others] = False
+        rest[book] = False
+        extra = np.flatnonzero(rest)
+        content = REST_CONTENT_WEIGHT * self._content_pair_scores(book, extra)
+        extra, content = extra[content > 0], content[content > 0]
+        return np.concatenate([others, extra]), np.concatenate([scores, content]), fill
 
     def _contributions(self, row: sparse.csr_matrix, book: int) -> np.ndarray:
         weights = row.data.astype(np.float64)
