@@ -35,7 +35,7 @@ figures, and those that chose each default, are in `docs/quality.md`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -45,6 +45,7 @@ from sklearn.preprocessing import normalize
 
 from recsys.columns import Columns as C
 from recsys.models.als import WarmStartable
+from recsys.models.base import BORROWED_NEXT, BORROWED_TOO, CATALOG
 from recsys.models.features import content_scores
 from recsys.models.matrix import (
     add_rows,
@@ -489,6 +490,22 @@ class HybridRecommender(WarmStartable):
         content = REST_CONTENT_WEIGHT * self._content_pair_scores(book, extra)
         extra, content = extra[content > 0], content[content > 0]
         return np.concatenate([others, extra]), np.concatenate([scores, content]), fill
+
+    def similar_signals(self, book: str, similar: Sequence[str]) -> list[str]:
+        """`BORROWED_NEXT` where at least k readers borrowed the book after `book`,
+        `BORROWED_TOO` where at least k borrowed both, else `CATALOG`."""
+        self._check_fitted()
+        index = self.books_.index([str(book)])[0]
+        others = self.books_.index([str(b) for b in similar])
+        if index < 0 or not self.borrowed_[index]:
+            return [CATALOG] * len(others)
+        known = np.maximum(others, 0)
+        after = np.asarray(self.sequence_[index, known].todense()).ravel() > 0
+        linked = np.asarray(self._check_links()[index, known].todense()).ravel() > 0
+        return [
+            CATALOG if o < 0 else BORROWED_NEXT if a else BORROWED_TOO if t else CATALOG
+            for o, a, t in zip(others.tolist(), after.tolist(), linked.tolist(), strict=True)
+        ]
 
     def _contributions(self, row: sparse.csr_matrix, book: int) -> np.ndarray:
         weights = row.data.astype(np.float64)

@@ -8,6 +8,7 @@ import pandas as pd
 
 from recsys.columns import Columns as C
 from recsys.data.dataset import Dataset
+from recsys.models.base import BORROWED_NEXT, BORROWED_TOO, CATALOG
 from recsys.models.hybrid import HybridRecommender
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
@@ -40,6 +41,7 @@ def test_books_borrowed_next_lead_books_borrowed_before() -> None:
     model = _model().fit(_library(rows, subjects))
     listed = model.similar_books(["PAGE"], k=2)[C.SIMILAR_BOOK_ID].tolist()
     assert listed == ["NEXT", "BEFORE"]
+    assert model.similar_signals("PAGE", listed) == [BORROWED_NEXT, BORROWED_TOO]
 
 
 def test_catalog_neighbours_complete_a_list_few_readers_link() -> None:
@@ -57,3 +59,4 @@ def test_catalog_neighbours_complete_a_list_few_readers_link() -> None:
     # the linked book first, then the book like it; never the one reader's other book
     assert listed[:2] == ["L", "SAME_SUBJECTS"]
     assert "ONE_READER" not in listed
+    assert model.similar_signals("PAGE", listed[:2]) == [BORROWED_NEXT, CATALOG]
