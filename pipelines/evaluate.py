@@ -2,6 +2,7 @@
 
 Popularity and plain implicit ALS (its default parameters) are always in the comparison. Prints
 the comparison table and writes metrics.json, report.md and PNG plots into the output folder.
+With ``--book-lists`` it scores the catalog pages' lists instead (`pipelines.evaluate_pages`).
 """
 
 from __future__ import annotations
