@@ -185,8 +185,10 @@ def test_catalog_pages_worse_beyond_tolerance_are_refused(published) -> None:
 
 
 def without_links(model: Recommender) -> Recommender:
-    """The model with every book-to-book link gone: each borrowed book's list collapses."""
+    """The model with every book-to-book link and its catalog vectors gone: each borrowed
+    book's list collapses."""
     model.links_ = sparse.csr_matrix(model.links_.shape, dtype=np.int32)  # type: ignore[attr-defined]
+    model.content_ = sparse.csr_matrix((model.links_.shape[0], 0), dtype=np.float32)  # type: ignore[attr-defined]
     return model
 
 
