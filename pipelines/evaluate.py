@@ -2,6 +2,7 @@
 
 Popularity and plain implicit ALS (its default parameters) are always in the comparison. Prints
 the comparison table and writes metrics.json, report.md and PNG plots into the output folder.
+With ``--book-lists`` it scores the catalog pages' lists instead (`pipelines.evaluate_pages`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipelines.evaluate_pages import run_book_lists
 from recsys.config import Settings
 from recsys.consent import load_training_dataset
 from recsys.db.engine import make_engine
@@ -66,6 +68,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="report folder; default reports/evaluation-<UTC time>",
     )
+    parser.add_argument(
+        "--book-lists",
+        action="store_true",
+        help="score the catalog pages' lists (per book and per session) of the default model "
+        "on rolling cuts, beside co-borrowing, ALS, item-KNN and catalog-only baselines",
+    )
+    parser.add_argument(
+        "--cuts",
+        type=_positive_int,
+        default=4,
+        help="rolling cuts for --book-lists (the later half confirm); default 4",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -74,6 +88,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     dataset = load_training_dataset(make_engine(settings), settings)
     if dataset.interactions.empty:
         raise RecsysError("the store holds no loans yet; ingest exports first (recsys ingest)")
+    out = args.out or Path("reports") / f"evaluation-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    if args.book_lists:
+        return run_book_lists(dataset, settings, k=args.k, cuts=args.cuts, out=out)
     try:
         split = make_split(dataset, args.split, test_share=args.test_share, seed=settings.seed)
     except ValueError as error:
@@ -86,7 +103,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     log.info("split %s", split.describe())
     comparison = compare_models(candidates, split, k=args.k, progress=log.info, seed=settings.seed)
     print(comparison_table(comparison).to_string(float_format=lambda v: f"{v:.4f}"))
-    out = args.out or Path("reports") / f"evaluation-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     paths = write_report(comparison, out)
     print(f"report: {paths['report']}  metrics: {paths['metrics']}")
     return 0

@@ -96,13 +96,23 @@ class ReaderLists:
 
 
 def reader_lists(
-    model: Recommender, split: Split, *, k: int, progress: Progress | None = None, name: str = ""
+    model: Recommender,
+    split: Split,
+    *,
+    k: int,
+    progress: Progress | None = None,
+    name: str = "",
+    similar_books: bool = False,
 ) -> ReaderLists:
-    """Fit `model` on ``split.train`` for readers' lists only and list the test readers."""
+    """Fit `model` on ``split.train`` for readers' lists only (with `similar_books`, fully:
+    the fitted model then gives per-book lists too) and list the test readers."""
     label = name or model.name
     _say(progress, f"{label}: fitting on {len(split.train.interactions):,} interactions")
     started = time.perf_counter()
-    model.fit_for_reader_lists(split.train)
+    if similar_books:
+        model.fit(split.train)
+    else:
+        model.fit_for_reader_lists(split.train)
     fit_seconds = time.perf_counter() - started
     started = time.perf_counter()
     recs = recommend_in_batches(model, list(split.test_readers), k=check_k(k))

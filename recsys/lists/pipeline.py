@@ -42,6 +42,7 @@ from recsys.lists.catalog import ListFilters
 from recsys.lists.history import LoanHistory
 from recsys.lists.query import PERIODS, ListQuery
 from recsys.lists.readers import READER_LIST_DEPTH
+from recsys.models.base import BORROWED_NEXT, BORROWED_TOO
 
 if TYPE_CHECKING:
     from recsys.lists.served import ServedModel
@@ -201,14 +202,8 @@ def book_list(
     strategy = FALLBACK_POPULAR
     if len(row) > 0:
         strategy = COLLABORATIVE if served.model.linked_by_readers(book_id) else CONTENT
-    title = catalog.titles[position] or book_id
-    reason = (
-        f"readers of {title} also borrowed this"
-        if strategy == COLLABORATIVE
-        else f"similar subjects to {title}"
-    )
     draft = curate(served, curation, draft, eligible, scope, k, anchor=position)
-    draft = replace(draft, reasons=[r or reason for r in draft.reasons])
+    draft = replace(draft, reasons=_book_reasons(served, position, draft))
     if len(draft) < k:
         draft = _pad_subject(served, draft, position, eligible, k)
     draft = _pad_popular(served, draft, eligible, query.filters.library, k)
@@ -672,6 +667,28 @@ def _reader_reasons(
     ]
     behind = [s if reason is None else -1 for s, reason in zip(source, draft.reasons, strict=True)]
     return reasons, np.asarray(behind, dtype=np.int64)
+
+
+def _book_reasons(served: ServedModel, position: int, draft: _Draft) -> list[str | None]:
+    """Why each book is on the page of the book at `position`: the signal the model names
+    (`Recommender.similar_signals`); curated books keep their reason."""
+    catalog = served.catalog
+    title = _title(served, position)
+    ids = catalog.book_ids[draft.positions].tolist()
+    signals = served.model.similar_signals(str(catalog.book_ids[position]), ids)
+    author = catalog.authors[position]
+    reasons: list[str | None] = []
+    for shown, signal, reason in zip(draft.positions.tolist(), signals, draft.reasons, strict=True):
+        if reason is None and signal == BORROWED_NEXT:
+            reason = f"readers of {title} borrowed this next"
+        elif reason is None and signal == BORROWED_TOO:
+            reason = f"readers of {title} also borrowed this"
+        elif reason is None and author and catalog.authors[shown] == author:
+            reason = f"same author as {title}"
+        elif reason is None:
+            reason = f"similar subjects to {title}"
+        reasons.append(reason)
+    return reasons
 
 
 def _popular_reason(library: str | None, period: str) -> str:

@@ -35,6 +35,11 @@ SIMILAR_COLUMNS = [C.BOOK_ID, C.SIMILAR_BOOK_ID, C.SCORE, C.RANK]
 PARAMS_FILE = "params.json"
 #: The folder of a saved model's arrays, one `.npy` file each.
 ARRAYS_DIR = "arrays"
+#: Signals behind a per-book list's books (`Recommender.similar_signals`): at least k readers
+#: borrowed the book after the page's book, or borrowed both, or only the catalog links them.
+BORROWED_NEXT = "borrowed next"
+BORROWED_TOO = "borrowed too"
+CATALOG = "catalog"
 
 
 class Recommender(ABC):
@@ -158,6 +163,13 @@ class Recommender(ABC):
     def linked_by_readers(self, book: str) -> bool:
         """Whether `similar_books` of `book` comes from what readers borrowed together (else
         from catalog content alone)."""
+
+    def similar_signals(self, book: str, similar: Sequence[str]) -> list[str]:
+        """The signal that put each of `similar` in `book`'s `similar_books` list:
+        `BORROWED_NEXT`, `BORROWED_TOO` or `CATALOG` (what a catalog page's reason names).
+        Here: every book is linked by readers, or by catalog content alone."""
+        signal = BORROWED_TOO if self.linked_by_readers(book) else CATALOG
+        return [signal] * len(similar)
 
     @abstractmethod
     def forget_readers(self, readers: Iterable[str]) -> int:

@@ -39,7 +39,7 @@ figures, and those that chose each default, are in `docs/quality.md`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -49,6 +49,7 @@ from sklearn.preprocessing import normalize
 
 from recsys.columns import Columns as C
 from recsys.models.als import WarmStartable
+from recsys.models.base import BORROWED_NEXT, BORROWED_TOO, CATALOG
 from recsys.models.features import content_scores
 from recsys.models.matrix import (
     add_rows,
@@ -84,6 +85,14 @@ DEFAULT_WEIGHTS = {
 #: only the rest: a reader's strongest matches (often the course books all their cohort borrows)
 #: stay first, and the penalty widens the tail.
 PENALTY_FREE_BOOKS = 3
+#: A catalog page's list ("readers who borrowed this also borrowed"): books borrowed next, after
+#: the page's book, weigh `NEXT_WEIGHT` times books borrowed before it; catalog similarity adds
+#: `PAGE_CONTENT_WEIGHT` to linked books and ranks the other books, at `REST_CONTENT_WEIGHT`,
+#: after most of them. Chosen on the development cuts of two real logs
+#: (`benchmarks/bench_book_lists.py`, figures in `docs/catalog-page.md`).
+NEXT_WEIGHT = 4.0
+PAGE_CONTENT_WEIGHT = 0.25
+REST_CONTENT_WEIGHT = 0.1
 #: Books each part adds to a validation reader's shortlist for blend tuning.
 CANDIDATES_PER_PART = 50
 VALIDATION_BATCH = 32
@@ -469,17 +478,49 @@ class HybridRecommender(WarmStartable):
         return float(self.penalty_[0])
 
     def _co_borrowing(self, book: int, others: np.ndarray) -> np.ndarray:
-        """Readers' co-borrowing of `book` and each of `others`, in either order."""
-        row = np.zeros(self.sequence_.shape[1], dtype=self.sequence_.dtype)
-        for matrix in (self.sequence_, self.sequence_t_):
+        """Readers' co-borrowing of `book` and each of `others`: borrowed next (after `book`)
+        counts `NEXT_WEIGHT` times, borrowed before once."""
+        row = np.zeros(self.sequence_.shape[1], dtype=np.float64)
+        for matrix, weight in ((self.sequence_, NEXT_WEIGHT), (self.sequence_t_, 1.0)):
             start, end = matrix.indptr[book], matrix.indptr[book + 1]
-            row[matrix.indices[start:end]] += matrix.data[start:end]
-        return row[others].astype(np.float64)
+            row[matrix.indices[start:end]] += weight * matrix.data[start:end]
+        return row[others]
 
     def _pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:
         co = self._co_borrowing(book, others)
         content = self._content_pair_scores(book, others)
-        return co / max(co.max(initial=0.0), 1e-12) + 0.5 * content
+        return co / max(co.max(initial=0.0), 1e-12) + PAGE_CONTENT_WEIGHT * content
+
+    def _neighbours(self, book: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """A borrowed book's linked books (`_pair_scores`), then its catalog neighbours among
+        the other books at `REST_CONTENT_WEIGHT`: a book few readers link to still gets a full
+        list of books like it, and content reveals no reader."""
+        others, scores, fill = super()._neighbours(book)
+        if fill is None:  # a book nobody borrowed: catalog neighbours already
+            return others, scores, fill
+        rest = np.ones(len(self.books_), dtype=bool)
+        rest[others] = False
+        rest[book] = False
+        extra = np.flatnonzero(rest)
+        content = REST_CONTENT_WEIGHT * self._content_pair_scores(book, extra)
+        extra, content = extra[content > 0], content[content > 0]
+        return np.concatenate([others, extra]), np.concatenate([scores, content]), fill
+
+    def similar_signals(self, book: str, similar: Sequence[str]) -> list[str]:
+        """`BORROWED_NEXT` where at least k readers borrowed the book after `book`,
+        `BORROWED_TOO` where at least k borrowed both, else `CATALOG`."""
+        self._check_fitted()
+        index = self.books_.index([str(book)])[0]
+        others = self.books_.index([str(b) for b in similar])
+        if index < 0 or not self.borrowed_[index]:
+            return [CATALOG] * len(others)
+        known = np.maximum(others, 0)
+        after = np.asarray(self.sequence_[index, known].todense()).ravel() > 0
+        linked = np.asarray(self._check_links()[index, known].todense()).ravel() > 0
+        return [
+            CATALOG if o < 0 else BORROWED_NEXT if a else BORROWED_TOO if t else CATALOG
+            for o, a, t in zip(others.tolist(), after.tolist(), linked.tolist(), strict=True)
+        ]
 
     def _contributions(self, row: sparse.csr_matrix, book: int) -> np.ndarray:
         weights = row.data.astype(np.float64)

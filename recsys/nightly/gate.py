@@ -3,10 +3,11 @@
 Refusals, in the order checked: the bundle fails verification (missing file, checksum), it may
 hold a reader erased after its data were read (`recsys.artifacts.check_erasures`), it is
 empty (no fitted numbers), its arrays hold NaN or infinite values, it gives no lists to readers
-with loans, its scores are not finite, its evaluation is missing, or it scores worse than the
-published model by more than ``gate_tolerance`` (relative) on ``gate_metric``. The published
-model is compared as retrained with its own parameters on the candidate's training split, so both
-are judged on the same data (see `recsys.nightly.steps.evaluate`).
+with loans, its scores are not finite, its most borrowed books get no per-book list, its
+evaluation is missing, or it scores worse than the published model by more than
+``gate_tolerance`` (relative) on ``gate_metric``, or on the catalog pages' `PAGE_METRIC`. The
+published model is compared as retrained with its own parameters on the candidate's training
+split, so both are judged on the same data (see `recsys.nightly.steps.evaluate`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ from recsys.exceptions import BundleIntegrityError, ErasurePendingError
 
 METRICS_FILE = "metrics.json"
 REFERENCE_ENTRY = "published_refit"
+#: The catalog pages' figure the gate watches beside ``gate_metric``: NDCG@10 of the per-book
+#: list of each test reader's last loan (`recsys.evaluation.book_pages`).
+PAGE_METRIC = "page_ndcg@10"
+#: Books whose per-book lists the sanity check asks for.
+SANITY_BOOKS = 20
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class GateDecision:
         True when the run may be published.
     reason
         ``passed``, ``first_model``, ``checksum``, ``erasure``, ``empty``, ``non_finite``,
-        ``no_metrics`` or ``worse``.
+        ``no_metrics``, ``worse`` or ``worse_pages``.
     explanation
         One plain-words paragraph for the log and the run summary.
     """
@@ -127,6 +133,12 @@ def decide(
             "some of its recommendation scores are NaN or infinite, so "
             "its lists would be in arbitrary order.",
         )
+    if not _has_book_lists(bundle.model, bundle.catalog):
+        return refuse(
+            "empty",
+            f'it gave no per-book list ("readers who borrowed this also borrowed") to any of '
+            f"the {SANITY_BOOKS} most borrowed books, so catalog pages would show only padding.",
+        )
     try:
         metrics = json.loads((path / METRICS_FILE).read_text())
         candidate = float(metrics["models"]["candidate"]["metrics"][metric])
@@ -164,6 +176,23 @@ def decide(
     change = (candidate - published) / published if published > 0 else 0.0
     how = "retrained with its own parameters on the same data"
     values = {"candidate": candidate, "published": published}
+    pages = _page_figures(metrics)
+    if (
+        candidate >= floor
+        and pages is not None
+        and pages[0] < pages[1] * (1 - settings.gate_tolerance)
+    ):
+        page_change = (pages[0] - pages[1]) / pages[1]
+        return refuse(
+            "worse_pages",
+            f"its per-reader lists hold up ({metric} = {candidate:.4f} against "
+            f"{published:.4f}), but its catalog pages' lists score {PAGE_METRIC} = "
+            f"{pages[0]:.4f}, {-page_change:.1%} below the published model's {pages[1]:.4f} "
+            f"({how}), and the allowed drop is {settings.gate_tolerance:.0%} "
+            f"(RECSYS_GATE_TOLERANCE). If the change is expected, publish it by hand with "
+            f"`recsys publish {run_id}`.",
+            **values,
+        )
     if candidate < floor:
         return refuse(
             "worse",
@@ -185,9 +214,37 @@ def decide(
             f"The new model (run {run_id}) passed: its files are intact, its scores finite, and "
             f"on the held-out newest loans it scores {metric} = {candidate:.4f} against "
             f"{published:.4f} for the published model (run {published_id}, {how}), a change of "
-            f"{change:+.1%} within the allowed drop of {settings.gate_tolerance:.0%}."
+            f"{change:+.1%} within the allowed drop of {settings.gate_tolerance:.0%}"
+            + (
+                f"; its catalog pages score {PAGE_METRIC} = {pages[0]:.4f} against {pages[1]:.4f}."
+                if pages is not None
+                else "."
+            )
         ),
     )
+
+
+def _page_figures(metrics: dict[str, Any]) -> tuple[float, float] | None:
+    """The candidate's and the published refit's `PAGE_METRIC` (None if either is missing:
+    runs evaluated before catalog pages were measured)."""
+    try:
+        candidate = float(metrics["models"]["candidate"]["metrics"][PAGE_METRIC])
+    except (KeyError, TypeError, ValueError):
+        return None
+    reference = _reference(metrics, PAGE_METRIC)
+    if reference is None or reference <= 0 or not math.isfinite(candidate):
+        return None
+    return candidate, reference
+
+
+def _has_book_lists(model: Any, catalog: Any) -> bool:
+    """Whether the most borrowed catalog books get a per-book list (a model whose links
+    vanished gives none). A catalog without borrowed books has nothing to check."""
+    books = [str(b) for b in catalog[C.BOOK_ID].astype(str).tolist()]
+    popularity = model.book_popularity(books)
+    order = np.argsort(-popularity, kind="stable")[:SANITY_BOOKS]
+    borrowed = [books[i] for i in order if popularity[i] > 0]
+    return not borrowed or not model.similar_books(borrowed, k=10).empty
 
 
 def _reference(metrics: dict[str, Any], metric: str) -> float | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-SHOWN = ("ndcg", "precision", "recall", "map", "coverage", "novelty", "diversity")
+SHOWN = ("ndcg", "page_ndcg", "precision", "recall", "map", "coverage", "novelty", "diversity")
 ORDER = ("candidate", "published_refit", "als_default", "popularity")
 DESCRIPTIONS = {
     "candidate": "tonight's model",

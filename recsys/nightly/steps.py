@@ -10,6 +10,11 @@ Evaluation compares, on one temporal holdout of the stored data (the newest 10% 
   published model itself was trained on data that include most of the test period (it treats
   those loans as already borrowed), so only the refit is a fair comparison; the gate uses it;
 - ``als_default`` (plain implicit ALS) and ``popularity``: baselines a model should beat.
+
+The candidate and the published model's refit are also scored on catalog pages
+(`recsys.evaluation.book_pages`): each test reader looks at the page of their last loan before
+the holdout, and the page's list (as the list pipeline makes it) is scored against the books
+they borrowed next (``page_ndcg@10``). The gate watches both figures.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from recsys.nightly.report import write_report
 
 if TYPE_CHECKING:  # the evaluation imports implicit: only the steps that train load it
     from recsys.engines.spark.holdout import SparkHoldout
+    from recsys.evaluation.book_pages import PageLists, PageViews
     from recsys.evaluation.evaluate import ReaderLists
     from recsys.models.als import StartingFactors
 
@@ -77,6 +83,10 @@ class HoldoutLists:
     published_run_id: str | None
     #: the published model's recipe is tonight's, so its refit is the candidate's
     same_recipe: bool
+    #: the book page each test reader looks at (their last loan) and the served models' lists
+    #: (None and empty for the Spark engine, whose holdout is not a pandas split)
+    views: PageViews | None = None
+    pages: dict[str, PageLists] = field(default_factory=dict)
 
 
 @dataclass
@@ -267,13 +277,20 @@ def _holdout_lists(
     """The lists of the candidate, the published model's refit and the baselines, each model
     fitted on ``split.train`` and dropped before the next; the candidate's fitted params, and
     its ALS factors if it has any."""
+    from recsys.evaluation.book_pages import page_views
     from recsys.evaluation.evaluate import baseline_models, reader_lists
     from recsys.models import registry
     from recsys.models.als import WarmStartable
 
     progress = lambda m: ctx.line(f"train: {m}")  # noqa: E731
+    views = page_views(split)
     candidate = registry.build_model(recipe.name, **recipe.get_params())
-    lists = {"candidate": reader_lists(candidate, split, k=K, progress=progress, name="candidate")}
+    lists = {
+        "candidate": reader_lists(
+            candidate, split, k=K, progress=progress, name="candidate", similar_books=True
+        )
+    }
+    pages = {"candidate": _page_lists(settings, candidate, split, views)}
     params = candidate.fitted_params()
     start = candidate.starting_factors() if isinstance(candidate, WarmStartable) else None
     del candidate
@@ -281,14 +298,35 @@ def _holdout_lists(
         "All models are fitted on the same training part and scored on the same held-out "
         f"newest {TEST_SHARE:.0%} of loans (readers' first loans of a book only; at most "
         f"{MAX_TEST_READERS} test readers, a seeded sample).",
+        f"page_ndcg@{K} scores catalog pages: each test reader looks at the page of their last "
+        "loan before the holdout, whose list (as the service makes it, for no one in "
+        "particular) is scored against what they borrowed next. Only the served models have "
+        "pages.",
     ]
     published_id, same_recipe, published = published_recipe(settings, ctx, notes, recipe=recipe)
     others = baseline_models(seed=settings.seed)
     if published is not None:
         others = {"published_refit": published, **others}
     for name in list(others):
-        lists[name] = reader_lists(others.pop(name), split, k=K, progress=progress, name=name)
-    return HoldoutLists(lists, notes, published_id, same_recipe), params, start
+        model = others.pop(name)
+        served = name == gate_module.REFERENCE_ENTRY  # the baselines are never served
+        lists[name] = reader_lists(
+            model, split, k=K, progress=progress, name=name, similar_books=served
+        )
+        if served:
+            pages[name] = _page_lists(settings, model, split, views)
+        del model
+    made = HoldoutLists(lists, notes, published_id, same_recipe, views, pages)
+    return made, params, start
+
+
+def _page_lists(
+    settings: Settings, model: Recommender, split: Split, views: PageViews
+) -> PageLists:
+    """The catalog pages' lists of a fully fitted servable model, as the pipeline makes them."""
+    from recsys.evaluation.book_pages import served_lists
+
+    return served_lists(model, split.train, views, k=K, min_readers=settings.min_pair_support)
 
 
 def _search(
@@ -320,6 +358,7 @@ def _search(
 def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     """Score the lists `train` made for the holdout (candidate, published model's refit,
     baselines); write the files."""
+    from recsys.evaluation.book_pages import PAGE, scored_lists
     from recsys.evaluation.evaluate import compare_models
 
     made = ctx.holdout_lists
@@ -346,6 +385,11 @@ def evaluate(settings: Settings, ctx: RunContext) -> dict[str, Any]:
         }
         for name, result in comparison.results.items()
     }
+    per_reader = scored_lists(split, made.views, made.pages, k=K) if made.views is not None else {}
+    for name in made.pages:
+        figures = per_reader.get((name, PAGE))
+        page = float(figures.mean()) if figures is not None and len(figures) else float("nan")
+        entries[name]["metrics"] = {**entries[name]["metrics"], gate_module.PAGE_METRIC: page}
     return write_metrics(settings, ctx, described, entries)
 
 

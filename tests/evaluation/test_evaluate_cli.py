@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import insert
 
@@ -92,3 +93,25 @@ def test_evaluate_on_an_empty_store_says_what_to_do(
     finally:
         get_settings.cache_clear()
     assert "the store holds no loans yet" in capsys.readouterr().err
+
+
+def test_evaluate_book_lists_scores_pages_beside_the_baselines(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = store / "pages"
+    code = main(["evaluate", "--book-lists", "--cuts", "2", "--k", "5", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    for method in ("hybrid (served list)", "co-borrowing, no threshold", "catalog only"):
+        assert method in printed
+    assert "page / best k-rule baseline" in printed and "target >= 1.25" in printed
+    figures = pd.read_csv(out / "book_lists.csv")
+    assert set(figures["role"]) == {"development", "confirmation"}
+    assert figures["page"].between(0, 1).all()
+
+
+def test_evaluate_book_lists_refuses_more_cuts_than_the_loans_allow(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["evaluate", "--book-lists", "--cuts", "5000"]) == 1
+    assert "--book-lists: rolling_cuts needs at least 10000 loan events" in capsys.readouterr().err

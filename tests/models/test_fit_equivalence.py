@@ -10,7 +10,7 @@ from scipy import sparse
 from recsys.columns import Columns as C
 from recsys.columns import Events
 from recsys.data.dataset import Dataset
-from recsys.models.hybrid import PART_SCALES, SCALE_BOOKS, HybridRecommender
+from recsys.models.hybrid import NEXT_WEIGHT, PART_SCALES, SCALE_BOOKS, HybridRecommender
 from recsys.models.matrix import IdMap
 from recsys.models.ranking import Pairs, batch_readers, pair_support
 from recsys.models.sequence import sequence_matrix
@@ -163,5 +163,6 @@ def test_co_borrowing_reads_the_sequence_both_ways(part_scale: str) -> None:
         np.testing.assert_allclose(parts[part], expected, rtol=1e-5, atol=1e-7)
     book = int(np.flatnonzero(model.borrowed_)[0])
     others = np.arange(len(model.books_))
-    dense = (model.sequence_ + model.sequence_.T).toarray()[book]
+    # a catalog page's co-borrowing: borrowed next weighs NEXT_WEIGHT, borrowed before once
+    dense = (NEXT_WEIGHT * model.sequence_ + model.sequence_.T).toarray()[book]
     np.testing.assert_allclose(model._co_borrowing(book, others), dense, rtol=1e-6)

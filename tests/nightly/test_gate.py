@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
 from recsys import artifacts
 from recsys.columns import Columns as C
@@ -15,7 +16,7 @@ from recsys.data.dataset import Dataset
 from recsys.db.engine import make_engine
 from recsys.models.base import Recommender
 from recsys.models.registry import build_model
-from recsys.nightly.gate import GateDecision, decide
+from recsys.nightly.gate import PAGE_METRIC, GateDecision, decide
 from recsys.nightly.steps import recent_readers
 
 
@@ -24,6 +25,7 @@ def candidate(
     *,
     tamper: Callable[[Recommender], Recommender] | None = None,
     ndcg: float | None = None,
+    page_ndcg: float | None = None,
     metrics: bool = True,
 ) -> str:
     """Save a copy of the published model as a new run, optionally tampered with."""
@@ -38,6 +40,9 @@ def candidate(
         values["models"]["published_refit"] = values["models"]["candidate"]
         if ndcg is not None:
             values["models"]["candidate"] = {"metrics": {"ndcg@10": ndcg}}
+        if page_ndcg is not None:
+            figures = values["models"]["candidate"]["metrics"]
+            values["models"]["candidate"] = {"metrics": {**figures, PAGE_METRIC: page_ndcg}}
         (run_dir / "metrics.json").write_text(json.dumps(values))
     artifacts.save_bundle(
         site.models,
@@ -150,3 +155,46 @@ def test_slightly_worse_within_tolerance_passes(published) -> None:
     decision = judge(published, candidate(published, ndcg=reference * 0.97))
     assert decision.passed and decision.reason == "passed"
     assert "a change of -3.0%" in decision.explanation
+
+
+def test_the_nightly_reports_the_catalog_pages_figure_beside_the_per_reader_one(
+    published,
+) -> None:
+    path = artifacts.run_path(published.models, artifacts.current_run_id(published.models))
+    figures = json.loads((path / "metrics.json").read_text())["models"]["candidate"]["metrics"]
+    assert 0 < figures[PAGE_METRIC] <= 1 and 0 < figures["ndcg@10"] <= 1
+    assert "page_ndcg@10" in (path / "report.md").read_text()
+    decision = judge(published, candidate(published))
+    assert decision.passed
+    assert f"its catalog pages score {PAGE_METRIC} = {figures[PAGE_METRIC]:.4f}" in (
+        decision.explanation
+    )
+
+
+def test_catalog_pages_worse_beyond_tolerance_are_refused(published) -> None:
+    path = artifacts.run_path(published.models, artifacts.current_run_id(published.models))
+    figures = json.loads((path / "metrics.json").read_text())["models"]["candidate"]["metrics"]
+    run_id = candidate(published, page_ndcg=figures[PAGE_METRIC] * 0.5)
+    current = artifacts.current_run_id(published.models)
+    decision = judge(published, run_id)
+    assert not decision.passed and decision.reason == "worse_pages"
+    assert "its per-reader lists hold up" in decision.explanation
+    assert f"its catalog pages' lists score {PAGE_METRIC}" in decision.explanation
+    assert "50.0% below the published model's" in decision.explanation
+    assert artifacts.current_run_id(published.models) == current
+
+
+def without_links(model: Recommender) -> Recommender:
+    """The model with every book-to-book link and its catalog vectors gone: each borrowed
+    book's list collapses."""
+    model.links_ = sparse.csr_matrix(model.links_.shape, dtype=np.int32)  # type: ignore[attr-defined]
+    model.content_ = sparse.csr_matrix((model.links_.shape[0], 0), dtype=np.float32)  # type: ignore[attr-defined]
+    return model
+
+
+def test_a_model_whose_per_book_lists_collapse_is_refused(published) -> None:
+    current = artifacts.current_run_id(published.models)
+    decision = judge(published, candidate(published, tamper=without_links))
+    assert not decision.passed and decision.reason == "empty"
+    assert "it gave no per-book list" in decision.explanation
+    assert artifacts.current_run_id(published.models) == current

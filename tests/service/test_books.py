@@ -20,7 +20,8 @@ def test_neighbours_come_from_readers_of_the_book(client: TestClient) -> None:
     assert body["strategy"] == "collaborative" and body["book_id"] == book_id(2, 3)
     listed = [item["book_id"] for item in body["items"]]
     assert set(listed) == {book_id(2, n) for n in (0, 1, 2, 4, 5)}
-    assert body["items"][0]["reason"] == "readers of Science tale 3 also borrowed this"
+    # the reason names the signal: these readers borrowed the books in order
+    assert body["items"][0]["reason"] == "readers of Science tale 3 borrowed this next"
     scores = [item["score"] for item in body["items"]]
     assert scores == sorted(scores, reverse=True)
 
