@@ -20,14 +20,13 @@ Run: ``OPENBLAS_NUM_THREADS=1 .venv/bin/python -m benchmarks bench_scale``; set
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import resource
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.bench_training import GIB, peak_gib, run_isolated
 from recsys.config import Settings, get_settings
 from recsys.evaluation.evaluate import evaluate_recommendations, recommend_in_batches
 from recsys.evaluation.splits import sample_test_readers, temporal_split
@@ -48,12 +47,6 @@ ALS_PARAMS: dict[str, Any] = {
 NDCG_TOLERANCE = 0.05
 SPARK_TARGET_GIB = 16.0
 SPARK_TARGET_SECONDS_50M = 3600.0
-GIB = 1024**3
-
-
-def _peak_gib() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GIB
 
 
 def _jvm_peak_gib(pid: int) -> float:
@@ -106,27 +99,12 @@ def measure(engine: str, n_loans: int) -> dict[str, Any]:
         figures["train_evaluate_s"] = time.perf_counter() - started
         figures["ndcg@10"] = summary[f"ndcg@{K}"]
         figures["test_readers"] = len(split.test_readers)
-        figures["peak_gib"] = _peak_gib()
+        figures["peak_gib"] = peak_gib()
         if spark is not None:
             gateway = spark.sparkContext._gateway
             figures["jvm_peak_gib"] = _jvm_peak_gib(gateway.proc.pid)  # type: ignore[union-attr]
             spark.stop()
     figures["load"] = max(figures["load"], os.getloadavg()[0])
-    return figures
-
-
-def _child(engine: str, n_loans: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    queue.put(measure(engine, n_loans))
-
-
-def run_isolated(engine: str, n_loans: int) -> dict[str, Any]:
-    """`measure` in a spawned process, so that each run reports its own peak memory."""
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_child, args=(engine, n_loans, queue))
-    process.start()
-    figures = queue.get()
-    process.join()
     return figures
 
 
@@ -144,7 +122,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for n_loans in sizes():
         for engine in ENGINES:
-            figures = run_isolated(engine, n_loans)
+            figures = run_isolated(measure, engine, n_loans)
             rows.append(figures)
             print(
                 f"{n_loans:>12,} {engine:>8} {figures['train_evaluate_s']:>13.0f} "

@@ -24,6 +24,7 @@ import os
 import resource
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,15 +110,20 @@ def _sampling_check(split: Split, settings: Settings) -> dict[str, Any]:
     return {"all": full, "samples": samples}
 
 
-def _child(n_loans: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    queue.put(measure(n_loans))
+def _child(
+    target: Callable[..., dict[str, Any]],
+    args: tuple[Any, ...],
+    queue: multiprocessing.Queue,  # type: ignore[type-arg]
+) -> None:
+    queue.put(target(*args))
 
 
-def run_isolated(n_loans: int) -> dict[str, Any]:
-    """`measure` in a spawned process, so that each size reports its own peak memory."""
+def run_isolated(target: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """``target(*args)`` (a module-level function) in a spawned process, so that each run
+    reports its own peak memory."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_child, args=(n_loans, queue))
+    process = context.Process(target=_child, args=(target, args, queue))
     process.start()
     figures = queue.get()
     process.join()
@@ -133,7 +139,7 @@ def main() -> None:
     results = []
     for n_loans in sizes():
         print(f"{n_loans:,} loans: generating, training, evaluating ...", flush=True)
-        figures = run_isolated(n_loans)
+        figures = run_isolated(measure, n_loans)
         results.append(figures)
         fits = ", ".join(f"{m} {s:.0f} s" for m, s in figures["fit_split_s"].items())
         ndcg = ", ".join(f"{m} {v:.4f}" for m, v in figures["ndcg@10"].items())
