@@ -13,6 +13,7 @@ import traceback
 BENCHMARKS = (
     "bench_ingest",
     "bench_quality",
+    "bench_rolling",
     "bench_training",
     "bench_service",
     "bench_nightly",
