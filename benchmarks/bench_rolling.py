@@ -95,9 +95,9 @@ def load_shakespeare(root: Path | None = None) -> Dataset | None:
 
 
 PROTOCOLS: dict[str, Protocol] = {
-    "swiss-library-loans": Protocol(load_swiss, rolling=True, target=TARGET_MEAN),
     "lib-sibgmu": Protocol(load_sibgmu, rolling=True, target=TARGET_MEAN),
     "shakespeare-and-co": Protocol(load_shakespeare, rolling=False, target=1.0),
+    "swiss-library-loans": Protocol(load_swiss, rolling=True, target=TARGET_MEAN),
 }
 
 

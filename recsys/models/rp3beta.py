@@ -14,14 +14,25 @@ import numpy as np
 from scipy import sparse
 from sklearn.preprocessing import normalize
 
-from recsys.models.matrix import csr_restore, csr_state, dense_product, top_per_row
+from recsys.models.matrix import csr_restore, csr_state, dense_product, map_blocks, top_per_row
 from recsys.models.ranking import ExplainableRecommender, TrainingData, check_min_pair_support
+
+#: Books whose walks are computed at once: bounds the fit's peak memory to a block of rows of
+#: the book x book product instead of the whole of it.
+WALK_BLOCK_BOOKS = 2048
 
 
 def rp3beta_similarity(
-    matrix: sparse.csr_matrix, *, alpha: float, beta: float, neighbours: int
+    matrix: sparse.csr_matrix,
+    *,
+    alpha: float,
+    beta: float,
+    neighbours: int,
+    min_readers: int = 1,
 ) -> sparse.csr_matrix:
-    """Book x book transition weights of the reader x book `matrix` (loans count once)."""
+    """Book x book transition weights of the reader x book `matrix` (loans count once), each
+    row's `neighbours` strongest kept. A pair fewer than `min_readers` distinct readers borrowed
+    gets no weight, so a walk never reveals what a few readers borrowed together."""
     borrowed = matrix.copy().tocsr()
     borrowed.data[:] = 1.0
     to_books = normalize(borrowed, norm="l1", axis=1)  # reader -> book
@@ -29,12 +40,27 @@ def rp3beta_similarity(
     to_books.data **= alpha
     to_readers.data **= alpha
     readers = np.diff(borrowed.tocsc().indptr).astype(np.float64)
-    damping = np.power(np.maximum(readers, 1.0), -beta)
-    walks = (to_readers @ to_books).tocsr() @ sparse.diags(damping)
-    walks = sparse.csr_matrix(walks)
-    walks.setdiag(0.0)
-    walks.eliminate_zeros()
-    return top_per_row(walks, neighbours).astype(np.float32)
+    damping = sparse.diags(np.power(np.maximum(readers, 1.0), -beta))
+    borrowers = borrowed.T.tocsr()
+
+    def block(start: int) -> sparse.csr_matrix:
+        rows = slice(start, min(start + WALK_BLOCK_BOOKS, borrowed.shape[1]))
+        walks = sparse.csr_matrix((to_readers[rows] @ to_books) @ damping)
+        if min_readers > 1:
+            together = (borrowers[rows] @ borrowed).tocsr()
+            walks = sparse.csr_matrix(walks.multiply(together >= min_readers))
+        walks = walks.tocoo()
+        kept = walks.row + start != walks.col  # no walk back to the book itself
+        walks = sparse.csr_matrix(
+            (walks.data[kept], (walks.row[kept], walks.col[kept])), shape=walks.shape
+        )
+        walks.eliminate_zeros()
+        return top_per_row(walks, neighbours)
+
+    blocks = map_blocks(block, range(0, borrowed.shape[1], WALK_BLOCK_BOOKS))
+    if not blocks:
+        return sparse.csr_matrix((0, 0), dtype=np.float32)
+    return sparse.vstack(blocks, format="csr").astype(np.float32)
 
 
 class RP3betaRecommender(ExplainableRecommender):

@@ -17,6 +17,7 @@ from typing import Any
 
 from recsys.config import Settings
 from recsys.data.dataset import Dataset
+from recsys.evaluation.splits import validation_split
 from recsys.models.base import Recommender
 from recsys.models.registry import build_model, default_model
 from recsys.models.search import search
@@ -42,6 +43,9 @@ BASELINE_GRIDS: dict[str, tuple[str, dict[str, list[Any]]]] = {
     "rp3beta": ("rp3beta", {"alpha": [0.5, 1.0], "beta": [0.0, 0.3, 0.6]}),
     "popularity": ("popularity", {"half_life_days": [30.0, 365.0, None]}),
 }
+
+#: The last share of the training loans every baseline is validated on.
+VALIDATION_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ def tuned_baselines(
     stops starting new points after `budget_seconds`.
     """
     chosen = {}
+    validation = validation_split(train, method="temporal", test_share=VALIDATION_SHARE)
     for label, (name, grid) in grids.items():
         started = time.perf_counter()
         params = build_model(name).get_params()
@@ -79,7 +84,14 @@ def tuned_baselines(
             grid = {**grid, "half_life_days": list(dict.fromkeys([half_life_days, None]))}
         base = {"random_state": seed} if "random_state" in params else {}
         result = search(
-            name, train, grid=grid, base_params=base, budget_seconds=budget_seconds, k=k, seed=seed
+            name,
+            train,
+            grid=grid,
+            base_params=base,
+            budget_seconds=budget_seconds,
+            k=k,
+            seed=seed,
+            validation=validation,
         )
         seconds = time.perf_counter() - started
         chosen[label] = TunedBaseline(

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
+from recsys.models import rp3beta
 from recsys.models.ease import EASERecommender, ease_weights, most_borrowed
 from recsys.models.matrix import top_per_row
 from recsys.models.rp3beta import RP3betaRecommender, rp3beta_similarity
@@ -92,3 +93,19 @@ def test_rp3beta_keeps_its_strongest_neighbours_per_book() -> None:
 def test_rp3beta_refuses_a_neighbour_count_below_one() -> None:
     with pytest.raises(ValueError, match="neighbours must be a positive integer"):
         RP3betaRecommender(neighbours=0)
+
+
+def test_rp3beta_in_blocks_equals_the_whole_product(monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = rp3beta_similarity(LOANS, alpha=0.8, beta=0.4, neighbours=3).toarray()
+    monkeypatch.setattr(rp3beta, "WALK_BLOCK_BOOKS", 1)
+    blocked = rp3beta_similarity(LOANS, alpha=0.8, beta=0.4, neighbours=3).toarray()
+    np.testing.assert_allclose(blocked, whole, rtol=1e-6)
+
+
+def test_rp3beta_leaves_out_pairs_fewer_readers_borrowed_together() -> None:
+    plain = rp3beta_similarity(LOANS, alpha=1.0, beta=0.0, neighbours=10).toarray()
+    private = rp3beta_similarity(LOANS, alpha=1.0, beta=0.0, neighbours=10, min_readers=2)
+    loans = LOANS.toarray()
+    together = loans.T @ loans
+    np.testing.assert_allclose(private.toarray(), np.where(together >= 2, plain, 0.0), rtol=1e-6)
+    assert ((together == 1) & (plain > 0)).any()  # the rule removed something
