@@ -8,14 +8,13 @@ keeps its `neighbours` strongest books, and a reader's score is the sum over the
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from scipy import sparse
 from sklearn.preprocessing import normalize
 
-from recsys.models.matrix import csr_restore, csr_state, dense_product, map_blocks, top_per_row
-from recsys.models.ranking import ExplainableRecommender, TrainingData, check_min_pair_support
+from recsys.models.item_similarity import ItemSimilarityRecommender
+from recsys.models.matrix import map_blocks, top_per_row
+from recsys.models.ranking import TrainingData, check_min_pair_support
 
 #: Books whose walks are computed at once: bounds the fit's peak memory to a block of rows of
 #: the book x book product instead of the whole of it.
@@ -63,7 +62,7 @@ def rp3beta_similarity(
     return sparse.vstack(blocks, format="csr").astype(np.float32)
 
 
-class RP3betaRecommender(ExplainableRecommender):
+class RP3betaRecommender(ItemSimilarityRecommender):
     """Books a random walk from the reader's own books reaches most often, popularity damped."""
 
     name = "rp3beta"
@@ -92,23 +91,3 @@ class RP3betaRecommender(ExplainableRecommender):
         self.similarity_ = rp3beta_similarity(
             data.matrix, alpha=self.alpha, beta=self.beta, neighbours=self.neighbours
         )
-
-    def _scores(
-        self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
-    ) -> np.ndarray:
-        return dense_product(rows, self.similarity_)
-
-    def _pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:
-        forward = np.asarray(self.similarity_[book, others].todense()).ravel()
-        backward = np.asarray(self.similarity_[others, book].todense()).ravel()
-        return np.maximum(forward, backward).astype(np.float64)
-
-    def _contributions(self, row: sparse.csr_matrix, book: int) -> np.ndarray:
-        column = np.asarray(self.similarity_[row.indices, book].todense()).ravel()
-        return row.data.astype(np.float64) * column
-
-    def _model_state(self) -> dict[str, np.ndarray]:
-        return csr_state("similarity", self.similarity_)
-
-    def _restore_model(self, arrays: dict[str, Any]) -> None:
-        self.similarity_ = csr_restore("similarity", arrays)
