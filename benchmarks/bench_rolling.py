@@ -5,7 +5,8 @@ everything before the cut with the catalog as of the cut, testing on the next 10
 first two cuts are the development cuts (where defaults may be chosen), the last two confirm.
 On every cut the default model and the baselines, each tuned on validation carved from that
 cut's training data in the same run (`recsys.tuning.baselines`), list the test readers' next
-books. Shakespeare and Company is judged on a random holdout (20 % of each reader's loans).
+books. Shakespeare and Company is judged on a random holdout (20 % of each reader's loans), its
+baselines validated on a random holdout of the training loans.
 
 Prints per cut NDCG@10, coverage@10, the share of list slots taken by the top 1 % of books and
 recall on books first borrowed in the 90 days before the cut, then the default's lead over the
@@ -109,7 +110,11 @@ def run(name: str, protocol: Protocol, dataset: Dataset, settings: Settings) -> 
 
     def models(train: Dataset) -> dict[str, Recommender]:
         return default_and_tuned_baselines(
-            train, settings, budget_seconds=SEARCH_SECONDS, progress=say
+            train,
+            settings,
+            budget_seconds=SEARCH_SECONDS,
+            validation_method="temporal" if protocol.rolling else "random",
+            progress=say,
         )
 
     if protocol.rolling:

@@ -67,16 +67,21 @@ def tuned_baselines(
     k: int = 10,
     budget_seconds: float = 120.0,
     grids: Mapping[str, tuple[str, dict[str, list[Any]]]] = BASELINE_GRIDS,
+    validation_method: str = "temporal",
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, TunedBaseline]:
     """Every baseline of `grids`, its parameters chosen on validation carved from `train`.
 
     `half_life_days` is the recency weighting the default model gives the readers' loans; each
     collaborative baseline tries it and no weighting on every point of its grid. Each search
-    stops starting new points after `budget_seconds`.
+    stops starting new points after `budget_seconds`. `validation_method` carves the validation
+    the way the evaluation holds out its test (`validation_split`): a baseline validated on the
+    last loans but tested on a random holdout would choose recency it is not judged on.
     """
     chosen = {}
-    validation = validation_split(train, method="temporal", test_share=VALIDATION_SHARE)
+    validation = validation_split(
+        train, method=validation_method, test_share=VALIDATION_SHARE, seed=seed
+    )
     for label, (name, grid) in grids.items():
         started = time.perf_counter()
         params = build_model(name).get_params()
@@ -118,6 +123,7 @@ def default_and_tuned_baselines(
     settings: Settings,
     *,
     budget_seconds: float = 120.0,
+    validation_method: str = "temporal",
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Recommender]:
     """The library's default model (`DEFAULT_LABEL`) and every baseline tuned on `train`'s own
@@ -127,6 +133,7 @@ def default_and_tuned_baselines(
         half_life_days=settings.half_life_days,
         seed=settings.seed,
         budget_seconds=budget_seconds,
+        validation_method=validation_method,
         progress=progress,
     )
     return {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from recsys.config import Settings
 from recsys.models.hybrid import HybridRecommender
 from recsys.tuning.baselines import DEFAULT_LABEL, default_and_tuned_baselines, tuned_baselines
@@ -35,3 +37,18 @@ def test_default_and_tuned_baselines_puts_the_library_default_first() -> None:
     assert isinstance(models[DEFAULT_LABEL], HybridRecommender)
     assert {"als_tuned", "knn_cosine", "knn_bm25", "ease", "rp3beta", "popularity"} <= set(models)
     assert models["als_tuned"].get_params()["half_life_days"] in (90.0, None)
+
+
+def test_baselines_validate_on_a_random_holdout_when_asked() -> None:
+    library = make_library()
+    grids = {"ease": ("ease", {"l2": [10.0]})}
+    temporal = tuned_baselines(library, half_life_days=None, seed=3, grids=grids)
+    random = tuned_baselines(
+        library, half_life_days=None, seed=3, grids=grids, validation_method="random"
+    )
+    assert temporal["ease"].validation_ndcg != random["ease"].validation_ndcg
+
+
+def test_baselines_refuse_an_unknown_validation_method() -> None:
+    with pytest.raises(ValueError, match="method must be one of 'temporal', 'leave-last'"):
+        tuned_baselines(make_library(), half_life_days=None, seed=3, validation_method="weekly")
