@@ -13,6 +13,7 @@ import traceback
 BENCHMARKS = (
     "bench_ingest",
     "bench_quality",
+    "bench_rolling",
     "bench_book_lists",
     "bench_training",
     "bench_scale",

@@ -68,6 +68,21 @@ def segment_bars(table: pd.DataFrame, *, metric: str, segment: str, title: str) 
     return figure
 
 
+def per_cut_lines(table: pd.DataFrame, *, metric: str, title: str) -> Figure:
+    """One line per model (columns of `table`) over the cuts (rows, in time order)."""
+    figure = Figure(figsize=(7.5, 4.5), layout="constrained")
+    axes = figure.subplots()
+    positions = np.arange(len(table.index))
+    for model in table.columns:
+        axes.plot(positions, table[model].to_numpy(dtype=float), marker="o", label=str(model))
+    axes.set_xticks(positions, [str(cut) for cut in table.index], fontsize="small")
+    axes.set_xlabel("cut (training ends at the date; development cuts first)")
+    axes.set_ylabel(metric)
+    axes.set_title(title)
+    axes.legend(title="model", fontsize="small")
+    return figure
+
+
 def save(figure: Figure, path: Path) -> Path:
     """Write `figure` as a PNG (creating the folder)."""
     path.parent.mkdir(parents=True, exist_ok=True)

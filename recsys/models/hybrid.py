@@ -1,6 +1,6 @@
 """The default recommender a library gets without tuning anything by hand.
 
-Six signals, each put on one scale per reader (`PART_SCALES`: by its best score, or by the mean of
+Seven signals, each put on one scale per reader (`PART_SCALES`: by its best score, or by the mean of
 its ten best scores among books new to the reader), are blended:
 
 - ``als``: implicit's ALS factors (broad taste), trained on recency-decayed loans;
@@ -9,9 +9,12 @@ its ten best scores among books new to the reader), are blended:
 - ``sequence``: what readers borrowed *after* the reader's books (courses, curricula, series);
 - ``content``: catalog similarity (subjects, author, title), the only signal for new books;
 - ``popularity``: recent popularity, a prior (off by default: it narrows catalog coverage;
-  popularity still orders ties and serves readers the model does not know).
+  popularity still orders ties and serves readers the model does not know);
+- ``walks``: random walks book -> reader -> book with the destination's popularity damped
+  (RP3beta, `recsys.models.rp3beta`): co-borrowing in which a heavy reader's pairs count less,
+  the strongest single baseline on some logs.
 
-Every list is k-anonymous (`min_pair_support`, k): the four collaborative parts start only from
+Every list is k-anonymous (`min_pair_support`, k): the five collaborative parts start only from
 the reader's books that at least k readers borrowed and reach only such books, and each link
 they use rests on at least k distinct readers (borrowing in order, reader neighbours who borrowed
 the book; a rarely borrowed book has no ALS factors). A book fewer than k readers borrowed is
@@ -65,14 +68,16 @@ from recsys.models.ranking import (
     batch_readers,
     check_min_pair_support,
 )
+from recsys.models.rp3beta import rp3beta_similarity
 from recsys.models.sequence import sequence_matrix
 from recsys.models.top import largest, largest_per_row
 from recsys.models.weighting import event_weights
 from recsys.tuning.blend import Blend, Shortlists, tune_blend
 from recsys.tuning.validation import blend_validation
 
-COMPONENTS = ("als", "readers", "neighbours", "sequence", "content", "popularity")
-#: Chosen on two real loan logs (Swiss university loans, Lib-SibGMU), the same for both.
+COMPONENTS = ("als", "readers", "neighbours", "sequence", "content", "popularity", "walks")
+#: Chosen on two real loan logs (Swiss university loans, Lib-SibGMU), the same for both; the
+#: walks' weight on the development cuts of the rolling protocol (`docs/quality.md`).
 DEFAULT_WEIGHTS = {
     "als": 1.0,
     "readers": 0.5,
@@ -80,7 +85,13 @@ DEFAULT_WEIGHTS = {
     "sequence": 0.3,
     "content": 1.5,
     "popularity": 0.0,
+    "walks": 1.0,
 }
+#: The walks part's RP3beta: plain transition probabilities, the destination's readers damped
+#: by a square root, each book's strongest walks kept.
+WALK_ALPHA = 1.0
+WALK_BETA = 0.5
+WALK_NEIGHBOURS = 200
 #: Each list's first books are the blend's best before the popularity penalty, which reorders
 #: only the rest: a reader's strongest matches (often the course books all their cohort borrows)
 #: stay first, and the penalty widens the tail.
@@ -222,6 +233,13 @@ class HybridRecommender(WarmStartable):
             data.dataset.interactions,
             data.pairs,
             window=self.sequence_window,
+            min_readers=self.min_pair_support,
+        )
+        self.walks_ = rp3beta_similarity(
+            keep_columns(data.matrix, supported),
+            alpha=WALK_ALPHA,
+            beta=WALK_BETA,
+            neighbours=WALK_NEIGHBOURS,
             min_readers=self.min_pair_support,
         )
         self.recent_popularity_ = np.asarray(
@@ -382,6 +400,8 @@ class HybridRecommender(WarmStartable):
                 scores = after + dense_product(collaborative, self.sequence_t_)
             elif part == "sequence":  # the last part to use `after`: scaled in place
                 scores = after
+            elif part == "walks":
+                scores = dense_product(collaborative, self.walks_)
             else:
                 scores = content_scores(self.content_, rows)
             scores = _scale_rows(scores)
@@ -539,6 +559,7 @@ class HybridRecommender(WarmStartable):
     def _model_state(self) -> dict[str, np.ndarray]:
         return {
             **csr_state("sequence", self.sequence_),
+            **csr_state("walks", self.walks_),
             "user_factors": self.als_.user_factors,
             "item_factors": self.als_.item_factors,
             "recent_popularity": self.recent_popularity_,
@@ -553,7 +574,13 @@ class HybridRecommender(WarmStartable):
         self.als_.user_factors = arrays["user_factors"]
         self.als_.item_factors = arrays["item_factors"]
         self.recent_popularity_ = arrays["recent_popularity"]
-        self.weights_ = arrays["weights"]
+        # models saved before the walks part had no walks: their blend gives it no weight
+        if "walks.data" in arrays:
+            self.walks_ = csr_restore("walks", arrays)
+        else:
+            self.walks_ = sparse.csr_matrix(self.sequence_.shape, dtype=np.float32)
+        missing = len(COMPONENTS) - len(arrays["weights"])
+        self.weights_ = np.concatenate([arrays["weights"], np.zeros(missing)])
         self.penalty_ = arrays["penalty"]
         # models saved before the part scale was chosen scaled by the maximum
         scale = arrays["part_scale"][0] if "part_scale" in arrays else 0

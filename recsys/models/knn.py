@@ -6,14 +6,12 @@ fold-in is free: new loans (recency-weighted) simply join the sum.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from implicit.nearest_neighbours import ItemItemRecommender, bm25_weight, normalize
 from scipy import sparse
 
-from recsys.models.matrix import csr_restore, csr_state, dense_product
-from recsys.models.ranking import ExplainableRecommender, TrainingData, check_min_pair_support
+from recsys.models.item_similarity import ItemSimilarityRecommender
+from recsys.models.ranking import TrainingData, check_min_pair_support
 
 SIMILARITIES = ("cosine", "bm25")
 
@@ -37,7 +35,7 @@ def item_similarity(
     return similarity_matrix
 
 
-class ItemKNNRecommender(ExplainableRecommender):
+class ItemKNNRecommender(ItemSimilarityRecommender):
     """Books borrowed by the same readers as the reader's own books."""
 
     name = "knn"
@@ -70,23 +68,3 @@ class ItemKNNRecommender(ExplainableRecommender):
             bm25_k1=self.bm25_k1,
             bm25_b=self.bm25_b,
         )
-
-    def _scores(
-        self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
-    ) -> np.ndarray:
-        return dense_product(rows, self.similarity_).astype(np.float64)
-
-    def _pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:
-        forward = np.asarray(self.similarity_[book, others].todense()).ravel()
-        backward = np.asarray(self.similarity_[others, book].todense()).ravel()
-        return np.maximum(forward, backward).astype(np.float64)
-
-    def _contributions(self, row: sparse.csr_matrix, book: int) -> np.ndarray:
-        column = np.asarray(self.similarity_[row.indices, book].todense()).ravel()
-        return row.data.astype(np.float64) * column
-
-    def _model_state(self) -> dict[str, np.ndarray]:
-        return csr_state("similarity", self.similarity_)
-
-    def _restore_model(self, arrays: dict[str, Any]) -> None:
-        self.similarity_ = csr_restore("similarity", arrays)

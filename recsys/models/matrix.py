@@ -191,3 +191,21 @@ def keep_columns(matrix: sparse.csr_matrix, columns: np.ndarray) -> sparse.csr_m
     kept.data[~columns[kept.indices]] = 0
     kept.eliminate_zeros()
     return kept
+
+
+def top_per_row(matrix: sparse.csr_matrix, n: int) -> sparse.csr_matrix:
+    """`matrix` with only the `n` largest entries of each row kept (ties: lower column)."""
+    matrix = matrix.tocsr()
+    matrix.sort_indices()
+    lengths = np.diff(matrix.indptr)
+    row = np.repeat(np.arange(matrix.shape[0]), lengths)
+    order = np.lexsort((matrix.indices, -matrix.data, row))
+    rank = np.arange(len(order)) - np.repeat(matrix.indptr[:-1], lengths)
+    keep = np.zeros(len(order), dtype=bool)
+    keep[order[rank < n]] = True
+    kept = sparse.csr_matrix(
+        (matrix.data[keep], matrix.indices[keep], np.r_[0, np.cumsum(np.minimum(lengths, n))]),
+        shape=matrix.shape,
+    )
+    kept.sort_indices()
+    return kept

@@ -13,9 +13,11 @@ from recsys.models.als import ALSRecommender, PlainALSRecommender
 from recsys.models.base import PARAMS_FILE, Recommender
 from recsys.models.bpr import BPRRecommender
 from recsys.models.content import ContentRecommender
+from recsys.models.ease import EASERecommender
 from recsys.models.hybrid import HybridRecommender
 from recsys.models.knn import ItemKNNRecommender
 from recsys.models.popularity import PopularityRecommender
+from recsys.models.rp3beta import RP3betaRecommender
 
 MODELS: dict[str, type[Recommender]] = {
     model.name: model
@@ -25,6 +27,8 @@ MODELS: dict[str, type[Recommender]] = {
         PlainALSRecommender,
         BPRRecommender,
         ItemKNNRecommender,
+        EASERecommender,
+        RP3betaRecommender,
         PopularityRecommender,
         ContentRecommender,
         SparkALSRecommender,

@@ -19,7 +19,7 @@ import pandas as pd
 
 from recsys.data.dataset import Dataset
 from recsys.evaluation.evaluate import evaluate_recommendations, recommend_in_batches
-from recsys.evaluation.splits import validation_split
+from recsys.evaluation.splits import Split, validation_split
 from recsys.models.base import check_k
 from recsys.models.registry import build_model
 
@@ -83,18 +83,21 @@ def search(
     k: int = 10,
     test_share: float = 0.1,
     seed: int = 42,
+    validation: Split | None = None,
 ) -> SearchResult:
     """Evaluate candidates of model `name` until the budget is spent; return the best.
 
     The first candidate is always evaluated (even past the budget); later ones are started only
     while time remains. `base_params` are shared by every candidate (for example a seed).
+    `validation`, if given, is the split of `train` to score on (`validation_split`), so that
+    several searches on one training set carve it once.
     """
     k = check_k(k)
     if not budget_seconds > 0:
         raise ValueError(f"budget_seconds must be positive; got {budget_seconds!r}")
     grid = DEFAULT_GRIDS.get(name, {}) if grid is None else grid
     points = candidates(grid, method=method, n_iter=n_iter, seed=seed) or [{}]
-    split = validation_split(train, method="temporal", test_share=test_share)
+    split = validation or validation_split(train, method="temporal", test_share=test_share)
     readers = list(split.test_readers)
     metric = f"ndcg@{k}"
     started = time.perf_counter()

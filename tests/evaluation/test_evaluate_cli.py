@@ -99,7 +99,7 @@ def test_evaluate_book_lists_scores_pages_beside_the_baselines(
     store: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = store / "pages"
-    code = main(["evaluate", "--book-lists", "--cuts", "2", "--k", "5", "--out", str(out)])
+    code = main(["evaluate", "--book-lists", "--cuts", "4", "--k", "5", "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0
     for method in ("hybrid (served list)", "co-borrowing, no threshold", "catalog only"):
@@ -115,3 +115,38 @@ def test_evaluate_book_lists_refuses_more_cuts_than_the_loans_allow(
 ) -> None:
     assert main(["evaluate", "--book-lists", "--cuts", "5000"]) == 1
     assert "--book-lists: rolling_cuts needs at least 10000 loan events" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_evaluate_rolling_protocol_prints_each_cut_and_the_lead(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = store / "rolling"
+    code = main(
+        ["evaluate", "--protocol", "rolling", "--search-seconds", "0.01", "--out", str(out)]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert printed.count("[development]") == 2 and printed.count("[confirmation]") == 2
+    assert "default / best baseline" in printed
+    document = json.loads((out / "rolling.json").read_text())
+    assert [cut["role"] for cut in document["cuts"]] == [
+        "development",
+        "development",
+        "confirmation",
+        "confirmation",
+    ]
+    models = set(document["cuts"][0]["models"])
+    assert {"default", "als_tuned", "knn_cosine", "knn_bm25", "ease", "rp3beta"} <= models
+    assert set(document["lead"]["per_cut"]) == {cut["name"] for cut in document["cuts"]}
+
+
+def test_evaluate_rolling_refuses_models_and_too_few_cuts(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["evaluate", "--protocol", "rolling", "--models", "knn"]) == 1
+    assert "--models applies to --protocol holdout" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        main(["evaluate", "--protocol", "rolling", "--cuts", "3"])
+    assert stopped.value.code == 2
+    assert "must be at least 4; got 3" in capsys.readouterr().err

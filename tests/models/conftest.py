@@ -18,6 +18,8 @@ FAST_PARAMS: dict[str, dict[str, object]] = {
     "als_default": {"factors": 2, "random_state": 0},
     "bpr": {"factors": 2, "iterations": 500, "learning_rate": 0.1, "random_state": 0},
     "knn": {},
+    "ease": {"l2": 1.0},
+    "rp3beta": {},
     "hybrid": {"factors": 2, "iterations": 20, "random_state": 0},
     "popularity": {},
     "content": {},
