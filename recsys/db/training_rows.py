@@ -1,10 +1,14 @@
 """The stored rows that may train models, as SQL statements the Spark engine reads directly.
 
 The same rows as `recsys.consent.load_training_dataset` (loans, renewals, holds, and views of
-logged-in readers; ids no longer than the store allows), with the consent rule written into the
-statement, so that a reader who may not contribute never leaves the database: in ``opt-out``
-mode every reader but those recorded with ``consented = false``, in ``opt-in`` mode only those
-recorded with ``consented = true``. Times are Unix seconds. Each statement also selects its
+logged-in readers; ids no longer than the store allows), with the readers' choices and the
+consent rule written into the statement, so that nothing a reader withheld leaves the database:
+a (reader, book) the reader excluded from what feeds their suggestions is left out, and a reader
+contributes under their consent mode (`recsys.consent.ConsentRule`: the minors' mode for a
+category marked as minors, the general mode otherwise): in ``opt-out`` mode unless recorded with
+``consented = false``, in ``opt-in`` mode only when recorded with ``consented = true``; minors
+not at all with ``RECSYS_SEPARATE_MINORS``. Readers' feedback is not read here: the Spark engine
+learns from loans and views only. Times are Unix seconds. Each statement also selects its
 table's integer key as ``row_id``, by which Spark's JDBC reader splits the reading.
 """
 
@@ -12,12 +16,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, false, func, literal, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    Table,
+    and_,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
 
 from recsys.columns import Columns as C
 from recsys.columns import Events
+from recsys.config import Settings
+from recsys.consent import ConsentMode, ConsentRule
 from recsys.db.queries import _ids_fit
-from recsys.db.tables import consent, loans, views
+from recsys.db.tables import consent, loans, reader_categories, reader_exclusions, views
 
 ROW_ID = "row_id"
 SECONDS = "seconds"
@@ -25,8 +44,10 @@ SECONDS = "seconds"
 COLUMNS = (ROW_ID, C.READER_ID, C.BOOK_ID, C.EVENT, SECONDS, C.LIBRARY_ID)
 
 
-def training_statements(consent_mode: str) -> dict[str, Select[Any]]:
+def training_statements(settings: Settings) -> dict[str, Select[Any]]:
     """``{"loans": ..., "views": ...}``: the rows of each table that may train models."""
+    rule = ConsentRule.of(settings)
+    separate = settings.separate_minors
     return {
         "loans": select(
             loans.c.loan_id.label(ROW_ID),
@@ -35,7 +56,7 @@ def training_statements(consent_mode: str) -> dict[str, Select[Any]]:
             loans.c.event,
             loans.c.borrowed_at.label(SECONDS),
             loans.c.library_id,
-        ).where(*_ids_fit(loans), _may_contribute(loans.c.reader_id, consent_mode)),
+        ).where(*_ids_fit(loans), *_chosen(loans, rule, separate_minors=separate)),
         "views": select(
             views.c.view_id.label(ROW_ID),
             views.c.reader_id,
@@ -46,14 +67,38 @@ def training_statements(consent_mode: str) -> dict[str, Select[Any]]:
         ).where(
             views.c.reader_id.is_not(None),
             *_ids_fit(views),
-            _may_contribute(views.c.reader_id, consent_mode),
+            *_chosen(views, rule, separate_minors=separate),
         ),
     }
 
 
-def _may_contribute(reader: Any, consent_mode: str) -> ColumnElement[bool]:
-    """`recsys.consent.allowed` as a condition on a table's reader column."""
-    if consent_mode == "opt-in":
+def _chosen(table: Table, rule: ConsentRule, *, separate_minors: bool) -> list[ColumnElement[bool]]:
+    """The rows' reader may contribute and did not exclude the row's book."""
+    excluded = exists().where(
+        reader_exclusions.c.reader_id == table.c.reader_id,
+        reader_exclusions.c.book_id == table.c.book_id,
+    )
+    return [~excluded, _may_contribute(table.c.reader_id, rule, separate_minors=separate_minors)]
+
+
+def _may_contribute(
+    reader: Any, rule: ConsentRule, *, separate_minors: bool
+) -> ColumnElement[bool]:
+    """`recsys.consent.ConsentRule.allows` as a condition on a table's reader column."""
+    if not rule.minors:
+        return _answer_allows(reader, rule.mode)
+    minors = select(reader_categories.c.reader_id).where(
+        reader_categories.c.category.in_(sorted(rule.minors))
+    )
+    adults = and_(reader.not_in(minors), _answer_allows(reader, rule.mode))
+    if separate_minors:
+        return adults
+    return or_(adults, and_(reader.in_(minors), _answer_allows(reader, rule.minors_mode)))
+
+
+def _answer_allows(reader: Any, mode: ConsentMode) -> ColumnElement[bool]:
+    """`recsys.consent.allowed` in SQL: opt-in needs a recorded yes, opt-out only no recorded no."""
+    if mode == "opt-in":
         agreed = select(consent.c.reader_id).where(consent.c.consented.is_(true()))
         return reader.in_(agreed)
     refused = select(consent.c.reader_id).where(consent.c.consented.is_(false()))

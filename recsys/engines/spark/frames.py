@@ -81,7 +81,7 @@ def write_store_snapshot(engine: Engine, settings: Settings, path: Path) -> int:
     many rows were written."""
     path.mkdir(parents=True, exist_ok=True)
     written = 0
-    for name, statement in training_statements(settings.consent_mode).items():
+    for name, statement in training_statements(settings).items():
         with (
             pq.ParquetWriter(path / f"{name}.parquet", SCHEMA) as writer,
             engine.connect() as connection,
@@ -128,7 +128,7 @@ def _read_jdbc(spark: SparkSession, settings: Settings, engine: Engine) -> DataF
     url = make_url(settings.resolved_database_url)
     address = jdbc_address(url)
     frames = []
-    for statement in training_statements(settings.consent_mode).values():
+    for statement in training_statements(settings).values():
         bounds = row_id_bounds(engine, statement)
         if bounds is None:
             continue
