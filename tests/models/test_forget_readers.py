@@ -15,8 +15,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from scipy import sparse
 
+from recsys.array_files import load_arrays
 from recsys.columns import Columns as C
-from recsys.models.base import Recommender
+from recsys.models.base import ARRAYS_DIR, Recommender
 from recsys.models.matrix import IdMap
 from recsys.models.registry import MODELS, build_model, load_model
 from tests.models.conftest import FAST_PARAMS, block_readers, checkerboard
@@ -51,8 +52,7 @@ def _arrays(model: Recommender) -> dict[str, np.ndarray]:
     """The saved arrays, id maps (stored as UTF-8 text and ends) read back as one id array."""
     with tempfile.TemporaryDirectory() as folder:
         model.save(Path(folder))
-        with np.load(Path(folder) / f"{model.name}.npz", allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+        arrays = {k: np.array(v) for k, v in load_arrays(Path(folder) / ARRAYS_DIR).items()}
     for key in [k for k in arrays if k.endswith(".utf8")]:
         prefix = key.removesuffix(".utf8")
         arrays[prefix] = IdMap.from_state(prefix, arrays).ids
@@ -71,6 +71,16 @@ def _per_reader(arrays: dict[str, np.ndarray], keys: set[str]) -> dict[str, np.n
         else:
             found[key] = arrays[key]
     return found
+
+
+def _reader_column_keys(arrays: dict[str, np.ndarray], n_readers: int) -> set[str]:
+    """The saved sparse matrices with one column per training reader (a transpose kept with the
+    model so that loading it costs no transposing)."""
+    return {
+        _prefix(key)
+        for key, value in arrays.items()
+        if key.endswith(".shape") and value[1] == n_readers and value[0] != n_readers
+    }
 
 
 def _prefix(key: str) -> str:
@@ -146,7 +156,11 @@ def test_forgotten_readers_leave_nothing_and_change_nothing_else(
     old_rows, new_rows = _per_reader(before, per_reader), _per_reader(after, per_reader)
     for key, values in new_rows.items():
         np.testing.assert_array_equal(values, old_rows[key][rows], err_msg=f"{name} {key}")
-    others = {key for key in before if _prefix(key) not in per_reader}
+    per_column = _reader_column_keys(before, len(ids)) - per_reader  # saved transposes
+    old_columns, new_columns = _per_reader(before, per_column), _per_reader(after, per_column)
+    for key, values in new_columns.items():
+        np.testing.assert_array_equal(values.T, old_columns[key].T[rows], err_msg=f"{name} {key}")
+    others = {key for key in before if _prefix(key) not in per_reader | per_column}
     assert others and after.keys() == before.keys()
     for key in others:
         expected = before[key].copy()

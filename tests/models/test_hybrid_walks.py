@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from recsys.array_files import load_arrays, save_arrays
+from recsys.models.base import ARRAYS_DIR
 from recsys.models.hybrid import COMPONENTS, HybridRecommender
 from tests.models.conftest import FAST_PARAMS, block_books, block_readers, checkerboard
 
@@ -23,12 +25,14 @@ def test_the_walks_part_alone_recommends_from_the_readers_block() -> None:
 def test_a_bundle_saved_before_the_walks_part_loads_without_it(tmp_path: Path) -> None:
     model = HybridRecommender(**FAST_PARAMS["hybrid"]).fit(checkerboard())  # type: ignore[arg-type]
     model.save(tmp_path)
-    path = tmp_path / "hybrid.npz"
-    with np.load(path, allow_pickle=False) as stored:
-        arrays = {key: stored[key] for key in stored.files if not key.startswith("model.walks.")}
+    folder = tmp_path / ARRAYS_DIR
+    arrays = {
+        key: np.array(value)
+        for key, value in load_arrays(folder).items()
+        if not key.startswith("model.walks.")
+    }
     arrays["model.weights"] = arrays["model.weights"][: COMPONENTS.index("walks")]
-    with path.open("wb") as handle:
-        np.savez(handle, **arrays)
+    save_arrays(folder, arrays)  # removes the walks part's files
     loaded = HybridRecommender.load(tmp_path)
     assert loaded.blend["walks"] == 0.0
     assert loaded.walks_.shape == model.walks_.shape and loaded.walks_.nnz == 0

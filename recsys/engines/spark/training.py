@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from scipy import sparse
 
 from recsys.columns import Columns as C
-from recsys.columns import Events
+from recsys.columns import Events, Feedback
 from recsys.models.matrix import IdMap
 from recsys.models.weighting import SECONDS_PER_DAY, check_event_weights
 
@@ -127,7 +127,7 @@ def learn(
         ),
         scratch / "books",
     )
-    events = interactions.join(F.broadcast(book_table), C.BOOK_ID)
+    events = _without_dismissed(interactions.join(F.broadcast(book_table), C.BOOK_ID))
     reference = _reference_time(events, params.event_weights)
     pooled = events.where(F.col(C.READER_ID).isNotNull())
     if params.pool_libraries is not None:
@@ -186,6 +186,19 @@ def learn(
         links=links,
         sequence=sequence,
     )
+
+
+def _without_dismissed(events: DataFrame) -> DataFrame:
+    """Every event of a (reader, book) the reader said they are not interested in goes, as in the
+    implicit engine's `Pairs`: such a pair is no signal, whatever else the reader did."""
+    from pyspark.sql import functions as F
+
+    dismissed = (
+        events.where(F.col(C.EVENT) == Feedback.NOT_INTERESTED)
+        .select(C.READER_ID, C.BOOK_ID)
+        .distinct()
+    )
+    return events.join(F.broadcast(dismissed), [C.READER_ID, C.BOOK_ID], "left_anti")
 
 
 def _reference_time(events: DataFrame, event_weights: Mapping[str, float] | None) -> float | None:
