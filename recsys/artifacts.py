@@ -46,7 +46,7 @@ import pandas as pd
 
 from recsys.array_files import load_arrays, save_arrays
 from recsys.columns import Columns as C
-from recsys.data.dataset import CATALOG_COLUMNS, HOLDINGS_COLUMNS
+from recsys.data.dataset import CATALOG_COLUMNS, HOLDINGS_COLUMNS, SERVED_CATALOG_COLUMNS
 from recsys.exceptions import BundleIntegrityError, ErasurePendingError, ModelNotFoundError
 from recsys.models.base import ARRAYS_DIR, Recommender
 
@@ -136,7 +136,7 @@ def save_bundle(
     model.save(path / MODEL_DIR)
     if lists:
         save_arrays(path / LISTS_DIR, lists)
-    catalog_rows = _write_snapshot(catalog, CATALOG_COLUMNS, path / CATALOG_FILE)
+    catalog_rows = _write_snapshot(catalog, SERVED_CATALOG_COLUMNS, path / CATALOG_FILE)
     holdings_rows = _write_snapshot(holdings, HOLDINGS_COLUMNS, path / HOLDINGS_FILE)
     files = {rel: _file_entry(path / rel) for rel in _bundle_files(path)}
     manifest = {

@@ -28,6 +28,9 @@ CATALOG_COLUMNS = (
     C.WORK_ID,
     C.FORMAT,
 )
+#: The catalog a model's bundle carries: the stored columns and each record's numbered series
+#: (from its stored evidence, `recsys.db.queries.load_catalog`; a bundle made before has none).
+SERVED_CATALOG_COLUMNS = (*CATALOG_COLUMNS, C.SERIES)
 HOLDINGS_COLUMNS = (C.BOOK_ID, C.LIBRARY_ID, C.COPIES, C.AVAILABLE)
 
 

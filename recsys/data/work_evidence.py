@@ -214,6 +214,14 @@ def series_marks(series: object) -> dict[str, str]:
     return {name: number for name, _, number in pairs if name and number}
 
 
+def series_statements(series: object) -> str | None:
+    """A stored ``series_key`` in the catalog's ``series`` form ("name<TAB>number" lines, the
+    names folded), or None."""
+    marks = series_marks(series)
+    lines = (f"{name}{SERIES_NUMBER_SEPARATOR}{number}" for name, number in marks.items())
+    return SERIES_SEPARATOR.join(lines) or None
+
+
 def identifier_tokens(identifiers: object) -> Iterator[tuple[str, bool]]:
     """Each identifier of a stored ``identifiers`` value, with whether the record names it as
     another edition's (776) rather than its own."""

@@ -43,7 +43,7 @@ from recsys.db.tables import (
     reader_feedback,
     views,
 )
-from recsys.db.works import effective_works
+from recsys.db.works import effective_works, record_series
 
 READ_CHUNK_ROWS = 500_000
 SECONDS_PER_DAY = 86_400
@@ -92,7 +92,7 @@ def reader_history(engine: Engine, *, reader_id: str) -> pd.DataFrame:
 
 
 def load_catalog(engine: Engine) -> pd.DataFrame:
-    """The catalog with the canonical columns; ``year`` as nullable Int64.
+    """The catalog with the canonical columns and ``series``; ``year`` as nullable Int64.
 
     ``work_id`` is each record's effective work (`recsys.db.works.effective_works`: a
     librarian's split or merge, else the catalog's own ``work_id``, else the work derived from
@@ -108,6 +108,9 @@ def load_catalog(engine: Engine) -> pd.DataFrame:
     frame[C.YEAR] = frame[C.YEAR].astype("Int64")
     work = effective_works(engine).set_index(C.BOOK_ID)[C.WORK_ID]
     frame[C.WORK_ID] = frame[C.BOOK_ID].map(work).astype(object)
+    # a MARC catalog's numbered series (490/830) live in the records' stored evidence
+    series = frame[C.BOOK_ID].map(record_series(engine)).astype(object)
+    frame[C.SERIES] = series.where(series.notna(), None)
     return frame
 
 

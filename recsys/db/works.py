@@ -29,7 +29,7 @@ from sqlalchemy import (
 
 from recsys.columns import Columns as C
 from recsys.data import works
-from recsys.data.work_evidence import EVIDENCE_COLUMNS, record_evidence
+from recsys.data.work_evidence import EVIDENCE_COLUMNS, record_evidence, series_statements
 from recsys.data.works_report import WorksReport, works_report
 from recsys.db.tables import book_works, catalog, work_overrides
 from recsys.display import readable
@@ -148,6 +148,21 @@ def load_report(engine: Engine) -> WorksReport:
 def effective_works(engine: Engine) -> pd.DataFrame:
     """``[book_id, work_id, source]``: each record's work (`recsys.data.works.resolve_works`)."""
     return works.resolve_works(load_sources(engine))
+
+
+def record_series(engine: Engine) -> pd.Series:
+    """Each record's numbered series from its stored evidence, by ``book_id``, in the catalog's
+    ``series`` form (`recsys.data.work_evidence.series_statements`); records without are absent."""
+    query = select(book_works.c.book_id, book_works.c.series_key).where(
+        book_works.c.series_key.is_not(None)
+    )
+    with engine.connect() as connection:
+        frame = _read(connection, query, [C.BOOK_ID, C.SERIES_KEY])
+    return pd.Series(
+        [series_statements(s) for s in frame[C.SERIES_KEY].tolist()],
+        index=frame[C.BOOK_ID].tolist(),
+        dtype=object,
+    )
 
 
 def work_of(engine: Engine, *, book_id: str) -> pd.DataFrame:

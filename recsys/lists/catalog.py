@@ -1,4 +1,4 @@
-"""The served catalog: list filters, works and their records, holdings.
+"""The served catalog: list filters, works and their records, series, holdings.
 
 `CatalogIndex` is built once per served model from the bundle's catalog and holdings snapshots.
 It answers eligibility masks (cached per filter combination), the records of works (editions,
@@ -18,6 +18,7 @@ import pandas as pd
 
 from recsys.columns import Columns as C
 from recsys.display import clean_author, clean_title
+from recsys.lists.series import SeriesIndex
 
 MASK_CACHE_SIZE = 256
 #: Catalog format of a book-club kit: several copies lent together.
@@ -78,6 +79,7 @@ class CatalogIndex:
         self.titles: list[str | None] = [clean_title(t) for t in _texts(catalog, C.TITLE)]
         self.authors: list[str | None] = [clean_author(a) for a in _texts(catalog, C.AUTHOR)]
         self.subjects: list[str | None] = _texts(catalog, C.SUBJECTS)
+        self.series = SeriesIndex(_texts(catalog, C.SERIES), self.authors)
         self._audience = _folded(catalog, C.AUDIENCE)
         self._format = _folded(catalog, C.FORMAT)
         self._language = _folded(catalog, C.LANGUAGE)

@@ -3,7 +3,8 @@
     request -> candidates -> filter -> curate -> pad -> explain         (render: `render.py`)
 
 - **candidates**: the model's ranked books for the request: a reader's precomputed list (or the
-  model itself, for loans newer than it), a book's per-book list, the per-book lists of a
+  model itself, for loans newer than it), a book's per-book list after the other volumes of its
+  series (`_series_first`), the per-book lists of a
   session's books summed, the popular counts;
 - **filter** (`allowed`): the catalog filters and `exclude`; every record of the works the reader
   (or the session, or the book's page) already has, and of those the reader withheld (not
@@ -185,7 +186,8 @@ def non_personal_list(
 def book_list(
     served: ServedModel, curation: CurationSet, *, book_id: str, query: ListQuery
 ) -> RankedList:
-    """Books whose readers also borrowed `book_id` (the caller checks it is in the catalog)."""
+    """Books whose readers also borrowed `book_id`, after the other volumes of its series (the
+    caller checks it is in the catalog)."""
     k, scope = query.k, _scope(query.filters)
     catalog = served.catalog
     position = catalog.position[book_id]
@@ -199,9 +201,12 @@ def book_list(
         )
         positions, scores = _frame_positions(served, frame, C.SIMILAR_BOOK_ID)
         draft = _shown(served, _Draft.of(positions, scores), eligible, query.filters, None)
+    draft, in_series = _series_first(served, position, draft, eligible, query.filters)
     strategy = FALLBACK_POPULAR
     if len(row) > 0:
         strategy = COLLABORATIVE if served.model.linked_by_readers(book_id) else CONTENT
+    elif in_series:
+        strategy = CONTENT
     draft = curate(served, curation, draft, eligible, scope, k, anchor=position)
     draft = replace(draft, reasons=_book_reasons(served, position, draft))
     if len(draft) < k:
@@ -429,6 +434,35 @@ def curate(
         scores.insert(slot, scores[slot - 1] if 0 < slot <= len(scores) else 0.0)
         reasons.insert(slot, pin.reason)
     return _Draft(np.asarray(positions, dtype=np.int64), np.asarray(scores), reasons).head(k)
+
+
+def _series_first(
+    served: ServedModel, position: int, draft: _Draft, eligible: np.ndarray, filters: ListFilters
+) -> tuple[_Draft, bool]:
+    """The other volumes of the series of the book at `position` lead its page: the next volume,
+    then the rest of the series (`SeriesIndex.volumes`), with their reasons and scores above the
+    candidates' (a librarian's bury factor or pin still outranks them); the candidates follow,
+    without those works. Also whether the page has a volume to show."""
+    volumes = served.catalog.series.volumes(position)
+    if len(volumes) == 0:
+        return draft, False
+    title = _title(served, position)
+    positions = np.concatenate([volumes.following, volumes.others])
+    reasons = [f"next in the series after {title}"] * len(volumes.following)
+    reasons += [f"same series as {title}"] * len(volumes.others)
+    top = max(float(draft.scores.max()), 0.0) if len(draft) else 0.0
+    scores = top + np.arange(len(positions), 0, -1, dtype=np.float64)
+    series = _shown(served, _Draft(positions, scores, reasons), eligible, filters, None)
+    if len(series) == 0:
+        return draft, False
+    works = served.catalog.works
+    rest = ~np.isin(works[draft.positions], works[series.positions])
+    kept = [r for r, keep in zip(draft.reasons, rest, strict=True) if keep]
+    return _Draft(
+        np.concatenate([series.positions, draft.positions[rest]]),
+        np.concatenate([series.scores, draft.scores[rest]]),
+        [*series.reasons, *kept],
+    ), True
 
 
 def _shown(

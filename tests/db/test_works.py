@@ -176,3 +176,22 @@ def test_the_nightly_ingest_step_derives_works_for_a_catalog_stored_before_them(
     steps.ingest(settings, steps.RunContext(new_run_id(), engine))
     assert stored.ungrouped_records(engine) == 0
     assert len(set(_works(engine).values())) == 1
+
+
+def test_the_loaded_catalog_carries_each_marc_records_numbered_series(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "catalog.mrc"
+    records = [
+        marc_record("a1", "Astérix le Gaulois /", author="Goscinny", series=[("Astérix", "1")]),
+        marc_record("a2", "La serpe d'or /", author="Goscinny", traced_series=[("Astérix", "2")]),
+        marc_record("plain", "Emma /", author="Austen, Jane"),
+    ]
+    path.write_bytes(b"".join(record.as_marc() for record in records))
+    ingest_file(engine, settings, kind="catalog", path=path)
+    ingest_file(engine, settings, kind="catalog", path=_csv(tmp_path, "c.csv", ["csv1,Emma,,,"]))
+    frame = queries.load_catalog(engine).set_index("book_id")
+    # names folded as the evidence stores them, numbers without their "vol." or "."
+    assert frame.loc["a1", "series"] == "asterix\t1"
+    assert frame.loc["a2", "series"] == "asterix\t2"
+    assert frame.loc["plain", "series"] is None and frame.loc["csv1", "series"] is None
