@@ -201,7 +201,9 @@ def book_list(
         )
         positions, scores = _frame_positions(served, frame, C.SIMILAR_BOOK_ID)
         draft = _shown(served, _Draft.of(positions, scores), eligible, query.filters, None)
-    draft, in_series = _series_first(served, position, draft, eligible, query.filters)
+    draft, in_series = _series_first(
+        served, position, draft, eligible, query.filters, slots=max(1, k // 2)
+    )
     strategy = FALLBACK_POPULAR
     if len(row) > 0:
         strategy = COLLABORATIVE if served.model.linked_by_readers(book_id) else CONTENT
@@ -437,10 +439,17 @@ def curate(
 
 
 def _series_first(
-    served: ServedModel, position: int, draft: _Draft, eligible: np.ndarray, filters: ListFilters
+    served: ServedModel,
+    position: int,
+    draft: _Draft,
+    eligible: np.ndarray,
+    filters: ListFilters,
+    *,
+    slots: int,
 ) -> tuple[_Draft, bool]:
     """The other volumes of the series of the book at `position` lead its page: the next volume,
-    then the rest of the series (`SeriesIndex.volumes`), with their reasons and scores above the
+    then the rest of the series (`SeriesIndex.volumes`), at most `slots` of them so that a long
+    series leaves room for what readers borrowed, with their reasons and scores above the
     candidates' (a librarian's bury factor or pin still outranks them); the candidates follow,
     without those works. Also whether the page has a volume to show."""
     volumes = served.catalog.series.volumes(position)
@@ -452,7 +461,7 @@ def _series_first(
     reasons += [f"same series as {title}"] * len(volumes.others)
     top = max(float(draft.scores.max()), 0.0) if len(draft) else 0.0
     scores = top + np.arange(len(positions), 0, -1, dtype=np.float64)
-    series = _shown(served, _Draft(positions, scores, reasons), eligible, filters, None)
+    series = _shown(served, _Draft(positions, scores, reasons), eligible, filters, None).head(slots)
     if len(series) == 0:
         return draft, False
     works = served.catalog.works

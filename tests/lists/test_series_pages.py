@@ -88,6 +88,14 @@ def test_the_next_volume_leads_the_page_then_the_rest_of_the_series(
     assert last.reasons[:2] == ["same series as Deep waters"] * 2
 
 
+def test_a_series_takes_at_most_half_the_page(pages: tuple[ServedModel, ServedModel]) -> None:
+    served, _ = pages
+    page = book_list(served, no_rules(len(served.catalog)), book_id="W1", query=ListQuery(k=2))
+    assert _listed(served, page)[0] == "W2"
+    series_reasons = [r for r in page.reasons if "series" in r]
+    assert series_reasons == ["next in the series after Still waters"]
+
+
 def test_a_series_of_the_same_name_by_another_author_is_not_linked(
     pages: tuple[ServedModel, ServedModel],
 ) -> None:
