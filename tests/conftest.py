@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pymarc
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -24,6 +25,11 @@ from recsys.exceptions import EngineUnavailableError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+# Property tests check rules, not speed (speed lives in `make bench`): no per-example deadline,
+# which a loaded CI machine would otherwise turn into failures of correct code.
+hypothesis_settings.register_profile("recsys", deadline=None)
+hypothesis_settings.load_profile("recsys")
 
 POSTGRES_URL_VARIABLE = "RECSYS_TEST_POSTGRES_URL"
 REQUIRE_SPARK = "RECSYS_TEST_REQUIRE_SPARK"
