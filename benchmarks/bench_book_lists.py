@@ -24,10 +24,9 @@ from collections.abc import Sequence
 
 from benchmarks.bench_quality import load_sibgmu, load_swiss
 from recsys.config import Settings
-from recsys.evaluation.book_pages import compare_book_lists, page_model
+from recsys.evaluation.book_pages import SERVED, compare_book_lists, page_model
 from recsys.evaluation.book_pages_report import report_text
 
-SERVED = "hybrid (served list)"
 DATASETS = {"swiss-library-loans": load_swiss, "lib-sibgmu": load_sibgmu}
 
 

@@ -9,13 +9,11 @@ from pathlib import Path
 
 from recsys.config import Settings
 from recsys.data.dataset import Dataset
-from recsys.evaluation.book_pages import compare_book_lists, page_model
+from recsys.evaluation.book_pages import SERVED, compare_book_lists, page_model
 from recsys.evaluation.book_pages_report import report_text
 from recsys.exceptions import RecsysError
 
 log = logging.getLogger(__name__)
-
-SERVED = "hybrid (served list)"
 
 
 def run_book_lists(dataset: Dataset, settings: Settings, *, k: int, cuts: int, out: Path) -> int:

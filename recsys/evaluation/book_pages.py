@@ -51,6 +51,8 @@ PAGE = "page"
 SESSION = "session"
 #: The session readers' page list of their session's last book (what a session must beat).
 LAST_BOOK = "last_book"
+#: The label of the default model's per-book list, as the service makes it.
+SERVED = "hybrid (served list)"
 CO_BORROWING = "co-borrowing, no threshold"
 CO_BORROWING_K = "co-borrowing, >= k readers per pair"
 ALS_K = "ALS similar_items, books >= k readers"
