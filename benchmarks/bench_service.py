@@ -8,13 +8,14 @@ is printed with each phase):
 - a bare ASGI "hello" app (`benchmarks/hello_asgi.py`) on the same uvicorn and `WORKERS` workers:
   the stack's own limit;
 - per database, `recsys serve` with `WORKERS` workers: seconds from start until every worker
-  serves the model with every reader's and book's list ready, then memory per worker (RSS,
-  PSS, private), then a trivial endpoint (`/health/live`), per-book lists and per-reader lists
-  at `CONNECTIONS` connections; then the per-reader load again while one reader objects (from
-  this process, as another program writing the store would): seconds until every worker's
-  answer changed; then the per-reader load while the model is published `swaps` times, with the
-  seconds from each publish until every worker serves it with every list ready, and memory
-  after the swaps.
+  serves the model with every reader's and book's list ready, and until every worker has
+  warmed the recent readers' lists (`recsys.service.warm`; the load phases start after it),
+  then memory per worker (RSS, PSS, private), then a trivial endpoint (`/health/live`),
+  per-book lists and per-reader lists at `CONNECTIONS` connections; then the per-reader load
+  again while one reader objects (from this process, as another program writing the store
+  would): seconds until every worker's answer changed; then the per-reader load while the
+  model is published `swaps` times, with the seconds from each publish until every worker
+  serves it with every list ready, and memory after the swaps.
 
 Targets (issue 27): per-reader >= 50% of the hello app and p99 < 20 ms on SQLite; >= 80% of the
 trivial endpoint and p99 < 50 ms on PostgreSQL; per-book >= 80% of trivial; every worker's
@@ -127,6 +128,8 @@ class Served:
     change_to_answer_s: float | None
     publish_to_ready_s: list[float | None]
     memory_after_swaps: list[dict[str, float]]
+    start_to_warmed_s: float | None = None
+    warmed_lists: float = 0.0
 
 
 # ------------------------------------------------------------------------------------ tools
@@ -458,6 +461,11 @@ def every_list_ready(base: str, version: str) -> bool:
     )
 
 
+def every_list_warmed(base: str) -> bool:
+    """No worker is still warming readers' lists for the served model (`/metrics`)."""
+    return metric_samples(base).get(("recsys_lists_warming", ()), 1.0) == 0
+
+
 def lists_share(base: str) -> str:
     """How far the slowest worker got with its lists, for a report after a deadline."""
     samples = metric_samples(base)
@@ -515,6 +523,9 @@ def measure_database(wrk: str, site: Site, database: str) -> Served:
                 f"({lists_share(base)})",
                 flush=True,
             )
+        warmed = wait_for(partial(every_list_warmed, base), READY_DEADLINE_S)
+        start_to_warmed = time.perf_counter() - started if warmed else None
+        warmed_lists = metric_samples(base).get(("recsys_lists_warmed", ()), 0.0)
         memory_after_start = worker_memory(pid)
         scripts = {
             "trivial (/health/live)": lua_script(root / "live.lua", ["/health/live"]),
@@ -545,6 +556,8 @@ def measure_database(wrk: str, site: Site, database: str) -> Served:
         change_to_answer,
         publish_to_ready,
         memory_after_swaps,
+        start_to_warmed,
+        warmed_lists,
     )
 
 
@@ -643,6 +656,10 @@ def report(site: Site, hello: WrkResult, served: list[Served]) -> None:
         swaps = [s for s in figures.publish_to_ready_s if s is not None]
         print(f"\n{figures.database}:")
         print(f"  start to every list ready: {seconds(figures.start_to_ready_s)}")
+        print(
+            f"  start to the recent readers' lists warmed: {seconds(figures.start_to_warmed_s)}"
+            f" ({figures.warmed_lists:,.0f} lists in the slowest worker)"
+        )
         print(
             "  publish to every list ready: "
             + (

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     curation_poll_seconds: float = Field(
         default=1.0, gt=0, description="how often the service looks for changed curation rules"
     )
+    warm_readers: int = Field(
+        default=50_000,
+        ge=0,
+        description="readers whose lists each worker makes after it starts, before they ask "
+        "(the most recent borrowers first); 0: none",
+    )
     max_body_bytes: int = Field(
         default=262_144, ge=1_024, description="larger request bodies are refused (413) unread"
     )

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     bindparam,
     cast,
+    func,
     literal,
     null,
     select,
@@ -91,6 +92,20 @@ def reader_rows(engine: Engine, *, reader_id: str) -> list[Any]:
     """The statement's rows for the reader (a pseudonym)."""
     with engine.connect() as connection:
         return list(connection.execute(CONSENT_AND_LOANS, {"reader": reader_id}).all())
+
+
+def recent_readers(engine: Engine, limit: int) -> list[str]:
+    """The pseudonyms of the `limit` readers whose latest loan event is newest, newest first:
+    the readers likeliest to ask for their list next."""
+    statement = (
+        select(loans.c.reader_id)
+        .where(loans.c.event.in_(Events.LOAN_EVENTS))
+        .group_by(loans.c.reader_id)
+        .order_by(func.max(loans.c.borrowed_at).desc(), loans.c.reader_id)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return [str(reader) for reader in connection.execute(statement).scalars()]
 
 
 def consent_and_loans(engine: Engine, settings: Settings, *, reader_id: str) -> LoanHistory | None:

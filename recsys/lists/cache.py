@@ -3,7 +3,8 @@
 A list is a function of the served model, the librarians' rules and the request (for a reader,
 also their consent answer and loans, which the entry records as a fingerprint). So an entry is
 kept under its request until the served model or the curation version changes; then the whole
-cache empties at once. Entries leave oldest first beyond `max_bytes`. The front door and the
+cache empties at once, remembering which requests it held (`recent_keys`: what to make again
+first, `recsys.service.warm`). Entries leave oldest first beyond `max_bytes`. The front door and the
 routes share these caches, so a list is rendered once whoever is asked first.
 """
 
@@ -16,6 +17,8 @@ from typing import Generic, TypeVar
 
 #: Rendered bytes kept per cache (a list of 10 renders to about 1.6 kB).
 CACHE_BYTES = 64 * 1024 * 1024
+#: The share of `max_bytes` from which a cache counts as full (room for one more list left).
+FULL_SHARE = 0.98
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class ListCache(Generic[E]):
         self.max_bytes = max_bytes
         self._version: Hashable = None
         self._entries: dict[Hashable, E] = {}
+        self._earlier: tuple[Hashable, ...] = ()  # the keys of the version before
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -56,6 +60,7 @@ class ListCache(Generic[E]):
         """Keep `entry`; a new `version` first drops every entry of the old one."""
         with self._lock:
             if version != self._version:
+                self._earlier = tuple(self._entries)
                 self._version, self._entries, self._bytes = version, {}, 0
             old = self._entries.pop(key, None)
             if old is not None:
@@ -65,6 +70,16 @@ class ListCache(Generic[E]):
             while self._bytes > self.max_bytes and self._entries:
                 dropped = self._entries.pop(next(iter(self._entries)))
                 self._bytes -= len(dropped.body)
+
+    def full(self, version: Hashable) -> bool:
+        """Whether one more entry for `version` would push out an older one."""
+        return version == self._version and self._bytes >= self.max_bytes * FULL_SHARE
+
+    def recent_keys(self) -> list[Hashable]:
+        """The keys of the entries of the version before, then of this one, oldest first
+        within each (each once)."""
+        with self._lock:
+            return list(dict.fromkeys((*self._earlier, *self._entries)))
 
 
 class ListCaches:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
+from sys import intern
 from typing import Any
 
 import numpy as np
@@ -111,9 +112,10 @@ def read_rows(rows: Sequence[Sequence[Any]]) -> ReaderRows:
         ),
         key=_EVENT_ORDER,
     )
+    # interned: the same book ids and event names recur in every kept reader's state
     history = LoanHistory(
-        [r[2] for r in feeding],
-        [r[3] for r in feeding],
+        [intern(r[2]) for r in feeding],
+        [intern(r[3]) for r in feeding],
         np.asarray([r[4] for r in feeding], dtype=np.int64),
         tuple(withheld),
         tuple(withheld.values()),

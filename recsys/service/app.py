@@ -5,7 +5,9 @@ The model store is built in the lifespan: it loads the published model in the ba
 `CURRENT` every `settings.model_poll_seconds`. BLAS is pinned to one thread (threadpoolctl here,
 OPENBLAS_NUM_THREADS=1 in `recsys serve`): scoring one reader is small work, and many BLAS threads
 per request fight over the cores. The pseudonym key is checked against the store's on the same
-interval (`recsys.service.key_watch`): a key rotated while the service runs is picked up.
+interval (`recsys.service.key_watch`): a key rotated while the service runs is picked up. After
+the start and after each model swap or curation change, each worker makes the readers' lists
+likeliest to be asked next between requests (`recsys.service.warm`).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from recsys.service.routes import (
     widget,
 )
 from recsys.service.routes import metrics as metrics_routes
+from recsys.service.warm import WARM_POLL_SECONDS, ListWarmer
 
 logger = logging.getLogger(__name__)
 
@@ -83,13 +86,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.curation = curation
         app.state.caches = ListCaches()
         app.state.reader_states = reader_states
+        warmer = app.state.warmer = ListWarmer(app.state, settings.warm_readers)
         tasks = [
             asyncio.create_task(_load_then_poll(store, settings.model_poll_seconds)),
             asyncio.create_task(
-                _observe(metrics, store, reader_states, settings.model_poll_seconds)
+                _observe(metrics, store, reader_states, warmer, settings.model_poll_seconds)
             ),
             asyncio.create_task(_follow_curation(curation, settings.curation_poll_seconds)),
             asyncio.create_task(_watch_key(key_watch, engine, settings.model_poll_seconds)),
+            asyncio.create_task(warmer.run(min(settings.model_poll_seconds, WARM_POLL_SECONDS))),
         ]
         try:
             yield
@@ -175,12 +180,17 @@ async def _follow_curation(curation: CurationSource, interval: float) -> None:
 
 
 async def _observe(
-    metrics: Metrics, store: ModelStore, reader_states: ReaderStates, interval: float
+    metrics: Metrics,
+    store: ModelStore,
+    reader_states: ReaderStates,
+    warmer: ListWarmer,
+    interval: float,
 ) -> None:
     """Keep this worker's gauges current, whichever worker a scrape reaches."""
     while True:
         metrics.observe_store(store)
         metrics.observe_reader_states(reader_states)
+        metrics.observe_warming(warmer)
         await asyncio.sleep(interval)
 
 

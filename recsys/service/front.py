@@ -146,15 +146,7 @@ class FrontDoor:
             return False
         pseudonym = state.pseudonymizer.pseudonymize(reader)
         try:
-            reader_state = await self._reader_state(state, pseudonym)
-            key = (pseudonym, query)
-            curation = state.curation.current(served)
-            version = answers.version_of(served, curation)
-            kept = state.caches.reader.get(version, key)
-            if kept is None or not _still(kept, reader_state, served, pseudonym):
-                kept = await self._make(store, served, state, pseudonym, reader_state, query)
-                if kept.standing_in or store.served is served:
-                    state.caches.reader.put(version, key, kept)
+            kept = await reader_answer(state, store, served, pseudonym, query)
         except (sqlite3.Error, SQLAlchemyError):
             return False
         except Exception as error:  # the route answers (or reports) it; never a reader id here
@@ -166,48 +158,65 @@ class FrontDoor:
         self.answered += 1
         return True
 
-    async def _make(
-        self,
-        store: ModelStore,
-        served: ServedModel,
-        state: Any,
-        pseudonym: str,
-        reader_state: ReaderState,
-        query: ListQuery,
-    ) -> Rendered:
-        """The list on the event loop when that is cheap; from the previous model while the
-        served one computes this reader's list; otherwise in the threadpool, as the route does
-        (fold-in, deeper lists, a list neither model has)."""
 
-        def ask(model: ServedModel, *, cheap: bool) -> Rendered:
-            curation = state.curation.current(model)
-            return answers.reader(model, curation, pseudonym, reader_state, query, cheap=cheap)
+async def reader_answer(
+    state: Any, store: ModelStore, served: ServedModel, pseudonym: str, query: ListQuery
+) -> Rendered:
+    """The reader's rendered list: the kept one while it is still the answer, else made and
+    kept. The front door answers with it; `recsys.service.warm` calls it before anyone asks."""
+    reader_state = await _reader_state(state, pseudonym)
+    key = (pseudonym, query)
+    curation = state.curation.current(served)
+    version = answers.version_of(served, curation)
+    kept = state.caches.reader.get(version, key)
+    if kept is None or not _still(kept, reader_state, served, pseudonym):
+        kept = await _make(store, served, state, pseudonym, reader_state, query)
+        if kept.standing_in or store.served is served:
+            state.caches.reader.put(version, key, kept)
+    return kept
 
-        try:
-            return ask(served, cheap=True)
-        except NotReady:
-            stand_in = store.stand_in()
-            if stand_in is not None:
-                with contextlib.suppress(SlowPath):
-                    made = ask(stand_in, cheap=True)
-                    return Rendered(
-                        made.body, made.strategy, fingerprint=made.fingerprint, standing_in=True
-                    )
-        except SlowPath:
-            pass
-        return await run_in_threadpool(partial(ask, served, cheap=False))
 
-    @staticmethod
-    async def _reader_state(state: Any, pseudonym: str) -> ReaderState:
-        """The reader's consent answer and loans, and a fingerprint of the rows they came from:
-        kept, or read inline (SQLite) or in the threadpool."""
-        states: ReaderStates = state.reader_states
-        found = states.kept(pseudonym)
-        if found is not None:
-            return found
-        if states.inline:
-            return states.read(pseudonym)
-        return await run_in_threadpool(states.read, pseudonym)
+async def _make(
+    store: ModelStore,
+    served: ServedModel,
+    state: Any,
+    pseudonym: str,
+    reader_state: ReaderState,
+    query: ListQuery,
+) -> Rendered:
+    """The list on the event loop when that is cheap; from the previous model while the
+    served one computes this reader's list; otherwise in the threadpool, as the route does
+    (fold-in, deeper lists, a list neither model has)."""
+
+    def ask(model: ServedModel, *, cheap: bool) -> Rendered:
+        curation = state.curation.current(model)
+        return answers.reader(model, curation, pseudonym, reader_state, query, cheap=cheap)
+
+    try:
+        return ask(served, cheap=True)
+    except NotReady:
+        stand_in = store.stand_in()
+        if stand_in is not None:
+            with contextlib.suppress(SlowPath):
+                made = ask(stand_in, cheap=True)
+                return Rendered(
+                    made.body, made.strategy, fingerprint=made.fingerprint, standing_in=True
+                )
+    except SlowPath:
+        pass
+    return await run_in_threadpool(partial(ask, served, cheap=False))
+
+
+async def _reader_state(state: Any, pseudonym: str) -> ReaderState:
+    """The reader's consent answer and loans, and a fingerprint of the rows they came from:
+    kept, or read inline (SQLite) or in the threadpool."""
+    states: ReaderStates = state.reader_states
+    found = states.kept(pseudonym)
+    if found is not None:
+        return found
+    if states.inline:
+        return states.read(pseudonym)
+    return await run_in_threadpool(states.read, pseudonym)
 
 
 def _still(kept: Rendered, reader_state: ReaderState, served: ServedModel, pseudonym: str) -> bool:

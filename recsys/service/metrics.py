@@ -34,6 +34,7 @@ from recsys.service.metrics_files import ENVIRONMENT_VARIABLE, configured_direct
 if TYPE_CHECKING:
     from recsys.service.model_store import ModelStore
     from recsys.service.reader_states import ReaderStates
+    from recsys.service.warm import ListWarmer
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 UNMATCHED_ROUTE = "unmatched"
@@ -158,6 +159,19 @@ class Metrics:
             multiprocess_mode="livemin",
             registry=registry,
         )
+        self._warming = Gauge(
+            "recsys_lists_warming",
+            "1 while a worker still makes the readers' lists likeliest to be asked for the "
+            "served model and curation rules, before they are asked (`RECSYS_WARM_READERS`).",
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self._warmed = Gauge(
+            "recsys_lists_warmed",
+            "Readers' lists the last finished warming pass made (the slowest worker's count).",
+            multiprocess_mode="livemin",
+            registry=registry,
+        )
         self._shown: tuple[str, str] | None = None
         # labelled series by their labels: `labels()` costs more than the count itself
         self._by_request: dict[tuple[str, str, int], tuple[Any, Any]] = {}
@@ -220,6 +234,11 @@ class Metrics:
     def observe_reader_states(self, states: ReaderStates) -> None:
         """Set the gauge of whether readers' states are kept between requests."""
         self._reader_states.set(1 if states.kept_between_requests else 0)
+
+    def observe_warming(self, warmer: ListWarmer) -> None:
+        """Set the gauges of this worker's warming of readers' lists."""
+        self._warming.set(1 if warmer.pending else 0)
+        self._warmed.set(warmer.made)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of the whole service (every worker)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from recsys.service.deps import MetricsDep, StoreDep
@@ -12,7 +12,8 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(metrics: MetricsDep, store: StoreDep) -> PlainTextResponse:
+async def metrics(request: Request, metrics: MetricsDep, store: StoreDep) -> PlainTextResponse:
     """Request counts and latencies per route, strategies and fallbacks, model version."""
     metrics.observe_store(store)
+    metrics.observe_warming(request.app.state.warmer)
     return PlainTextResponse(metrics.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,125 @@
+"""Readers' lists made before they ask, on the worker's event loop between requests.
+
+A reader's first ask costs a read of their state and a render, about ten times the answer of a
+kept list (`recsys.service.front`). Two moments make every list cold at once: a worker's start
+(nothing kept yet) and a new list version (a model swap or changed curation rules make every
+kept list stale). After each, this worker makes the lists likeliest to be asked next, with the
+front door's own `reader_answer`, so they are kept as if asked:
+
+- the lists asked under the earlier version (the same readers and queries, now made by the
+  new model or rules);
+- after the worker's start, the default list of the readers who borrowed most recently, up to
+  `RECSYS_WARM_READERS` (0: none).
+
+A pass stops early when the cache of readers' lists is full: a list made then would push out
+one made earlier, likelier to be asked.
+
+It works in slices of `SLICE` lists between requests (each a few hundred microseconds), so a
+request waits at most one slice; a pass stops when the served model changes and the next one
+starts over. Lists are made only for pseudonyms; no reader id is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
+
+from recsys.db.reader_state import recent_readers
+from recsys.lists.query import FILTERED, ListQuery, parse_query
+from recsys.service import answers
+from recsys.service.front import reader_answer
+
+if TYPE_CHECKING:
+    from recsys.lists.served import ServedModel
+
+logger = logging.getLogger(__name__)
+
+#: Lists made between two looks at waiting requests.
+SLICE = 2
+#: How often at most a worker looks for a new list version (a curation change shows here).
+WARM_POLL_SECONDS = 1.0
+#: A reader's list with no parameters, as a catalog page asks for it.
+DEFAULT_QUERY: ListQuery = parse_query(b"", FILTERED)
+
+
+class ListWarmer:
+    """Makes the likeliest lists after the start and after each new list version."""
+
+    def __init__(self, state: Any, max_readers: int) -> None:
+        self._state = state
+        self.max_readers = max_readers
+        self._warmed: Hashable = None  # the list version the last finished pass made lists for
+        self._started = False  # whether the recent readers were warmed (once per worker)
+        self.passes = 0  # finished passes (the tests and the log read it)
+        self.made = 0  # lists made by the last finished pass
+
+    @property
+    def pending(self) -> bool:
+        """Whether the served list version still awaits its warming pass."""
+        served = self._state.store.served
+        if self.max_readers == 0 or served is None:
+            return False
+        return answers.version_of(served, self._state.curation.current(served)) != self._warmed
+
+    async def run(self, interval: float) -> None:
+        """Look for a new list version every `interval` seconds and warm it (until cancelled)."""
+        while True:
+            try:
+                await self.warm()
+            except Exception as error:  # never a reader id: the type only
+                logger.warning("warming readers' lists failed: %s", type(error).__name__)
+            await asyncio.sleep(interval)
+
+    async def warm(self) -> None:
+        """One pass, if the served list version is new to this worker."""
+        if self.max_readers == 0:
+            return
+        store = self._state.store
+        served: ServedModel | None = store.served
+        if served is None:
+            return
+        version = answers.version_of(served, self._state.curation.current(served))
+        if version == self._warmed:
+            return
+        started = time.perf_counter()
+        keys = await self._likeliest()
+        made = 0
+        cache = self._state.caches.reader
+        for position, (pseudonym, query) in enumerate(keys):
+            if store.served is not served:
+                return  # a newer model: the next pass warms that one
+            if cache.full(version):
+                break
+            try:
+                await reader_answer(self._state, store, served, pseudonym, query)
+            except Exception as error:  # the reader's request will report it
+                logger.debug("warming one list failed: %s", type(error).__name__)
+            else:
+                made += 1
+            if position % SLICE == SLICE - 1:
+                await asyncio.sleep(0)  # let waiting requests in
+        self._warmed, self._started = version, True
+        self.passes += 1
+        self.made = made
+        logger.info(
+            "warmed %d readers' lists for model %s in %.1f s",
+            made,
+            served.version,
+            time.perf_counter() - started,
+        )
+
+    async def _likeliest(self) -> list[tuple[str, ListQuery]]:
+        """The (pseudonym, query) pairs to make: those asked before, then (once per worker)
+        the recent readers' default lists, at most `max_readers` in all."""
+        keys: dict[tuple[str, ListQuery], None] = dict.fromkeys(
+            self._state.caches.reader.recent_keys()
+        )
+        if not self._started and len(keys) < self.max_readers:
+            engine = self._state.engine
+            readers = await asyncio.to_thread(recent_readers, engine, self.max_readers)
+            for pseudonym in readers:
+                keys.setdefault((pseudonym, DEFAULT_QUERY), None)
+        return list(keys)[: self.max_readers]

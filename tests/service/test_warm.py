@@ -1,0 +1,106 @@
+"""Readers' lists made before they ask: after the start, after a model swap, and still honest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from recsys.config import Settings
+from recsys.consent import set_consent
+from recsys.db.reader_state import recent_readers
+from recsys.lists.cache import Rendered
+from recsys.lists.pipeline import FALLBACK_POPULAR
+from recsys.lists.query import FILTERED, parse_query
+from recsys.privacy import Pseudonymizer
+from recsys.service import answers
+from recsys.service.warm import DEFAULT_QUERY
+
+from .service_library import (
+    PSEUDONYM_KEY,
+    Trained,
+    build_loans,
+    publish_model,
+    reader_get,
+    wait_until,
+)
+
+PSEUDONYMS = Pseudonymizer(PSEUDONYM_KEY.encode())
+
+
+def _kept(client: TestClient, reader: str, query: object = DEFAULT_QUERY) -> Rendered | None:
+    """The list the worker keeps for the reader and query under the served version."""
+    state = client.app.state  # type: ignore[attr-defined]
+    served = state.store.served
+    version = answers.version_of(served, state.curation.current(served))
+    return state.caches.reader.get(version, (PSEUDONYMS.pseudonymize(reader), query))
+
+
+def _passes(client: TestClient) -> int:
+    return int(client.app.state.warmer.passes)  # type: ignore[attr-defined]
+
+
+def test_recent_readers_are_the_latest_borrowers_first(library: Engine) -> None:
+    readers = recent_readers(library, 1_000)
+    # the tiny library's readers and the reader only the newer loans have
+    assert len(readers) == build_loans()["reader_id"].nunique() + 1
+    assert readers[:2] == [PSEUDONYMS.pseudonymize("R-NEW"), PSEUDONYMS.pseudonymize("R000")]
+    assert recent_readers(library, 2) == readers[:2]
+
+
+def test_after_the_start_every_recent_readers_list_is_made_before_they_ask(
+    fresh_client: TestClient, library: Engine
+) -> None:
+    wait_until(lambda: _passes(fresh_client) >= 1, what="the first warming pass")
+    readers = ["R-NEW", "R000", "R105", "R311"]  # fold-in, fold-in, precomputed, precomputed
+    kept = {reader: _kept(fresh_client, reader) for reader in readers}
+    assert all(entry is not None for entry in kept.values())
+    assert fresh_client.app.state.warmer.made == len(recent_readers(library, 1_000))  # type: ignore[attr-defined]
+    for reader in readers:
+        answer = reader_get(fresh_client, reader)
+        assert answer.status_code == 200
+        assert answer.content == kept[reader].body  # type: ignore[union-attr]
+
+
+def test_after_a_swap_the_lists_asked_before_are_made_by_the_new_model(
+    fresh_client: TestClient, service_settings: Settings, trained: Trained
+) -> None:
+    query = parse_query(b"k=3", FILTERED)
+    wait_until(lambda: _passes(fresh_client) >= 1, what="the first warming pass")
+    before = reader_get(fresh_client, "R105", k=3).json()
+    passes = _passes(fresh_client)
+    run_id = publish_model(service_settings.models_dir, trained)
+    wait_until(
+        lambda: (
+            fresh_client.app.state.store.served.version == run_id  # type: ignore[attr-defined]
+            and _passes(fresh_client) > passes
+        ),
+        what="the new model's warming pass",
+    )
+    kept = _kept(fresh_client, "R105", query)
+    assert kept is not None, "the list asked under the old model was not made again"
+    answer = reader_get(fresh_client, "R105", k=3)
+    assert answer.content == kept.body
+    assert answer.json()["model_version"] == run_id != before["model_version"]
+    assert [i["book_id"] for i in answer.json()["items"]] == [i["book_id"] for i in before["items"]]
+
+
+def test_a_warmed_list_changes_at_once_when_the_reader_objects(
+    fresh_client: TestClient, library: Engine
+) -> None:
+    wait_until(lambda: _passes(fresh_client) >= 1, what="the first warming pass")
+    assert _kept(fresh_client, "R105") is not None
+    assert reader_get(fresh_client, "R105").json()["strategy"] != FALLBACK_POPULAR
+    set_consent(library, reader_id=PSEUDONYMS.pseudonymize("R105"), consented=False)  # a process
+    assert reader_get(fresh_client, "R105").json()["strategy"] == FALLBACK_POPULAR
+
+
+def test_no_list_is_made_before_it_is_asked_when_warming_is_off(
+    make_client: Callable[..., TestClient], service_settings: Settings
+) -> None:
+    client = make_client(service_settings.model_copy(update={"warm_readers": 0}))
+    assert reader_get(client, "R105").status_code == 200
+    state = client.app.state  # type: ignore[attr-defined]
+    assert state.caches.reader.recent_keys() == [(PSEUDONYMS.pseudonymize("R105"), DEFAULT_QUERY)]
+    assert state.warmer.passes == 0
