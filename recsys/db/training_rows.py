@@ -1,15 +1,17 @@
 """The stored rows that may train models, as SQL statements the Spark engine reads directly.
 
-The same rows as `recsys.consent.load_training_dataset` (loans, renewals, holds, and views of
-logged-in readers; ids no longer than the store allows), with the readers' choices and the
+The same rows as `recsys.consent.load_training_dataset` (loans, renewals, holds, views of
+logged-in readers, and readers' feedback as events named by its kind; ids no longer than the
+store allows), with the readers' choices and the
 consent rule written into the statement, so that nothing a reader withheld leaves the database:
 a (reader, book) the reader excluded from what feeds their suggestions is left out, and a reader
 contributes under their consent mode (`recsys.consent.ConsentRule`: the minors' mode for a
 category marked as minors, the general mode otherwise): in ``opt-out`` mode unless recorded with
 ``consented = false``, in ``opt-in`` mode only when recorded with ``consented = true``; minors
-not at all with ``RECSYS_SEPARATE_MINORS``. Readers' feedback is not read here: the Spark engine
-learns from loans and views only. Times are Unix seconds. Each statement also selects its
-table's integer key as ``row_id``, by which Spark's JDBC reader splits the reading.
+not at all with ``RECSYS_SEPARATE_MINORS``. The Spark engine weighs the feedback as the implicit
+engine does (`recsys.engines.spark.training`). Times are Unix seconds. Each statement also
+selects its table's integer key as ``row_id``, by which Spark's JDBC reader splits the reading
+(feedback has none: its rows, one per reader, book and kind, are read in one piece).
 """
 
 from __future__ import annotations
@@ -36,7 +38,14 @@ from recsys.columns import Events
 from recsys.config import Settings
 from recsys.consent import ConsentMode, ConsentRule
 from recsys.db.queries import _ids_fit
-from recsys.db.tables import consent, loans, reader_categories, reader_exclusions, views
+from recsys.db.tables import (
+    consent,
+    loans,
+    reader_categories,
+    reader_exclusions,
+    reader_feedback,
+    views,
+)
 
 ROW_ID = "row_id"
 SECONDS = "seconds"
@@ -45,7 +54,8 @@ COLUMNS = (ROW_ID, C.READER_ID, C.BOOK_ID, C.EVENT, SECONDS, C.LIBRARY_ID)
 
 
 def training_statements(settings: Settings) -> dict[str, Select[Any]]:
-    """``{"loans": ..., "views": ...}``: the rows of each table that may train models."""
+    """``{"loans": ..., "views": ..., "feedback": ...}``: the rows of each table that may train
+    models."""
     rule = ConsentRule.of(settings)
     separate = settings.separate_minors
     return {
@@ -68,6 +78,17 @@ def training_statements(settings: Settings) -> dict[str, Select[Any]]:
             views.c.reader_id.is_not(None),
             *_ids_fit(views),
             *_chosen(views, rule, separate_minors=separate),
+        ),
+        "feedback": select(
+            literal(0).label(ROW_ID),
+            reader_feedback.c.reader_id,
+            reader_feedback.c.book_id,
+            reader_feedback.c.kind.label(C.EVENT),
+            reader_feedback.c.given_at.label(SECONDS),
+            literal(None).label(C.LIBRARY_ID),
+        ).where(
+            *_ids_fit(reader_feedback),
+            *_chosen(reader_feedback, rule, separate_minors=separate),
         ),
     }
 

@@ -2,8 +2,7 @@
 
 `recsys.db.training_rows` writes the consent rule (minors' mode included), the minors' separation
 and the readers' exclusions into SQL; `recsys.consent.load_training_dataset` applies them in
-pandas. Over random stores and every setting, both must keep the same loans and views (the SQL
-reads no feedback, so the loader's feedback events are left out of the comparison).
+pandas. Over random stores and every setting, both must keep the same loans, views and feedback.
 """
 
 from __future__ import annotations
@@ -15,10 +14,17 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, insert
 
 from recsys.columns import Columns as C
-from recsys.columns import Events
+from recsys.columns import Events, Feedback
 from recsys.config import Settings
 from recsys.consent import load_training_dataset
-from recsys.db.tables import consent, loans, reader_categories, reader_exclusions, views
+from recsys.db.tables import (
+    consent,
+    loans,
+    reader_categories,
+    reader_exclusions,
+    reader_feedback,
+    views,
+)
 from recsys.db.training_rows import training_statements
 
 T0 = 1_704_067_200
@@ -36,6 +42,11 @@ loan_rows = st.lists(
 view_rows = st.lists(
     st.tuples(st.sampled_from([*READERS, None]), st.sampled_from(BOOKS)), max_size=10
 )
+feedback_rows = st.lists(
+    st.tuples(st.sampled_from(READERS), st.sampled_from(BOOKS), st.sampled_from(Feedback.ALL)),
+    max_size=8,
+    unique=True,
+)
 answers = st.dictionaries(st.sampled_from(READERS), st.booleans())
 categories = st.dictionaries(st.sampled_from(READERS), st.sampled_from(["child", "adult"]))
 exclusions = st.lists(
@@ -52,6 +63,7 @@ modes = st.sampled_from(["opt-in", "opt-out"])
 @given(
     loaned=loan_rows,
     viewed=view_rows,
+    told=feedback_rows,
     answered=answers,
     category_of=categories,
     excluded=exclusions,
@@ -64,6 +76,7 @@ def test_the_spark_statements_keep_what_the_loader_keeps(
     db_settings: Settings,
     loaned: list[tuple[str, str, str]],
     viewed: list[tuple[str | None, str]],
+    told: list[tuple[str, str, str]],
     answered: dict[str, bool],
     category_of: dict[str, str],
     excluded: list[tuple[str, str]],
@@ -71,7 +84,7 @@ def test_the_spark_statements_keep_what_the_loader_keeps(
     minors_mode: str,
     separate: bool,
 ) -> None:
-    _store(engine, loaned, viewed, answered, category_of, excluded)
+    _store(engine, loaned, viewed, told, answered, category_of, excluded)
     chosen = db_settings.model_copy(
         update={
             "consent_mode": mode,
@@ -83,7 +96,6 @@ def test_the_spark_statements_keep_what_the_loader_keeps(
     expected = {
         (str(r), str(b), str(e))
         for r, b, e in zip(frame[C.READER_ID], frame[C.BOOK_ID], frame[C.EVENT], strict=True)
-        if e in (*Events.LOAN_EVENTS, Events.VIEW)
     }
     found = set()
     with engine.connect() as connection:
@@ -97,13 +109,14 @@ def _store(
     engine: Engine,
     loaned: list[tuple[str, str, str]],
     viewed: list[tuple[str | None, str]],
+    told: list[tuple[str, str, str]],
     answered: dict[str, bool],
     category_of: dict[str, str],
     excluded: list[tuple[str, str]],
 ) -> None:
     """Replace the store's readers' rows with these (hypothesis reuses the fixture's store)."""
     with engine.begin() as connection:
-        for table in (loans, views, consent, reader_categories, reader_exclusions):
+        for table in (loans, views, reader_feedback, consent, reader_categories, reader_exclusions):
             connection.execute(delete(table))
         connection.execute(
             insert(loans),
@@ -120,6 +133,14 @@ def _store(
                         "viewed_at": T0 + i,
                     }
                     for i, (reader, book) in enumerate(viewed)
+                ],
+            )
+        if told:
+            connection.execute(
+                insert(reader_feedback),
+                [
+                    {"reader_id": r, "book_id": b, "kind": kind, "given_at": T0 + i}
+                    for i, (r, b, kind) in enumerate(told)
                 ],
             )
         if answered:
