@@ -45,7 +45,7 @@ class LoanEvents:
     book: np.ndarray  # int32
     time: np.ndarray  # int64 Unix seconds, sorted
     event: np.ndarray  # int8 EVENT_*
-    library: np.ndarray  # int8 branch
+    library: np.ndarray  # int8 branch (int16 member of a consortium)
     copy: np.ndarray  # int64 copy serial, -1 = none (holds, ebooks)
 
 
