@@ -173,3 +173,11 @@ def test_members_are_ranked_by_size(consortium: SampleLibrary) -> None:
     ordered = readers.sort_index().to_numpy()
     assert ordered[0] == ordered.max()
     assert np.all(np.diff(ordered[:3]) < 0)
+
+
+def test_members_keep_weekly_hours(consortium: SampleLibrary) -> None:
+    loans = _loans_only(consortium).dropna(subset=["copy_id"])  # e-books are lent online
+    weekday = loans["borrowed_at"].dt.day_of_week
+    largest = (loans["library_id"] == "member-001").to_numpy()
+    assert not weekday[largest].isin([6]).any() and weekday[largest].isin([0]).any()
+    assert not weekday[~largest].isin([0, 6]).any()

@@ -14,8 +14,9 @@ members (shared ISBN) and editions (title and author), in one work.
 Readers belong to a member and borrow there; `SampleConfig.away_share` of loans are made at another
 member, chosen by size. A reader draws titles from the whole union catalog as a branch's reader
 does, and turns down a title the lending member does not hold unless a draw keeps it
-(`ILL_WEIGHT`); a title kept, or still not held there after the redraws, is an interlibrary loan
-of another member's record, lent at that member.
+(`ILL_WEIGHT`); a title kept, or still not held there after the redraws, is an interlibrary loan:
+another member's record, lent (`library_id`) by the member where the reader borrows. The largest
+tenth of the members close on Sundays, the others on Mondays too (`recsys.sample.events`).
 """
 
 from __future__ import annotations
