@@ -8,7 +8,7 @@ from pathlib import Path
 
 from recsys.config import Settings
 from recsys.sample import SampleConfig, generate_library, write_library
-from recsys.sample.config import LOANS_PER_MEMBER, consortium_members
+from recsys.sample.config import DERIVED_MEMBERS, LOANS_PER_MEMBER, consortium_members
 
 DEFAULT_LOANS = 50_000
 AUTO = "auto"
@@ -53,8 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="N|auto",
         help="generate a consortium of N member libraries, each with its own records of shared "
-        f"works (auto: one per {LOANS_PER_MEMBER:,} loans, within [2, 400]); default: one "
-        "library system of branches",
+        f"works (auto: one per {LOANS_PER_MEMBER:,} loans, within {list(DERIVED_MEMBERS)}); "
+        "default: one library system of branches",
     )
     parser.add_argument(
         "--split-last-days",
