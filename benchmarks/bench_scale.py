@@ -1,13 +1,17 @@
 """Scale of the two training engines (issue 24): the ALS model of the implicit engine and the
-Spark engine's (`spark_als`, Spark in local mode) on the same generated library and split.
+Spark engine's (`spark_als`, Spark in local mode) on the same generated consortium and split.
 
-Per size and engine, in a fresh process (so that peak memory is that run's own): generate the
-library (`recsys.sample`), cut the nightly's temporal holdout (newest 10% of loans, at most
-`steps.MAX_TEST_READERS` test readers, the same seeded sample for both engines), fit the model on
-the training part, list the test readers and score the lists by work (`evaluate_recommendations`).
-Time is fit + lists + scoring (generation excluded); peak memory is the Python process's peak RSS,
-plus for Spark its JVM's (``VmHWM`` of the gateway process before it stops). Both models use the
-same factors, iterations, regularization, alpha and recency half-life.
+Per size and engine, in a fresh process (so that peak memory is that run's own): generate a
+consortium (`recsys.sample` with `consortium_members` members, each with its own records of
+shared works; the works as ingest derives them), keep the loans of the pooled members
+(`RECSYS_POOL_LIBRARIES`, every member by default), cut the nightly's temporal holdout (newest
+10% of loans, at most `steps.MAX_TEST_READERS` test readers, the same seeded sample for both
+engines), fit the model on the training part, list the test readers and score the lists by work
+(`evaluate_recommendations`). Time is fit + lists + scoring (generation excluded); peak memory
+is the Python process's peak RSS, plus for Spark its JVM's (``VmHWM`` of the gateway process
+before it stops). Both models use the same factors, iterations, regularization, alpha and recency
+half-life. The implicit engine's ALS learns records (each member's own), the Spark engine's
+works (the records of one work pooled); both are scored by work.
 
 Targets: Spark's NDCG@10 within 5% of the implicit ALS's; Spark's peak memory under 16 GiB; at
 50M loans Spark's train + evaluate under 60 minutes (the implicit engine's whole nightly at 10M
@@ -28,11 +32,15 @@ from typing import Any
 
 from benchmarks.bench_training import GIB, peak_gib, run_isolated
 from recsys.config import Settings, get_settings
+from recsys.consortium import consortium_record, pooled_dataset
+from recsys.data.dataset import Dataset
 from recsys.evaluation.evaluate import evaluate_recommendations, recommend_in_batches
 from recsys.evaluation.splits import sample_test_readers, temporal_split
 from recsys.models.als import ALSRecommender
 from recsys.models.base import Recommender
 from recsys.nightly.steps import MAX_TEST_READERS, TEST_SHARE, K
+from recsys.sample import SampleConfig, generate_library, library_dataset
+from recsys.sample.config import consortium_members
 
 SIZES = (1_000_000, 10_000_000, 50_000_000)
 ENGINES = ("implicit", "spark")
@@ -65,21 +73,31 @@ def _model(engine: str, settings: Settings) -> Recommender:
     return SparkALSRecommender(**ALS_PARAMS, random_state=settings.seed)
 
 
+def load_consortium(n_loans: int, settings: Settings) -> tuple[Dataset, dict[str, Any]]:
+    """A generated consortium of `n_loans` loans as the models train on it (the pooled members'
+    loans), and its members as a consortium bundle's manifest names them."""
+    config = SampleConfig(n_loans=n_loans, n_members=consortium_members(n_loans))
+    library = generate_library(config)
+    dataset = pooled_dataset(library_dataset(library), settings.pooled_libraries)
+    return dataset, consortium_record(library.holdings, settings)
+
+
 def measure(engine: str, n_loans: int) -> dict[str, Any]:
     """Generate, split, fit on the training part, list and score the test readers."""
-    from benchmarks.bench_quality import load_sample  # the same generated Dataset as there
-
     started = time.perf_counter()
-    dataset = load_sample(n_loans)
-    figures: dict[str, Any] = {
-        "engine": engine,
-        "loans": n_loans,
-        "interactions": len(dataset.interactions),
-        "generate_s": time.perf_counter() - started,
-        "load": os.getloadavg()[0],
-    }
     with tempfile.TemporaryDirectory() as folder:
-        settings = get_settings().model_copy(update={"data_dir": Path(folder)})
+        settings = get_settings().model_copy(update={"data_dir": Path(folder), "consortium": True})
+        dataset, members = load_consortium(n_loans, settings)
+        figures: dict[str, Any] = {
+            "engine": engine,
+            "loans": n_loans,
+            "members": len(members["members"]),
+            "pooled": len(members["pooled"]),
+            "records": len(dataset.catalog),
+            "interactions": len(dataset.interactions),
+            "generate_s": time.perf_counter() - started,
+            "load": os.getloadavg()[0],
+        }
         spark = None
         if engine == "spark":
             from recsys.engines.spark.session import spark_session
@@ -115,8 +133,8 @@ def sizes() -> list[int]:
 
 def main() -> None:
     print(
-        f"{'loans':>12} {'engine':>8} {'train+eval s':>13} {'peak GiB':>9} {'JVM GiB':>8} "
-        f"{'ndcg@10':>8} {'test readers':>13} {'load':>5}",
+        f"{'loans':>12} {'members':>8} {'records':>10} {'engine':>8} {'train+eval s':>13} "
+        f"{'peak GiB':>9} {'JVM GiB':>8} {'ndcg@10':>8} {'test readers':>13} {'load':>5}",
         flush=True,
     )
     rows: list[dict[str, Any]] = []
@@ -125,7 +143,8 @@ def main() -> None:
             figures = run_isolated(measure, engine, n_loans)
             rows.append(figures)
             print(
-                f"{n_loans:>12,} {engine:>8} {figures['train_evaluate_s']:>13.0f} "
+                f"{n_loans:>12,} {figures['members']:>8,} {figures['records']:>10,} {engine:>8} "
+                f"{figures['train_evaluate_s']:>13.0f} "
                 f"{figures['peak_gib']:>9.2f} {figures.get('jvm_peak_gib', float('nan')):>8.2f} "
                 f"{figures['ndcg@10']:>8.4f} {figures['test_readers']:>13,} "
                 f"{figures['load']:>5.1f}",

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pymarc
 import pytest
@@ -18,10 +18,15 @@ from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from recsys.artifacts import Bundle, load_current
 from recsys.config import Settings
 from recsys.db.engine import make_engine
 from recsys.db.schema import upgrade
+from recsys.erasure import latest_erasure
 from recsys.exceptions import EngineUnavailableError
+from recsys.nightly.progress import Progress
+from recsys.nightly.runner import EXIT_PUBLISHED, run_nightly
+from recsys.sample import SampleLibrary, write_library
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -88,6 +93,24 @@ def _postgres_engine(url: str) -> Iterator[Engine]:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def publish_sample(db_settings: Settings, engine: Engine) -> Callable[..., tuple[Settings, Bundle]]:
+    """Runs the nightly (in this process) on a generated library, with `db_settings` changed by
+    the keyword arguments, and returns those settings and the published bundle."""
+
+    def publish(library: SampleLibrary, **updates: Any) -> tuple[Settings, Bundle]:
+        settings = db_settings.model_copy(
+            update={"min_loans": 100, "max_volume_drop": 1.0, "retention_days": 36_500, **updates}
+        )
+        write_library(library, settings.inbox_dir)
+        code, summary = run_nightly(settings, progress=Progress("none"))
+        assert (code, summary.error) == (EXIT_PUBLISHED, None)
+        bundle = load_current(Path(settings.models_dir), latest_erasure=latest_erasure(engine))
+        return settings, bundle
+
+    return publish
 
 
 @pytest.fixture

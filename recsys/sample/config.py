@@ -11,6 +11,10 @@ from recsys.sample.vocab import BRANCHES, SUBJECTS
 MIN_LOANS = 50
 MAX_BOOKS = 250_000
 MAX_READERS = 9_999_999  # reader ids are "P" + 7 digits
+MAX_MEMBERS = 999  # member ids are "member-" + 3 digits
+#: `consortium_members`: a member per this many loans, within [2, 400].
+LOANS_PER_MEMBER = 50_000
+DERIVED_MEMBERS = (2, 400)
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,12 @@ class SampleConfig:
     during the window; `away_share` of loans happen at another branch than the reader's own;
     `feedback_share` of the readers give feedback on books (`recsys.sample.feedback`; none by
     default, which keeps the files of a config as they were).
+
+    `n_members` makes a consortium (`recsys.sample.members`) instead of one library system of
+    branches: that many member libraries, each with its own records of the works it holds;
+    `n_books` then counts the editions of the union catalog, `n_branches` is unused, and
+    `away_share` of loans happen at another member than the reader's own. None (the default)
+    makes the branches' library. `consortium_members` derives a size from the loans.
     """
 
     n_loans: int
@@ -46,6 +56,7 @@ class SampleConfig:
     drift_share: float = 0.6
     away_share: float = 0.15
     feedback_share: float = 0.0
+    n_members: int | None = None
 
     def __post_init__(self) -> None:
         if self.n_loans < MIN_LOANS:
@@ -76,6 +87,16 @@ class SampleConfig:
         if self.n_subjects is None:
             object.__setattr__(self, "n_subjects", min(len(SUBJECTS), max(8, self.books // 50)))
         self._check_ranges()
+        if self.n_members is not None:
+            if not 2 <= self.n_members <= MAX_MEMBERS:
+                raise ConfigurationError(
+                    f"n_members must be in [2, {MAX_MEMBERS}]; got {self.n_members}"
+                )
+            if self.feedback_share:
+                raise ConfigurationError(
+                    "feedback_share must be 0 for a consortium (n_members): the generator draws "
+                    f"feedback for one library system only; got {self.feedback_share}"
+                )
 
     def _check_ranges(self) -> None:
         limits = {
@@ -114,6 +135,13 @@ class SampleConfig:
     def start(self) -> date:
         """First day with events (the window is `days` days ending with `end`)."""
         return self.end - timedelta(days=self.days - 1)
+
+
+def consortium_members(n_loans: int) -> int:
+    """Members of a generated consortium of `n_loans` loans: one per `LOANS_PER_MEMBER` loans,
+    within `DERIVED_MEMBERS` (200 members at 10M loans, 400 from 20M)."""
+    low, high = DERIVED_MEMBERS
+    return min(high, max(low, round(n_loans / LOANS_PER_MEMBER)))
 
 
 def size_table(

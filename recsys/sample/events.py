@@ -11,7 +11,7 @@ renewals and holds are made online, Sundays included; on public holidays nothing
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -45,7 +45,7 @@ class LoanEvents:
     book: np.ndarray  # int32
     time: np.ndarray  # int64 Unix seconds, sorted
     event: np.ndarray  # int8 EVENT_*
-    library: np.ndarray  # int8 branch
+    library: np.ndarray  # int8 branch (int16 member of a consortium)
     copy: np.ndarray  # int64 copy serial, -1 = none (holds, ebooks)
 
 
@@ -65,12 +65,8 @@ def generate_loans(
     rng: np.random.Generator,
 ) -> LoanEvents:
     """`config.n_loans` loans plus the renewals and holds that go with them."""
-    span = (readers.last_day - readers.first_day + 1).astype(np.float64)
-    rate = readers.activity * span
-    counts = rng.multinomial(config.n_loans, rate / rate.sum())
-    reader = np.repeat(np.arange(len(readers), dtype=np.int32), counts)
-    day = _draw_days(config, readers, reader, _loan_day_weights(config), rng)
-    book = _draw_books(config, catalog, readers, sampler, reader, day, rng)
+    reader, day = loan_readers_and_days(config, readers, rng)
+    book = draw_books(config, catalog, readers, sampler, reader, day, rng)
     day = np.maximum(day, catalog.release_day[book])  # still too new after resampling: wait
     time = epoch(config) + day.astype(np.int64) * DAY + seconds_of_day(OPENING_HOURS, len(day), rng)
 
@@ -86,9 +82,46 @@ def generate_loans(
     ).astype(np.int64)
     copy[catalog.format[book] == EBOOK] = -1
     is_open = _open_days(config)
-    desk = np.where(copy >= 0, library, ONLINE)  # e-books are lent online
-    time += (_next_open_day(is_open)[desk, day] - day).astype(np.int64) * DAY
+    time = lent_on_open_days(is_open, library, copy, day, time)
+    hold_share = hold_probability(config, catalog.demand)[book]
+    return with_renewals_and_holds(
+        config, is_open, hold_share, reader, book, time, library, copy, rng
+    )
 
+
+def loan_readers_and_days(
+    config: SampleConfig, readers: Readers, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reader of each of `config.n_loans` loans (the active ones more often) and its day."""
+    span = (readers.last_day - readers.first_day + 1).astype(np.float64)
+    rate = readers.activity * span
+    counts = rng.multinomial(config.n_loans, rate / rate.sum())
+    reader = np.repeat(np.arange(len(readers), dtype=np.int32), counts)
+    return reader, _draw_days(config, readers, reader, _loan_day_weights(config), rng)
+
+
+def lent_on_open_days(
+    is_open: np.ndarray, desk: np.ndarray, copy: np.ndarray, day: np.ndarray, time: np.ndarray
+) -> np.ndarray:
+    """`time` moved to the next open day of the loan's desk (`is_open`'s row); e-books (no
+    `copy`) are lent online."""
+    desk = np.where(copy >= 0, desk, ONLINE)
+    return time + (_next_open_day(is_open)[desk, day] - day).astype(np.int64) * DAY
+
+
+def with_renewals_and_holds(
+    config: SampleConfig,
+    is_open: np.ndarray,
+    hold_share: np.ndarray,
+    reader: np.ndarray,
+    book: np.ndarray,
+    time: np.ndarray,
+    library: np.ndarray,
+    copy: np.ndarray,
+    rng: np.random.Generator,
+) -> LoanEvents:
+    """The loans with their renewals (online, after the loan) and holds (online, before it;
+    a loan gets one with probability `hold_share`), sorted by time."""
     renew = np.flatnonzero(rng.random(len(reader)) < config.renewal_share)
     renew_time = time[renew] + rng.integers(14 * DAY, LOAN_DAYS * DAY, len(renew))
     again = rng.random(len(renew)) < 0.25  # some renew twice
@@ -99,7 +132,7 @@ def generate_loans(
     kept = renew_time < epoch(config) + config.days * DAY
     renew, renew_time = renew[kept], _online(config, is_open, renew_time[kept], _next_open_day)
 
-    hold = np.flatnonzero(rng.random(len(reader)) < _hold_probability(config, catalog)[book])
+    hold = np.flatnonzero(rng.random(len(reader)) < hold_share)
     hold_time = time[hold] - rng.integers(DAY, 45 * DAY, len(hold))
     kept = hold_time >= epoch(config)
     hold_time = _online(config, is_open, hold_time[kept], _previous_open_day)
@@ -134,8 +167,13 @@ def generate_views(
     readers: Readers,
     sampler: BookSampler,
     rng: np.random.Generator,
+    *,
+    shelves: np.ndarray | None = None,
 ) -> ViewEvents:
-    """Browse sessions of catalog pages; a minority are logged in and carry the reader id."""
+    """Browse sessions of catalog pages; a minority are logged in and carry the reader id.
+
+    Books come from `sampler`'s block of each reader's `shelves` (default: their home branch).
+    """
     span = (readers.last_day - readers.first_day + 1).astype(np.float64)
     rate = readers.activity**0.7 * span
     session_reader = rng.choice(len(readers), p=rate / rate.sum(), size=config.sessions)
@@ -151,7 +189,7 @@ def generate_views(
     session = np.repeat(np.arange(config.sessions), length)
     reader = session_reader[session].astype(np.int32)
     view_day = day[session]
-    book = _draw_books(config, catalog, readers, sampler, reader, view_day, rng)
+    book = draw_books(config, catalog, readers, sampler, reader, view_day, rng, shelves=shelves)
     gaps = rng.exponential(50.0, len(session)).astype(np.int64) + 5
     first = np.cumsum(length) - length
     offset = np.cumsum(gaps) - np.repeat(np.cumsum(gaps)[first], length)
@@ -168,16 +206,21 @@ def generate_views(
 
 
 def active_loans(config: SampleConfig, catalog: Catalog, loans: LoanEvents) -> np.ndarray:
-    """Copies out on loan at the end of the window, per (branch, book): loans of the last
-    `LOAN_DAYS` days plus renewed ones."""
-    cutoff = epoch(config) + (config.days - LOAN_DAYS) * DAY
-    out = (loans.time >= cutoff) & (loans.event != EVENT_HOLD) & (loans.copy >= 0)
+    """Copies out on loan at the end of the window, per (branch, book)."""
+    out = out_on_loan(config, loans)
     pair = loans.library[out].astype(np.int64) * catalog.n_books + loans.book[out]
     counts = np.bincount(pair, minlength=catalog.copies.size)
     return counts.reshape(catalog.copies.shape)
 
 
-def _draw_books(
+def out_on_loan(config: SampleConfig, loans: LoanEvents) -> np.ndarray:
+    """Which events keep a copy out at the end of the window: loans and renewals of the last
+    `LOAN_DAYS` days."""
+    cutoff = epoch(config) + (config.days - LOAN_DAYS) * DAY
+    return (loans.time >= cutoff) & (loans.event != EVENT_HOLD) & (loans.copy >= 0)
+
+
+def draw_books(
     config: SampleConfig,
     catalog: Catalog,
     readers: Readers,
@@ -185,20 +228,33 @@ def _draw_books(
     reader: np.ndarray,
     day: np.ndarray,
     rng: np.random.Generator,
+    *,
+    shelves: np.ndarray | None = None,
+    refuse: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Books from each reader's taste at that day; retry books not yet published, and repeats of
-    the same reader and book (real readers seldom borrow a book twice)."""
-    home = readers.home[reader]
-    book = sampler.draw(home, draw_subjects(readers, reader, day, config.explore_share, rng), rng)
-    todo = np.arange(len(book))
+    the same reader and book (real readers seldom borrow a book twice).
+
+    Each reader draws from `sampler`'s block of their `shelves` entry (default: their home
+    branch). `refuse(positions, books)` may turn down fresh draws (True: draw again).
+    """
+    shelf = (readers.home if shelves is None else shelves)[reader]
+    book = sampler.draw(shelf, draw_subjects(readers, reader, day, config.explore_share, rng), rng)
+    drawn = np.arange(len(book))
     for round_ in range(RESAMPLE_ROUNDS):
-        todo = _needs_redraw(catalog, reader, book, day, todo)
+        todo = _needs_redraw(catalog, reader, book, day, drawn)
+        if refuse is not None:
+            redraw = np.zeros(len(book), dtype=bool)
+            redraw[todo] = True
+            redraw[drawn[refuse(drawn, book[drawn])]] = True
+            todo = np.flatnonzero(redraw)
         if not len(todo):
             break
         # Look further down the reader's subjects first; explore other subjects only later.
         explore = config.explore_share * (1 + max(0, round_ - LONG_TAIL_ROUNDS))
         subject = draw_subjects(readers, reader[todo], day[todo], min(1.0, explore), rng)
-        book[todo] = sampler.draw(home[todo], subject, rng, long_tail=round_ > 0)
+        book[todo] = sampler.draw(shelf[todo], subject, rng, long_tail=round_ > 0)
+        drawn = todo
     return book
 
 
@@ -215,10 +271,10 @@ def _needs_redraw(
     return touched[repeated | unreleased]
 
 
-def _hold_probability(config: SampleConfig, catalog: Catalog) -> np.ndarray:
+def hold_probability(config: SampleConfig, demand: np.ndarray) -> np.ndarray:
     """Holds queue for wanted books: probability grows steeply with popularity."""
-    pct = np.empty(catalog.n_books)
-    pct[np.argsort(catalog.demand, kind="stable")] = np.linspace(0.0, 1.0, catalog.n_books)
+    pct = np.empty(len(demand))
+    pct[np.argsort(demand, kind="stable")] = np.linspace(0.0, 1.0, len(demand))
     return config.max_hold_share * pct**3
 
 
@@ -244,8 +300,14 @@ def branch_open(config: SampleConfig) -> np.ndarray:
 
 def _open_days(config: SampleConfig) -> np.ndarray:
     """`branch_open`, plus a last row for the online services (closed on public holidays)."""
-    weekday, holiday = _calendar(config)
     closed = [CENTRAL_CLOSED if b == CENTRAL else BRANCH_CLOSED for b in range(config.branches)]
+    return open_days(config, closed)
+
+
+def open_days(config: SampleConfig, closed: Sequence[tuple[int, ...]]) -> np.ndarray:
+    """Whether each library (rows; `closed` names the weekdays each closes) is open on each day,
+    plus a last row for the online services (closed on public holidays)."""
+    weekday, holiday = _calendar(config)
     return np.array([*(~np.isin(weekday, days) & ~holiday for days in closed), ~holiday])
 
 

@@ -1,4 +1,4 @@
-"""Readers: home branch, audience group, heavy-tailed activity, and tastes that drift.
+"""Readers: home library (branch or member), audience group, heavy-tailed activity, drifting tastes.
 
 A taste is four subject slots with weights before (`w0`) and after (`w1`) a change of interests
 around a reader's own `change_day` (a life event: a child is born, a new job, a new favourite
@@ -36,7 +36,7 @@ class Readers:
     """Readers as parallel arrays (index = reader position)."""
 
     ids: np.ndarray  # object, "P" + 7 digits
-    home: np.ndarray  # int8 branch
+    home: np.ndarray  # int16 branch (a member library in a consortium)
     group: np.ndarray  # int8 audience group
     activity: np.ndarray  # float64, relative borrowing rate
     first_day: np.ndarray  # int32, first day of membership in the window
@@ -51,15 +51,19 @@ class Readers:
         return len(self.home)
 
 
-def build_readers(config: SampleConfig, catalog: Catalog, rng: np.random.Generator) -> Readers:
-    """Generate readers; each has 1-3 subjects suited to their age group and may drift."""
+def build_readers(
+    config: SampleConfig, catalog: Catalog, home_share: np.ndarray, rng: np.random.Generator
+) -> Readers:
+    """Generate readers; each has 1-3 subjects suited to their age group and may drift.
+
+    `home_share` is each home library's (branch or member) share of the readers.
+    """
     n = config.readers
-    home = rng.choice(config.branches, p=catalog.branch_share, size=n).astype(np.int8)
-    # Branches differ in how many families use them (local demand the models can pick up).
-    child_boost = rng.uniform(0.5, 1.6, config.branches)
-    group_p = GROUP_SHARE[None, :] * np.stack(
-        [child_boost, np.ones(config.branches), np.ones(config.branches)], axis=1
-    )
+    homes = len(home_share)
+    home = rng.choice(homes, p=home_share, size=n).astype(np.int16)
+    # Libraries differ in how many families use them (local demand the models can pick up).
+    child_boost = rng.uniform(0.5, 1.6, homes)
+    group_p = GROUP_SHARE[None, :] * np.stack([child_boost, np.ones(homes), np.ones(homes)], axis=1)
     group_p /= group_p.sum(axis=1, keepdims=True)
     cum = np.cumsum(group_p, axis=1)[home]
     group = (rng.random(n)[:, None] > cum).sum(axis=1).clip(0, 2).astype(np.int8)

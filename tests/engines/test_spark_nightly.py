@@ -7,23 +7,23 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine
 
-from recsys import artifacts
+from recsys.artifacts import Bundle
 from recsys.config import Settings
 from recsys.curation.rules import no_rules
-from recsys.erasure import latest_erasure
 from recsys.lists import pipeline
+from recsys.lists.catalog import ListFilters
 from recsys.lists.history import EMPTY_HISTORY
 from recsys.lists.query import ListQuery
+from recsys.lists.render import items
 from recsys.lists.served import build_served
-from recsys.nightly.progress import Progress
-from recsys.nightly.runner import EXIT_PUBLISHED, run_nightly
-from recsys.sample import SampleConfig, generate_library, write_library
+from recsys.sample import SampleConfig, generate_library
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -31,25 +31,10 @@ if TYPE_CHECKING:
 
 @pytest.mark.slow
 def test_a_spark_nightly_publishes_a_bundle_the_service_serves(
-    spark: SparkSession, db_settings: Settings, engine: Engine
+    spark: SparkSession, publish_sample: Callable[..., tuple[Settings, Bundle]], engine: Engine
 ) -> None:
-    settings = db_settings.model_copy(
-        update={
-            "engine": "spark",
-            "consortium": True,
-            "min_loans": 100,
-            "max_volume_drop": 1.0,
-            "retention_days": 36_500,
-        }
-    )
-    library = generate_library(SampleConfig(n_loans=2_500, seed=11))
-    write_library(library, settings.inbox_dir)
-    code, summary = run_nightly(settings, progress=Progress("none"))
-    assert (code, summary.error) == (EXIT_PUBLISHED, None)
-
-    bundle = artifacts.load_current(
-        Path(settings.models_dir), latest_erasure=latest_erasure(engine)
-    )
+    library = generate_library(SampleConfig(n_loans=2_500, n_members=3, seed=11))
+    settings, bundle = publish_sample(library, engine="spark", consortium=True)
     manifest = bundle.manifest
     assert manifest["model"]["name"] == "spark_als"
     assert manifest["engine"]["name"] == "spark"
@@ -78,6 +63,26 @@ def test_a_spark_nightly_publishes_a_bundle_the_service_serves(
     assert {kind: len(made.positions) for kind, made in lists.items()} == dict.fromkeys(lists, 5)
     assert lists["reader"].strategy == pipeline.PERSONALIZED
     assert lists["book"].strategy == pipeline.COLLABORATIVE
+    # a member's list longer than its shelves: its own records first, then other members', one
+    # record per work
+    member = members[-1]
+    shelves = int((library.holdings["library_id"] == member).sum())
+    ranked = pipeline.reader_list(
+        served,
+        rules,
+        reader=reader,
+        history=EMPTY_HISTORY,
+        query=ListQuery(ListFilters(library=member), k=shelves + 5),
+    )
+    listed = list(items(served, ranked))
+    holders = library.holdings.groupby("book_id")["library_id"].agg(set)
+    where = [item["availability"] for item in listed]
+    assert where == [
+        "local" if member in holders[item["book_id"]] else "consortium" for item in listed
+    ]
+    assert where == sorted(where, key=lambda w: w != "local") and "consortium" in where
+    works = bundle.catalog.set_index("book_id")["work_id"]
+    assert len({works[item["book_id"]] for item in listed}) == len(listed)
 
 
 def test_train_with_the_spark_engine_and_no_java_says_what_to_install(tmp_path: Path) -> None:
