@@ -158,8 +158,9 @@ class ModelStore:
             except Exception as failure:  # try the next older one
                 skipped.append(f"run {candidate} ({_describe(failure)})")
                 continue
-            self._swap(fresh, stamps, keep_stand_in=False)
+            # the reason first: whoever sees the fallback served sees why
             self.last_error = f"{refused}; serving run {candidate}, the newest valid run"
+            self._swap(fresh, stamps, keep_stand_in=False)
             logger.error(
                 "%s (%s); serving run %s instead, the newest valid run%s",
                 refused,
