@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.state.last_request = 0.0  # `time.monotonic` of the latest request (the front door sets it)
     app.state.pseudonymizer = pseudonymizer
     key_watch = app.state.key_watch = KeyWatch(settings, app.state)
     app.state.api_keys = api_keys

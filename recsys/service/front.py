@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+import time
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,8 @@ class FrontDoor:
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":  # when the last request came in: warming waits for a lull
+            scope["app"].state.last_request = time.monotonic()
         if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
             await self.app(scope, receive, send)
             return

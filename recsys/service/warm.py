@@ -14,9 +14,10 @@ front door's own `reader_answer`, so they are kept as if asked:
 A pass stops early when the cache of readers' lists is full: a list made then would push out
 one made earlier, likelier to be asked.
 
-It works in slices of `SLICE` lists between requests (each a few hundred microseconds), so a
-request waits at most one slice; a pass stops when the served model changes and the next one
-starts over. Lists are made only for pseudonyms; no reader id is logged.
+Warming only uses lulls: a slice of `SLICE` lists (each a few hundred microseconds) starts only
+when no request came in for `LULL_SECONDS`, so requests never queue behind it; under a steady
+load the lists are made as readers ask, as without warming. A pass stops when the served model
+changes and the next one starts over. Lists are made only for pseudonyms; no reader id is logged.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 SLICE = 2
 #: How often at most a worker looks for a new list version (a curation change shows here).
 WARM_POLL_SECONDS = 1.0
+#: How long no request must have come in before a slice of warming starts.
+LULL_SECONDS = 0.01
 #: A reader's list with no parameters, as a catalog page asks for it.
 DEFAULT_QUERY: ListQuery = parse_query(b"", FILTERED)
 
@@ -100,7 +103,7 @@ class ListWarmer:
             else:
                 made += 1
             if position % SLICE == SLICE - 1:
-                await asyncio.sleep(0)  # let waiting requests in
+                await self._lull()
         self._warmed, self._started = version, True
         self.passes += 1
         self.made = made
@@ -110,6 +113,12 @@ class ListWarmer:
             served.version,
             time.perf_counter() - started,
         )
+
+    async def _lull(self) -> None:
+        """Return once no request came in for `LULL_SECONDS` (at once when none did)."""
+        await asyncio.sleep(0)  # let waiting requests in
+        while time.monotonic() - self._state.last_request < LULL_SECONDS:
+            await asyncio.sleep(LULL_SECONDS)
 
     async def _likeliest(self) -> list[tuple[str, ListQuery]]:
         """The (pseudonym, query) pairs to make: those asked before, then (once per worker)
