@@ -414,10 +414,11 @@ class RankingRecommender(Recommender):
         record (the one most of its readers borrowed), which the list pipeline then shows
         where neither the reader's library nor their language chooses."""
         self._check_fitted()
-        column = self._columns(books)
-        popularity = np.where(column >= 0, self.popularity_[np.maximum(column, 0)], 0.0)
-        index = self.books_.index([str(b) for b in books])
-        other = (index >= 0) & (index != column) & (popularity > 0)
+        index = self.books_.index(books)
+        known = index >= 0
+        column = self.pooled_[np.maximum(index, 0)]
+        popularity = np.where(known, self.popularity_[column], 0.0)
+        other = known & (column != index) & (popularity > 0)
         return np.where(other, np.nextafter(popularity, -np.inf), popularity)
 
     def linked_by_readers(self, book: str) -> bool:

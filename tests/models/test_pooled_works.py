@@ -155,3 +155,13 @@ def test_a_saved_model_keeps_its_works_pooled(make: type, tmp_path: Path) -> Non
         loaded.book_popularity(list(EDITIONS)).tolist()
         == model.book_popularity(list(EDITIONS)).tolist()
     )
+
+
+def test_a_model_saved_before_works_were_pooled_keeps_its_records_apart(tmp_path: Path) -> None:
+    model = _item_knn().fit(_dataset(_split_editions()))
+    model.save(tmp_path)
+    (tmp_path / "arrays" / "pooled.npy").unlink()  # what such a bundle lacks
+    loaded = load_model(tmp_path)
+    books = loaded.books_.ids.tolist()
+    assert loaded.book_popularity(books).tolist() == model.popularity_.tolist()
+    assert not loaded.linked_by_readers("E3")  # its own record, which nobody borrowed
