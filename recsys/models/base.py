@@ -152,12 +152,13 @@ class Recommender(ABC):
     @abstractmethod
     def training_books(self, reader: str) -> list[str]:
         """The books of `reader`'s training row (none for a reader without one): what the model
-        holds of them, which their data export shows."""
+        holds of them, which their data export shows (a model that pools a work's records holds
+        the work under one of its records)."""
 
     @abstractmethod
     def book_popularity(self, books: Sequence[str]) -> np.ndarray:
         """The model's popularity of each of `books` (0 for a book it does not know): the order
-        of popular padding and ties."""
+        of popular padding and ties, and of a work's records where a list picks one."""
 
     @abstractmethod
     def linked_by_readers(self, book: str) -> bool:

@@ -313,7 +313,7 @@ class HybridRecommender(WarmStartable):
         relevant = relevant.assign(
             row=pd.Index(readers).get_indexer(pd.Index(relevant[C.READER_ID]))
         )
-        relevant = relevant.assign(book=self.books_.index(relevant[C.BOOK_ID]))
+        relevant = relevant.assign(book=self._columns(relevant[C.BOOK_ID]))
         relevant = relevant[(relevant["row"] >= 0) & (relevant["book"] >= 0)]
         targets = sparse.csr_matrix(
             (np.ones(len(relevant)), (relevant["row"], relevant["book"])),
@@ -530,8 +530,8 @@ class HybridRecommender(WarmStartable):
         """`BORROWED_NEXT` where at least k readers borrowed the book after `book`,
         `BORROWED_TOO` where at least k borrowed both, else `CATALOG`."""
         self._check_fitted()
-        index = self.books_.index([str(book)])[0]
-        others = self.books_.index([str(b) for b in similar])
+        index = self._columns([book])[0]
+        others = self._columns(similar)
         if index < 0 or not self.borrowed_[index]:
             return [CATALOG] * len(others)
         known = np.maximum(others, 0)

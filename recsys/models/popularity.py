@@ -131,7 +131,9 @@ class PopularityRecommender(RankingRecommender):
         if audience is not None:
             mask &= self.audiences_ == audience
         library = self.libraries_.index([library_id])[0] if library_id is not None else -1
-        scores = self._library_scores(int(library)) if library >= 0 else self.popularity_
+        scores = self._by_record(
+            self._library_scores(int(library)) if library >= 0 else self.popularity_
+        )
         chosen = self._pick(scores, mask, k)
         return pd.DataFrame(
             {

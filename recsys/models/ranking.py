@@ -6,6 +6,14 @@ lists are filled by popularity), never two editions of one work, never a work th
 has (in any edition) when `exclude_seen`, popularity for readers the model does not know, and
 `history` folded in without a retrain. For collaborative models, two borrowed books are linked in
 `similar_books` only when at least `min_pair_support` distinct readers borrowed both.
+
+Works, not records: every model learns from the records of a work pooled (editions, reprints,
+copies catalogued twice). A reader's interactions with any record of a work are one (reader,
+work) pair on the work's pooled record (`pooled_columns`: its record most readers borrowed), so
+pair counts, neighbours, popularity, sequences and factors are per work, and the k rule counts
+the distinct readers of the work: a reader of two editions counts once. Every record of a work
+gets its work's score; lists show one record per work, and the list pipeline picks which
+(`recsys.lists`).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from recsys.models.matrix import (
     column_counts,
     csr_restore,
     csr_state,
+    keep_rows,
     map_blocks,
 )
 from recsys.models.top import largest
@@ -78,9 +87,13 @@ class Pairs:
     re-sum per pair: grouping string ids costs far more than summing, at 10 million loans
     a minute per grouping. Sums are pandas' (compensated) group sums in row order, the same bit
     for bit as the plain pandas grouping the tests keep as reference.
+
+    With `pooled` (`pooled_columns`), each book's column is its work's pooled record, and a
+    reader's pairs with records of one work are merged into one pair (its `book_code` is the
+    first of them): everything summed or counted per pair is then per (reader, work).
     """
 
-    def __init__(self, dataset: Dataset, books: IdMap) -> None:
+    def __init__(self, dataset: Dataset, books: IdMap, pooled: np.ndarray | None = None) -> None:
         pairs = dataset.pair_codes  # a missing id is no pair, as in pandas' groupby
         self.known = pairs.known
         self.group = pairs.group
@@ -88,11 +101,33 @@ class Pairs:
         self.reader_ids = dataset.id_codes.reader_ids
         self.book_column = books.index(dataset.id_codes.book_ids)
         self.n_books = len(books)
+        if pooled is not None:
+            self._pool(pooled)
         self.dismissed = np.zeros(len(self.reader_code), dtype=bool)
         if C.EVENT in dataset.interactions:
             events = dataset.interactions[C.EVENT]
             marked = (events == Feedback.NOT_INTERESTED).to_numpy()[self.known]
             self.dismissed[self.group[marked]] = True
+
+    def _pool(self, pooled: np.ndarray) -> None:
+        """Point every book at its work's pooled column and merge each reader's pairs with
+        records of one work (pairs stay in order of first appearance)."""
+        own = self.book_column
+        self.book_column = np.where(own >= 0, pooled[np.maximum(own, 0)], -1)
+        column = self.book_column[self.book_code]
+        if np.array_equal(column, own[self.book_code]):
+            return  # no pair is on a record pooled into another
+        # -1 (a book outside `books`) stays a pair of its own
+        key = np.where(
+            column >= 0,
+            self.reader_code.astype(np.int64) * self.n_books + column,
+            -1 - np.arange(len(column), dtype=np.int64),
+        )
+        merged, _ = pd.factorize(key)
+        first = np.empty(int(merged.max(initial=-1)) + 1, dtype=np.int64)
+        first[merged[::-1]] = np.arange(len(merged) - 1, -1, -1)
+        self.group = merged.astype(np.int32)[self.group]
+        self.reader_code, self.book_code = self.reader_code[first], self.book_code[first]
 
     def sums(self, weights: np.ndarray, *, damp: bool) -> np.ndarray:
         """Per-pair sums of `weights` (one per interaction row), 0 for a dismissed pair; `damp`
@@ -192,7 +227,9 @@ class RankingRecommender(Recommender):
             reference_time=reference,
         )
         books = IdMap(dataset.books.astype(str))
-        pairs = Pairs(dataset, books)
+        self.works_ = _work_index(dataset.catalog, books)
+        self.pooled_ = pooled_columns(self.works_, _readers_per_book(dataset, books))
+        pairs = Pairs(dataset, books, self.pooled_)
         sums = pairs.sums(weights, damp=self.damp_repeats)
         readers = pairs.readers_of(sums)
         matrix = pairs.matrix(sums, readers)
@@ -200,10 +237,9 @@ class RankingRecommender(Recommender):
         self.books_ = books
         self.matrix_ = matrix
         self.reference_time_ = reference
-        self.works_ = _work_index(dataset.catalog, books)
         self.popularity_ = np.asarray(matrix.sum(axis=0), dtype=np.float64).ravel()
         self.content_ = (
-            content_matrix(dataset.catalog, books)
+            keep_rows(content_matrix(dataset.catalog, books), self._is_pooled())
             if similar_books or self.content_for_readers
             else sparse.csr_matrix((len(books), 0), dtype=np.float32)
         )
@@ -217,10 +253,26 @@ class RankingRecommender(Recommender):
         return self
 
     def _prepare(self) -> None:
-        """Derived lookups, rebuilt after fit and load."""
-        order = np.argsort(np.argsort(self.popularity_, kind="stable"), kind="stable")
-        self.fill_ = order / max(len(order), 1)
-        self.borrowed_ = column_counts(self.matrix_) > 0
+        """Derived lookups, rebuilt after fit and load. The tie-break `fill_` orders books by
+        their work's popularity, and a work's pooled record before its other records."""
+        order = np.lexsort((self._is_pooled(), self.popularity_[self.pooled_]))
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        self.fill_ = rank / max(len(order), 1)
+        self.borrowed_ = (column_counts(self.matrix_) > 0)[self.pooled_]
+
+    def _is_pooled(self) -> np.ndarray:
+        """Mask of the records that hold their work's data (all but a work's other records)."""
+        return self.pooled_ == np.arange(len(self.pooled_))
+
+    def _columns(self, books: Iterable[str]) -> np.ndarray:
+        """The column each of `books` is scored in (its work's pooled record; -1: unknown)."""
+        index = self.books_.index(books)
+        return np.where(index >= 0, self.pooled_[np.maximum(index, 0)], -1)
+
+    def _by_record(self, scores: np.ndarray) -> np.ndarray:
+        """Scores per column (meaningful on pooled records) as every record's work's score."""
+        return np.asarray(scores)[..., self.pooled_]
 
     def _derivation(self, name: str, derive: Callable[[], sparse.csr_matrix]) -> sparse.csr_matrix:
         """The derived matrix `name` (one of `saved_derivations`) as saved with the model, else
@@ -283,7 +335,7 @@ class RankingRecommender(Recommender):
             position = {int(r): j for j, r in enumerate(wanted)}
             for r in batch:
                 j = position.get(int(r))
-                scores = (
+                scores = self._by_record(
                     scored[j]
                     if scored is not None and j is not None
                     else (self._fallback_scores(int(index[r])))
@@ -305,7 +357,7 @@ class RankingRecommender(Recommender):
 
         Collaborative models link a borrowed book only to books that at least
         `min_pair_support` distinct readers borrowed together with it; a book nobody borrowed
-        yet gets its catalog-metadata neighbours.
+        yet gets its catalog-metadata neighbours. Every record of a work gets its work's list.
         """
         self._check_fitted()
         if self.collaborative:
@@ -318,15 +370,17 @@ class RankingRecommender(Recommender):
         out_queries: list[str] = []
         out_books: list[np.ndarray] = []
         out_scores: list[np.ndarray] = []
-        for book_id, book in zip(books, self.books_.index(books), strict=True):
+        for book_id, book in zip(books, self._columns(books), strict=True):
             if book < 0:
                 continue
             others, scores, fill = self._neighbours(int(book))
             full = np.zeros(len(self.books_))
             full[others] = scores
-            mask = np.zeros(len(self.books_), dtype=bool)
-            mask[others] = True
+            offered = np.zeros(len(self.books_), dtype=bool)
+            offered[others] = True
+            full, mask = self._by_record(full), self._by_record(offered)
             mask &= allowed & (self.works_ != self.works_[book])
+            fill = None if fill is None else self._by_record(fill)
             chosen = self._pick(full, mask, k, fill=fill)
             out_queries.extend([book_id] * len(chosen))
             out_books.append(chosen)
@@ -356,13 +410,20 @@ class RankingRecommender(Recommender):
         return [str(b) for b in self.books_.ids[self.matrix_.indices[start:end]].tolist()]
 
     def book_popularity(self, books: Sequence[str]) -> np.ndarray:
+        """The popularity of each book's work; a work's other records just below its pooled
+        record (the one most of its readers borrowed), which the list pipeline then shows
+        where neither the reader's library nor their language chooses."""
         self._check_fitted()
-        index = self.books_.index([str(b) for b in books])
-        return np.where(index >= 0, self.popularity_[np.maximum(index, 0)], 0.0)
+        index = self.books_.index(books)
+        known = index >= 0
+        column = self.pooled_[np.maximum(index, 0)]
+        popularity = np.where(known, self.popularity_[column], 0.0)
+        other = known & (column != index) & (popularity > 0)
+        return np.where(other, np.nextafter(popularity, -np.inf), popularity)
 
     def linked_by_readers(self, book: str) -> bool:
         self._check_fitted()
-        index = self.books_.index([str(book)])[0]
+        index = self._columns([book])[0]
         return bool(self.collaborative and index >= 0 and self.borrowed_[index])
 
     def forget_readers(self, readers: Iterable[str]) -> int:
@@ -415,7 +476,7 @@ class RankingRecommender(Recommender):
         listed = pd.Index(readers)
         distinct = listed.unique()
         reader = distinct.get_indexer(pd.Index(history[C.READER_ID].astype(str)))
-        book = self.books_.index(history[C.BOOK_ID].astype(str))
+        book = self._columns(history[C.BOOK_ID].astype(str))
         keep = np.flatnonzero((reader >= 0) & (book >= 0))
         if len(keep) == 0:
             return sparse.csr_matrix(shape, dtype=np.float32)
@@ -526,6 +587,7 @@ class RankingRecommender(Recommender):
             **self.readers_.state("readers"),
             **self.books_.state("books"),
             "works": self.works_,
+            "pooled": self.pooled_,
             "popularity": self.popularity_,
             "reference_time": np.asarray(
                 [np.nan if self.reference_time_ is None else self.reference_time_]
@@ -544,6 +606,8 @@ class RankingRecommender(Recommender):
         self.readers_ = IdMap.from_state("readers", arrays)
         self.books_ = IdMap.from_state("books", arrays)
         self.works_ = arrays["works"]
+        # bundles saved before works were pooled keep every record apart
+        self.pooled_ = arrays.get("pooled", np.arange(len(self.works_)))
         self.popularity_ = arrays["popularity"]
         reference = float(arrays["reference_time"][0])
         self.reference_time_ = None if np.isnan(reference) else reference
@@ -570,6 +634,23 @@ class RankingRecommender(Recommender):
     @abstractmethod
     def _restore_model(self, arrays: dict[str, Any]) -> None:
         """Inverse of `_model_state`."""
+
+
+def pooled_columns(works: np.ndarray, readers: np.ndarray) -> np.ndarray:
+    """Per book, the column that holds its work's data: the work's record most `readers`
+    borrowed (ties: the first), so a model's column of a work is its usual record."""
+    order = np.lexsort((np.arange(len(works)), -readers, works))
+    first = order[np.r_[True, works[order][1:] != works[order][:-1]]] if len(order) else order
+    pooled = np.zeros(int(works.max(initial=-1)) + 1, dtype=np.int64)
+    pooled[works[first]] = first
+    return pooled[works]
+
+
+def _readers_per_book(dataset: Dataset, books: IdMap) -> np.ndarray:
+    """Distinct readers with an interaction per book of `books` (from the cached pair codes)."""
+    pairs = dataset.pair_codes
+    column = books.index(dataset.id_codes.book_ids)[pairs.books]
+    return np.bincount(column[column >= 0], minlength=len(books))
 
 
 def _work_index(catalog: pd.DataFrame, books: IdMap) -> np.ndarray:
@@ -671,7 +752,7 @@ class ExplainableRecommender(RankingRecommender):
         _, rows, _ = self.reader_rows([str(reader_id)], history)
         own = rows.indices
         result: dict[str, list[str]] = {}
-        for book_id, book in zip(books, self.books_.index([str(b) for b in books]), strict=True):
+        for book_id, book in zip(books, self._columns(books), strict=True):
             if book < 0 or len(own) == 0:
                 result[str(book_id)] = []
                 continue

@@ -158,3 +158,52 @@ def test_who_borrowed_a_rarely_borrowed_book_changes_no_other_readers_list(
         answers.append(_every_list(model, _served(model, tmp_path_factory.mktemp("b")), loans))
         assert all(len(books) == K for books in answers[-1])  # not vacuous: every list is full
     assert answers[0] == answers[1]
+
+
+# Two editions of one work (issue 26): the k rule counts the work's distinct readers.
+EDITIONS = ("ED-a", "ED-b")
+
+
+def _editions_served(pairs: list[tuple[str, str]], k: int, tmp: Path) -> ServedModel:
+    """The served model of a library whose catalog holds `EDITIONS` as one work; every reader
+    of `pairs` borrows in the listed order, and twelve other readers borrow `BOOKS`."""
+    loans = [(f"X{r:02d}", BOOKS[(r + j) % len(BOOKS)]) for r in range(12) for j in range(3)]
+    frame = pd.DataFrame([*loans, *pairs], columns=[C.READER_ID, C.BOOK_ID])
+    frame[C.EVENT] = "loan"
+    frame[C.TIMESTAMP] = pd.to_datetime(START + np.arange(len(frame)) * DAY, unit="s", utc=True)
+    books = [*BOOKS, *EDITIONS]
+    catalog = _catalog(books).assign(**{C.WORK_ID: [None] * len(BOOKS) + ["W"] * 2})
+    model = _model(k).fit(Dataset.from_interactions(frame, catalog))
+    holdings = pd.DataFrame({C.BOOK_ID: books, C.LIBRARY_ID: "central"})
+    bundle = Bundle("20260101T000000Z-0000", tmp, {}, model, catalog, holdings)
+    return build_served(bundle, None, min_readers=k)
+
+
+def _page(served: ServedModel, book: str) -> tuple[list[str], list[str], str]:
+    result = pipeline.book_list(
+        served, no_rules(len(served.catalog)), book_id=book, query=ListQuery(k=K)
+    )
+    return served.catalog.book_ids[result.positions].tolist(), result.reasons, result.strategy
+
+
+def test_editions_each_under_k_readers_link_through_their_works_k_readers(tmp_path: Path) -> None:
+    # two readers of each edition then borrowed B00: four distinct readers of the work, k = 3
+    pairs = [(f"{e}{r}", book) for e in "ab" for r in range(2) for book in (f"ED-{e}", "B00")]
+    served = _editions_served(pairs, 3, tmp_path)
+    for edition in EDITIONS:
+        books, reasons, strategy = _page(served, edition)
+        assert strategy == pipeline.COLLABORATIVE
+        assert books[0] == "B00" and reasons[0].startswith("readers of"), (books, reasons)
+        assert not set(books) & set(EDITIONS)
+    books, reasons, _ = _page(served, "B00")
+    assert len(set(books) & set(EDITIONS)) == 1  # the work, once
+
+
+def test_a_reader_of_both_editions_counts_once_on_a_books_page(tmp_path: Path) -> None:
+    # three loans of the work before B00, by two distinct readers only: below k = 3
+    pairs = [("A", "ED-a"), ("A", "ED-b"), ("A", "B00"), ("B", "ED-a"), ("B", "B00")]
+    served = _editions_served(pairs, 3, tmp_path)
+    for edition in EDITIONS:
+        books, reasons, _ = _page(served, edition)
+        assert len(books) == K  # not vacuous: a full list, from content and popularity
+        assert not any(reason.startswith("readers of") for reason in reasons), reasons

@@ -121,6 +121,8 @@ class SparkALSRecommender(ExplainableRecommender):
         self.readers_ = IdMap(learned.reader_ids)
         self.books_ = books
         self.works_ = works
+        # Spark pools a work's records itself (`_record_work`): each record is its own column
+        self.pooled_ = np.arange(len(books))
         self.matrix_ = learned.matrix
         self.reference_time_ = learned.reference_time
         self.popularity_ = learned.popularity
