@@ -35,12 +35,12 @@ Libraries differ (a university's semester cohorts vs a public library's leisure 
 ``tune_weights=True`` the hybrid chooses the walks' exponents (the ones whose walks alone list the
 validation readers' next loans best, `WALK_ALPHAS` x `WALK_BETAS`), then the blend weights, the
 penalty and the part scale (`recsys.tuning.blend`) itself, on validation carved from its own
-training data (the last
-`validation_share` of loans, only pairs new to the reader: `recsys.tuning.validation`), then
-refits every part on all the data; too little validation data keeps the given weights. The
-constructor leaves tuning off (so a fixed blend can be rebuilt exactly); `registry.default_model`,
-the model a library gets, turns it on; the full fit's ALS then goes on from the tuning fit's
-factors (`als.WARM_START_ITERATIONS`), which saves most of its cost. The fixed and tuned blends'
+training data (the last `validation_share` of loans, widened where it holds too few readers; only
+pairs new to the reader: `recsys.tuning.validation`), then refits every part on all the data;
+too little validation data keeps the given weights. The constructor leaves tuning off (so a fixed
+blend can be rebuilt exactly); `registry.default_model`, the model a library gets, turns it on;
+the full fit's ALS then goes on from the tuning fit's factors (`als.WARM_START_ITERATIONS`), which
+saves most of its cost. The fixed and tuned blends'
 figures, and those that chose each default, are in `docs/quality.md`.
 """
 
