@@ -40,8 +40,8 @@ pairs new to the reader: `recsys.tuning.validation`), then refits every part on 
 too little validation data keeps the given weights. The constructor leaves tuning off (so a fixed
 blend can be rebuilt exactly); `registry.default_model`, the model a library gets, turns it on;
 the full fit's ALS then goes on from the tuning fit's factors (`als.WARM_START_ITERATIONS`), which
-saves most of its cost. The fixed and tuned blends'
-figures, and those that chose each default, are in `docs/quality.md`.
+saves most of its cost. The fixed and tuned blends' figures, and those that chose each default,
+are in `docs/quality.md`.
 """
 
 from __future__ import annotations
@@ -346,16 +346,19 @@ class HybridRecommender(WarmStartable):
             _, rows, _ = self.reader_rows(list(readers[s : s + step]), None)
             batches.append((keep_columns(rows, self.supported_), self._own_books(rows)))
         fitted = (float(self.walk_exponents_[0]), float(self.walk_exponents_[1]))
-        similarities = {fitted: self.walks_}
         ndcg = {fitted: _list_ndcg(self.walks_, batches, targets)}
+        # only the fitted walks and the best so far are kept: each is as big as the part
+        leader, leading_walks = fitted, self.walks_
         for alpha in WALK_ALPHAS:
             for beta in WALK_BETAS:
-                if (alpha, beta) not in ndcg:
-                    walks = self._walk_similarity(self.collaborative_matrix_, alpha, beta)
-                    similarities[(alpha, beta)] = walks
-                    ndcg[(alpha, beta)] = _list_ndcg(walks, batches, targets)
-        chosen = clearly_best(ndcg, fitted)
-        self.walks_ = similarities[chosen]
+                if (alpha, beta) in ndcg:
+                    continue
+                walks = self._walk_similarity(self.collaborative_matrix_, alpha, beta)
+                ndcg[(alpha, beta)] = _list_ndcg(walks, batches, targets)
+                if ndcg[(alpha, beta)].mean() > ndcg[leader].mean():
+                    leader, leading_walks = (alpha, beta), walks
+        chosen = clearly_best(ndcg, fitted)  # the leader (the first best mean) or the fitted
+        self.walks_ = leading_walks if chosen == leader else self.walks_
         self.walk_exponents_ = np.asarray(chosen, dtype=np.float64)
         return chosen
 
