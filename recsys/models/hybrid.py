@@ -12,7 +12,9 @@ its ten best scores among books new to the reader), are blended:
   popularity still orders ties and serves readers the model does not know);
 - ``walks``: random walks book -> reader -> book with the destination's popularity damped
   (RP3beta, `recsys.models.rp3beta`): co-borrowing in which a heavy reader's pairs count less,
-  the strongest single baseline on some logs.
+  the strongest single baseline on some logs. How much a heavy reader's pairs and a popular
+  destination are damped (`walk_alpha`, `walk_beta`) differs between libraries as much as the
+  blend does, so the tuning chooses them too.
 
 Every list is k-anonymous (`min_pair_support`, k): the five collaborative parts start only from
 the reader's books that at least k readers borrowed and reach only such books, and each link
@@ -30,14 +32,16 @@ university's semesters) show each reader more than the same few course books, wh
 strongest matches still lead the list.
 
 Libraries differ (a university's semester cohorts vs a public library's leisure reading). With
-``tune_weights=True`` the hybrid chooses the blend weights, the penalty and the part scale itself
-(`recsys.tuning.blend`) on validation carved from its own training data (the last
-`validation_share` of loans, only pairs new to the reader: `recsys.tuning.validation`), then
-refits every part on all the data; too little validation data keeps the given weights. The
-constructor leaves tuning off (so a fixed blend can be rebuilt exactly); `registry.default_model`,
-the model a library gets, turns it on; the full fit's ALS then goes on from the tuning fit's
-factors (`als.WARM_START_ITERATIONS`), which saves most of its cost. The fixed and tuned blends'
-figures, and those that chose each default, are in `docs/quality.md`.
+``tune_weights=True`` the hybrid chooses the walks' exponents (the ones whose walks alone list the
+validation readers' next loans best, `WALK_ALPHAS` x `WALK_BETAS`), then the blend weights, the
+penalty and the part scale (`recsys.tuning.blend`) itself, on validation carved from its own
+training data (the last `validation_share` of loans, widened where it holds too few readers; only
+pairs new to the reader: `recsys.tuning.validation`), then refits every part on all the data;
+too little validation data keeps the given weights. The constructor leaves tuning off (so a fixed
+blend can be rebuilt exactly); `registry.default_model`, the model a library gets, turns it on;
+the full fit's ALS then goes on from the tuning fit's factors (`als.WARM_START_ITERATIONS`), which
+saves most of its cost. The fixed and tuned blends' figures, and those that chose each default,
+are in `docs/quality.md`.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from scipy import sparse
 from sklearn.preprocessing import normalize
 
 from recsys.columns import Columns as C
+from recsys.evaluation.metrics import ndcg_from_hits
 from recsys.models.als import WarmStartable
 from recsys.models.base import BORROWED_NEXT, BORROWED_TOO, CATALOG
 from recsys.models.features import content_scores
@@ -72,7 +77,7 @@ from recsys.models.rp3beta import rp3beta_similarity
 from recsys.models.sequence import sequence_matrix
 from recsys.models.top import largest, largest_per_row
 from recsys.models.weighting import event_weights
-from recsys.tuning.blend import Blend, Shortlists, tune_blend
+from recsys.tuning.blend import TUNE_K, Blend, Shortlists, clearly_best, tune_blend
 from recsys.tuning.validation import blend_validation
 
 COMPONENTS = ("als", "readers", "neighbours", "sequence", "content", "popularity", "walks")
@@ -87,10 +92,12 @@ DEFAULT_WEIGHTS = {
     "popularity": 0.0,
     "walks": 1.0,
 }
-#: The walks part's RP3beta: plain transition probabilities, the destination's readers damped
-#: by a square root, each book's strongest walks kept.
-WALK_ALPHA = 1.0
-WALK_BETA = 0.5
+#: The walks part's RP3beta exponents the tuning tries (`walk_alpha`: transition probabilities
+#: raised to it, below 1 a heavy reader's pairs count more than plain probabilities; `walk_beta`:
+#: the destination's readers damped by it), the tuned RP3beta baseline's grid around the
+#: constructor's defaults; each book's `WALK_NEIGHBOURS` strongest walks are kept.
+WALK_ALPHAS = (0.5, 1.0)
+WALK_BETAS = (0.0, 0.3, 0.5, 0.7)
 WALK_NEIGHBOURS = 200
 #: Each list's first books are the blend's best before the popularity penalty, which reorders
 #: only the rest: a reader's strongest matches (often the course books all their cohort borrows)
@@ -178,6 +185,8 @@ class HybridRecommender(WarmStartable):
         popularity_half_life_days: float | None = 60.0,
         popularity_penalty: float = 0.0,
         part_scale: str = "maximum",
+        walk_alpha: float = 1.0,
+        walk_beta: float = 0.5,
         event_weights: dict[str, float] | None = None,
         half_life_days: float | None = None,
         min_pair_support: int = 3,
@@ -189,6 +198,10 @@ class HybridRecommender(WarmStartable):
             raise ValueError(f"weights has unknown parts {unknown}; known: {list(COMPONENTS)}")
         if not popularity_penalty >= 0:
             raise ValueError(f"popularity_penalty must be >= 0; got {popularity_penalty!r}")
+        if not walk_alpha > 0 or not walk_beta >= 0:
+            raise ValueError(
+                f"walk_alpha must be > 0 and walk_beta >= 0; got {walk_alpha!r}, {walk_beta!r}"
+            )
         if part_scale not in PART_SCALES:
             raise ValueError(f"part_scale must be one of {list(PART_SCALES)}; got {part_scale!r}")
         if not 0 < validation_share < 1:
@@ -208,6 +221,8 @@ class HybridRecommender(WarmStartable):
         self.popularity_half_life_days = popularity_half_life_days
         self.popularity_penalty = popularity_penalty
         self.part_scale = part_scale
+        self.walk_alpha = walk_alpha
+        self.walk_beta = walk_beta
         self.event_weights = event_weights
         self.half_life_days = half_life_days
         self.min_pair_support = min_pair_support
@@ -218,7 +233,12 @@ class HybridRecommender(WarmStartable):
         start = Blend(
             {**DEFAULT_WEIGHTS, **(self.weights or {})}, self.popularity_penalty, self.part_scale
         )
-        blend = self._tuned_blend(data, start) if self.tune_weights else start
+        walks = (self.walk_alpha, self.walk_beta)
+        if self.tune_weights:
+            blend, walks = self._tuned_blend(data, start, walks)
+        else:
+            blend = start
+        self.walk_exponents_ = np.asarray(walks, dtype=np.float64)
         self.weights_ = np.array([blend.weights[part] for part in COMPONENTS])
         self.penalty_ = np.asarray([blend.penalty], dtype=np.float64)
         self.part_scale_ = blend.part_scale
@@ -235,13 +255,7 @@ class HybridRecommender(WarmStartable):
             window=self.sequence_window,
             min_readers=self.min_pair_support,
         )
-        self.walks_ = rp3beta_similarity(
-            keep_columns(data.matrix, supported),
-            alpha=WALK_ALPHA,
-            beta=WALK_BETA,
-            neighbours=WALK_NEIGHBOURS,
-            min_readers=self.min_pair_support,
-        )
+        self.walks_ = self._walk_similarity(keep_columns(data.matrix, supported), *walks)
         self.recent_popularity_ = np.asarray(
             self._decayed(data, self.popularity_half_life_days).sum(axis=0), dtype=np.float64
         ).ravel()
@@ -290,35 +304,83 @@ class HybridRecommender(WarmStartable):
         )
         return data.pairs.matrix(data.pairs.sums(weights, damp=True), data.readers)
 
-    def _tuned_blend(self, data: TrainingData, start: Blend) -> Blend:
-        """The blend weights, popularity penalty and part scale that maximise NDCG@10 on the
-        last loans of the training data, keeping the lists at least as varied as the ALS part's
-        (`recsys.tuning.blend.tune_blend`); `start` if there are too few of those loans."""
+    def _walk_similarity(
+        self, matrix: sparse.csr_matrix, alpha: float, beta: float
+    ) -> sparse.csr_matrix:
+        return rp3beta_similarity(
+            matrix,
+            alpha=alpha,
+            beta=beta,
+            neighbours=WALK_NEIGHBOURS,
+            min_readers=self.min_pair_support,
+        )
+
+    def _tuned_blend(
+        self, data: TrainingData, start: Blend, walks: tuple[float, float]
+    ) -> tuple[Blend, tuple[float, float]]:
+        """The walks' exponents (`tune_walks`), then the blend weights, popularity penalty and
+        part scale that maximise NDCG@10 on the last loans of the training data, keeping the
+        lists at least as varied as the ALS part's (`recsys.tuning.blend.tune_blend`); `start`
+        and `walks` if there are too few of those loans."""
         seed = 0 if self.random_state is None else self.random_state
         validation = blend_validation(data.dataset, share=self.validation_share, seed=seed)
         if validation is None:
-            return start
+            return start, walks
         inner = HybridRecommender(**{**self.get_params(), "tune_weights": False})
         inner.fit_for_reader_lists(validation.train)
         if self._start is None:  # the full fit's ALS goes on from the inner fit's factors
             self.start_next_fit_from(inner.starting_factors())
+        walks = inner.tune_walks(validation.readers, validation.relevant)
         shortlists = inner.validation_shortlists(validation.readers, validation.relevant)
-        return tune_blend(shortlists, start, seed=seed)
+        return tune_blend(shortlists, start, seed=seed), walks
+
+    def tune_walks(self, readers: np.ndarray, relevant: pd.DataFrame) -> tuple[float, float]:
+        """The walks' exponents among `WALK_ALPHAS` x `WALK_BETAS` whose walks alone list the
+        `relevant` ``[reader_id, book_id]`` pairs of `readers` best, if clearly better than the
+        fitted ones (`recsys.tuning.blend.clearly_best`); the walks part is refitted with them."""
+        self._check_fitted()
+        targets = self._validation_targets(readers, relevant)
+        step = batch_readers(len(self.books_), VALIDATION_BATCH)
+        batches = []
+        for s in range(0, len(readers), step):
+            _, rows, _ = self.reader_rows(list(readers[s : s + step]), None)
+            batches.append((keep_columns(rows, self.supported_), self._own_books(rows)))
+        fitted = (float(self.walk_exponents_[0]), float(self.walk_exponents_[1]))
+        ndcg = {fitted: _list_ndcg(self.walks_, batches, targets)}
+        # only the fitted walks and the best so far are kept: each is as big as the part
+        leader, leading_walks = fitted, self.walks_
+        for alpha in WALK_ALPHAS:
+            for beta in WALK_BETAS:
+                if (alpha, beta) in ndcg:
+                    continue
+                walks = self._walk_similarity(self.collaborative_matrix_, alpha, beta)
+                ndcg[(alpha, beta)] = _list_ndcg(walks, batches, targets)
+                if ndcg[(alpha, beta)].mean() > ndcg[leader].mean():
+                    leader, leading_walks = (alpha, beta), walks
+        chosen = clearly_best(ndcg, fitted)  # the leader (the first best mean) or the fitted
+        self.walks_ = leading_walks if chosen == leader else self.walks_
+        self.walk_exponents_ = np.asarray(chosen, dtype=np.float64)
+        return chosen
+
+    def _validation_targets(self, readers: np.ndarray, relevant: pd.DataFrame) -> sparse.csr_matrix:
+        """Readers x books, 1 where `relevant` (``[reader_id, book_id]``) pairs a reader of
+        `readers` with a book of the model."""
+        relevant = relevant.assign(
+            row=pd.Index(readers).get_indexer(pd.Index(relevant[C.READER_ID]))
+        )
+        relevant = relevant.assign(book=self._columns(relevant[C.BOOK_ID]))
+        relevant = relevant[(relevant["row"] >= 0) & (relevant["book"] >= 0)]
+        return sparse.csr_matrix(
+            (np.ones(len(relevant)), (relevant["row"], relevant["book"])),
+            shape=(len(readers), len(self.books_)),
+        )
 
     def validation_shortlists(self, readers: np.ndarray, relevant: pd.DataFrame) -> Shortlists:
         """Each part's scores on the shortlists of `readers` (the union of the parts' best books
         new to each reader) and which of those books are their `relevant` ``[reader_id,
         book_id]`` pairs: what blend tuning scores (`recsys.tuning.blend`)."""
         self._check_fitted()
-        relevant = relevant.assign(
-            row=pd.Index(readers).get_indexer(pd.Index(relevant[C.READER_ID]))
-        )
-        relevant = relevant.assign(book=self._columns(relevant[C.BOOK_ID]))
-        relevant = relevant[(relevant["row"] >= 0) & (relevant["book"] >= 0)]
-        targets = sparse.csr_matrix(
-            (np.ones(len(relevant)), (relevant["row"], relevant["book"])),
-            shape=(len(readers), len(self.books_)),
-        )
+        targets = self._validation_targets(readers, relevant)
         # parts are scored per reader: small batches give the same shortlists in a fraction of
         # the memory (six dense readers x books arrays per batch)
         step = batch_readers(len(self.books_), VALIDATION_BATCH)
@@ -482,6 +544,8 @@ class HybridRecommender(WarmStartable):
             "weights": self.blend,
             "popularity_penalty": self.penalty,
             "part_scale": self.part_scale_,
+            "walk_alpha": float(self.walk_exponents_[0]),
+            "walk_beta": float(self.walk_exponents_[1]),
             "tune_weights": False,
         }
 
@@ -566,6 +630,7 @@ class HybridRecommender(WarmStartable):
             "weights": self.weights_,
             "penalty": self.penalty_,
             "part_scale": np.asarray([PART_SCALES.index(self.part_scale_)]),
+            "walk_exponents": self.walk_exponents_,
         }
 
     def _restore_model(self, arrays: dict[str, Any]) -> None:
@@ -585,6 +650,10 @@ class HybridRecommender(WarmStartable):
         # models saved before the part scale was chosen scaled by the maximum
         scale = arrays["part_scale"][0] if "part_scale" in arrays else 0
         self.part_scale_ = PART_SCALES[int(scale)]
+        # models saved before the exponents were chosen walked with the constructor's
+        self.walk_exponents_ = arrays.get(
+            "walk_exponents", np.asarray([self.walk_alpha, self.walk_beta], dtype=np.float64)
+        )
 
 
 def _penalize_after_head(scores: np.ndarray, factor: np.ndarray, own: list[np.ndarray]) -> None:
@@ -601,6 +670,27 @@ def _penalize_after_head(scores: np.ndarray, factor: np.ndarray, own: list[np.nd
         scores[reader, books] = hidden[reader]
     scores *= factor
     scores[rows, head] = np.maximum(best, scores[rows, head])
+
+
+def _list_ndcg(
+    walks: sparse.csr_matrix,
+    batches: list[tuple[sparse.csr_matrix, list[np.ndarray]]],
+    targets: sparse.csr_matrix,
+) -> np.ndarray:
+    """NDCG@`TUNE_K` per reader with next loans in `targets` of the lists `walks` alone makes
+    from each batch's reader rows, leaving out their own books."""
+    hits, start = [], 0
+    for rows, own in batches:
+        scores = dense_product(rows, walks)
+        for row, books in zip(scores, own, strict=True):
+            row[books] = 0.0
+        top = largest_per_row(scores, TUNE_K)
+        reader = np.arange(len(own))[:, None]
+        found = np.asarray(targets[start + reader, top].todense()) > 0
+        hits.append(found & (scores[reader, top] > 0))
+        start += len(own)
+    relevant = np.diff(targets.indptr)
+    return ndcg_from_hits(np.concatenate(hits)[relevant > 0], relevant[relevant > 0], TUNE_K)
 
 
 def _log_readers(matrix: sparse.csr_matrix) -> np.ndarray:

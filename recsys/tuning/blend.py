@@ -13,8 +13,9 @@ bags its choice: the mean of the choices made on bootstrap resamples of those re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
@@ -36,6 +37,8 @@ TUNING_RESAMPLES = 24
 #: readers move in cohorts widen its lists; each further step adds to every climb's trials.
 PENALTY_STEPS = (0.0, 0.25, 0.5)
 TUNE_K = 10
+
+Choice = TypeVar("Choice")
 
 
 class Blend(NamedTuple):
@@ -152,13 +155,26 @@ class BlendScore:
         return BlendScore(ndcg=self.ndcg[readers], coverage=self.coverage)
 
     def clearly_beats(self, other: BlendScore) -> bool:
-        """More accurate than `other` on the same readers by more than the noise: the mean
-        per-reader gain exceeds `MIN_GAIN_STANDARD_ERRORS` standard errors of the gains."""
-        gain = self.ndcg - other.ndcg
-        if gain.size == 0:
-            return False
-        noise = gain.std(ddof=1) / np.sqrt(gain.size) if gain.size > 1 else 0.0
-        return float(gain.mean()) > MIN_GAIN_STANDARD_ERRORS * noise
+        """More accurate than `other` on the same readers by more than the noise
+        (`clearly_better`)."""
+        return clearly_better(self.ndcg, other.ndcg)
+
+
+def clearly_better(trial: np.ndarray, current: np.ndarray) -> bool:
+    """Per-reader NDCG `trial` beats `current` (the same readers) by more than the noise: the
+    mean per-reader gain exceeds `MIN_GAIN_STANDARD_ERRORS` standard errors of the gains."""
+    gain = trial - current
+    if gain.size == 0:
+        return False
+    noise = gain.std(ddof=1) / np.sqrt(gain.size) if gain.size > 1 else 0.0
+    return float(gain.mean()) > MIN_GAIN_STANDARD_ERRORS * noise
+
+
+def clearly_best(ndcg: Mapping[Choice, np.ndarray], start: Choice) -> Choice:
+    """Of the choices judged by per-reader NDCG on the same validation readers, the one with
+    the best mean if it is `clearly_better` than `start`; else `start`."""
+    best = max(ndcg, key=lambda choice: float(ndcg[choice].mean()))
+    return best if clearly_better(ndcg[best], ndcg[start]) else start
 
 
 def tune_blend(shortlists: Shortlists, start: Blend, *, seed: int) -> Blend:

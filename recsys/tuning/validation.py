@@ -1,5 +1,10 @@
 """The validation a model chooses its blend on: new (reader, book) pairs of the last loans of its
 own training data (`recsys.evaluation.splits.new_pairs_split`), and the readers it is judged on.
+
+A small library's last loans hold few readers, and its last weeks may be one season of its year
+(a summer between semesters): a blend chosen on them follows their noise and their season. The
+window is widened until it holds enough readers (`ENOUGH_VALIDATION_READERS`); a large library's
+last loans hold them already, and its validation stays as it was.
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ from recsys.evaluation.splits import new_pairs_split
 
 #: Fewer validation readers keep the given blend: their gains would be noise.
 MIN_VALIDATION_READERS = 50
+#: A validation window with fewer readers is widened by its share at a time, up to
+#: `MAX_WINDOW_WIDENING` times its share (the inner fit keeps the loans before the window).
+ENOUGH_VALIDATION_READERS = 1000
+MAX_WINDOW_WIDENING = 5
 #: More validation readers make smaller real gains visible above the noise; each costs a scoring
 #: pass over the catalog (the cost is in `docs/quality.md`).
 MAX_VALIDATION_READERS = 3000
@@ -35,14 +44,23 @@ class BlendValidation:
 
 
 def blend_validation(dataset: Dataset, *, share: float, seed: int) -> BlendValidation | None:
-    """The new pairs of the last `share` of `dataset`'s loans, on at most
+    """The new pairs of the last `share` of `dataset`'s loans, or of a wider window where that
+    holds fewer than `ENOUGH_VALIDATION_READERS` readers (`share` wider at a time, at most
+    `MAX_WINDOW_WIDENING` times `share` and less than all loans), on at most
     `MAX_VALIDATION_READERS` readers (a sample seeded by `seed`, in id order); None when fewer
     than `MIN_VALIDATION_READERS` readers have any."""
-    split = new_pairs_split(
-        dataset, test_share=share, max_interactions=MAX_VALIDATION_INTERACTIONS, seed=seed
-    )
-    held = split.test[[C.READER_ID, C.BOOK_ID]]
-    readers = np.asarray(pd.unique(held[C.READER_ID]), dtype=str)
+    widest = max(1, min(MAX_WINDOW_WIDENING, int(np.ceil(1 / share)) - 1))
+    for widening in range(1, widest + 1):
+        split = new_pairs_split(
+            dataset,
+            test_share=share * widening,
+            max_interactions=MAX_VALIDATION_INTERACTIONS,
+            seed=seed,
+        )
+        held = split.test[[C.READER_ID, C.BOOK_ID]]
+        readers = np.asarray(pd.unique(held[C.READER_ID]), dtype=str)
+        if len(readers) >= ENOUGH_VALIDATION_READERS:
+            break
     if len(readers) < MIN_VALIDATION_READERS:
         return None
     if len(readers) > MAX_VALIDATION_READERS:

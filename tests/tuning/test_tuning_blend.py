@@ -15,6 +15,7 @@ from recsys.tuning.blend import (
     MIN_GAIN_STANDARD_ERRORS,
     Blend,
     Shortlists,
+    clearly_best,
     coordinate_ascent,
     mean_choice,
     tune_blend,
@@ -299,3 +300,16 @@ def test_trial_blends_get_the_ndcg_the_evaluation_gives_their_lists() -> None:
     expected = ranking_metrics(recs, relevant, k=10).loc[ids[scored], "ndcg"].to_numpy()
     assert expected.any()
     np.testing.assert_array_equal(lists.score(weights, 0.0, "maximum").ndcg, expected)
+
+
+@pytest.mark.parametrize(("right_of_40", "expected"), [(21, "start"), (34, "other")])
+def test_a_setting_is_chosen_over_the_start_only_if_clearly_better(
+    right_of_40: int, expected: str
+) -> None:
+    """The other setting finds a reader's next loan where the start misses it for
+    `right_of_40` of 40 readers, and misses it where the start finds it for the rest: better on
+    average in both cases, clearly so only for 34 (as blend steps, `MIN_GAIN_STANDARD_ERRORS`)."""
+    other = np.array([1.0] * right_of_40 + [0.0] * (40 - right_of_40))
+    ndcg = {"start": 1.0 - other, "other": other, "worse": np.zeros(40)}
+    assert other.mean() > ndcg["start"].mean()
+    assert clearly_best(ndcg, "start") == expected
