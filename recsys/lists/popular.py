@@ -1,8 +1,10 @@
 """Popular books per period and branch, counted in distinct readers from the stored loans.
 
 Computed once per served model (new loans arrive with the nightly run that also trains the
-model). A book enters a list only when at least `min_readers` distinct readers borrowed it in
-the period, so a list never points at one reader's loans. Lists are padded by the model's own
+model). A record counts only when at least `min_readers` distinct readers borrowed it in the
+period, so a list never points at one reader's loans; a work counts the readers of its records
+added up (a reader of two of its editions twice), and every record of the work ranks with that
+sum, so editions pool their evidence. Lists are padded by the model's own
 popularity, so they have k items whenever k eligible books exist.
 """
 
@@ -102,7 +104,8 @@ def load_popular_lists(
 def _reader_counts(
     engine: Engine, catalog: CatalogIndex, *, min_readers: int
 ) -> dict[tuple[str, str], np.ndarray]:
-    """Distinct readers per (period, library) and book, as dense arrays over the catalog."""
+    """Distinct readers per (period, library) and book, as dense arrays over the catalog, each
+    record holding its work's sum."""
     result: dict[tuple[str, str], np.ndarray] = {}
     for period, days in PERIOD_DAYS.items():
         overall = np.zeros(len(catalog), dtype=np.float64)
@@ -116,4 +119,8 @@ def _reader_counts(
             result[key][position] += count
             overall[position] += count
         result[(period, OVERALL)] = overall
-    return result
+    works = catalog.works
+    return {
+        key: np.bincount(works, weights=per_book, minlength=int(works.max(initial=-1)) + 1)[works]
+        for key, per_book in result.items()
+    }
