@@ -69,11 +69,16 @@ class ListWarmer:
 
     async def run(self, interval: float) -> None:
         """Look for a new list version every `interval` seconds and warm it (until cancelled)."""
+        failing = False
         while True:
             try:
                 await self.warm()
-            except Exception as error:  # never a reader id: the type only
-                logger.warning("warming readers' lists failed: %s", type(error).__name__)
+            except Exception as error:  # never a reader id: the type only; once per outage
+                if not failing:
+                    logger.warning("warming readers' lists failed: %s", type(error).__name__)
+                failing = True
+            else:
+                failing = False
             await asyncio.sleep(interval)
 
     async def warm(self) -> None:
