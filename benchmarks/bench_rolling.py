@@ -40,12 +40,11 @@ from recsys.evaluation.rolling_readers import (
     ReaderCut,
     describe_lead,
     evaluate_reader_cut,
-    lead,
     rolling_reader_quality,
 )
 from recsys.evaluation.splits import random_holdout
 from recsys.models.base import Recommender
-from recsys.tuning.baselines import BASELINE_GRIDS, DEFAULT_LABEL, default_and_tuned_baselines
+from recsys.tuning.baselines import default_and_tuned_baselines, default_lead
 
 K = 10
 CUTS = 4
@@ -143,16 +142,6 @@ def run(name: str, protocol: Protocol, dataset: Dataset, settings: Settings) -> 
     return [cut]
 
 
-def judged(cuts: Sequence[ReaderCut]) -> Lead:
-    return lead(
-        cuts,
-        default=DEFAULT_LABEL,
-        baselines=list(BASELINE_GRIDS),
-        coverage_baseline="als_tuned",
-        k=K,
-    )
-
-
 def verdict(result: Lead, protocol: Protocol) -> str:
     worst = result.per_cut.min()
     if protocol.rolling:
@@ -239,7 +228,7 @@ def main(names: Sequence[str] = ()) -> None:
         for cut in cuts:
             print(f"{cut.name} [{cut.role}]")
             print(cut.table[list(METRICS)].to_string(float_format=lambda v: f"{v:.4f}"))
-        result = judged(cuts)
+        result = default_lead(cuts, k=K)
         print(verdict(result, protocol), flush=True)
         figure = plots.per_cut_lines(
             per_cut_table(cuts, f"ndcg@{K}"), metric=f"NDCG@{K}", title=f"{name}: NDCG@{K} per cut"

@@ -25,7 +25,6 @@ from recsys.evaluation.evaluate import compare_models
 from recsys.evaluation.report import comparison_table, write_report
 from recsys.evaluation.rolling_readers import (
     describe_lead,
-    lead,
     rolling_document,
     rolling_reader_quality,
 )
@@ -33,7 +32,7 @@ from recsys.evaluation.splits import make_split
 from recsys.exceptions import RecsysError
 from recsys.models import registry
 from recsys.models.base import Recommender
-from recsys.tuning.baselines import BASELINE_GRIDS, DEFAULT_LABEL, default_and_tuned_baselines
+from recsys.tuning.baselines import default_and_tuned_baselines, default_lead
 
 log = logging.getLogger(__name__)
 
@@ -173,13 +172,7 @@ def _run_rolling(dataset: Dataset, args: argparse.Namespace, settings: Settings,
     for cut in cuts:
         print(f"{cut.name} [{cut.role}]")
         print(cut.table[columns].to_string(float_format=lambda v: f"{v:.4f}"))
-    result = lead(
-        cuts,
-        default=DEFAULT_LABEL,
-        baselines=list(BASELINE_GRIDS),
-        coverage_baseline="als_tuned",
-        k=args.k,
-    )
+    result = default_lead(cuts, k=args.k)
     print(describe_lead(result, k=args.k) + " (tuned ALS)")
     out.mkdir(parents=True, exist_ok=True)
     path = out / "rolling.json"

@@ -256,6 +256,7 @@ class RankingRecommender(Recommender):
         """Derived lookups, rebuilt after fit and load. The tie-break `fill_` orders books by
         their work's popularity, and a work's pooled record before its other records."""
         self.pooled_mask_ = self._is_pooled()
+        self.pools_records_ = not self.pooled_mask_.all()  # some work has several records
         order = np.lexsort((self.pooled_mask_, self.popularity_[self.pooled_]))
         rank = np.empty(len(order), dtype=np.int64)
         rank[order] = np.arange(len(order))
@@ -534,9 +535,10 @@ class RankingRecommender(Recommender):
         self, scores: np.ndarray, mask: np.ndarray, k: int, fill: np.ndarray | None = None
     ) -> np.ndarray:
         """Indices of the top-k allowed books, one edition per work, ties broken by `fill`."""
-        # a work's records share its score: where its pooled record may be listed, it stands
-        # for the work (a consortium's work may have a record per member)
-        mask = mask & (self.pooled_mask_ | ~mask[self.pooled_])
+        if self.pools_records_:
+            # a work's records share its score: where its pooled record may be listed, it
+            # stands for the work (a consortium's work may have a record per member)
+            mask = mask & (self.pooled_mask_ | ~mask[self.pooled_])
         available = int(mask.sum())
         if available == 0:
             return np.empty(0, dtype=np.int64)

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 from importlib import metadata
 
 from fastapi import FastAPI, Request
@@ -23,7 +24,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from sqlalchemy import Engine
 from threadpoolctl import threadpool_limits
 
 from recsys.config import Settings, get_settings
@@ -38,6 +38,7 @@ from recsys.service.head import HeadAsGet
 from recsys.service.key_watch import KeyGuard, KeyWatch
 from recsys.service.metrics import Metrics, MetricsMiddleware
 from recsys.service.model_store import ModelStore
+from recsys.service.periodic import every
 from recsys.service.reader_states import ReaderStates
 from recsys.service.routes import (
     admin,
@@ -93,8 +94,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 _observe(metrics, store, reader_states, warmer, settings.model_poll_seconds)
             ),
             asyncio.create_task(_follow_curation(curation, settings.curation_poll_seconds)),
-            asyncio.create_task(_watch_key(key_watch, engine, settings.model_poll_seconds)),
-            asyncio.create_task(warmer.run(min(settings.model_poll_seconds, WARM_POLL_SECONDS))),
+            asyncio.create_task(
+                every(
+                    settings.model_poll_seconds,
+                    partial(asyncio.to_thread, key_watch.check, engine),
+                    "pseudonym key check",
+                )
+            ),
+            asyncio.create_task(
+                every(
+                    min(settings.model_poll_seconds, WARM_POLL_SECONDS),
+                    warmer.warm,
+                    "warming readers' lists",
+                )
+            ),
         ]
         try:
             yield
@@ -192,21 +205,6 @@ async def _observe(
         metrics.observe_store(store)
         metrics.observe_reader_states(reader_states)
         metrics.observe_warming(warmer)
-        await asyncio.sleep(interval)
-
-
-async def _watch_key(watch: KeyWatch, engine: Engine, interval: float) -> None:
-    """Check the pseudonym key against the store's now, then every `interval` seconds."""
-    failing = False
-    while True:
-        try:
-            await asyncio.to_thread(watch.check, engine)
-        except Exception as error:  # the database may be down for a while: check again later
-            if not failing:
-                logger.warning("pseudonym key check failed: %s", type(error).__name__)
-            failing = True
-        else:
-            failing = False
         await asyncio.sleep(interval)
 
 

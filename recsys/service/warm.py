@@ -62,36 +62,23 @@ class ListWarmer:
     @property
     def pending(self) -> bool:
         """Whether the served list version still awaits its warming pass."""
-        served = self._state.store.served
-        if self.max_readers == 0 or served is None:
-            return False
-        return answers.version_of(served, self._state.curation.current(served)) != self._warmed
+        return self._unwarmed() is not None
 
-    async def run(self, interval: float) -> None:
-        """Look for a new list version every `interval` seconds and warm it (until cancelled)."""
-        failing = False
-        while True:
-            try:
-                await self.warm()
-            except Exception as error:  # never a reader id: the type only; once per outage
-                if not failing:
-                    logger.warning("warming readers' lists failed: %s", type(error).__name__)
-                failing = True
-            else:
-                failing = False
-            await asyncio.sleep(interval)
+    def _unwarmed(self) -> tuple[ServedModel, Hashable] | None:
+        """The served model and its list version, if this worker still has to warm them."""
+        served: ServedModel | None = self._state.store.served
+        if self.max_readers == 0 or served is None:
+            return None
+        version = answers.version_of(served, self._state.curation.current(served))
+        return None if version == self._warmed else (served, version)
 
     async def warm(self) -> None:
         """One pass, if the served list version is new to this worker."""
-        if self.max_readers == 0:
+        unwarmed = self._unwarmed()
+        if unwarmed is None:
             return
+        served, version = unwarmed
         store = self._state.store
-        served: ServedModel | None = store.served
-        if served is None:
-            return
-        version = answers.version_of(served, self._state.curation.current(served))
-        if version == self._warmed:
-            return
         started = time.perf_counter()
         keys = await self._likeliest()
         made = 0

@@ -11,12 +11,13 @@ almost nothing to learn from.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from recsys.config import Settings
 from recsys.data.dataset import Dataset
+from recsys.evaluation.rolling_readers import Lead, ReaderCut, lead
 from recsys.evaluation.splits import validation_split
 from recsys.models.base import Recommender
 from recsys.models.registry import build_model, default_model
@@ -116,6 +117,8 @@ def tuned_baselines(
 
 
 DEFAULT_LABEL = "default"
+#: The baseline whose coverage the default's must not fall below (issue 25).
+COVERAGE_BASELINE = "als_tuned"
 
 
 def default_and_tuned_baselines(
@@ -140,3 +143,15 @@ def default_and_tuned_baselines(
         DEFAULT_LABEL: default_model(settings),
         **{label: baseline.model for label, baseline in tuned.items()},
     }
+
+
+def default_lead(cuts: Sequence[ReaderCut], *, k: int) -> Lead:
+    """The default model's lead over the best of the tuned baselines on `cuts` (made with
+    `default_and_tuned_baselines`), its coverage beside tuned ALS's."""
+    return lead(
+        cuts,
+        default=DEFAULT_LABEL,
+        baselines=list(BASELINE_GRIDS),
+        coverage_baseline=COVERAGE_BASELINE,
+        k=k,
+    )
