@@ -111,7 +111,7 @@ class WarmStartable(ExplainableRecommender):
         """This fit's ALS factors by id, for a later fit to start from."""
         self._check_fitted()
         return StartingFactors(
-            self.readers_, self.books_, self.als_.user_factors, self.als_.item_factors
+            self.readers_, self.column_ids(), self.als_.user_factors, self.als_.item_factors
         )
 
     def start_next_fit_from(self, start: StartingFactors) -> Self:

@@ -92,7 +92,7 @@ class EASERecommender(ExplainableRecommender):
 
     def _positions(self) -> np.ndarray:
         """Each book's row in `weights_`, -1 for a book not modelled."""
-        position = np.full(len(self.books_), -1, dtype=np.int64)
+        position = np.full(self.n_columns, -1, dtype=np.int64)
         position[self.modelled_] = np.arange(len(self.modelled_))
         return position
 

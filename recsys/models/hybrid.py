@@ -340,7 +340,7 @@ class HybridRecommender(WarmStartable):
         fitted ones (`recsys.tuning.blend.clearly_best`); the walks part is refitted with them."""
         self._check_fitted()
         targets = self._validation_targets(readers, relevant)
-        step = batch_readers(len(self.books_), VALIDATION_BATCH)
+        step = batch_readers(self.n_columns, VALIDATION_BATCH)
         batches = []
         for s in range(0, len(readers), step):
             _, rows, _ = self.reader_rows(list(readers[s : s + step]), None)
@@ -372,7 +372,7 @@ class HybridRecommender(WarmStartable):
         relevant = relevant[(relevant["row"] >= 0) & (relevant["book"] >= 0)]
         return sparse.csr_matrix(
             (np.ones(len(relevant)), (relevant["row"], relevant["book"])),
-            shape=(len(readers), len(self.books_)),
+            shape=(len(readers), self.n_columns),
         )
 
     def validation_shortlists(self, readers: np.ndarray, relevant: pd.DataFrame) -> Shortlists:
@@ -383,7 +383,7 @@ class HybridRecommender(WarmStartable):
         targets = self._validation_targets(readers, relevant)
         # parts are scored per reader: small batches give the same shortlists in a fraction of
         # the memory (six dense readers x books arrays per batch)
-        step = batch_readers(len(self.books_), VALIDATION_BATCH)
+        step = batch_readers(self.n_columns, VALIDATION_BATCH)
         batches = [
             self._shortlist(list(readers[s : s + step]), targets[s : s + step])
             for s in range(0, len(readers), step)
@@ -582,7 +582,7 @@ class HybridRecommender(WarmStartable):
         others, scores, fill = super()._neighbours(book)
         if fill is None:  # a book nobody borrowed: catalog neighbours already
             return others, scores, fill
-        rest = np.ones(len(self.books_), dtype=bool)
+        rest = np.ones(self.n_columns, dtype=bool)
         rest[others] = False
         rest[book] = False
         extra = np.flatnonzero(rest)

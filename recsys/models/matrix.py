@@ -193,14 +193,6 @@ def keep_columns(matrix: sparse.csr_matrix, columns: np.ndarray) -> sparse.csr_m
     return kept
 
 
-def keep_rows(matrix: sparse.csr_matrix, rows: np.ndarray) -> sparse.csr_matrix:
-    """`matrix` with every row outside the `rows` mask emptied (same shape, a copy)."""
-    kept = matrix.tocsr(copy=True)
-    kept.data[~np.repeat(rows, np.diff(kept.indptr))] = 0
-    kept.eliminate_zeros()
-    return kept
-
-
 def top_per_row(matrix: sparse.csr_matrix, n: int) -> sparse.csr_matrix:
     """`matrix` with only the `n` largest entries of each row kept (ties: lower column)."""
     matrix = matrix.tocsr()

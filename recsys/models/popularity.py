@@ -109,7 +109,7 @@ class PopularityRecommender(RankingRecommender):
         return self.popularity_[others] * np.where(same, 1.0, 0.5)
 
     def _neighbours(self, book: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        others = np.flatnonzero(np.arange(len(self.books_)) != book)
+        others = np.flatnonzero(np.arange(self.n_columns) != book)
         return others, self._pair_scores(book, others), None
 
     def popular(
@@ -127,17 +127,16 @@ class PopularityRecommender(RankingRecommender):
         """
         self._check_fitted()
         k = check_k(k)
-        mask = self._allowed(candidates, exclude)
+        records = self._records(candidates, exclude)
+        mask = records >= 0
         if audience is not None:
             mask &= self.audiences_ == audience
         library = self.libraries_.index([library_id])[0] if library_id is not None else -1
-        scores = self._by_record(
-            self._library_scores(int(library)) if library >= 0 else self.popularity_
-        )
+        scores = self._library_scores(int(library)) if library >= 0 else self.popularity_
         chosen = self._pick(scores, mask, k)
         return pd.DataFrame(
             {
-                C.BOOK_ID: pd.Series(self.books_.ids[chosen].tolist(), dtype=object),
+                C.BOOK_ID: pd.Series(self.books_.ids[records[chosen]].tolist(), dtype=object),
                 C.SCORE: np.asarray(scores, dtype=np.float64)[chosen],
                 C.RANK: np.arange(1, len(chosen) + 1, dtype=np.int64),
             }

@@ -8,12 +8,14 @@ has (in any edition) when `exclude_seen`, popularity for readers the model does 
 `similar_books` only when at least `min_pair_support` distinct readers borrowed both.
 
 Works, not records: every model learns from the records of a work pooled (editions, reprints,
-copies catalogued twice). A reader's interactions with any record of a work are one (reader,
-work) pair on the work's pooled record (`pooled_columns`: its record most readers borrowed), so
-pair counts, neighbours, popularity, sequences and factors are per work, and the k rule counts
-the distinct readers of the work: a reader of two editions counts once. Every record of a work
-gets its work's score; lists show one record per work, and the list pipeline picks which
-(`recsys.lists`).
+copies catalogued twice). A model's matrices have one column per work (`columns_`: each record's
+column; `column_books_`: each column's record, the work's record most readers borrowed), and a
+reader's interactions with any record of a work are one (reader, work) pair, so pair counts,
+neighbours, popularity, sequences and factors are per work, and the k rule counts the distinct
+readers of the work: a reader of two editions counts once. Scoring and picking happen per work
+(a consortium's catalog may hold a record of each work per member: ten times the columns), and
+a list names one allowed record per work: the work's usual record where allowed, else another
+(the list pipeline then picks which edition to show, `recsys.lists`).
 """
 
 from __future__ import annotations
@@ -47,7 +49,6 @@ from recsys.models.matrix import (
     column_counts,
     csr_restore,
     csr_state,
-    keep_rows,
     map_blocks,
 )
 from recsys.models.top import largest
@@ -88,35 +89,38 @@ class Pairs:
     a minute per grouping. Sums are pandas' (compensated) group sums in row order, the same bit
     for bit as the plain pandas grouping the tests keep as reference.
 
-    With `pooled` (`pooled_columns`), each book's column is its work's pooled record, and a
-    reader's pairs with records of one work are merged into one pair (its `book_code` is the
-    first of them): everything summed or counted per pair is then per (reader, work).
+    With `columns` (each book's column, `work_columns`), a reader's pairs with records of one
+    work are merged into one pair (its `book_code` is the first of them): everything summed or
+    counted per pair is then per (reader, work). Without, each book is its own column.
     """
 
-    def __init__(self, dataset: Dataset, books: IdMap, pooled: np.ndarray | None = None) -> None:
+    def __init__(
+        self, dataset: Dataset, books: IdMap, columns: np.ndarray | None = None
+    ) -> None:
         pairs = dataset.pair_codes  # a missing id is no pair, as in pandas' groupby
         self.known = pairs.known
         self.group = pairs.group
         self.reader_code, self.book_code = pairs.readers, pairs.books
         self.reader_ids = dataset.id_codes.reader_ids
         self.book_column = books.index(dataset.id_codes.book_ids)
-        self.n_books = len(books)
-        if pooled is not None:
-            self._pool(pooled)
+        self.n_books = len(books)  # the matrices' columns
+        if columns is not None:
+            self._pool(columns)
         self.dismissed = np.zeros(len(self.reader_code), dtype=bool)
         if C.EVENT in dataset.interactions:
             events = dataset.interactions[C.EVENT]
             marked = (events == Feedback.NOT_INTERESTED).to_numpy()[self.known]
             self.dismissed[self.group[marked]] = True
 
-    def _pool(self, pooled: np.ndarray) -> None:
-        """Point every book at its work's pooled column and merge each reader's pairs with
-        records of one work (pairs stay in order of first appearance)."""
+    def _pool(self, columns: np.ndarray) -> None:
+        """Point every book at its work's column and merge each reader's pairs with records of
+        one work (pairs stay in order of first appearance)."""
         own = self.book_column
-        self.book_column = np.where(own >= 0, pooled[np.maximum(own, 0)], -1)
+        self.book_column = np.where(own >= 0, columns[np.maximum(own, 0)], -1)
+        self.n_books = int(columns.max(initial=-1)) + 1
+        if np.bincount(columns).max(initial=0) <= 1:
+            return  # every work has one record: no two pairs to merge
         column = self.book_column[self.book_code]
-        if np.array_equal(column, own[self.book_code]):
-            return  # no pair is on a record pooled into another
         # -1 (a book outside `books`) stays a pair of its own
         key = np.where(
             column >= 0,
@@ -173,7 +177,8 @@ class Pairs:
 
 @dataclass(frozen=True)
 class TrainingData:
-    """What `fit` hands to a model: the weighted matrix, its id maps and the grouped pairs."""
+    """What `fit` hands to a model: the weighted matrix, its id maps (`books`: each column's
+    record) and the grouped pairs."""
 
     dataset: Dataset
     matrix: sparse.csr_matrix
@@ -228,8 +233,9 @@ class RankingRecommender(Recommender):
         )
         books = IdMap(dataset.books.astype(str))
         self.works_ = _work_index(dataset.catalog, books)
-        self.pooled_ = pooled_columns(self.works_, _readers_per_book(dataset, books))
-        pairs = Pairs(dataset, books, self.pooled_)
+        self.columns_ = self.works_  # one column per work
+        self.column_books_ = work_records(self.works_, _readers_per_book(dataset, books))
+        pairs = Pairs(dataset, books, self.columns_)
         sums = pairs.sums(weights, damp=self.damp_repeats)
         readers = pairs.readers_of(sums)
         matrix = pairs.matrix(sums, readers)
@@ -239,42 +245,45 @@ class RankingRecommender(Recommender):
         self.reference_time_ = reference
         self.popularity_ = np.asarray(matrix.sum(axis=0), dtype=np.float64).ravel()
         self.content_ = (
-            keep_rows(content_matrix(dataset.catalog, books), self._is_pooled())
+            content_matrix(dataset.catalog, books)[self.column_books_]
             if similar_books or self.content_for_readers
-            else sparse.csr_matrix((len(books), 0), dtype=np.float32)
+            else sparse.csr_matrix((self.n_columns, 0), dtype=np.float32)
         )
         self.links_ = (
             pair_support(interactions, pairs, self.min_pair_support)
             if self.collaborative and similar_books
             else None
         )
-        self._fit_model(TrainingData(dataset, matrix, readers, books, reference, pairs))
+        data = TrainingData(dataset, matrix, readers, self.column_ids(), reference, pairs)
+        self._fit_model(data)
         self._prepare()
         return self
 
-    def _prepare(self) -> None:
-        """Derived lookups, rebuilt after fit and load. The tie-break `fill_` orders books by
-        their work's popularity, and a work's pooled record before its other records."""
-        self.pooled_mask_ = self._is_pooled()
-        self.pools_records_ = not self.pooled_mask_.all()  # some work has several records
-        order = np.lexsort((self.pooled_mask_, self.popularity_[self.pooled_]))
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order))
-        self.fill_ = rank / max(len(order), 1)
-        self.borrowed_ = (column_counts(self.matrix_) > 0)[self.pooled_]
+    @property
+    def n_columns(self) -> int:
+        """Columns of the model's matrices: one per work (per record in older bundles)."""
+        return len(self.column_books_)
 
-    def _is_pooled(self) -> np.ndarray:
-        """Mask of the records that hold their work's data (all but a work's other records)."""
-        return self.pooled_ == np.arange(len(self.pooled_))
+    def column_ids(self) -> IdMap:
+        """Each column's record id: how a later fit finds a work's column again."""
+        return IdMap(self.books_.ids[self.column_books_])
+
+    def _prepare(self) -> None:
+        """Derived lookups, rebuilt after fit and load. The tie-break `fill_` orders columns by
+        popularity; `every_record_` is each column's record as a list names it."""
+        self.column_works_ = self.works_[self.column_books_]
+        rank = np.empty(self.n_columns, dtype=np.int64)
+        rank[np.argsort(self.popularity_, kind="stable")] = np.arange(self.n_columns)
+        self.fill_ = rank / max(self.n_columns, 1)
+        self.borrowed_ = column_counts(self.matrix_) > 0
+        # a column whose record is scored elsewhere (older bundles kept such columns) lists none
+        self.listed_ = self.columns_[self.column_books_] == np.arange(self.n_columns)
+        self.every_record_ = np.where(self.listed_, self.column_books_, -1)
 
     def _columns(self, books: Iterable[str]) -> np.ndarray:
-        """The column each of `books` is scored in (its work's pooled record; -1: unknown)."""
+        """The column each of `books` is scored in (its work's; -1: unknown)."""
         index = self.books_.index(books)
-        return np.where(index >= 0, self.pooled_[np.maximum(index, 0)], -1)
-
-    def _by_record(self, scores: np.ndarray) -> np.ndarray:
-        """Scores per column (meaningful on pooled records) as every record's work's score."""
-        return np.asarray(scores)[..., self.pooled_]
+        return np.where(index >= 0, self.columns_[np.maximum(index, 0)], -1)
 
     def _derivation(self, name: str, derive: Callable[[], sparse.csr_matrix]) -> sparse.csr_matrix:
         """The derived matrix `name` (one of `saved_derivations`) as saved with the model, else
@@ -321,13 +330,13 @@ class RankingRecommender(Recommender):
         readers = [str(r) for r in readers]
         if not readers:
             return empty_recommendations()
-        allowed = self._allowed(candidates, exclude)
+        records = self._records(candidates, exclude)
         index, rows, folded = self.reader_rows(readers, history)
         personal = np.diff(rows.indptr) > 0
         out_readers: list[str] = []
         out_books: list[np.ndarray] = []
         out_scores: list[np.ndarray] = []
-        step = batch_readers(len(self.books_))
+        step = batch_readers(self.n_columns)
         for start in range(0, len(readers), step):
             batch = np.arange(start, min(start + step, len(readers)))
             wanted = batch[personal[batch]]
@@ -337,18 +346,18 @@ class RankingRecommender(Recommender):
             position = {int(r): j for j, r in enumerate(wanted)}
             for r in batch:
                 j = position.get(int(r))
-                scores = self._by_record(
+                scores = (
                     scored[j]
                     if scored is not None and j is not None
                     else (self._fallback_scores(int(index[r])))
                 )
-                mask = allowed
+                mask = records >= 0
                 if exclude_seen and personal[r]:
                     own = rows.indices[rows.indptr[r] : rows.indptr[r + 1]]
-                    mask = allowed & ~self._seen_works(own)
+                    mask &= ~self._seen_works(own)
                 chosen = self._pick(scores, mask, k)
                 out_readers.extend([readers[r]] * len(chosen))
-                out_books.append(chosen)
+                out_books.append(records[chosen])
                 out_scores.append(np.asarray(scores, dtype=np.float64)[chosen])
         return _frame(RECOMMEND_COLUMNS, out_readers, self.books_.ids, out_books, out_scores)
 
@@ -368,7 +377,7 @@ class RankingRecommender(Recommender):
         books = [str(b) for b in books]
         if not books:
             return empty_similar()
-        allowed = self._allowed(candidates, None)
+        records = self._records(candidates, None)
         out_queries: list[str] = []
         out_books: list[np.ndarray] = []
         out_scores: list[np.ndarray] = []
@@ -376,16 +385,14 @@ class RankingRecommender(Recommender):
             if book < 0:
                 continue
             others, scores, fill = self._neighbours(int(book))
-            full = np.zeros(len(self.books_))
+            full = np.zeros(self.n_columns)
             full[others] = scores
-            offered = np.zeros(len(self.books_), dtype=bool)
-            offered[others] = True
-            full, mask = self._by_record(full), self._by_record(offered)
-            mask &= allowed & (self.works_ != self.works_[book])
-            fill = None if fill is None else self._by_record(fill)
+            mask = np.zeros(self.n_columns, dtype=bool)
+            mask[others] = True
+            mask &= (records >= 0) & (self.column_works_ != self.column_works_[book])
             chosen = self._pick(full, mask, k, fill=fill)
             out_queries.extend([book_id] * len(chosen))
-            out_books.append(chosen)
+            out_books.append(records[chosen])
             out_scores.append(full[chosen])
         return _frame(SIMILAR_COLUMNS, out_queries, self.books_.ids, out_books, out_scores)
 
@@ -409,18 +416,19 @@ class RankingRecommender(Recommender):
         if row < 0:
             return []
         start, end = self.matrix_.indptr[row], self.matrix_.indptr[row + 1]
-        return [str(b) for b in self.books_.ids[self.matrix_.indices[start:end]].tolist()]
+        columns = self.matrix_.indices[start:end]
+        return [str(b) for b in self.books_.ids[self.column_books_[columns]].tolist()]
 
     def book_popularity(self, books: Sequence[str]) -> np.ndarray:
-        """The popularity of each book's work; a work's other records just below its pooled
+        """The popularity of each book's work; a work's other records just below its usual
         record (the one most of its readers borrowed), which the list pipeline then shows
         where neither the reader's library nor their language chooses."""
         self._check_fitted()
         index = self.books_.index(books)
         known = index >= 0
-        column = self.pooled_[np.maximum(index, 0)]
+        column = self.columns_[np.maximum(index, 0)]
         popularity = np.where(known, self.popularity_[column], 0.0)
-        other = known & (column != index) & (popularity > 0)
+        other = known & (self.column_books_[column] != index) & (popularity > 0)
         return np.where(other, np.nextafter(popularity, -np.inf), popularity)
 
     def linked_by_readers(self, book: str) -> bool:
@@ -474,7 +482,7 @@ class RankingRecommender(Recommender):
         Grouping is done on integer codes with numpy: for the one reader of a service request,
         pandas' grouping would cost more than scoring the whole catalog.
         """
-        shape = (len(readers), len(self.books_))
+        shape = (len(readers), self.n_columns)
         listed = pd.Index(readers)
         distinct = listed.unique()
         reader = distinct.get_indexer(pd.Index(history[C.READER_ID].astype(str)))
@@ -493,13 +501,14 @@ class RankingRecommender(Recommender):
             half_life_days=self.half_life_days,
             reference_time=self.reference_time_,
         )
-        pairs, group = np.unique(reader[keep] * len(self.books_) + book[keep], return_inverse=True)
+        n_columns = self.n_columns
+        pairs, group = np.unique(reader[keep] * n_columns + book[keep], return_inverse=True)
         summed = compensated_sums(group, weights, len(pairs))
         if self.damp_repeats:
             summed = np.log2(1.0 + summed)
         positive = summed > 0
         pairs, summed = pairs[positive], summed[positive]
-        pair_reader, pair_book = np.divmod(pairs, len(self.books_))
+        pair_reader, pair_book = np.divmod(pairs, n_columns)
         # a reader listed twice gets the history on every listing
         listing = distinct.get_indexer(listed)
         order = np.argsort(listing, kind="stable")
@@ -511,9 +520,14 @@ class RankingRecommender(Recommender):
             order[first + step], np.repeat(pair_book, per_pair), np.repeat(summed, per_pair), shape
         )
 
-    def _allowed(
+    def _records(
         self, candidates: Iterable[str] | None, exclude: Iterable[str] | None
     ) -> np.ndarray:
+        """Per column, the record a list names for it among the allowed books (-1: none): the
+        column's own record where allowed, else the work's first allowed record (a member's
+        candidates may hold another member's edition of the work)."""
+        if candidates is None and exclude is None:
+            return self.every_record_
         if candidates is None:
             allowed = np.ones(len(self.books_), dtype=bool)
         else:
@@ -523,22 +537,24 @@ class RankingRecommender(Recommender):
         if exclude is not None:
             index = self.books_.index([str(b) for b in exclude])
             allowed[index[index >= 0]] = False
-        return allowed
+        books = np.flatnonzero(allowed)
+        records = np.full(self.n_columns, -1, dtype=np.int64)
+        columns, first = np.unique(self.columns_[books], return_index=True)
+        records[columns] = books[first]
+        own = self.listed_ & allowed[self.column_books_]
+        records[own] = self.column_books_[own]
+        return records
 
-    def _seen_works(self, books: np.ndarray) -> np.ndarray:
-        """Mask of every edition of every work among `books`."""
-        seen = np.zeros(int(self.works_.max()) + 1, dtype=bool)
-        seen[self.works_[books]] = True
-        return seen[self.works_]
+    def _seen_works(self, columns: np.ndarray) -> np.ndarray:
+        """Mask of the columns of every work among `columns`."""
+        seen = np.zeros(int(self.works_.max(initial=-1)) + 1, dtype=bool)
+        seen[self.column_works_[columns]] = True
+        return seen[self.column_works_]
 
     def _pick(
         self, scores: np.ndarray, mask: np.ndarray, k: int, fill: np.ndarray | None = None
     ) -> np.ndarray:
-        """Indices of the top-k allowed books, one edition per work, ties broken by `fill`."""
-        if self.pools_records_:
-            # a work's records share its score: where its pooled record may be listed, it
-            # stands for the work (a consortium's work may have a record per member)
-            mask = mask & (self.pooled_mask_ | ~mask[self.pooled_])
+        """Columns of the top-k allowed works, ties broken by `fill`."""
         available = int(mask.sum())
         if available == 0:
             return np.empty(0, dtype=np.int64)
@@ -549,7 +565,7 @@ class RankingRecommender(Recommender):
         size = min(available, 2 * k + 16)
         while True:
             top = largest(key, size)
-            _, first = np.unique(self.works_[top], return_index=True)
+            _, first = np.unique(self.column_works_[top], return_index=True)
             chosen = top[np.sort(first)][:k]
             if len(chosen) == k or size == available:
                 return chosen
@@ -560,10 +576,10 @@ class RankingRecommender(Recommender):
         if self.collaborative and self.borrowed_[book]:
             row = self._check_links()
             others = row.indices[row.indptr[book] : row.indptr[book + 1]]
-            support = np.zeros(len(self.books_))
+            support = np.zeros(self.n_columns)
             support[others] = row.data[row.indptr[book] : row.indptr[book + 1]]
             return others, self._pair_scores(book, others), support / max(support.max(), 1.0)
-        others = np.flatnonzero(np.arange(len(self.books_)) != book)
+        others = np.flatnonzero(np.arange(self.n_columns) != book)
         return others, self._content_pair_scores(book, others), None
 
     def _content_pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:
@@ -593,7 +609,8 @@ class RankingRecommender(Recommender):
             **self.readers_.state("readers"),
             **self.books_.state("books"),
             "works": self.works_,
-            "pooled": self.pooled_,
+            "columns": self.columns_,
+            "column_books": self.column_books_,
             "popularity": self.popularity_,
             "reference_time": np.asarray(
                 [np.nan if self.reference_time_ is None else self.reference_time_]
@@ -612,8 +629,7 @@ class RankingRecommender(Recommender):
         self.readers_ = IdMap.from_state("readers", arrays)
         self.books_ = IdMap.from_state("books", arrays)
         self.works_ = arrays["works"]
-        # bundles saved before works were pooled keep every record apart
-        self.pooled_ = arrays.get("pooled", np.arange(len(self.works_)))
+        self.columns_, self.column_books_ = _saved_columns(arrays)
         self.popularity_ = arrays["popularity"]
         reference = float(arrays["reference_time"][0])
         self.reference_time_ = None if np.isnan(reference) else reference
@@ -642,14 +658,25 @@ class RankingRecommender(Recommender):
         """Inverse of `_model_state`."""
 
 
-def pooled_columns(works: np.ndarray, readers: np.ndarray) -> np.ndarray:
-    """Per book, the column that holds its work's data: the work's record most `readers`
-    borrowed (ties: the first), so a model's column of a work is its usual record."""
+def work_records(works: np.ndarray, readers: np.ndarray) -> np.ndarray:
+    """Per work (`works`' codes), the record that stands for it: the one most `readers`
+    borrowed (ties: the first), the work's usual record."""
     order = np.lexsort((np.arange(len(works)), -readers, works))
     first = order[np.r_[True, works[order][1:] != works[order][:-1]]] if len(order) else order
-    pooled = np.zeros(int(works.max(initial=-1)) + 1, dtype=np.int64)
-    pooled[works[first]] = first
-    return pooled[works]
+    records = np.zeros(int(works.max(initial=-1)) + 1, dtype=np.int64)
+    records[works[first]] = first
+    return records
+
+
+def _saved_columns(arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """A saved model's columns per record and record per column. Bundles saved before the
+    columns were works had a column per record: those saved when works were first pooled
+    (`pooled`: each record's work's usual record) scored a work on its usual record's column,
+    older ones kept every record apart."""
+    if "columns" in arrays:
+        return arrays["columns"], arrays["column_books"]
+    every = np.arange(len(arrays["works"]))
+    return arrays.get("pooled", every), every
 
 
 def _readers_per_book(dataset: Dataset, books: IdMap) -> np.ndarray:
@@ -765,7 +792,7 @@ class ExplainableRecommender(RankingRecommender):
             contributions = self._contributions(rows, int(book))
             order = np.argsort(-contributions, kind="stable")[:n]
             order = order[contributions[order] > 0]
-            result[str(book_id)] = self.books_.ids[own[order]].tolist()
+            result[str(book_id)] = self.books_.ids[self.column_books_[own[order]]].tolist()
         return result
 
     @abstractmethod

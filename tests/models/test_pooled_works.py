@@ -157,11 +157,51 @@ def test_a_saved_model_keeps_its_works_pooled(make: type, tmp_path: Path) -> Non
     )
 
 
+def _saved_with_a_column_per_record(folder: Path, loans: list[tuple[str, str]]) -> Recommender:
+    """A model saved as bundles were before a model's columns were works: one column per
+    record, the records of a work grouped only in `works`."""
+    frame = _dataset(loans)
+    apart = Dataset.from_interactions(frame.interactions, _catalog().assign(**{C.WORK_ID: None}))
+    model = _item_knn().fit(apart)
+    model.save(folder)
+    for name in ("columns", "column_books"):
+        (folder / "arrays" / f"{name}.npy").unlink()  # what such a bundle lacks
+    works = np.load(folder / "arrays" / "works.npy")
+    index = {book: i for i, book in enumerate(model.books_.ids.tolist())}
+    works[[index[e] for e in EDITIONS]] = works[index["E1"]]
+    np.save(folder / "arrays" / "works.npy", works)
+    return model
+
+
 def test_a_model_saved_before_works_were_pooled_keeps_its_records_apart(tmp_path: Path) -> None:
-    model = _item_knn().fit(_dataset(_split_editions()))
-    model.save(tmp_path)
-    (tmp_path / "arrays" / "pooled.npy").unlink()  # what such a bundle lacks
+    model = _saved_with_a_column_per_record(tmp_path, _split_editions())
     loaded = load_model(tmp_path)
     books = loaded.books_.ids.tolist()
     assert loaded.book_popularity(books).tolist() == model.popularity_.tolist()
     assert not loaded.linked_by_readers("E3")  # its own record, which nobody borrowed
+    # one edition per work in a list all the same
+    shown = loaded.recommend(["newcomer"], k=len(books))[C.BOOK_ID].tolist()
+    assert len(shown) == len(OTHERS) + 1 and len(set(shown) & set(EDITIONS)) == 1
+
+
+def test_a_model_saved_when_works_were_first_pooled_scores_a_work_on_its_usual_record(
+    tmp_path: Path,
+) -> None:
+    # then a work's data sat in its usual record's column (E1's), its other records' were empty
+    usual = [(reader, "E1" if book in EDITIONS else book) for reader, book in _split_editions()]
+    _saved_with_a_column_per_record(tmp_path, usual)
+    books = load_model(tmp_path).books_.ids.tolist()
+    np.save(
+        tmp_path / "arrays" / "pooled.npy",
+        np.asarray([books.index("E1") if b in EDITIONS else i for i, b in enumerate(books)]),
+    )
+    loaded = load_model(tmp_path)
+    first = loaded.similar_books(["E1"], k=3)
+    assert first[C.SIMILAR_BOOK_ID].iloc[0] == "B0"
+    for edition in EDITIONS[1:]:
+        assert loaded.linked_by_readers(edition)
+        same = loaded.similar_books([edition], k=3)
+        assert same[C.SIMILAR_BOOK_ID].tolist() == first[C.SIMILAR_BOOK_ID].tolist()
+    # B0's page lists the work once, on its usual record
+    shown = loaded.similar_books(["B0"], k=len(OTHERS) + 1)[C.SIMILAR_BOOK_ID].tolist()
+    assert set(shown) & set(EDITIONS) == {"E1"}

@@ -122,7 +122,7 @@ class SparkALSRecommender(ExplainableRecommender):
         self.books_ = books
         self.works_ = works
         # Spark pools a work's records itself (`_record_work`): each record is its own column
-        self.pooled_ = np.arange(len(books))
+        self.columns_ = self.column_books_ = np.arange(len(books))
         self.matrix_ = learned.matrix
         self.reference_time_ = learned.reference_time
         self.popularity_ = learned.popularity
