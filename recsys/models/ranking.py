@@ -94,9 +94,7 @@ class Pairs:
     counted per pair is then per (reader, work). Without, each book is its own column.
     """
 
-    def __init__(
-        self, dataset: Dataset, books: IdMap, columns: np.ndarray | None = None
-    ) -> None:
+    def __init__(self, dataset: Dataset, books: IdMap, columns: np.ndarray | None = None) -> None:
         pairs = dataset.pair_codes  # a missing id is no pair, as in pandas' groupby
         self.known = pairs.known
         self.group = pairs.group
