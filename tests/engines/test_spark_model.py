@@ -3,15 +3,19 @@ pool, and fold-in that solves Spark's own equations. (The shared contract tests 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
 from recsys.columns import Columns as C
 from recsys.data.dataset import Dataset
 from recsys.engines.spark.model import SparkALSRecommender
+from recsys.models.matrix import csr_state
+from recsys.models.registry import load_model
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -106,3 +110,35 @@ def test_unknown_events_are_refused_with_their_names(spark: SparkSession) -> Non
     odd = data.interactions.assign(**{C.EVENT: "teleport"})
     with pytest.raises(ValueError, match=r"unknown event values \['teleport'\]"):
         _model().fit(Dataset.from_interactions(odd, data.catalog))
+
+
+def test_a_bundle_saved_with_a_column_per_record_serves_the_same_lists(
+    pooled: SparkALSRecommender, tmp_path: Path
+) -> None:
+    """Bundles saved before the served matrices had a column per work kept Spark's record
+    columns (`pooled` then marked every record its own column); loading makes the works'."""
+    pooled.save(tmp_path)
+    arrays = tmp_path / "arrays"
+    for name in ("columns", "column_books"):
+        (arrays / f"{name}.npy").unlink()
+    np.save(arrays / "pooled.npy", np.arange(len(pooled.books_)))
+    # each work's weights on its usual record, the other records' columns empty
+    usual = sparse.csr_matrix(
+        (np.ones(pooled.n_columns), (np.arange(pooled.n_columns), pooled.column_books_)),
+        shape=(pooled.n_columns, len(pooled.books_)),
+    )
+    by_record = {
+        "matrix": (pooled.matrix_ @ usual).tocsr(),
+        "content": (usual.T @ pooled.content_).tocsr(),
+    }
+    for name, matrix in by_record.items():
+        for part, value in csr_state(name, matrix).items():
+            np.save(arrays / f"{part}.npy", value)
+    np.save(arrays / "popularity.npy", usual.T @ pooled.popularity_)
+    loaded = load_model(tmp_path)
+    books = pooled.books_.ids.tolist()
+    readers = pooled.known_readers().tolist()
+    pd.testing.assert_frame_equal(
+        loaded.similar_books(books, k=4), pooled.similar_books(books, k=4)
+    )
+    pd.testing.assert_frame_equal(loaded.recommend(readers, k=4), pooled.recommend(readers, k=4))

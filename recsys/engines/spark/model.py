@@ -11,9 +11,10 @@ Serving needs no Spark: the learnt arrays are numpy, saved in the bundle like ev
 - **Per-book lists** are co-borrowing (either order, normalised by readers) plus catalog
   content, over the works linked to the book by at least `min_pair_support` distinct readers.
 - **Works, not records**: the records of one work (editions, and the records member libraries
-  keep for the same title) are one item for ALS and the pair counts, and every record of a
-  work gets its work's score; lists then show one record per work (`ranking.RankingRecommender`),
-  and the list pipeline picks the one the reader's library holds.
+  keep for the same title) are one item for ALS and the pair counts, and one column of the
+  served matrices (`ranking.RankingRecommender`): every record of a work gets its work's score,
+  lists show one record per work, and the list pipeline picks the one the reader's library
+  holds.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ from scipy import sparse
 from recsys.columns import Columns as C
 from recsys.data.dataset import Dataset
 from recsys.models.features import content_matrix
-from recsys.models.matrix import IdMap, csr_restore, csr_state, supported_books
+from recsys.models.matrix import IdMap, column_counts, csr_restore, csr_state, supported_books
 from recsys.models.ranking import (
     ExplainableRecommender,
     TrainingData,
     _work_index,
     check_min_pair_support,
+    work_records,
 )
 from recsys.models.weighting import check_event_weights, check_half_life
 
@@ -121,22 +123,38 @@ class SparkALSRecommender(ExplainableRecommender):
         self.readers_ = IdMap(learned.reader_ids)
         self.books_ = books
         self.works_ = works
-        # Spark pools a work's records itself (`_record_work`): each record is its own column
-        self.columns_ = self.column_books_ = np.arange(len(books))
-        self.matrix_ = learned.matrix
         self.reference_time_ = learned.reference_time
-        self.popularity_ = learned.popularity
         self.user_factors_ = learned.user_factors
         self.work_factors_ = learned.work_factors
         self.links_ = learned.links
         self.sequence_ = learned.sequence
-        self.content_ = (
+        content = (
             content_matrix(catalog, books)
             if similar_books
             else sparse.csr_matrix((len(books), 0), dtype=np.float32)
         )
+        self._by_work(learned.matrix, learned.popularity, content)
         self._prepare()
         return self
+
+    def _by_work(
+        self, matrix: sparse.csr_matrix, popularity: np.ndarray, content: sparse.csr_matrix
+    ) -> None:
+        """Make a column per work of Spark's record columns (readers x records `matrix`,
+        `popularity` and `content` per record): a reader's record weights summed per work, as
+        ALS was trained; a work's content is its usual record's."""
+        record_work = sparse.csr_matrix(
+            (
+                np.ones(len(self.works_), dtype=np.float32),
+                (np.arange(len(self.works_)), self.works_),
+            ),
+            shape=(len(self.works_), len(self.work_factors_)),
+        )
+        self.columns_ = self.works_
+        self.column_books_ = work_records(self.works_, column_counts(matrix))
+        self.matrix_ = (matrix @ record_work).tocsr()
+        self.popularity_ = np.asarray(record_work.T @ popularity, dtype=np.float64).ravel()
+        self.content_ = content[self.column_books_]
 
     def _training_params(self) -> TrainingParams:
         from recsys.engines.spark.training import TrainingParams
@@ -168,30 +186,15 @@ class SparkALSRecommender(ExplainableRecommender):
         """The readers' ALS factors go with them; as in `fit`, a work now borrowed by fewer
         than k of the readers left has no factors."""
         self.user_factors_ = self.user_factors_[keep]
-        per_work = (self.matrix_ @ self._record_work()).tocsc()
-        self.work_factors_[~supported_books(per_work, self.min_pair_support)] = 0.0
-
-    def _record_work(self) -> sparse.csr_matrix:
-        """Records x works: a reader's record weights summed per work, as ALS was trained."""
-        return sparse.csr_matrix(
-            (
-                np.ones(len(self.works_), dtype=np.float32),
-                (np.arange(len(self.works_)), self.works_),
-            ),
-            shape=(len(self.works_), len(self.work_factors_)),
-        )
+        supported = supported_books(self.matrix_.tocsc(), self.min_pair_support)
+        self.work_factors_[~supported] = 0.0
 
     def _prepare(self) -> None:
         super()._prepare()
-        self.record_work_ = self._record_work()
-        self.work_records_ = self.record_work_.T.tocsr()
         self.supported_ = np.abs(self.work_factors_).sum(axis=1) > 0
         self.gram_ = self.work_factors_.T.astype(np.float64) @ self.work_factors_.astype(np.float64)
-        borrowed = np.asarray(self.record_work_[self.borrowed_].sum(axis=0)).ravel() > 0
-        if self.links_ is not None:
-            borrowed |= np.diff(self.links_.indptr) > 0
-        # a record is borrowed when any record of its work is (and so has readers' links)
-        self.borrowed_ = borrowed[self.works_]
+        if self.links_ is not None:  # a work with readers' links counts as borrowed
+            self.borrowed_ = self.borrowed_ | (np.diff(self.links_.indptr) > 0)
         self.co_borrowing_ = (
             None if self.sequence_ is None else (self.sequence_ + self.sequence_.T).tocsr()
         )
@@ -206,16 +209,15 @@ class SparkALSRecommender(ExplainableRecommender):
         fresh = np.flatnonzero(~stored)
         if len(fresh):
             factors[fresh] = self._fold_in(rows[fresh])
-        return (factors @ self.work_factors_.T)[:, self.works_]
+        return factors @ self.work_factors_.T
 
-    def _fold_in(self, rows: sparse.csr_matrix) -> np.ndarray:
-        """Readers' factors from their record rows, solving the normal equations Spark's
+    def _fold_in(self, per_work: sparse.csr_matrix) -> np.ndarray:
+        """Readers' factors from their rows (per work), solving the normal equations Spark's
         implicit ALS solves: ``(Y'Y + Y'(C - I)Y + regularization * n I) x = Y'C p`` over the
         works with factors, where ``C = 1 + alpha * r`` and n is how many such works."""
-        per_work = (rows @ self.record_work_).tocsr()
         items = self.work_factors_.astype(np.float64)
         identity = np.eye(self.factors)
-        out = np.zeros((rows.shape[0], self.factors), dtype=np.float32)
+        out = np.zeros((per_work.shape[0], self.factors), dtype=np.float32)
         for r in range(per_work.shape[0]):
             start, end = per_work.indptr[r], per_work.indptr[r + 1]
             works, ratings = per_work.indices[start:end], per_work.data[start:end]
@@ -234,22 +236,15 @@ class SparkALSRecommender(ExplainableRecommender):
         return out
 
     def _neighbours(self, book: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Records of the works readers linked to this book's work (see `similar_books`)."""
+        """The works readers linked to this book's work (see `similar_books`)."""
         if not self.borrowed_[book]:
             return super()._neighbours(book)
         links = self._check_links()
-        work = self.works_[book]
-        linked = links.indices[links.indptr[work] : links.indptr[work + 1]]
-        support = links.data[links.indptr[work] : links.indptr[work + 1]].astype(np.float64)
-        records = self.work_records_
-        sizes = np.diff(records.indptr)[linked]
-        others = np.concatenate(
-            [records.indices[records.indptr[w] : records.indptr[w + 1]] for w in linked]
-            or [np.empty(0, dtype=np.int32)]
-        )
-        fill = np.zeros(len(self.books_))
-        fill[others] = np.repeat(support, sizes) / max(support.max(initial=0.0), 1.0)
-        return others, self._pair_scores(book, others), fill
+        linked = links.indices[links.indptr[book] : links.indptr[book + 1]]
+        support = links.data[links.indptr[book] : links.indptr[book + 1]].astype(np.float64)
+        fill = np.zeros(self.n_columns)
+        fill[linked] = support / max(support.max(initial=0.0), 1.0)
+        return linked, self._pair_scores(book, linked), fill
 
     def _co_borrowing(self, work: int, others: np.ndarray) -> np.ndarray:
         """Readers' co-borrowing of `work` and each of the works `others` (either order)."""
@@ -262,14 +257,14 @@ class SparkALSRecommender(ExplainableRecommender):
         return row[others]
 
     def _pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:
-        co = self._co_borrowing(int(self.works_[book]), self.works_[others])
+        co = self._co_borrowing(book, others)
         content = self._content_pair_scores(book, others)
         return co / max(co.max(initial=0.0), 1e-12) + 0.5 * content
 
     def _contributions(self, row: sparse.csr_matrix, book: int) -> np.ndarray:
         """The reader's books weighted by their co-borrowing with `book`, plus content."""
         weights = row.data.astype(np.float64)
-        co = self._co_borrowing(int(self.works_[book]), self.works_[row.indices])
+        co = self._co_borrowing(book, row.indices)
         content = self._content_pair_scores(book, row.indices)
         return sum(weights * part / max(part.max(initial=0.0), 1e-12) for part in (co, content))
 
@@ -284,3 +279,5 @@ class SparkALSRecommender(ExplainableRecommender):
         self.user_factors_ = arrays["user_factors"]
         self.work_factors_ = arrays["work_factors"]
         self.sequence_ = csr_restore("sequence", arrays) if "sequence.shape" in arrays else None
+        if self.n_columns != len(self.work_factors_):  # saved with a column per record
+            self._by_work(self.matrix_, self.popularity_, self.content_)
