@@ -107,11 +107,8 @@ K_ANONYMOUS_FACTORS = {"hybrid": "model.item_factors", "spark_als": "model.work_
 
 
 def _readers_matrix(model: Recommender) -> sparse.csr_matrix:
-    """Training readers x the items of `K_ANONYMOUS_FACTORS` (the Spark model's are works)."""
-    matrix = model.matrix_  # type: ignore[attr-defined]
-    if model.name == "spark_als":
-        matrix = matrix @ model.record_work_  # type: ignore[attr-defined]
-    return sparse.csr_matrix(matrix)
+    """Training readers x the items of `K_ANONYMOUS_FACTORS` (works: the models' columns)."""
+    return sparse.csr_matrix(model.matrix_)  # type: ignore[attr-defined]
 
 
 def _readers_per_item(model: Recommender) -> np.ndarray:
