@@ -89,7 +89,7 @@ class Pairs:
     a minute per grouping. Sums are pandas' (compensated) group sums in row order, the same bit
     for bit as the plain pandas grouping the tests keep as reference.
 
-    With `columns` (each book's column, `work_columns`), a reader's pairs with records of one
+    With `columns` (each book's column: its work's), a reader's pairs with records of one
     work are merged into one pair (its `book_code` is the first of them): everything summed or
     counted per pair is then per (reader, work). Without, each book is its own column.
     """
