@@ -10,8 +10,8 @@ engines), fit the model on the training part, list the test readers and score th
 (`evaluate_recommendations`). Time is fit + lists + scoring (generation excluded); peak memory
 is the Python process's peak RSS, plus for Spark its JVM's (``VmHWM`` of the gateway process
 before it stops). Both models use the same factors, iterations, regularization, alpha and recency
-half-life. The implicit engine's ALS learns records (each member's own), the Spark engine's
-works (the records of one work pooled); both are scored by work.
+half-life. Both learn, score and pick works (the records of one work pooled: a model's matrices
+have one column per work), and both lists are scored by work.
 
 Targets: Spark's NDCG@10 within 5% of the implicit ALS's; Spark's peak memory under 16 GiB; at
 50M loans Spark's train + evaluate under 60 minutes (the implicit engine's whole nightly at 10M
