@@ -1,6 +1,6 @@
 """Readers' lists made before they ask, on the worker's event loop between requests.
 
-A reader's first ask costs a read of their state and a render, about ten times the answer of a
+A reader's first ask costs a read of their state and a render, many times the answer of a
 kept list (`recsys.service.front`). Two moments make every list cold at once: a worker's start
 (nothing kept yet) and a new list version (a model swap or changed curation rules make every
 kept list stale). After each, for the new version:
