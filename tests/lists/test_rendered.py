@@ -19,6 +19,7 @@ from recsys.lists.rendered import (
     state_fingerprint,
 )
 from recsys.lists.served import ServedModel, build_served, served_lists
+from tests.lists.test_served_lists import saved, served_from
 from tests.service.service_library import Trained, train_default
 
 DEFAULT = parse_query(b"", FILTERED)
@@ -33,17 +34,8 @@ def trained() -> Trained:
 
 @pytest.fixture
 def served(tmp_path: Path, trained: Trained) -> ServedModel:
-    run_id = artifacts.new_run_id()
-    path = artifacts.save_bundle(
-        tmp_path,
-        run_id,
-        trained.model,
-        catalog=trained.catalog,
-        holdings=trained.holdings,
-        erasures_applied=0,
-        lists=served_lists(trained.model, trained.catalog, trained.holdings),
-    )
-    return build_served(artifacts.load_bundle(path, latest_erasure=0), None, min_readers=2)
+    lists = served_lists(trained.model, trained.catalog, trained.holdings)
+    return served_from(saved(tmp_path, trained, lists))
 
 
 def write(served: ServedModel, key: str, lists: dict[int, tuple[bytes, str, bytes]]) -> None:
