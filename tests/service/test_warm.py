@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -174,3 +176,21 @@ def test_after_a_swap_the_previous_lists_stand_in_until_the_new_ones_are_rendere
         writer.abandon()
     wait_until(lambda: not state.warmer.pending, what="the new model's lists rendered")
     assert reader_get(client, "R105").json()["model_version"] == run_id
+
+
+def test_where_the_rendered_folder_cannot_be_written_each_worker_goes_on_without_it(
+    make_client: Callable[..., TestClient],
+    service_settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    models_dir = service_settings.models_dir
+    run = artifacts.run_path(models_dir, artifacts.current_run_id(models_dir) or "")
+    (run / artifacts.RENDERED_DIR).write_text("not a folder")  # as a read-only models dir would
+    with caplog.at_level(logging.WARNING, logger="recsys.service.warm"):
+        client = make_client(service_settings)
+        wait_until(lambda: _passes(client) >= 1, what="the first warming pass")
+    assert "readers' lists not rendered for every worker: FileExistsError" in caplog.text
+    assert client.app.state.warmer.rendered == 0  # type: ignore[attr-defined]
+    assert _kept(client, "R105") is not None  # kept by this worker instead
+    answer = reader_get(client, "R105")
+    assert answer.content == reader_get(client, "R105", **ROUTE).content
