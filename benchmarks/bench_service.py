@@ -25,6 +25,9 @@ p99 during the swaps no worse than outside them; zero errors.
 `RECSYS_BENCH_LOANS` chooses the sizes (comma-separated, default 1M and 10M loans) and
 `RECSYS_BENCH_POSTGRES_URL` a PostgreSQL server (default: the one `.ci/postgres.sh` starts,
 which this benchmark runs first; each run gets a schema of its own, dropped at the end).
+`RECSYS_BENCH_BASELINE` names the source tree of another commit (``git archive <commit> | tar
+-x -C DIR``): each database is then served by that code first, then by this checkout's, on the
+same library in the same run, and both are reported, so a before/after holds on a shared machine.
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ from recsys.models.registry import default_model
 from recsys.privacy import Pseudonymizer
 from recsys.sample import SampleConfig, generate_library, write_library
 
+#: Another commit's source tree, served before this checkout's on the same library (or None).
+BASELINE = os.environ.get("RECSYS_BENCH_BASELINE")
 SIZES = tuple(int(s) for s in os.environ.get("RECSYS_BENCH_LOANS", "1000000,10000000").split(","))
 #: Libraries up to this size are also served from PostgreSQL (ingesting 10M loans into it
 #: would take most of an hour of this benchmark; the service's database work per request does
@@ -499,7 +504,8 @@ def measure_hello(wrk: str, root: Path) -> WrkResult:
         return run_wrk(wrk, base, script)
 
 
-def measure_database(wrk: str, site: Site, database: str) -> Served:
+def measure_database(wrk: str, site: Site, database: str, code: str | None = None) -> Served:
+    """The database's phases, served by this checkout or by the source tree `code`."""
     root, url = site.root, site.urls[database]
     env = {
         "RECSYS_DATA_DIR": str(root / "data"),
@@ -510,6 +516,7 @@ def measure_database(wrk: str, site: Site, database: str) -> Served:
         "RECSYS_API_KEYS_FILE": str(root / "no-api-keys"),
         "RECSYS_MODEL_POLL_SECONDS": "1",
         "OPENBLAS_NUM_THREADS": "1",
+        **({"PYTHONPATH": code} if code else {}),
     }
     command = [sys.executable, "-m", "pipelines.cli", "serve", "--workers", str(WORKERS)]
     started = time.perf_counter()
@@ -742,8 +749,15 @@ def main() -> None:
             for note in site.notes:
                 print(f"  {note}", flush=True)
             hello = measure_hello(wrk, root)
-            served = [measure_database(wrk, site, database) for database in site.urls]
-            report(site, hello, served)
+            codes = {f"baseline {BASELINE}": BASELINE} if BASELINE else {}
+            codes["this checkout"] = None
+            served: dict[str, list[Served]] = {label: [] for label in codes}
+            for database in site.urls:
+                for label, code in codes.items():
+                    served[label].append(measure_database(wrk, site, database, code))
+            for label, figures in served.items():
+                print(f"\n=== {label}")
+                report(site, hello, figures)
 
 
 if __name__ == "__main__":

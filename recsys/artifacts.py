@@ -5,6 +5,9 @@ Layout under the models directory::
     runs/<run_id>/model/...            the recommender's own files (`Recommender.save`): its
                                        parameters (JSON) and arrays (`model/arrays/*.npy`)
     runs/<run_id>/lists/*.npy          every reader's and book's list, precomputed (optional)
+    runs/<run_id>/rendered/<key>/      readers' lists as the service renders them, written by
+                                       the service's first worker (`recsys.lists.rendered`);
+                                       outside the manifest, deleted when readers are purged
     runs/<run_id>/catalog.csv.gz       catalog snapshot the model was trained with
     runs/<run_id>/holdings.csv.gz      holdings snapshot (which branch holds what)
     runs/<run_id>/manifest.json        written last: params, counts, versions, SHA-256 of each file
@@ -53,6 +56,7 @@ from recsys.models.base import ARRAYS_DIR, Recommender
 MANIFEST = "manifest.json"
 MODEL_DIR = "model"
 LISTS_DIR = "lists"
+RENDERED_DIR = "rendered"
 CATALOG_FILE = "catalog.csv.gz"
 HOLDINGS_FILE = "holdings.csv.gz"
 RUNS_DIR = "runs"
@@ -250,9 +254,10 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
 
 
 def discard_model(path: Path) -> bool:
-    """Delete the model files and precomputed lists of a run that must never be served; its
-    reports stay. Returns whether there was a model."""
+    """Delete the model files and precomputed and rendered lists of a run that must never be
+    served; its reports stay. Returns whether there was a model."""
     shutil.rmtree(Path(path) / LISTS_DIR, ignore_errors=True)
+    shutil.rmtree(Path(path) / RENDERED_DIR, ignore_errors=True)
     model_dir = Path(path) / MODEL_DIR
     if not model_dir.exists():
         return False
@@ -317,7 +322,8 @@ def purge_bundle(
 
     The run's model files are re-written without them, and its precomputed lists, if it carries
     any, are computed again from the purged model with `lists_of` (without it they are removed:
-    the service then computes them itself). Each file is replaced atomically and the manifest,
+    the service then computes them itself); its rendered lists are deleted (the service
+    renders them again for the purged run). Each file is replaced atomically and the manifest,
     with the new checksums, is written last, so a reader of the bundle that sees the new
     manifest sees the new files. The run then reflects `erasure_id` if it reflected every
     erasure before (`previous_erasure_id`); a run that missed an earlier erasure keeps its old
@@ -333,6 +339,7 @@ def purge_bundle(
         record["erasures_applied"] = max(applied, erasure_id)
     if held:
         record["purged_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        shutil.rmtree(path / RENDERED_DIR, ignore_errors=True)
         _replace_model_files(path, bundle.model, manifest)
         if bundle.lists:
             lists = lists_of(bundle.model, bundle.catalog, bundle.holdings) if lists_of else {}

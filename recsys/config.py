@@ -87,7 +87,8 @@ class Settings(BaseSettings):
         default=50_000,
         ge=0,
         description="readers whose lists each worker makes after it starts, before they ask "
-        "(the most recent borrowers first); 0: none",
+        "(the most recent borrowers first); every known reader's default list is also "
+        "rendered once for every worker; 0: neither",
     )
     max_body_bytes: int = Field(
         default=262_144, ge=1_024, description="larger request bodies are refused (413) unread"

@@ -10,8 +10,10 @@ popularity, so they have k items whenever k eligible books exist.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from sqlalchemy import Engine
@@ -43,6 +45,19 @@ class PopularLists:
         if key not in self.orders:
             key = (period, OVERALL)
         return self.orders.get(key, _EMPTY_I), self.scores.get(key, _EMPTY_F)
+
+    @cached_property
+    def digest(self) -> str:
+        """Names these lists: workers that counted the store at different moments may hold
+        different ones, and a list padded from them is the same only under the same digest."""
+        hashed = hashlib.sha256(self.source.encode())
+        for key in sorted(self.orders):
+            hashed.update(repr(key).encode())
+            hashed.update(np.ascontiguousarray(self.orders[key]).tobytes())
+            hashed.update(np.ascontiguousarray(self.scores[key]).tobytes())
+        hashed.update(np.ascontiguousarray(self.fallback_order).tobytes())
+        hashed.update(np.ascontiguousarray(self.fallback_scores).tobytes())
+        return hashed.hexdigest()[:16]
 
     def pick(
         self, period: str, library: str | None, eligible: np.ndarray, k: int

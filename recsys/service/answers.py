@@ -115,7 +115,7 @@ class ReaderState:
     personalized) and a fingerprint of the rows they came from (equal fingerprints, same list)."""
 
     history: LoanHistory | None
-    fingerprint: Hashable
+    fingerprint: bytes | None
 
 
 def reader(

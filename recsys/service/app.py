@@ -40,6 +40,7 @@ from recsys.service.metrics import Metrics, MetricsMiddleware
 from recsys.service.model_store import ModelStore
 from recsys.service.periodic import every
 from recsys.service.reader_states import ReaderStates
+from recsys.service.replay import Replays
 from recsys.service.routes import (
     admin,
     books,
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = store
         app.state.curation = curation
         app.state.caches = ListCaches()
+        app.state.replays = Replays()
         app.state.reader_states = reader_states
         warmer = app.state.warmer = ListWarmer(app.state, settings.warm_readers)
         tasks = [

@@ -14,7 +14,9 @@ while the store vouches that they have not changed (SQLite's change counter, Pos
 notices of changed readers) and otherwise reads them (inline on SQLite, in the threadpool
 elsewhere), so an objection, an erasure, a new loan, a feedback or an exclusion changes the
 answer within a second, whichever process wrote it. The rendered list is kept under (reader,
-query) with a fingerprint of those rows and replayed while they are unchanged. A list that needs
+query) with a fingerprint of those rows and replayed while they are unchanged; a reader's
+default list may also come from the files one worker rendered for every worker
+(`recsys.service.replay`), under the same fingerprint check. A list that needs
 the model (fold-in of loans newer than it, filters deeper than the precomputed list) is made in
 the threadpool, as the route does. Right after a swap to a bundle without precomputed lists, a
 reader whose list the new model has not computed yet gets the previous model's list
@@ -165,14 +167,21 @@ class FrontDoor:
 async def reader_answer(
     state: Any, store: ModelStore, served: ServedModel, pseudonym: str, query: ListQuery
 ) -> Rendered:
-    """The reader's rendered list: the kept one while it is still the answer, else made and
-    kept. The front door answers with it; `recsys.service.warm` calls it before anyone asks."""
-    reader_state = await _reader_state(state, pseudonym)
+    """The reader's rendered list: the kept one while it is still the answer, else the one
+    rendered ahead for every worker (`recsys.service.replay`) if it was made from the reader's
+    rows as they are now, else made and kept. The front door answers with it;
+    `recsys.service.warm` calls it before anyone asks."""
+    reader_state = await read_reader_state(state, pseudonym)
     key = (pseudonym, query)
     curation = state.curation.current(served)
     version = answers.version_of(served, curation)
     kept = state.caches.reader.get(version, key)
     if kept is None or not _still(kept, reader_state, served, pseudonym):
+        replayed = state.replays.get(
+            version, served, curation.version, pseudonym, query, reader_state.fingerprint
+        )
+        if replayed is not None:
+            return replayed
         kept = await _make(store, served, state, pseudonym, reader_state, query)
         if kept.standing_in or store.served is served:
             state.caches.reader.put(version, key, kept)
@@ -210,7 +219,7 @@ async def _make(
     return await run_in_threadpool(partial(ask, served, cheap=False))
 
 
-async def _reader_state(state: Any, pseudonym: str) -> ReaderState:
+async def read_reader_state(state: Any, pseudonym: str) -> ReaderState:
     """The reader's consent answer and loans, and a fingerprint of the rows they came from:
     kept, or read inline (SQLite) or in the threadpool."""
     states: ReaderStates = state.reader_states

@@ -36,6 +36,7 @@ from recsys.db import reader_changes
 from recsys.db.reader_changes import ReaderChanges
 from recsys.db.reader_state import SqliteHistory, reader_rows
 from recsys.lists.history import history_from_rows
+from recsys.lists.rendered import state_fingerprint
 from recsys.service.answers import ReaderState
 
 #: Readers whose state one worker keeps (a few kilobytes each).
@@ -118,6 +119,10 @@ class ReaderStates:
             self._sqlite.close()
 
     @property
+    def consent_rule(self) -> ConsentRule:
+        return self._rule
+
+    @property
     def inline(self) -> bool:
         """Whether `read` is cheap enough for the event loop (SQLite)."""
         return self._sqlite is not None
@@ -149,7 +154,7 @@ class ReaderStates:
             rows: Sequence[Any] = self._sqlite.rows(reader)
         else:
             rows = reader_rows(self._engine, reader_id=reader)
-        state = ReaderState(history_from_rows(rows, self._rule), (len(rows), hash(tuple(rows))))
+        state = ReaderState(history_from_rows(rows, self._rule), state_fingerprint(rows))
         if following:
             self._kept.put(reader, state, ticket)
         return state

@@ -1,23 +1,29 @@
 """Readers' lists made before they ask, on the worker's event loop between requests.
 
-A reader's first ask costs a read of their state and a render, about ten times the answer of a
+A reader's first ask costs a read of their state and a render, many times the answer of a
 kept list (`recsys.service.front`). Two moments make every list cold at once: a worker's start
 (nothing kept yet) and a new list version (a model swap or changed curation rules make every
-kept list stale). After each, this worker makes the lists likeliest to be asked next, with the
-front door's own `reader_answer`, so they are kept as if asked:
+kept list stale). After each, for the new version:
 
-- the lists asked under the earlier version (the same readers and queries, now made by the
-  new model or rules);
-- after the worker's start, the default list of the readers who borrowed most recently, up to
-  `RECSYS_WARM_READERS` (0: none).
+1. Every listed reader's default list, rendered once for every worker (`recsys.lists.rendered`,
+   replayed through `recsys.service.replay`): a worker opens the version's folder if another
+   one placed it; else the first worker to claim it renders the lists, from each reader's rows
+   as they are then, and places it, while the others wait for it (their requests are answered
+   as before meanwhile). A bundle whose reader lists are still being computed waits until they
+   are all in. Where the folder cannot be written (a read-only models directory), each worker
+   goes on without it.
+2. With the front door's own `reader_answer`, so they are kept as if asked: the lists asked
+   under the earlier version (the same readers and queries, now made by the new model or
+   rules), and after the worker's start the default list of the readers who borrowed most
+   recently, up to `RECSYS_WARM_READERS` (a list the rendered folder holds is only looked up).
+   A pass stops early when the cache of readers' lists is full: a list made then would push out
+   one made earlier, likelier to be asked.
 
-A pass stops early when the cache of readers' lists is full: a list made then would push out
-one made earlier, likelier to be asked.
-
-Warming only uses lulls: a slice of `SLICE` lists (each a few hundred microseconds) starts only
-when no request came in for `LULL_SECONDS`, so requests never queue behind it; under a steady
-load the lists are made as readers ask, as without warming. A pass stops when the served model
-changes and the next one starts over. Lists are made only for pseudonyms; no reader id is logged.
+`RECSYS_WARM_READERS=0` turns both off. Warming only uses lulls: a slice of `SLICE` lists (each
+a few hundred microseconds) starts only when no request came in for `LULL_SECONDS`, so requests
+never queue behind it; under a steady load the lists are made as readers ask, as without
+warming. A pass stops when the served model or the rules change and the next one starts over.
+Lists are made only for pseudonyms; no reader id is logged.
 """
 
 from __future__ import annotations
@@ -29,9 +35,12 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from recsys.db.reader_state import recent_readers
-from recsys.lists.query import FILTERED, ListQuery, parse_query
+from recsys.lists.pipeline import NotReady, SlowPath
+from recsys.lists.query import ListQuery
+from recsys.lists.rendered import RenderedLists, RenderedListsWriter, lists_key
 from recsys.service import answers
-from recsys.service.front import reader_answer
+from recsys.service.front import read_reader_state, reader_answer
+from recsys.service.replay import DEFAULT_QUERY
 
 if TYPE_CHECKING:
     from recsys.lists.served import ServedModel
@@ -44,8 +53,6 @@ SLICE = 2
 WARM_POLL_SECONDS = 1.0
 #: How long no request must have come in before a slice of warming starts.
 LULL_SECONDS = 0.01
-#: A reader's list with no parameters, as a catalog page asks for it.
-DEFAULT_QUERY: ListQuery = parse_query(b"", FILTERED)
 
 
 class ListWarmer:
@@ -58,6 +65,8 @@ class ListWarmer:
         self._started = False  # whether the recent readers were warmed (once per worker)
         self.passes = 0  # finished passes (the tests and the log read it)
         self.made = 0  # lists made by the last finished pass
+        self.rendered = 0  # lists this worker rendered for every worker (the tests read it)
+        self._unshared: Hashable = None  # a list version whose folder could not be written
 
     @property
     def pending(self) -> bool:
@@ -78,6 +87,8 @@ class ListWarmer:
         if unwarmed is None:
             return
         served, version = unwarmed
+        if version != self._unshared and not await self._replay(served, version):
+            return  # another worker renders them, or the served lists are not all in yet
         store = self._state.store
         started = time.perf_counter()
         keys = await self._likeliest()
@@ -105,6 +116,76 @@ class ListWarmer:
             served.version,
             time.perf_counter() - started,
         )
+
+    async def _replay(self, served: ServedModel, version: Hashable) -> bool:
+        """Whether this worker replays the version's rendered lists now: opened, or rendered
+        here and placed. False when they cannot be yet (another worker renders them, this
+        worker's lists are not all in, the version changed meanwhile)."""
+        state = self._state
+        if state.replays.ready(version):
+            return True
+        if not served.readers.complete:
+            return False
+        curation = state.curation.current(served)
+        key = lists_key(served, curation.version, state.reader_states.consent_rule, DEFAULT_QUERY)
+        readers = len(served.readers)
+        lists = RenderedLists.open(served.bundle.path, key, readers)
+        if lists is None:
+            try:
+                writer = RenderedListsWriter.claim(served.bundle.path, key, readers)
+                if writer is None:
+                    return False
+                lists = await self._render(writer, served, version)
+            except OSError as error:
+                logger.warning(
+                    "readers' lists not rendered for every worker: %s", type(error).__name__
+                )
+                self._unshared = version
+                return True
+        if lists is not None:
+            state.replays.use(version, served, curation.version, lists)
+        return lists is not None
+
+    async def _render(
+        self, writer: RenderedListsWriter, served: ServedModel, version: Hashable
+    ) -> RenderedLists | None:
+        """Every listed reader's default list into `writer`, in lulls; placed and opened, or
+        None (and nothing placed) when the list version changed meanwhile."""
+        state = self._state
+        started = time.perf_counter()
+        try:
+            for step, (pseudonym, position) in enumerate(served.readers.index.items()):
+                if step % SLICE == 0:
+                    await self._lull()
+                curation = state.curation.current(served)
+                if (
+                    state.store.served is not served
+                    or answers.version_of(served, curation) != version
+                ):
+                    return None
+                try:
+                    reader_state = await read_reader_state(state, pseudonym)
+                    made = answers.reader(
+                        served, curation, pseudonym, reader_state, DEFAULT_QUERY, cheap=True
+                    )
+                except (SlowPath, NotReady):
+                    continue  # made when asked: the model must answer
+                except Exception as error:  # the reader's request will report it
+                    logger.debug("rendering one list failed: %s", type(error).__name__)
+                    continue
+                if reader_state.fingerprint is not None:
+                    writer.add(position, made, reader_state.fingerprint)
+            lists = await asyncio.to_thread(writer.finish)
+        finally:
+            writer.abandon()
+        self.rendered = writer.added
+        logger.info(
+            "rendered %d readers' lists of model %s for every worker in %.1f s",
+            writer.added,
+            served.version,
+            time.perf_counter() - started,
+        )
+        return lists
 
     async def _lull(self) -> None:
         """Return once no request came in for `LULL_SECONDS` (at once when none did)."""

@@ -242,11 +242,11 @@ def fill_database(
         )
 
 
-def publish_model(
+def save_model(
     models_dir: Path, trained: Trained, model: Recommender | None = None, *, lists: bool = True
 ) -> str:
-    """Save and publish a run of `model` (default: the trained one) with every reader's and
-    book's list computed, as the nightly does; without them with ``lists=False``."""
+    """Save a run of `model` (default: the trained one) with every reader's and book's list
+    computed, as the nightly does; without them with ``lists=False``."""
     model = model or trained.model
     run_id = artifacts.new_run_id()
     artifacts.save_bundle(
@@ -259,6 +259,14 @@ def publish_model(
         manifest_extra={"note": "test"},
         lists=served_lists(model, trained.catalog, trained.holdings) if lists else None,
     )
+    return run_id
+
+
+def publish_model(
+    models_dir: Path, trained: Trained, model: Recommender | None = None, *, lists: bool = True
+) -> str:
+    """`save_model`, then publish the run."""
+    run_id = save_model(models_dir, trained, model, lists=lists)
     artifacts.publish(models_dir, run_id, latest_erasure=0)
     return run_id
 

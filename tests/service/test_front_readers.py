@@ -317,6 +317,9 @@ def test_the_previous_model_stands_in_only_while_lists_are_computed(
     assert versions <= {old.version, run_id}
     all_lists_ready(client)
     assert store.stand_in() is None
+    # and once the new model's lists are rendered for every worker (`recsys.service.replay`)
+    warmer = client.app.state.warmer  # type: ignore[attr-defined]
+    wait_until(lambda: not warmer.pending, what="the new model's lists rendered")
     assert reader_get(client, "R105").json()["model_version"] == run_id
 
 

@@ -21,7 +21,9 @@ from sqlalchemy import Engine, text
 
 from recsys.config import Settings
 from recsys.privacy import Pseudonymizer
+from recsys.service import answers
 from recsys.service.app import create_app
+from recsys.service.replay import DEFAULT_QUERY
 
 from .service_library import (
     CHANGE_DEADLINE,
@@ -107,24 +109,46 @@ def database_url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
 
+def replayed(client: TestClient, reader: str) -> bool:
+    """Whether the reader's default list would come from the lists rendered for every worker."""
+    state = client.app.state  # type: ignore[attr-defined]
+    served, found = state.store.served, pseudonym(reader)
+    curation = state.curation.current(served)
+    version = answers.version_of(served, curation)
+    fingerprint = state.reader_states.read(found).fingerprint
+    kept = state.replays.get(version, served, curation.version, found, DEFAULT_QUERY, fingerprint)
+    return kept is not None
+
+
+#: A query whose list is rendered as asked, and the default one, rendered ahead for every worker.
+QUERIES = {"k=4": {"k": 4}, "default": {}}
+
+
+@pytest.mark.parametrize("query", sorted(QUERIES))
 @pytest.mark.parametrize("write", sorted(WRITES))
 def test_a_write_by_another_process_changes_the_answer_within_a_second(
-    served: TestClient, engine: Engine, write: str
+    served: TestClient, engine: Engine, write: str, query: str
 ) -> None:
-    before = reader_get(served, READER, k=4).json()
+    params = QUERIES[query]
+    if not params:
+        warmer = served.app.state.warmer  # type: ignore[attr-defined]
+        wait_until(lambda: not warmer.pending, what="the lists rendered for every worker")
+        assert replayed(served, READER)
+    before = reader_get(served, READER, **params).json()
     assert before["strategy"] == "personalized"
     assert served.app.state.reader_states.kept(pseudonym(READER)) is not None  # type: ignore[attr-defined]
     top = before["items"][0]["book_id"]
 
     def changed() -> bool:
-        after = reader_get(served, READER, k=4).json()
+        after = reader_get(served, READER, **params).json()
         return after["strategy"] != "personalized" or after["items"][0]["book_id"] != top
 
     url = database_url(engine)
     with written_by_another_process(url, WRITES[write], pseudonym(READER), top) as committed:
         assert seen_within(changed, since=committed, what=f"the {write}") <= CHANGE_DEADLINE
-    fast = reader_get(served, READER, k=4)
-    assert fast.content == reader_get(served, READER, k=4, **ROUTE).content  # the route agrees
+    fast = reader_get(served, READER, **params)
+    assert fast.content == reader_get(served, READER, **params, **ROUTE).content  # route agrees
+    assert not replayed(served, READER)
     if write != "new loan":
         assert fast.json()["strategy"] == "fallback:popular"
     else:

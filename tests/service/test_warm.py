@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from recsys import artifacts
 from recsys.config import Settings
 from recsys.consent import set_consent
 from recsys.db.reader_state import recent_readers
 from recsys.lists.cache import Rendered
 from recsys.lists.pipeline import FALLBACK_POPULAR
 from recsys.lists.query import FILTERED, parse_query
+from recsys.lists.rendered import RenderedListsWriter, lists_key
+from recsys.lists.served import build_served
 from recsys.privacy import Pseudonymizer
 from recsys.service import answers
-from recsys.service.warm import DEFAULT_QUERY
+from recsys.service.replay import DEFAULT_QUERY
 
 from .service_library import (
     PSEUDONYM_KEY,
@@ -23,18 +28,29 @@ from .service_library import (
     build_loans,
     publish_model,
     reader_get,
+    save_model,
     wait_until,
 )
+from .test_front_readers import ROUTE
 
 PSEUDONYMS = Pseudonymizer(PSEUDONYM_KEY.encode())
 
 
 def _kept(client: TestClient, reader: str, query: object = DEFAULT_QUERY) -> Rendered | None:
-    """The list the worker keeps for the reader and query under the served version."""
+    """The list the worker keeps for the reader and query under the served version, or replays
+    from the lists rendered for every worker (for the reader's rows as they are now)."""
     state = client.app.state  # type: ignore[attr-defined]
     served = state.store.served
-    version = answers.version_of(served, state.curation.current(served))
-    return state.caches.reader.get(version, (PSEUDONYMS.pseudonymize(reader), query))
+    curation = state.curation.current(served)
+    version = answers.version_of(served, curation)
+    pseudonym = PSEUDONYMS.pseudonymize(reader)
+    kept = state.caches.reader.get(version, (pseudonym, query))
+    if kept is not None:
+        return kept  # type: ignore[no-any-return]
+    fingerprint = state.reader_states.read(pseudonym).fingerprint
+    return state.replays.get(  # type: ignore[no-any-return]
+        version, served, curation.version, pseudonym, query, fingerprint
+    )
 
 
 def _passes(client: TestClient) -> int:
@@ -56,7 +72,9 @@ def test_after_the_start_every_recent_readers_list_is_made_before_they_ask(
     readers = ["R-NEW", "R000", "R105", "R311"]  # fold-in, fold-in, precomputed, precomputed
     kept = {reader: _kept(fresh_client, reader) for reader in readers}
     assert all(entry is not None for entry in kept.values())
-    assert fresh_client.app.state.warmer.made == len(recent_readers(library, 1_000))  # type: ignore[attr-defined]
+    warmer = fresh_client.app.state.warmer  # type: ignore[attr-defined]
+    assert warmer.made == len(recent_readers(library, 1_000))
+    assert warmer.rendered > 0  # the precomputed readers' lists, rendered for every worker
     for reader in readers:
         answer = reader_get(fresh_client, reader)
         assert answer.status_code == 200
@@ -104,3 +122,75 @@ def test_no_list_is_made_before_it_is_asked_when_warming_is_off(
     state = client.app.state  # type: ignore[attr-defined]
     assert state.caches.reader.recent_keys() == [(PSEUDONYMS.pseudonymize("R105"), DEFAULT_QUERY)]
     assert state.warmer.passes == 0
+
+
+def test_a_second_worker_replays_the_lists_the_first_rendered(
+    fresh_client: TestClient, make_client: Callable[..., TestClient], service_settings: Settings
+) -> None:
+    first = fresh_client
+    wait_until(lambda: _passes(first) >= 1, what="the first worker's warming pass")
+    assert first.app.state.warmer.rendered > 0  # type: ignore[attr-defined]
+    second = make_client(service_settings)  # another worker of the same service
+    wait_until(lambda: _passes(second) >= 1, what="the second worker's warming pass")
+    assert second.app.state.warmer.rendered == 0  # type: ignore[attr-defined]
+    for reader in ("R105", "R311", "R000", "never-borrowed"):
+        answer = reader_get(second, reader)
+        assert answer.status_code == 200
+        assert answer.content == reader_get(first, reader).content
+        assert answer.content == reader_get(second, reader, **ROUTE).content  # the route agrees
+    assert _kept(second, "R105") is not None and _kept(second, "R311") is not None
+
+
+def test_after_a_swap_the_previous_lists_stand_in_until_the_new_ones_are_rendered(
+    fresh_client: TestClient, service_settings: Settings, trained: Trained, library: Engine
+) -> None:
+    client = fresh_client
+    state = client.app.state  # type: ignore[attr-defined]
+    wait_until(lambda: _passes(client) >= 1, what="the first warming pass")
+    old = reader_get(client, "R105").json()
+    # the new run, loaded as the service will load it, and its lists' key held by "another
+    # worker" (this test), so that the service cannot render them yet
+    run_id = save_model(service_settings.models_dir, trained)
+    bundle = artifacts.load_bundle(
+        artifacts.run_path(service_settings.models_dir, run_id), latest_erasure=0
+    )
+    new = build_served(bundle, library, min_readers=service_settings.min_pair_support)
+    key = lists_key(
+        new, state.curation.current(new).version, state.reader_states.consent_rule, DEFAULT_QUERY
+    )
+    writer = RenderedListsWriter.claim(bundle.path, key, len(new.readers))
+    assert writer is not None
+    try:
+        artifacts.publish(service_settings.models_dir, run_id, latest_erasure=0)
+        wait_until(lambda: state.store.served.version == run_id, what="the new model served")
+        standing_in = reader_get(client, "R105").json()
+        assert standing_in == old  # the previous model's list, labelled with its version
+        assert reader_get(client, "R105", k=3).json()["model_version"] == run_id  # made as asked
+        set_consent(library, reader_id=PSEUDONYMS.pseudonymize("R105"), consented=False)
+        assert reader_get(client, "R105").json()["strategy"] == FALLBACK_POPULAR
+        set_consent(library, reader_id=PSEUDONYMS.pseudonymize("R105"), consented=True)
+        # a consent answer is on record now: rows the old lists were not made from
+        assert reader_get(client, "R105").json()["model_version"] == run_id
+        assert reader_get(client, "R311").json()["model_version"] == old["model_version"]
+    finally:
+        writer.abandon()
+    wait_until(lambda: not state.warmer.pending, what="the new model's lists rendered")
+    assert reader_get(client, "R105").json()["model_version"] == run_id
+
+
+def test_where_the_rendered_folder_cannot_be_written_each_worker_goes_on_without_it(
+    make_client: Callable[..., TestClient],
+    service_settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    models_dir = service_settings.models_dir
+    run = artifacts.run_path(models_dir, artifacts.current_run_id(models_dir) or "")
+    (run / artifacts.RENDERED_DIR).write_text("not a folder")  # as a read-only models dir would
+    with caplog.at_level(logging.WARNING, logger="recsys.service.warm"):
+        client = make_client(service_settings)
+        wait_until(lambda: _passes(client) >= 1, what="the first warming pass")
+    assert "readers' lists not rendered for every worker: FileExistsError" in caplog.text
+    assert client.app.state.warmer.rendered == 0  # type: ignore[attr-defined]
+    assert _kept(client, "R105") is not None  # kept by this worker instead
+    answer = reader_get(client, "R105")
+    assert answer.content == reader_get(client, "R105", **ROUTE).content
