@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import numpy as np
@@ -118,14 +119,31 @@ def _child(
     queue.put(target(*args))
 
 
+#: How often a waiting benchmark looks whether its spawned process is still alive.
+CHILD_POLL_SECONDS = 5.0
+
+
+class IsolatedRunFailed(RuntimeError):
+    """The spawned process ended without figures (an error it printed, or killed)."""
+
+
 def run_isolated(target: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
     """``target(*args)`` (a module-level function) in a spawned process, so that each run
-    reports its own peak memory."""
+    reports its own peak memory. A process that ends without figures (its error printed
+    above, or killed for memory) raises `IsolatedRunFailed` instead of waiting forever."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=_child, args=(target, args, queue))
     process.start()
-    figures = queue.get()
+    while True:
+        try:
+            figures: dict[str, Any] = queue.get(timeout=CHILD_POLL_SECONDS)
+            break
+        except Empty:
+            if not process.is_alive() and queue.empty():
+                raise IsolatedRunFailed(
+                    f"{target.__name__} ended without figures (exit code {process.exitcode})"
+                ) from None
     process.join()
     return figures
 
