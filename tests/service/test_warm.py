@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +13,7 @@ from sqlalchemy import Engine
 from recsys import artifacts
 from recsys.config import Settings
 from recsys.consent import set_consent
+from recsys.curation import manage
 from recsys.db.reader_state import recent_readers
 from recsys.lists.cache import Rendered
 from recsys.lists.pipeline import FALLBACK_POPULAR
@@ -141,15 +143,13 @@ def test_a_second_worker_replays_the_lists_the_first_rendered(
     assert _kept(second, "R105") is not None and _kept(second, "R311") is not None
 
 
-def test_after_a_swap_the_previous_lists_stand_in_until_the_new_ones_are_rendered(
-    fresh_client: TestClient, service_settings: Settings, trained: Trained, library: Engine
-) -> None:
-    client = fresh_client
+@contextlib.contextmanager
+def _new_model_with_its_lists_held(
+    client: TestClient, service_settings: Settings, trained: Trained, library: Engine
+) -> Iterator[str]:
+    """Publish a new run and wait until it is served, while this test holds the lock on its
+    default lists' key (as another worker rendering them would): yields the run id."""
     state = client.app.state  # type: ignore[attr-defined]
-    wait_until(lambda: _passes(client) >= 1, what="the first warming pass")
-    old = reader_get(client, "R105").json()
-    # the new run, loaded as the service will load it, and its lists' key held by "another
-    # worker" (this test), so that the service cannot render them yet
     run_id = save_model(service_settings.models_dir, trained)
     bundle = artifacts.load_bundle(
         artifacts.run_path(service_settings.models_dir, run_id), latest_erasure=0
@@ -163,6 +163,19 @@ def test_after_a_swap_the_previous_lists_stand_in_until_the_new_ones_are_rendere
     try:
         artifacts.publish(service_settings.models_dir, run_id, latest_erasure=0)
         wait_until(lambda: state.store.served.version == run_id, what="the new model served")
+        yield run_id
+    finally:
+        writer.abandon()
+
+
+def test_after_a_swap_the_previous_lists_stand_in_until_the_new_ones_are_rendered(
+    fresh_client: TestClient, service_settings: Settings, trained: Trained, library: Engine
+) -> None:
+    client = fresh_client
+    state = client.app.state  # type: ignore[attr-defined]
+    wait_until(lambda: _passes(client) >= 1, what="the first warming pass")
+    old = reader_get(client, "R105").json()
+    with _new_model_with_its_lists_held(client, service_settings, trained, library) as run_id:
         standing_in = reader_get(client, "R105").json()
         assert standing_in == old  # the previous model's list, labelled with its version
         assert reader_get(client, "R105", k=3).json()["model_version"] == run_id  # made as asked
@@ -172,10 +185,27 @@ def test_after_a_swap_the_previous_lists_stand_in_until_the_new_ones_are_rendere
         # a consent answer is on record now: rows the old lists were not made from
         assert reader_get(client, "R105").json()["model_version"] == run_id
         assert reader_get(client, "R311").json()["model_version"] == old["model_version"]
-    finally:
-        writer.abandon()
     wait_until(lambda: not state.warmer.pending, what="the new model's lists rendered")
     assert reader_get(client, "R105").json()["model_version"] == run_id
+
+
+def test_lists_made_under_other_rules_never_stand_in(
+    fresh_client: TestClient, service_settings: Settings, trained: Trained, library: Engine
+) -> None:
+    client = fresh_client
+    state = client.app.state  # type: ignore[attr-defined]
+    wait_until(lambda: _passes(client) >= 1, what="the first warming pass")
+    old = reader_get(client, "R311").json()
+    top = old["items"][0]["book_id"]
+    with _new_model_with_its_lists_held(client, service_settings, trained, library) as run_id:
+        assert reader_get(client, "R311").json() == old  # standing in, under the same rules
+        # a librarian suppresses the reader's first book (as the admin CLI would, elsewhere)
+        read = state.curation.version
+        manage.add_rule(library, kind="suppress", book_id=top, created_by="anna", reason="test")
+        wait_until(lambda: state.curation.version > read, what="the new rule read")
+        answer = reader_get(client, "R311").json()
+        assert answer["model_version"] == run_id  # not the list made under the old rules
+        assert top not in [item["book_id"] for item in answer["items"]]
 
 
 def test_where_the_rendered_folder_cannot_be_written_each_worker_goes_on_without_it(
