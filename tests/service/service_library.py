@@ -243,10 +243,16 @@ def fill_database(
 
 
 def save_model(
-    models_dir: Path, trained: Trained, model: Recommender | None = None, *, lists: bool = True
+    models_dir: Path,
+    trained: Trained,
+    model: Recommender | None = None,
+    *,
+    lists: bool = True,
+    erasures_applied: int = 0,
 ) -> str:
     """Save a run of `model` (default: the trained one) with every reader's and book's list
-    computed, as the nightly does; without them with ``lists=False``."""
+    computed, as the nightly does; without them with ``lists=False``. `erasures_applied`: the
+    latest erasure the run says it reflects."""
     model = model or trained.model
     run_id = artifacts.new_run_id()
     artifacts.save_bundle(
@@ -255,7 +261,7 @@ def save_model(
         model,
         catalog=trained.catalog,
         holdings=trained.holdings,
-        erasures_applied=0,
+        erasures_applied=erasures_applied,
         manifest_extra={"note": "test"},
         lists=served_lists(model, trained.catalog, trained.holdings) if lists else None,
     )

@@ -145,12 +145,18 @@ def test_a_second_worker_replays_the_lists_the_first_rendered(
 
 @contextlib.contextmanager
 def _new_model_with_its_lists_held(
-    client: TestClient, service_settings: Settings, trained: Trained, library: Engine
+    client: TestClient,
+    service_settings: Settings,
+    trained: Trained,
+    library: Engine,
+    *,
+    erasures_applied: int = 0,
 ) -> Iterator[str]:
-    """Publish a new run and wait until it is served, while this test holds the lock on its
-    default lists' key (as another worker rendering them would): yields the run id."""
+    """Publish a new run (reflecting erasures up to `erasures_applied`) and wait until it is
+    served, while this test holds the lock on its default lists' key (as another worker
+    rendering them would): yields the run id."""
     state = client.app.state  # type: ignore[attr-defined]
-    run_id = save_model(service_settings.models_dir, trained)
+    run_id = save_model(service_settings.models_dir, trained, erasures_applied=erasures_applied)
     bundle = artifacts.load_bundle(
         artifacts.run_path(service_settings.models_dir, run_id), latest_erasure=0
     )
@@ -206,6 +212,19 @@ def test_lists_made_under_other_rules_never_stand_in(
         answer = reader_get(client, "R311").json()
         assert answer["model_version"] == run_id  # not the list made under the old rules
         assert top not in [item["book_id"] for item in answer["items"]]
+
+
+def test_lists_of_a_model_that_reflects_fewer_erasures_never_stand_in(
+    fresh_client: TestClient, service_settings: Settings, trained: Trained, library: Engine
+) -> None:
+    client = fresh_client
+    wait_until(lambda: _passes(client) >= 1, what="the first warming pass")
+    old = reader_get(client, "R311").json()
+    with _new_model_with_its_lists_held(
+        client, service_settings, trained, library, erasures_applied=1
+    ) as run_id:
+        # the old lists may hold what the new run's erasure removed
+        assert reader_get(client, "R311").json()["model_version"] == run_id != old["model_version"]
 
 
 def test_where_the_rendered_folder_cannot_be_written_each_worker_goes_on_without_it(
