@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -57,6 +58,12 @@ def _kept(client: TestClient, reader: str, query: object = DEFAULT_QUERY) -> Ren
 
 def _passes(client: TestClient) -> int:
     return int(client.app.state.warmer.passes)  # type: ignore[attr-defined]
+
+
+def _after_the_first_pass(client: TestClient, reader: str) -> dict[str, Any]:
+    """The reader's list once the worker finished its first warming pass."""
+    wait_until(lambda: _passes(client) >= 1, what="the first warming pass")
+    return reader_get(client, reader).json()
 
 
 def test_recent_readers_are_the_latest_borrowers_first(library: Engine) -> None:
@@ -177,10 +184,8 @@ def _new_model_with_its_lists_held(
 def test_after_a_swap_the_previous_lists_stand_in_until_the_new_ones_are_rendered(
     fresh_client: TestClient, service_settings: Settings, trained: Trained, library: Engine
 ) -> None:
-    client = fresh_client
-    state = client.app.state  # type: ignore[attr-defined]
-    wait_until(lambda: _passes(client) >= 1, what="the first warming pass")
-    old = reader_get(client, "R105").json()
+    client, state = fresh_client, fresh_client.app.state  # type: ignore[attr-defined]
+    old = _after_the_first_pass(client, "R105")
     with _new_model_with_its_lists_held(client, service_settings, trained, library) as run_id:
         standing_in = reader_get(client, "R105").json()
         assert standing_in == old  # the previous model's list, labelled with its version
@@ -198,10 +203,8 @@ def test_after_a_swap_the_previous_lists_stand_in_until_the_new_ones_are_rendere
 def test_lists_made_under_other_rules_never_stand_in(
     fresh_client: TestClient, service_settings: Settings, trained: Trained, library: Engine
 ) -> None:
-    client = fresh_client
-    state = client.app.state  # type: ignore[attr-defined]
-    wait_until(lambda: _passes(client) >= 1, what="the first warming pass")
-    old = reader_get(client, "R311").json()
+    client, state = fresh_client, fresh_client.app.state  # type: ignore[attr-defined]
+    old = _after_the_first_pass(client, "R311")
     top = old["items"][0]["book_id"]
     with _new_model_with_its_lists_held(client, service_settings, trained, library) as run_id:
         assert reader_get(client, "R311").json() == old  # standing in, under the same rules
@@ -218,8 +221,7 @@ def test_lists_of_a_model_that_reflects_fewer_erasures_never_stand_in(
     fresh_client: TestClient, service_settings: Settings, trained: Trained, library: Engine
 ) -> None:
     client = fresh_client
-    wait_until(lambda: _passes(client) >= 1, what="the first warming pass")
-    old = reader_get(client, "R311").json()
+    old = _after_the_first_pass(client, "R311")
     with _new_model_with_its_lists_held(
         client, service_settings, trained, library, erasures_applied=1
     ) as run_id:
