@@ -1,20 +1,22 @@
 """One reader's state in a single database round trip: consent answer and category, loans,
 feedback and exclusions.
 
-The per-reader list needs all of it on every request. One UNION ALL statement answers it: rows
-``(kind, consented, book_id, detail, at)`` whose kinds are `recsys.lists.history`'s (the head row
-carries the consent answer and, in ``detail``, the category; a loan row its event; a feedback row
-its kind; an exclusion row only its book and time); `recsys.lists.history.history_from_rows`
-reads them. `SqliteHistory` runs the same statement on a raw sqlite3 connection, for the event
-loop. A change to any of the tables read here (``consent``, ``reader_categories``, ``loans``,
-``reader_feedback``, ``reader_exclusions``) changes the rows, and so the answer. `SqliteHistory`
-also tells when any other connection committed a change (`data_version`), so the service may
-keep what it read until then.
+The per-reader list needs all of it on every request. One UNION ALL statement
+answers it: rows ``(kind, consented, book_id, detail, at)`` whose kinds are
+`recsys.lists.history`'s (the head row carries the consent answer and, in ``detail``, the category;
+a loan row its event; a feedback row its kind; an exclusion row only its book and time);
+`recsys.lists.history.history_from_rows` reads them. `SqliteHistory` runs the same statement on a
+raw sqlite3 connection, for the event loop; `readers_rows` reads the same rows of many readers at
+once (warming, rendering ahead). A change to any of the tables read here (``consent``,
+``reader_categories``, ``loans``, ``reader_feedback``, ``reader_exclusions``) changes the rows, and
+so the answer. `SqliteHistory` also tells when any other connection committed a change
+(`data_version`), so the service may keep what it read until then.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -92,6 +94,70 @@ def reader_rows(engine: Engine, *, reader_id: str) -> list[Any]:
     """The statement's rows for the reader (a pseudonym)."""
     with engine.connect() as connection:
         return list(connection.execute(CONSENT_AND_LOANS, {"reader": reader_id}).all())
+
+
+#: Readers per statement of `readers_rows` (their ids are bound parameters).
+READERS_PER_STATEMENT = 2_000
+
+
+def _readers_statements() -> tuple[CompoundSelect[Any], Any, Any]:
+    readers: BindParameter[list[str]] = bindparam("readers", expanding=True)
+    events = union_all(
+        select(
+            loans.c.reader_id,
+            literal(LOAN, Integer),
+            cast(null(), Integer),
+            loans.c.book_id,
+            loans.c.event,
+            loans.c.borrowed_at,
+        ).where(
+            loans.c.reader_id.in_(readers),
+            loans.c.event.in_([literal(e, String) for e in Events.LOAN_EVENTS]),
+        ),
+        select(
+            reader_feedback.c.reader_id,
+            literal(FEEDBACK, Integer),
+            cast(null(), Integer),
+            reader_feedback.c.book_id,
+            reader_feedback.c.kind,
+            reader_feedback.c.given_at,
+        ).where(reader_feedback.c.reader_id.in_(readers)),
+        select(
+            reader_exclusions.c.reader_id,
+            literal(EXCLUSION, Integer),
+            cast(null(), Integer),
+            reader_exclusions.c.book_id,
+            cast(null(), String),
+            reader_exclusions.c.excluded_at,
+        ).where(reader_exclusions.c.reader_id.in_(readers)),
+    )
+    answers = select(consent.c.reader_id, cast(consent.c.consented, Integer)).where(
+        consent.c.reader_id.in_(readers)
+    )
+    categories = select(reader_categories.c.reader_id, reader_categories.c.category).where(
+        reader_categories.c.reader_id.in_(readers)
+    )
+    return events, answers, categories
+
+
+READERS_EVENTS, READERS_CONSENT, READERS_CATEGORIES = _readers_statements()
+
+
+def readers_rows(engine: Engine, reader_ids: Sequence[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """`reader_rows` of every reader in `reader_ids` (pseudonyms), the same rows in a few
+    statements per `READERS_PER_STATEMENT` readers instead of one round trip per reader."""
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as connection:
+        for start in range(0, len(reader_ids), READERS_PER_STATEMENT):
+            batch = {"readers": list(reader_ids[start : start + READERS_PER_STATEMENT])}
+            answers = {r: c for r, c in connection.execute(READERS_CONSENT, batch)}
+            categories = {r: c for r, c in connection.execute(READERS_CATEGORIES, batch)}
+            for reader in batch["readers"]:
+                head = (HEAD, answers.get(reader), None, categories.get(reader), 0)
+                found[reader] = [head]
+            for reader, *row in connection.execute(READERS_EVENTS, batch):
+                found[reader].append(tuple(row))
+    return found
 
 
 def recent_readers(engine: Engine, limit: int) -> list[str]:

@@ -16,8 +16,9 @@ from recsys.consent import (
     set_consent,
 )
 from recsys.curation.feedback import exclude_book, give_feedback
+from recsys.db import reader_state
 from recsys.db.categories import record_categories
-from recsys.db.reader_state import SqliteHistory, consent_and_loans, reader_rows
+from recsys.db.reader_state import SqliteHistory, consent_and_loans, reader_rows, readers_rows
 from recsys.db.tables import (
     loans,
     reader_categories,
@@ -28,6 +29,7 @@ from recsys.db.tables import (
 from recsys.erasure import forget_reader
 from recsys.key_rotation import rotate_key
 from recsys.lists.history import LoanHistory
+from recsys.lists.rendered import state_fingerprint
 from recsys.nightly.validate import validate_store
 from recsys.privacy import Pseudonymizer
 
@@ -98,6 +100,29 @@ def test_the_front_doors_raw_connection_reads_the_same_rows(
         assert _state(raw("r")) == _state(consent_and_loans(engine, settings, reader_id="r"))
     finally:
         raw.close()
+
+
+def test_many_readers_rows_read_at_once_are_each_readers_own(
+    engine: Engine, add_loans, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_loans([("r", "b1", 10), ("r", "b2", 15), ("s", "b1", 11), ("t", "b3", 12)])
+    give_feedback(engine, reader_id="r", book_id="b4", kind=Feedback.LIKED, at=20)
+    give_feedback(engine, reader_id="t", book_id="b1", kind=Feedback.NOT_INTERESTED, at=21)
+    exclude_book(engine, reader_id="s", book_id="b2", at=30)
+    set_consent(engine, reader_id="s", consented=False, at=40)
+    set_consent(engine, reader_id="t", consented=True, at=41)
+    _categorize(engine, [("r", "adult", 5), ("t", "child", 6)])
+    monkeypatch.setattr(reader_state, "READERS_PER_STATEMENT", 2)  # readers over 3 statements
+    readers = ["r", "s", "t", "never-borrowed", "s"]
+
+    found = readers_rows(engine, readers)
+
+    assert sorted(found) == ["never-borrowed", "r", "s", "t"]
+    for reader in found:
+        one = [tuple(row) for row in reader_rows(engine, reader_id=reader)]
+        assert sorted(found[reader], key=repr) == sorted(one, key=repr)
+        assert state_fingerprint(found[reader]) == state_fingerprint(one)
+    assert len(found["r"]) == 4 and len(found["never-borrowed"]) == 1
 
 
 def test_minors_are_under_their_own_consent_mode_whatever_the_general_one(
