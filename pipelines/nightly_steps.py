@@ -29,7 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name, step, text in (
         ("ingest-inbox", _ingest, "nightly step 1: ingest new exports from the inbox"),
         ("validate", _validate, "nightly step 2: apply retention and check the stored data"),
-        ("train", _train, "nightly step 3+4: train, evaluate and save a new run (not published)"),
+        (
+            "train",
+            _train,
+            "nightly step 3+4: train, evaluate, save a new run and render its readers' lists "
+            "(not published)",
+        ),
     ):
         parser = subparsers.add_parser(name, help=text, description=text)
         add_progress_argument(parser)
@@ -77,6 +82,7 @@ def _train(settings: Settings, ctx: steps.RunContext) -> int:
     steps.evaluate(settings, ctx)
     steps.lists(settings, ctx)
     path = steps.save(settings, ctx)
+    steps.render(settings, ctx)
     print(f"run {ctx.run_id} saved in {path}; check it with `recsys gate {ctx.run_id}`")
     return 0
 

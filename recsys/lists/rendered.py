@@ -45,7 +45,7 @@ from recsys.array_files import load_arrays, save_arrays
 from recsys.artifacts import RENDERED_DIR, manifest_sha256
 from recsys.consent import ConsentRule
 from recsys.lists.cache import Rendered
-from recsys.lists.query import ListQuery
+from recsys.lists.query import FILTERED, ListQuery, parse_query
 from recsys.lists.served import ServedModel
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ HEADER = "header.json"
 BODIES = "bodies.bin"
 SPANS, FINGERPRINTS, STRATEGIES = "spans", "fingerprints", "strategies"
 _TEMPORARY = ".tmp-"
+#: The query rendered ahead: a reader's list with no parameters, as a catalog page asks for it.
+DEFAULT_QUERY: ListQuery = parse_query(b"", FILTERED)
 
 
 def state_fingerprint(rows: Sequence[Sequence[Any]]) -> bytes:
@@ -90,6 +92,8 @@ class RenderedLists:
         self.key = key
         self._spans, self._fingerprints = arrays[SPANS], arrays[FINGERPRINTS]
         self._strategies, self._names = arrays[STRATEGIES], list(header["strategies"])
+        #: readers with a list here (the others are rendered when they ask)
+        self.listed = int(np.count_nonzero(self._spans[:, 1] > self._spans[:, 0]))
         if self._spans.shape != (readers, 2) or self._fingerprints.shape != (
             readers,
             FINGERPRINT_BYTES,

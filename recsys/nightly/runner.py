@@ -85,6 +85,7 @@ def _run(settings: Settings, engine: Engine, progress: Progress) -> tuple[int, R
         }
         _timed(summary, "lists", lambda: steps.lists(settings, ctx))
         _timed(summary, "save", lambda: steps.save(settings, ctx))
+        summary.counts["render"] = _timed(summary, "render", lambda: steps.render(settings, ctx))
         decision = _timed(summary, "gate", lambda: steps.gate(settings, ctx))
         summary.decision = decision.reason
         summary.explanation = decision.explanation

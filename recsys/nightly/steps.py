@@ -522,6 +522,56 @@ def save(settings: Settings, ctx: RunContext) -> Path:
     return path
 
 
+def render(settings: Settings, ctx: RunContext) -> dict[str, Any]:
+    """Render every listed reader's default list of the saved run (on every core) into the
+    files every worker of the service replays (`recsys.lists.ahead`), so the lists are there
+    the moment the run is published, whatever the service's load.
+
+    A failure here is reported and leaves no folder; the run is still gated and published, and
+    the service renders the lists in its lulls as it would without them: the files only make
+    answers faster, never different.
+    """
+    from recsys.consent import ConsentRule
+    from recsys.curation.source import CurationSource
+    from recsys.lists.ahead import render_ahead
+    from recsys.lists.served import build_served
+
+    started = time.perf_counter()
+    try:
+        bundle = artifacts.load_bundle(
+            ctx.run_dir(settings), latest_erasure=latest_erasure(ctx.engine)
+        )
+        served = build_served(bundle, ctx.engine, min_readers=settings.min_pair_support)
+        if not served.readers.complete:
+            ctx.line("render: skipped (the bundle carries no readers' lists to render from)")
+            return {"rendered": 0, "skipped": "no readers' lists in the bundle"}
+        curation = CurationSource(ctx.engine)
+        curation.refresh()
+        ctx.line(f"render: rendering the default lists of {len(served.readers)} readers")
+        tracker = ctx.progress.rows("render: lists rendered")
+        try:
+            placed = render_ahead(
+                served,
+                curation.current(served),
+                ctx.engine,
+                ConsentRule.of(settings),
+                progress=tracker,
+            )
+        finally:
+            tracker.close()
+    except Exception as error:  # the type only: an error's text may hold a pseudonym
+        ctx.line(
+            f"render: failed ({type(error).__name__}); nothing was placed, and the service "
+            "renders the lists itself between requests"
+        )
+        return {"rendered": 0, "error": type(error).__name__}
+    ctx.line(
+        f"render: {placed.listed if placed else 0} readers' lists placed in "
+        f"{time.perf_counter() - started:.1f}s"
+    )
+    return {"rendered": placed.listed if placed else 0}
+
+
 def gate(settings: Settings, ctx: RunContext) -> gate_module.GateDecision:
     """Decide whether run ``ctx.run_id`` may replace the published model."""
     ctx.line(f"gate: checking run {ctx.run_id}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Hashable
-from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,7 +19,6 @@ from recsys.curation.manage import ReadingList
 from recsys.curation.rules import CurationSet
 from recsys.lists import pipeline
 from recsys.lists.cache import ListCaches, Rendered
-from recsys.lists.history import LoanHistory
 from recsys.lists.query import ListQuery
 from recsys.lists.render import render
 from recsys.lists.served import ServedModel
@@ -107,35 +105,6 @@ def reading_list_neighbours(
         found = Rendered(body, ranked.strategy, etag=_etag(served, curation, key))
         caches.reading_list.put(version, key, found)
     return found
-
-
-@dataclass(frozen=True)
-class ReaderState:
-    """What a reader's list is made from besides the model: their loans (None: they may not be
-    personalized) and a fingerprint of the rows they came from (equal fingerprints, same list)."""
-
-    history: LoanHistory | None
-    fingerprint: bytes | None
-
-
-def reader(
-    served: ServedModel,
-    curation: CurationSet,
-    pseudonym: str,
-    state: ReaderState,
-    query: ListQuery,
-    *,
-    cheap: bool = False,
-) -> Rendered:
-    """A reader's list, rendered (the caller keeps it: see `recsys.service.front`); `cheap`
-    raises `pipeline.SlowPath` where the model must answer or a list is not ready."""
-    if state.history is None:
-        ranked = pipeline.non_personal_list(served, curation, query=query)
-    else:
-        ranked = pipeline.reader_list(
-            served, curation, reader=pseudonym, history=state.history, query=query, cheap=cheap
-        )
-    return Rendered(render(served, ranked), ranked.strategy, fingerprint=state.fingerprint)
 
 
 def session(

@@ -40,10 +40,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from recsys.data.schemas import MAX_ID_LENGTH
 from recsys.lists.cache import Rendered
+from recsys.lists.personal import ReaderState, reader_list
 from recsys.lists.pipeline import NotReady, SlowPath
 from recsys.lists.query import FILTERED, POPULAR, ListQuery, QueryError, parse_query
 from recsys.service import answers
-from recsys.service.answers import ReaderState
 from recsys.service.auth import READER_SCOPE
 
 if TYPE_CHECKING:
@@ -202,7 +202,7 @@ async def _make(
 
     def ask(model: ServedModel, *, cheap: bool) -> Rendered:
         curation = state.curation.current(model)
-        return answers.reader(model, curation, pseudonym, reader_state, query, cheap=cheap)
+        return reader_list(model, curation, pseudonym, reader_state, query, cheap=cheap)
 
     try:
         return ask(served, cheap=True)

@@ -34,10 +34,8 @@ from recsys.config import Settings
 from recsys.consent import ConsentRule
 from recsys.db import reader_changes
 from recsys.db.reader_changes import ReaderChanges
-from recsys.db.reader_state import SqliteHistory, reader_rows
-from recsys.lists.history import history_from_rows
-from recsys.lists.rendered import state_fingerprint
-from recsys.service.answers import ReaderState
+from recsys.db.reader_state import SqliteHistory, reader_rows, readers_rows
+from recsys.lists.personal import ReaderState
 
 #: Readers whose state one worker keeps (a few kilobytes each).
 MAX_KEPT_READERS = 50_000
@@ -154,7 +152,23 @@ class ReaderStates:
             rows: Sequence[Any] = self._sqlite.rows(reader)
         else:
             rows = reader_rows(self._engine, reader_id=reader)
-        state = ReaderState(history_from_rows(rows, self._rule), state_fingerprint(rows))
+        state = ReaderState.of_rows(rows, self._rule)
         if following:
             self._kept.put(reader, state, ticket)
         return state
+
+    def read_many(self, readers: Sequence[str]) -> dict[str, ReaderState]:
+        """`read` of many readers in a few statements per `READERS_PER_STATEMENT` (warming,
+        rendering): on PostgreSQL one round trip per reader would take minutes per pass. Kept
+        under one ticket taken before the first statement, so a notice about any of them that
+        arrives meanwhile keeps that reader's state out."""
+        ticket = self._kept.ticket()
+        following = self.kept_between_requests
+        states = {
+            reader: ReaderState.of_rows(rows, self._rule)
+            for reader, rows in readers_rows(self._engine, readers).items()
+        }
+        if following:
+            for reader, state in states.items():
+                self._kept.put(reader, state, ticket)
+        return states

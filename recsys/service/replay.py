@@ -18,12 +18,9 @@ from dataclasses import dataclass, replace
 
 from recsys import artifacts
 from recsys.lists.cache import Rendered
-from recsys.lists.query import FILTERED, ListQuery, parse_query
-from recsys.lists.rendered import RenderedLists
+from recsys.lists.query import ListQuery
+from recsys.lists.rendered import DEFAULT_QUERY, RenderedLists
 from recsys.lists.served import ServedModel
-
-#: A reader's list with no parameters, as a catalog page asks for it.
-DEFAULT_QUERY: ListQuery = parse_query(b"", FILTERED)
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,11 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from recsys.db.reader_state import recent_readers
-from recsys.lists.pipeline import NotReady, SlowPath
+from recsys.lists.ahead import BLOCK, default_list
 from recsys.lists.query import ListQuery
-from recsys.lists.rendered import RenderedLists, RenderedListsWriter, lists_key
+from recsys.lists.rendered import DEFAULT_QUERY, RenderedLists, RenderedListsWriter, lists_key
 from recsys.service import answers
-from recsys.service.front import read_reader_state, reader_answer
-from recsys.service.replay import DEFAULT_QUERY
+from recsys.service.front import reader_answer
 
 if TYPE_CHECKING:
     from recsys.lists.served import ServedModel
@@ -99,6 +98,9 @@ class ListWarmer:
                 return  # a newer model: the next pass warms that one
             if cache.full(version):
                 break
+            if position % BLOCK == 0:  # their states in a few statements, not one per reader
+                readers = dict.fromkeys(reader for reader, _ in keys[position : position + BLOCK])
+                await asyncio.to_thread(self._state.reader_states.read_many, list(readers))
             try:
                 await reader_answer(self._state, store, served, pseudonym, query)
             except Exception as error:  # the reader's request will report it
@@ -153,28 +155,26 @@ class ListWarmer:
         None (and nothing placed) when the list version changed meanwhile."""
         state = self._state
         started = time.perf_counter()
+        listed = list(served.readers.index.items())
         try:
-            for step, (pseudonym, position) in enumerate(served.readers.index.items()):
-                if step % SLICE == 0:
-                    await self._lull()
-                curation = state.curation.current(served)
-                if (
-                    state.store.served is not served
-                    or answers.version_of(served, curation) != version
-                ):
-                    return None
-                try:
-                    reader_state = await read_reader_state(state, pseudonym)
-                    made = answers.reader(
-                        served, curation, pseudonym, reader_state, DEFAULT_QUERY, cheap=True
-                    )
-                except (SlowPath, NotReady):
-                    continue  # made when asked: the model must answer
-                except Exception as error:  # the reader's request will report it
-                    logger.debug("rendering one list failed: %s", type(error).__name__)
-                    continue
-                if reader_state.fingerprint is not None:
-                    writer.add(position, made, reader_state.fingerprint)
+            for start in range(0, len(listed), BLOCK):
+                block = listed[start : start + BLOCK]
+                states = await asyncio.to_thread(
+                    state.reader_states.read_many, [pseudonym for pseudonym, _ in block]
+                )
+                for step, (pseudonym, position) in enumerate(block):
+                    if step % SLICE == 0:
+                        await self._lull()
+                    curation = state.curation.current(served)
+                    if (
+                        state.store.served is not served
+                        or answers.version_of(served, curation) != version
+                    ):
+                        return None
+                    reader_state = states[pseudonym]
+                    made = default_list(served, curation, pseudonym, reader_state)
+                    if made is not None and reader_state.fingerprint is not None:
+                        writer.add(position, made, reader_state.fingerprint)
             lists = await asyncio.to_thread(writer.finish)
         finally:
             writer.abandon()

@@ -20,10 +20,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from recsys.config import Settings
+from recsys.lists.rendered import DEFAULT_QUERY
 from recsys.privacy import Pseudonymizer
 from recsys.service import answers
 from recsys.service.app import create_app
-from recsys.service.replay import DEFAULT_QUERY
 
 from .service_library import (
     CHANGE_DEADLINE,

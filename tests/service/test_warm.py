@@ -19,11 +19,10 @@ from recsys.db.reader_state import recent_readers
 from recsys.lists.cache import Rendered
 from recsys.lists.pipeline import FALLBACK_POPULAR
 from recsys.lists.query import FILTERED, parse_query
-from recsys.lists.rendered import RenderedListsWriter, lists_key
+from recsys.lists.rendered import DEFAULT_QUERY, RenderedListsWriter, lists_key
 from recsys.lists.served import build_served
 from recsys.privacy import Pseudonymizer
 from recsys.service import answers
-from recsys.service.replay import DEFAULT_QUERY
 
 from .service_library import (
     PSEUDONYM_KEY,

@@ -17,9 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from recsys.data.schemas import MAX_ID_LENGTH
 from recsys.db.reader_state import consent_and_loans
 from recsys.lists.cache import Rendered
+from recsys.lists.personal import ReaderState, reader_list
 from recsys.lists.query import FILTERED, openapi_parameters
 from recsys.service import answers
-from recsys.service.answers import ReaderState
 from recsys.service.deps import FilteredQuery, ReaderKey, ServedDep
 from recsys.service.schemas import ErrorDetail, ReaderRecommendations
 
@@ -65,7 +65,7 @@ async def reader_recommendations(
                 "the database does not answer; try again shortly",
             ) from None
         curation = state.curation.current(served)
-        return answers.reader(served, curation, pseudonym, ReaderState(history, None), query)
+        return reader_list(served, curation, pseudonym, ReaderState(history, None), query)
 
     entry = await run_in_threadpool(answer)
     state.metrics.count_strategy("reader", entry.strategy)
