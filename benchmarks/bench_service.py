@@ -65,6 +65,7 @@ from recsys.ingest import ingest_file
 from recsys.lists.served import served_lists
 from recsys.models.base import Recommender
 from recsys.models.registry import default_model
+from recsys.nightly import steps
 from recsys.privacy import Pseudonymizer
 from recsys.sample import SampleConfig, generate_library, write_library
 
@@ -519,6 +520,10 @@ def measure_database(wrk: str, site: Site, database: str, code: str | None = Non
         **({"PYTHONPATH": code} if code else {}),
     }
     command = [sys.executable, "-m", "pipelines.cli", "serve", "--workers", str(WORKERS)]
+    settings = settings_for(root, url)
+    render = code is None  # only this checkout's nightly renders the default lists ahead
+    as_the_nightly_left(settings, artifacts.current_run_id(settings.models_dir) or "", render)
+    swaps = SWAPS.get(site.loans, BIG_LIBRARY_SWAPS)
     started = time.perf_counter()
     with server(command, env, root, f"serve-{database}.log") as (base, pid):
         version = artifacts.current_run_id(site.settings.models_dir) or ""
@@ -550,9 +555,9 @@ def measure_database(wrk: str, site: Site, database: str, code: str | None = Non
         with wrk_in_background(wrk, base, scripts["per-reader"]) as during:
             change_to_answer = objection_seen(site, base, url)
         results["per-reader while one objects"] = during[0]
-        swaps = SWAPS.get(site.loans, BIG_LIBRARY_SWAPS)
+        runs = saved_again(settings, swaps, render)
         with wrk_in_background(wrk, base, scripts["per-reader"]) as during:
-            publish_to_ready = republish(site.settings, base, swaps)
+            publish_to_ready = republish(settings, base, runs)
         results[f"per-reader during {swaps} swaps"] = during[0]
         memory_after_swaps = worker_memory(pid)
     return Served(
@@ -600,15 +605,38 @@ def objection_seen(site: Site, base: str, url: str) -> float | None:
         engine.dispose()
 
 
-def republish(settings: Settings, base: str, count: int) -> list[float | None]:
-    """Publish the served model again under `count` new run ids; seconds from each publish
-    until every worker serves it with every list ready (None: not within the deadline)."""
+def as_the_nightly_left(settings: Settings, run_id: str, render: bool) -> None:
+    """The run's rendered default lists as the nightly of the code served leaves them: this
+    checkout's renders them before publishing (`recsys.nightly.steps.render`, from the
+    measured database); a baseline's may not, and its service renders them itself."""
+    shutil.rmtree(artifacts.run_path(settings.models_dir, run_id) / artifacts.RENDERED_DIR, True)
+    if render:
+        engine = make_engine(settings)
+        try:
+            steps.render(settings, steps.RunContext(run_id, engine))
+        finally:
+            engine.dispose()
+
+
+def saved_again(settings: Settings, count: int, render: bool) -> list[str]:
+    """`count` new runs of the served model, each left as the nightly would (before the load
+    starts: the nightly's own work is not what the swaps measure)."""
     current = artifacts.load_current(settings.models_dir, latest_erasure=0)
-    seconds: list[float | None] = []
+    runs = []
     for _ in range(count):
         run_id = save_run(
             settings, current.model, current.catalog, current.holdings, lists=current.lists
         )
+        as_the_nightly_left(settings, run_id, render)
+        runs.append(run_id)
+    return runs
+
+
+def republish(settings: Settings, base: str, runs: list[str]) -> list[float | None]:
+    """Publish each of `runs`; seconds from each publish until every worker serves it with
+    every list ready (None: not within the deadline)."""
+    seconds: list[float | None] = []
+    for run_id in runs:
         started = time.perf_counter()
         artifacts.publish(settings.models_dir, run_id, latest_erasure=0)
         ready = wait_for(partial(every_list_ready, base, run_id), READY_DEADLINE_S)
