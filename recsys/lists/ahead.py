@@ -15,9 +15,12 @@ and renders them; this process writes what they made into one folder, placed by 
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -60,12 +63,18 @@ def states_of(
     return {reader: ReaderState.of_rows(found, rule) for reader, found in rows.items()}
 
 
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 #: What the forked processes render from (set before they fork, read by `_render_block`).
 _JOB: tuple[ServedModel, CurationSet, Engine, ConsentRule] | None = None
 
 
-def _forked() -> None:
-    """In a forked process: never use the parent's pooled database connections."""
+def _forked(parent: int) -> None:
+    """In a forked process: end with the parent (a killed nightly must not leave processes
+    waiting for work forever) and never use its pooled database connections."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
     if _JOB is not None:
         _JOB[2].dispose(close=False)
 
@@ -114,7 +123,10 @@ def render_ahead(
             _add_all(writer, map(_render_block, blocks), progress)
         else:
             with ProcessPoolExecutor(
-                workers, mp_context=multiprocessing.get_context("fork"), initializer=_forked
+                workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_forked,
+                initargs=(os.getpid(),),
             ) as pool:
                 _add_all(writer, pool.map(_render_block, blocks), progress)
         return writer.finish()
