@@ -1,16 +1,16 @@
 """One reader's state in a single database round trip: consent answer and category, loans,
 feedback and exclusions.
 
-The per-reader list needs all of it on every request. One UNION ALL statement
-answers it: rows ``(kind, consented, book_id, detail, at)`` whose kinds are
-`recsys.lists.history`'s (the head row carries the consent answer and, in ``detail``, the category;
-a loan row its event; a feedback row its kind; an exclusion row only its book and time);
-`recsys.lists.history.history_from_rows` reads them. `SqliteHistory` runs the same statement on a
-raw sqlite3 connection, for the event loop; `readers_rows` reads the same rows of many readers at
-once (warming, rendering ahead). A change to any of the tables read here (``consent``,
-``reader_categories``, ``loans``, ``reader_feedback``, ``reader_exclusions``) changes the rows, and
-so the answer. `SqliteHistory` also tells when any other connection committed a change
-(`data_version`), so the service may keep what it read until then.
+The per-reader list needs all of it on every request. One UNION ALL statement answers it: rows
+``(kind, consented, book_id, detail, at)`` whose kinds are `recsys.lists.history`'s (the head row
+carries the consent answer and, in ``detail``, the category; a loan row its event; a feedback row
+its kind; an exclusion row only its book and time); `recsys.lists.history.history_from_rows`
+reads them. `SqliteHistory` runs the same statement on a raw sqlite3 connection, for the event
+loop; `readers_rows` reads the same rows of many readers at once (warming, rendering ahead). A
+change to any of the tables read here (``consent``, ``reader_categories``, ``loans``,
+``reader_feedback``, ``reader_exclusions``) changes the rows, and so the answer. `SqliteHistory`
+also tells when any other connection committed a change (`data_version`), so the service may
+keep what it read until then.
 """
 
 from __future__ import annotations

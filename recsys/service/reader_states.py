@@ -35,6 +35,7 @@ from recsys.consent import ConsentRule
 from recsys.db import reader_changes
 from recsys.db.reader_changes import ReaderChanges
 from recsys.db.reader_state import SqliteHistory, reader_rows, readers_rows
+from recsys.lists.ahead import states_of
 from recsys.lists.personal import ReaderState
 
 #: Readers whose state one worker keeps (a few kilobytes each).
@@ -164,10 +165,7 @@ class ReaderStates:
         arrives meanwhile keeps that reader's state out."""
         ticket = self._kept.ticket()
         following = self.kept_between_requests
-        states = {
-            reader: ReaderState.of_rows(rows, self._rule)
-            for reader, rows in readers_rows(self._engine, readers).items()
-        }
+        states = states_of(readers_rows(self._engine, readers), self._rule)
         if following:
             for reader, state in states.items():
                 self._kept.put(reader, state, ticket)

@@ -6,16 +6,18 @@ kept list (`recsys.service.front`). Two moments make every list cold at once: a 
 kept list stale). After each, for the new version:
 
 1. Every listed reader's default list, rendered once for every worker (`recsys.lists.rendered`,
-   replayed through `recsys.service.replay`): a worker opens the version's folder if another
-   one placed it; else the first worker to claim it renders the lists, from each reader's rows
-   as they are then, and places it, while the others wait for it (their requests are answered
-   as before meanwhile). A bundle whose reader lists are still being computed waits until they
-   are all in. Where the folder cannot be written (a read-only models directory), each worker
-   goes on without it.
+   replayed through `recsys.service.replay`): a worker opens the version's folder if the
+   nightly (`recsys.lists.ahead`, before it published the run) or another worker placed it;
+   else the first worker to claim it renders the lists, from each reader's rows as they are
+   then (read a block of readers per query), and places it, while the others wait for it
+   (their requests are answered as before meanwhile). A bundle whose reader lists are still
+   being computed waits until they are all in. Where the folder cannot be written (a
+   read-only models directory), each worker goes on without it.
 2. With the front door's own `reader_answer`, so they are kept as if asked: the lists asked
    under the earlier version (the same readers and queries, now made by the new model or
    rules), and after the worker's start the default list of the readers who borrowed most
-   recently, up to `RECSYS_WARM_READERS` (a list the rendered folder holds is only looked up).
+   recently, up to `RECSYS_WARM_READERS` (a list the rendered folder holds is only looked up;
+   their states are read a block of readers per query and kept as a request's read is).
    A pass stops early when the cache of readers' lists is full: a list made then would push out
    one made earlier, likelier to be asked.
 
