@@ -16,15 +16,19 @@ keep what it read until then.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
     BindParameter,
+    Column,
+    ColumnElement,
     CompoundSelect,
     Engine,
     Integer,
+    Select,
     String,
+    Table,
     bindparam,
     cast,
     func,
@@ -48,6 +52,46 @@ from recsys.lists.history import (
 )
 
 
+def _event_rows(
+    match: Callable[[Column[str]], ColumnElement[bool]], *, with_reader: bool
+) -> list[Any]:
+    """The loan, feedback and exclusion rows of the readers whose id column `match`es, each
+    row led by the reader's id when `with_reader`."""
+
+    def reader(table: Table) -> list[Column[str]]:
+        return [table.c.reader_id] if with_reader else []
+
+    return [
+        select(
+            *reader(loans),
+            literal(LOAN, Integer),
+            cast(null(), Integer),
+            loans.c.book_id,
+            loans.c.event,
+            loans.c.borrowed_at,
+        ).where(
+            match(loans.c.reader_id),
+            loans.c.event.in_([literal(e, String) for e in Events.LOAN_EVENTS]),
+        ),
+        select(
+            *reader(reader_feedback),
+            literal(FEEDBACK, Integer),
+            cast(null(), Integer),
+            reader_feedback.c.book_id,
+            reader_feedback.c.kind,
+            reader_feedback.c.given_at,
+        ).where(match(reader_feedback.c.reader_id)),
+        select(
+            *reader(reader_exclusions),
+            literal(EXCLUSION, Integer),
+            cast(null(), Integer),
+            reader_exclusions.c.book_id,
+            cast(null(), String),
+            reader_exclusions.c.excluded_at,
+        ).where(match(reader_exclusions.c.reader_id)),
+    ]
+
+
 def _statement() -> CompoundSelect[Any]:
     reader: BindParameter[str] = bindparam("reader", type_=String())
     answer = select(consent.c.consented).where(consent.c.reader_id == reader)
@@ -59,31 +103,7 @@ def _statement() -> CompoundSelect[Any]:
         cast(category.scalar_subquery(), String).label("detail"),
         literal(0, Integer).label("at"),
     )
-    loan_rows = select(
-        literal(LOAN, Integer),
-        cast(null(), Integer),
-        loans.c.book_id,
-        loans.c.event,
-        loans.c.borrowed_at,
-    ).where(
-        loans.c.reader_id == reader,
-        loans.c.event.in_([literal(e, String) for e in Events.LOAN_EVENTS]),
-    )
-    feedback_rows = select(
-        literal(FEEDBACK, Integer),
-        cast(null(), Integer),
-        reader_feedback.c.book_id,
-        reader_feedback.c.kind,
-        reader_feedback.c.given_at,
-    ).where(reader_feedback.c.reader_id == reader)
-    exclusion_rows = select(
-        literal(EXCLUSION, Integer),
-        cast(null(), Integer),
-        reader_exclusions.c.book_id,
-        cast(null(), String),
-        reader_exclusions.c.excluded_at,
-    ).where(reader_exclusions.c.reader_id == reader)
-    return union_all(head, loan_rows, feedback_rows, exclusion_rows)
+    return union_all(head, *_event_rows(lambda column: column == reader, with_reader=False))
 
 
 #: Built once: SQLAlchemy then reuses its compiled form on every request.
@@ -100,37 +120,9 @@ def reader_rows(engine: Engine, *, reader_id: str) -> list[Any]:
 READERS_PER_STATEMENT = 2_000
 
 
-def _readers_statements() -> tuple[CompoundSelect[Any], Any, Any]:
+def _readers_statements() -> tuple[CompoundSelect[Any], Select[Any], Select[Any]]:
     readers: BindParameter[list[str]] = bindparam("readers", expanding=True)
-    events = union_all(
-        select(
-            loans.c.reader_id,
-            literal(LOAN, Integer),
-            cast(null(), Integer),
-            loans.c.book_id,
-            loans.c.event,
-            loans.c.borrowed_at,
-        ).where(
-            loans.c.reader_id.in_(readers),
-            loans.c.event.in_([literal(e, String) for e in Events.LOAN_EVENTS]),
-        ),
-        select(
-            reader_feedback.c.reader_id,
-            literal(FEEDBACK, Integer),
-            cast(null(), Integer),
-            reader_feedback.c.book_id,
-            reader_feedback.c.kind,
-            reader_feedback.c.given_at,
-        ).where(reader_feedback.c.reader_id.in_(readers)),
-        select(
-            reader_exclusions.c.reader_id,
-            literal(EXCLUSION, Integer),
-            cast(null(), Integer),
-            reader_exclusions.c.book_id,
-            cast(null(), String),
-            reader_exclusions.c.excluded_at,
-        ).where(reader_exclusions.c.reader_id.in_(readers)),
-    )
+    events = union_all(*_event_rows(lambda column: column.in_(readers), with_reader=True))
     answers = select(consent.c.reader_id, cast(consent.c.consented, Integer)).where(
         consent.c.reader_id.in_(readers)
     )
