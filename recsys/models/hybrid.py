@@ -55,6 +55,7 @@ from scipy import sparse
 from sklearn.preprocessing import normalize
 
 from recsys.columns import Columns as C
+from recsys.data.dataset import Dataset
 from recsys.evaluation.metrics import ndcg_from_hits
 from recsys.models.als import WarmStartable
 from recsys.models.base import BORROWED_NEXT, BORROWED_TOO, CATALOG
@@ -77,7 +78,14 @@ from recsys.models.rp3beta import rp3beta_similarity
 from recsys.models.sequence import sequence_matrix
 from recsys.models.top import largest, largest_per_row
 from recsys.models.weighting import event_weights
-from recsys.tuning.blend import TUNE_K, Blend, Shortlists, clearly_best, tune_blend
+from recsys.tuning.blend import (
+    TUNE_K,
+    Blend,
+    Shortlists,
+    clearly_best,
+    coordinate_ascent,
+    tune_blend,
+)
 from recsys.tuning.validation import blend_validation
 
 COMPONENTS = ("als", "readers", "neighbours", "sequence", "content", "popularity", "walks")
@@ -168,6 +176,8 @@ class HybridRecommender(WarmStartable):
     content_for_readers = True
     private_lists = True
     saved_derivations = ("collaborative_matrix", "reader_vectors_t", "sequence_t")
+    #: What `_tuned` chose, from the start of a fit until `_fit_model` applies it.
+    _tuning: Tuning | None = None
 
     def __init__(
         self,
@@ -229,22 +239,26 @@ class HybridRecommender(WarmStartable):
         self.random_state = random_state
 
     # ---------------------------------------------------------------------------- fitting
+    def _training_half_life(self, dataset: Dataset) -> float | None:
+        """With `tune_weights`, the tuning (`_tuned`) runs first: it chooses whether the parts
+        weight recent loans at all, which the training matrix is built with."""
+        self._tuning = self._tuned(dataset) if self.tune_weights else None
+        recency = self._tuning is None or self._tuning.recency
+        return self.half_life_days if recency else None
+
     def _fit_model(self, data: TrainingData) -> None:
-        start = Blend(
-            {**DEFAULT_WEIGHTS, **(self.weights or {})}, self.popularity_penalty, self.part_scale
-        )
-        walks = (self.walk_alpha, self.walk_beta)
-        if self.tune_weights:
-            blend, walks = self._tuned_blend(data, start, walks)
-        else:
-            blend = start
+        tuning, self._tuning = self._tuning, None
+        if tuning is None:
+            tuning = Tuning(self._start_blend(), (self.walk_alpha, self.walk_beta), True)
+        blend, walks = tuning.blend, tuning.walks
+        self.recency_ = np.asarray([tuning.recency])
         self.walk_exponents_ = np.asarray(walks, dtype=np.float64)
         self.weights_ = np.array([blend.weights[part] for part in COMPONENTS])
         self.penalty_ = np.asarray([blend.penalty], dtype=np.float64)
         self.part_scale_ = blend.part_scale
         supported = supported_books(data.matrix, self.min_pair_support)
-        # from the tuning fit's factors if it tuned (see `_tuned_blend`)
-        decayed = self._decayed(data, self.als_half_life_days)
+        # from the tuning fit's factors if it tuned (see `_tuned`)
+        decayed = self._decayed(data, self._half_life(self.als_half_life_days))
         dismissed = DISMISSAL_WEIGHT * data.pairs.dismissed_matrix(data.readers)
         self._fit_als(keep_columns(decayed - dismissed, supported), data.readers, data.books)
         # a book fewer than k readers borrowed has no factors: ALS never scores it
@@ -257,7 +271,8 @@ class HybridRecommender(WarmStartable):
         )
         self.walks_ = self._walk_similarity(keep_columns(data.matrix, supported), *walks)
         self.recent_popularity_ = np.asarray(
-            self._decayed(data, self.popularity_half_life_days).sum(axis=0), dtype=np.float64
+            self._decayed(data, self._half_life(self.popularity_half_life_days)).sum(axis=0),
+            dtype=np.float64,
         ).ravel()
         self.popularity_ = self.recent_popularity_
 
@@ -315,24 +330,53 @@ class HybridRecommender(WarmStartable):
             min_readers=self.min_pair_support,
         )
 
-    def _tuned_blend(
-        self, data: TrainingData, start: Blend, walks: tuple[float, float]
-    ) -> tuple[Blend, tuple[float, float]]:
-        """The walks' exponents (`tune_walks`), then the blend weights, popularity penalty and
-        part scale that maximise NDCG@10 on the last loans of the training data, keeping the
-        lists at least as varied as the ALS part's (`recsys.tuning.blend.tune_blend`); `start`
-        and `walks` if there are too few of those loans."""
+    def _start_blend(self) -> Blend:
+        """The blend given to the constructor (`DEFAULT_WEIGHTS` completed by `weights`)."""
+        weights = {**DEFAULT_WEIGHTS, **(self.weights or {})}
+        return Blend(weights, self.popularity_penalty, self.part_scale)
+
+    def _half_life(self, half_life_days: float | None) -> float | None:
+        """A part's half-life as fitted: none where the tuning chose no recency weighting."""
+        return half_life_days if self.recency_[0] else None
+
+    def _tuned(self, dataset: Dataset) -> Tuning | None:
+        """The recency, walks' exponents (`tune_walks`) and blend (weights, popularity penalty,
+        part scale) that maximise NDCG@10 on the last loans of `dataset`, keeping the lists at
+        least as varied as the ALS part's (`recsys.tuning.blend.tune_blend`); None if there are
+        too few of those loans.
+
+        The blend is climbed twice, on inner fits with the constructor's half-lives and with none
+        (`_recency_choices`), and the recency stays unless the other climb's blend is clearly
+        better (`clearly_best`): a log whose readers keep their tastes over decades gains nothing
+        from forgetting their older loans, while a university's semesters do.
+        """
         seed = 0 if self.random_state is None else self.random_state
-        validation = blend_validation(data.dataset, share=self.validation_share, seed=seed)
+        validation = blend_validation(dataset, share=self.validation_share, seed=seed)
         if validation is None:
-            return start, walks
-        inner = HybridRecommender(**{**self.get_params(), "tune_weights": False})
-        inner.fit_for_reader_lists(validation.train)
+            return None
+        start = self._start_blend()
+        ndcg, fits = {}, {}
+        for recency in self._recency_choices():
+            inner = HybridRecommender(**{**self.get_params(), **_recency_params(recency)})
+            inner.fit_for_reader_lists(validation.train)
+            walks = inner.tune_walks(validation.readers, validation.relevant)
+            shortlists = inner.validation_shortlists(validation.readers, validation.relevant)
+            # one climb on every validation reader judges the recency; bagging (the cost of
+            # `tune_blend`) is spent on the chosen one only
+            climbed = coordinate_ascent(shortlists, start)
+            vector = np.array([climbed.weights[part] for part in shortlists.parts])
+            ndcg[recency] = shortlists.score(vector, climbed.penalty, climbed.part_scale).ndcg
+            fits[recency] = (walks, shortlists, inner.starting_factors())
+        recency = clearly_best(ndcg, True)
+        walks, shortlists, factors = fits[recency]
         if self._start is None:  # the full fit's ALS goes on from the inner fit's factors
-            self.start_next_fit_from(inner.starting_factors())
-        walks = inner.tune_walks(validation.readers, validation.relevant)
-        shortlists = inner.validation_shortlists(validation.readers, validation.relevant)
-        return tune_blend(shortlists, start, seed=seed), walks
+            self.start_next_fit_from(factors)
+        return Tuning(tune_blend(shortlists, start, seed=seed), walks, recency)
+
+    def _recency_choices(self) -> tuple[bool, ...]:
+        """True (the constructor's half-lives) and, if any is set, False (none)."""
+        half_lives = (self.half_life_days, self.als_half_life_days, self.popularity_half_life_days)
+        return (True, False) if any(h is not None for h in half_lives) else (True,)
 
     def tune_walks(self, readers: np.ndarray, relevant: pd.DataFrame) -> tuple[float, float]:
         """The walks' exponents among `WALK_ALPHAS` x `WALK_BETAS` whose walks alone list the
@@ -546,7 +590,7 @@ class HybridRecommender(WarmStartable):
             "part_scale": self.part_scale_,
             "walk_alpha": float(self.walk_exponents_[0]),
             "walk_beta": float(self.walk_exponents_[1]),
-            "tune_weights": False,
+            **_recency_params(bool(self.recency_[0])),
         }
 
     @property
@@ -631,6 +675,7 @@ class HybridRecommender(WarmStartable):
             "penalty": self.penalty_,
             "part_scale": np.asarray([PART_SCALES.index(self.part_scale_)]),
             "walk_exponents": self.walk_exponents_,
+            "recency": self.recency_,
         }
 
     def _restore_model(self, arrays: dict[str, Any]) -> None:
@@ -654,6 +699,8 @@ class HybridRecommender(WarmStartable):
         self.walk_exponents_ = arrays.get(
             "walk_exponents", np.asarray([self.walk_alpha, self.walk_beta], dtype=np.float64)
         )
+        # models saved before the recency was chosen weighted recent loans as constructed
+        self.recency_ = arrays.get("recency", np.asarray([True]))
 
 
 def _penalize_after_head(scores: np.ndarray, factor: np.ndarray, own: list[np.ndarray]) -> None:
@@ -696,6 +743,24 @@ def _list_ndcg(
 def _log_readers(matrix: sparse.csr_matrix) -> np.ndarray:
     """``log(1 + distinct readers)`` per book: the scale of the popularity penalty."""
     return np.log1p(column_counts(matrix).astype(np.float64))
+
+
+def _recency_params(recency: bool) -> dict[str, Any]:
+    """Constructor parameters of a fit with tuning off, with the constructor's half-lives if
+    `recency`, else with none."""
+    fixed: dict[str, Any] = {"tune_weights": False}
+    if not recency:
+        fixed.update(half_life_days=None, als_half_life_days=None, popularity_half_life_days=None)
+    return fixed
+
+
+class Tuning(NamedTuple):
+    """What the tuning chose: the blend, the walks' exponents and whether the parts weight
+    recent loans above older ones (the constructor's half-lives) or not (none)."""
+
+    blend: Blend
+    walks: tuple[float, float]
+    recency: bool
 
 
 class ShortlistBatch(NamedTuple):
