@@ -86,7 +86,7 @@ from recsys.tuning.blend import (
     coordinate_ascent,
     tune_blend,
 )
-from recsys.tuning.validation import blend_validation
+from recsys.tuning.validation import VALIDATION_METHODS, blend_validation
 
 COMPONENTS = ("als", "readers", "neighbours", "sequence", "content", "popularity", "walks")
 #: Chosen on two real loan logs (Swiss university loans, Lib-SibGMU), the same for both; the
@@ -185,6 +185,7 @@ class HybridRecommender(WarmStartable):
         weights: dict[str, float] | None = None,
         tune_weights: bool = False,
         validation_share: float = 0.1,
+        validation_method: str = "temporal",
         factors: int = 64,
         regularization: float = 0.1,
         alpha: float = 10.0,
@@ -214,6 +215,11 @@ class HybridRecommender(WarmStartable):
             )
         if part_scale not in PART_SCALES:
             raise ValueError(f"part_scale must be one of {list(PART_SCALES)}; got {part_scale!r}")
+        if validation_method not in VALIDATION_METHODS:
+            raise ValueError(
+                f"validation_method must be one of {list(VALIDATION_METHODS)}; "
+                f"got {validation_method!r}"
+            )
         if not 0 < validation_share < 1:
             raise ValueError(
                 f"validation_share must be strictly between 0 and 1; got {validation_share!r}"
@@ -221,6 +227,7 @@ class HybridRecommender(WarmStartable):
         self.weights = weights
         self.tune_weights = tune_weights
         self.validation_share = validation_share
+        self.validation_method = validation_method
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
@@ -351,7 +358,9 @@ class HybridRecommender(WarmStartable):
         from forgetting their older loans, while a university's semesters do.
         """
         seed = 0 if self.random_state is None else self.random_state
-        validation = blend_validation(dataset, share=self.validation_share, seed=seed)
+        validation = blend_validation(
+            dataset, share=self.validation_share, seed=seed, method=self.validation_method
+        )
         if validation is None:
             return None
         start = self._start_blend()

@@ -118,3 +118,8 @@ def test_the_chosen_recency_survives_save_and_load_and_older_bundles_keep_theirs
     save_arrays(folder, arrays)
     older = HybridRecommender.load(tmp_path)
     assert older.recency_[0] and older.half_life_days_ == HALF_LIVES["half_life_days"]
+
+
+def test_an_unknown_validation_method_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"validation_method must be one of \['temporal', 'ran"):
+        HybridRecommender(validation_method="leave-last")
