@@ -32,12 +32,14 @@ university's semesters) show each reader more than the same few course books, wh
 strongest matches still lead the list.
 
 Libraries differ (a university's semester cohorts vs a public library's leisure reading). With
-``tune_weights=True`` the hybrid chooses the walks' exponents (the ones whose walks alone list the
-validation readers' next loans best, `WALK_ALPHAS` x `WALK_BETAS`), then the blend weights, the
-penalty and the part scale (`recsys.tuning.blend`) itself, on validation carved from its own
-training data (the last `validation_share` of loans, widened where it holds too few readers; only
+``tune_weights=True`` the hybrid chooses whether its parts weight recent loans at all (its
+half-lives, or none where that is clearly better), the walks' exponents (the ones whose walks
+alone list the validation readers' next loans best, `WALK_ALPHAS` x `WALK_BETAS`), then the blend
+weights, the penalty and the part scale (`recsys.tuning.blend`) itself, on validation carved from
+its own training data (by default the last `validation_share` of loans, widened where it holds
+too few readers; a random share of each reader's loans with ``validation_method="random"``; only
 pairs new to the reader: `recsys.tuning.validation`), then refits every part on all the data;
-too little validation data keeps the given weights. The constructor leaves tuning off (so a fixed
+too little validation data keeps the given weights and recency. The constructor leaves tuning off (so a fixed
 blend can be rebuilt exactly); `registry.default_model`, the model a library gets, turns it on;
 the full fit's ALS then goes on from the tuning fit's factors (`als.WARM_START_ITERATIONS`), which
 saves most of its cost. The fixed and tuned blends' figures, and those that chose each default,
