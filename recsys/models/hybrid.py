@@ -39,11 +39,11 @@ weights, the penalty and the part scale (`recsys.tuning.blend`) itself, on valid
 its own training data (by default the last `validation_share` of loans, widened where it holds
 too few readers; a random share of each reader's loans with ``validation_method="random"``; only
 pairs new to the reader: `recsys.tuning.validation`), then refits every part on all the data;
-too little validation data keeps the given weights and recency. The constructor leaves tuning off (so a fixed
-blend can be rebuilt exactly); `registry.default_model`, the model a library gets, turns it on;
-the full fit's ALS then goes on from the tuning fit's factors (`als.WARM_START_ITERATIONS`), which
-saves most of its cost. The fixed and tuned blends' figures, and those that chose each default,
-are in `docs/quality.md`.
+too little validation data keeps the given weights and recency. The constructor leaves tuning
+off (so a fixed blend can be rebuilt exactly); `registry.default_model`, the model a library
+gets, turns it on; the full fit's ALS then goes on from the tuning fit's factors
+(`als.WARM_START_ITERATIONS`), which saves most of its cost. The fixed and tuned blends'
+figures, and those that chose each default, are in `docs/quality.md`.
 """
 
 from __future__ import annotations
