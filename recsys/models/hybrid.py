@@ -350,9 +350,10 @@ class HybridRecommender(WarmStartable):
 
     def _tuned(self, dataset: Dataset) -> Tuning | None:
         """The recency, walks' exponents (`tune_walks`) and blend (weights, popularity penalty,
-        part scale) that maximise NDCG@10 on the last loans of `dataset`, keeping the lists at
-        least as varied as the ALS part's (`recsys.tuning.blend.tune_blend`); None if there are
-        too few of those loans.
+        part scale) that maximise NDCG@10 on validation carved from `dataset` (the last loans,
+        or a random share of each reader's: `validation_method`), keeping the lists at least as
+        varied as the ALS part's (`recsys.tuning.blend.tune_blend`); None if there are too few
+        validation readers.
 
         The blend is climbed twice, on inner fits with the constructor's half-lives and with none
         (`_recency_choices`), and the recency stays unless the other climb's blend is clearly
