@@ -1,6 +1,6 @@
 """The default recommender a library gets without tuning anything by hand.
 
-Seven signals, each put on one scale per reader (`PART_SCALES`: by its best score, or by the mean of
+Eight signals, each put on one scale per reader (`PART_SCALES`: by its best score, or by the mean of
 its ten best scores among books new to the reader), are blended:
 
 - ``als``: implicit's ALS factors (broad taste), trained on recency-decayed loans;
@@ -14,9 +14,11 @@ its ten best scores among books new to the reader), are blended:
   (RP3beta, `recsys.models.rp3beta`): co-borrowing in which a heavy reader's pairs count less,
   the strongest single baseline on some logs. How much a heavy reader's pairs and a popular
   destination are damped (`walk_alpha`, `walk_beta`) differs between libraries as much as the
-  blend does, so the tuning chooses them too.
+  blend does, so the tuning chooses them too;
+- ``ease``: EASE's learnt item-item weights (`recsys.models.ease`) among the most-borrowed books
+  (`EASE_BOOKS`), a strong single model on some logs, with the weight the tuning gives it.
 
-Every list is k-anonymous (`min_pair_support`, k): the five collaborative parts start only from
+Every list is k-anonymous (`min_pair_support`, k): the six collaborative parts start only from
 the reader's books that at least k readers borrowed and reach only such books, and each link
 they use rests on at least k distinct readers (borrowing in order, reader neighbours who borrowed
 the book; a rarely borrowed book has no ALS factors). A book fewer than k readers borrowed is
@@ -61,6 +63,7 @@ from recsys.data.dataset import Dataset
 from recsys.evaluation.metrics import ndcg_from_hits
 from recsys.models.als import WarmStartable
 from recsys.models.base import BORROWED_NEXT, BORROWED_TOO, CATALOG
+from recsys.models.ease import ease_weights, most_borrowed
 from recsys.models.features import content_scores
 from recsys.models.matrix import (
     add_rows,
@@ -90,9 +93,19 @@ from recsys.tuning.blend import (
 )
 from recsys.tuning.validation import VALIDATION_METHODS, blend_validation
 
-COMPONENTS = ("als", "readers", "neighbours", "sequence", "content", "popularity", "walks")
+COMPONENTS = (
+    "als",
+    "readers",
+    "neighbours",
+    "sequence",
+    "content",
+    "popularity",
+    "walks",
+    "ease",
+)
 #: Chosen on two real loan logs (Swiss university loans, Lib-SibGMU), the same for both; the
-#: walks' weight on the development cuts of the rolling protocol (`docs/quality.md`).
+#: walks' weight on the development cuts of the rolling protocol, the EASE part's starting
+#: weight set like the walks' and left to the tuning (`docs/quality.md`).
 DEFAULT_WEIGHTS = {
     "als": 1.0,
     "readers": 0.5,
@@ -101,7 +114,13 @@ DEFAULT_WEIGHTS = {
     "content": 1.5,
     "popularity": 0.0,
     "walks": 1.0,
+    "ease": 1.0,
 }
+#: The EASE part (`recsys.models.ease`) models the `EASE_BOOKS` books most readers borrowed (its
+#: inverse is cubic in them), with ridge `EASE_L2`; a weight between two books is kept only where
+#: at least k readers borrowed both.
+EASE_BOOKS = 3000
+EASE_L2 = 200.0
 #: The walks part's RP3beta exponents the tuning tries (`walk_alpha`: transition probabilities
 #: raised to it, below 1 a heavy reader's pairs count more than plain probabilities; `walk_beta`:
 #: the destination's readers damped by it), the tuned RP3beta baseline's grid around the
@@ -279,6 +298,7 @@ class HybridRecommender(WarmStartable):
             min_readers=self.min_pair_support,
         )
         self.walks_ = self._walk_similarity(keep_columns(data.matrix, supported), *walks)
+        self.ease_books_, self.ease_ = self._ease(keep_columns(data.matrix, supported))
         self.recent_popularity_ = np.asarray(
             self._decayed(data, self._half_life(self.popularity_half_life_days)).sum(axis=0),
             dtype=np.float64,
@@ -327,6 +347,16 @@ class HybridRecommender(WarmStartable):
             reference_time=data.reference_time,
         )
         return data.pairs.matrix(data.pairs.sums(weights, damp=True), data.readers)
+
+    def _ease(self, matrix: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """The EASE part's books and their item x item weights, each resting on at least k
+        readers who borrowed both books."""
+        books = most_borrowed(matrix, EASE_BOOKS)
+        modelled = matrix[:, books]
+        weights = ease_weights(modelled, EASE_L2)
+        borrowed = (modelled > 0).astype(np.float32)
+        weights[(borrowed.T @ borrowed).toarray() < self.min_pair_support] = 0.0
+        return books, weights
 
     def _walk_similarity(
         self, matrix: sparse.csr_matrix, alpha: float, beta: float
@@ -520,6 +550,9 @@ class HybridRecommender(WarmStartable):
                 scores = after
             elif part == "walks":
                 scores = dense_product(collaborative, self.walks_)
+            elif part == "ease":
+                scores = np.zeros(rows.shape, dtype=np.float32)
+                scores[:, self.ease_books_] = collaborative[:, self.ease_books_] @ self.ease_
             else:
                 scores = content_scores(self.content_, rows)
             scores = _scale_rows(scores)
@@ -680,6 +713,8 @@ class HybridRecommender(WarmStartable):
         return {
             **csr_state("sequence", self.sequence_),
             **csr_state("walks", self.walks_),
+            "ease_books": self.ease_books_,
+            "ease": self.ease_,
             "user_factors": self.als_.user_factors,
             "item_factors": self.als_.item_factors,
             "recent_popularity": self.recent_popularity_,
@@ -701,6 +736,9 @@ class HybridRecommender(WarmStartable):
             self.walks_ = csr_restore("walks", arrays)
         else:
             self.walks_ = sparse.csr_matrix(self.sequence_.shape, dtype=np.float32)
+        # models saved before the EASE part had none: their blend gives it no weight
+        self.ease_books_ = arrays.get("ease_books", np.zeros(0, dtype=np.int64))
+        self.ease_ = arrays.get("ease", np.zeros((0, 0), dtype=np.float32))
         missing = len(COMPONENTS) - len(arrays["weights"])
         self.weights_ = np.concatenate([arrays["weights"], np.zeros(missing)])
         self.penalty_ = arrays["penalty"]
