@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 
-from recsys.array_files import load_arrays, save_arrays
-from recsys.models.base import ARRAYS_DIR
 from recsys.models.hybrid import COMPONENTS, HybridRecommender
 from tests.models.conftest import FAST_PARAMS, block_books, block_readers, checkerboard
+from tests.models.test_hybrid_walks import save_without_part
 from tests.models.test_k_anonymous_parts import _dataset, loans
 
 ONLY = {part: 0.0 for part in COMPONENTS}
@@ -47,14 +46,7 @@ def test_an_ease_weight_links_two_books_only_where_k_readers_borrowed_both(
 def test_a_bundle_saved_before_the_ease_part_loads_without_it(tmp_path: Path) -> None:
     model = HybridRecommender(**FAST_PARAMS["hybrid"]).fit(checkerboard())  # type: ignore[arg-type]
     model.save(tmp_path)
-    folder = tmp_path / ARRAYS_DIR
-    arrays = {
-        key: np.array(value)
-        for key, value in load_arrays(folder).items()
-        if key not in ("model.ease", "model.ease_books")
-    }
-    arrays["model.weights"] = arrays["model.weights"][: COMPONENTS.index("ease")]
-    save_arrays(folder, arrays)
+    save_without_part(tmp_path, "ease", lambda key: key in ("model.ease", "model.ease_books"))
     loaded = HybridRecommender.load(tmp_path)
     assert loaded.blend["ease"] == 0.0 and loaded.ease_.size == 0
     readers = block_readers("a")[:3]
