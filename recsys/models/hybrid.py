@@ -1,6 +1,6 @@
 """The default recommender a library gets without tuning anything by hand.
 
-Seven signals, each put on one scale per reader (`PART_SCALES`: by its best score, or by the mean of
+Eight signals, each put on one scale per reader (`PART_SCALES`: by its best score, or by the mean of
 its ten best scores among books new to the reader), are blended:
 
 - ``als``: implicit's ALS factors (broad taste), trained on recency-decayed loans;
@@ -14,9 +14,11 @@ its ten best scores among books new to the reader), are blended:
   (RP3beta, `recsys.models.rp3beta`): co-borrowing in which a heavy reader's pairs count less,
   the strongest single baseline on some logs. How much a heavy reader's pairs and a popular
   destination are damped (`walk_alpha`, `walk_beta`) differs between libraries as much as the
-  blend does, so the tuning chooses them too.
+  blend does, so the tuning chooses them too;
+- ``ease``: EASE's learnt item-item weights (`recsys.models.ease`) among the most-borrowed books
+  (`EASE_BOOKS`), a strong single model on some logs, with the weight the tuning gives it.
 
-Every list is k-anonymous (`min_pair_support`, k): the five collaborative parts start only from
+Every list is k-anonymous (`min_pair_support`, k): the six collaborative parts start only from
 the reader's books that at least k readers borrowed and reach only such books, and each link
 they use rests on at least k distinct readers (borrowing in order, reader neighbours who borrowed
 the book; a rarely borrowed book has no ALS factors). A book fewer than k readers borrowed is
@@ -32,16 +34,18 @@ university's semesters) show each reader more than the same few course books, wh
 strongest matches still lead the list.
 
 Libraries differ (a university's semester cohorts vs a public library's leisure reading). With
-``tune_weights=True`` the hybrid chooses the walks' exponents (the ones whose walks alone list the
-validation readers' next loans best, `WALK_ALPHAS` x `WALK_BETAS`), then the blend weights, the
-penalty and the part scale (`recsys.tuning.blend`) itself, on validation carved from its own
-training data (the last `validation_share` of loans, widened where it holds too few readers; only
+``tune_weights=True`` the hybrid chooses whether its parts weight recent loans at all (its
+half-lives, or none where that is clearly better), the walks' exponents (the ones whose walks
+alone list the validation readers' next loans best, `WALK_ALPHAS` x `WALK_BETAS`), then the blend
+weights, the penalty and the part scale (`recsys.tuning.blend`) itself, on validation carved from
+its own training data (by default the last `validation_share` of loans, widened where it holds
+too few readers; a random share of each reader's loans with ``validation_method="random"``; only
 pairs new to the reader: `recsys.tuning.validation`), then refits every part on all the data;
-too little validation data keeps the given weights. The constructor leaves tuning off (so a fixed
-blend can be rebuilt exactly); `registry.default_model`, the model a library gets, turns it on;
-the full fit's ALS then goes on from the tuning fit's factors (`als.WARM_START_ITERATIONS`), which
-saves most of its cost. The fixed and tuned blends' figures, and those that chose each default,
-are in `docs/quality.md`.
+too little validation data keeps the given weights and recency. The constructor leaves tuning
+off (so a fixed blend can be rebuilt exactly); `registry.default_model`, the model a library
+gets, turns it on; the full fit's ALS then goes on from the tuning fit's factors
+(`als.WARM_START_ITERATIONS`), which saves most of its cost. The fixed and tuned blends'
+figures, and those that chose each default, are in `docs/quality.md`.
 """
 
 from __future__ import annotations
@@ -55,9 +59,11 @@ from scipy import sparse
 from sklearn.preprocessing import normalize
 
 from recsys.columns import Columns as C
+from recsys.data.dataset import Dataset
 from recsys.evaluation.metrics import ndcg_from_hits
 from recsys.models.als import WarmStartable
 from recsys.models.base import BORROWED_NEXT, BORROWED_TOO, CATALOG
+from recsys.models.ease import ease_weights, most_borrowed
 from recsys.models.features import content_scores
 from recsys.models.matrix import (
     add_rows,
@@ -77,12 +83,29 @@ from recsys.models.rp3beta import rp3beta_similarity
 from recsys.models.sequence import sequence_matrix
 from recsys.models.top import largest, largest_per_row
 from recsys.models.weighting import event_weights
-from recsys.tuning.blend import TUNE_K, Blend, Shortlists, clearly_best, tune_blend
-from recsys.tuning.validation import blend_validation
+from recsys.tuning.blend import (
+    TUNE_K,
+    Blend,
+    Shortlists,
+    clearly_best,
+    coordinate_ascent,
+    tune_blend,
+)
+from recsys.tuning.validation import VALIDATION_METHODS, blend_validation
 
-COMPONENTS = ("als", "readers", "neighbours", "sequence", "content", "popularity", "walks")
+COMPONENTS = (
+    "als",
+    "readers",
+    "neighbours",
+    "sequence",
+    "content",
+    "popularity",
+    "walks",
+    "ease",
+)
 #: Chosen on two real loan logs (Swiss university loans, Lib-SibGMU), the same for both; the
-#: walks' weight on the development cuts of the rolling protocol (`docs/quality.md`).
+#: walks' weight on the development cuts of the rolling protocol, the EASE part's starting
+#: weight set like the walks' and left to the tuning (`docs/quality.md`).
 DEFAULT_WEIGHTS = {
     "als": 1.0,
     "readers": 0.5,
@@ -91,7 +114,13 @@ DEFAULT_WEIGHTS = {
     "content": 1.5,
     "popularity": 0.0,
     "walks": 1.0,
+    "ease": 1.0,
 }
+#: The EASE part (`recsys.models.ease`) models the `EASE_BOOKS` books most readers borrowed (its
+#: inverse is cubic in them), with ridge `EASE_L2`; a weight between two books is kept only where
+#: at least k readers borrowed both.
+EASE_BOOKS = 3000
+EASE_L2 = 200.0
 #: The walks part's RP3beta exponents the tuning tries (`walk_alpha`: transition probabilities
 #: raised to it, below 1 a heavy reader's pairs count more than plain probabilities; `walk_beta`:
 #: the destination's readers damped by it), the tuned RP3beta baseline's grid around the
@@ -168,6 +197,8 @@ class HybridRecommender(WarmStartable):
     content_for_readers = True
     private_lists = True
     saved_derivations = ("collaborative_matrix", "reader_vectors_t", "sequence_t")
+    #: What `_tuned` chose, from the start of a fit until `_fit_model` applies it.
+    _tuning: Tuning | None = None
 
     def __init__(
         self,
@@ -175,6 +206,7 @@ class HybridRecommender(WarmStartable):
         weights: dict[str, float] | None = None,
         tune_weights: bool = False,
         validation_share: float = 0.1,
+        validation_method: str = "temporal",
         factors: int = 64,
         regularization: float = 0.1,
         alpha: float = 10.0,
@@ -204,6 +236,11 @@ class HybridRecommender(WarmStartable):
             )
         if part_scale not in PART_SCALES:
             raise ValueError(f"part_scale must be one of {list(PART_SCALES)}; got {part_scale!r}")
+        if validation_method not in VALIDATION_METHODS:
+            raise ValueError(
+                f"validation_method must be one of {list(VALIDATION_METHODS)}; "
+                f"got {validation_method!r}"
+            )
         if not 0 < validation_share < 1:
             raise ValueError(
                 f"validation_share must be strictly between 0 and 1; got {validation_share!r}"
@@ -211,6 +248,7 @@ class HybridRecommender(WarmStartable):
         self.weights = weights
         self.tune_weights = tune_weights
         self.validation_share = validation_share
+        self.validation_method = validation_method
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
@@ -229,22 +267,26 @@ class HybridRecommender(WarmStartable):
         self.random_state = random_state
 
     # ---------------------------------------------------------------------------- fitting
+    def _training_half_life(self, dataset: Dataset) -> float | None:
+        """With `tune_weights`, the tuning (`_tuned`) runs first: it chooses whether the parts
+        weight recent loans at all, which the training matrix is built with."""
+        self._tuning = self._tuned(dataset) if self.tune_weights else None
+        recency = self._tuning is None or self._tuning.recency
+        return self.half_life_days if recency else None
+
     def _fit_model(self, data: TrainingData) -> None:
-        start = Blend(
-            {**DEFAULT_WEIGHTS, **(self.weights or {})}, self.popularity_penalty, self.part_scale
-        )
-        walks = (self.walk_alpha, self.walk_beta)
-        if self.tune_weights:
-            blend, walks = self._tuned_blend(data, start, walks)
-        else:
-            blend = start
+        tuning, self._tuning = self._tuning, None
+        if tuning is None:
+            tuning = Tuning(self._start_blend(), (self.walk_alpha, self.walk_beta), True)
+        blend, walks = tuning.blend, tuning.walks
+        self.recency_ = np.asarray([tuning.recency])
         self.walk_exponents_ = np.asarray(walks, dtype=np.float64)
         self.weights_ = np.array([blend.weights[part] for part in COMPONENTS])
         self.penalty_ = np.asarray([blend.penalty], dtype=np.float64)
         self.part_scale_ = blend.part_scale
         supported = supported_books(data.matrix, self.min_pair_support)
-        # from the tuning fit's factors if it tuned (see `_tuned_blend`)
-        decayed = self._decayed(data, self.als_half_life_days)
+        # from the tuning fit's factors if it tuned (see `_tuned`)
+        decayed = self._decayed(data, self._half_life(self.als_half_life_days))
         dismissed = DISMISSAL_WEIGHT * data.pairs.dismissed_matrix(data.readers)
         self._fit_als(keep_columns(decayed - dismissed, supported), data.readers, data.books)
         # a book fewer than k readers borrowed has no factors: ALS never scores it
@@ -256,8 +298,10 @@ class HybridRecommender(WarmStartable):
             min_readers=self.min_pair_support,
         )
         self.walks_ = self._walk_similarity(keep_columns(data.matrix, supported), *walks)
+        self.ease_books_, self.ease_ = self._ease(keep_columns(data.matrix, supported))
         self.recent_popularity_ = np.asarray(
-            self._decayed(data, self.popularity_half_life_days).sum(axis=0), dtype=np.float64
+            self._decayed(data, self._half_life(self.popularity_half_life_days)).sum(axis=0),
+            dtype=np.float64,
         ).ravel()
         self.popularity_ = self.recent_popularity_
 
@@ -304,6 +348,16 @@ class HybridRecommender(WarmStartable):
         )
         return data.pairs.matrix(data.pairs.sums(weights, damp=True), data.readers)
 
+    def _ease(self, matrix: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """The EASE part's books and their item x item weights, each resting on at least k
+        readers who borrowed both books."""
+        books = most_borrowed(matrix, EASE_BOOKS)
+        modelled = matrix[:, books]
+        weights = ease_weights(modelled, EASE_L2)
+        borrowed = (modelled > 0).astype(np.float32)
+        weights[(borrowed.T @ borrowed).toarray() < self.min_pair_support] = 0.0
+        return books, weights
+
     def _walk_similarity(
         self, matrix: sparse.csr_matrix, alpha: float, beta: float
     ) -> sparse.csr_matrix:
@@ -315,24 +369,56 @@ class HybridRecommender(WarmStartable):
             min_readers=self.min_pair_support,
         )
 
-    def _tuned_blend(
-        self, data: TrainingData, start: Blend, walks: tuple[float, float]
-    ) -> tuple[Blend, tuple[float, float]]:
-        """The walks' exponents (`tune_walks`), then the blend weights, popularity penalty and
-        part scale that maximise NDCG@10 on the last loans of the training data, keeping the
-        lists at least as varied as the ALS part's (`recsys.tuning.blend.tune_blend`); `start`
-        and `walks` if there are too few of those loans."""
+    def _start_blend(self) -> Blend:
+        """The blend given to the constructor (`DEFAULT_WEIGHTS` completed by `weights`)."""
+        weights = {**DEFAULT_WEIGHTS, **(self.weights or {})}
+        return Blend(weights, self.popularity_penalty, self.part_scale)
+
+    def _half_life(self, half_life_days: float | None) -> float | None:
+        """A part's half-life as fitted: none where the tuning chose no recency weighting."""
+        return half_life_days if self.recency_[0] else None
+
+    def _tuned(self, dataset: Dataset) -> Tuning | None:
+        """The recency, walks' exponents (`tune_walks`) and blend (weights, popularity penalty,
+        part scale) that maximise NDCG@10 on validation carved from `dataset` (the last loans,
+        or a random share of each reader's: `validation_method`), keeping the lists at least as
+        varied as the ALS part's (`recsys.tuning.blend.tune_blend`); None if there are too few
+        validation readers.
+
+        The blend is climbed twice, on inner fits with the constructor's half-lives and with none
+        (`_recency_choices`), and the recency stays unless the other climb's blend is clearly
+        better (`clearly_best`): a log whose readers keep their tastes over decades gains nothing
+        from forgetting their older loans, while a university's semesters do.
+        """
         seed = 0 if self.random_state is None else self.random_state
-        validation = blend_validation(data.dataset, share=self.validation_share, seed=seed)
+        validation = blend_validation(
+            dataset, share=self.validation_share, seed=seed, method=self.validation_method
+        )
         if validation is None:
-            return start, walks
-        inner = HybridRecommender(**{**self.get_params(), "tune_weights": False})
-        inner.fit_for_reader_lists(validation.train)
+            return None
+        start = self._start_blend()
+        ndcg, fits = {}, {}
+        for recency in self._recency_choices():
+            inner = HybridRecommender(**{**self.get_params(), **_recency_params(recency)})
+            inner.fit_for_reader_lists(validation.train)
+            walks = inner.tune_walks(validation.readers, validation.relevant)
+            shortlists = inner.validation_shortlists(validation.readers, validation.relevant)
+            # one climb on every validation reader judges the recency; bagging (the cost of
+            # `tune_blend`) is spent on the chosen one only
+            climbed = coordinate_ascent(shortlists, start)
+            vector = np.array([climbed.weights[part] for part in shortlists.parts])
+            ndcg[recency] = shortlists.score(vector, climbed.penalty, climbed.part_scale).ndcg
+            fits[recency] = (walks, shortlists, inner.starting_factors())
+        recency = clearly_best(ndcg, True)
+        walks, shortlists, factors = fits[recency]
         if self._start is None:  # the full fit's ALS goes on from the inner fit's factors
-            self.start_next_fit_from(inner.starting_factors())
-        walks = inner.tune_walks(validation.readers, validation.relevant)
-        shortlists = inner.validation_shortlists(validation.readers, validation.relevant)
-        return tune_blend(shortlists, start, seed=seed), walks
+            self.start_next_fit_from(factors)
+        return Tuning(tune_blend(shortlists, start, seed=seed), walks, recency)
+
+    def _recency_choices(self) -> tuple[bool, ...]:
+        """True (the constructor's half-lives) and, if any is set, False (none)."""
+        half_lives = (self.half_life_days, self.als_half_life_days, self.popularity_half_life_days)
+        return (True, False) if any(h is not None for h in half_lives) else (True,)
 
     def tune_walks(self, readers: np.ndarray, relevant: pd.DataFrame) -> tuple[float, float]:
         """The walks' exponents among `WALK_ALPHAS` x `WALK_BETAS` whose walks alone list the
@@ -464,6 +550,9 @@ class HybridRecommender(WarmStartable):
                 scores = after
             elif part == "walks":
                 scores = dense_product(collaborative, self.walks_)
+            elif part == "ease":
+                scores = np.zeros(rows.shape, dtype=np.float32)
+                scores[:, self.ease_books_] = collaborative[:, self.ease_books_] @ self.ease_
             else:
                 scores = content_scores(self.content_, rows)
             scores = _scale_rows(scores)
@@ -546,7 +635,7 @@ class HybridRecommender(WarmStartable):
             "part_scale": self.part_scale_,
             "walk_alpha": float(self.walk_exponents_[0]),
             "walk_beta": float(self.walk_exponents_[1]),
-            "tune_weights": False,
+            **_recency_params(bool(self.recency_[0])),
         }
 
     @property
@@ -624,6 +713,8 @@ class HybridRecommender(WarmStartable):
         return {
             **csr_state("sequence", self.sequence_),
             **csr_state("walks", self.walks_),
+            "ease_books": self.ease_books_,
+            "ease": self.ease_,
             "user_factors": self.als_.user_factors,
             "item_factors": self.als_.item_factors,
             "recent_popularity": self.recent_popularity_,
@@ -631,6 +722,7 @@ class HybridRecommender(WarmStartable):
             "penalty": self.penalty_,
             "part_scale": np.asarray([PART_SCALES.index(self.part_scale_)]),
             "walk_exponents": self.walk_exponents_,
+            "recency": self.recency_,
         }
 
     def _restore_model(self, arrays: dict[str, Any]) -> None:
@@ -644,6 +736,9 @@ class HybridRecommender(WarmStartable):
             self.walks_ = csr_restore("walks", arrays)
         else:
             self.walks_ = sparse.csr_matrix(self.sequence_.shape, dtype=np.float32)
+        # models saved before the EASE part had none: their blend gives it no weight
+        self.ease_books_ = arrays.get("ease_books", np.zeros(0, dtype=np.int64))
+        self.ease_ = arrays.get("ease", np.zeros((0, 0), dtype=np.float32))
         missing = len(COMPONENTS) - len(arrays["weights"])
         self.weights_ = np.concatenate([arrays["weights"], np.zeros(missing)])
         self.penalty_ = arrays["penalty"]
@@ -654,6 +749,8 @@ class HybridRecommender(WarmStartable):
         self.walk_exponents_ = arrays.get(
             "walk_exponents", np.asarray([self.walk_alpha, self.walk_beta], dtype=np.float64)
         )
+        # models saved before the recency was chosen weighted recent loans as constructed
+        self.recency_ = arrays.get("recency", np.asarray([True]))
 
 
 def _penalize_after_head(scores: np.ndarray, factor: np.ndarray, own: list[np.ndarray]) -> None:
@@ -696,6 +793,24 @@ def _list_ndcg(
 def _log_readers(matrix: sparse.csr_matrix) -> np.ndarray:
     """``log(1 + distinct readers)`` per book: the scale of the popularity penalty."""
     return np.log1p(column_counts(matrix).astype(np.float64))
+
+
+def _recency_params(recency: bool) -> dict[str, Any]:
+    """Constructor parameters of a fit with tuning off, with the constructor's half-lives if
+    `recency`, else with none."""
+    fixed: dict[str, Any] = {"tune_weights": False}
+    if not recency:
+        fixed.update(half_life_days=None, als_half_life_days=None, popularity_half_life_days=None)
+    return fixed
+
+
+class Tuning(NamedTuple):
+    """What the tuning chose: the blend, the walks' exponents and whether the parts weight
+    recent loans above older ones (the constructor's half-lives) or not (none)."""
+
+    blend: Blend
+    walks: tuple[float, float]
+    recency: bool
 
 
 class ShortlistBatch(NamedTuple):

@@ -223,10 +223,11 @@ class RankingRecommender(Recommender):
             check_min_pair_support(self.min_pair_support)
         interactions = dataset.interactions
         reference = latest_time(interactions)
+        self.half_life_days_ = self._training_half_life(dataset)
         weights = event_weights(
             interactions,
             event_weights=self.event_weights,
-            half_life_days=self.half_life_days,
+            half_life_days=self.half_life_days_,
             reference_time=reference,
         )
         books = IdMap(dataset.books.astype(str))
@@ -256,6 +257,11 @@ class RankingRecommender(Recommender):
         self._fit_model(data)
         self._prepare()
         return self
+
+    def _training_half_life(self, dataset: Dataset) -> float | None:
+        """The half-life the training matrix and the readers' rows decay with: the
+        constructor's, unless a model chooses its recency on validation carved from `dataset`."""
+        return self.half_life_days
 
     @property
     def n_columns(self) -> int:
@@ -496,7 +502,7 @@ class RankingRecommender(Recommender):
         weights = event_weights(
             frame,
             event_weights=self.event_weights,
-            half_life_days=self.half_life_days,
+            half_life_days=self.half_life_days_,
             reference_time=self.reference_time_,
         )
         n_columns = self.n_columns
@@ -613,6 +619,9 @@ class RankingRecommender(Recommender):
             "reference_time": np.asarray(
                 [np.nan if self.reference_time_ is None else self.reference_time_]
             ),
+            "half_life_days": np.asarray(
+                [np.nan if self.half_life_days_ is None else self.half_life_days_]
+            ),
             **csr_state("matrix", self.matrix_),
             **csr_state("content", self.content_),
         }
@@ -631,6 +640,9 @@ class RankingRecommender(Recommender):
         self.popularity_ = arrays["popularity"]
         reference = float(arrays["reference_time"][0])
         self.reference_time_ = None if np.isnan(reference) else reference
+        # bundles saved before models chose their recency decayed with the constructor's
+        half_life = float(arrays.get("half_life_days", [self.half_life_days or np.nan])[0])
+        self.half_life_days_ = None if np.isnan(half_life) else half_life
         self.matrix_ = csr_restore("matrix", arrays)
         self.content_ = csr_restore("content", arrays)
         self.links_ = csr_restore("links", arrays) if self.collaborative else None

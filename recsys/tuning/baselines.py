@@ -130,7 +130,9 @@ def default_and_tuned_baselines(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Recommender]:
     """The library's default model (`DEFAULT_LABEL`) and every baseline tuned on `train`'s own
-    validation, unfitted: what one cut of the rolling protocol compares."""
+    validation, unfitted: what one cut of the rolling protocol compares. The default carves
+    its validation with `validation_method` too (`recsys.tuning.validation`): judged on a
+    random holdout, it must not be the only model that chose on the last loans."""
     tuned = tuned_baselines(
         train,
         half_life_days=settings.half_life_days,
@@ -140,7 +142,7 @@ def default_and_tuned_baselines(
         progress=progress,
     )
     return {
-        DEFAULT_LABEL: default_model(settings),
+        DEFAULT_LABEL: default_model(settings).set_params(validation_method=validation_method),
         **{label: baseline.model for label, baseline in tuned.items()},
     }
 

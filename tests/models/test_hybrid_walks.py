@@ -3,6 +3,7 @@ and bundles saved before it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -37,17 +38,21 @@ def test_the_walks_part_alone_recommends_from_the_readers_block() -> None:
     assert set(recs["book_id"]) <= set(block_books("b"))
 
 
+def save_without_part(folder: Path, part: str, dropped: Callable[[str], bool]) -> None:
+    """Rewrite the bundle in `folder` as saved before `part` (the last of the parts then): its
+    arrays (`dropped`) and the blend weights from its own on removed."""
+    arrays_dir = folder / ARRAYS_DIR
+    arrays = {
+        key: np.array(value) for key, value in load_arrays(arrays_dir).items() if not dropped(key)
+    }
+    arrays["model.weights"] = arrays["model.weights"][: COMPONENTS.index(part)]
+    save_arrays(arrays_dir, arrays)  # removes the dropped arrays' files
+
+
 def test_a_bundle_saved_before_the_walks_part_loads_without_it(tmp_path: Path) -> None:
     model = HybridRecommender(**FAST_PARAMS["hybrid"]).fit(checkerboard())  # type: ignore[arg-type]
     model.save(tmp_path)
-    folder = tmp_path / ARRAYS_DIR
-    arrays = {
-        key: np.array(value)
-        for key, value in load_arrays(folder).items()
-        if not key.startswith("model.walks.")
-    }
-    arrays["model.weights"] = arrays["model.weights"][: COMPONENTS.index("walks")]
-    save_arrays(folder, arrays)  # removes the walks part's files
+    save_without_part(tmp_path, "walks", lambda key: key.startswith("model.walks."))
     loaded = HybridRecommender.load(tmp_path)
     assert loaded.blend["walks"] == 0.0
     assert loaded.walks_.shape == model.walks_.shape and loaded.walks_.nnz == 0

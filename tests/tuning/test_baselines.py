@@ -37,6 +37,15 @@ def test_default_and_tuned_baselines_puts_the_library_default_first() -> None:
     assert isinstance(models[DEFAULT_LABEL], HybridRecommender)
     assert {"als_tuned", "knn_cosine", "knn_bm25", "ease", "rp3beta", "popularity"} <= set(models)
     assert models["als_tuned"].get_params()["half_life_days"] in (90.0, None)
+    assert models[DEFAULT_LABEL].get_params()["validation_method"] == "temporal"
+
+
+def test_the_default_validates_the_way_the_baselines_do() -> None:
+    settings = Settings(_env_file=None)
+    models = default_and_tuned_baselines(
+        make_library(), settings, budget_seconds=0.01, validation_method="random"
+    )
+    assert models[DEFAULT_LABEL].get_params()["validation_method"] == "random"
 
 
 def test_baselines_validate_on_a_random_holdout_when_asked() -> None:

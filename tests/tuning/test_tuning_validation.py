@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from recsys.columns import Columns as C
 from recsys.data.dataset import Dataset
-from recsys.evaluation.splits import new_pairs_split
+from recsys.evaluation.splits import new_pairs_split, random_holdout
 from recsys.tuning.validation import (
     ENOUGH_VALIDATION_READERS,
     MAX_VALIDATION_READERS,
@@ -98,3 +99,30 @@ def test_a_window_with_too_few_readers_is_widened_until_it_holds_enough() -> Non
     widened = new_pairs_split(dataset, test_share=0.4)
     assert validation.readers.tolist() == list(pd.unique(widened.test[C.READER_ID]))
     pd.testing.assert_frame_equal(validation.train.interactions, widened.train.interactions)
+
+
+def test_a_random_validation_holds_out_a_share_of_every_readers_loans_whatever_their_time() -> None:
+    """Each reader borrows one book early and one a year later: the last loans are everyone's
+    second, while a random holdout draws either of each reader's two loans."""
+    dataset = readers_with_one_new_loan_each(400)
+    validation = blend_validation(dataset, share=0.5, seed=5, method="random")
+    assert validation is not None
+    holdout = random_holdout(dataset, share=0.5, seed=5)
+    pd.testing.assert_frame_equal(validation.relevant, holdout.test[[C.READER_ID, C.BOOK_ID]])
+    pd.testing.assert_frame_equal(validation.train.interactions, holdout.train.interactions)
+    assert validation.readers.tolist() == list(pd.unique(holdout.test[C.READER_ID]))
+    early = dataset.interactions[C.TIMESTAMP] < START + pd.Timedelta(days=1)
+    first_loans = set(
+        zip(
+            dataset.interactions.loc[early, C.READER_ID],
+            dataset.interactions.loc[early, C.BOOK_ID],
+            strict=True,
+        )
+    )
+    held = set(zip(validation.relevant[C.READER_ID], validation.relevant[C.BOOK_ID], strict=True))
+    assert 0 < len(held & first_loans) < len(held)  # both early and late loans are held out
+
+
+def test_an_unknown_validation_method_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"method must be one of \['temporal', 'random'\]"):
+        blend_validation(readers_with_one_new_loan_each(60), share=0.5, seed=0, method="weekly")

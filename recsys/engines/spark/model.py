@@ -124,6 +124,7 @@ class SparkALSRecommender(ExplainableRecommender):
         self.books_ = books
         self.works_ = works
         self.reference_time_ = learned.reference_time
+        self.half_life_days_ = self.half_life_days  # Spark trains with the constructor's
         self.user_factors_ = learned.user_factors
         self.work_factors_ = learned.work_factors
         self.links_ = learned.links
