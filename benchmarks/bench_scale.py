@@ -242,11 +242,7 @@ def main() -> None:
     )
     rows: list[dict[str, Any]] = []
     for n_loans in sizes():
-        try:
-            measured = _measure_size(n_loans, rows)
-        except IsolatedRunFailed as error:  # e.g. more memory than the machine has
-            print(f"{n_loans:>12,} not measured: {error}", flush=True)
-            continue
+        measured = _measure_size(n_loans, rows)
         rows += measured.values()
         _print_verdicts(n_loans, measured)
     _plot(rows)
@@ -254,26 +250,35 @@ def main() -> None:
 
 def _measure_size(n_loans: int, earlier: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Generate the consortium of `n_loans` loans once, then measure on it each engine whose
-    `earlier` rows do not say it would run out of memory."""
-    runnable = {}
+    `earlier` rows do not say it would run out of memory. A run that fails (e.g. killed for
+    memory) is reported and the next engine runs."""
+    runnable = []
     for engine in engines():
         reason = too_large(engine, n_loans, earlier, machine_gib())
         if reason:
             print(f"{n_loans:>12,} {reason}", flush=True)
         else:
-            runnable[engine] = True
+            runnable.append(engine)
+    rows: dict[str, dict[str, Any]] = {}
     if not runnable:
-        return {}
+        return rows
     with tempfile.TemporaryDirectory() as folder:
-        generated = run_isolated(generate, n_loans, folder)
+        try:
+            generated = run_isolated(generate, n_loans, folder)
+        except IsolatedRunFailed as error:
+            print(f"{n_loans:>12,} not generated: {error}", flush=True)
+            return rows
         print(
             f"{'':>12} generated in {generated['generate_s']:.0f} s, "
             f"peak {generated['peak_gib']:.2f} GiB",
             flush=True,
         )
-        rows = {}
         for engine in runnable:
-            rows[engine] = run_isolated(measure, engine, n_loans, folder)
+            try:
+                rows[engine] = run_isolated(measure, engine, n_loans, folder)
+            except IsolatedRunFailed as error:
+                print(f"{n_loans:>12,} {engine} not measured: {error}", flush=True)
+                continue
             _print_row(rows[engine])
     return rows
 
