@@ -17,10 +17,11 @@ that run's own), each engine's own nightly path:
   by work (`nightly.score_lists`); the loans never come into Python.
 
 The bench checks that both engines held out the same pairs. Time is split + fit + lists +
-scoring (generation and reading excluded); peak memory is the engine process's peak RSS, plus
-for Spark its JVM's (``VmHWM`` of the gateway process before it stops). Both models use the
-same factors, iterations, regularization, alpha and recency half-life. Both learn, score and
-pick works (the records of one work pooled: a model's matrices have one column per work).
+scoring (generation and reading excluded; the fit alone is printed beside it); peak memory is
+the engine process's peak RSS, plus for Spark its JVM's (``VmHWM`` of the gateway process
+before it stops). Both models use the same factors, iterations, regularization, alpha and
+recency half-life. Both learn, score and pick works (the records of one work pooled: a model's
+matrices have one column per work).
 
 An engine whose Python peak, grown in proportion to the loans from its largest measured size,
 would not fit in this machine's memory is not run at that size (the bench says so, with the
@@ -154,9 +155,10 @@ def _run_implicit(settings: Settings, folder: Path, catalog: pd.DataFrame) -> di
         max_readers=MAX_TEST_READERS,
         seed=settings.seed,
     )
+    fitting = time.perf_counter()
     model = ALSRecommender(**ALS_PARAMS, random_state=settings.seed)
     model.fit_for_reader_lists(split.train)
-    fit_s = time.perf_counter() - started
+    fit_s = time.perf_counter() - fitting
     recs = recommend_in_batches(model, list(split.test_readers), k=K)
     summary = evaluate_recommendations(recs, split, k=K).summary
     return {
@@ -237,7 +239,8 @@ def sizes() -> list[int]:
 def main() -> None:
     print(
         f"{'loans':>12} {'members':>8} {'records':>10} {'engine':>8} {'train+eval s':>13} "
-        f"{'peak GiB':>9} {'JVM GiB':>8} {'ndcg@10':>8} {'test readers':>13} {'load':>5}",
+        f"{'fit s':>6} {'peak GiB':>9} {'JVM GiB':>8} {'ndcg@10':>8} {'test readers':>13} "
+        f"{'load':>5}",
         flush=True,
     )
     rows: list[dict[str, Any]] = []
@@ -343,7 +346,7 @@ def _print_verdicts(n_loans: int, measured: dict[str, dict[str, Any]]) -> None:
 def _print_row(figures: dict[str, Any]) -> None:
     print(
         f"{figures['loans']:>12,} {figures['members']:>8,} {figures['records']:>10,} "
-        f"{figures['engine']:>8} {figures['train_evaluate_s']:>13.0f} "
+        f"{figures['engine']:>8} {figures['train_evaluate_s']:>13.0f} {figures['fit_s']:>6.0f} "
         f"{figures['peak_gib']:>9.2f} {figures.get('jvm_peak_gib', float('nan')):>8.2f} "
         f"{figures['ndcg@10']:>8.4f} {figures['test_readers']:>13,} {figures['load']:>5.1f}",
         flush=True,
