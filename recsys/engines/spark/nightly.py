@@ -63,7 +63,7 @@ def train(settings: Settings, ctx: RunContext) -> dict[str, Any]:
         from recsys.engines.spark.frames import read_store
 
         interactions = read_store(spark, settings, ctx.engine, snapshot / "interactions")
-        work_keys = _work_keys(spark, catalog, snapshot / "work_keys")
+        work_keys = work_key_frame(spark, catalog, snapshot / "work_keys")
         return _train(settings, ctx, spark, interactions, catalog, work_keys)
     finally:  # the snapshot holds readers' histories: it never outlives the run
         shutil.rmtree(snapshot, ignore_errors=True)
@@ -90,7 +90,7 @@ def _train(
     )
     ctx.spark_holdout = holdout
     model = recipe(settings)
-    lists = {"candidate": _reader_lists(model, spark, holdout.train, catalog, holdout.test_readers)}
+    lists = {"candidate": reader_lists(model, spark, holdout.train, catalog, holdout.test_readers)}
     ctx.line(f"train: candidate fitted in {lists['candidate'].fit_seconds:.1f}s")
     notes = [
         "All models are fitted by Spark on the same training part and scored on the same "
@@ -101,7 +101,7 @@ def _train(
         settings, ctx, notes, recipe=model
     )
     if isinstance(published, SparkALSRecommender):
-        lists["published_refit"] = _reader_lists(
+        lists["published_refit"] = reader_lists(
             published, spark, holdout.train, catalog, holdout.test_readers
         )
     elif published is not None:
@@ -182,7 +182,7 @@ def score_lists(
     }
 
 
-def _reader_lists(
+def reader_lists(
     model: SparkALSRecommender,
     spark: SparkSession,
     train: DataFrame,
@@ -205,7 +205,7 @@ def _reader_lists(
     )
 
 
-def _work_keys(spark: SparkSession, catalog: pd.DataFrame, path: Path) -> DataFrame:
+def work_key_frame(spark: SparkSession, catalog: pd.DataFrame, path: Path) -> DataFrame:
     """``[book_id, work_key]`` of the catalogued records with a work (as the splits key them)."""
     import pyarrow as pa
 
