@@ -619,8 +619,9 @@ class RankingRecommender(Recommender):
             "reference_time": np.asarray(
                 [np.nan if self.reference_time_ is None else self.reference_time_]
             ),
+            # none is an empty array, not NaN: the gate refuses a bundle with non-finite numbers
             "half_life_days": np.asarray(
-                [np.nan if self.half_life_days_ is None else self.half_life_days_]
+                [] if self.half_life_days_ is None else [self.half_life_days_], dtype=np.float64
             ),
             **csr_state("matrix", self.matrix_),
             **csr_state("content", self.content_),
@@ -641,8 +642,11 @@ class RankingRecommender(Recommender):
         reference = float(arrays["reference_time"][0])
         self.reference_time_ = None if np.isnan(reference) else reference
         # bundles saved before models chose their recency decayed with the constructor's
-        half_life = float(arrays.get("half_life_days", [self.half_life_days or np.nan])[0])
-        self.half_life_days_ = None if np.isnan(half_life) else half_life
+        half_life = arrays.get("half_life_days")
+        if half_life is None:
+            self.half_life_days_ = self.half_life_days
+        else:
+            self.half_life_days_ = float(half_life[0]) if len(half_life) else None
         self.matrix_ = csr_restore("matrix", arrays)
         self.content_ = csr_restore("content", arrays)
         self.links_ = csr_restore("links", arrays) if self.collaborative else None

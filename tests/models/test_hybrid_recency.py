@@ -110,6 +110,8 @@ def test_the_chosen_recency_survives_save_and_load_and_older_bundles_keep_theirs
         loaded.recommend(readers, k=5, history=history)[["reader_id", "book_id"]],
     )
     folder = tmp_path / ARRAYS_DIR
+    saved = load_arrays(folder)
+    assert all(np.isfinite(value).all() for value in saved.values() if value.dtype.kind == "f")
     arrays = {
         key: np.array(value)
         for key, value in load_arrays(folder).items()
