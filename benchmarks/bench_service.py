@@ -25,6 +25,11 @@ p99 during the swaps no worse than outside them; zero errors.
 `RECSYS_BENCH_LOANS` chooses the sizes (comma-separated, default 1M and 10M loans) and
 `RECSYS_BENCH_POSTGRES_URL` a PostgreSQL server (default: the one `.ci/postgres.sh` starts,
 which this benchmark runs first; each run gets a schema of its own, dropped at the end).
+`RECSYS_BENCH_SITE` names a folder that keeps each size's built library (its files, its SQLite
+store, its published model and a PostgreSQL schema named after the size) so that the next run
+with the same folder starts from the service phases instead of spending most of half an hour on
+generating, ingesting and training again. The model in it is the one the first run trained: a
+change to the model or the bundle format needs a fresh folder.
 `RECSYS_BENCH_BASELINE` names the source tree of another commit (``git archive <commit> | tar
 -x -C DIR``): each database is then served by that code first, then by this checkout's, on the
 same library in the same run, and both are reported, so a before/after holds on a shared machine.
@@ -33,6 +38,7 @@ same library in the same run, and both are reported, so a before/after holds on 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -76,6 +82,10 @@ SIZES = tuple(int(s) for s in os.environ.get("RECSYS_BENCH_LOANS", "1000000,1000
 #: would take most of an hour of this benchmark; the service's database work per request does
 #: not grow with the library).
 POSTGRES_MAX_LOANS = int(os.environ.get("RECSYS_BENCH_POSTGRES_LOANS", "1000000"))
+#: A folder keeping each size's built library between runs (or None: built afresh, then deleted).
+SITE_DIR = os.environ.get("RECSYS_BENCH_SITE")
+#: What a kept site records; written last, so a site whose building was cut short is rebuilt.
+SITE_FILE = "site.json"
 REPO = Path(__file__).resolve().parents[1]
 WORKERS = 2
 CONNECTIONS = 100
@@ -153,23 +163,35 @@ def ensure_wrk() -> str:
 
 
 @contextlib.contextmanager
-def postgres_schema() -> Iterator[str]:
-    """A URL of a fresh, empty schema on the PostgreSQL server (dropped afterwards)."""
+def postgres_schema(kept: str | None = None) -> Iterator[str]:
+    """A URL of a schema on the PostgreSQL server: a fresh one, dropped afterwards, or the
+    schema named `kept`, created if missing and left in place."""
     url = os.environ.get("RECSYS_BENCH_POSTGRES_URL")
     if url is None:
         subprocess.run(["bash", str(REPO / ".ci" / "postgres.sh")], check=True)
         url = "postgresql+psycopg://recsys:recsys@127.0.0.1:5432/recsys_test"
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    schema = kept or f"bench_{uuid.uuid4().hex[:12]}"
     admin = create_engine(url)
     with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
     try:
         yield scoped.render_as_string(hide_password=False)
     finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        if kept is None:
+            with admin.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def drop_schema_objects(url: str) -> None:
+    """Empty the schema `url` points at (a kept site being rebuilt after an interrupted run)."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        schema = connection.execute(text("SELECT current_schema()")).scalar_one()
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
 
 
 def free_port() -> int:
@@ -761,22 +783,59 @@ def checks(site: Site, hello: WrkResult, served: list[Served]) -> dict[str, tupl
     return found
 
 
+def kept_site(root: Path, loans: int, postgres_url: str | None) -> Site | None:
+    """The site an earlier run built in `root` (None if there is none, or not for these stores)."""
+    path = root / SITE_FILE
+    if not path.exists():
+        return None
+    kept = json.loads(path.read_text())
+    urls = {"sqlite": f"sqlite:///{root / 'bench.db'}"}
+    if postgres_url is not None:
+        urls["postgres"] = postgres_url
+    if set(kept["databases"]) != set(urls):
+        return None
+    # Runs saved by earlier runs' swaps are dropped; the published one and its previous stay.
+    artifacts.prune_runs(root / "models", keep=1)
+    notes = [f"kept from an earlier run in {root}: {note}" for note in kept["notes"]]
+    settings = settings_for(root, urls["sqlite"])
+    return Site(root, loans, settings, urls, kept["readers"], kept["books"], notes)
+
+
+def keep_site(site: Site) -> None:
+    fields = {"databases": sorted(site.urls), "readers": site.readers, "books": site.books}
+    (site.root / SITE_FILE).write_text(json.dumps({**fields, "notes": site.notes}))
+
+
+def site_for(loans: int, stack: contextlib.ExitStack) -> Site:
+    """The library of `loans` loans: built in a temporary folder, or kept in `SITE_DIR`."""
+    with_postgres = loans <= POSTGRES_MAX_LOANS
+    if SITE_DIR is None:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_service_")))
+        postgres = stack.enter_context(postgres_schema()) if with_postgres else None
+        return build_site(root, loans, postgres)
+    root = Path(SITE_DIR).resolve() / f"{loans}-loans"
+    schema = f"bench_site_{loans}"
+    postgres = stack.enter_context(postgres_schema(kept=schema)) if with_postgres else None
+    site = kept_site(root, loans, postgres)
+    if site is None:
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        if postgres is not None:
+            drop_schema_objects(postgres)
+        site = build_site(root, loans, postgres)
+        keep_site(site)
+    return site
+
+
 def main() -> None:
     wrk = ensure_wrk()
     for loans in SIZES:
-        with (
-            tempfile.TemporaryDirectory(prefix="bench_service_") as tmp,
-            contextlib.ExitStack() as stack,
-        ):
-            root = Path(tmp)
-            postgres = (
-                stack.enter_context(postgres_schema()) if loans <= POSTGRES_MAX_LOANS else None
-            )
+        with contextlib.ExitStack() as stack:
             print(f"\n--- {loans:,} loans ({load_average()})", flush=True)
-            site = build_site(root, loans, postgres)
+            site = site_for(loans, stack)
             for note in site.notes:
                 print(f"  {note}", flush=True)
-            hello = measure_hello(wrk, root)
+            hello = measure_hello(wrk, site.root)
             codes = {f"baseline {BASELINE}": BASELINE} if BASELINE else {}
             codes["this checkout"] = None
             served: dict[str, list[Served]] = {label: [] for label in codes}

@@ -11,19 +11,22 @@ differs and the service renders under its own key in lulls, as before.
 The work is per reader: a process per core (forked, so each shares the loaded model's pages)
 reads its readers' rows in a few statements per block (`recsys.db.reader_state.readers_rows`)
 and renders them; this process writes what they made into one folder, placed by one rename.
+A block that does not come back within `BLOCK_TIMEOUT_SECONDS` (a hung database read, a
+process killed for memory) ends the rendering with `TimeoutError` and its processes with it:
+the nightly goes on without the files instead of waiting forever.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
@@ -40,6 +43,11 @@ logger = logging.getLogger(__name__)
 
 #: Readers whose rows are read together and rendered by one process before it reports.
 BLOCK = READERS_PER_STATEMENT
+#: How long one block may take before the rendering is given up (a block takes seconds).
+BLOCK_TIMEOUT_SECONDS = 600.0
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 
 def default_list(
@@ -122,17 +130,29 @@ def render_ahead(
         if workers <= 1:
             _add_all(writer, map(_render_block, blocks), progress)
         else:
-            with ProcessPoolExecutor(
-                workers,
-                mp_context=multiprocessing.get_context("fork"),
-                initializer=_forked,
-                initargs=(os.getpid(),),
-            ) as pool:
-                _add_all(writer, pool.map(_render_block, blocks), progress)
+            made = in_processes(_render_block, blocks, workers, BLOCK_TIMEOUT_SECONDS)
+            with contextlib.closing(made):  # its processes end here, whatever happened
+                _add_all(writer, made, progress)
         return writer.finish()
     finally:
         _JOB = None
         writer.abandon()
+
+
+def in_processes(
+    work: Callable[[_Item], _Result], items: Sequence[_Item], workers: int, timeout: float
+) -> Generator[_Result, None, None]:
+    """`work(item)` of each item, in order, computed by `workers` forked processes. Raises
+    `TimeoutError` when the next result takes more than `timeout` seconds; the processes are
+    ended whenever the iteration ends, finished or not."""
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers, initializer=_forked, initargs=(os.getpid(),)) as pool:
+        results = pool.imap(work, items)
+        for _ in items:
+            try:
+                yield results.next(timeout)
+            except multiprocessing.TimeoutError:
+                raise TimeoutError(f"no result within {timeout:.0f} s") from None
 
 
 def _add_all(

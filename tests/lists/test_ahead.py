@@ -1,28 +1,29 @@
-"""Rendering ahead's processes: a killed nightly leaves none of them behind."""
+"""Rendering ahead's processes: results in order, and neither a killed nightly nor a block that
+never comes back leaves any of them behind."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from recsys.lists.ahead import in_processes
+
 #: A parent that forks a rendering process as `render_ahead` does, then dies of SIGKILL.
 PARENT = textwrap.dedent(
     """
-    import multiprocessing, os, signal
-    from concurrent.futures import ProcessPoolExecutor
+    import os, signal
     from recsys.lists import ahead
-    pool = ProcessPoolExecutor(
-        1,
-        mp_context=multiprocessing.get_context("fork"),
-        initializer=ahead._forked,
-        initargs=(os.getpid(),),
-    )
-    print(pool.submit(os.getpid).result(), flush=True)
+    def pid(_):
+        return os.getpid()
+    print(next(ahead.in_processes(pid, [0], 1, 60)), flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
     """
 )
@@ -46,3 +47,24 @@ def test_a_rendering_process_ends_with_its_killed_parent() -> None:
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)  # waiting for another process to end
     assert not _alive(child)
+
+
+def _square_and_pid(number: int) -> tuple[int, int]:
+    return number * number, os.getpid()
+
+
+def _never_returns(_: int) -> None:
+    threading.Event().wait()
+
+
+def test_results_come_in_order_from_forked_processes() -> None:
+    results = list(in_processes(_square_and_pid, list(range(20)), 2, timeout=60))
+    assert [square for square, _ in results] == [n * n for n in range(20)]
+    assert os.getpid() not in {pid for _, pid in results}
+    assert not multiprocessing.active_children()
+
+
+def test_a_block_that_never_returns_ends_the_rendering_and_its_processes() -> None:
+    with pytest.raises(TimeoutError):
+        list(in_processes(_never_returns, [1, 2, 3], 2, timeout=0.5))
+    assert not multiprocessing.active_children()
