@@ -118,6 +118,7 @@ class WrkResult:
     requests: int
     errors: int
     load: str = ""
+    state_reads: float | None = None  # readers' states read from the store during the phase
 
 
 @dataclass
@@ -489,6 +490,21 @@ def every_list_ready(base: str, version: str) -> bool:
     )
 
 
+def state_reads(base: str) -> float | None:
+    """Readers' states the service read from the store instead of using kept ones, so far
+    (None: the served code does not count them)."""
+    counts = [
+        value
+        for (name, _), value in metric_samples(base).items()
+        if name == "recsys_reader_state_reads_total"
+    ]
+    return sum(counts) if counts else None
+
+
+def reads_between(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
+
+
 def every_list_warmed(base: str) -> bool:
     """No worker is still warming readers' lists for the served model (`/metrics`)."""
     return metric_samples(base).get(("recsys_lists_warming", ()), 1.0) == 0
@@ -573,14 +589,22 @@ def measure_database(wrk: str, site: Site, database: str, code: str | None = Non
         }
         for script in scripts.values():  # warm up caches and the connection pool
             run_wrk(wrk, base, script, duration=WARMUP_S)
-        results = {name: run_wrk(wrk, base, script) for name, script in scripts.items()}
+        results = {}
+        for name, script in scripts.items():
+            before = state_reads(base)
+            results[name] = run_wrk(wrk, base, script)
+            results[name].state_reads = reads_between(before, state_reads(base))
+        before = state_reads(base)
         with wrk_in_background(wrk, base, scripts["per-reader"]) as during:
             change_to_answer = objection_seen(site, base, url)
         results["per-reader while one objects"] = during[0]
+        during[0].state_reads = reads_between(before, state_reads(base))
         runs = saved_again(settings, swaps, render)
+        before = state_reads(base)
         with wrk_in_background(wrk, base, scripts["per-reader"]) as during:
             publish_to_ready = republish(settings, base, runs)
         results[f"per-reader during {swaps} swaps"] = during[0]
+        during[0].state_reads = reads_between(before, state_reads(base))
         memory_after_swaps = worker_memory(pid)
     return Served(
         database,
@@ -678,6 +702,7 @@ def print_row(name: str, result: WrkResult, hello: WrkResult, trivial: WrkResult
     print(
         f"{name:<40}{result.requests_per_s:>9,.0f}{shares[0]:>7.0%}{shares[1]:>9.0%}"
         f"{result.p50_ms:>9.2f}{result.p99_ms:>9.2f}{result.requests:>10,}{result.errors:>7}"
+        f"{'' if result.state_reads is None else f'{result.state_reads:,.0f}':>8}"
         f"  {result.load}",
         flush=True,
     )
@@ -698,11 +723,12 @@ def report(site: Site, hello: WrkResult, served: list[Served]) -> None:
     print(
         f"\n{site.loans:,} loans: wrk {CONNECTIONS} connections, {DURATION_S} s a phase, "
         f"{WORKERS} uvicorn workers; req/s as a share of the hello app and of the database's "
-        "trivial endpoint"
+        "trivial endpoint; reads: readers' states read from the store during the phase "
+        "(`recsys_reader_state_reads_total`)"
     )
     print(
         f"{'phase':<40}{'req/s':>9}{'hello':>7}{'trivial':>9}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'requests':>10}{'errors':>7}  after the phase"
+        f"{'requests':>10}{'errors':>7}{'reads':>8}  after the phase"
     )
     print_row("hello ASGI app", hello, hello, hello)
     for figures in served:

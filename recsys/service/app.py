@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.types import ASGIApp
 from threadpoolctl import threadpool_limits
 
 from recsys.config import Settings, get_settings
@@ -31,9 +32,9 @@ from recsys.curation.source import CurationSource
 from recsys.db.engine import make_engine
 from recsys.lists.cache import ListCaches
 from recsys.privacy import Pseudonymizer
-from recsys.service.auth import API_KEY_HEADER, ApiKeys
+from recsys.service.auth import ApiKeys
 from recsys.service.body_limit import BodyLimit
-from recsys.service.front import FrontDoor
+from recsys.service.front import FrontDoor, cors_options
 from recsys.service.head import HeadAsGet
 from recsys.service.key_watch import KeyGuard, KeyWatch
 from recsys.service.metrics import Metrics, MetricsMiddleware
@@ -61,6 +62,17 @@ from recsys.service.routes import metrics as metrics_routes
 from recsys.service.warm import WARM_POLL_SECONDS, ListWarmer
 
 logger = logging.getLogger(__name__)
+
+
+class ServiceApp(FastAPI):
+    """FastAPI with the front door (`recsys.service.front`) outside its whole middleware stack:
+    a plain list request skips every layer it does not need (error pages, telemetry, body
+    limits, HEAD, CORS, the key guard, the metrics), and the front door does for it what those
+    would (CORS headers, the key guard's refusal, the metrics); anything else goes through the
+    stack unchanged."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return FrontDoor(super().build_middleware_stack(), self.state.settings)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -121,7 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             reader_states.close()
             engine.dispose()
 
-    app = FastAPI(
+    app = ServiceApp(
         title="recsys",
         summary="Reading recommendations for library catalogs.",
         version=_version(),
@@ -139,19 +151,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api_keys = api_keys
     app.state.metrics = metrics
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    # innermost: a list answered at the front door still passes CORS and is timed by the
-    # metrics middleware; an over-long body is refused before any of them runs
-    app.add_middleware(FrontDoor)
-    app.add_middleware(KeyGuard)  # outside the front door: a stale key answers nothing personal
+    # innermost first; the front door is outside all of them (`ServiceApp`)
+    app.add_middleware(KeyGuard)  # a stale key answers nothing personal
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=[API_KEY_HEADER, "Content-Type", "If-None-Match"],
-            expose_headers=["ETag"],
-        )
+        app.add_middleware(CORSMiddleware, **cors_options(settings))
     app.add_middleware(HeadAsGet)  # a HEAD goes through everything inside as a GET
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     routers = (

@@ -1,12 +1,18 @@
-"""The service's front door: plain list requests answered before FastAPI's routing.
+"""The service's front door: plain list requests answered before FastAPI's middleware and routing.
 
-FastAPI's routing, dependency injection and validation cost several times the work of a
-precomputed list, so a GET of a per-reader, per-book or popular list whose query parses
-(`recsys.lists.query`, the parser the routes use too) and whose key is good is answered here,
-with the routes' own answer functions (`recsys.service.answers`) and caches: the bytes are the
-same whoever answers. Everything else goes to the routes unchanged: a missing, unknown or
-under-scoped key (401/403), bad or unknown parameters (422, or ignored), an unknown book (404),
-no model yet (503), a database error.
+FastAPI's routing, dependency injection and validation, and each middleware's wrapping of the
+request, cost several times the work of a precomputed list, so the front door sits outside the
+whole stack (`recsys.service.app.ServiceApp`). A GET (or HEAD) without a body of a per-reader,
+per-book or popular list whose query parses (`recsys.lists.query`, the parser the routes use
+too) and whose key is good is answered here, with the routes' own answer functions
+(`recsys.service.answers`) and caches: the bytes are the same whoever answers. It does for
+those answers what the stack would: CORS headers for an allowed `Origin` (the same options as
+the stack's CORS middleware), the request counted and timed in the metrics under its route, a
+HEAD answered with the GET's status and headers and no body (as `recsys.service.head` does),
+and while the pseudonym key is stale nothing personal (the stack's key guard answers).
+Everything else goes to the stack unchanged: a body, a missing, unknown or under-scoped key
+(401/403), bad or unknown parameters (422, or ignored), an unknown book (404), no model yet
+(503), a database error.
 
 Per-reader lists: the reader's state (consent answer and category, loans, feedback, exclusions:
 `recsys.db.reader_state`) comes from `ReaderStates`, which keeps them between requests only
@@ -20,8 +26,7 @@ default list may also come from the files one worker rendered for every worker
 the model (fold-in of loans newer than it, filters deeper than the precomputed list) is made in
 the threadpool, as the route does. Right after a swap to a bundle without precomputed lists, a
 reader whose list the new model has not computed yet gets the previous model's list
-(`ModelStore.stand_in`, labelled with that model's version) instead of waiting. A fast answer
-still sets `scope["route"]` and counts its strategy, so `/metrics` stays truthful. No reader id
+(`ModelStore.stand_in`, labelled with that model's version) instead of waiting. No reader id
 is logged.
 """
 
@@ -32,19 +37,21 @@ import logging
 import sqlite3
 import time
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from recsys.config import Settings
 from recsys.data.schemas import MAX_ID_LENGTH
 from recsys.lists.cache import Rendered
 from recsys.lists.personal import ReaderState, reader_list
 from recsys.lists.pipeline import NotReady, SlowPath
 from recsys.lists.query import FILTERED, POPULAR, ListQuery, QueryError, parse_query
 from recsys.service import answers
-from recsys.service.auth import READER_SCOPE
+from recsys.service.auth import API_KEY_HEADER, READER_SCOPE
 
 if TYPE_CHECKING:
     from recsys.lists.served import ServedModel
@@ -59,6 +66,23 @@ POPULAR_TEMPLATE = "/popular"
 _JSON = (b"content-type", b"application/json")
 _PRIVATE = (b"cache-control", answers.PRIVATE_CACHE_CONTROL)
 _PUBLIC = (b"cache-control", answers.PUBLIC_CACHE_CONTROL)
+#: The request headers the front door reads (lower-case, as ASGI gives them).
+_API_KEY = API_KEY_HEADER.lower().encode("latin-1")
+_READ = frozenset((_API_KEY, b"if-none-match", b"origin", b"content-length", b"transfer-encoding"))
+#: What the front door answers: a HEAD gets the GET's headers without the body.
+_METHODS = frozenset(("GET", "HEAD"))
+#: Where an answer waits for the CORS middleware to send it with its headers.
+_ANSWER = "recsys.front_door.answer"
+
+
+def cors_options(settings: Settings) -> dict[str, Any]:
+    """The CORS middleware's options: one set for the stack's and the front door's."""
+    return {
+        "allow_origins": settings.cors_origins,
+        "allow_methods": ["GET", "POST"],
+        "allow_headers": [API_KEY_HEADER, "Content-Type", "If-None-Match"],
+        "expose_headers": ["ETag"],
+    }
 
 
 class _Template:
@@ -83,85 +107,140 @@ def _id_between(path: str, prefix: str, suffix: str) -> str | None:
 class FrontDoor:
     """Answers plain list GETs; everything else goes to the app unchanged."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.answered = 0  # requests answered here so far (the tests read it)
         self._routes = {
             t: _Template(t) for t in (READER_TEMPLATE, SIMILAR_TEMPLATE, POPULAR_TEMPLATE)
         }
+        self._cors = (
+            CORSMiddleware(_send_answer, **cors_options(settings))
+            if settings.cors_origins
+            else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":  # when the last request came in: warming waits for a lull
-            scope["app"].state.last_request = time.monotonic()
-        if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
-        handled = False
-        if path == POPULAR_TEMPLATE:
-            handled = await self._public(scope, send, POPULAR_TEMPLATE, None)
-        elif (book := _id_between(path, "/books/", "/similar")) is not None:
-            handled = await self._public(scope, send, SIMILAR_TEMPLATE, book)
-        elif (reader := _id_between(path, "/readers/", "/recommendations")) is not None:
-            handled = await self._reader(scope, send, reader)
-        if not handled:
+        started = time.monotonic()
+        state = scope["app"].state
+        state.last_request = started  # when the last request came in: warming waits for a lull
+        method: str = scope["method"]
+        if method not in _METHODS or scope.get("root_path"):
             await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        path: str = scope["path"]
+        answer: _Answer | None = None
+        if b"transfer-encoding" in headers or headers.get(b"content-length", "0") != "0":
+            pass  # a body: the stack's limit and routes deal with it
+        elif headers.get(b"origin") is not None and self._cors is None:
+            pass  # cross-origin without CORS configured: the stack answers as it always did
+        elif path == POPULAR_TEMPLATE:
+            answer = await self._public(state, scope, headers, POPULAR_TEMPLATE, None)
+        elif (book := _id_between(path, "/books/", "/similar")) is not None:
+            answer = await self._public(state, scope, headers, SIMILAR_TEMPLATE, book)
+        elif (reader := _id_between(path, "/readers/", "/recommendations")) is not None:
+            answer = await self._reader(state, scope, headers, reader)
+        if answer is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = self._routes[answer.template]
+        if headers.get(b"origin") is not None and self._cors is not None:
+            scope[_ANSWER] = answer
+            await self._cors(scope, receive, send)
+        else:
+            await _send(send, answer, method)
+        if answer.strategy is not None:
+            state.metrics.count_strategy(answer.endpoint, answer.strategy)
+        state.metrics.observe_request(
+            answer.template, method, answer.status, time.monotonic() - started
+        )
+        self.answered += 1
 
     # --------------------------------------------------------------------- public lists
-    async def _public(self, scope: Scope, send: Send, template: str, book: str | None) -> bool:
-        state = scope["app"].state
+    async def _public(
+        self, state: Any, scope: Scope, headers: _Headers, template: str, book: str | None
+    ) -> _Answer | None:
         query = _query(scope, POPULAR if book is None else FILTERED)
         store: ModelStore | None = getattr(state, "store", None)
         served = None if store is None else store.served
         if query is None or served is None:
-            return False
-        if not state.settings.public_book_routes and not _has_scope(scope, state, READER_SCOPE):
-            return False
+            return None
+        if not state.settings.public_book_routes and not _has_scope(headers, state, READER_SCOPE):
+            return None
         if book is not None and book not in served.catalog:
-            return False
-        curation = state.curation.current(served)
-        version = answers.version_of(served, curation)
-        if book is None:
-            endpoint, cache, key = "popular", state.caches.popular, answers.popular_key(query)
-            make = partial(answers.popular, state.caches, served, curation, query)
-        else:
-            endpoint, cache, key = "similar", state.caches.book, answers.book_key(book, query)
-            make = partial(answers.book, state.caches, served, curation, book, query)
-        # a kept list at once; a new one (it may compute a per-book list) in the threadpool
-        entry = cache.get(version, key) or await run_in_threadpool(make)
-        scope["route"] = self._routes[template]
-        headers = [(b"etag", entry.etag.encode("latin-1")), _PUBLIC]
-        if answers.etag_matches(_header(scope, b"if-none-match"), entry.etag):
-            await _send(send, 304, headers, b"")
-        else:
-            await _send(send, 200, [*headers, _JSON], entry.body)
-            state.metrics.count_strategy(endpoint, entry.strategy)
-        self.answered += 1
-        return True
+            return None
+        try:
+            curation = state.curation.current(served)
+            version = answers.version_of(served, curation)
+            if book is None:
+                endpoint, cache, key = "popular", state.caches.popular, answers.popular_key(query)
+                make = partial(answers.popular, state.caches, served, curation, query)
+            else:
+                endpoint, cache, key = "similar", state.caches.book, answers.book_key(book, query)
+                make = partial(answers.book, state.caches, served, curation, book, query)
+            # a kept list at once; a new one (it may compute a per-book list) in the threadpool
+            entry = cache.get(version, key) or await run_in_threadpool(make)
+        except Exception as error:  # the route answers (or reports) it
+            logger.error("a public list failed at the front door: %s", type(error).__name__)
+            return None
+        etag = (b"etag", entry.etag.encode("latin-1"))
+        if answers.etag_matches(headers.get(b"if-none-match"), entry.etag):
+            return _Answer(template, 304, [etag, _PUBLIC], b"", endpoint, None)
+        return _Answer(template, 200, [etag, _PUBLIC, _JSON], entry.body, endpoint, entry.strategy)
 
     # --------------------------------------------------------------------- personal lists
-    async def _reader(self, scope: Scope, send: Send, reader: str) -> bool:
-        state = scope["app"].state
+    async def _reader(
+        self, state: Any, scope: Scope, headers: _Headers, reader: str
+    ) -> _Answer | None:
         query = _query(scope, FILTERED)
         store: ModelStore | None = getattr(state, "store", None)
         served = None if store is None else store.served
         if query is None or store is None or served is None:
-            return False
-        if not _has_scope(scope, state, READER_SCOPE):
-            return False
+            return None
+        if not _has_scope(headers, state, READER_SCOPE):
+            return None
+        if state.key_watch.stale:  # the stack's key guard says why nothing personal is answered
+            return None
         pseudonym = state.pseudonymizer.pseudonymize(reader)
         try:
             kept = await reader_answer(state, store, served, pseudonym, query)
         except (sqlite3.Error, SQLAlchemyError):
-            return False
+            return None
         except Exception as error:  # the route answers (or reports) it; never a reader id here
             logger.error("per-reader list failed at the front door: %s", type(error).__name__)
-            return False
-        scope["route"] = self._routes[READER_TEMPLATE]
-        await _send(send, 200, [_PRIVATE, _JSON], kept.body)
-        state.metrics.count_strategy("reader", kept.strategy)
-        self.answered += 1
-        return True
+            return None
+        return _Answer(READER_TEMPLATE, 200, [_PRIVATE, _JSON], kept.body, "reader", kept.strategy)
+
+
+class _Answer(NamedTuple):
+    """A response the front door made: sent as it is, or through the CORS middleware."""
+
+    template: str
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    endpoint: str  # the strategy metric's endpoint label
+    strategy: str | None  # counted when a body is sent
+
+
+_Headers = dict[bytes, str]
+
+
+def _headers(scope: Scope) -> _Headers:
+    """The first value of each header the front door reads, as Starlette reads them."""
+    found: _Headers = {}
+    for name, value in scope["headers"]:
+        if name in _READ and name not in found:
+            found[name] = value.decode("latin-1")
+    return found
+
+
+async def _send_answer(scope: Scope, receive: Receive, send: Send) -> None:
+    """The app the front door's CORS middleware wraps: sends the answer left in the scope."""
+    await _send(send, scope[_ANSWER], scope["method"])
 
 
 async def reader_answer(
@@ -170,11 +249,21 @@ async def reader_answer(
     """The reader's rendered list: the kept one while it is still the answer, else the one
     rendered ahead for every worker (`recsys.service.replay`) if it was made from the reader's
     rows as they are now, else made and kept. The front door answers with it;
-    `recsys.service.warm` calls it before anyone asks."""
-    reader_state = await read_reader_state(state, pseudonym)
-    key = (pseudonym, query)
+    `recsys.service.warm` calls it before anyone asks. A reader whose state is not kept but
+    whose fingerprint is gets the rendered list without a read of the store."""
     curation = state.curation.current(served)
     version = answers.version_of(served, curation)
+    states: ReaderStates = state.reader_states
+    reader_state = states.kept(pseudonym)
+    if reader_state is None:
+        fingerprint = states.kept_fingerprint(pseudonym)
+        replayed = state.replays.get(
+            version, served, curation.version, pseudonym, query, fingerprint
+        )
+        if replayed is not None:
+            return replayed
+        reader_state = await read_reader_state(state, pseudonym)
+    key = (pseudonym, query)
     kept = state.caches.reader.get(version, key)
     if kept is None or not _still(kept, reader_state, served, pseudonym):
         replayed = state.replays.get(
@@ -220,12 +309,10 @@ async def _make(
 
 
 async def read_reader_state(state: Any, pseudonym: str) -> ReaderState:
-    """The reader's consent answer and loans, and a fingerprint of the rows they came from:
-    kept, or read inline (SQLite) or in the threadpool."""
+    """The reader's consent answer and loans, and a fingerprint of the rows they came from,
+    read from the store (inline on SQLite, else in the threadpool): their state was not kept."""
     states: ReaderStates = state.reader_states
-    found = states.kept(pseudonym)
-    if found is not None:
-        return found
+    state.metrics.count_state_read("not_kept" if states.kept_between_requests else "not_vouched")
     if states.inline:
         return states.read(pseudonym)
     return await run_in_threadpool(states.read, pseudonym)
@@ -264,22 +351,17 @@ def _query(scope: Scope, accepted: tuple[str, ...]) -> ListQuery | None:
     return query
 
 
-def _has_scope(scope: Scope, state: Any, wanted: str) -> bool:
-    key = _header(scope, b"x-api-key")
+def _has_scope(headers: _Headers, state: Any, wanted: str) -> bool:
+    key = headers.get(_API_KEY)
     scopes = None if key is None else state.api_keys.scopes_of(key)
     return bool(scopes) and wanted in scopes  # type: ignore[operator]
 
 
-async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-    if status != 304:  # a 304 says nothing of a body (RFC 9110 15.4.5)
-        headers = [*headers, (b"content-length", str(len(body)).encode("ascii"))]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+async def _send(send: Send, answer: _Answer, method: str) -> None:
+    """The answer; to a HEAD, the GET's status and headers without the body (RFC 9110 9.3.2)."""
+    headers = answer.headers
+    if answer.status != 304:  # a 304 says nothing of a body (RFC 9110 15.4.5)
+        headers = [*headers, (b"content-length", str(len(answer.body)).encode("ascii"))]
+    body = b"" if method == "HEAD" else answer.body
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    """The first value of a header, as Starlette reads it."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None

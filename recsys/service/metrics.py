@@ -44,6 +44,8 @@ SWAP_OUTCOMES = ("swapped", "refused", "fallback")
 FEEDBACK_ACTIONS = ("given", "withdrawn")
 EXCLUSION_ACTIONS = ("excluded", "included")
 DATA_REQUESTS = ("profile", "export_json", "export_csv")
+#: Why a request read a reader's state from the store instead of using a kept one.
+STATE_READ_REASONS = ("not_kept", "not_vouched")
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 
@@ -159,10 +161,23 @@ class Metrics:
             multiprocess_mode="livemin",
             registry=registry,
         )
+        self._state_reads = Counter(
+            "recsys_reader_state_reads",
+            "Readers' lists (asked, or made ahead by warming) that read the reader's consent "
+            "answer and loans from the store, by why: not_kept (the store vouches for kept "
+            "states, but this reader's was not kept: a first ask, or more readers than a worker "
+            "keeps) or not_vouched (nothing kept is used: PostgreSQL's notices are not followed "
+            "at the moment).",
+            ("reason",),
+            registry=registry,
+        )
+        for reason in STATE_READ_REASONS:
+            self._state_reads.labels(reason)
         self._warming = Gauge(
             "recsys_lists_warming",
             "1 while a worker still makes the readers' lists likeliest to be asked for the "
-            "served model and curation rules, before they are asked (`RECSYS_WARM_READERS`).",
+            "served model and curation rules, before they are asked, or (PostgreSQL) reads "
+            "every listed reader's fingerprint (`RECSYS_WARM_READERS`).",
             multiprocess_mode="livemax",
             registry=registry,
         )
@@ -230,6 +245,10 @@ class Metrics:
             for kind, lists in (("reader", served.readers), ("book", served.similar)):
                 self._precomputed.labels(kind).set(lists.done)
                 self._lists.labels(kind).set(len(lists))
+
+    def count_state_read(self, reason: str) -> None:
+        """Count a request that read a reader's state from the store (`STATE_READ_REASONS`)."""
+        self._state_reads.labels(reason).inc()
 
     def observe_reader_states(self, states: ReaderStates) -> None:
         """Set the gauge of whether readers' states are kept between requests."""

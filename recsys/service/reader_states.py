@@ -8,7 +8,8 @@ speed. So each worker keeps what it read, for as long as the store vouches for i
 
 - SQLite: read inline on the event loop (`SqliteHistory`), kept until SQLite's change counter
   (``PRAGMA data_version``, asked on every request for a few microseconds) says another
-  connection committed anything; then everything kept is dropped.
+  connection committed anything; then everything kept is dropped. It is asked on every request
+  rather than now and then: an objection is honoured from the next request on (docs/privacy.md).
 - PostgreSQL: kept while this worker follows the store's notices of changed readers
   (`recsys.db.reader_changes`, migration 0007): a notice drops the readers it names, ``*``
   drops everyone. While the notices are not followed (the listener is down or reconnecting, or
@@ -18,8 +19,13 @@ speed. So each worker keeps what it read, for as long as the store vouches for i
 - Any other store (an in-memory SQLite): read per request.
 
 A read that started before a notice about its reader arrived is not kept (its rows may predate
-the change). At most `MAX_KEPT_READERS` readers are kept, the oldest dropped first. Readers
-appear here only as pseudonyms, never in the log.
+the change). At most `MAX_KEPT_READERS` readers are kept, the oldest dropped first.
+
+Beyond those, a PostgreSQL worker keeps every listed reader's fingerprint alone (the digest of
+their rows, 16 bytes), read once after its start (`recsys.service.warm`) and dropped by the same
+notices: enough to replay a default list rendered ahead for every worker from rows with that
+fingerprint (`recsys.service.replay`) without a query, whoever asks. Readers appear here only
+as pseudonyms, never in the log.
 """
 
 from __future__ import annotations
@@ -37,9 +43,12 @@ from recsys.db.reader_changes import ReaderChanges
 from recsys.db.reader_state import SqliteHistory, reader_rows, readers_rows
 from recsys.lists.ahead import states_of
 from recsys.lists.personal import ReaderState
+from recsys.lists.rendered import state_fingerprint
 
 #: Readers whose state one worker keeps (a few kilobytes each).
 MAX_KEPT_READERS = 50_000
+#: Readers whose fingerprint alone one worker keeps (about a hundred bytes each).
+MAX_KEPT_FINGERPRINTS = 1_000_000
 #: Readers named by notices since the last clearing, kept to refuse reads that started before
 #: their notice; beyond this many, everything is dropped instead.
 MAX_DROPPED_READERS = 100_000
@@ -55,6 +64,7 @@ class KeptStates:
     def __init__(self, max_readers: int = MAX_KEPT_READERS) -> None:
         self.max_readers = max_readers
         self._states: dict[str, ReaderState] = {}
+        self._fingerprints: dict[str, bytes] = {}
         self._changes = 0  # announcements so far: the tickets
         self._cleared_at = 0
         self._dropped: dict[str, int] = {}  # reader -> announcement that named them
@@ -66,8 +76,16 @@ class KeptStates:
     def get(self, reader: str) -> ReaderState | None:
         return self._states.get(reader)
 
+    def fingerprint(self, reader: str) -> bytes | None:
+        return self._fingerprints.get(reader)
+
     def ticket(self) -> int:
         return self._changes
+
+    @property
+    def cleared_at(self) -> int:
+        """The announcement that last dropped everything kept (0: none yet)."""
+        return self._cleared_at
 
     def put(self, reader: str, state: ReaderState, ticket: int) -> None:
         with self._lock:
@@ -76,6 +94,22 @@ class KeptStates:
             self._states[reader] = state
             if len(self._states) > self.max_readers:
                 del self._states[next(iter(self._states))]
+            self._keep_fingerprint(reader, state.fingerprint)
+
+    def put_fingerprints(self, fingerprints: dict[str, bytes | None], ticket: int) -> None:
+        """Keep these readers' fingerprints alone (read under `ticket`)."""
+        with self._lock:
+            if self._cleared_at > ticket:
+                return
+            for reader, fingerprint in fingerprints.items():
+                if self._dropped.get(reader, 0) <= ticket:
+                    self._keep_fingerprint(reader, fingerprint)
+
+    def _keep_fingerprint(self, reader: str, fingerprint: bytes | None) -> None:
+        if fingerprint is None:
+            self._fingerprints.pop(reader, None)
+        elif reader in self._fingerprints or len(self._fingerprints) < MAX_KEPT_FINGERPRINTS:
+            self._fingerprints[reader] = fingerprint
 
     def changed(self, readers: Sequence[str] | None) -> None:
         """These readers changed (None: any reader may have): forget what was kept of them."""
@@ -83,11 +117,13 @@ class KeptStates:
             self._changes += 1
             if readers is None or len(self._dropped) + len(readers) > MAX_DROPPED_READERS:
                 self._states.clear()
+                self._fingerprints.clear()
                 self._dropped.clear()
                 self._cleared_at = self._changes
                 return
             for reader in readers:
                 self._states.pop(reader, None)
+                self._fingerprints.pop(reader, None)
                 self._dropped[reader] = self._changes
 
 
@@ -97,7 +133,7 @@ class ReaderStates:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self._engine = engine
         self._rule = ConsentRule.of(settings)
-        self._kept = KeptStates()
+        self._kept = KeptStates(MAX_KEPT_READERS)
         self._sqlite = SqliteHistory(engine, settings) if SqliteHistory.supports(engine) else None
         self._stamp: Hashable = None
         self._changes = (
@@ -137,13 +173,37 @@ class ReaderStates:
         """The reader's state if it is kept and still vouched for; no query but SQLite's
         change counter (which raises `sqlite3.Error` when the database fails)."""
         if self._sqlite is not None:
-            stamp = self._sqlite.change_stamp()
-            if stamp != self._stamp:
-                self._kept.changed(None)
-                self._stamp = stamp
+            self._check_sqlite()
         elif not self.kept_between_requests:
             return None
         return self._kept.get(reader)
+
+    def kept_fingerprint(self, reader: str) -> bytes | None:
+        """The reader's fingerprint if it is kept and still vouched for, as `kept`."""
+        if self._sqlite is not None:
+            self._check_sqlite()
+        elif not self.kept_between_requests:
+            return None
+        return self._kept.fingerprint(reader)
+
+    @property
+    def follows_readers(self) -> bool:
+        """Whether the store names each changed reader (PostgreSQL's notices), so that every
+        listed reader's fingerprint is worth keeping (SQLite says only that something changed)."""
+        return self._changes is not None
+
+    @property
+    def cleared_at(self) -> int:
+        """Changes each time everything kept is dropped (`KeptStates.cleared_at`)."""
+        return self._kept.cleared_at
+
+    def _check_sqlite(self) -> None:
+        """Drop everything kept if SQLite's change counter moved since the last request."""
+        assert self._sqlite is not None
+        stamp = self._sqlite.change_stamp()
+        if stamp != self._stamp:
+            self._kept.changed(None)
+            self._stamp = stamp
 
     def read(self, reader: str) -> ReaderState:
         """Read the reader's state from the store, and keep it when the store vouches for it."""
@@ -170,3 +230,15 @@ class ReaderStates:
             for reader, state in states.items():
                 self._kept.put(reader, state, ticket)
         return states
+
+    def read_fingerprints(self, readers: Sequence[str]) -> bool:
+        """Read these readers' rows and keep their fingerprints alone (as `read_many`, under
+        one ticket); False when the store does not vouch for kept states now (nothing kept)."""
+        ticket = self._kept.ticket()
+        if not self.kept_between_requests:
+            return False
+        rows = readers_rows(self._engine, readers)
+        self._kept.put_fingerprints(
+            {reader: state_fingerprint(found) for reader, found in rows.items()}, ticket
+        )
+        return True

@@ -21,7 +21,12 @@ kept list stale). After each, for the new version:
    A pass stops early when the cache of readers' lists is full: a list made then would push out
    one made earlier, likelier to be asked.
 
-`RECSYS_WARM_READERS=0` turns both off. Warming only uses lulls: a slice of `SLICE` lists (each
+3. On PostgreSQL, once after the start (and again after the store's notices were interrupted,
+   which drops everything kept): every listed reader's fingerprint alone
+   (`ReaderStates.read_fingerprints`, a block of readers per query), so a reader beyond the
+   states a worker keeps still gets their rendered list without a query.
+
+`RECSYS_WARM_READERS=0` turns all three off. Warming only uses lulls: a slice of `SLICE` lists (each
 a few hundred microseconds) starts only when no request came in for `LULL_SECONDS`, so requests
 never queue behind it; under a steady load the lists are made as readers ask, as without
 warming. A pass stops when the served model or the rules change and the next one starts over.
@@ -68,11 +73,25 @@ class ListWarmer:
         self.made = 0  # lists made by the last finished pass
         self.rendered = 0  # lists this worker rendered for every worker (the tests read it)
         self._unshared: Hashable = None  # a list version whose folder could not be written
+        self._fingerprinted: int | None = None  # `ReaderStates.cleared_at` when last read
 
     @property
     def pending(self) -> bool:
-        """Whether the served list version still awaits its warming pass."""
-        return self._unwarmed() is not None
+        """Whether the served list version still awaits its warming pass, or the listed
+        readers their fingerprints."""
+        return self._unwarmed() is not None or self._unfingerprinted()
+
+    def _unfingerprinted(self) -> bool:
+        """Whether every listed reader's fingerprint is worth reading now and was not read
+        since everything kept was last dropped (PostgreSQL, while its notices are followed)."""
+        states = self._state.reader_states
+        return (
+            self.max_readers > 0
+            and self._state.store.served is not None
+            and states.follows_readers
+            and states.kept_between_requests
+            and states.cleared_at != self._fingerprinted
+        )
 
     def _unwarmed(self) -> tuple[ServedModel, Hashable] | None:
         """The served model and its list version, if this worker still has to warm them."""
@@ -83,11 +102,15 @@ class ListWarmer:
         return None if version == self._warmed else (served, version)
 
     async def warm(self) -> None:
-        """One pass, if the served list version is new to this worker."""
+        """One pass, if the served list version is new to this worker; then every listed
+        reader's fingerprint, if not read since everything kept was last dropped."""
         unwarmed = self._unwarmed()
-        if unwarmed is None:
-            return
-        served, version = unwarmed
+        if unwarmed is not None:
+            await self._warm_version(*unwarmed)
+        elif self._unfingerprinted():
+            await self._fingerprint_everyone(self._state.store.served)
+
+    async def _warm_version(self, served: ServedModel, version: Hashable) -> None:
         if version != self._unshared and not await self._replay(served, version):
             return  # another worker renders them, or the served lists are not all in yet
         store = self._state.store
@@ -118,6 +141,26 @@ class ListWarmer:
             "warmed %d readers' lists for model %s in %.1f s",
             made,
             served.version,
+            time.perf_counter() - started,
+        )
+
+    async def _fingerprint_everyone(self, served: ServedModel) -> None:
+        """Keep every listed reader's fingerprint not kept yet, a block per query, in lulls."""
+        states = self._state.reader_states
+        cleared = states.cleared_at
+        started = time.perf_counter()
+        listed = [reader for reader in served.readers.index if not states.kept_fingerprint(reader)]
+        for start in range(0, len(listed), BLOCK):
+            await self._lull()
+            if self._state.store.served is not served:
+                return  # the next call reads the new model's readers
+            block = listed[start : start + BLOCK]
+            if not await asyncio.to_thread(states.read_fingerprints, block):
+                return  # the store does not vouch now: the next call tries again
+        self._fingerprinted = cleared
+        logger.info(
+            "kept %d listed readers' fingerprints in %.1f s",
+            len(listed),
             time.perf_counter() - started,
         )
 

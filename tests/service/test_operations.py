@@ -171,6 +171,25 @@ def test_metrics_count_routes_strategies_and_model(fresh_client: TestClient) -> 
     assert "R105" not in text and "someone-new" not in text
 
 
+def test_metrics_count_readers_states_read_from_the_store(fresh_client: TestClient) -> None:
+    client = fresh_client
+
+    def reads() -> list[float | None]:
+        text = client.get("/metrics").text
+        return [
+            metric_value(text, "recsys_reader_state_reads_total", reason=reason)
+            for reason in ("not_kept", "not_vouched")
+        ]
+
+    before = reads()
+    assert None not in before
+    assert reader_get(client, "never-borrowed").status_code == 200  # a first ask: read
+    after_first = reads()
+    assert after_first == [before[0] + 1, before[1]]  # type: ignore[operator]
+    assert reader_get(client, "never-borrowed").status_code == 200  # kept since
+    assert reads() == after_first
+
+
 def other_model(trained: Trained) -> object:
     return fit_model(
         build_loans(), trained.catalog, trained.holdings, PSEUDONYM_KEY, random_state=99

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, text
 from recsys.config import Settings
 from recsys.lists.rendered import DEFAULT_QUERY
 from recsys.privacy import Pseudonymizer
-from recsys.service import answers
+from recsys.service import answers, reader_states
 from recsys.service.app import create_app
 
 from .service_library import (
@@ -91,6 +91,12 @@ def written_by_another_process(url: str, write: str, reader: str, book: str) -> 
 @pytest.fixture
 def served(engine: Engine, db_settings: Settings, trained: Trained) -> Iterator[TestClient]:
     """The app on the `engine` fixture's database, every list ready, keeping readers' states."""
+    with serving(engine, db_settings, trained) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def serving(engine: Engine, db_settings: Settings, trained: Trained) -> Iterator[TestClient]:
     fill_database(engine, PSEUDONYM_KEY, trained)
     settings = service_settings_for(db_settings)
     publish_model(settings.models_dir, trained)
@@ -219,3 +225,38 @@ def test_the_gauge_says_states_are_kept(served: TestClient) -> None:
     states = served.app.state.reader_states  # type: ignore[attr-defined]
     served.app.state.metrics.observe_reader_states(states)  # type: ignore[attr-defined]
     assert metric_value(served.get("/metrics").text, "recsys_reader_state_kept") == 1
+
+
+@POSTGRES_ONLY
+def test_a_reader_whose_fingerprint_alone_is_kept_is_answered_without_a_query(
+    engine: Engine, db_settings: Settings, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond the states a worker keeps (one here), every listed reader's fingerprint is kept:
+    their default list is replayed without reading the store, and a write still changes it
+    within a second."""
+    monkeypatch.setattr(reader_states, "MAX_KEPT_READERS", 1)
+    with serving(engine, db_settings, trained) as served:
+        state = served.app.state  # type: ignore[attr-defined]
+        wait_until(lambda: not state.warmer.pending, what="every listed reader's fingerprint")
+        readers = ["R105", "R211", "R307", "R001"]
+        assert all(replayed(served, reader) for reader in readers)
+
+        def reads() -> float | None:
+            text = served.get("/metrics").text
+            return metric_value(text, "recsys_reader_state_reads_total", reason="not_kept")
+
+        before = reads()
+        for reader in readers * 2:
+            fast = reader_get(served, reader)
+            assert fast.json()["strategy"] == "personalized"
+            assert fast.content == reader_get(served, reader, **ROUTE).content
+        assert reads() == before
+        url = database_url(engine)
+        with written_by_another_process(
+            url, WRITES["objection"], pseudonym(READER), ""
+        ) as committed:
+            seen_within(
+                lambda: reader_get(served, READER).json()["strategy"] == "fallback:popular",
+                since=committed,
+                what="the objection",
+            )
