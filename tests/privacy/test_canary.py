@@ -395,7 +395,8 @@ def test_no_canary_reader_id_leaks_anywhere(
     assert any(r.status_code == 422 for r in responses) and any(
         r.status_code in (401, 403) for r in responses
     )
-    assert not [r for r in responses if r.status_code >= 500]
+    served_errors = [r for r in responses if r.status_code >= 500]
+    assert not served_errors, (served_errors, outputs["serve log"][-8000:].decode())
     outputs["responses"] = "\n".join(
         f"{r.request.method} {r.status_code} {r.headers} {r.text}" for r in responses
     ).encode()
