@@ -135,8 +135,6 @@ class FrontDoor:
         answer: _Answer | None = None
         if b"transfer-encoding" in headers or headers.get(b"content-length", "0") != "0":
             pass  # a body: the stack's limit and routes deal with it
-        elif headers.get(b"origin") is not None and self._cors is None:
-            pass  # cross-origin without CORS configured: the stack answers as it always did
         elif path == POPULAR_TEMPLATE:
             answer = await self._public(state, scope, headers, POPULAR_TEMPLATE, None)
         elif (book := _id_between(path, "/books/", "/similar")) is not None:

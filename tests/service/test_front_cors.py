@@ -55,6 +55,22 @@ def test_cross_origin_answers_at_the_front_door_are_the_stacks(
     assert allowed == (ALLOWED if origin == ALLOWED else None)
 
 
+def test_without_cors_a_cross_origin_request_is_answered_at_the_front_door_without_its_headers(
+    fresh_client: TestClient,
+) -> None:
+    client = all_lists_ready(fresh_client)
+    front_door = fast_path_of(client)
+    for path, params in LISTS:
+        before = front_door.answered
+        headers = {"Origin": ALLOWED, "X-API-Key": READER_KEY}
+        fast = client.get(path, params=params, headers=headers)
+        assert front_door.answered == before + 1, path
+        stack = client.get(path, params={**params, **ROUTE}, headers=headers)
+        assert fast.status_code == stack.status_code == 200
+        assert fast.content == stack.content
+        assert "access-control-allow-origin" not in fast.headers
+
+
 def test_a_list_request_with_a_body_is_left_to_the_stack(cors_client: TestClient) -> None:
     client = cors_client
     front_door = fast_path_of(client)
