@@ -9,9 +9,11 @@ another process changes them.
 
 Correctness comes before speed: `following` is true only while the connection has proved
 alive within the last `LIVENESS_SECONDS` (a round trip every `HEARTBEAT_SECONDS`), so a lost
-connection makes the caller read per request within a second at most. After every (re)connect
-the callback hears ``None`` (everything may have changed while no one listened) before
-`following` turns true. Notices name pseudonyms: they are never logged.
+connection makes the caller read per request within a second at most. Each proof counts from
+the moment its round trip's notices are handed over, before the wait for more: counted after the
+wait, a loaded machine's slow round trips ate the margin and `following` lapsed now and then.
+After every (re)connect the callback hears ``None`` (everything may have changed while no one
+listened) before `following` turns true. Notices name pseudonyms: they are never logged.
 """
 
 from __future__ import annotations
@@ -128,9 +130,10 @@ class ReaderChanges:
                 proved = time.monotonic()
                 # a notice committed before this round trip arrives before its answer ...
                 connection.execute("SELECT 1")
-                # ... and is handed over here, with those arriving during the wait
-                self._hand_over(connection.notifies(timeout=HEARTBEAT_SECONDS))
+                # ... and is handed over here, so the proof holds from now, not after the wait
+                self._hand_over(connection.notifies(timeout=0))
                 self._alive_until = proved + LIVENESS_SECONDS
+                self._hand_over(connection.notifies(timeout=HEARTBEAT_SECONDS))
 
     def _hand_over(self, notices: Iterable[psycopg.Notify]) -> None:
         """Each notice as it arrives: the reader it names, or None for everyone."""

@@ -110,13 +110,14 @@ class ModelStore:
                     served.version if served else None,
                     "nothing is published yet: run `recsys nightly` or `recsys publish RUN_ID`",
                 )
-            if self._refused == self._refusal_key(run_id) and not force:
+            key = self._refusal_key(run_id)  # before reading the run: it may change meanwhile
+            if self._refused == key and not force:
                 return ReloadOutcome("refused", served.version if served else None, self.last_error)
             if served is not None and served.version == run_id:
                 try:
                     self._check_intact(served, full=force)
                 except Exception as error:  # its files changed on disk and no longer verify
-                    return self._refuse(run_id, error, force=force)
+                    return self._refuse(key, error, force=force)
                 if _same_files(served):  # else purged by an erasure: load it again below
                     self._previous = _erasures_reflected(self._previous, served.bundle.manifest)
                     self._refused = self.last_error = None
@@ -124,7 +125,7 @@ class ModelStore:
             try:
                 fresh, stamps = self._load(run_id)
             except Exception as error:  # any failure must leave a verified model serving
-                return self._refuse(run_id, error, force=force)
+                return self._refuse(key, error, force=force)
             self._swap(fresh, stamps, keep_stand_in=True)
             self._refused = self.last_error = None
             logger.info(
@@ -133,11 +134,13 @@ class ModelStore:
             self._notify("swapped")
             return ReloadOutcome("swapped", run_id)
 
-    def _refuse(self, run_id: str, error: Exception, *, force: bool) -> ReloadOutcome:
-        """Record that the published `run_id` cannot be served and serve the best valid run:
-        the one serving now if its files are intact, else the newest valid fallback, else
-        (nothing else valid) what is loaded, as it was verified when loaded."""
-        self._refused = self._refusal_key(run_id)
+    def _refuse(self, key: tuple[str, Stamps], error: Exception, *, force: bool) -> ReloadOutcome:
+        """Record that the published run cannot be served as its manifest read when `key` was
+        taken, and serve the best valid run: the one serving now if its files are intact, else
+        the newest valid fallback, else (nothing else valid) what is loaded, as it was verified
+        when loaded."""
+        run_id = key[0]
+        self._refused = key
         self._notify("refused")
         refused = f"published run {run_id} refused: {_public_reason(error)}"
         served = self.served
@@ -233,7 +236,8 @@ class ModelStore:
         return True
 
     def _refusal_key(self, run_id: str) -> tuple[str, Stamps]:
-        """The refused run and its manifest's stamp: a rewritten manifest is worth a retry."""
+        """The run and its manifest's stamp: a manifest rewritten since a refusal (a purge that
+        was half done then) is worth a retry."""
         try:
             manifest = artifacts.run_path(self.models_dir, run_id) / artifacts.MANIFEST
         except ModelNotFoundError:

@@ -165,6 +165,37 @@ def test_a_running_service_serves_the_purged_model_after_recsys_forget(site, cli
     assert client.app.state.store.stand_in() is None
 
 
+def test_a_refresh_that_saw_a_purge_half_done_loads_the_run_once_the_purge_is_done(
+    site, cli: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service's poll may verify the served run while a purge has replaced its files but
+    not yet its manifest. The refusal must name the manifest it verified: when it named the one
+    the purge wrote meanwhile, the erasure route's own refresh took the purged run for refused
+    too and answered 500."""
+    raw = site.busiest_readers(1)[0]
+    client = site.client()
+    store = client.app.state.store
+    manifest = artifacts.run_path(_models(site), store.served.version) / artifacts.MANIFEST
+    before = manifest.read_bytes()
+    assert main(["forget", raw]) == 0
+    purged = manifest.read_bytes()
+    manifest.write_bytes(before)  # the purge half done: new files, the old manifest
+    verify = artifacts.verify_bundle
+
+    def verify_while_the_purge_finishes(path: Path) -> None:
+        try:
+            verify(path)
+        finally:
+            monkeypatch.setattr(artifacts, "verify_bundle", verify)
+            manifest.write_bytes(purged)  # the purge writes its manifest last
+
+    monkeypatch.setattr(artifacts, "verify_bundle", verify_while_the_purge_finishes)
+    assert store.refresh().outcome == "refused"
+
+    assert store.refresh().outcome == "swapped"
+    assert site.pseudonym(raw) not in _served_readers(client)
+
+
 def test_admin_erasure_purges_the_runs_and_the_served_model_at_once(site) -> None:
     raw = site.busiest_readers(1)[0]
     _copy_of_current(site)
