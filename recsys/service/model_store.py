@@ -58,8 +58,8 @@ class ReloadOutcome:
     detail: str | None = None
 
 
-#: Sizes and modification times of a run's manifest and files: a cheap look for a change.
-Stamps = tuple[tuple[int, int] | None, ...]
+#: Sizes, modification times and inodes of a run's manifest and files: a cheap look for a change.
+Stamps = tuple[tuple[int, int, int] | None, ...]
 
 
 class ModelStore:
@@ -309,12 +309,14 @@ def _stamps(path: Path, manifest: dict[str, object]) -> Stamps:
     return tuple(_stamp(path / name) for name in (artifacts.MANIFEST, *names))
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """Size, time and inode: a file replaced atomically (a purge's) differs even when written
+    within the file system's timestamp tick at the same size."""
     try:
         status = path.stat()
     except OSError:
         return None
-    return status.st_size, status.st_mtime_ns
+    return status.st_size, status.st_mtime_ns, status.st_ino
 
 
 def _public_reason(error: Exception) -> str:
