@@ -267,7 +267,12 @@ def build_site(root: Path, loans: int, postgres_url: str | None) -> Site:
         f"in {time.perf_counter() - started:.0f} s"
     )
     started = time.perf_counter()
-    lists = served_lists(model, dataset.catalog, dataset.holdings)
+    lists = served_lists(
+        model,
+        dataset.catalog,
+        dataset.holdings,
+        progress=lambda done: print(f"  the lists step: {done:,} readers' lists", flush=True),
+    )
     notes.append(
         f"the nightly's lists step: {len(model.known_readers()):,} readers' and "
         f"{len(dataset.catalog):,} books' lists in {time.perf_counter() - started:.0f} s"

@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 #: Depth of the precomputed per-reader lists; requests needing more ask the model.
 READER_LIST_DEPTH = 100
 READER_BATCH = 256
+#: `compute_all` reports its progress about every this many readers (and once at the end).
+PROGRESS_READERS = 10_000
 #: The names of the arrays a bundle carries (`ReaderLists.arrays`); the catalog's digest says
 #: which catalog positions the lists hold (the per-book lists hold them too).
 POSITIONS, SCORES, COUNTS = "reader_positions", "reader_scores", "reader_counts"
@@ -156,17 +158,27 @@ class ReaderLists:
         for start in range(0, len(wanted), READER_BATCH):
             self._compute(wanted[start : start + READER_BATCH])
 
-    def compute_all(self) -> None:
+    def compute_all(
+        self, progress: Callable[[int], None] | None = None, *, every: int = PROGRESS_READERS
+    ) -> None:
         """Compute every missing list now, in batches on every core (threads: the model's
-        scoring is mostly numpy and scipy work, which releases the GIL)."""
+        scoring is mostly numpy and scipy work, which releases the GIL). `progress` hears the
+        readers done so far about every `every` readers and at the end: at a consortium's size
+        this takes long enough that an operator must see it move."""
         missing = np.flatnonzero(~self._ready)
-        map_blocks(
-            self._compute,
-            [
-                missing[start : start + READER_BATCH]
-                for start in range(0, len(missing), READER_BATCH)
-            ],
-        )
+        blocks = [
+            missing[start : start + READER_BATCH] for start in range(0, len(missing), READER_BATCH)
+        ]
+        reported = 0
+
+        def report(blocks_done: int) -> None:
+            nonlocal reported
+            readers = min(blocks_done * READER_BATCH, len(missing))
+            if progress is not None and (readers - reported >= every or readers == len(missing)):
+                progress(readers)
+                reported = readers
+
+        map_blocks(self._compute, blocks, report)
 
     # ---------------------------------------------------------------------------- control
     def start_background(self) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -196,13 +196,17 @@ class ServedModel:
 
 
 def served_lists(
-    model: Recommender, catalog: pd.DataFrame, holdings: pd.DataFrame
+    model: Recommender,
+    catalog: pd.DataFrame,
+    holdings: pd.DataFrame,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Every known reader's and every catalog book's list, computed on every core: the arrays
-    a bundle carries (`recsys.artifacts.save_bundle(lists=...)`) for the service to map."""
+    a bundle carries (`recsys.artifacts.save_bundle(lists=...)`) for the service to map.
+    `progress` hears the readers' lists done so far (`ReaderLists.compute_all`)."""
     index = CatalogIndex(catalog, holdings)
     readers = ReaderLists(model, index)
-    readers.compute_all()
+    readers.compute_all(progress)
     books = SimilarLists(model, index)
     books.compute_all()
     return {**readers.arrays(), **books.arrays()}

@@ -15,8 +15,13 @@ T = TypeVar("T")
 B = TypeVar("B")
 
 
-def map_blocks(function: Callable[[B], T], blocks: Sequence[B]) -> list[T]:
-    """`function` over `blocks` on every core, results in order.
+def map_blocks(
+    function: Callable[[B], T],
+    blocks: Sequence[B],
+    done: Callable[[int], None] | None = None,
+) -> list[T]:
+    """`function` over `blocks` on every core, results in order; `done(blocks_finished)` is
+    called in the caller's thread as each result comes in (for progress).
 
     For work that is mostly scipy sparse products and numpy array passes (block products of
     book x book matrices, batches of readers' lists): these release the GIL, so threads share
@@ -26,9 +31,18 @@ def map_blocks(function: Callable[[B], T], blocks: Sequence[B]) -> list[T]:
     """
     workers = min(len(blocks), os.cpu_count() or 1)
     if workers <= 1:
-        return [function(block) for block in blocks]
+        return _collect(map(function, blocks), done)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(function, blocks))
+        return _collect(pool.map(function, blocks), done)
+
+
+def _collect(results: Iterable[T], done: Callable[[int], None] | None) -> list[T]:
+    collected: list[T] = []
+    for result in results:
+        collected.append(result)
+        if done is not None:
+            done(len(collected))
+    return collected
 
 
 class IdMap:

@@ -481,7 +481,11 @@ def lists(settings: Settings, ctx: RunContext) -> None:
     dataset = load_data(settings, ctx)
     readers = len(ctx.model.known_readers())
     ctx.line(f"lists: computing the lists of {readers} readers and {len(dataset.catalog)} books")
-    ctx.lists = served_lists(ctx.model, dataset.catalog, dataset.holdings)
+    tracker = ctx.progress.rows("lists: readers' lists computed")
+    try:
+        ctx.lists = served_lists(ctx.model, dataset.catalog, dataset.holdings, progress=tracker)
+    finally:
+        tracker.close()
     ctx.line("lists: done")
 
 

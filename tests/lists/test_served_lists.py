@@ -9,12 +9,17 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recsys import artifacts
+from recsys.columns import Columns as C
+from recsys.data.dataset import Dataset
 from recsys.exceptions import BundleIntegrityError
-from recsys.lists.readers import compact_scores
+from recsys.lists.catalog import CatalogIndex
+from recsys.lists.readers import READER_BATCH, ReaderLists, compact_scores
 from recsys.lists.served import ServedModel, build_served, served_lists
+from recsys.models.popularity import PopularityRecommender
 from tests.service.service_library import (
     PSEUDONYM_KEY,
     Trained,
@@ -65,6 +70,22 @@ def test_the_bundle_carries_the_lists_the_service_would_compute(
     for book in range(len(carried.catalog)):
         np.testing.assert_array_equal(carried.similar.row(book), computed.similar.row(book))
         assert carried.similar.complete[book] == computed.similar.complete[book]
+
+
+def test_computing_every_readers_list_reports_the_readers_done_as_it_goes() -> None:
+    """At a consortium's size the nightly's lists step runs for long: its progress must move."""
+    readers = 3 * READER_BATCH + 7
+    rows = [(f"r{n}", f"b{(n + j) % 9}") for n in range(readers) for j in range(2)]
+    dataset = Dataset.from_interactions(pd.DataFrame(rows, columns=[C.READER_ID, C.BOOK_ID]))
+    lists = ReaderLists(
+        PopularityRecommender().fit(dataset), CatalogIndex(dataset.catalog, dataset.holdings)
+    )
+    reported: list[int] = []
+
+    lists.compute_all(reported.append, every=2 * READER_BATCH)
+
+    assert reported == [2 * READER_BATCH, readers]
+    assert lists.complete
 
 
 def test_lists_made_for_another_model_are_not_served(
