@@ -21,10 +21,11 @@ kept list stale). After each, for the new version:
    A pass stops early when the cache of readers' lists is full: a list made then would push out
    one made earlier, likelier to be asked.
 
-3. On PostgreSQL, once after the start (and again after the store's notices were interrupted,
-   which drops everything kept): every listed reader's fingerprint alone
-   (`ReaderStates.read_fingerprints`, a block of readers per query), so a reader beyond the
-   states a worker keeps still gets their rendered list without a query.
+3. On PostgreSQL, after the start, after each model swap (the readers new to the model) and
+   after the store's notices were interrupted (which drops everything kept): every listed
+   reader's fingerprint not kept yet (`ReaderStates.read_fingerprints`, a block of readers per
+   query), so a reader beyond the states a worker keeps still gets their rendered list without
+   a query.
 
 `RECSYS_WARM_READERS=0` turns all three off. Warming only uses lulls: a slice of `SLICE` lists (each
 a few hundred microseconds) starts only when no request came in for `LULL_SECONDS`, so requests
@@ -73,7 +74,8 @@ class ListWarmer:
         self.made = 0  # lists made by the last finished pass
         self.rendered = 0  # lists this worker rendered for every worker (the tests read it)
         self._unshared: Hashable = None  # a list version whose folder could not be written
-        self._fingerprinted: int | None = None  # `ReaderStates.cleared_at` when last read
+        #: (`ReaderStates.cleared_at`, the served model's version) when fingerprints were last read
+        self._fingerprinted: tuple[int, str] | None = None
 
     @property
     def pending(self) -> bool:
@@ -82,15 +84,17 @@ class ListWarmer:
         return self._unwarmed() is not None or self._unfingerprinted()
 
     def _unfingerprinted(self) -> bool:
-        """Whether every listed reader's fingerprint is worth reading now and was not read
-        since everything kept was last dropped (PostgreSQL, while its notices are followed)."""
+        """Whether every listed reader's fingerprint is worth reading now and was not read for
+        the served model since everything kept was last dropped (PostgreSQL, while its notices
+        are followed)."""
         states = self._state.reader_states
+        served = self._state.store.served
         return (
             self.max_readers > 0
-            and self._state.store.served is not None
+            and served is not None
             and states.follows_readers
             and states.kept_between_requests
-            and states.cleared_at != self._fingerprinted
+            and (states.cleared_at, served.version) != self._fingerprinted
         )
 
     def _unwarmed(self) -> tuple[ServedModel, Hashable] | None:
@@ -157,7 +161,7 @@ class ListWarmer:
             block = listed[start : start + BLOCK]
             if not await asyncio.to_thread(states.read_fingerprints, block):
                 return  # the store does not vouch now: the next call tries again
-        self._fingerprinted = cleared
+        self._fingerprinted = (cleared, served.version)
         logger.info(
             "kept %d listed readers' fingerprints in %.1f s",
             len(listed),

@@ -227,6 +227,12 @@ def fill_database(
             trained.catalog.astype(object).where(trained.catalog.notna(), None).to_dict("records"),
         )
         connection.execute(insert(holdings_table), trained.holdings.to_dict("records"))
+    store_loans(engine, loans)
+
+
+def store_loans(engine: Engine, loans: pd.DataFrame) -> None:
+    """Store `loans` (pseudonymized already) as checkouts."""
+    with engine.begin() as connection:
         connection.execute(
             insert(loans_table),
             [

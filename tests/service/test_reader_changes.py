@@ -13,8 +13,9 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
@@ -30,12 +31,17 @@ from .service_library import (
     PSEUDONYM_KEY,
     TRAIN_END,
     Trained,
+    build_loans,
     fill_database,
+    fit_model,
     metric_value,
+    newer_loans,
+    pseudonymized,
     publish_model,
     reader_get,
     seen_within,
     service_settings_for,
+    store_loans,
     wait_until,
 )
 from .test_front_readers import ROUTE, all_lists_ready
@@ -248,17 +254,12 @@ def test_a_reader_whose_fingerprint_alone_is_kept_is_answered_without_a_query(
         wait_until(lambda: not state.warmer.pending, what="every listed reader's fingerprint")
         readers = ["R105", "R211", "R307", "R001"]
         assert all(replayed(served, reader) for reader in readers)
-
-        def reads() -> float | None:
-            text = served.get("/metrics").text
-            return metric_value(text, "recsys_reader_state_reads_total", reason="not_kept")
-
-        before = reads()
+        before = not_kept_reads(served)
         for reader in readers * 2:
             fast = reader_get(served, reader)
             assert fast.json()["strategy"] == "personalized"
             assert fast.content == reader_get(served, reader, **ROUTE).content
-        assert reads() == before
+        assert not_kept_reads(served) == before
         url = database_url(engine)
         with written_by_another_process(
             url, WRITES["objection"], pseudonym(READER), ""
@@ -268,3 +269,67 @@ def test_a_reader_whose_fingerprint_alone_is_kept_is_answered_without_a_query(
                 since=committed,
                 what="the objection",
             )
+
+
+def not_kept_reads(client: TestClient) -> float | None:
+    """Readers' states read from the store because nothing of them was kept."""
+    text = client.get("/metrics").text
+    return metric_value(text, "recsys_reader_state_reads_total", reason="not_kept")
+
+
+def settled(client: TestClient, run_id: str | None = None) -> Callable[[], bool]:
+    """Whether the worker serves a model (`run_id`, if given) and warmed what it had to."""
+    state = client.app.state  # type: ignore[attr-defined]
+
+    def check() -> bool:
+        served = state.store.served
+        if served is None or (run_id is not None and served.version != run_id):
+            return False
+        return not state.warmer.pending
+
+    return check
+
+
+@POSTGRES_ONLY
+def test_after_a_swap_a_reader_new_to_the_model_is_answered_from_a_fingerprint(
+    engine: Engine, db_settings: Settings, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader whose first loans came after the served model is listed by the next one. Two
+    workers serve it: one renders the new model's lists (reading every reader's state), the
+    other opens them, and reads the fingerprints of the readers new to the model, so their
+    first ask there replays their rendered list without reading the store."""
+    monkeypatch.setattr(reader_states, "MAX_KEPT_READERS", 1)
+    fill_database(engine, PSEUDONYM_KEY, trained, loans=build_loans())
+    settings = service_settings_for(db_settings)
+    publish_model(settings.models_dir, trained)
+    newcomer = pseudonym("R-NEW")
+    with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
+        workers = [first, second]
+        for worker in workers:
+            wait_until(settled(worker), what="a model, its lists and readers' fingerprints")
+        rendered = [w.app.state.warmer.rendered for w in workers]  # type: ignore[attr-defined]
+        store_loans(engine, pseudonymized(newer_loans(), PSEUDONYM_KEY))
+        model = fit_model(
+            pd.concat([build_loans(), newer_loans()]),
+            trained.catalog,
+            trained.holdings,
+            PSEUDONYM_KEY,
+        )
+        run_id = publish_model(settings.models_dir, trained, model)
+        for worker in workers:
+            wait_until(settled(worker, run_id), what="the new model's readers' fingerprints")
+        opened = [
+            worker
+            for worker, before in zip(workers, rendered, strict=True)
+            if worker.app.state.warmer.rendered == before  # type: ignore[attr-defined]
+        ]
+        assert len(opened) == 1  # the other worker rendered the new model's lists
+        [worker] = opened
+        state = worker.app.state  # type: ignore[attr-defined]
+        assert newcomer in state.store.served.readers.index
+        assert state.reader_states.kept_fingerprint(newcomer) is not None
+        reads = not_kept_reads(worker)
+        answer = reader_get(worker, "R-NEW")
+        assert answer.json()["strategy"] == "personalized"
+        assert answer.json()["model_version"] == run_id
+        assert not_kept_reads(worker) == reads
