@@ -170,17 +170,45 @@ def _scale_rows(scores: np.ndarray) -> np.ndarray:
 
 def _best_mean_factors(scaled: np.ndarray, own: list[np.ndarray]) -> np.ndarray:
     """Per row of scores scaled by their maximum, the factor that scales it by the mean of its
-    `SCALE_BOOKS` best scores among books new to the reader instead (1 without such evidence).
-    The best scores are found by block maxima (`recsys.models.top`)."""
+    `SCALE_BOOKS` best scores among books new to the reader instead (1 without such evidence)."""
+    means = _best_means(scaled, own, np.arange(len(scaled)))
     factors = np.ones(len(scaled), dtype=np.float32)
-    for r, (row, books) in enumerate(zip(scaled, own, strict=True)):
-        kept = row[books].copy()
-        row[books] = 0.0
-        best_mean = row[largest(row, SCALE_BOOKS)].mean()
-        row[books] = kept
-        if best_mean > 0:
-            factors[r] = 1.0 / best_mean
+    found = means > 0
+    factors[found] = 1.0 / means[found]
     return factors
+
+
+def _best_means(scores: np.ndarray, own: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """Per row among `rows` (the others 0): the mean of its `SCALE_BOOKS` best scores among
+    books new to the reader, a negative score counting as 0. The best scores are found by block
+    maxima (`recsys.models.top`); `rows` must hold no NaN."""
+    means = np.zeros(len(scores), dtype=scores.dtype)
+    for r in rows:
+        row, books = scores[r], own[r]
+        kept = row[books].copy()
+        row[books] = -np.inf
+        means[r] = np.maximum(row[largest(row, SCALE_BOOKS)], 0.0).mean()
+        row[books] = kept
+    return means
+
+
+def _add_scaled(
+    total: np.ndarray, scores: np.ndarray, weight: float, own: list[np.ndarray] | None
+) -> None:
+    """``total += weight * scores`` on the part's scale per reader, as `_scale_rows` (and with
+    `own`, `_best_mean_factors`) put it, in a few passes over `scores` (changed in place):
+    a batch's scores span the whole catalog, and each pass over them counts."""
+    top = scores.max(axis=1)
+    evidence = top > 0  # no evidence (or NaN): 0 for every book
+    divisor = np.where(evidence, top, 1.0).astype(np.float64)
+    if own is not None:
+        means = _best_means(scores, own, np.flatnonzero(evidence))
+        divisor = np.where(means > 0, means, divisor)
+    coefficient = np.where(evidence, weight / divisor, 0.0).astype(np.float32)
+    np.maximum(scores, 0.0, out=scores)
+    scores[~evidence] = 0.0
+    scores *= coefficient[:, None]
+    total += scores
 
 
 def _popularity_divisor(popularity: np.ndarray, part_scale: str) -> float:
@@ -531,6 +559,26 @@ class HybridRecommender(WarmStartable):
         best_mean = part_scale == "best_mean"
         if best_mean and own is None:
             own = self._own_books(rows)
+        unscaled = self._unscaled_parts(rows, reader_index, folded, parts)
+        for part in parts:
+            if part == "popularity":
+                yield part, np.broadcast_to(self.popularity_parts_[part_scale], rows.shape)
+                continue
+            _, scores = next(unscaled)
+            scores = _scale_rows(scores)
+            if best_mean and own is not None:
+                scores *= _best_mean_factors(scores, own)[:, None]
+            yield part, scores
+
+    def _unscaled_parts(
+        self,
+        rows: sparse.csr_matrix,
+        reader_index: np.ndarray,
+        folded: np.ndarray,
+        parts: tuple[str, ...],
+    ) -> Iterator[tuple[str, np.ndarray]]:
+        """Each of `parts` but popularity, in `COMPONENTS` order, as the part scores books: a
+        fresh array each, the caller's to change."""
         # collaborative parts start only from books at least k readers borrowed (k-anonymity)
         collaborative = keep_columns(rows, self.supported_)
         after = np.zeros(0)  # what readers borrowed after these readers' books: two parts' base
@@ -538,7 +586,6 @@ class HybridRecommender(WarmStartable):
             after = dense_product(collaborative, self.sequence_)
         for part in parts:
             if part == "popularity":
-                yield part, np.broadcast_to(self.popularity_parts_[part_scale], rows.shape)
                 continue
             if part == "als":
                 scores = self._als_scores(collaborative, reader_index, folded)
@@ -546,7 +593,7 @@ class HybridRecommender(WarmStartable):
                 scores = self._reader_neighbour_scores(collaborative)
             elif part == "neighbours":  # borrowed after or before: symmetric co-borrowing
                 scores = after + dense_product(collaborative, self.sequence_t_)
-            elif part == "sequence":  # the last part to use `after`: scaled in place
+            elif part == "sequence":  # the last part to use `after`: the caller's now
                 scores = after
             elif part == "walks":
                 scores = dense_product(collaborative, self.walks_)
@@ -555,26 +602,24 @@ class HybridRecommender(WarmStartable):
                 scores[:, self.ease_books_] = collaborative[:, self.ease_books_] @ self.ease_
             else:
                 scores = content_scores(self.content_, rows)
-            scores = _scale_rows(scores)
-            if best_mean and own is not None:
-                scores *= _best_mean_factors(scores, own)[:, None]
             yield part, scores
 
     def _scores(
         self, rows: sparse.csr_matrix, reader_index: np.ndarray, folded: np.ndarray
     ) -> np.ndarray:
+        """The blend of the parts, each on the fitted scale, with the popularity penalty: what
+        `_parts` would give weighted and summed, with fewer passes over the catalog."""
         weights = dict(zip(COMPONENTS, self.weights_, strict=True))
         total = np.zeros(rows.shape, dtype=np.float32)
         used = tuple(part for part in COMPONENTS if weights[part])
-        # the penalty's head leaves the readers' own books out; the best books' mean reuses them
-        own = self._own_books(rows) if self.penalty_[0] else None
-        for part, scores in self._parts(rows, reader_index, folded, used, own=own):
-            if part == "popularity":  # one read-only row shared by every reader
-                total += weights[part] * scores
-            else:  # a fresh array: scaled in place (each pass is a batch-sized array)
-                scores *= weights[part]
-                total += scores
-        if own is not None:
+        best_mean = self.part_scale_ == "best_mean"
+        # the penalty's head leaves the readers' own books out; the best books' mean too
+        own = self._own_books(rows) if self.penalty_[0] or best_mean else None
+        if "popularity" in used:  # one read-only row shared by every reader
+            total += weights["popularity"] * self.popularity_parts_[self.part_scale_]
+        for part, scores in self._unscaled_parts(rows, reader_index, folded, used):
+            _add_scaled(total, scores, weights[part], own if best_mean else None)
+        if self.penalty_[0] and own is not None:
             _penalize_after_head(total, self.penalty_factor_, own)
         return total
 

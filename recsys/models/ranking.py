@@ -340,6 +340,7 @@ class RankingRecommender(Recommender):
         out_readers: list[str] = []
         out_books: list[np.ndarray] = []
         out_scores: list[np.ndarray] = []
+        allowed = records >= 0
         step = batch_readers(self.n_columns)
         for start in range(0, len(readers), step):
             batch = np.arange(start, min(start + step, len(readers)))
@@ -355,10 +356,10 @@ class RankingRecommender(Recommender):
                     if scored is not None and j is not None
                     else (self._fallback_scores(int(index[r])))
                 )
-                mask = records >= 0
+                mask = allowed
                 if exclude_seen and personal[r]:
                     own = rows.indices[rows.indptr[r] : rows.indptr[r + 1]]
-                    mask &= ~self._seen_works(own)
+                    mask = allowed & ~self._seen_works(own)
                 chosen = self._pick(scores, mask, k)
                 out_readers.extend([readers[r]] * len(chosen))
                 out_books.append(records[chosen])
@@ -562,10 +563,10 @@ class RankingRecommender(Recommender):
         available = int(mask.sum())
         if available == 0:
             return np.empty(0, dtype=np.int64)
-        key = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0) + TIE * (
-            self.fill_ if fill is None else fill
-        )
-        key = np.where(mask, key, -np.inf)
+        key = np.array(scores, dtype=np.float64)  # a copy: changed in place, pass by pass
+        np.nan_to_num(key, copy=False, nan=0.0)
+        key += TIE * (self.fill_ if fill is None else fill)
+        key[~mask] = -np.inf
         size = min(available, 2 * k + 16)
         while True:
             top = largest(key, size)

@@ -20,17 +20,19 @@ def largest(values: np.ndarray, n: int) -> np.ndarray:
     blocks = -(-len(values) // BLOCK)
     if blocks <= n:
         return np.lexsort((np.arange(len(values)), -values))[:n]
-    padded = np.full(blocks * BLOCK, -np.inf, dtype=values.dtype)
-    padded[: len(values)] = values
-    maxima = padded.reshape(blocks, BLOCK).max(axis=1)
+    whole = len(values) // BLOCK * BLOCK  # the last block may be shorter: its maximum apart
+    maxima = values[:whole].reshape(-1, BLOCK).max(axis=1)
+    if whole < len(values):
+        maxima = np.append(maxima, values[whole:].max())
     # the n-th largest block maximum is a lower bound of the n-th largest value: n blocks each
     # hold a value at least that large. Every value at or above it lies in a block whose maximum
     # is at or above it, so those blocks hold the whole top-n, ties included.
     bound = np.partition(maxima, blocks - n)[blocks - n]
     chosen = np.flatnonzero(maxima >= bound)
     candidates = (chosen[:, None] * BLOCK + np.arange(BLOCK)).ravel()
-    candidates = candidates[(candidates < len(values)) & (padded[candidates] >= bound)]
-    order = np.lexsort((candidates, -padded[candidates]))[:n]
+    candidates = candidates[candidates < len(values)]
+    candidates = candidates[values[candidates] >= bound]
+    order = np.lexsort((candidates, -values[candidates]))[:n]
     return candidates[order]
 
 

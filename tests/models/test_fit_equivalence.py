@@ -10,7 +10,13 @@ from scipy import sparse
 from recsys.columns import Columns as C
 from recsys.columns import Events
 from recsys.data.dataset import Dataset
-from recsys.models.hybrid import NEXT_WEIGHT, PART_SCALES, SCALE_BOOKS, HybridRecommender
+from recsys.models.hybrid import (
+    NEXT_WEIGHT,
+    PART_SCALES,
+    SCALE_BOOKS,
+    HybridRecommender,
+    _penalize_after_head,
+)
 from recsys.models.matrix import IdMap
 from recsys.models.ranking import Pairs, batch_readers, pair_support
 from recsys.models.sequence import sequence_matrix
@@ -166,3 +172,39 @@ def test_co_borrowing_reads_the_sequence_both_ways(part_scale: str) -> None:
     # a catalog page's co-borrowing: borrowed next weighs NEXT_WEIGHT, borrowed before once
     dense = (NEXT_WEIGHT * model.sequence_ + model.sequence_.T).toarray()[book]
     np.testing.assert_allclose(model._co_borrowing(book, others), dense, rtol=1e-6)
+
+
+@pytest.mark.parametrize("penalty", [0.0, 0.5])
+@pytest.mark.parametrize("part_scale", PART_SCALES)
+def test_the_blend_is_the_weighted_sum_of_the_scaled_parts(part_scale: str, penalty: float) -> None:
+    """Scoring scales each part in a few fused passes: it gives what the parts, each on its
+    scale (`_parts`, which the blend's tuning reads), weighted, summed and penalised give."""
+    subjects = ["Birds", "Taxation", "Poetry", "Chemistry"]
+    catalog = pd.DataFrame(
+        {
+            C.BOOK_ID: [f"b{i}" for i in range(120)],
+            C.TITLE: [f"{subjects[i % 4]} volume {i}" for i in range(120)],
+            C.SUBJECTS: [subjects[i % 4] for i in range(120)],
+        }
+    )
+    dataset = Dataset.from_interactions(messy_interactions(seed=11), catalog)
+    weights = {"als": 1.0, "readers": 0.5, "neighbours": 0.3, "sequence": 0.3, "content": 1.5,
+               "popularity": 0.2, "walks": 1.0, "ease": 1.0}  # fmt: skip
+    model = HybridRecommender(
+        factors=4,
+        iterations=5,
+        weights=weights,
+        part_scale=part_scale,
+        popularity_penalty=penalty,
+        random_state=0,
+    ).fit(dataset)
+    index, rows, folded = model.reader_rows(list(model.readers_.ids[:40]), None)
+    own = model._own_books(rows)
+    expected = np.zeros(rows.shape, dtype=np.float64)
+    for part, scores in model._parts(rows, index, folded):
+        assert scores.max() > 0, part  # every part has evidence for some reader here
+        expected += weights[part] * scores
+    if penalty:
+        _penalize_after_head(expected, model.penalty_factor_, own)
+    blended = model._scores(rows, index, folded)
+    np.testing.assert_allclose(blended, expected, rtol=1e-5, atol=1e-6)
