@@ -16,6 +16,7 @@ BENCHMARKS = (
     "bench_rolling",
     "bench_book_lists",
     "bench_training",
+    "bench_lists",
     "bench_scale",
     "bench_service",
     "bench_nightly",

@@ -75,6 +75,7 @@ from recsys.models.matrix import (
     supported_books,
 )
 from recsys.models.ranking import (
+    RankingRecommender,
     TrainingData,
     batch_readers,
     check_min_pair_support,
@@ -224,7 +225,12 @@ class HybridRecommender(WarmStartable):
     name = "hybrid"
     content_for_readers = True
     private_lists = True
-    saved_derivations = ("collaborative_matrix", "reader_vectors_t", "sequence_t")
+    saved_derivations = (
+        *RankingRecommender.saved_derivations,
+        "collaborative_matrix",
+        "reader_vectors_t",
+        "sequence_t",
+    )
     #: What `_tuned` chose, from the start of a fit until `_fit_model` applies it.
     _tuning: Tuning | None = None
 
@@ -705,23 +711,28 @@ class HybridRecommender(WarmStartable):
         return row[others]
 
     def _pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:
+        return self._linked_scores(book, others, self._content_similarity(book))
+
+    def _linked_scores(self, book: int, others: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+        """Co-borrowing of `book` with each of `others` on its best's scale, plus their catalog
+        `similarity` (to every column) at `PAGE_CONTENT_WEIGHT`."""
         co = self._co_borrowing(book, others)
-        content = self._content_pair_scores(book, others)
+        content = similarity[others].astype(np.float64)
         return co / max(co.max(initial=0.0), 1e-12) + PAGE_CONTENT_WEIGHT * content
 
     def _neighbours(self, book: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """A borrowed book's linked books (`_pair_scores`), then its catalog neighbours among
         the other books at `REST_CONTENT_WEIGHT`: a book few readers link to still gets a full
         list of books like it, and content reveals no reader."""
-        others, scores, fill = super()._neighbours(book)
-        if fill is None:  # a book nobody borrowed: catalog neighbours already
-            return others, scores, fill
-        rest = np.ones(self.n_columns, dtype=bool)
-        rest[others] = False
-        rest[book] = False
-        extra = np.flatnonzero(rest)
-        content = REST_CONTENT_WEIGHT * self._content_pair_scores(book, extra)
-        extra, content = extra[content > 0], content[content > 0]
+        if not self.borrowed_[book]:  # a book nobody borrowed: catalog neighbours only
+            return super()._neighbours(book)
+        others, fill = self._linked(book)
+        similarity = self._content_similarity(book)  # one pass for both kinds of neighbour
+        scores = self._linked_scores(book, others, similarity)
+        similarity[others] = 0.0
+        similarity[book] = 0.0
+        extra = np.flatnonzero(similarity > 0)
+        content = REST_CONTENT_WEIGHT * similarity[extra].astype(np.float64)
         return np.concatenate([others, extra]), np.concatenate([scores, content]), fill
 
     def similar_signals(self, book: str, similar: Sequence[str]) -> list[str]:

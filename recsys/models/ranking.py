@@ -45,6 +45,7 @@ from recsys.models.base import (
 from recsys.models.features import content_matrix
 from recsys.models.matrix import (
     IdMap,
+    add_rows,
     build_matrix,
     column_counts,
     csr_restore,
@@ -198,7 +199,7 @@ class RankingRecommender(Recommender):
     #: Matrices `_prepare` derives from the fitted state (attribute name without the trailing
     #: underscore) that `save` writes too: a loaded model maps them (`recsys.array_files`)
     #: instead of deriving a private copy in every process that loads it.
-    saved_derivations: ClassVar[tuple[str, ...]] = ()
+    saved_derivations: ClassVar[tuple[str, ...]] = ("content_t",)
     #: The saved derivations while `_prepare` runs after a load (see `_derivation`).
     _loaded_derivations: Mapping[str, sparse.csr_matrix] = MappingProxyType({})
 
@@ -283,6 +284,9 @@ class RankingRecommender(Recommender):
         # a column whose record is scored elsewhere (older bundles kept such columns) lists none
         self.listed_ = self.columns_[self.column_books_] == np.arange(self.n_columns)
         self.every_record_ = np.where(self.listed_, self.column_books_, -1)
+        # each catalog feature's books: a book's similarity to the others then touches only the
+        # books sharing one of its features, not the whole content matrix
+        self.content_t_ = self._derivation("content_t", lambda: self.content_.T.tocsr())
 
     def _columns(self, books: Iterable[str]) -> np.ndarray:
         """The column each of `books` is scored in (its work's; -1: unknown)."""
@@ -579,19 +583,32 @@ class RankingRecommender(Recommender):
     def _neighbours(self, book: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Candidate similar books with scores and an optional tie-break (see similar_books)."""
         if self.collaborative and self.borrowed_[book]:
-            row = self._check_links()
-            others = row.indices[row.indptr[book] : row.indptr[book + 1]]
-            support = np.zeros(self.n_columns)
-            support[others] = row.data[row.indptr[book] : row.indptr[book + 1]]
-            return others, self._pair_scores(book, others), support / max(support.max(), 1.0)
+            others, support = self._linked(book)
+            return others, self._pair_scores(book, others), support
         others = np.flatnonzero(np.arange(self.n_columns) != book)
         return others, self._content_pair_scores(book, others), None
 
+    def _linked(self, book: int) -> tuple[np.ndarray, np.ndarray]:
+        """The books at least k readers borrowed with `book`, and per column their readers
+        relative to the most (0 for the others): the tie-break among equal scores."""
+        row = self._check_links()
+        others = row.indices[row.indptr[book] : row.indptr[book + 1]]
+        support = np.zeros(self.n_columns)
+        support[others] = row.data[row.indptr[book] : row.indptr[book + 1]]
+        return others, support / max(support.max(), 1.0)
+
     def _content_pair_scores(self, book: int, others: np.ndarray) -> np.ndarray:
-        if self.content_.shape[1] == 0:
-            return np.zeros(len(others))
-        similarity = np.asarray((self.content_[others] @ self.content_[book].T).todense()).ravel()
-        return similarity.astype(np.float64)
+        """Catalog similarity of `book` to each of `others`."""
+        return self._content_similarity(book)[others].astype(np.float64)
+
+    def _content_similarity(self, book: int) -> np.ndarray:
+        """Catalog similarity of `book` to every column: the dot products of their content
+        rows, summed in the order of `book`'s features as a sparse product sums them."""
+        content = self.content_
+        similarity = np.zeros(self.n_columns, dtype=content.dtype)
+        start, end = content.indptr[book], content.indptr[book + 1]
+        add_rows(similarity, content.indices[start:end], content.data[start:end], self.content_t_)
+        return similarity
 
     # ------------------------------------------------------------------------ persistence
     def _is_fitted(self) -> bool:
