@@ -43,8 +43,6 @@ LOANS = int(os.environ.get("RECSYS_BENCH_LOANS", "400000"))
 BOOKS = int(os.environ.get("RECSYS_BENCH_BOOKS", "250000"))
 SAMPLE = int(os.environ.get("RECSYS_BENCH_READERS", "2000"))
 BASELINE = os.environ.get("RECSYS_BENCH_BASELINE")
-#: Readers per call, as `ReaderLists` batches them.
-BATCH = 256
 
 
 def time_lists(model_file: str, sample: int) -> dict[str, float]:
@@ -53,11 +51,11 @@ def time_lists(model_file: str, sample: int) -> dict[str, float]:
     model, catalog, holdings = joblib.load(model_file)
     index = CatalogIndex(catalog, holdings)
     readers = ReaderLists(model, index)
+    known = list(readers.index)
     rng = np.random.default_rng(0)
-    chosen = np.sort(rng.choice(len(readers), min(sample, len(readers)), replace=False))
+    chosen = [known[i] for i in rng.choice(len(known), min(sample, len(known)), replace=False)]
     started = time.perf_counter()
-    for start in range(0, len(chosen), BATCH):
-        readers._compute(chosen[start : start + BATCH])
+    readers.prepare(chosen)  # in this thread, a batch of readers at a time
     per_reader = (time.perf_counter() - started) / len(chosen)
     books = SimilarLists(model, index)
     wanted = np.sort(rng.choice(len(index), min(sample, len(index)), replace=False))
