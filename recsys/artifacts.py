@@ -57,6 +57,7 @@ MANIFEST = "manifest.json"
 MODEL_DIR = "model"
 LISTS_DIR = "lists"
 RENDERED_DIR = "rendered"
+POPULAR_DIR = "popular"
 CATALOG_FILE = "catalog.csv.gz"
 HOLDINGS_FILE = "holdings.csv.gz"
 RUNS_DIR = "runs"
@@ -254,10 +255,11 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
 
 
 def discard_model(path: Path) -> bool:
-    """Delete the model files and precomputed and rendered lists of a run that must never be
-    served; its reports stay. Returns whether there was a model."""
+    """Delete the model files, precomputed and rendered lists and counted popular lists of a
+    run that must never be served; its reports stay. Returns whether there was a model."""
     shutil.rmtree(Path(path) / LISTS_DIR, ignore_errors=True)
     shutil.rmtree(Path(path) / RENDERED_DIR, ignore_errors=True)
+    shutil.rmtree(Path(path) / POPULAR_DIR, ignore_errors=True)
     model_dir = Path(path) / MODEL_DIR
     if not model_dir.exists():
         return False
@@ -322,17 +324,19 @@ def purge_bundle(
 
     The run's model files are re-written without them, and its precomputed lists, if it carries
     any, are computed again from the purged model with `lists_of` (without it they are removed:
-    the service then computes them itself); its rendered lists are deleted (the service
-    renders them again for the purged run). Each file is replaced atomically and the manifest,
-    with the new checksums, is written last, so a reader of the bundle that sees the new
-    manifest sees the new files. The run then reflects `erasure_id` if it reflected every
-    erasure before (`previous_erasure_id`); a run that missed an earlier erasure keeps its old
-    record, and so stays refused, since its other erased readers are not known here.
+    the service then computes them itself); its rendered lists and counted popular lists are
+    deleted (the service makes them again for the purged run). Each file is replaced
+    atomically and the manifest, with the new checksums, is written last, so a reader of the
+    bundle that sees the new manifest sees the new files. The run then reflects `erasure_id`
+    if it reflected every erasure before (`previous_erasure_id`); a run that missed an earlier
+    erasure keeps its old record, and so stays refused, since its other erased readers are not
+    known here.
     """
     path = Path(path)
     bundle = _read_bundle(path)
     manifest = dict(bundle.manifest)
     held = bundle.model.forget_readers(readers)
+    shutil.rmtree(path / POPULAR_DIR, ignore_errors=True)  # counted with the erased loans
     applied = erasures_applied(manifest)
     record = dict(manifest.get(PRIVACY) or {})
     if applied >= previous_erasure_id:

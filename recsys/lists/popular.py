@@ -1,11 +1,12 @@
 """Popular books per period and branch, counted in distinct readers from the stored loans.
 
-Computed once per served model (new loans arrive with the nightly run that also trains the
-model). A record counts only when at least `min_readers` distinct readers borrowed it in the
-period, so a list never points at one reader's loans; a work counts the readers of its records
-added up (a reader of two of its editions twice), and every record of the work ranks with that
-sum, so editions pool their evidence. Lists are padded by the model's own
-popularity, so they have k items whenever k eligible books exist.
+Computed once per served model and state of the stored loans (new loans arrive with the nightly
+run that also trains the model), and kept in the run's folder for every worker's load
+(`recsys.lists.popular_files`). A record counts only when at least `min_readers` distinct
+readers borrowed it in the period, so a list never points at one reader's loans; a work counts
+the readers of its records added up (a reader of two of its editions twice), and every record
+of the work ranks with that sum, so editions pool their evidence. Lists are padded by the
+model's own popularity, so they have k items whenever k eligible books exist.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from recsys.artifacts import Bundle
 from recsys.db.queries import readers_per_book
 from recsys.lists.catalog import CatalogIndex
+from recsys.lists.popular_files import Counted, counts_key, open_counted, place_counted
 from recsys.lists.query import PERIOD_DAYS, PERIODS
 
 logger = logging.getLogger(__name__)
@@ -87,33 +89,53 @@ def model_popularity(bundle: Bundle, catalog: CatalogIndex) -> np.ndarray:
 def load_popular_lists(
     engine: Engine | None, bundle: Bundle, catalog: CatalogIndex, *, min_readers: int
 ) -> PopularLists:
-    """Count readers per book, period and branch; the model's popularity if the store fails."""
+    """Readers per book, period and branch as counted for the run under the store's current
+    state (`recsys.lists.popular_files`), else counted now; the model's popularity if the
+    store fails."""
     fallback_scores = model_popularity(bundle, catalog)
     fallback_order = np.argsort(-fallback_scores, kind="stable")
-    orders: dict[tuple[str, str], np.ndarray] = {}
-    scores: dict[tuple[str, str], np.ndarray] = {}
+    counted: Counted = {}
     source = "model"
     if engine is not None:
         try:
-            counts = _reader_counts(engine, catalog, min_readers=min_readers)
+            counted = _counted(engine, bundle, catalog, fallback_scores, min_readers=min_readers)
             source = "loans"
         except SQLAlchemyError as error:
             logger.warning(
                 "popular lists use the model's popularity: the store failed (%s)",
                 type(error).__name__,
             )
-            counts = {}
-        for key, per_book in counts.items():
-            # ties broken by the model's popularity
-            order = np.lexsort((-fallback_scores, -per_book))
-            order = order[per_book[order] > 0]
-            orders[key] = order
-            scores[key] = per_book[order]
+    orders = {key: order for key, (order, _) in counted.items()}
+    scores = {key: counts for key, (_, counts) in counted.items()}
     for period in PERIODS:
         if (period, OVERALL) not in orders:
             orders[(period, OVERALL)] = _EMPTY_I
             scores[(period, OVERALL)] = _EMPTY_F
     return PopularLists(orders, scores, fallback_order, fallback_scores, source)
+
+
+def _counted(
+    engine: Engine,
+    bundle: Bundle,
+    catalog: CatalogIndex,
+    fallback_scores: np.ndarray,
+    *,
+    min_readers: int,
+) -> Counted:
+    """The counted books of each list, best first (ties broken by the model's popularity):
+    from the run's files when an earlier load counted the same store state, else counted now
+    and placed for the next load."""
+    key = counts_key(engine, min_readers=min_readers)
+    counted = open_counted(bundle.path, key)
+    if counted is not None:
+        return counted
+    counted = {}
+    for name, per_book in _reader_counts(engine, catalog, min_readers=min_readers).items():
+        order = np.lexsort((-fallback_scores, -per_book))
+        order = order[per_book[order] > 0]
+        counted[name] = (order, per_book[order])
+    place_counted(bundle.path, key, counted)
+    return counted
 
 
 def _reader_counts(

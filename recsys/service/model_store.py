@@ -120,6 +120,7 @@ class ModelStore:
                     return self._refuse(key, error, force=force)
                 if _same_files(served):  # else purged by an erasure: load it again below
                     self._previous = _erasures_reflected(self._previous, served.bundle.manifest)
+                    self._drop_finished_stand_in()
                     self._refused = self.last_error = None
                     return ReloadOutcome("unchanged", run_id)
             try:
@@ -205,6 +206,15 @@ class ModelStore:
             served.readers.retire()
         stand_in = _more_complete(served, self._previous) if keep_stand_in else None
         self._previous = _erasures_reflected(stand_in, fresh.bundle.manifest)
+        self._drop_finished_stand_in()
+
+    def _drop_finished_stand_in(self) -> None:
+        """Let the previous model go once the served one has every reader's list (at once
+        for a bundle that carries them): a replaced model's private memory (its catalog
+        index, reader index, popular lists) would otherwise stay with the worker."""
+        served = self.served
+        if served is not None and served.readers.complete:
+            self._previous = None
 
     def _latest_erasure(self) -> int:
         """The store's latest erasure; while the database does not answer, the newest one a
@@ -251,10 +261,8 @@ class ModelStore:
         list at once (labelled with its version) instead of waiting for a scoring batch. Once
         every list is in, the previous model is let go.
         """
-        previous, served = self._previous, self.served
-        if previous is not None and served is not None and served.readers.complete:
-            self._previous = previous = None
-        return previous
+        self._drop_finished_stand_in()
+        return self._previous
 
     def _notify(self, outcome: str) -> None:
         if self._on_swap is not None:

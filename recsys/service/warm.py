@@ -37,7 +37,10 @@ Lists are made only for pseudonyms; no reader id is logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
+import sys
 import time
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
@@ -138,9 +141,12 @@ class ListWarmer:
                 made += 1
             if position % SLICE == SLICE - 1:
                 await self._lull()
+        replaced = self._warmed is not None  # lists of an earlier version were let go
         self._warmed, self._started = version, True
         self.passes += 1
         self.made = made
+        if replaced:
+            await asyncio.to_thread(return_freed_memory)
         logger.info(
             "warmed %d readers' lists for model %s in %.1f s",
             made,
@@ -254,3 +260,12 @@ class ListWarmer:
             for pseudonym in readers:
                 keys.setdefault((pseudonym, DEFAULT_QUERY), None)
         return list(keys)[: self.max_readers]
+
+
+def return_freed_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's `malloc_trim`). A replaced
+    model's indexes are freed piece by piece, among pieces that live on, and glibc keeps such
+    pages for reuse: without this a worker's private memory grows with every swap."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):  # another C library (musl)
+            ctypes.CDLL(None).malloc_trim(0)

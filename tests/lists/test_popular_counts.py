@@ -4,14 +4,12 @@ readers to its work, and every record of the work ranks with the sum."""
 from __future__ import annotations
 
 import pandas as pd
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 
 from recsys.columns import Columns as C
-from recsys.db.tables import loans
 from recsys.lists.catalog import CatalogIndex
 from recsys.lists.popular import OVERALL, _reader_counts
-
-T0 = 1_704_067_200
+from tests.lists.test_popular_files import borrow
 
 
 def test_editions_add_up_and_a_record_under_k_adds_nothing(engine: Engine) -> None:
@@ -24,22 +22,7 @@ def test_editions_add_up_and_a_record_under_k_adds_nothing(engine: Engine) -> No
         ),
         pd.DataFrame(columns=[C.BOOK_ID, C.LIBRARY_ID, C.COPIES, C.AVAILABLE]),
     )
-    borrowed = {"A1": ["r1", "r2"], "A2": ["r3", "r4"], "A3": ["r5"], "C": ["r6", "r7", "r8"]}
-    with engine.begin() as connection:
-        connection.execute(
-            insert(loans),
-            [
-                {
-                    "reader_id": reader,
-                    "book_id": book,
-                    "borrowed_at": T0 + i,
-                    "event": "loan",
-                    "library_id": "L1",
-                }
-                for i, (book, readers) in enumerate(borrowed.items())
-                for reader in readers
-            ],
-        )
+    borrow(engine, {"A1": ["r1", "r2"], "A2": ["r3", "r4"], "A3": ["r5"], "C": ["r6", "r7", "r8"]})
     counts = _reader_counts(engine, catalog, min_readers=2)[("all", OVERALL)]
     by_book = dict(zip(catalog.book_ids, counts, strict=True))
     # A1 and A2 have two readers each; A3's one reader is under k and adds nothing

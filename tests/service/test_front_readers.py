@@ -6,8 +6,11 @@ be asked of both; `FrontDoor.answered` shows which one answered.
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -28,6 +31,7 @@ from recsys.lists.served import build_served
 from recsys.privacy import Pseudonymizer
 from recsys.service.app import create_app
 from recsys.service.front import FrontDoor
+from recsys.service.model_store import ModelStore
 
 from .service_library import (
     ADMIN_KEY,
@@ -321,6 +325,29 @@ def test_the_previous_model_stands_in_only_while_lists_are_computed(
     warmer = client.app.state.warmer  # type: ignore[attr-defined]
     wait_until(lambda: not warmer.pending, what="the new model's lists rendered")
     assert reader_get(client, "R105").json()["model_version"] == run_id
+
+
+def serves(store: ModelStore, run_id: str) -> bool:
+    return store.served is not None and store.served.version == run_id
+
+
+def test_a_replaced_model_is_let_go_once_the_new_one_has_every_list(
+    fresh_client: TestClient, service_settings: Settings, trained: Trained
+) -> None:
+    """A worker keeps one model after a swap, not every model it ever served: each holds
+    private memory (its catalog and reader indexes) that would otherwise outlive it."""
+    client = all_lists_ready(fresh_client)
+    state = client.app.state  # type: ignore[attr-defined]
+    replaced = []
+    for _ in range(2):
+        replaced.append(weakref.ref(state.store.served))
+        run_id = publish_model(service_settings.models_dir, trained)
+        wait_until(partial(serves, state.store, run_id), what=f"serving {run_id}")
+        wait_until(lambda: not state.warmer.pending, what="the new model's lists rendered")
+        assert reader_get(client, "R105").json()["model_version"] == run_id
+    gc.collect()
+    assert [model() for model in replaced] == [None, None]
+    assert state.store.stand_in() is None
 
 
 def test_a_bundle_with_its_lists_serves_every_reader_at_once(
