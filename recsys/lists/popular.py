@@ -134,7 +134,7 @@ def _counted(
         order = np.lexsort((-fallback_scores, -per_book))
         order = order[per_book[order] > 0]
         counted[name] = (order, per_book[order])
-    place_counted(bundle.path, key, counted)
+    place_counted(bundle.path, key, counted, manifest_stamp=bundle.manifest_sha256)
     return counted
 
 

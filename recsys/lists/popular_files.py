@@ -11,7 +11,8 @@ The key names what the counts depend on: the pair threshold, and the stored loan
 now (how many, the newest id, the newest time) together with the store's latest erasure. An
 ingest adds loans (a new newest id), retention and erasure delete some (fewer loans; an erasure
 also a new erasure id), so counts made before any of these are never used after it. A purge of
-the run deletes the folder (`recsys.artifacts.purge_bundle`). The files hold catalog positions
+the run deletes the folder (`recsys.artifacts.purge_bundle`), and a writer checks, before its
+folder appears, that the run was not purged meanwhile. The files hold catalog positions
 and reader counts of at least `min_readers` readers, no reader id.
 
 Files: ``header.json`` (the key and the (period, branch) names, in order), ``positions.npy`` and
@@ -32,7 +33,7 @@ import numpy as np
 from sqlalchemy import Engine, func, select
 
 from recsys.array_files import load_arrays, save_arrays
-from recsys.artifacts import POPULAR_DIR
+from recsys.artifacts import POPULAR_DIR, manifest_sha256
 from recsys.db.tables import loans
 
 logger = logging.getLogger(__name__)
@@ -82,9 +83,11 @@ def open_counted(run_path: Path, key: str) -> Counted | None:
     }
 
 
-def place_counted(run_path: Path, key: str, counted: Counted) -> None:
-    """Write `counted` under `key` for the run's later loads; a folder that cannot be written
-    (a read-only models directory) is left out with a warning: every load then counts."""
+def place_counted(run_path: Path, key: str, counted: Counted, *, manifest_stamp: str) -> None:
+    """Write `counted` under `key` for the run's later loads, unless the run was purged since
+    its manifest read `manifest_stamp` (the counts may hold an erased reader's loans, and the
+    purge has deleted the folder already). A folder that cannot be written (a read-only models
+    directory) is left out with a warning: every load then counts."""
     root = Path(run_path) / POPULAR_DIR
     temporary = root / f"{_TEMPORARY}{key}-{os.getpid()}"
     names = sorted(counted)
@@ -100,6 +103,8 @@ def place_counted(run_path: Path, key: str, counted: Counted) -> None:
             },
         )
         (temporary / HEADER).write_text(json.dumps({"key": key, "lists": names}))
+        if manifest_sha256(Path(run_path)) != manifest_stamp:
+            return
         os.rename(temporary, root / key)
     except OSError as error:  # placed meanwhile by another process, or not writable
         if not (root / key / HEADER).is_file():

@@ -265,7 +265,7 @@ class ListWarmer:
 def return_freed_memory() -> None:
     """Hand the C heap's free pages back to the system (glibc's `malloc_trim`). A replaced
     model's indexes are freed piece by piece, among pieces that live on, and glibc keeps such
-    pages for reuse: without this a worker's private memory grows with every swap."""
+    pages for reuse; trimmed, a worker keeps fewer of them after each swap."""
     if sys.platform == "linux":
         with contextlib.suppress(OSError, AttributeError):  # another C library (musl)
             ctypes.CDLL(None).malloc_trim(0)

@@ -3,6 +3,7 @@ what the first one counted, and any change to the loans (an ingest, an erasure) 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +82,7 @@ def test_a_later_load_maps_what_the_first_counted(
     reversed_lists = {name: (order[::-1], scores[::-1]) for name, (order, scores) in placed.items()}
     for folder in (run / artifacts.POPULAR_DIR).iterdir():
         folder.rename(run / artifacts.POPULAR_DIR / f".tmp-gone-{folder.name}")
-    place_counted(run, key, reversed_lists)
+    place_counted(run, key, reversed_lists, manifest_stamp=artifacts.manifest_sha256(run) or "")
     assert popular_books(load(run, engine)) == [second, first]
 
 
@@ -116,3 +117,21 @@ def test_an_erasure_counts_again_and_a_purge_deletes_the_counts(
     assert popular_books(purged) == [first]  # the second has one reader left: under k
     order, scores = purged.popular.ranked("all", OVERALL)
     assert scores.tolist() == [2.0] and np.all(order >= 0)
+
+
+def test_counts_made_before_a_purge_are_not_placed_after_it(
+    tmp_path: Path, trained: Trained, engine: Engine, books: list[str]
+) -> None:
+    first, second, _ = books
+    borrow(engine, {first: ["r1", "r2", "r3"], second: ["r1", "r2"]})
+    models = tmp_path / "models"
+    run = saved(models, trained, None)
+    artifacts.publish(models, run.name, latest_erasure=0)
+    counting = artifacts.load_bundle(run, latest_erasure=0)  # a load that counts slowly
+    key = counts_key(engine, min_readers=K)
+    counted = load(run, engine).popular  # what it counts, with r2's loans
+    shutil.rmtree(run / artifacts.POPULAR_DIR)
+    erase_reader(engine, models, pseudonyms=["r2"])  # purges the run while that load counts
+    lists = {name: (counted.orders[name], counted.scores[name]) for name in counted.orders}
+    place_counted(run, key, lists, manifest_stamp=counting.manifest_sha256)
+    assert open_counted(run, key) is None
