@@ -101,14 +101,24 @@ def test_a_new_loan_counts_again_and_drops_the_older_counts(
     assert counts_key(engine, min_readers=K) != counts_key(engine, min_readers=K + 1)
 
 
-def test_an_erasure_counts_again_and_a_purge_deletes_the_counts(
+def published_with_two_popular(
     tmp_path: Path, trained: Trained, engine: Engine, books: list[str]
-) -> None:
+) -> tuple[Path, Path]:
+    """A published run (models folder, run folder) over loans where the first book has three
+    readers and the second two, r2 among them."""
     first, second, _ = books
     borrow(engine, {first: ["r1", "r2", "r3"], second: ["r1", "r2"]})
     models = tmp_path / "models"
     run = saved(models, trained, None)
     artifacts.publish(models, run.name, latest_erasure=0)
+    return models, run
+
+
+def test_an_erasure_counts_again_and_a_purge_deletes_the_counts(
+    tmp_path: Path, trained: Trained, engine: Engine, books: list[str]
+) -> None:
+    first, second, _ = books
+    models, run = published_with_two_popular(tmp_path, trained, engine, books)
     assert popular_books(load(run, engine)) == [first, second]
     assert any((run / artifacts.POPULAR_DIR).iterdir())
     erase_reader(engine, models, pseudonyms=["r2"])
@@ -122,11 +132,7 @@ def test_an_erasure_counts_again_and_a_purge_deletes_the_counts(
 def test_counts_made_before_a_purge_are_not_placed_after_it(
     tmp_path: Path, trained: Trained, engine: Engine, books: list[str]
 ) -> None:
-    first, second, _ = books
-    borrow(engine, {first: ["r1", "r2", "r3"], second: ["r1", "r2"]})
-    models = tmp_path / "models"
-    run = saved(models, trained, None)
-    artifacts.publish(models, run.name, latest_erasure=0)
+    models, run = published_with_two_popular(tmp_path, trained, engine, books)
     counting = artifacts.load_bundle(run, latest_erasure=0)  # a load that counts slowly
     key = counts_key(engine, min_readers=K)
     counted = load(run, engine).popular  # what it counts, with r2's loans
