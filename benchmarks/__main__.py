@@ -18,6 +18,7 @@ BENCHMARKS = (
     "bench_training",
     "bench_lists",
     "bench_scale",
+    "bench_spark_choice",
     "bench_service",
     "bench_nightly",
     "bench_volume",

@@ -19,9 +19,10 @@ that run's own), each engine's own nightly path:
 The bench checks that both engines held out the same pairs. Time is split + fit + lists +
 scoring (generation and reading excluded; the fit alone is printed beside it); peak memory is
 the engine process's peak RSS, plus for Spark its JVM's (``VmHWM`` of the gateway process
-before it stops). Both models use the same factors, iterations, regularization, alpha and
-recency half-life. Both learn, score and pick works (the records of one work pooled: a model's
-matrices have one column per work).
+before it stops). Both models use the same regularization, alpha and recency half-life; the
+implicit ALS the implicit engine's 64 factors and 15 iterations, the Spark model its engine's
+defaults (fewer flops, chosen on development data by `bench_spark_choice`). Both learn, score
+and pick works (the records of one work pooled: a model's matrices have one column per work).
 
 An engine whose Python peak, grown in proportion to the loans from its largest measured size,
 would not fit in this machine's memory is not run at that size (the bench says so, with the
@@ -56,6 +57,7 @@ from recsys.config import Settings, get_settings
 from recsys.consortium import consortium_record, pooled_dataset
 from recsys.data.dataset import Dataset
 from recsys.data.works import work_map
+from recsys.engines.spark.model import SparkALSRecommender
 from recsys.evaluation.evaluate import evaluate_recommendations, recommend_in_batches
 from recsys.evaluation.splits import sample_test_readers, temporal_split
 from recsys.models.als import ALSRecommender
@@ -66,13 +68,15 @@ from recsys.sample.config import consortium_members
 SIZES = (1_000_000, 10_000_000, 50_000_000)
 ENGINES = ("implicit", "spark")
 #: parameters both engines' ALS share (the Spark model's defaults)
-ALS_PARAMS: dict[str, Any] = {
-    "factors": 64,
-    "iterations": 15,
+SHARED_ALS_PARAMS: dict[str, Any] = {
     "regularization": 0.01,
     "alpha": 10.0,
     "half_life_days": 180.0,
 }
+#: the implicit ALS the Spark engine is held to: the implicit engine's 64 factors and 15
+#: iterations. Spark trains with its own defaults, fewer flops chosen on development data
+#: (`bench_spark_choice`).
+IMPLICIT_ALS_PARAMS: dict[str, Any] = {**SHARED_ALS_PARAMS, "factors": 64, "iterations": 15}
 NDCG_TOLERANCE = 0.05
 SPARK_TARGET_GIB = 16.0
 SPARK_TARGET_SECONDS_50M = 3600.0
@@ -94,10 +98,12 @@ def _jvm_peak_gib(pid: int) -> float:
     return float("nan")
 
 
-def load_consortium(n_loans: int, settings: Settings) -> tuple[Dataset, dict[str, Any]]:
+def load_consortium(
+    n_loans: int, settings: Settings, seed: int = SampleConfig.seed
+) -> tuple[Dataset, dict[str, Any]]:
     """A generated consortium of `n_loans` loans as the models train on it (the pooled members'
     loans), and its members as a consortium bundle's manifest names them."""
-    config = SampleConfig(n_loans=n_loans, n_members=consortium_members(n_loans))
+    config = SampleConfig(n_loans=n_loans, n_members=consortium_members(n_loans), seed=seed)
     library = generate_library(config)
     dataset = pooled_dataset(library_dataset(library), settings.pooled_libraries)
     return dataset, consortium_record(library.holdings, settings)
@@ -107,13 +113,13 @@ def _settings(folder: str) -> Settings:
     return get_settings().model_copy(update={"data_dir": Path(folder), "consortium": True})
 
 
-def generate(n_loans: int, folder: str) -> dict[str, Any]:
-    """Generate the consortium of `n_loans` loans into `folder` (Parquet tables, the loans as
-    Spark reads them, and the members), for every engine's run to read."""
+def generate(n_loans: int, folder: str, seed: int = SampleConfig.seed) -> dict[str, Any]:
+    """Generate the consortium of `n_loans` loans (generator `seed`) into `folder` (Parquet
+    tables, the loans as Spark reads them, and the members), for every engine's run to read."""
     from recsys.engines.spark.frames import write_interactions
 
     started = time.perf_counter()
-    dataset, members = load_consortium(n_loans, _settings(folder))
+    dataset, members = load_consortium(n_loans, _settings(folder), seed)
     for name in TABLES:
         getattr(dataset, name).to_parquet(Path(folder) / f"{name}.parquet")
     write_interactions(dataset.interactions, Path(folder) / SPARK_LOANS)
@@ -121,8 +127,11 @@ def generate(n_loans: int, folder: str) -> dict[str, Any]:
     return {"generate_s": time.perf_counter() - started, "peak_gib": peak_gib()}
 
 
-def measure(engine: str, n_loans: int, folder: str) -> dict[str, Any]:
-    """One engine's holdout, fit, lists and scores on the consortium generated in `folder`."""
+def measure(
+    engine: str, n_loans: int, folder: str, spark_params: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One engine's holdout, fit, lists and scores on the consortium generated in `folder`;
+    `spark_params` override the Spark model's defaults (factors, iterations)."""
     with tempfile.TemporaryDirectory() as data_dir:
         settings = _settings(data_dir)
         catalog = pd.read_parquet(Path(folder) / "catalog.parquet")
@@ -136,8 +145,10 @@ def measure(engine: str, n_loans: int, folder: str) -> dict[str, Any]:
             "interactions": pq.read_metadata(Path(folder) / "interactions.parquet").num_rows,
             "load": os.getloadavg()[0],
         }
-        run = _run_spark if engine == "spark" else _run_implicit
-        figures.update(run(settings, Path(folder), catalog))
+        if engine == "spark":
+            figures.update(_run_spark(settings, Path(folder), catalog, spark_params or {}))
+        else:
+            figures.update(_run_implicit(settings, Path(folder), catalog))
     figures["load"] = max(figures["load"], os.getloadavg()[0])
     return figures
 
@@ -156,7 +167,7 @@ def _run_implicit(settings: Settings, folder: Path, catalog: pd.DataFrame) -> di
         seed=settings.seed,
     )
     fitting = time.perf_counter()
-    model = ALSRecommender(**ALS_PARAMS, random_state=settings.seed)
+    model = ALSRecommender(**IMPLICIT_ALS_PARAMS, random_state=settings.seed)
     model.fit_for_reader_lists(split.train)
     fit_s = time.perf_counter() - fitting
     recs = recommend_in_batches(model, list(split.test_readers), k=K)
@@ -171,13 +182,14 @@ def _run_implicit(settings: Settings, folder: Path, catalog: pd.DataFrame) -> di
     }
 
 
-def _run_spark(settings: Settings, folder: Path, catalog: pd.DataFrame) -> dict[str, Any]:
+def _run_spark(
+    settings: Settings, folder: Path, catalog: pd.DataFrame, params: dict[str, Any]
+) -> dict[str, Any]:
     """The Spark engine's nightly path: Spark reads the loans and cuts the holdout; only the
     sampled test readers' held-out loans and the fitted model come into Python."""
     from pyspark import StorageLevel
 
     from recsys.engines.spark.holdout import temporal_holdout
-    from recsys.engines.spark.model import SparkALSRecommender
     from recsys.engines.spark.nightly import reader_lists, score_lists, work_key_frame
     from recsys.engines.spark.session import spark_session, work_dir
 
@@ -191,8 +203,9 @@ def _run_spark(settings: Settings, folder: Path, catalog: pd.DataFrame) -> dict[
         max_readers=MAX_TEST_READERS,
         seed=settings.seed,
     )
+    model = SparkALSRecommender(**SHARED_ALS_PARAMS, **params, random_state=settings.seed)
     made = reader_lists(
-        SparkALSRecommender(**ALS_PARAMS, random_state=settings.seed),
+        model,
         spark,
         holdout.train,
         catalog,
@@ -202,6 +215,8 @@ def _run_spark(settings: Settings, folder: Path, catalog: pd.DataFrame) -> dict[
     metrics = score_lists(made.recommendations, holdout.test, books, work_map(catalog), k=K)
     figures = {
         "master": spark.sparkContext.master,
+        "factors": model.factors,
+        "iterations": model.iterations,
         "fit_s": made.fit_seconds,
         "train_evaluate_s": time.perf_counter() - started,
         "ndcg@10": metrics[f"ndcg@{K}"],
@@ -237,8 +252,15 @@ def sizes() -> list[int]:
 
 
 def main() -> None:
+    spark = SparkALSRecommender()
     print(
-        f"{'loans':>12} {'members':>8} {'records':>10} {'engine':>8} {'train+eval s':>13} "
+        f"ALS: implicit {IMPLICIT_ALS_PARAMS['factors']} factors x "
+        f"{IMPLICIT_ALS_PARAMS['iterations']} iterations; Spark {spark.factors} x "
+        f"{spark.iterations} (its defaults)",
+        flush=True,
+    )
+    print(
+        f"{'loans':>12} {'members':>8} {'records':>10} {'engine':>14} {'train+eval s':>13} "
         f"{'fit s':>6} {'peak GiB':>9} {'JVM GiB':>8} {'ndcg@10':>8} {'test readers':>13} "
         f"{'load':>5}",
         flush=True,
@@ -346,11 +368,19 @@ def _print_verdicts(n_loans: int, measured: dict[str, dict[str, Any]]) -> None:
 def _print_row(figures: dict[str, Any]) -> None:
     print(
         f"{figures['loans']:>12,} {figures['members']:>8,} {figures['records']:>10,} "
-        f"{figures['engine']:>8} {figures['train_evaluate_s']:>13.0f} {figures['fit_s']:>6.0f} "
+        f"{_engine_label(figures):>14} {figures['train_evaluate_s']:>13.0f} "
+        f"{figures['fit_s']:>6.0f} "
         f"{figures['peak_gib']:>9.2f} {figures.get('jvm_peak_gib', float('nan')):>8.2f} "
         f"{figures['ndcg@10']:>8.4f} {figures['test_readers']:>13,} {figures['load']:>5.1f}",
         flush=True,
     )
+
+
+def _engine_label(figures: dict[str, Any]) -> str:
+    """The engine and, for Spark, the factors x iterations it ran with."""
+    if "factors" not in figures:
+        return str(figures["engine"])
+    return f"{figures['engine']} {figures['factors']}x{figures['iterations']}"
 
 
 def _plot(rows: list[dict[str, Any]]) -> None:

@@ -33,6 +33,8 @@ change to the model or the bundle format needs a fresh folder.
 `RECSYS_BENCH_BASELINE` names the source tree of another commit (``git archive <commit> | tar
 -x -C DIR``): each database is then served by that code first, then by this checkout's, on the
 same library in the same run, and both are reported, so a before/after holds on a shared machine.
+Each run published to a baseline is left as that code's nightly leaves it: rendered ahead by
+its own render step, where it has one.
 """
 
 from __future__ import annotations
@@ -564,8 +566,7 @@ def measure_database(wrk: str, site: Site, database: str, code: str | None = Non
     }
     command = [sys.executable, "-m", "pipelines.cli", "serve", "--workers", str(WORKERS)]
     settings = settings_for(root, url)
-    render = code is None  # only this checkout's nightly renders the default lists ahead
-    as_the_nightly_left(settings, artifacts.current_run_id(settings.models_dir) or "", render)
+    as_the_nightly_left(settings, artifacts.current_run_id(settings.models_dir) or "", code, env)
     swaps = SWAPS.get(site.loans, BIG_LIBRARY_SWAPS)
     started = time.perf_counter()
     with server(command, env, root, f"serve-{database}.log") as (base, pid):
@@ -604,7 +605,7 @@ def measure_database(wrk: str, site: Site, database: str, code: str | None = Non
             change_to_answer = objection_seen(site, base, url)
         results["per-reader while one objects"] = during[0]
         during[0].state_reads = reads_between(before, state_reads(base))
-        runs = saved_again(settings, swaps, render)
+        runs = saved_again(settings, swaps, code, env)
         before = state_reads(base)
         with wrk_in_background(wrk, base, scripts["per-reader"]) as during:
             publish_to_ready = republish(settings, base, runs)
@@ -656,20 +657,47 @@ def objection_seen(site: Site, base: str, url: str) -> float | None:
         engine.dispose()
 
 
-def as_the_nightly_left(settings: Settings, run_id: str, render: bool) -> None:
-    """The run's rendered default lists as the nightly of the code served leaves them: this
-    checkout's renders them before publishing (`recsys.nightly.steps.render`, from the
-    measured database); a baseline's may not, and its service renders them itself."""
+def as_the_nightly_left(
+    settings: Settings, run_id: str, code: str | None, env: Mapping[str, str]
+) -> None:
+    """The run's rendered default lists (and counted popular lists) as the nightly of the code
+    served leaves them: its `steps.render`, from the measured database, before publishing.
+    This checkout's runs here; a baseline's (the source tree `code`, with the service's `env`)
+    in a process of its own, and not at all where that code has no such step."""
     shutil.rmtree(artifacts.run_path(settings.models_dir, run_id) / artifacts.RENDERED_DIR, True)
-    if render:
-        engine = make_engine(settings)
-        try:
-            steps.render(settings, steps.RunContext(run_id, engine))
-        finally:
-            engine.dispose()
+    shutil.rmtree(artifacts.run_path(settings.models_dir, run_id) / artifacts.POPULAR_DIR, True)
+    if code is not None:
+        subprocess.run(
+            [sys.executable, "-c", RENDER_AHEAD, run_id],
+            env={**os.environ, **env},
+            cwd=settings.models_dir,
+            check=True,
+        )
+        return
+    engine = make_engine(settings)
+    try:
+        steps.render(settings, steps.RunContext(run_id, engine))
+    finally:
+        engine.dispose()
 
 
-def saved_again(settings: Settings, count: int, render: bool) -> list[str]:
+#: A baseline's nightly render step, run under its own code (`PYTHONPATH`) on run `argv[1]`.
+RENDER_AHEAD = """
+import sys
+from recsys.config import get_settings
+from recsys.db.engine import make_engine
+from recsys.nightly import steps
+if hasattr(steps, "render"):
+    settings = get_settings()
+    engine = make_engine(settings)
+    steps.render(settings, steps.RunContext(sys.argv[1], engine))
+    engine.dispose()
+"""
+
+
+def saved_again(
+    settings: Settings, count: int, code: str | None, env: Mapping[str, str]
+) -> list[str]:
     """`count` new runs of the served model, each left as the nightly would (before the load
     starts: the nightly's own work is not what the swaps measure)."""
     current = artifacts.load_current(settings.models_dir, latest_erasure=0)
@@ -678,7 +706,7 @@ def saved_again(settings: Settings, count: int, render: bool) -> list[str]:
         run_id = save_run(
             settings, current.model, current.catalog, current.holdings, lists=current.lists
         )
-        as_the_nightly_left(settings, run_id, render)
+        as_the_nightly_left(settings, run_id, code, env)
         runs.append(run_id)
     return runs
 

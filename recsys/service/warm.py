@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import itertools
 import logging
 import sys
 import time
@@ -61,6 +62,8 @@ logger = logging.getLogger(__name__)
 SLICE = 2
 #: How often at most a worker looks for a new list version (a curation change shows here).
 WARM_POLL_SECONDS = 1.0
+#: Readers whose kept fingerprint is looked up between two looks at waiting requests.
+SCAN = 10_000
 #: How long no request must have come in before a slice of warming starts.
 LULL_SECONDS = 0.01
 
@@ -159,18 +162,22 @@ class ListWarmer:
         states = self._state.reader_states
         cleared = states.cleared_at
         started = time.perf_counter()
-        listed = [reader for reader in served.readers.index if not states.kept_fingerprint(reader)]
-        for start in range(0, len(listed), BLOCK):
+        listed = iter(served.readers.index)
+        missing: list[str] = []
+        while scanned := list(itertools.islice(listed, SCAN)):  # 590k readers at 10M loans
+            missing += [reader for reader in scanned if not states.kept_fingerprint(reader)]
+            await asyncio.sleep(0)  # let waiting requests in between slices
+        for start in range(0, len(missing), BLOCK):
             await self._lull()
             if self._state.store.served is not served:
                 return  # the next call reads the new model's readers
-            block = listed[start : start + BLOCK]
+            block = missing[start : start + BLOCK]
             if not await asyncio.to_thread(states.read_fingerprints, block):
                 return  # the store does not vouch now: the next call tries again
         self._fingerprinted = (cleared, served.version)
         logger.info(
             "kept %d listed readers' fingerprints in %.1f s",
-            len(listed),
+            len(missing),
             time.perf_counter() - started,
         )
 

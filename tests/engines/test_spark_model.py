@@ -142,3 +142,16 @@ def test_a_bundle_saved_with_a_column_per_record_serves_the_same_lists(
         loaded.similar_books(books, k=4), pooled.similar_books(books, k=4)
     )
     pd.testing.assert_frame_equal(loaded.recommend(readers, k=4), pooled.recommend(readers, k=4))
+
+
+def test_als_cuts_its_lineage_in_a_checkpoint_folder_of_the_fit(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """ALS checkpoints every `checkpointInterval` iterations only where a folder is set; without
+    one, its lineage grows with the iterations until the JVM's stack overflows."""
+    context = spark.sparkContext
+    context.setCheckpointDir(str(tmp_path / "elsewhere"))
+    model = _model(iterations=12).fit(_consortium())
+    folder = context.getCheckpointDir()
+    assert folder is not None and "/scratch-" in folder and "/checkpoints/" in folder
+    assert model.user_factors_.any()

@@ -55,6 +55,7 @@ def temporal_holdout(
 ) -> SparkHoldout:
     """Split `interactions` (see the module docstring); `work_keys` is ``[book_id, work_key]``
     for the catalogued records (any other book is a work of its own)."""
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     if not 0 < test_share < 1:
@@ -63,13 +64,18 @@ def temporal_holdout(
     cut = _cut(loans, test_share)
     train = interactions.where(F.col(SECONDS) < cut)
     works = F.coalesce(F.col(WORK_KEY), F.concat(F.lit("book:"), F.col(C.BOOK_ID)))
+    # kept while the counts below are taken: each count would otherwise redo the shuffles
+    kept = StorageLevel.MEMORY_AND_DISK
     held = (
         loans.where(F.col(SECONDS) >= cut)
         .groupBy(C.READER_ID, C.BOOK_ID)
         .agg(F.min(SECONDS).alias(SECONDS))
+        .persist(kept)
     )
-    training_readers = train.select(C.READER_ID).distinct()
-    known = held.join(training_readers, C.READER_ID, "left_semi")
+    training_readers = (
+        train.where(F.col(C.READER_ID).isNotNull()).select(C.READER_ID).distinct().persist(kept)
+    )
+    known = held.join(training_readers, C.READER_ID, "left_semi").persist(kept)
     cold = held.join(training_readers, C.READER_ID, "left_anti")
     borrowed = (
         train.where(F.col(C.EVENT).isin(list(Events.LOAN_EVENTS)))
@@ -79,6 +85,27 @@ def temporal_holdout(
     )
     with_work = known.join(work_keys, C.BOOK_ID, "left").withColumn(WORK_KEY, works)
     new = with_work.join(borrowed, [C.READER_ID, WORK_KEY], "left_anti").drop(WORK_KEY)
+    new = new.persist(kept)
+    try:
+        return _held_out(train, training_readers, known, cold, new, test_share, max_readers, seed)
+    finally:
+        for frame in (new, known, training_readers, held):
+            frame.unpersist()
+
+
+def _held_out(
+    train: DataFrame,
+    training_readers: DataFrame,
+    known: DataFrame,
+    cold: DataFrame,
+    new: DataFrame,
+    test_share: float,
+    max_readers: int,
+    seed: int,
+) -> SparkHoldout:
+    """The sampled readers' pairs of `new` and the counts `Split.describe` reports."""
+    from pyspark.sql import functions as F
+
     keyed = (
         new.select(C.READER_ID)
         .distinct()
@@ -88,9 +115,7 @@ def temporal_holdout(
     rows = new.join(chosen, C.READER_ID, "left_semi").collect()
     test = _test_frame(rows)
     train_counts = train.agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.countDistinct(C.READER_ID).alias("readers"),
-        F.max(SECONDS).alias("newest"),
+        F.count(F.lit(1)).alias("rows"), F.max(SECONDS).alias("newest")
     ).collect()[0]
     cold_counts = cold.agg(
         F.count(F.lit(1)).alias("pairs"), F.countDistinct(C.READER_ID).alias("readers")
@@ -106,7 +131,7 @@ def temporal_holdout(
         "kind": "temporal",
         **params,
         "train_interactions": int(train_counts["rows"]),
-        "train_readers": int(train_counts["readers"]),
+        "train_readers": training_readers.count(),
         "test_pairs": len(test),
         "test_readers": int(test[C.READER_ID].nunique()),
         "cold_start_readers": int(cold_counts["readers"]),

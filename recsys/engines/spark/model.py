@@ -58,7 +58,7 @@ class SparkALSRecommender(ExplainableRecommender):
         factors: int = 64,
         regularization: float = 0.01,
         alpha: float = 10.0,
-        iterations: int = 15,
+        iterations: int = 5,
         half_life_days: float | None = 180.0,
         popularity_half_life_days: float | None = 60.0,
         event_weights: dict[str, float] | None = None,

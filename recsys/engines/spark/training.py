@@ -292,8 +292,12 @@ def _als(
         seed=params.seed,
     )
     # one block per core Spark has (its default of 10 blocks is for clusters)
-    blocks = params.blocks or indexed.sparkSession.sparkContext.defaultParallelism
+    context = indexed.sparkSession.sparkContext
+    blocks = params.blocks or context.defaultParallelism
     als = als.setNumUserBlocks(blocks).setNumItemBlocks(blocks)
+    # ALS cuts its lineage every `checkpointInterval` iterations only where a checkpoint folder
+    # is set; without one, 15 iterations overflowed the JVM's stack on a 1M-loan consortium
+    context.setCheckpointDir(str(scratch / "checkpoints"))
     fitted = als.fit(ratings)
     return (
         _factors(_read(fitted.userFactors, scratch / "user_factors"), n_readers, params.factors),
