@@ -38,7 +38,7 @@ import secrets
 import shutil
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -97,6 +97,13 @@ class Bundle:
     lists: Mapping[str, np.ndarray] = field(default_factory=dict)
     #: SHA-256 of the manifest read: a purge re-writes the manifest of the same run id
     manifest_sha256: str = ""
+
+    def without_snapshots(self) -> Bundle:
+        """This bundle with empty catalog and holdings frames (their columns kept), for a copy
+        that keeps what it needs of them indexed elsewhere (the service's
+        `recsys.lists.catalog.CatalogIndex`): the frames' Python strings would otherwise stay in
+        every worker for as long as it serves the run, more than any other part of it."""
+        return replace(self, catalog=_empty_like(self.catalog), holdings=_empty_like(self.holdings))
 
 
 def new_run_id() -> str:
@@ -201,18 +208,22 @@ def verify_bundle(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_bundle(path: Path, *, latest_erasure: int) -> Bundle:
+def load_bundle(path: Path, *, latest_erasure: int, compact: bool = False) -> Bundle:
     """Verify, then load the model and snapshots of the bundle at `path`.
 
     `latest_erasure` is the id of the store's latest erasure (`recsys.erasure.latest_erasure`):
-    a run that does not reflect it is refused with `ErasurePendingError`.
+    a run that does not reflect it is refused with `ErasurePendingError`. `compact` leaves the
+    snapshots' text in pyarrow's buffers (missing text as NaN) instead of a Python string per
+    cell with None for missing text: for a reader that indexes them once and lets them go (the
+    service's `recsys.lists.served.build_served`), whose worker would otherwise keep the heap
+    those strings fragmented.
     """
-    bundle = _read_bundle(Path(path))
+    bundle = _read_bundle(Path(path), compact=compact)
     check_erasures(bundle.manifest, latest_erasure=latest_erasure)
     return bundle
 
 
-def _read_bundle(path: Path) -> Bundle:
+def _read_bundle(path: Path, *, compact: bool = False) -> Bundle:
     """Verify and load a bundle, whatever erasures it reflects (for `purge_bundle`)."""
     from recsys.models.registry import load_model
 
@@ -220,8 +231,8 @@ def _read_bundle(path: Path) -> Bundle:
     manifest = verify_bundle(path)
     try:
         model = load_model(path / MODEL_DIR)
-        catalog = _read_snapshot(path / CATALOG_FILE, CATALOG_COLUMNS)
-        holdings = _read_snapshot(path / HOLDINGS_FILE, HOLDINGS_COLUMNS)
+        catalog = _read_snapshot(path / CATALOG_FILE, CATALOG_COLUMNS, compact=compact)
+        holdings = _read_snapshot(path / HOLDINGS_FILE, HOLDINGS_COLUMNS, compact=compact)
         lists = load_arrays(path / LISTS_DIR)
     except (OSError, ValueError, KeyError) as error:
         raise BundleIntegrityError(f"bundle {path} could not be loaded: {error}") from error
@@ -545,8 +556,15 @@ def _write_snapshot(frame: pd.DataFrame, columns: tuple[str, ...], target: Path)
 _INTEGER_COLUMNS = {C.YEAR: "float64", C.COPIES: "float64", C.AVAILABLE: "float64"}
 
 
-def _read_snapshot(source: Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Read a snapshot back with string ids, nullable integers and None for missing text."""
+def _empty_like(frame: pd.DataFrame) -> pd.DataFrame:
+    """No rows, the same columns and types; shares no buffer with `frame` (an empty slice of a
+    pyarrow-backed column would keep the whole column's buffers alive)."""
+    return pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in frame.dtypes.items()})
+
+
+def _read_snapshot(source: Path, columns: tuple[str, ...], *, compact: bool) -> pd.DataFrame:
+    """Read a snapshot back with string ids, nullable integers and None for missing text (or,
+    `compact`, pandas' pyarrow-backed strings with NaN for missing text)."""
     frame = pd.read_csv(
         source,
         dtype=defaultdict(lambda: "str", _INTEGER_COLUMNS),
@@ -556,8 +574,9 @@ def _read_snapshot(source: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"snapshot {source.name} lacks columns {missing}")
-    texts = [c for c in frame.columns if c not in _INTEGER_COLUMNS]
-    frame[texts] = frame[texts].astype(object).where(frame[texts].notna(), None)
+    if not compact:
+        texts = [c for c in frame.columns if c not in _INTEGER_COLUMNS]
+        frame[texts] = frame[texts].astype(object).where(frame[texts].notna(), None)
     for column in _INTEGER_COLUMNS:
         if column in frame.columns:
             frame[column] = frame[column].astype("Int64")

@@ -16,6 +16,7 @@ from recsys import artifacts
 from recsys.columns import Columns as C
 from recsys.data.dataset import Dataset
 from recsys.exceptions import BundleIntegrityError, ModelNotFoundError, NotPrivateError
+from recsys.lists.catalog import CatalogIndex, ListFilters
 from recsys.models.base import Recommender
 from recsys.models.registry import build_model
 
@@ -134,6 +135,34 @@ def test_load_round_trips_model_and_snapshots(models_dir: Path, trained: Trained
     assert bundle.catalog.loc[bundle.catalog[C.BOOK_ID] == "b5", C.SUBJECTS].item() is None
     assert bundle.catalog[C.YEAR].isna().tolist() == [False, False, True, False, False, False]
     assert bundle.holdings[C.AVAILABLE].tolist() == trained.holdings[C.AVAILABLE].tolist()
+
+
+def test_a_compact_load_indexes_the_same_catalog(models_dir: Path, trained: Trained) -> None:
+    """The service's load keeps the snapshots' text in pyarrow's buffers: the catalog index it
+    builds from them (missing subjects, a missing year, two editions of a work) is the same."""
+    path = artifacts.run_path(models_dir, save(models_dir, trained))
+    full = artifacts.load_bundle(path, latest_erasure=0)
+    compact = artifacts.load_bundle(path, latest_erasure=0, compact=True)
+    assert compact.catalog[C.SUBJECTS].dtype != object
+    index, expected = (CatalogIndex(b.catalog, b.holdings) for b in (compact, full))
+    assert index.book_ids.tolist() == expected.book_ids.tolist()
+    assert (index.titles, index.authors) == (expected.titles, expected.authors)
+    assert index.subjects == expected.subjects and index.subjects[5] is None
+    assert index.works.tolist() == expected.works.tolist() == [0, 0, 1, 2, 3, 4]
+    available = ListFilters(library="CEN", available_only=True)
+    for filters in (ListFilters(language="eng", audience="adult", format="book"), available):
+        assert index.mask(filters).tolist() == expected.mask(filters).tolist()
+    assert index.mask(available).sum() == 4
+
+
+def test_a_served_copy_keeps_no_snapshot_rows(models_dir: Path, trained: Trained) -> None:
+    bundle = artifacts.load_bundle(
+        artifacts.run_path(models_dir, save(models_dir, trained)), latest_erasure=0, compact=True
+    )
+    served = bundle.without_snapshots()
+    assert served.catalog.empty and served.holdings.empty
+    assert served.catalog.dtypes.to_dict() == bundle.catalog.dtypes.to_dict()
+    assert served.model is bundle.model and len(bundle.catalog) == 6
 
 
 def test_verify_names_a_changed_file(models_dir: Path, trained: Trained) -> None:

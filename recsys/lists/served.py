@@ -165,7 +165,8 @@ class SimilarLists:
 
 @dataclass
 class ServedModel:
-    """One loaded bundle with its precomputed lists; read-only once built."""
+    """One loaded bundle with its precomputed lists; read-only once built. Its `bundle` holds
+    no catalog or holdings rows: `catalog` indexes them."""
 
     bundle: Bundle
     catalog: CatalogIndex
@@ -232,7 +233,9 @@ def build_served(bundle: Bundle, engine: Engine | None, *, min_readers: int) -> 
         similar = SimilarLists(bundle.model, catalog, order=popular.fallback_order)
         similar.precompute(popular.fallback_order[:PRECOMPUTE_BOOKS])
         readers = ReaderLists(bundle.model, catalog, idle_work=similar.precompute_next)
-    served = ServedModel(bundle, catalog, similar, popular, readers, time.time())
+    served = ServedModel(
+        bundle.without_snapshots(), catalog, similar, popular, readers, time.time()
+    )
     served._subjects.update(_subject_index(catalog))
     _smoke(served)
     logger.info(

@@ -37,6 +37,7 @@ from recsys.exceptions import (
     RecsysError,
 )
 from recsys.lists.served import ServedModel, build_served
+from recsys.service.freed_memory import return_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class ModelStore:
             except Exception as error:  # any failure must leave a verified model serving
                 return self._refuse(key, error, force=force)
             self._swap(fresh, stamps, keep_stand_in=True)
+            return_freed_memory()
             self._refused = self.last_error = None
             logger.info(
                 "now serving model %s (was %s)", run_id, served.version if served else "nothing"
@@ -165,6 +167,7 @@ class ModelStore:
             # the reason first: whoever sees the fallback served sees why
             self.last_error = f"{refused}; serving run {candidate}, the newest valid run"
             self._swap(fresh, stamps, keep_stand_in=False)
+            return_freed_memory()
             logger.error(
                 "%s (%s); serving run %s instead, the newest valid run%s",
                 refused,
@@ -192,7 +195,7 @@ class ModelStore:
         path = artifacts.run_path(self.models_dir, run_id)
         if not path.is_dir():
             raise ModelNotFoundError(f"run {run_id} does not exist in {path.parent}")
-        bundle = artifacts.load_bundle(path, latest_erasure=self._latest_erasure())
+        bundle = artifacts.load_bundle(path, latest_erasure=self._latest_erasure(), compact=True)
         stamps = _stamps(path, bundle.manifest)
         return build_served(bundle, self.engine, min_readers=self.min_readers), stamps
 

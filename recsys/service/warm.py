@@ -37,11 +37,8 @@ Lists are made only for pseudonyms; no reader id is logged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import itertools
 import logging
-import sys
 import time
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
@@ -51,6 +48,7 @@ from recsys.lists.ahead import BLOCK, default_list
 from recsys.lists.query import ListQuery
 from recsys.lists.rendered import DEFAULT_QUERY, RenderedLists, RenderedListsWriter, lists_key
 from recsys.service import answers
+from recsys.service.freed_memory import return_freed_memory
 from recsys.service.front import reader_answer
 
 if TYPE_CHECKING:
@@ -267,12 +265,3 @@ class ListWarmer:
             for pseudonym in readers:
                 keys.setdefault((pseudonym, DEFAULT_QUERY), None)
         return list(keys)[: self.max_readers]
-
-
-def return_freed_memory() -> None:
-    """Hand the C heap's free pages back to the system (glibc's `malloc_trim`). A replaced
-    model's indexes are freed piece by piece, among pieces that live on, and glibc keeps such
-    pages for reuse; trimmed, a worker keeps fewer of them after each swap."""
-    if sys.platform == "linux":
-        with contextlib.suppress(OSError, AttributeError):  # another C library (musl)
-            ctypes.CDLL(None).malloc_trim(0)
