@@ -291,9 +291,14 @@ def _texts(catalog: pd.DataFrame, column: str) -> list[str | None]:
 
 
 def _folded(catalog: pd.DataFrame, column: str) -> np.ndarray:
-    return np.asarray(
-        [_fold(v) if v is not None else "" for v in _texts(catalog, column)], dtype=object
-    )
+    """The column case-folded ("" where missing), one string per distinct value: a catalog has
+    a few languages, audiences and formats, and a string per record would cost each worker
+    tens of bytes per book."""
+    if column not in catalog:
+        return np.full(len(catalog), "", dtype=object)
+    codes, distinct = pd.factorize(catalog[column])  # missing values: code -1
+    folded = [(_fold(str(v)) or "") if _present(v) else "" for v in distinct.tolist()]
+    return np.asarray([*folded, ""], dtype=object)[codes]
 
 
 def _holdings(

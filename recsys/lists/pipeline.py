@@ -142,7 +142,7 @@ def reader_list(
     if history.withheld_since(model.trained_until):
         reader = HISTORY_ONLY
     listed = served.readers.index.get(reader)
-    known = listed is not None or model.knows_reader(reader)
+    known = listed is not None
     newer = history.newer_than(model.trained_until) if known else history
     if not known and not newer:
         return _popular(served, curation, eligible, query, scope, FALLBACK_POPULAR)

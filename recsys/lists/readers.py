@@ -19,7 +19,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 
 import numpy as np
@@ -59,6 +59,27 @@ def compact_scores(scores: np.ndarray) -> np.ndarray:
     return narrow if np.array_equal(narrow, scores) else scores
 
 
+class ReaderRows(Mapping[str, int]):
+    """Each listed reader's row, looked up in the model's own index of its readers: a dict of
+    its own would hold an entry per reader again in every worker."""
+
+    def __init__(self, model: Recommender, ids: np.ndarray) -> None:
+        self._model = model
+        self._ids = ids
+
+    def __getitem__(self, reader: str) -> int:
+        row = self._model.reader_row(reader)
+        if row is None:
+            raise KeyError(reader)
+        return row
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids.tolist())
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
 class ReaderLists:
     """Per known reader: up to `READER_LIST_DEPTH` catalog positions (-1: a book the catalog
     snapshot lacks) and scores, in the model's order, and how many rows the model answered."""
@@ -75,7 +96,7 @@ class ReaderLists:
         self._model = model
         self._catalog = catalog
         self._ids = ids
-        self.index: dict[str, int] = {str(r): i for i, r in enumerate(ids.tolist())}
+        self.index = ReaderRows(model, ids)
         n = len(ids)
         if computed is None:
             self._positions = np.full((n, READER_LIST_DEPTH), -1, dtype=np.int32)

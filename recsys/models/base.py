@@ -146,8 +146,8 @@ class Recommender(ABC):
         same until the next model, so they are precomputed)."""
 
     @abstractmethod
-    def knows_reader(self, reader: str) -> bool:
-        """Whether `reader` has a training row."""
+    def reader_row(self, reader: str) -> int | None:
+        """`reader`'s training row: their position in `known_readers` (None: they have none)."""
 
     @abstractmethod
     def training_books(self, reader: str) -> list[str]:

@@ -72,6 +72,14 @@ class IdMap:
     def __contains__(self, item: object) -> bool:
         return item in self._index
 
+    def position(self, item: str) -> int | None:
+        """The index of one id (None: not in the map); for one id, cheaper than `index`."""
+        try:
+            found = self._index.get_loc(item)
+        except (KeyError, TypeError):
+            return None
+        return found if isinstance(found, int) else None
+
     def state(self, prefix: str) -> dict[str, np.ndarray]:
         """The ids as plain arrays under `prefix` (for npz): their UTF-8 text and, per id, where
         it ends in characters, so the stored size is the sum of the id lengths."""

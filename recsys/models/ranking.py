@@ -415,9 +415,9 @@ class RankingRecommender(Recommender):
         self._check_fitted()
         return self.readers_.ids
 
-    def knows_reader(self, reader: str) -> bool:
+    def reader_row(self, reader: str) -> int | None:
         self._check_fitted()
-        return reader in self.readers_
+        return self.readers_.position(reader)
 
     def training_books(self, reader: str) -> list[str]:
         self._check_fitted()
