@@ -75,3 +75,8 @@ def test_id_map_round_trip_and_unknown_ids() -> None:
     assert ids.ids.dtype.kind == "O"  # Python strings: memory grows with each id, not the longest
     with pytest.raises(ValueError, match="IdMap ids must be unique"):
         IdMap(["x", "x"])
+
+
+def test_id_map_position_of_one_id() -> None:
+    ids = IdMap(["x", "y", "z"])
+    assert [ids.position(i) for i in ("z", "x", "nope", "")] == [2, 0, None, None]
