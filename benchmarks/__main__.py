@@ -20,6 +20,7 @@ BENCHMARKS = (
     "bench_scale",
     "bench_spark_choice",
     "bench_service",
+    "bench_worker_memory",
     "bench_nightly",
     "bench_volume",
     "bench_widget",

@@ -15,8 +15,8 @@ is printed with each phase):
   again while one reader objects (from this process, as another program writing the store
   would): seconds until every worker's answer changed; then, after the per-reader warm-up
   again (the consent given back is a write, and on SQLite a write drops every kept state), the
-  per-reader load while the model is published `swaps` times, with the seconds from each publish until every worker
-  serves it with every list ready, and memory after the swaps.
+  per-reader load while the model is published `swaps` times, with the seconds from each
+  publish until every worker serves it with every list ready, and memory after the swaps.
 
 Targets (issue 27): per-reader >= 50% of the hello app and p99 < 20 ms on SQLite; >= 80% of the
 trivial endpoint and p99 < 50 ms on PostgreSQL; per-book >= 80% of trivial; every worker's

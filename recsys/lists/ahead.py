@@ -122,7 +122,7 @@ def render_ahead(
     writer = RenderedListsWriter.claim(run_path, key, readers)
     if writer is None:
         return RenderedLists.open(run_path, key, readers)
-    listed = list(served.readers.index.items())
+    listed = served.readers.index.in_order()
     blocks = [listed[start : start + BLOCK] for start in range(0, len(listed), BLOCK)]
     workers = min(len(blocks), os.cpu_count() or 1)
     _JOB = (served, curation, engine, rule)

@@ -76,6 +76,10 @@ class ReaderRows(Mapping[str, int]):
     def __iter__(self) -> Iterator[str]:
         return iter(self._ids.tolist())
 
+    def in_order(self) -> list[tuple[str, int]]:
+        """Every listed reader and their row, in row order, without a lookup per reader."""
+        return list(zip(self._ids.tolist(), range(len(self._ids)), strict=True))
+
     def __len__(self) -> int:
         return len(self._ids)
 

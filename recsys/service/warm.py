@@ -215,7 +215,7 @@ class ListWarmer:
         None (and nothing placed) when the list version changed meanwhile."""
         state = self._state
         started = time.perf_counter()
-        listed = list(served.readers.index.items())
+        listed = served.readers.index.in_order()
         try:
             for start in range(0, len(listed), BLOCK):
                 block = listed[start : start + BLOCK]

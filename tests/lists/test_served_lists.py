@@ -61,6 +61,8 @@ def test_the_bundle_carries_the_lists_the_service_would_compute(
     assert not computed.readers.complete  # nothing computed until asked (no thread started)
     readers = carried.readers.index
     assert readers == computed.readers.index and len(readers) > 10
+    assert readers.in_order() == [(r, readers[r]) for r in readers]
+    assert readers.get("never-borrowed") is None and "never-borrowed" not in readers
     for reader in readers.values():
         positions, scores, count = carried.readers.get(reader)
         expected = computed.readers.get(reader, timeout=60)
