@@ -19,10 +19,7 @@ file, so the other commit must read this one's fitted attributes.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -67,6 +64,9 @@ def time_lists(model_file: str, sample: int) -> dict[str, float]:
 
 def timed_in(tree: str, model_file: str) -> dict[str, float]:
     """`time_lists` (this file's) run with the `recsys` in `tree`, in a child process."""
+    # imported here: the child runs this file under `tree`, whose benchmarks may lack it
+    from benchmarks.code_trees import figures_from
+
     script = (
         "import importlib.util, json, sys\n"
         "spec = importlib.util.spec_from_file_location('bench_lists', sys.argv[3])\n"
@@ -74,15 +74,7 @@ def timed_in(tree: str, model_file: str) -> dict[str, float]:
         "spec.loader.exec_module(bench)\n"
         "print(json.dumps(bench.time_lists(sys.argv[1], int(sys.argv[2]))))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script, model_file, str(SAMPLE), __file__],
-        env={**os.environ, "PYTHONPATH": tree},
-        cwd=tree,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return figures_from(tree, script, model_file, str(SAMPLE), __file__)
 
 
 def main() -> None:

@@ -23,16 +23,14 @@ first, on the same bundle: a before/after.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.code_trees import figures_from
 from recsys import artifacts
 from recsys.columns import Columns as C
 from recsys.data.dataset import Dataset
@@ -114,15 +112,7 @@ def same_lists(
 def loaded_by(tree: str, models_dir: Path) -> dict[str, float]:
     """MiB of anonymous memory after the imports, and what loading the bundle added, with the
     `recsys` in `tree`, in a child process."""
-    done = subprocess.run(
-        [sys.executable, "-c", LOAD, str(models_dir)],
-        env={**os.environ, "PYTHONPATH": tree},
-        cwd=tree,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return figures_from(tree, LOAD, str(models_dir))
 
 
 def main() -> None:
