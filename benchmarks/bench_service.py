@@ -18,6 +18,11 @@ is printed with each phase):
   per-reader load while the model is published `swaps` times, with the seconds from each
   publish until every worker serves it with every list ready, and memory after the swaps.
 
+Each load phase also prints the workers' CPU milliseconds per request: on a machine whose speed
+swings while other processes share its cores, the server's own cost per request is steadier
+than its req/s, and the per-reader figure beside the hello app's says how much of the gap is
+the app's work.
+
 Targets (issue 27): per-reader >= 50% of the hello app and p99 < 20 ms on SQLite; >= 80% of the
 trivial endpoint and p99 < 50 ms on PostgreSQL; per-book >= 80% of trivial; every worker's
 private memory < 1 GiB and publish to every list ready < 2 minutes at 10M loans; per-reader
@@ -122,6 +127,7 @@ class WrkResult:
     errors: int
     load: str = ""
     state_reads: float | None = None  # readers' states read from the store during the phase
+    cpu_ms: float | None = None  # the workers' CPU (user and system) per request, milliseconds
 
 
 @dataclass
@@ -430,9 +436,9 @@ def server(
             process.wait(timeout=60)
 
 
-def worker_memory(base_pid: int) -> list[dict[str, float]]:
-    """RSS, PSS and private memory (MiB) of each worker: the children of process `base_pid`
-    that multiprocessing spawned, but not its resource tracker."""
+def worker_pids(base_pid: int) -> list[int]:
+    """The workers: the children of process `base_pid` that multiprocessing spawned, but not
+    its resource tracker."""
     found = []
     for status in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, IndexError):
@@ -443,8 +449,31 @@ def worker_memory(base_pid: int) -> list[dict[str, float]]:
                 and b"spawn_main" in command
                 and b"resource_tracker" not in command
             ):
-                found.append(_smaps(int(status.parent.name)))
+                found.append(int(status.parent.name))
+    return found
+
+
+def worker_memory(base_pid: int) -> list[dict[str, float]]:
+    """RSS, PSS and private memory (MiB) of each worker."""
+    found = [_smaps(pid) for pid in worker_pids(base_pid)]
     return [m for m in found if m]
+
+
+def workers_cpu_s(base_pid: int) -> float:
+    """CPU seconds (user and system) the workers have used so far: unlike req/s, a figure
+    per request that other processes sharing the cores (wrk, PostgreSQL) do not move."""
+    ticks = 0
+    for pid in worker_pids(base_pid):
+        with contextlib.suppress(OSError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ms_per_request(since_s: float, base_pid: int, result: WrkResult) -> float | None:
+    """The workers' CPU milliseconds per request of `result`, counted from `since_s`."""
+    used = workers_cpu_s(base_pid) - since_s
+    return used * 1000 / result.requests if result.requests else None
 
 
 def _smaps(pid: int) -> dict[str, float]:
@@ -543,12 +572,15 @@ def measure_hello(wrk: str, root: Path) -> WrkResult:
         "warning",
     ]
     env = {"PYTHONPATH": str(REPO)}
-    with server(command, env, root, "hello.log") as (base, _):
+    with server(command, env, root, "hello.log") as (base, pid):
         if not wait_for(lambda: httpx.get(base).status_code == 200, 60):
             raise RuntimeError("the hello app did not start")
         script = lua_script(root / "hello.lua", ["/"])
         run_wrk(wrk, base, script, duration=WARMUP_S)
-        return run_wrk(wrk, base, script)
+        cpu = workers_cpu_s(pid)
+        result = run_wrk(wrk, base, script)
+        result.cpu_ms = cpu_ms_per_request(cpu, pid, result)
+        return result
 
 
 def measure_database(wrk: str, site: Site, database: str, code: str | None = None) -> Served:
@@ -598,23 +630,26 @@ def measure_database(wrk: str, site: Site, database: str, code: str | None = Non
             run_wrk(wrk, base, script, duration=WARMUP_S)
         results = {}
         for name, script in scripts.items():
-            before = state_reads(base)
+            before, cpu = state_reads(base), workers_cpu_s(pid)
             results[name] = run_wrk(wrk, base, script)
             results[name].state_reads = reads_between(before, state_reads(base))
-        before = state_reads(base)
+            results[name].cpu_ms = cpu_ms_per_request(cpu, pid, results[name])
+        before, cpu = state_reads(base), workers_cpu_s(pid)
         with wrk_in_background(wrk, base, scripts["per-reader"]) as during:
             change_to_answer = objection_seen(site, base, url)
         results["per-reader while one objects"] = during[0]
         during[0].state_reads = reads_between(before, state_reads(base))
+        during[0].cpu_ms = cpu_ms_per_request(cpu, pid, during[0])
         runs = saved_again(settings, swaps, code, env)
         # the consent given back is a write: on SQLite every worker dropped every kept state,
         # the objection's cost, which the per-reader phase's warm-up makes good here too
         run_wrk(wrk, base, scripts["per-reader"], duration=WARMUP_S)
-        before = state_reads(base)
+        before, cpu = state_reads(base), workers_cpu_s(pid)
         with wrk_in_background(wrk, base, scripts["per-reader"]) as during:
             publish_to_ready = republish(settings, base, runs)
         results[f"per-reader during {swaps} swaps"] = during[0]
         during[0].state_reads = reads_between(before, state_reads(base))
+        during[0].cpu_ms = cpu_ms_per_request(cpu, pid, during[0])
         memory_after_swaps = worker_memory(pid)
     return Served(
         database,
@@ -740,6 +775,7 @@ def print_row(name: str, result: WrkResult, hello: WrkResult, trivial: WrkResult
         f"{name:<40}{result.requests_per_s:>9,.0f}{shares[0]:>7.0%}{shares[1]:>9.0%}"
         f"{result.p50_ms:>9.2f}{result.p99_ms:>9.2f}{result.requests:>10,}{result.errors:>7}"
         f"{'' if result.state_reads is None else f'{result.state_reads:,.0f}':>8}"
+        f"{'' if result.cpu_ms is None else f'{result.cpu_ms:.3f}':>8}"
         f"  {result.load}",
         flush=True,
     )
@@ -761,11 +797,13 @@ def report(site: Site, hello: WrkResult, served: list[Served]) -> None:
         f"\n{site.loans:,} loans: wrk {CONNECTIONS} connections, {DURATION_S} s a phase, "
         f"{WORKERS} uvicorn workers; req/s as a share of the hello app and of the database's "
         "trivial endpoint; reads: readers' states read from the store during the phase "
-        "(`recsys_reader_state_reads_total`)"
+        "(`recsys_reader_state_reads_total`); cpu: the workers' CPU milliseconds per request "
+        "(user and system; the server's own cost, which wrk and PostgreSQL on the same cores "
+        "do not move)"
     )
     print(
         f"{'phase':<40}{'req/s':>9}{'hello':>7}{'trivial':>9}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'requests':>10}{'errors':>7}{'reads':>8}  after the phase"
+        f"{'requests':>10}{'errors':>7}{'reads':>8}{'cpu':>8}  after the phase"
     )
     print_row("hello ASGI app", hello, hello, hello)
     for figures in served:

@@ -252,9 +252,8 @@ async def reader_answer(
     curation = state.curation.current(served)
     version = answers.version_of(served, curation)
     states: ReaderStates = state.reader_states
-    reader_state = states.kept(pseudonym)
+    reader_state, fingerprint = states.kept_or_fingerprint(pseudonym)
     if reader_state is None:
-        fingerprint = states.kept_fingerprint(pseudonym)
         replayed = state.replays.get(
             version, served, curation.version, pseudonym, query, fingerprint
         )

@@ -176,8 +176,8 @@ class Metrics:
         self._warming = Gauge(
             "recsys_lists_warming",
             "1 while a worker still makes the readers' lists likeliest to be asked for the "
-            "served model and curation rules, before they are asked, or (PostgreSQL) reads "
-            "every listed reader's fingerprint (`RECSYS_WARM_READERS`).",
+            "served model and curation rules, before they are asked, or reads every listed "
+            "reader's fingerprint (`RECSYS_WARM_READERS`).",
             multiprocess_mode="livemax",
             registry=registry,
         )

@@ -21,17 +21,18 @@ speed. So each worker keeps what it read, for as long as the store vouches for i
 A read that started before a notice about its reader arrived is not kept (its rows may predate
 the change). At most `MAX_KEPT_READERS` readers are kept, the oldest dropped first.
 
-Beyond those, a PostgreSQL worker keeps every listed reader's fingerprint alone (the digest of
-their rows, 16 bytes), read once after its start (`recsys.service.warm`) and dropped by the same
-notices: enough to replay a default list rendered ahead for every worker from rows with that
-fingerprint (`recsys.service.replay`) without a query, whoever asks. Readers appear here only
-as pseudonyms, never in the log.
+Beyond those, a worker keeps every listed reader's fingerprint alone (the digest of their rows,
+16 bytes), read after its start (`recsys.service.warm`) and dropped as kept states are (on
+SQLite all at once at any write, then read again): enough to replay a default list rendered
+ahead for every worker from rows with that fingerprint (`recsys.service.replay`) without a
+query, whoever asks, so a reader's first ask after a start or a swap costs no read of the
+store. Readers appear here only as pseudonyms, never in the log.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
@@ -169,28 +170,44 @@ class ReaderStates:
             return self._changes.following
         return self._sqlite is not None
 
-    def kept(self, reader: str) -> ReaderState | None:
-        """The reader's state if it is kept and still vouched for; no query but SQLite's
-        change counter (which raises `sqlite3.Error` when the database fails)."""
+    def vouched(self) -> bool:
+        """Whether what is kept may be used now; on SQLite, after dropping all of it if the
+        change counter moved since the last look (`sqlite3.Error` when the database fails)."""
         if self._sqlite is not None:
             self._check_sqlite()
-        elif not self.kept_between_requests:
-            return None
-        return self._kept.get(reader)
+            return True
+        return self.kept_between_requests
+
+    def kept(self, reader: str) -> ReaderState | None:
+        """The reader's state if it is kept and still vouched for; no query but SQLite's
+        change counter."""
+        return self._kept.get(reader) if self.vouched() else None
 
     def kept_fingerprint(self, reader: str) -> bytes | None:
         """The reader's fingerprint if it is kept and still vouched for, as `kept`."""
-        if self._sqlite is not None:
-            self._check_sqlite()
-        elif not self.kept_between_requests:
-            return None
-        return self._kept.fingerprint(reader)
+        return self._kept.fingerprint(reader) if self.vouched() else None
+
+    def kept_or_fingerprint(self, reader: str) -> tuple[ReaderState | None, bytes | None]:
+        """`kept`, else `kept_fingerprint` (the front door's question), with one look at the
+        store."""
+        if not self.vouched():
+            return None, None
+        state = self._kept.get(reader)
+        return (state, None) if state is not None else (None, self._kept.fingerprint(reader))
+
+    def unfingerprinted(self, readers: Iterable[str]) -> list[str]:
+        """Those of `readers` whose fingerprint is not kept or no longer vouched for, after one
+        look at the store (`kept_fingerprint` of each would ask SQLite's counter each time)."""
+        if not self.vouched():
+            return list(readers)
+        return [reader for reader in readers if self._kept.fingerprint(reader) is None]
 
     @property
-    def follows_readers(self) -> bool:
-        """Whether the store names each changed reader (PostgreSQL's notices), so that every
-        listed reader's fingerprint is worth keeping (SQLite says only that something changed)."""
-        return self._changes is not None
+    def keeps_every_fingerprint(self) -> bool:
+        """Whether every listed reader's fingerprint is worth reading ahead: the store vouches
+        for what is kept between requests (SQLite's change counter, which drops everything at
+        any write; PostgreSQL's notices, which name the readers who changed)."""
+        return self._sqlite is not None or self._changes is not None
 
     @property
     def cleared_at(self) -> int:

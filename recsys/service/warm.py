@@ -21,11 +21,11 @@ kept list stale). After each, for the new version:
    A pass stops early when the cache of readers' lists is full: a list made then would push out
    one made earlier, likelier to be asked.
 
-3. On PostgreSQL, after the start, after each model swap (the readers new to the model) and
-   after the store's notices were interrupted (which drops everything kept): every listed
-   reader's fingerprint not kept yet (`ReaderStates.read_fingerprints`, a block of readers per
-   query), so a reader beyond the states a worker keeps still gets their rendered list without
-   a query.
+3. After the start, after each model swap (the readers new to the model) and after everything
+   kept was dropped (on SQLite any write; on PostgreSQL an interruption of the store's
+   notices): every listed reader's fingerprint not kept yet (`ReaderStates.read_fingerprints`,
+   a block of readers per query), so a reader's first ask, or one beyond the states a worker
+   keeps, gets their rendered list without a query.
 
 `RECSYS_WARM_READERS=0` turns all three off. Warming only uses lulls: a slice of `SLICE` lists (each
 a few hundred microseconds) starts only when no request came in for `LULL_SECONDS`, so requests
@@ -89,14 +89,14 @@ class ListWarmer:
 
     def _unfingerprinted(self) -> bool:
         """Whether every listed reader's fingerprint is worth reading now and was not read for
-        the served model since everything kept was last dropped (PostgreSQL, while its notices
-        are followed)."""
+        the served model since everything kept was last dropped (while the store vouches for
+        what is kept: on PostgreSQL, while its notices are followed)."""
         states = self._state.reader_states
         served = self._state.store.served
         return (
             self.max_readers > 0
             and served is not None
-            and states.follows_readers
+            and states.keeps_every_fingerprint
             and states.kept_between_requests
             and (states.cleared_at, served.version) != self._fingerprinted
         )
@@ -158,12 +158,14 @@ class ListWarmer:
     async def _fingerprint_everyone(self, served: ServedModel) -> None:
         """Keep every listed reader's fingerprint not kept yet, a block per query, in lulls."""
         states = self._state.reader_states
+        if not states.vouched():  # on SQLite, drops what a write since the last look outdated
+            return
         cleared = states.cleared_at
         started = time.perf_counter()
         listed = iter(served.readers.index)
         missing: list[str] = []
         while scanned := list(itertools.islice(listed, SCAN)):  # 590k readers at 10M loans
-            missing += [reader for reader in scanned if not states.kept_fingerprint(reader)]
+            missing += states.unfingerprinted(scanned)
             await asyncio.sleep(0)  # let waiting requests in between slices
         for start in range(0, len(missing), BLOCK):
             await self._lull()
