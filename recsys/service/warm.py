@@ -21,11 +21,11 @@ kept list stale). After each, for the new version:
    A pass stops early when the cache of readers' lists is full: a list made then would push out
    one made earlier, likelier to be asked.
 
-3. After the start, after each model swap (the readers new to the model) and after everything
-   kept was dropped (on SQLite any write; on PostgreSQL an interruption of the store's
-   notices): every listed reader's fingerprint not kept yet (`ReaderStates.read_fingerprints`,
-   a block of readers per query), so a reader's first ask, or one beyond the states a worker
-   keeps, gets their rendered list without a query.
+3. After the start, after each model swap (the readers new to the model, or everyone after a
+   write on SQLite) and, on PostgreSQL, after the store's notices were interrupted (which drops
+   everything kept): every listed reader's fingerprint not kept yet
+   (`ReaderStates.read_fingerprints`, a block of readers per query), so a reader's first ask,
+   or one beyond the states a worker keeps, gets their rendered list without a query.
 
 `RECSYS_WARM_READERS=0` turns all three off. Warming only uses lulls: a slice of `SLICE` lists (each
 a few hundred microseconds) starts only when no request came in for `LULL_SECONDS`, so requests
@@ -78,7 +78,8 @@ class ListWarmer:
         self.made = 0  # lists made by the last finished pass
         self.rendered = 0  # lists this worker rendered for every worker (the tests read it)
         self._unshared: Hashable = None  # a list version whose folder could not be written
-        #: (`ReaderStates.cleared_at`, the served model's version) when fingerprints were last read
+        #: (`ReaderStates.fingerprints_lost_at`, the served model's version) when fingerprints were
+        #: last read
         self._fingerprinted: tuple[int, str] | None = None
 
     @property
@@ -89,8 +90,8 @@ class ListWarmer:
 
     def _unfingerprinted(self) -> bool:
         """Whether every listed reader's fingerprint is worth reading now and was not read for
-        the served model since everything kept was last dropped (while the store vouches for
-        what is kept: on PostgreSQL, while its notices are followed)."""
+        the served model since they were last lost (`ReaderStates.fingerprints_lost_at`), while
+        the store vouches for what is kept (on PostgreSQL, while its notices are followed)."""
         states = self._state.reader_states
         served = self._state.store.served
         return (
@@ -98,7 +99,7 @@ class ListWarmer:
             and served is not None
             and states.keeps_every_fingerprint
             and states.kept_between_requests
-            and (states.cleared_at, served.version) != self._fingerprinted
+            and (states.fingerprints_lost_at, served.version) != self._fingerprinted
         )
 
     def _unwarmed(self) -> tuple[ServedModel, Hashable] | None:
@@ -160,7 +161,7 @@ class ListWarmer:
         states = self._state.reader_states
         if not states.vouched():  # on SQLite, drops what a write since the last look outdated
             return
-        cleared = states.cleared_at
+        lost = states.fingerprints_lost_at
         started = time.perf_counter()
         listed = iter(served.readers.index)
         missing: list[str] = []
@@ -174,7 +175,7 @@ class ListWarmer:
             block = missing[start : start + BLOCK]
             if not await asyncio.to_thread(states.read_fingerprints, block):
                 return  # the store does not vouch now: the next call tries again
-        self._fingerprinted = (cleared, served.version)
+        self._fingerprinted = (lost, served.version)
         logger.info(
             "kept %d listed readers' fingerprints in %.1f s",
             len(missing),
