@@ -214,10 +214,9 @@ class ReaderStates:
         """Changes each time every kept fingerprint was dropped and is worth reading again
         ahead: on PostgreSQL, when its notices were interrupted (rare). Never on SQLite, where
         any write drops them all: reading every listed reader's again costs a worker about as
-        much per reader as one read when that reader asks (a quarter of a millisecond at 1M
-        loans), and most readers do not ask before the next write, so after a write a reader's
-        state is read at their next ask and the fingerprints are read ahead again at the next
-        model."""
+        much per reader as one read when that reader asks (README, the service bench's notes),
+        and most readers do not ask before the next write, so after a write a reader's state is
+        read at their next ask and the fingerprints are read ahead again at the next model."""
         return self._kept.cleared_at if self._changes is not None else 0
 
     def _check_sqlite(self) -> None:

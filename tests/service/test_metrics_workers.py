@@ -27,6 +27,8 @@ LIVE = {"route": "/health/live", "method": "GET", "status": "200"}
 READY_IN_A_ROW = 12
 BATCH = 50
 MAX_REQUESTS = 5_000
+#: Seconds a worker may take to start (imports, model load), or a server to stop meanwhile.
+STARTING_DEADLINE = 120.0
 
 
 def worker_pids(directory: Path) -> list[int]:
@@ -88,11 +90,15 @@ def served_by_workers(service_settings: Settings, tmp_path: Path) -> Iterator[tu
                 return False
 
         try:
-            wait_until(every_worker_ready, what="both workers to serve the model", deadline=120)
+            wait_until(
+                every_worker_ready,
+                what="both workers to serve the model",
+                deadline=STARTING_DEADLINE,
+            )
             yield base, temporary
         finally:
             server.send_signal(signal.SIGINT)
-            server.wait(timeout=30)
+            server.wait(timeout=STARTING_DEADLINE)  # a worker still starting stops after it
 
 
 @pytest.mark.slow
@@ -115,7 +121,12 @@ def test_a_scrape_counts_the_requests_of_every_worker(
 
         dead = worker_pids(directory)[0]  # a worker dies; uvicorn starts another
         os.kill(dead, signal.SIGKILL)
-        wait_until(lambda: len(worker_pids(directory)) > WORKERS, what="the worker's restart")
+        # a new worker imports and loads for seconds, tens of them on a busy machine
+        wait_until(
+            lambda: len(worker_pids(directory)) > WORKERS,
+            what="the worker's restart",
+            deadline=STARTING_DEADLINE,
+        )
 
         def gauges_dropped() -> bool:
             scrape = httpx.get(f"{base}/metrics", timeout=5).text
