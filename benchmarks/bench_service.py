@@ -58,7 +58,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
 import httpx
@@ -76,6 +76,7 @@ from recsys.db.engine import make_engine
 from recsys.db.queries import load_dataset
 from recsys.db.schema import upgrade
 from recsys.ingest import ingest_file
+from recsys.lists.records import CatalogRecords
 from recsys.lists.served import served_lists
 from recsys.models.base import Recommender
 from recsys.models.registry import default_model
@@ -226,6 +227,15 @@ def wait_for(check: Callable[[], bool], deadline: float, interval: float = 0.2) 
             pass
         time.sleep(interval)  # polling another process
     return False
+
+
+@cache
+def polling() -> httpx.Client:
+    """The client that asks the server how it is while wrk loads it. One client: a call of
+    `httpx.get` builds a TLS context first, about 40 ms of this process's CPU, and polling with
+    it took a core from the server under measure. No connection is kept, so consecutive asks
+    may reach different workers (`all_agree`)."""
+    return httpx.Client(limits=httpx.Limits(max_keepalive_connections=0), timeout=60)
 
 
 def all_agree(check: Callable[[], bool]) -> bool:
@@ -492,7 +502,7 @@ def _smaps(pid: int) -> dict[str, float]:
 
 
 def metric_samples(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    families = text_string_to_metric_families(httpx.get(f"{base}/metrics").text)
+    families = text_string_to_metric_families(polling().get(f"{base}/metrics").text)
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in families
@@ -503,7 +513,9 @@ def metric_samples(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
 def every_list_ready(base: str, version: str) -> bool:
     """Every worker serves `version` (`/version` agrees) and every worker's gauges say all its
     per-reader and per-book lists are computed (`/metrics`: the slowest worker's counts)."""
-    if not all_agree(lambda: httpx.get(f"{base}/version").json().get("model_version") == version):
+    if not all_agree(
+        lambda: polling().get(f"{base}/version").json().get("model_version") == version
+    ):
         return False
     samples = metric_samples(base)
     served = [dict(labels).get("version") for (name, labels), v in samples.items() if v == 1]
@@ -573,7 +585,7 @@ def measure_hello(wrk: str, root: Path) -> WrkResult:
     ]
     env = {"PYTHONPATH": str(REPO)}
     with server(command, env, root, "hello.log") as (base, pid):
-        if not wait_for(lambda: httpx.get(base).status_code == 200, 60):
+        if not wait_for(lambda: polling().get(base).status_code == 200, 60):
             raise RuntimeError("the hello app did not start")
         script = lua_script(root / "hello.lua", ["/"])
         run_wrk(wrk, base, script, duration=WARMUP_S)
@@ -674,7 +686,7 @@ def objection_seen(site: Site, base: str, url: str) -> float | None:
     path = f"{base}/readers/{reader}/recommendations?k=10"
 
     def strategy() -> str:
-        return str(httpx.get(path, headers={"X-API-Key": API_KEY}).json()["strategy"])
+        return str(polling().get(path, headers={"X-API-Key": API_KEY}).json()["strategy"])
 
     engine = make_engine(settings_for(site.root, url))
     try:
@@ -740,11 +752,12 @@ def saved_again(
     """`count` new runs of the served model, each left as the nightly would (before the load
     starts: the nightly's own work is not what the swaps measure)."""
     current = artifacts.load_current(settings.models_dir, latest_erasure=0)
+    # with the catalog's records as this checkout's nightly writes them (a kept site's run may
+    # predate them)
+    lists = {**CatalogRecords.of(current.catalog, current.holdings).arrays(), **current.lists}
     runs = []
     for _ in range(count):
-        run_id = save_run(
-            settings, current.model, current.catalog, current.holdings, lists=current.lists
-        )
+        run_id = save_run(settings, current.model, current.catalog, current.holdings, lists=lists)
         as_the_nightly_left(settings, run_id, code, env)
         runs.append(run_id)
     return runs

@@ -92,7 +92,7 @@ def same_lists(
     readers: np.ndarray, index: CatalogIndex, popularity: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Every reader's and book's list: the most popular books, made for these readers and
-    this catalog (the arrays a bundle carries)."""
+    this catalog, with the catalog's records (the arrays a bundle carries)."""
     depth = reader_lists.READER_LIST_DEPTH
     top = np.argsort(-np.asarray(popularity), kind="stable")[: depth + 1].astype(np.int32)
     scores = np.linspace(1.0, 0.01, depth, dtype=np.float32)
@@ -102,10 +102,11 @@ def same_lists(
         reader_lists.SCORES: np.tile(scores, (n_readers, 1)),
         reader_lists.COUNTS: np.full(n_readers, depth, dtype=np.int32),
         reader_lists.READERS_SHA256: reader_lists.ids_sha256(readers),
-        reader_lists.CATALOG_SHA256: reader_lists.ids_sha256(index.book_ids),
+        reader_lists.CATALOG_SHA256: index.book_ids_sha256,
         served.BOOK_POSITIONS: np.tile(top[1:], (n_books, 1)),
         served.BOOK_SCORES: np.tile(scores[: served.BOOK_LIST_DEPTH], (n_books, 1)),
         served.BOOK_COMPLETE: np.zeros(n_books, dtype=bool),
+        **index.records.arrays(),
     }
 
 

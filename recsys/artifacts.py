@@ -4,7 +4,9 @@ Layout under the models directory::
 
     runs/<run_id>/model/...            the recommender's own files (`Recommender.save`): its
                                        parameters (JSON) and arrays (`model/arrays/*.npy`)
-    runs/<run_id>/lists/*.npy          every reader's and book's list, precomputed (optional)
+    runs/<run_id>/lists/*.npy          every reader's and book's list, precomputed, and the
+                                       catalog's records as lists show them (optional;
+                                       `recsys.lists.records`)
     runs/<run_id>/rendered/<key>/      readers' lists as the service renders them, written by
                                        the service's first worker (`recsys.lists.rendered`);
                                        outside the manifest, deleted when readers are purged
@@ -208,7 +210,9 @@ def verify_bundle(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_bundle(path: Path, *, latest_erasure: int, compact: bool = False) -> Bundle:
+def load_bundle(
+    path: Path, *, latest_erasure: int, compact: bool = False, snapshots: bool = True
+) -> Bundle:
     """Verify, then load the model and snapshots of the bundle at `path`.
 
     `latest_erasure` is the id of the store's latest erasure (`recsys.erasure.latest_erasure`):
@@ -216,14 +220,15 @@ def load_bundle(path: Path, *, latest_erasure: int, compact: bool = False) -> Bu
     snapshots' text in pyarrow's buffers (missing text as NaN) instead of a Python string per
     cell with None for missing text: for a reader that indexes them once and lets them go (the
     service's `recsys.lists.served.build_served`), whose worker would otherwise keep the heap
-    those strings fragmented.
+    those strings fragmented. Without `snapshots` the catalog and holdings snapshots are not read
+    (no rows), for a reader that takes them from the lists' records (`recsys.lists.records`).
     """
-    bundle = _read_bundle(Path(path), compact=compact)
+    bundle = _read_bundle(Path(path), compact=compact, snapshots=snapshots)
     check_erasures(bundle.manifest, latest_erasure=latest_erasure)
     return bundle
 
 
-def _read_bundle(path: Path, *, compact: bool = False) -> Bundle:
+def _read_bundle(path: Path, *, compact: bool = False, snapshots: bool = True) -> Bundle:
     """Verify and load a bundle, whatever erasures it reflects (for `purge_bundle`)."""
     from recsys.models.registry import load_model
 
@@ -231,8 +236,15 @@ def _read_bundle(path: Path, *, compact: bool = False) -> Bundle:
     manifest = verify_bundle(path)
     try:
         model = load_model(path / MODEL_DIR)
-        catalog = _read_snapshot(path / CATALOG_FILE, CATALOG_COLUMNS, compact=compact)
-        holdings = _read_snapshot(path / HOLDINGS_FILE, HOLDINGS_COLUMNS, compact=compact)
+        catalog, holdings = (
+            _read_snapshot(path / source, columns, compact=compact)
+            if snapshots
+            else pd.DataFrame(columns=list(columns))
+            for source, columns in (
+                (CATALOG_FILE, CATALOG_COLUMNS),
+                (HOLDINGS_FILE, HOLDINGS_COLUMNS),
+            )
+        )
         lists = load_arrays(path / LISTS_DIR)
     except (OSError, ValueError, KeyError) as error:
         raise BundleIntegrityError(f"bundle {path} could not be loaded: {error}") from error

@@ -1,6 +1,7 @@
 """The served catalog: list filters, works and their records, series, holdings.
 
-`CatalogIndex` is built once per served model from the bundle's catalog and holdings snapshots.
+`CatalogIndex` is built once per served model from the catalog's records (`recsys.lists.records`),
+which the bundle carries or its catalog and holdings snapshots give.
 It answers eligibility masks (cached per filter combination), the records of works (editions,
 duplicates) and which record of a work a list shows, so a request only copies a boolean array
 and clears a few positions.
@@ -8,17 +9,16 @@ and clears a few positions.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from recsys.columns import Columns as C
-from recsys.display import clean_author, clean_title
-from recsys.lists.series import SeriesIndex
+from recsys.lists.records import CATALOG_SHA256, CatalogRecords, fold, ids_sha256
 
 MASK_CACHE_SIZE = 256
 #: Catalog format of a book-club kit: several copies lent together.
@@ -43,17 +43,13 @@ class ListFilters:
             self.library,
             self.available_only,
             self.audience,
-            _fold(self.format),
-            _fold(self.language),
+            fold(self.format),
+            fold(self.language),
         )
 
     @property
     def restricts_catalog(self) -> bool:
         return any(v not in (None, False) for v in self.mask_key)
-
-
-def _fold(value: str | None) -> str | None:
-    return None if value is None else value.strip().casefold()
 
 
 #: What `CatalogIndex.availability` tells of a listed book.
@@ -72,30 +68,34 @@ class CatalogIndex:
     def __init__(
         self, catalog: pd.DataFrame, holdings: pd.DataFrame, *, consortium: bool = False
     ) -> None:
-        catalog = catalog.drop_duplicates(C.BOOK_ID, keep="first").reset_index(drop=True)
-        self.book_ids: np.ndarray = catalog[C.BOOK_ID].astype(str).to_numpy(dtype=object)
+        self._index(CatalogRecords.of(catalog, holdings), consortium)
+
+    @classmethod
+    def of_records(cls, records: CatalogRecords, *, consortium: bool = False) -> CatalogIndex:
+        """The index of records made before (a bundle's, `CatalogRecords.from_arrays`)."""
+        index = cls.__new__(cls)
+        index._index(records, consortium)
+        return index
+
+    def _index(self, records: CatalogRecords, consortium: bool) -> None:
+        self.records = records
+        self.book_ids: np.ndarray = np.asarray(records.book_ids.tolist(), dtype=object)
         self.position: dict[str, int] = {b: i for i, b in enumerate(self.book_ids)}
-        # as readers see them: the snapshot keeps the catalog's ISBD punctuation and life dates
-        self.titles: list[str | None] = [clean_title(t) for t in _texts(catalog, C.TITLE)]
-        self.authors: list[str | None] = [clean_author(a) for a in _texts(catalog, C.AUTHOR)]
-        self.subjects: list[str | None] = _texts(catalog, C.SUBJECTS)
-        self.series = SeriesIndex(_texts(catalog, C.SERIES), self.authors)
-        self._audience = _folded(catalog, C.AUDIENCE)
-        self._format = _folded(catalog, C.FORMAT)
-        self._language = _folded(catalog, C.LANGUAGE)
-        work = catalog[C.WORK_ID] if C.WORK_ID in catalog else pd.Series(None, index=catalog.index)
-        keys = [
-            f"work:{w}" if _present(w) else f"book:{b}"
-            for w, b in zip(work.tolist(), self.book_ids, strict=True)
-        ]
-        self.works, _ = pd.factorize(pd.Series(keys, dtype=object))
+        self.titles = records.titles
+        self.authors = records.authors
+        self.subjects = records.subjects
+        #: the records of each folded subject heading
+        self.subject_books = records.subject_books()
+        self.series = records.series_index()
+        self._audience = records.folded_values("audience")
+        self._format = records.folded_values("format")
+        self._language = records.folded_values("language")
+        self.works = records.works
         # the editions of work w: _edition_order[_edition_start[w] : + _edition_count[w]]
         self._edition_order = np.argsort(self.works, kind="stable")
         self._edition_count = np.bincount(self.works)
         self._edition_start = np.r_[0, np.cumsum(self._edition_count)[:-1]].astype(np.int64)
-        self._held, self._available, self._available_anywhere, self._copies = _holdings(
-            holdings, self.position, len(self.book_ids)
-        )
+        self._held, self._available, self._available_anywhere, self._copies = _holdings(records)
         self.libraries = frozenset(self._held)
         self.consortium = consortium
         self._held_anywhere = np.zeros(len(self.book_ids), dtype=bool)
@@ -106,6 +106,16 @@ class CatalogIndex:
 
     def __len__(self) -> int:
         return len(self.book_ids)
+
+    @functools.cached_property
+    def book_ids_sha256(self) -> np.ndarray:
+        """What a bundle's lists record of the catalog they were made for."""
+        return ids_sha256(self.book_ids)
+
+    def made_for(self, lists: Mapping[str, np.ndarray]) -> bool:
+        """Whether a bundle's `lists` were made for this catalog's records, in this order."""
+        made = lists.get(CATALOG_SHA256)
+        return made is not None and np.array_equal(made, self.book_ids_sha256)
 
     def __contains__(self, book_id: object) -> bool:
         return book_id in self.position
@@ -272,55 +282,19 @@ class CatalogIndex:
         return mask
 
 
-def _present(value: object) -> bool:
-    return (
-        value is not None
-        and not (isinstance(value, float) and np.isnan(value))
-        and (str(value).strip() != "")
-    )
-
-
-def _texts(catalog: pd.DataFrame, column: str) -> list[str | None]:
-    if column not in catalog:
-        return [None] * len(catalog)
-    # a snapshot holds text or None: the common case first (250,000 books load in each worker)
-    return [
-        (v if v.strip() else None) if type(v) is str else (str(v) if _present(v) else None)
-        for v in catalog[column].tolist()
-    ]
-
-
-def _folded(catalog: pd.DataFrame, column: str) -> np.ndarray:
-    """The column case-folded ("" where missing), one string per distinct value: a catalog has
-    a few languages, audiences and formats, and a string per record would cost each worker
-    tens of bytes per book."""
-    if column not in catalog:
-        return np.full(len(catalog), "", dtype=object)
-    codes, distinct = pd.factorize(catalog[column])  # missing values: code -1
-    folded = [(_fold(str(v)) or "") if _present(v) else "" for v in distinct.tolist()]
-    return np.asarray([*folded, ""], dtype=object)[codes]
-
-
 def _holdings(
-    holdings: pd.DataFrame, position: dict[str, int], n_books: int
+    records: CatalogRecords,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
     """Per library: books held (copies > 0 or unknown), books with available > 0, and the
     number of copies (-1: unknown)."""
+    n_books = len(records)
     held: dict[str, np.ndarray] = {}
     available: dict[str, np.ndarray] = {}
     copies_at: dict[str, np.ndarray] = {}
     anywhere = np.zeros(n_books, dtype=bool)
-    if holdings.empty:
-        return held, available, anywhere, copies_at
-    holdings = holdings.reset_index(drop=True)
-    pos = holdings[C.BOOK_ID].astype(str).map(position)
-    keep = pos.notna().to_numpy()
-    libraries = holdings[C.LIBRARY_ID].astype(str).to_numpy(dtype=object)[keep]
-    books = pos[keep].to_numpy(dtype=np.int64)
-    copies = _counts(holdings, C.COPIES)[keep]
-    free = _counts(holdings, C.AVAILABLE)[keep]
-    for library in pd.unique(libraries):
-        rows = libraries == library
+    books, copies, free = records.holding_records, records.holding_copies, records.holding_free
+    for code, library in enumerate(records.libraries.tolist()):
+        rows = records.holding_libraries == code
         held_mask = np.zeros(n_books, dtype=bool)
         held_mask[books[rows & (copies != 0)]] = True
         free_mask = np.zeros(n_books, dtype=bool)
@@ -332,10 +306,3 @@ def _holdings(
         copies_at[str(library)] = count
         anywhere |= free_mask
     return held, available, anywhere, copies_at
-
-
-def _counts(holdings: pd.DataFrame, column: str) -> np.ndarray:
-    """A count column with missing values as -1 ("unknown": held, but not known available)."""
-    if column not in holdings:
-        return np.full(len(holdings), -1, dtype=np.int64)
-    return pd.to_numeric(holdings[column], errors="coerce").fillna(-1).to_numpy(dtype=np.int64)

@@ -29,13 +29,17 @@ from recsys.consent import ConsentRule
 HEAD, LOAN, FEEDBACK, EXCLUSION = 0, 1, 2, 3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LoanHistory:
     """The events that feed a reader's lists, oldest first (`seconds`: Unix time; `events`:
-    the loan event or the feedback kind), and the books withheld from them."""
+    the loan event or the feedback kind), and the books withheld from them.
 
-    book_ids: list[str]
-    events: list[str]
+    A worker keeps tens of thousands of these (`recsys.service.reader_states`): tuples of
+    strings and slots keep them out of most of the garbage collector's rounds, whose full
+    rounds otherwise walk every one of them while the worker answers no request."""
+
+    book_ids: Sequence[str]
+    events: Sequence[str]
     seconds: np.ndarray
     #: books that neither feed the lists nor appear in them (excluded, not interested), and
     #: the Unix time each was withheld
@@ -47,7 +51,7 @@ class LoanHistory:
 
     def latest_first(self) -> list[str]:
         """Book ids from the newest event back (ties: the later row first)."""
-        return self.book_ids[::-1]
+        return list(self.book_ids[::-1])
 
     def never_shown(self) -> list[str]:
         """Every book the reader's lists leave out (with every record of its work)."""
@@ -56,11 +60,11 @@ class LoanHistory:
     def newer_than(self, reference: float | None) -> LoanHistory:
         """The events after `reference` (none when the model has no reference time)."""
         if reference is None or not self.book_ids or self.seconds[-1] <= reference:
-            return LoanHistory([], [], self.seconds[:0], self.withheld, self.withheld_at)
-        keep = np.flatnonzero(self.seconds > reference)
+            return LoanHistory((), (), self.seconds[:0], self.withheld, self.withheld_at)
+        keep = np.flatnonzero(self.seconds > reference).tolist()
         return LoanHistory(
-            [self.book_ids[i] for i in keep],
-            [self.events[i] for i in keep],
+            tuple(self.book_ids[i] for i in keep),
+            tuple(self.events[i] for i in keep),
             self.seconds[keep],
             self.withheld,
             self.withheld_at,
@@ -85,7 +89,7 @@ class LoanHistory:
         )
 
 
-EMPTY_HISTORY = LoanHistory([], [], np.empty(0, dtype=np.int64))
+EMPTY_HISTORY = LoanHistory((), (), np.empty(0, dtype=np.int64))
 
 
 @dataclass(frozen=True)
@@ -114,8 +118,8 @@ def read_rows(rows: Sequence[Sequence[Any]]) -> ReaderRows:
     )
     # interned: the same book ids and event names recur in every kept reader's state
     history = LoanHistory(
-        [intern(r[2]) for r in feeding],
-        [intern(r[3]) for r in feeding],
+        tuple(intern(r[2]) for r in feeding),
+        tuple(intern(r[3]) for r in feeding),
         np.asarray([r[4] for r in feeding], dtype=np.int64),
         tuple(withheld),
         tuple(withheld.values()),

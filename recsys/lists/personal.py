@@ -24,7 +24,7 @@ from recsys.lists.rendered import state_fingerprint
 from recsys.lists.served import ServedModel
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReaderState:
     """What a reader's list is made from besides the model: their loans (None: they may not be
     personalized) and a fingerprint of the rows they came from (equal fingerprints, same list)."""

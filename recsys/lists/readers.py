@@ -15,7 +15,6 @@ reader's list in the background.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -26,6 +25,7 @@ import numpy as np
 
 from recsys.columns import Columns as C
 from recsys.lists.catalog import CatalogIndex
+from recsys.lists.records import CATALOG_SHA256, ids_sha256
 from recsys.models.base import Recommender
 from recsys.models.matrix import map_blocks
 
@@ -39,13 +39,7 @@ PROGRESS_READERS = 10_000
 #: The names of the arrays a bundle carries (`ReaderLists.arrays`); the catalog's digest says
 #: which catalog positions the lists hold (the per-book lists hold them too).
 POSITIONS, SCORES, COUNTS = "reader_positions", "reader_scores", "reader_counts"
-READERS_SHA256, CATALOG_SHA256 = "reader_ids_sha256", "catalog_ids_sha256"
-
-
-def ids_sha256(ids: Iterable[object]) -> np.ndarray:
-    """The SHA-256 of ids in their order, as bytes: what a list's rows were made for."""
-    text = "\n".join(str(i) for i in ids).encode("utf-8")
-    return np.frombuffer(hashlib.sha256(text).digest(), dtype=np.uint8)
+READERS_SHA256 = "reader_ids_sha256"
 
 
 def made_for(arrays: Mapping[str, np.ndarray], name: str, ids: Iterable[object]) -> bool:
@@ -125,8 +119,8 @@ class ReaderLists:
     ) -> ReaderLists | None:
         """Every reader's list from a bundle's `arrays` (memory-mapped, shared by every worker),
         or None when it has none or they were made for other readers or another catalog."""
-        if not made_for(arrays, READERS_SHA256, model.known_readers()) or not made_for(
-            arrays, CATALOG_SHA256, catalog.book_ids
+        if not made_for(arrays, READERS_SHA256, model.known_readers()) or not catalog.made_for(
+            arrays
         ):
             return None
         return cls(model, catalog, computed=arrays)
@@ -140,7 +134,7 @@ class ReaderLists:
             SCORES: compact_scores(self._scores),
             COUNTS: self._counts,
             READERS_SHA256: ids_sha256(self._ids),
-            CATALOG_SHA256: ids_sha256(self._catalog.book_ids),
+            CATALOG_SHA256: self._catalog.book_ids_sha256,
         }
 
     def __len__(self) -> int:

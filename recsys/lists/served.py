@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,8 @@ from recsys.lists.catalog import CatalogIndex
 from recsys.lists.history import EMPTY_HISTORY
 from recsys.lists.popular import PopularLists, load_popular_lists
 from recsys.lists.query import ListQuery
-from recsys.lists.readers import CATALOG_SHA256, ReaderLists, compact_scores, made_for
+from recsys.lists.readers import ReaderLists, compact_scores
+from recsys.lists.records import CatalogRecords
 from recsys.models.base import Recommender
 from recsys.models.matrix import map_blocks
 from recsys.models.registry import check_private
@@ -86,7 +87,7 @@ class SimilarLists:
     ) -> SimilarLists | None:
         """Every book's list from a bundle's `arrays` (memory-mapped, shared by every worker),
         or None when it has none or they were made for another catalog."""
-        if BOOK_POSITIONS not in arrays or not made_for(arrays, CATALOG_SHA256, catalog.book_ids):
+        if BOOK_POSITIONS not in arrays or not catalog.made_for(arrays):
             return None
         return cls(model, catalog, computed=arrays)
 
@@ -174,7 +175,6 @@ class ServedModel:
     popular: PopularLists
     readers: ReaderLists
     loaded_at: float
-    _subjects: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
@@ -189,9 +189,8 @@ class ServedModel:
         text = self.catalog.subjects[position]
         if not text:
             return np.empty(0, dtype=np.int64)
-        parts = [
-            self._subjects.get(s.strip().casefold()) for s in text.split(SUBJECT_SEPARATOR.strip())
-        ]
+        books = self.catalog.subject_books
+        parts = [books.get(s.strip().casefold()) for s in text.split(SUBJECT_SEPARATOR.strip())]
         found = [p for p in parts if p is not None]
         return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
 
@@ -210,7 +209,7 @@ def served_lists(
     readers.compute_all(progress)
     books = SimilarLists(model, index)
     books.compute_all()
-    return {**readers.arrays(), **books.arrays()}
+    return {**readers.arrays(), **books.arrays(), **index.records.arrays()}
 
 
 def build_served(bundle: Bundle, engine: Engine | None, *, min_readers: int) -> ServedModel:
@@ -218,9 +217,14 @@ def build_served(bundle: Bundle, engine: Engine | None, *, min_readers: int) -> 
     lists (or precompute the head's per-book lists), run a smoke query."""
     started = time.perf_counter()
     check_private(bundle.model.name)
-    catalog = CatalogIndex(
-        bundle.catalog, bundle.holdings, consortium=CONSORTIUM in bundle.manifest
-    )
+    consortium = CONSORTIUM in bundle.manifest
+    records = CatalogRecords.from_arrays(bundle.lists)
+    if records is None:  # saved before bundles carried them: made here
+        catalog = CatalogIndex(bundle.catalog, bundle.holdings, consortium=consortium)
+    else:
+        catalog = CatalogIndex.of_records(records, consortium=consortium)
+        if not catalog.made_for(bundle.lists):
+            raise RecsysError(f"bundle {bundle.run_id}'s catalog records do not match its lists")
     popular = load_popular_lists(engine, bundle, catalog, min_readers=min_readers)
     similar = SimilarLists.from_arrays(bundle.model, catalog, bundle.lists)
     readers = ReaderLists.from_arrays(bundle.model, catalog, bundle.lists)
@@ -236,7 +240,6 @@ def build_served(bundle: Bundle, engine: Engine | None, *, min_readers: int) -> 
     served = ServedModel(
         bundle.without_snapshots(), catalog, similar, popular, readers, time.time()
     )
-    served._subjects.update(_subject_index(catalog))
     _smoke(served)
     logger.info(
         "model %s ready in %.1fs (%d books; %d of %d reader lists and %d book lists computed)",
@@ -257,15 +260,6 @@ def _ranks_within(groups: np.ndarray) -> np.ndarray:
     starts = np.r_[0, np.flatnonzero(np.diff(groups)) + 1]
     run_start = np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
     return np.arange(len(groups)) - run_start
-
-
-def _subject_index(catalog: CatalogIndex) -> dict[str, np.ndarray]:
-    index: dict[str, list[int]] = {}
-    for position, text in enumerate(catalog.subjects):
-        for subject in (text or "").split(SUBJECT_SEPARATOR.strip()):
-            if subject.strip():
-                index.setdefault(subject.strip().casefold(), []).append(position)
-    return {s: np.asarray(p, dtype=np.int64) for s, p in index.items()}
 
 
 def _smoke(served: ServedModel) -> None:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
-from functools import partial
+from functools import cache, partial
 from importlib import metadata
 
 from fastapi import FastAPI, Request
@@ -75,6 +76,15 @@ class ServiceApp(FastAPI):
         return FrontDoor(super().build_middleware_stack(), self.state.settings)
 
 
+@cache
+def _freeze_what_was_imported() -> None:
+    """What the worker imported and built before its first app starts (modules, classes,
+    schemas: hundreds of thousands of objects) lives as long as the process: the garbage
+    collector's full rounds, which hold up every request and which each model load sets off,
+    need not walk it again. Once per process: a later app's objects may be let go."""
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; refuses to start without a valid pseudonym key or with malformed API keys."""
     settings = settings or get_settings()
@@ -85,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _freeze_what_was_imported()
         engine = make_engine(settings)
         store = ModelStore(
             settings.models_dir,

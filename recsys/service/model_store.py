@@ -36,6 +36,7 @@ from recsys.exceptions import (
     ModelNotFoundError,
     RecsysError,
 )
+from recsys.lists.records import CatalogRecords
 from recsys.lists.served import ServedModel, build_served
 from recsys.service.freed_memory import return_freed_memory
 
@@ -195,7 +196,12 @@ class ModelStore:
         path = artifacts.run_path(self.models_dir, run_id)
         if not path.is_dir():
             raise ModelNotFoundError(f"run {run_id} does not exist in {path.parent}")
-        bundle = artifacts.load_bundle(path, latest_erasure=self._latest_erasure(), compact=True)
+        bundle = artifacts.load_bundle(
+            path,
+            latest_erasure=self._latest_erasure(),
+            compact=True,
+            snapshots=not CatalogRecords.saved_in(path / artifacts.LISTS_DIR),
+        )
         stamps = _stamps(path, bundle.manifest)
         return build_served(bundle, self.engine, min_readers=self.min_readers), stamps
 

@@ -73,8 +73,8 @@ def test_what_feeds_a_list_is_loans_read_and_liked_books_minus_withheld_ones(
     history = consent_and_loans(engine, settings, reader_id="r")
 
     assert history is not None
-    assert history.book_ids == ["b1", "b4", "b5"]
-    assert history.events == ["loan", Feedback.ALREADY_READ, Feedback.LIKED]
+    assert list(history.book_ids) == ["b1", "b4", "b5"]
+    assert list(history.events) == ["loan", Feedback.ALREADY_READ, Feedback.LIKED]
     assert history.seconds.tolist() == [10, 40, 50]
     assert dict(zip(history.withheld, history.withheld_at, strict=True)) == {"b2": 60, "b3": 70}
     assert set(history.never_shown()) == {"b1", "b2", "b3", "b4", "b5"}

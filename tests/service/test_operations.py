@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from pydantic import SecretStr
 
 from recsys import artifacts
 from recsys.config import Settings
+from recsys.service.app import create_app
 
 from .service_library import (
     ADMIN_KEY,
@@ -124,6 +126,16 @@ def test_not_ready_when_the_database_does_not_answer(
     assert response.status_code == 503
     assert response.json()["detail"] == "the database does not answer; try again shortly"
     assert client.get("/books/B000/similar").status_code == 200
+
+
+def test_a_worker_leaves_what_it_imported_out_of_full_garbage_collections(
+    client: TestClient,
+) -> None:
+    """A full collection holds up every request; it should not walk the modules, classes and
+    schemas every worker holds for its whole life (a model load sets one off)."""
+    assert client.get("/health/live").status_code == 200
+    assert gc.get_freeze_count() > 10_000
+    assert all(found is not create_app for found in gc.get_objects(generation=2))
 
 
 def test_version_names_the_model(client: TestClient) -> None:
