@@ -73,7 +73,7 @@ class CatalogRecords:
     #: each record's work, numbered from 0 (a record without a work id is a work of its own)
     works: np.ndarray
     #: the folded subject headings, and the records of heading i:
-    #: subject_records[|subject_ends[i-1]| : subject_ends[i]]
+    #: subject_records[subject_ends[i-1] : subject_ends[i]] (from 0 for the first)
     subject_names: TextColumn
     subject_ends: np.ndarray
     subject_records: np.ndarray
@@ -93,7 +93,6 @@ class CatalogRecords:
     def of(cls, catalog: pd.DataFrame, holdings: pd.DataFrame) -> CatalogRecords:
         catalog = catalog.drop_duplicates(C.BOOK_ID, keep="first").reset_index(drop=True)
         book_ids = catalog[C.BOOK_ID].astype(str).tolist()
-        # as readers see them: the snapshot keeps the catalog's ISBD punctuation and life dates
         work = catalog[C.WORK_ID] if C.WORK_ID in catalog else pd.Series(None, index=catalog.index)
         keys = [
             f"work:{w}" if _present(w) else f"book:{b}"
@@ -102,6 +101,7 @@ class CatalogRecords:
         works, _ = pd.factorize(pd.Series(keys, dtype=object))
         subjects = _texts(catalog, C.SUBJECTS)
         names, ends, records = _subject_index(subjects)
+        # as readers see them: the snapshot keeps the catalog's ISBD punctuation and life dates
         authors = TextColumn.of(clean_author(a) for a in _texts(catalog, C.AUTHOR))
         numbered = SeriesIndex.of(TextColumn.of(_texts(catalog, C.SERIES)), authors)
         libraries, held = _holding_rows(holdings, book_ids)

@@ -81,7 +81,9 @@ def _freeze_what_was_imported() -> None:
     """What the worker imported and built before its first app starts (modules, classes,
     schemas: hundreds of thousands of objects) lives as long as the process: the garbage
     collector's full rounds, which hold up every request and which each model load sets off,
-    need not walk it again. Once per process: a later app's objects may be let go."""
+    need not walk it again. Once per process: a later app's objects may be let go. Garbage
+    left by the imports is collected first, or it would be kept for good."""
+    gc.collect()
     gc.freeze()
 
 
