@@ -54,6 +54,7 @@ from recsys.columns import Columns as C
 from recsys.data.dataset import CATALOG_COLUMNS, HOLDINGS_COLUMNS, SERVED_CATALOG_COLUMNS
 from recsys.exceptions import BundleIntegrityError, ErasurePendingError, ModelNotFoundError
 from recsys.models.base import ARRAYS_DIR, Recommender
+from recsys.verified_files import file_sha256, verify_files
 
 MANIFEST = "manifest.json"
 MODEL_DIR = "model"
@@ -82,7 +83,6 @@ RESERVED_KEYS = frozenset(
 )
 VERSIONED_PACKAGES = ("recsys", "numpy", "scipy", "pandas", "scikit-learn", "implicit")
 RUN_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4,}$")
-_HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -168,13 +168,14 @@ def save_bundle(
     return path
 
 
-def verify_bundle(path: Path) -> dict[str, Any]:
+def verify_bundle(path: Path, *, rehash: bool = False) -> dict[str, Any]:
     """Check a bundle against its manifest and return the manifest.
 
     Raises `BundleIntegrityError` naming the file when the manifest is missing or unreadable, a
     listed file is missing or differs from its checksum, or an unlisted file sits in the model
     or lists folder or in place of a snapshot (files that would be loaded must all be accounted
-    for).
+    for). Files this machine verified and that are unchanged since are not hashed again unless
+    `rehash` (`recsys.verified_files`).
     """
     path = Path(path)
     manifest_path = path / MANIFEST
@@ -195,12 +196,11 @@ def verify_bundle(path: Path) -> dict[str, Any]:
     for rel in (CATALOG_FILE, HOLDINGS_FILE):
         if rel not in files:
             raise BundleIntegrityError(f"{manifest_path} does not list {rel}")
-    for rel, entry in files.items():
-        file_path = path / rel
-        if not file_path.is_file():
-            raise BundleIntegrityError(f"bundle file {file_path} is missing")
-        if _sha256(file_path) != entry["sha256"]:
-            raise BundleIntegrityError(f"bundle file {file_path} does not match its SHA-256")
+    try:
+        expected = {rel: entry["sha256"] for rel, entry in files.items()}
+    except (KeyError, TypeError, AttributeError) as error:
+        raise BundleIntegrityError(f"{manifest_path} is not a valid manifest: {error}") from error
+    verify_files(path, expected, rehash=rehash)
     critical = {
         rel for rel in _bundle_files(path) if rel.startswith((f"{MODEL_DIR}/", f"{LISTS_DIR}/"))
     }
@@ -549,7 +549,7 @@ def _bundle_files(path: Path) -> list[str]:
 
 
 def _file_entry(path: Path) -> dict[str, Any]:
-    return {"sha256": _sha256(path), "bytes": path.stat().st_size}
+    return {"sha256": file_sha256(path), "bytes": path.stat().st_size}
 
 
 def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
@@ -593,14 +593,6 @@ def _read_snapshot(source: Path, columns: tuple[str, ...], *, compact: bool) -> 
         if column in frame.columns:
             frame[column] = frame[column].astype("Int64")
     return frame
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _library_versions() -> dict[str, str]:

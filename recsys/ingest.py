@@ -9,7 +9,6 @@ delete them anyway, so storing them would only make a history import look like i
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sys
 import time
@@ -46,6 +45,7 @@ from recsys.exceptions import TooManyBadRowsError
 from recsys.integrations.exports import open_export
 from recsys.privacy import Pseudonymizer
 from recsys.store_key import check_key
+from recsys.verified_files import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -238,14 +238,6 @@ def ingest_file(
     for line in report.summary_lines():
         logger.info("%s", line)
     return report
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _within_retention(

@@ -8,12 +8,14 @@ run; else a worker) writes them under the run's folder, ``popular/<key>/``, and 
 of that run with the same key maps them instead of counting.
 
 The key names what the counts depend on: the pair threshold, and the stored loans as they are
-now (how many, the newest id, the newest time) together with the store's latest erasure. An
-ingest adds loans (a new newest id), retention and erasure delete some (fewer loans; an erasure
-also a new erasure id), so counts made before any of these are never used after it. A purge of
-the run deletes the folder (`recsys.artifacts.purge_bundle`), and a writer checks, before its
-folder appears, that the run was not purged meanwhile. The files hold catalog positions
-and reader counts of at least `min_readers` readers, no reader id.
+now (the newest id, the oldest and newest times) together with the store's latest erasure. An
+ingest adds loans (a new newest id); retention deletes every loan before a cutoff, the oldest
+among them (a new oldest time); an erasure records a new erasure id. So counts made before any
+of these are never used after it. Each part is one look along an index (counting the loans
+would scan the table at every load of every worker). A purge of the run deletes the folder
+(`recsys.artifacts.purge_bundle`), and a writer checks, before its folder appears, that the run
+was not purged meanwhile. The files hold catalog positions and reader counts of at least
+`min_readers` readers, no reader id.
 
 Files: ``header.json`` (the key and the (period, branch) names, in order), ``positions.npy`` and
 ``counts.npy`` (every list one after another, best first) and ``ends.npy`` (where each ends).
@@ -50,12 +52,19 @@ def counts_key(engine: Engine, *, min_readers: int) -> str:
     """Names the popular lists counted from the stored loans as they are now."""
     from recsys.erasure import latest_erasure_in  # it loads lists, which load these
 
+    # one aggregate per subquery: SQLite looks a lone min or max up along its index, and
+    # scans the table for several in one select
+    looks = (
+        func.max(loans.c.loan_id),
+        func.min(loans.c.borrowed_at),
+        func.max(loans.c.borrowed_at),
+    )
     with engine.connect() as connection:
-        stored, newest_id, newest_at = connection.execute(
-            select(func.count(), func.max(loans.c.loan_id), func.max(loans.c.borrowed_at))
+        newest_id, oldest_at, newest_at = connection.execute(
+            select(*(select(look).scalar_subquery() for look in looks))
         ).one()
         erasure = latest_erasure_in(connection)
-    state = [min_readers, stored, newest_id, newest_at, erasure]
+    state = [min_readers, newest_id, oldest_at, newest_at, erasure]
     return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:24]
 
 

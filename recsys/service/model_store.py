@@ -241,10 +241,11 @@ class ModelStore:
 
     def _check_intact(self, served: ServedModel, *, full: bool) -> None:
         """Raise `BundleIntegrityError` when the served run's files no longer verify: checked
-        against their checksums when `full` or when their sizes or times changed."""
+        against their checksums when their sizes or times changed, and every file hashed again
+        when `full`."""
         stamps = _stamps(served.bundle.path, served.bundle.manifest)
         if full or stamps != self._stamps:
-            artifacts.verify_bundle(served.bundle.path)
+            artifacts.verify_bundle(served.bundle.path, rehash=full)
             self._stamps = stamps
 
     def _intact(self, served: ServedModel, *, full: bool) -> bool:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from recsys import artifacts
+from recsys.db.queries import delete_events_before
 from recsys.db.tables import loans
 from recsys.erasure import erase_reader
 from recsys.lists.popular import OVERALL
@@ -99,6 +100,21 @@ def test_a_new_loan_counts_again_and_drops_the_older_counts(
     assert popular_books(load(run, engine)) == [first, third]
     assert open_counted(run, before) is None  # counted from loans as they no longer are
     assert counts_key(engine, min_readers=K) != counts_key(engine, min_readers=K + 1)
+
+
+def test_retention_counts_again(
+    tmp_path: Path, trained: Trained, engine: Engine, books: list[str]
+) -> None:
+    first, second, _ = books
+    borrow(engine, {first: ["r1", "r2"], second: ["r1", "r2", "r3"]})
+    borrow(engine, {first: ["r3", "r4"]}, at=T0 + 86_400)
+    run = saved(tmp_path, trained, None)
+    before = counts_key(engine, min_readers=K)
+    assert popular_books(load(run, engine)) == [first, second]
+    # the oldest loans go, the newest id and time stay
+    assert delete_events_before(engine, cutoff=T0 + 86_400)["loans"] == 5
+    assert counts_key(engine, min_readers=K) != before
+    assert popular_books(load(run, engine)) == [first]  # the second has no reader left
 
 
 def published_with_two_popular(

@@ -182,9 +182,9 @@ def test_a_refresh_that_saw_a_purge_half_done_loads_the_run_once_the_purge_is_do
     manifest.write_bytes(before)  # the purge half done: new files, the old manifest
     verify = artifacts.verify_bundle
 
-    def verify_while_the_purge_finishes(path: Path) -> None:
+    def verify_while_the_purge_finishes(path: Path, **options: bool) -> None:
         try:
-            verify(path)
+            verify(path, **options)
         finally:
             monkeypatch.setattr(artifacts, "verify_bundle", verify)
             manifest.write_bytes(purged)  # the purge writes its manifest last
