@@ -55,6 +55,12 @@ def ids_sha256(ids: Iterable[object]) -> np.ndarray:
     return np.frombuffer(hashlib.sha256(text).digest(), dtype=np.uint8)
 
 
+def subject_headings(text: str | None) -> list[str]:
+    """A record's subject headings as the subject index keys them: trimmed and case-folded."""
+    parts = (text or "").split(SUBJECT_SEPARATOR.strip())
+    return [part.strip().casefold() for part in parts if part.strip()]
+
+
 def fold(value: str | None) -> str | None:
     """How list filters compare a value: trimmed and case-folded."""
     return None if value is None else value.strip().casefold()
@@ -236,9 +242,8 @@ def _subject_index(subjects: list[str | None]) -> tuple[TextColumn, np.ndarray, 
     """The folded subject headings and, heading by heading, the records that carry them."""
     index: dict[str, list[int]] = {}
     for position, text in enumerate(subjects):
-        for subject in (text or "").split(SUBJECT_SEPARATOR.strip()):
-            if subject.strip():
-                index.setdefault(subject.strip().casefold(), []).append(position)
+        for heading in subject_headings(text):
+            index.setdefault(heading, []).append(position)
     records = [p for positions in index.values() for p in positions]
     ends = np.cumsum([len(positions) for positions in index.values()], dtype=np.int64)
     return TextColumn.of(index), ends, np.asarray(records, dtype=np.int64)

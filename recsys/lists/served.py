@@ -23,7 +23,6 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from recsys.artifacts import Bundle
-from recsys.columns import SUBJECT_SEPARATOR
 from recsys.columns import Columns as C
 from recsys.consortium import MANIFEST_KEY as CONSORTIUM
 from recsys.curation.rules import no_rules
@@ -33,7 +32,7 @@ from recsys.lists.history import EMPTY_HISTORY
 from recsys.lists.popular import PopularLists, load_popular_lists
 from recsys.lists.query import ListQuery
 from recsys.lists.readers import ReaderLists, compact_scores
-from recsys.lists.records import CatalogRecords
+from recsys.lists.records import CatalogRecords, subject_headings
 from recsys.models.base import Recommender
 from recsys.models.matrix import map_blocks
 from recsys.models.registry import check_private
@@ -186,11 +185,8 @@ class ServedModel:
 
     def subject_positions(self, position: int) -> np.ndarray:
         """Positions of books sharing at least one subject heading with the book at `position`."""
-        text = self.catalog.subjects[position]
-        if not text:
-            return np.empty(0, dtype=np.int64)
         books = self.catalog.subject_books
-        parts = [books.get(s.strip().casefold()) for s in text.split(SUBJECT_SEPARATOR.strip())]
+        parts = [books.get(h) for h in subject_headings(self.catalog.subjects[position])]
         found = [p for p in parts if p is not None]
         return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
 
